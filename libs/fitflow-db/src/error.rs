@@ -1,0 +1,49 @@
+//! Database errors, classified once.
+
+use fitflow_error::ApiError;
+
+/// A failure talking to PostgreSQL. Its text may hold database messages and
+/// is only ever logged, never returned to a caller.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The connection URL does not parse.
+    #[error("the database URL is invalid")]
+    InvalidUrl,
+    /// A migration failed or the recorded history does not match.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+impl DbError {
+    /// Whether PostgreSQL could not be reached (so the caller may retry).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+        )
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "database unavailable");
+            ApiError::unavailable("DATABASE_UNAVAILABLE", "the database is unavailable")
+        } else {
+            ApiError::internal(&error)
+        }
+    }
+}
+
+/// Whether `error` is a unique violation of the constraint named `constraint`.
+pub fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,75 @@
+//! PostgreSQL for FitFlow services.
+//!
+//! Each service owns one schema and reaches it through two roles: an owner
+//! (`fitflow_<schema>_owner`, NOLOGIN) that runs migrations and owns every
+//! object, and a runtime role (`fitflow_<schema>`) that logs in, owns nothing
+//! and may only read and write rows in its own schema. Row-level security reads
+//! the context that [`tx`] sets with `SET LOCAL`, never session-wide, because
+//! pooled connections are shared between requests.
+
+mod error;
+mod migrate;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use fitflow_auth::Caller;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+pub use error::{DbError, is_unique_violation};
+pub use migrate::{SchemaRoles, migrate_down, migrate_up, provision_schema};
+
+/// A transaction inside which the row-level-security context is set.
+pub type Tx = Transaction<'static, Postgres>;
+
+/// Opens the pool a service uses at run time, with `search_path` pinned to its schema.
+pub async fn connect(
+    url: &SecretString,
+    schema: &str,
+    max_connections: u32,
+) -> Result<PgPool, DbError> {
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .map_err(|_| DbError::InvalidUrl)?
+        .options([("search_path", schema)])
+        .application_name(&format!("fitflow-{schema}"));
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Begins a transaction and sets the row-level-security context for `caller`
+/// (`fitflow.user_id`, `fitflow.roles`, `fitflow.supervised`, `fitflow.service`)
+/// with `SET LOCAL` semantics, so it ends with the transaction.
+pub async fn tx(pool: &PgPool, caller: &Caller) -> Result<Tx, DbError> {
+    let mut transaction = pool.begin().await?;
+    let (user_id, roles, supervised, service) = match caller {
+        Caller::User(principal) => (
+            principal.user_id.to_string(),
+            join(principal.roles.iter().map(|role| role.as_str())),
+            join(principal.supervised_trainer_ids.iter().map(|id| id.to_string())),
+            String::new(),
+        ),
+        Caller::Service(name) => (String::new(), String::new(), String::new(), (*name).to_owned()),
+        Caller::Anonymous => Default::default(),
+    };
+    sqlx::query(
+        "SELECT set_config('fitflow.user_id', $1, true), set_config('fitflow.roles', $2, true), \
+         set_config('fitflow.supervised', $3, true), set_config('fitflow.service', $4, true)",
+    )
+    .bind(user_id)
+    .bind(roles)
+    .bind(supervised)
+    .bind(service)
+    .execute(&mut *transaction)
+    .await?;
+    Ok(transaction)
+}
+
+fn join<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
+    items.map(|item| item.as_ref().to_owned()).collect::<Vec<_>>().join(",")
+}

@@ -1,0 +1,342 @@
+//! The relay: streams the outbox to the audit service, oldest first, one
+//! batch at a time, and deletes what the audit service has settled.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
+use fitflow_proto::audit::{AuditEvent, IngestRequest, IngestResponse};
+use prost::Message as _;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Streaming;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::store::{self, NOTIFY_CHANNEL};
+
+/// How a [`Relay`] paces itself.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Events per `IngestRequest`.
+    pub batch_size: usize,
+    /// How often to look at the outbox when no notification arrives.
+    pub poll_interval: Duration,
+    /// The first retry delay while the audit service is unreachable.
+    pub backoff_min: Duration,
+    /// The longest retry delay.
+    pub backoff_max: Duration,
+    /// How long to wait for the answer to one batch (and to open a stream).
+    pub response_timeout: Duration,
+    /// How long to keep delivering after shutdown is requested.
+    pub drain_timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_secs(1),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Streams a service's `audit_outbox` to the audit service. Batches go in id
+/// order and one at a time, so each source's order is preserved. Rows are
+/// deleted once acknowledged, or once rejected (a retry would be rejected
+/// again; the rejection is logged with event id and reason, never values).
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pool: PgPool,
+    client: AuditIngestServiceClient<Channel>,
+    config: RelayConfig,
+}
+
+/// Spawns a [`Relay`] with the default [`RelayConfig`]; it returns after
+/// `shutdown` is cancelled and it has tried, for at most ~5 s, to deliver
+/// what is pending.
+pub fn spawn_relay(
+    pool: PgPool,
+    client: AuditIngestServiceClient<Channel>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(Relay::new(pool, client).run(shutdown))
+}
+
+/// Why a delivery attempt stopped; the relay backs off and reopens the stream.
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("audit service: {}", .0.code())]
+    Audit(#[from] tonic::Status),
+    #[error("the ingest stream closed")]
+    StreamClosed,
+    #[error("the audit service did not answer in time")]
+    Timeout,
+    #[error("the audit service settled none of the batch")]
+    NoProgress,
+}
+
+/// An open `Ingest` stream: requests go in, one response per batch comes out.
+struct IngestStream {
+    requests: mpsc::Sender<IngestRequest>,
+    responses: Streaming<IngestResponse>,
+}
+
+enum Wake {
+    Shutdown,
+    Work,
+    ListenerLost,
+}
+
+impl Relay {
+    /// A relay from `pool`'s outbox to `client`, with the default configuration.
+    pub fn new(pool: PgPool, client: AuditIngestServiceClient<Channel>) -> Self {
+        Self {
+            pool,
+            client,
+            config: RelayConfig::default(),
+        }
+    }
+
+    /// The same relay with `config`.
+    pub fn with_config(self, config: RelayConfig) -> Self {
+        Self { config, ..self }
+    }
+
+    /// Relays until `shutdown` is cancelled, then drains for at most
+    /// `drain_timeout` and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut stream = None;
+        let mut listener = None;
+        let mut failures: u32 = 0;
+        while !shutdown.is_cancelled() {
+            if listener.is_none() {
+                // Listen before reading, so a commit between the read and the wait still wakes us.
+                listener = self.listen().await;
+            }
+            match self.deliver_pending(&mut stream).await {
+                Ok(()) => {
+                    failures = 0;
+                    match self.wait_for_work(&mut listener, &shutdown).await {
+                        Wake::Shutdown | Wake::Work => {}
+                        Wake::ListenerLost => listener = None,
+                    }
+                }
+                Err(error) => {
+                    stream = None;
+                    let delay = backoff_delay(
+                        failures,
+                        self.config.backoff_min,
+                        self.config.backoff_max,
+                        random_fraction(),
+                    );
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis(), "audit relay cannot deliver");
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+        match tokio::time::timeout(self.config.drain_timeout, self.deliver_pending(&mut stream)).await {
+            Ok(Ok(())) => tracing::info!("audit relay drained the outbox and stopped"),
+            Ok(Err(error)) => tracing::warn!(%error, "audit relay stopped with events pending"),
+            Err(_) => tracing::warn!("audit relay stopped at its drain deadline with events pending"),
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(NOTIFY_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        match listener {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "audit relay cannot listen for outbox writes; polling");
+                None
+            }
+        }
+    }
+
+    async fn wait_for_work(&self, listener: &mut Option<PgListener>, shutdown: &CancellationToken) -> Wake {
+        let notified = async {
+            match listener.as_mut() {
+                Some(listener) => {
+                    let received = listener.recv().await;
+                    // Many commits may have notified; one look at the outbox serves them all.
+                    while listener.next_buffered().is_some() {}
+                    received.is_ok()
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => Wake::Shutdown,
+            () = tokio::time::sleep(self.config.poll_interval) => Wake::Work,
+            ok = notified => if ok { Wake::Work } else { Wake::ListenerLost },
+        }
+    }
+
+    /// Sends batches until the outbox is empty.
+    async fn deliver_pending(&self, stream: &mut Option<IngestStream>) -> Result<(), RelayError> {
+        loop {
+            let pending = store::oldest(&self.pool, self.config.batch_size).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let mut batch_ids = Vec::with_capacity(pending.len());
+            let mut events = Vec::with_capacity(pending.len());
+            let mut undecodable = Vec::new();
+            for row in pending {
+                match AuditEvent::decode(row.payload.as_slice()) {
+                    Ok(event) => {
+                        batch_ids.push(row.event_id);
+                        events.push(event);
+                    }
+                    Err(_) => {
+                        tracing::error!(event_id = %row.event_id, "outbox payload does not decode; dropping it");
+                        undecodable.push(row.event_id);
+                    }
+                }
+            }
+            store::delete(&self.pool, &undecodable).await?;
+            if events.is_empty() {
+                continue;
+            }
+
+            let response = self.exchange(stream, IngestRequest { events }).await?;
+            let settled = settle(&batch_ids, &response);
+            for rejected in &response.rejected {
+                tracing::warn!(
+                    event_id = %rejected.event_id,
+                    reason = %rejected.reason,
+                    "audit rejected an outbox event; dropping it"
+                );
+            }
+            if settled.is_empty() {
+                return Err(RelayError::NoProgress);
+            }
+            let deleted = store::delete(&self.pool, &settled).await?;
+            tracing::debug!(sent = batch_ids.len(), deleted, "audit batch delivered");
+        }
+    }
+
+    /// Sends one batch on the open stream (opening one if needed) and waits for its answer.
+    async fn exchange(
+        &self,
+        stream: &mut Option<IngestStream>,
+        request: IngestRequest,
+    ) -> Result<IngestResponse, RelayError> {
+        let open = match stream {
+            Some(open) => open,
+            None => stream.insert(self.open().await?),
+        };
+        open.requests
+            .send(request)
+            .await
+            .map_err(|_| RelayError::StreamClosed)?;
+        match tokio::time::timeout(self.config.response_timeout, open.responses.message()).await {
+            Err(_) => Err(RelayError::Timeout),
+            Ok(Err(status)) => Err(RelayError::Audit(status)),
+            Ok(Ok(None)) => Err(RelayError::StreamClosed),
+            Ok(Ok(Some(response))) => Ok(response),
+        }
+    }
+
+    async fn open(&self) -> Result<IngestStream, RelayError> {
+        let (requests, outbound) = mpsc::channel(1);
+        let mut client = self.client.clone();
+        let response = tokio::time::timeout(
+            self.config.response_timeout,
+            client.ingest(ReceiverStream::new(outbound)),
+        )
+        .await
+        .map_err(|_| RelayError::Timeout)??;
+        Ok(IngestStream {
+            requests,
+            responses: response.into_inner(),
+        })
+    }
+}
+
+/// The event ids of `batch_ids` that `response` settled: acknowledged, or
+/// rejected (by index). Ids the batch did not hold are ignored.
+fn settle(batch_ids: &[Uuid], response: &IngestResponse) -> Vec<Uuid> {
+    let acknowledged: HashSet<Uuid> = response
+        .acknowledged_event_ids
+        .iter()
+        .filter_map(|id| Uuid::try_parse(id).ok())
+        .collect();
+    let rejected: HashSet<Uuid> = response
+        .rejected
+        .iter()
+        .filter_map(|rejected| batch_ids.get(usize::try_from(rejected.index).ok()?).copied())
+        .collect();
+    batch_ids
+        .iter()
+        .filter(|id| acknowledged.contains(id) || rejected.contains(id))
+        .copied()
+        .collect()
+}
+
+/// The delay before retry number `attempt` (0-based): `min · 2^attempt`,
+/// capped at `max`, scaled into its upper half by `random` in `[0, 1)`
+/// ("equal jitter"), so relays of many replicas do not retry in step.
+pub(crate) fn backoff_delay(attempt: u32, min: Duration, max: Duration, random: f64) -> Duration {
+    let exponential = min.saturating_mul(2_u32.saturating_pow(attempt.min(31))).min(max);
+    exponential.mul_f64(0.5 + random.clamp(0.0, 1.0) / 2.0)
+}
+
+fn random_fraction() -> f64 {
+    let bits = Uuid::new_v4().as_u128() & 0xFFFF_FFFF;
+    bits as f64 / (u64::from(u32::MAX) + 1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use fitflow_proto::audit::RejectedEvent;
+
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_minimum_and_stops_at_the_cap() {
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(30));
+        assert_eq!(backoff_delay(0, min, max, 0.999_999), Duration::from_millis(100));
+        assert_eq!(backoff_delay(0, min, max, 0.0), Duration::from_millis(50));
+        assert_eq!(backoff_delay(3, min, max, 0.0), Duration::from_millis(400));
+        assert_eq!(backoff_delay(40, min, max, 0.0), Duration::from_secs(15));
+        assert!(backoff_delay(40, min, max, 0.999_999) <= max);
+    }
+
+    #[test]
+    fn acknowledged_and_rejected_events_are_settled_and_strangers_ignored() {
+        let ids = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+        let response = IngestResponse {
+            acknowledged_event_ids: vec![ids[0].to_string(), Uuid::new_v4().to_string()],
+            rejected: vec![RejectedEvent {
+                event_id: "anything".to_owned(),
+                index: 2,
+                reason: "bad".to_owned(),
+            }, RejectedEvent {
+                event_id: String::new(),
+                index: 99,
+                reason: "out of range".to_owned(),
+            }],
+        };
+        assert_eq!(settle(&ids, &response), [ids[0], ids[2]]);
+    }
+}

@@ -1,0 +1,245 @@
+//! Throwaway databases cloned from a migrated template.
+
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// Bump when the way templates are built changes, so stale templates are not reused.
+const TEMPLATE_LAYOUT: &str = "fitflow-testkit template v1";
+/// Written on a template once it is fully built; a template without it was
+/// left half-built by a killed run and is rebuilt.
+const TEMPLATE_COMPLETE: &str = "fitflow-testkit: template complete";
+/// Advisory lock (on the admin database) serialising template builds and clones
+/// across test processes.
+const TEMPLATE_LOCK: i64 = 0x0F17_F10E_7E57;
+
+/// `FITFLOW_TEST_DATABASE_URL`, or `postgres://postgres@127.0.0.1:5432/postgres`;
+/// it must name a superuser.
+pub fn admin_url() -> SecretString {
+    let url = std::env::var("FITFLOW_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    SecretString::from(url)
+}
+
+/// A service schema and the migrations that build it.
+#[derive(Debug, Clone, Copy)]
+pub struct MigratedSchema {
+    /// The schema name, e.g. `identity`.
+    pub schema: &'static str,
+    /// The schema's migrations (`sqlx::migrate!`).
+    pub migrator: &'static Migrator,
+}
+
+/// A throwaway database, dropped (with its connections) when this is dropped.
+/// Set `FITFLOW_KEEP_TEST_DATABASES=1` to keep it for inspection.
+pub struct TestDatabase {
+    /// The database name, `fitflow_test_<random>`.
+    pub name: String,
+    admin_url: SecretString,
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestDatabase {
+    /// A superuser URL for this database.
+    pub fn admin_url(&self) -> SecretString {
+        url_for(&self.admin_url, &self.name, None)
+    }
+
+    /// The URL of `schema`'s runtime role (`fitflow_<schema>`) on this database.
+    pub fn runtime_url(&self, schema: &str) -> SecretString {
+        let runtime = fitflow_db::SchemaRoles::for_schema(schema).runtime;
+        url_for(&self.admin_url, &self.name, Some(&runtime))
+    }
+
+    /// A superuser pool on this database, for checks with plain SQL.
+    pub async fn admin_pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(4)
+            .connect(self.admin_url().expose_secret())
+            .await
+            .expect("connect to the test database as the admin")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if std::env::var_os("FITFLOW_KEEP_TEST_DATABASES").is_some() {
+            return;
+        }
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop may run inside a runtime, so the async work gets its own thread and runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(admin_url.expose_secret())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                conn.close().await.map_err(|error| error.to_string())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!(
+                "fitflow-testkit: could not drop test database {}",
+                self.name
+            );
+        }
+    }
+}
+
+/// Rewrites `base` to point at `database` (and log in as `user` without a password, if given).
+fn url_for(base: &SecretString, database: &str, user: Option<&str>) -> SecretString {
+    let mut url = url::Url::from_str(base.expose_secret()).expect("the admin URL is a URL");
+    url.set_path(&format!("/{database}"));
+    if let Some(user) = user {
+        url.set_username(user).expect("the admin URL has a host");
+        url.set_password(None).expect("the admin URL has a host");
+    }
+    SecretString::from(url.to_string())
+}
+
+/// The template's name: a hash of the schema names and their migrations'
+/// versions and checksums, so changed migrations get a new template.
+fn template_name(schemas: &[MigratedSchema]) -> String {
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    hash.update(TEMPLATE_LAYOUT.as_bytes());
+    for schema in schemas {
+        hash.update(b"\0schema\0");
+        hash.update(schema.schema.as_bytes());
+        for migration in schema.migrator.iter() {
+            hash.update(&migration.version.to_be_bytes());
+            hash.update(format!("{:?}", migration.migration_type).as_bytes());
+            hash.update(&migration.checksum);
+        }
+    }
+    let digest = hash.finish();
+    format!("fitflow_tpl_{}", hex::encode(&digest.as_ref()[..8]))
+}
+
+/// A fresh database `fitflow_test_<random>` holding `schemas`, provisioned and
+/// migrated. The first call for a set of schemas builds a template database
+/// once (across processes); later calls clone it, which is fast.
+pub async fn database(schemas: &[MigratedSchema]) -> TestDatabase {
+    let admin_url = admin_url();
+    let template = template_name(schemas);
+    let name = format!("fitflow_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(admin_url.expose_secret())
+        .await
+        .expect("connect to PostgreSQL as the admin (set FITFLOW_TEST_DATABASE_URL)");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut conn)
+        .await
+        .expect("take the template lock");
+    ensure_template(&mut conn, &admin_url, &template, schemas).await;
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .execute(&mut conn)
+        .await
+        .expect("clone the template database");
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(TEMPLATE_LOCK)
+        .execute(&mut conn)
+        .await
+        .expect("release the template lock");
+    let _ = conn.close().await;
+    TestDatabase { name, admin_url }
+}
+
+async fn ensure_template(
+    conn: &mut PgConnection,
+    admin_url: &SecretString,
+    template: &str,
+    schemas: &[MigratedSchema],
+) {
+    let status: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    )
+    .bind(template)
+    .fetch_optional(&mut *conn)
+    .await
+    .expect("look up the template database");
+    match status {
+        Some(Some(comment)) if comment == TEMPLATE_COMPLETE => return,
+        Some(_) => {
+            eprintln!("fitflow-testkit: rebuilding half-built template {template}");
+            sqlx::query(&format!("DROP DATABASE {template} WITH (FORCE)"))
+                .execute(&mut *conn)
+                .await
+                .expect("drop the half-built template database");
+        }
+        None => {}
+    }
+    sqlx::query(&format!("CREATE DATABASE {template}"))
+        .execute(&mut *conn)
+        .await
+        .expect("create the template database");
+    let template_url = url_for(admin_url, template, None);
+    for schema in schemas {
+        fitflow_db::provision_schema(&template_url, schema.schema)
+            .await
+            .unwrap_or_else(|error| panic!("provision schema {}: {error}", schema.schema));
+        fitflow_db::migrate_up(&template_url, schema.schema, schema.migrator)
+            .await
+            .unwrap_or_else(|error| panic!("migrate schema {}: {error}", schema.schema));
+    }
+    sqlx::query(&format!(
+        "COMMENT ON DATABASE {template} IS '{TEMPLATE_COMPLETE}'"
+    ))
+    .execute(&mut *conn)
+    .await
+    .expect("mark the template database complete");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_point_at_the_test_database_and_the_runtime_role() {
+        let base =
+            SecretString::from("postgres://postgres:pw@db.local:6543/postgres?sslmode=disable");
+        let admin = url_for(&base, "fitflow_test_x", None);
+        assert_eq!(
+            admin.expose_secret(),
+            "postgres://postgres:pw@db.local:6543/fitflow_test_x?sslmode=disable"
+        );
+        let runtime = url_for(&base, "fitflow_test_x", Some("fitflow_clients"));
+        assert_eq!(
+            runtime.expose_secret(),
+            "postgres://fitflow_clients@db.local:6543/fitflow_test_x?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn the_template_name_depends_on_the_schema_names() {
+        static EMPTY: Migrator = Migrator::DEFAULT;
+        let a = template_name(&[MigratedSchema {
+            schema: "a",
+            migrator: &EMPTY,
+        }]);
+        let b = template_name(&[MigratedSchema {
+            schema: "b",
+            migrator: &EMPTY,
+        }]);
+        assert_ne!(a, b);
+        assert!(a.starts_with("fitflow_tpl_") && a.len() <= 63);
+    }
+}

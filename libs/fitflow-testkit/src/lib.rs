@@ -1,0 +1,31 @@
+//! Test harness for FitFlow integration tests: throwaway migrated databases
+//! cloned from a template, one OpenBao dev server per test process, test
+//! certificates, and a tracing subscriber.
+//!
+//! Helpers panic with a clear message instead of returning errors: a broken
+//! harness should stop the test at once.
+
+mod certs;
+mod database;
+mod openbao;
+
+use std::sync::Once;
+
+pub use certs::{TestCerts, certs, foreign_certs};
+pub use database::{MigratedSchema, TestDatabase, admin_url, database};
+pub use openbao::{OpenBao, openbao, vault, vault_settings};
+
+/// Installs a tracing subscriber for tests once (test writer, filter from
+/// `FITFLOW_LOG`, default `warn`).
+pub fn init_tracing() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("FITFLOW_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // Another subscriber may already be installed by the test itself; keep it.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}

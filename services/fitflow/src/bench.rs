@@ -1,0 +1,200 @@
+//! `fitflow bench`: a closed-loop load generator over real mTLS that reports
+//! throughput and latency percentiles. Figures are printed, never asserted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
+use fitflow_proto::identity::{GetCurrentUserRequest, LoginRequest, RegisterRequest};
+use fitflow_server::tls::TlsPaths;
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::settings::{require_tls_files, tls_dir};
+
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// `grpc.health.v1.Health/Check` on identity.
+    Health,
+    /// `GetCurrentUser` with a bearer token: token verification plus one read.
+    CurrentUser,
+    /// `Login`: bounded by argon2id.
+    Login,
+}
+
+/// A bench run's parameters.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// How long to measure.
+    pub duration: Duration,
+    /// Identity's endpoint.
+    pub endpoint: String,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct BenchReport {
+    /// Successful requests.
+    pub ok: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// Wall time measured.
+    pub elapsed: Duration,
+    /// Latency of successful requests, in microseconds.
+    pub latency_us: Histogram<u64>,
+}
+
+impl BenchReport {
+    /// Prints the figures in one block.
+    pub fn print(&self, plan: &BenchPlan) {
+        let seconds = self.elapsed.as_secs_f64();
+        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        println!("scenario     {:?}", plan.scenario);
+        println!("concurrency  {}", plan.concurrency);
+        println!("duration     {seconds:.1} s");
+        println!("requests     {} ok, {} failed", self.ok, self.errors);
+        println!("throughput   {:.0} req/s", self.ok as f64 / seconds);
+        println!(
+            "latency      p50 {:.2} ms   p95 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+            ms(0.50),
+            ms(0.95),
+            ms(0.99),
+            self.latency_us.max() as f64 / 1000.0
+        );
+    }
+}
+
+/// Runs `plan` against a live stack, as the operator peer.
+pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
+    fitflow_server::install_crypto_provider();
+    let dir = tls_dir()?;
+    let paths = require_tls_files(&dir, "operator")?;
+    let channel = connect(&plan.endpoint, &paths).await?;
+    let password = "bench password that is long enough".to_owned();
+    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4());
+    let token = match plan.scenario {
+        Scenario::Health => None,
+        Scenario::CurrentUser | Scenario::Login => {
+            let mut identity = IdentityServiceClient::new(channel.clone());
+            identity
+                .register(RegisterRequest {
+                    email: email.clone(),
+                    password: password.clone(),
+                    display_name: "Bench User".into(),
+                    roles: vec![],
+                })
+                .await
+                .context("registering the bench user")?;
+            let tokens = identity
+                .login(LoginRequest {
+                    email: email.clone(),
+                    password: password.clone(),
+                    ..Default::default()
+                })
+                .await
+                .context("logging in the bench user")?
+                .into_inner()
+                .tokens
+                .context("login returned no tokens")?;
+            Some(tokens.access_token)
+        }
+    };
+
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let counts = Arc::new(Mutex::new((0_u64, 0_u64)));
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let mut workers = Vec::new();
+    for _ in 0..plan.concurrency {
+        let channel = channel.clone();
+        let histogram = Arc::clone(&histogram);
+        let counts = Arc::clone(&counts);
+        let token = token.clone();
+        let (email, password, scenario) = (email.clone(), password.clone(), plan.scenario);
+        workers.push(tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());
+            let (mut ok, mut errors) = (0_u64, 0_u64);
+            while Instant::now() < deadline {
+                let begun = Instant::now();
+                let outcome = one_request(scenario, channel.clone(), token.as_deref(), &email, &password).await;
+                match outcome {
+                    Ok(()) => {
+                        ok += 1;
+                        let _ = local.record(begun.elapsed().as_micros() as u64);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            let _ = histogram.lock().await.add(&local);
+            let mut totals = counts.lock().await;
+            totals.0 += ok;
+            totals.1 += errors;
+        }));
+    }
+    for worker in workers {
+        worker.await?;
+    }
+    let elapsed = started.elapsed();
+    let (ok, errors) = *counts.lock().await;
+    let latency_us = histogram.lock().await.clone();
+    Ok(BenchReport {
+        ok,
+        errors,
+        elapsed,
+        latency_us,
+    })
+}
+
+fn unreachable_histogram() -> Histogram<u64> {
+    // Three significant figures are always valid; this only satisfies the type.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+async fn connect(endpoint: &str, paths: &TlsPaths) -> anyhow::Result<Channel> {
+    let channel = fitflow_server::client::channel(endpoint, "identity", paths)?;
+    Ok(channel)
+}
+
+async fn one_request(
+    scenario: Scenario,
+    channel: Channel,
+    token: Option<&str>,
+    email: &str,
+    password: &str,
+) -> Result<(), tonic::Status> {
+    match scenario {
+        Scenario::Health => {
+            HealthClient::new(channel)
+                .check(HealthCheckRequest { service: String::new() })
+                .await?;
+        }
+        Scenario::CurrentUser => {
+            let mut request = tonic::Request::new(GetCurrentUserRequest {});
+            let header = format!("Bearer {}", token.unwrap_or_default());
+            let value = header
+                .parse()
+                .map_err(|_| tonic::Status::internal("bad token header"))?;
+            request.metadata_mut().insert("authorization", value);
+            IdentityServiceClient::new(channel).get_current_user(request).await?;
+        }
+        Scenario::Login => {
+            IdentityServiceClient::new(channel)
+                .login(LoginRequest {
+                    email: email.to_owned(),
+                    password: password.to_owned(),
+                    ..Default::default()
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! The identity service: accounts, passwords, access and refresh tokens,
+//! sessions. It owns the `identity` schema and is the only issuer of user
+//! tokens in FitFlow; access tokens are signed by an OpenBao transit key, so
+//! no process ever holds the private key.
+
+mod accounts;
+pub mod domain;
+mod error;
+mod grpc;
+mod repo;
+mod signing;
+
+use fitflow_server::{EDGE_PEERS, PeerPolicy, SERVICE_PEERS};
+
+pub use accounts::Accounts;
+pub use error::IdentityError;
+pub use grpc::IdentityGrpc;
+pub use signing::{SIGNING_KEY, TokenSigner};
+
+/// The service's name, schema and audit source.
+pub const SERVICE: &str = "identity";
+/// The PostgreSQL schema it owns.
+pub const SCHEMA: &str = "identity";
+/// `google.rpc.ErrorInfo` domain of its errors.
+pub const ERROR_DOMAIN: &str = "fitflow.identity";
+/// Its migrations (reversible).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The gRPC services it exposes, for health reporting.
+pub const GRPC_SERVICES: &[&str] = &["fitflow.identity.v1.IdentityService"];
+
+/// Who may call what: the gateway and operators use every RPC; other FitFlow
+/// services may only fetch the token verification keys.
+pub fn peer_policy() -> PeerPolicy {
+    let key_readers: Vec<&str> = EDGE_PEERS.iter().chain(SERVICE_PEERS).copied().collect();
+    PeerPolicy::new(EDGE_PEERS).allow(
+        "/fitflow.identity.v1.IdentityService/ListPublicKeys",
+        &key_readers,
+    )
+}
