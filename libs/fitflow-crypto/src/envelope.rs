@@ -84,15 +84,19 @@ pub(crate) fn associated_data(tenant_id: Uuid, at: FieldAddress<'_>, key_version
     ad
 }
 
-/// Seals `plaintext` under `key` (data key `key_version`) with `nonce`, which
-/// must never repeat for this key (draw it at random).
+/// Seals `plaintext` for `tenant_id` at `at` under `key` (data key
+/// `key_version`) with `nonce`, which must never repeat for this key (draw it
+/// at random). The associated data is built here from the same version that
+/// goes into the header, so the two cannot disagree.
 pub(crate) fn seal_with_key(
     key: &DataKey,
     key_version: u32,
     nonce: [u8; NONCE_LEN],
-    associated_data: &[u8],
+    tenant_id: Uuid,
+    at: FieldAddress<'_>,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
+    let associated_data = associated_data(tenant_id, at, key_version);
     let mut sealed = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
     sealed.push(FORMAT_V1);
     sealed.extend_from_slice(&key_version.to_be_bytes());
@@ -101,7 +105,7 @@ pub(crate) fn seal_with_key(
     key.aead()?
         .seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data),
+            Aad::from(associated_data.as_slice()),
             &mut body,
         )
         .map_err(|_| CryptoError::Malformed)?;
@@ -146,19 +150,22 @@ impl<'a> SealedField<'a> {
         })
     }
 
-    /// Opens the field with its data key; any edit, a wrong key or wrong
-    /// associated data fails with [`CryptoError::Tampered`].
+    /// Opens the field with its data key, for `tenant_id` at `at`; any edit
+    /// (header included), a wrong key, tenant or address fails with
+    /// [`CryptoError::Tampered`].
     pub(crate) fn open_with_key(
         &self,
         key: &DataKey,
-        associated_data: &[u8],
+        tenant_id: Uuid,
+        at: FieldAddress<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let associated_data = associated_data(tenant_id, at, self.key_version);
         let mut buffer = Zeroizing::new(self.ciphertext_and_tag.to_vec());
         let plaintext_len = key
             .aead()?
             .open_in_place(
                 Nonce::assume_unique_for_key(self.nonce),
-                Aad::from(associated_data),
+                Aad::from(associated_data.as_slice()),
                 buffer.as_mut_slice(),
             )
             .map_err(|_| CryptoError::Tampered)?
@@ -200,8 +207,15 @@ mod tests {
     }
 
     fn seal(plaintext: &[u8]) -> Vec<u8> {
-        let ad = associated_data(TENANT, address("clients", "notes"), 7);
-        seal_with_key(&key(1), 7, [9; NONCE_LEN], &ad, plaintext).expect("seal")
+        seal_with_key(
+            &key(1),
+            7,
+            [9; NONCE_LEN],
+            TENANT,
+            address("clients", "notes"),
+            plaintext,
+        )
+        .expect("seal")
     }
 
     #[test]
@@ -209,8 +223,9 @@ mod tests {
         let sealed = seal(b"knee injury");
         let field = SealedField::parse(&sealed).expect("parse");
         assert_eq!(field.key_version, 7);
-        let ad = associated_data(TENANT, address("clients", "notes"), 7);
-        let opened = field.open_with_key(&key(1), &ad).expect("open");
+        let opened = field
+            .open_with_key(&key(1), TENANT, address("clients", "notes"))
+            .expect("open");
         assert_eq!(opened.as_slice(), b"knee injury");
     }
 
@@ -226,9 +241,8 @@ mod tests {
     #[test]
     fn an_empty_plaintext_round_trips() {
         let sealed = seal(b"");
-        let ad = associated_data(TENANT, address("clients", "notes"), 7);
         let opened = SealedField::parse(&sealed)
-            .and_then(|field| field.open_with_key(&key(1), &ad))
+            .and_then(|field| field.open_with_key(&key(1), TENANT, address("clients", "notes")))
             .expect("open");
         assert!(opened.is_empty());
     }
@@ -236,21 +250,34 @@ mod tests {
     #[test]
     fn a_wrong_key_does_not_open() {
         let sealed = seal(b"secret");
-        let ad = associated_data(TENANT, address("clients", "notes"), 7);
-        let result =
-            SealedField::parse(&sealed).and_then(|field| field.open_with_key(&key(2), &ad));
+        let result = SealedField::parse(&sealed)
+            .and_then(|field| field.open_with_key(&key(2), TENANT, address("clients", "notes")));
         assert!(matches!(result, Err(CryptoError::Tampered)));
+    }
+
+    #[test]
+    fn a_field_opened_for_another_tenant_or_address_is_tampered() {
+        let sealed = seal(b"secret");
+        let field = SealedField::parse(&sealed).expect("parse");
+        let other_tenant = field.open_with_key(
+            &key(1),
+            Uuid::from_u128(0x3333),
+            address("clients", "notes"),
+        );
+        assert!(matches!(other_tenant, Err(CryptoError::Tampered)));
+        let other_column = field.open_with_key(&key(1), TENANT, address("clients", "email"));
+        assert!(matches!(other_column, Err(CryptoError::Tampered)));
     }
 
     #[test]
     fn every_flipped_byte_is_detected() {
         let sealed = seal(b"secret");
-        let ad = associated_data(TENANT, address("clients", "notes"), 7);
         for index in 0..sealed.len() {
             let mut edited = sealed.clone();
             edited[index] ^= 0x01;
-            let result =
-                SealedField::parse(&edited).and_then(|field| field.open_with_key(&key(1), &ad));
+            let result = SealedField::parse(&edited).and_then(|field| {
+                field.open_with_key(&key(1), TENANT, address("clients", "notes"))
+            });
             assert!(result.is_err(), "flipping byte {index} went unnoticed");
         }
     }

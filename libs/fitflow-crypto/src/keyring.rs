@@ -109,8 +109,7 @@ impl KeyRing {
             .random
             .fill(&mut nonce)
             .map_err(|_| CryptoError::Randomness)?;
-        let associated_data = envelope::associated_data(tenant_id, at, version);
-        envelope::seal_with_key(&key, version, nonce, &associated_data, plaintext)
+        envelope::seal_with_key(&key, version, nonce, tenant_id, at, plaintext)
     }
 
     /// Opens a field sealed by [`KeyRing::seal`] for the same tenant and address.
@@ -124,8 +123,7 @@ impl KeyRing {
         let key = self
             .key_by_version(tenant_id, Purpose::Seal, field.key_version)
             .await?;
-        let associated_data = envelope::associated_data(tenant_id, at, field.key_version);
-        field.open_with_key(&key, &associated_data)
+        field.open_with_key(&key, tenant_id, at)
     }
 
     /// A keyed blind index (HMAC-SHA256 with the tenant's stable index key) of a

@@ -315,11 +315,11 @@ mod tests {
     #[test]
     fn backoff_doubles_from_the_minimum_and_stops_at_the_cap() {
         let (min, max) = (Duration::from_millis(100), Duration::from_secs(30));
-        assert_eq!(backoff_delay(0, min, max, 0.999_999), Duration::from_millis(100));
+        assert_eq!(backoff_delay(0, min, max, 1.0), Duration::from_millis(100));
         assert_eq!(backoff_delay(0, min, max, 0.0), Duration::from_millis(50));
         assert_eq!(backoff_delay(3, min, max, 0.0), Duration::from_millis(400));
         assert_eq!(backoff_delay(40, min, max, 0.0), Duration::from_secs(15));
-        assert!(backoff_delay(40, min, max, 0.999_999) <= max);
+        assert_eq!(backoff_delay(40, min, max, 1.0), max);
     }
 
     #[test]

@@ -242,4 +242,57 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("fitflow_tpl_") && a.len() <= 63);
     }
+
+    #[tokio::test]
+    async fn a_half_built_template_left_by_a_killed_run_is_rebuilt() {
+        static WIDGETS: Migrator = sqlx::migrate!("tests/migrations");
+        let schemas = [MigratedSchema {
+            schema: "testkit_rebuild",
+            migrator: &WIDGETS,
+        }];
+        let template = template_name(&schemas);
+        let admin = admin_url();
+        let mut conn = PgConnection::connect(admin.expose_secret())
+            .await
+            .expect("admin connects");
+        // What a run killed mid-build leaves behind: the database without the completion mark.
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(TEMPLATE_LOCK)
+            .execute(&mut conn)
+            .await
+            .expect("lock");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {template} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .expect("drop");
+        sqlx::query(&format!("CREATE DATABASE {template}"))
+            .execute(&mut conn)
+            .await
+            .expect("create a half-built template");
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(TEMPLATE_LOCK)
+            .execute(&mut conn)
+            .await
+            .expect("unlock");
+
+        let database = database(&schemas).await;
+        let pool = database.admin_pool().await;
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables \
+             WHERE table_schema = 'testkit_rebuild' AND table_name = 'widgets'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+        assert_eq!(tables, 1, "the clone has the migrated schema");
+        let mark: Option<String> = sqlx::query_scalar(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+        )
+        .bind(&template)
+        .fetch_one(&mut conn)
+        .await
+        .expect("query");
+        assert_eq!(mark.as_deref(), Some(TEMPLATE_COMPLETE));
+        pool.close().await;
+    }
 }

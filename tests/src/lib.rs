@@ -1,0 +1,200 @@
+//! A sandbox for end-to-end tests: the real services, started in-process on
+//! free ports over real mTLS, against a throwaway PostgreSQL database and the
+//! test process's OpenBao dev server, with ready-made clients.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+use fitflow::settings::Served;
+use fitflow::{ServiceName, Settings, Stack};
+use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
+use fitflow_proto::audit::audit_service_client::AuditServiceClient;
+use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
+use fitflow_proto::identity::{LoginRequest, RegisterRequest, TokenPair, User};
+use fitflow_server::tls::TlsPaths;
+use fitflow_testkit::{MigratedSchema, TestCerts, TestDatabase};
+use tonic::transport::Channel;
+
+/// Every certificate name the sandbox issues.
+pub const PEERS: &[&str] = &[
+    "identity",
+    "tenancy",
+    "clients",
+    "scheduling",
+    "documentation",
+    "billing",
+    "audit",
+    "gateway",
+    "operator",
+];
+
+/// A password that satisfies the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The schemas of the implemented services.
+pub fn schemas() -> Vec<MigratedSchema> {
+    vec![
+        MigratedSchema {
+            schema: fitflow_identity::SCHEMA,
+            migrator: &fitflow_identity::MIGRATOR,
+        },
+        MigratedSchema {
+            schema: fitflow_audit::SCHEMA,
+            migrator: &fitflow_audit::MIGRATOR,
+        },
+    ]
+}
+
+/// The shared parts of a sandbox: certificates and a database.
+pub struct Sandbox {
+    /// Certificates for every peer.
+    pub certs: TestCerts,
+    /// The throwaway database.
+    pub db: TestDatabase,
+    /// A port reserved for each service (free when reserved).
+    pub ports: BTreeMap<ServiceName, u16>,
+}
+
+impl Sandbox {
+    /// New certificates, a fresh database, and a port per service.
+    pub async fn new() -> Self {
+        fitflow_testkit::init_tracing();
+        fitflow_server::install_crypto_provider();
+        let certs = fitflow_testkit::certs(PEERS);
+        let db = fitflow_testkit::database(&schemas()).await;
+        let ports = ServiceName::ALL.into_iter().map(|name| (name, free_port())).collect();
+        Self { certs, db, ports }
+    }
+
+    /// Settings serving `services` on their reserved ports.
+    pub async fn settings(&self, services: &[ServiceName]) -> Settings {
+        let served = services
+            .iter()
+            .map(|&name| Served {
+                name,
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[&name])),
+                database_url: self.db.runtime_url(name.as_str()),
+            })
+            .collect();
+        let endpoints = self
+            .ports
+            .iter()
+            .map(|(name, port)| (*name, format!("https://127.0.0.1:{port}")))
+            .collect();
+        Settings {
+            tls_dir: self.certs.dir.clone(),
+            vault: fitflow_testkit::vault_settings().await,
+            served,
+            endpoints,
+        }
+    }
+
+    /// Starts `services` in this process.
+    pub async fn start(&self, services: &[ServiceName]) -> Stack {
+        let stack = Stack::start(self.settings(services).await)
+            .await
+            .expect("the stack starts");
+        for service in services {
+            self.wait_until_serving(*service).await;
+        }
+        stack
+    }
+
+    /// The TLS files of peer `name`.
+    pub fn tls(&self, name: &str) -> TlsPaths {
+        TlsPaths::in_dir(&self.certs.dir, name)
+    }
+
+    /// An mTLS channel to `service`, presenting `peer`'s certificate.
+    pub fn channel(&self, service: ServiceName, peer: &str) -> Channel {
+        let endpoint = format!("https://127.0.0.1:{}", self.ports[&service]);
+        fitflow_server::client::channel(&endpoint, service.as_str(), &self.tls(peer)).expect("channel")
+    }
+
+    /// Identity, as the gateway.
+    pub fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel(ServiceName::Identity, "gateway"))
+    }
+
+    /// The audit query service, as an operator's tooling peer.
+    pub fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel(ServiceName::Audit, "operator"))
+    }
+
+    /// Audit ingestion, presenting `peer`'s certificate.
+    pub fn audit_ingest(&self, peer: &str) -> AuditIngestServiceClient<Channel> {
+        AuditIngestServiceClient::new(self.channel(ServiceName::Audit, peer))
+    }
+
+    /// Waits until `service` answers its health check.
+    pub async fn wait_until_serving(&self, service: ServiceName) {
+        for _ in 0..100 {
+            if is_serving(self.channel(service, "operator")).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{service} never became healthy");
+    }
+
+    /// Registers a user with a unique email; returns it and the email used.
+    pub async fn register(&self, display_name: &str) -> (User, String) {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4());
+        let user = self
+            .identity()
+            .register(RegisterRequest {
+                email: email.clone(),
+                password: PASSWORD.into(),
+                display_name: display_name.into(),
+                roles: vec![],
+            })
+            .await
+            .expect("register")
+            .into_inner()
+            .user
+            .expect("user");
+        (user, email)
+    }
+
+    /// Logs a user in.
+    pub async fn login(&self, email: &str) -> TokenPair {
+        self.identity()
+            .login(LoginRequest {
+                email: email.into(),
+                password: PASSWORD.into(),
+                client_address: "203.0.113.7".into(),
+                user_agent: "e2e".into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .tokens
+            .expect("tokens")
+    }
+}
+
+/// `request` with `authorization: Bearer <token>`.
+pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}").parse().expect("ascii token");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+/// Whether the server on `channel` reports SERVING.
+async fn is_serving(channel: Channel) -> bool {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+    matches!(
+        tonic_health::pb::health_client::HealthClient::new(channel).check(request).await,
+        Ok(response) if response.get_ref().status == ServingStatus::Serving as i32
+    )
+}

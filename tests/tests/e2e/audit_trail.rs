@@ -1,0 +1,79 @@
+//! Every change reaches the audit trail exactly once, even across an outage.
+
+use std::time::Duration;
+
+use fitflow::ServiceName;
+use fitflow_e2e::Sandbox;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+async fn stored_events(pool: &PgPool, resource_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM audit.audit_log WHERE resource_id = $1")
+        .bind(resource_id)
+        .fetch_one(pool)
+        .await
+        .expect("count audit events")
+}
+
+async fn pending_in_outbox(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM identity.audit_outbox")
+        .fetch_one(pool)
+        .await
+        .expect("count outbox rows")
+}
+
+async fn wait_for_drained_outbox(pool: &PgPool) {
+    for _ in 0..600 {
+        if pending_in_outbox(pool).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the outbox never drained");
+}
+
+#[tokio::test]
+async fn a_change_made_while_audit_is_down_is_stored_exactly_once_when_it_returns() {
+    let sandbox = Sandbox::new().await;
+    let admin = sandbox.db.admin_pool().await;
+    let identity = sandbox.start(&[ServiceName::Identity]).await;
+
+    let (user, _) = sandbox.register("Outage Tester").await;
+    let user_id: Uuid = user.id.parse().unwrap();
+    assert_eq!(pending_in_outbox(&admin).await, 1, "the event waits in the outbox");
+    assert_eq!(stored_events(&admin, user_id).await, 0);
+
+    let audit = sandbox.start(&[ServiceName::Audit]).await;
+    wait_for_drained_outbox(&admin).await;
+    assert_eq!(stored_events(&admin, user_id).await, 1);
+
+    // A later change flows straight through and the first is not repeated.
+    let (second, _) = sandbox.register("Second Tester").await;
+    wait_for_drained_outbox(&admin).await;
+    assert_eq!(stored_events(&admin, second.id.parse().unwrap()).await, 1);
+    assert_eq!(stored_events(&admin, user_id).await, 1);
+
+    identity.shutdown().await;
+    audit.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_change_through_a_running_stack_leaves_one_event_naming_its_actor() {
+    let sandbox = Sandbox::new().await;
+    let admin = sandbox.db.admin_pool().await;
+    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let (user, _) = sandbox.register("Actor Tester").await;
+    wait_for_drained_outbox(&admin).await;
+
+    let (action, actor, source): (String, Option<Uuid>, String) = sqlx::query_as(
+        "SELECT action, actor_user_id, source_service FROM audit.audit_log WHERE resource_id = $1",
+    )
+    .bind(user.id.parse::<Uuid>().unwrap())
+    .fetch_one(&admin)
+    .await
+    .expect("one event");
+    assert_eq!(action, "create");
+    assert_eq!(actor, Some(user.id.parse().unwrap()));
+    assert_eq!(source, "identity");
+    stack.shutdown().await;
+}
