@@ -31,6 +31,9 @@ pub enum CryptoError {
     /// The OpenBao settings are invalid (e.g. the address does not parse).
     #[error("invalid openbao settings: {0}")]
     InvalidSettings(&'static str),
+    /// The tenant's keys kept changing under a lookup (e.g. a concurrent shred); retry.
+    #[error("the tenant's data keys changed concurrently")]
+    KeysChanged,
     /// The system random number generator failed.
     #[error("the random number generator failed")]
     Randomness,

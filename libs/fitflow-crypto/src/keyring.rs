@@ -245,7 +245,7 @@ impl KeyRing {
             );
             return Ok((version, key));
         }
-        Err(CryptoError::Tampered)
+        Err(CryptoError::KeysChanged)
     }
 
     async fn latest_wrapped_key(

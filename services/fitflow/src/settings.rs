@@ -67,7 +67,9 @@ impl Settings {
             let listen = config::parsed_or(&name.env_var("LISTEN"), default_listen)?;
             let database_var = name.env_var("DATABASE_URL");
             let database_url = SecretString::from(config::required(&database_var)?);
-            if sqlx::postgres::PgConnectOptions::from_str(database_url.expose_secret()).is_err() {
+            let raw_url = database_url.expose_secret();
+            let is_postgres = raw_url.starts_with("postgres://") || raw_url.starts_with("postgresql://");
+            if !is_postgres || sqlx::postgres::PgConnectOptions::from_str(raw_url).is_err() {
                 return Err(invalid(&database_var, "must be a postgres:// URL"));
             }
             served.push(Served {
