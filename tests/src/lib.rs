@@ -63,7 +63,10 @@ impl Sandbox {
         fitflow_server::install_crypto_provider();
         let certs = fitflow_testkit::certs(PEERS);
         let db = fitflow_testkit::database(&schemas()).await;
-        let ports = ServiceName::ALL.into_iter().map(|name| (name, free_port())).collect();
+        let ports = ServiceName::ALL
+            .into_iter()
+            .map(|name| (name, free_port()))
+            .collect();
         Self { certs, db, ports }
     }
 
@@ -109,7 +112,8 @@ impl Sandbox {
     /// An mTLS channel to `service`, presenting `peer`'s certificate.
     pub fn channel(&self, service: ServiceName, peer: &str) -> Channel {
         let endpoint = format!("https://127.0.0.1:{}", self.ports[&service]);
-        fitflow_server::client::channel(&endpoint, service.as_str(), &self.tls(peer)).expect("channel")
+        fitflow_server::client::channel(&endpoint, service.as_str(), &self.tls(peer))
+            .expect("channel")
     }
 
     /// Identity, as the gateway.
@@ -192,7 +196,9 @@ fn free_port() -> u16 {
 /// Whether the server on `channel` reports SERVING.
 async fn is_serving(channel: Channel) -> bool {
     use tonic_health::pb::health_check_response::ServingStatus;
-    let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: String::new(),
+    };
     matches!(
         tonic_health::pb::health_client::HealthClient::new(channel).check(request).await,
         Ok(response) if response.get_ref().status == ServingStatus::Serving as i32

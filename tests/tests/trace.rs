@@ -22,7 +22,9 @@ async fn a_request_that_crosses_two_services_is_one_trace() {
     fitflow_telemetry::install_propagator();
 
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     let (_, email) = sandbox.register("Trace Tester").await;
     let tokens = sandbox.login(&email).await;
 
@@ -45,7 +47,12 @@ async fn a_request_that_crosses_two_services_is_one_trace() {
             .iter()
             .find(|span| span.name == name)
             .map(|span| span.span_context.trace_id())
-            .unwrap_or_else(|| panic!("no span {name}; saw {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no span {name}; saw {:?}",
+                    spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+                )
+            })
     };
     let client = trace_of("e2e.client");
     let audit = trace_of("fitflow.audit.v1.AuditService/ListEvents");

@@ -51,10 +51,20 @@ pub async fn tx(pool: &PgPool, caller: &Caller) -> Result<Tx, DbError> {
         Caller::User(principal) => (
             principal.user_id.to_string(),
             join(principal.roles.iter().map(|role| role.as_str())),
-            join(principal.supervised_trainer_ids.iter().map(|id| id.to_string())),
+            join(
+                principal
+                    .supervised_trainer_ids
+                    .iter()
+                    .map(|id| id.to_string()),
+            ),
             String::new(),
         ),
-        Caller::Service(name) => (String::new(), String::new(), String::new(), (*name).to_owned()),
+        Caller::Service(name) => (
+            String::new(),
+            String::new(),
+            String::new(),
+            (*name).to_owned(),
+        ),
         Caller::Anonymous => Default::default(),
     };
     sqlx::query(
@@ -71,5 +81,8 @@ pub async fn tx(pool: &PgPool, caller: &Caller) -> Result<Tx, DbError> {
 }
 
 fn join<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
-    items.map(|item| item.as_ref().to_owned()).collect::<Vec<_>>().join(",")
+    items
+        .map(|item| item.as_ref().to_owned())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -32,7 +32,10 @@ impl SchemaRoles {
 /// role, with default privileges that let the runtime role use rows and
 /// sequences of objects the owner creates later. Safe to run again.
 /// `admin_url` must name a role allowed to create roles (a superuser in dev).
-pub async fn provision_schema(admin_url: &SecretString, schema: &str) -> Result<SchemaRoles, DbError> {
+pub async fn provision_schema(
+    admin_url: &SecretString,
+    schema: &str,
+) -> Result<SchemaRoles, DbError> {
     let roles = SchemaRoles::for_schema(schema);
     let mut conn = admin_connection(admin_url).await?;
     // Roles are cluster-wide: serialise concurrent provisioning (parallel test binaries).
@@ -50,7 +53,10 @@ pub async fn provision_schema(admin_url: &SecretString, schema: &str) -> Result<
         ),
         // The admin must be able to SET ROLE to the owner to run migrations.
         format!("GRANT {} TO CURRENT_USER", roles.owner),
-        format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {}", roles.owner),
+        format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {}",
+            roles.owner
+        ),
         format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
         format!("GRANT USAGE ON SCHEMA {schema} TO {}", roles.runtime),
         format!(

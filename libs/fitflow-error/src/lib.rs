@@ -98,7 +98,10 @@ impl ApiError {
                 .collect::<Vec<_>>();
             details.set_bad_request(violations);
         }
-        if matches!(self.code, Code::Internal | Code::Unavailable | Code::DataLoss) {
+        if matches!(
+            self.code,
+            Code::Internal | Code::Unavailable | Code::DataLoss
+        ) {
             tracing::warn!(code = ?self.code, reason = self.reason, "request failed");
         } else {
             tracing::debug!(code = ?self.code, reason = self.reason, "request refused");

@@ -21,7 +21,11 @@ pub enum ClientError {
 
 /// A lazily-connecting mTLS channel to `server_name` at `endpoint`, presenting
 /// the certificate in `paths`.
-pub fn channel(endpoint: &str, server_name: &str, paths: &TlsPaths) -> Result<Channel, ClientError> {
+pub fn channel(
+    endpoint: &str,
+    server_name: &str,
+    paths: &TlsPaths,
+) -> Result<Channel, ClientError> {
     let endpoint = Endpoint::from_shared(endpoint.to_owned())
         .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?
         .tls_config(client_tls(paths, server_name)?)
@@ -40,8 +44,10 @@ pub fn trace_context(mut request: tonic::Request<()>) -> Result<tonic::Request<(
 }
 
 /// A channel whose requests carry the current trace context.
-pub type TracedChannel =
-    InterceptedService<Channel, fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>>;
+pub type TracedChannel = InterceptedService<
+    Channel,
+    fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+>;
 
 /// Wraps `channel` so that every request carries the current trace context.
 pub fn traced(channel: Channel) -> TracedChannel {

@@ -26,7 +26,9 @@ pub enum ConfigError {
 pub fn required(var: &str) -> Result<String, ConfigError> {
     match std::env::var(var) {
         Ok(value) if !value.trim().is_empty() => Ok(value),
-        Ok(_) | Err(std::env::VarError::NotPresent) => Err(ConfigError::Missing { var: var.into() }),
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            Err(ConfigError::Missing { var: var.into() })
+        }
         Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::Invalid {
             var: var.into(),
             reason: "not valid UTF-8".into(),
@@ -50,10 +52,13 @@ where
 {
     match optional(var)? {
         None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|error: T::Err| ConfigError::Invalid {
-            var: var.into(),
-            reason: error.to_string(),
-        }),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|error: T::Err| ConfigError::Invalid {
+                var: var.into(),
+                reason: error.to_string(),
+            }),
     }
 }
 
@@ -64,7 +69,10 @@ mod tests {
     #[test]
     fn a_missing_variable_is_named_in_the_error() {
         let error = required("FITFLOW_TEST_SURELY_UNSET_VARIABLE").unwrap_err();
-        assert_eq!(error.to_string(), "FITFLOW_TEST_SURELY_UNSET_VARIABLE is required but not set");
+        assert_eq!(
+            error.to_string(),
+            "FITFLOW_TEST_SURELY_UNSET_VARIABLE is required but not set"
+        );
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub struct GuardLayer {
 
 impl GuardLayer {
     /// A guard for `service` with `policy`; tokens are verified when `verifier` is set.
-    pub fn new(service: &'static str, policy: PeerPolicy, verifier: Option<Arc<TokenVerifier>>) -> Self {
+    pub fn new(
+        service: &'static str,
+        policy: PeerPolicy,
+        verifier: Option<Arc<TokenVerifier>>,
+    ) -> Self {
         let duration = opentelemetry::global::meter("fitflow")
             .f64_histogram("rpc.server.duration")
             .with_unit("s")
@@ -70,7 +74,10 @@ pub struct Guard<S> {
 
 impl<S> tower::Service<http::Request<Body>> for Guard<S>
 where
-    S: tower::Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
 {
     type Response = http::Response<Body>;
@@ -100,7 +107,9 @@ where
             let started = Instant::now();
             let response = async {
                 if let Err(error) = admit(&state, &mut request).await {
-                    return Ok(error.into_status(&format!("fitflow.{}", state.service)).into_http());
+                    return Ok(error
+                        .into_status(&format!("fitflow.{}", state.service))
+                        .into_http());
                 }
                 inner.call(request).await
             }
@@ -149,9 +158,14 @@ async fn admit(state: &GuardState, request: &mut http::Request<Body>) -> Result<
         .to_str()
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthenticated("INVALID_TOKEN", "authorization must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthenticated("INVALID_TOKEN", "authorization must be `Bearer <token>`")
+        })?;
     let Some(verifier) = &state.verifier else {
-        return Err(ApiError::unauthenticated("TOKENS_NOT_ACCEPTED", "this service does not accept user tokens"));
+        return Err(ApiError::unauthenticated(
+            "TOKENS_NOT_ACCEPTED",
+            "this service does not accept user tokens",
+        ));
     };
     let principal = verifier.verify(token.trim()).await?;
     tracing::Span::current().record("enduser.id", tracing::field::display(principal.user_id));

@@ -56,7 +56,11 @@ impl AsyncRead for TlsConnection {
 }
 
 impl AsyncWrite for TlsConnection {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -118,10 +122,15 @@ pub(crate) fn tls_incoming(
                             .and_then(|chain| chain.first())
                             .and_then(spiffe_name)
                             .map(PeerIdentity);
-                        let info = PeerInfo { identity, remote_addr };
+                        let info = PeerInfo {
+                            identity,
+                            remote_addr,
+                        };
                         let _ = sender.send(Ok(TlsConnection { stream, info })).await;
                     }
-                    Ok(Err(error)) => tracing::debug!(%remote_addr, %error, "TLS handshake refused"),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%remote_addr, %error, "TLS handshake refused")
+                    }
                     Err(_) => tracing::debug!(%remote_addr, "TLS handshake timed out"),
                 }
             });

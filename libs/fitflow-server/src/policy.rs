@@ -60,7 +60,7 @@ impl PeerPolicy {
             .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
             .max_by_key(|(prefix, _)| prefix.len())
             .map_or(&self.default_peers, |(_, peers)| peers);
-        if allowed.iter().any(|name| *name == peer.0) {
+        if allowed.contains(&peer.0) {
             Ok(())
         } else {
             Err(ApiError::permission_denied(
@@ -90,14 +90,31 @@ mod tests {
     #[test]
     fn a_listed_peer_may_call_its_rpc() {
         let policy = audit_policy();
-        assert!(policy.check("/fitflow.audit.v1.AuditIngestService/Ingest", Some(&peer("identity"))).is_ok());
-        assert!(policy.check("/fitflow.audit.v1.AuditService/ListEvents", Some(&peer("operator"))).is_ok());
+        assert!(
+            policy
+                .check(
+                    "/fitflow.audit.v1.AuditIngestService/Ingest",
+                    Some(&peer("identity"))
+                )
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check(
+                    "/fitflow.audit.v1.AuditService/ListEvents",
+                    Some(&peer("operator"))
+                )
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_valid_peer_not_on_the_allow_list_is_refused() {
         let error = audit_policy()
-            .check("/fitflow.audit.v1.AuditIngestService/Ingest", Some(&peer("gateway")))
+            .check(
+                "/fitflow.audit.v1.AuditIngestService/Ingest",
+                Some(&peer("gateway")),
+            )
             .unwrap_err();
         assert_eq!(error.reason, "PEER_NOT_ALLOWED");
     }
@@ -107,15 +124,31 @@ mod tests {
         let policy = PeerPolicy::new(&["gateway"])
             .allow("/pkg.Svc/", &["billing"])
             .allow("/pkg.Svc/Special", &["clients"]);
-        assert!(policy.check("/pkg.Svc/Special", Some(&peer("clients"))).is_ok());
-        assert!(policy.check("/pkg.Svc/Special", Some(&peer("billing"))).is_err());
-        assert!(policy.check("/pkg.Svc/Other", Some(&peer("billing"))).is_ok());
+        assert!(
+            policy
+                .check("/pkg.Svc/Special", Some(&peer("clients")))
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check("/pkg.Svc/Special", Some(&peer("billing")))
+                .is_err()
+        );
+        assert!(
+            policy
+                .check("/pkg.Svc/Other", Some(&peer("billing")))
+                .is_ok()
+        );
     }
 
     #[test]
     fn health_is_open_to_any_identified_peer_but_never_to_an_anonymous_one() {
         let policy = audit_policy();
-        assert!(policy.check("/grpc.health.v1.Health/Check", Some(&peer("billing"))).is_ok());
+        assert!(
+            policy
+                .check("/grpc.health.v1.Health/Check", Some(&peer("billing")))
+                .is_ok()
+        );
         assert!(policy.check("/grpc.health.v1.Health/Check", None).is_err());
     }
 }

@@ -44,7 +44,9 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in options.grpc_services.iter().copied().chain([""]) {
-        health_reporter.set_service_status(name, ServingStatus::Serving).await;
+        health_reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fitflow_proto::FILE_DESCRIPTOR_SET)
@@ -69,7 +71,11 @@ pub async fn serve(
 
     let local_addr: Option<SocketAddr> = listener.local_addr().ok();
     let incoming = tls_incoming(listener, Arc::clone(&options.tls), shutdown.child_token());
-    spawn_cert_reloader(Arc::clone(&options.cert_resolver), options.service, shutdown.clone());
+    spawn_cert_reloader(
+        Arc::clone(&options.cert_resolver),
+        options.service,
+        shutdown.clone(),
+    );
 
     let service = options.service;
     let grpc_services = options.grpc_services.clone();
@@ -78,7 +84,9 @@ pub async fn serve(
         async move {
             shutdown.cancelled().await;
             for name in grpc_services.iter().copied().chain([""]) {
-                health_reporter.set_service_status(name, ServingStatus::NotServing).await;
+                health_reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
             }
             tracing::info!(service, "draining in-flight requests");
         }

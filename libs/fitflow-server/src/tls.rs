@@ -52,9 +52,23 @@ impl TlsPaths {
     }
 
     /// Reads the CA, certificate and key as PEM text (for tonic's client TLS).
-    pub fn read_pem(&self) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), TlsError> {
-        Ok((read(&self.ca)?, read(&self.cert)?, read(&self.key)?))
+    pub fn read_pem(&self) -> Result<PemFiles, TlsError> {
+        Ok(PemFiles {
+            ca: read(&self.ca)?,
+            cert: read(&self.cert)?,
+            key: read(&self.key)?,
+        })
     }
+}
+
+/// The PEM text of a peer's CA, certificate and key.
+pub struct PemFiles {
+    /// The CA bundle.
+    pub ca: Vec<u8>,
+    /// The certificate chain.
+    pub cert: Vec<u8>,
+    /// The private key.
+    pub key: Vec<u8>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -159,10 +173,10 @@ pub fn client_tls(
     paths: &TlsPaths,
     server_name: &str,
 ) -> Result<tonic::transport::ClientTlsConfig, TlsError> {
-    let (ca, cert, key) = paths.read_pem()?;
+    let pem = paths.read_pem()?;
     Ok(tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(ca))
-        .identity(tonic::transport::Identity::from_pem(cert, key))
+        .ca_certificate(tonic::transport::Certificate::from_pem(pem.ca))
+        .identity(tonic::transport::Identity::from_pem(pem.cert, pem.key))
         .domain_name(server_name))
 }
 

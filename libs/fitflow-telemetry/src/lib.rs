@@ -54,7 +54,9 @@ impl Drop for TelemetryGuard {
 pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError> {
     install_propagator();
     let filter = match std::env::var(LOG_FILTER_VAR) {
-        Ok(value) => EnvFilter::try_new(value).map_err(|e| TelemetryError::Filter(e.to_string()))?,
+        Ok(value) => {
+            EnvFilter::try_new(value).map_err(|e| TelemetryError::Filter(e.to_string()))?
+        }
         Err(_) => EnvFilter::new("info"),
     };
     let json_logs = tracing_subscriber::fmt::layer()

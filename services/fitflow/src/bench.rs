@@ -125,7 +125,14 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
             let (mut ok, mut errors) = (0_u64, 0_u64);
             while Instant::now() < deadline {
                 let begun = Instant::now();
-                let outcome = one_request(scenario, channel.clone(), token.as_deref(), &email, &password).await;
+                let outcome = one_request(
+                    scenario,
+                    channel.clone(),
+                    token.as_deref(),
+                    &email,
+                    &password,
+                )
+                .await;
                 match outcome {
                     Ok(()) => {
                         ok += 1;
@@ -174,7 +181,9 @@ async fn one_request(
     match scenario {
         Scenario::Health => {
             HealthClient::new(channel)
-                .check(HealthCheckRequest { service: String::new() })
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
                 .await?;
         }
         Scenario::CurrentUser => {
@@ -184,7 +193,9 @@ async fn one_request(
                 .parse()
                 .map_err(|_| tonic::Status::internal("bad token header"))?;
             request.metadata_mut().insert("authorization", value);
-            IdentityServiceClient::new(channel).get_current_user(request).await?;
+            IdentityServiceClient::new(channel)
+                .get_current_user(request)
+                .await?;
         }
         Scenario::Login => {
             IdentityServiceClient::new(channel)

@@ -8,7 +8,11 @@ use fitflow::bench::{BenchPlan, Scenario};
 use fitflow::{ServiceName, Settings, Stack};
 
 #[derive(Parser)]
-#[command(name = "fitflow", version, about = "FitFlow back end: one binary for every service")]
+#[command(
+    name = "fitflow",
+    version,
+    about = "FitFlow back end: one binary for every service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,10 @@ enum MigrateDirection {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("fitflow: cannot start the async runtime: {error}");
@@ -105,8 +112,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Some(MigrateDirection::Up { services }) if services.is_empty() => {
                     fitflow::ops::migrate_up(&ServiceName::IMPLEMENTED).await?;
                 }
-                Some(MigrateDirection::Up { services }) => fitflow::ops::migrate_up(&services).await?,
-                Some(MigrateDirection::Down { service, to_version }) => {
+                Some(MigrateDirection::Up { services }) => {
+                    fitflow::ops::migrate_up(&services).await?
+                }
+                Some(MigrateDirection::Down {
+                    service,
+                    to_version,
+                }) => {
                     fitflow::ops::migrate_down(service, to_version).await?;
                 }
             }
@@ -159,13 +171,14 @@ async fn wait_for_shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = terminate.recv() => {}

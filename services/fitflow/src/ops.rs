@@ -45,11 +45,18 @@ pub async fn health(service: ServiceName) -> anyhow::Result<bool> {
     let dir = tls_dir()?;
     let paths = require_tls_files(&dir, service.as_str())?;
     let default_listen = std::net::SocketAddr::from(([127, 0, 0, 1], service.default_port()));
-    let listen: std::net::SocketAddr = config::parsed_or(&service.env_var("LISTEN"), default_listen)?;
+    let listen: std::net::SocketAddr =
+        config::parsed_or(&service.env_var("LISTEN"), default_listen)?;
     let endpoint = format!("https://127.0.0.1:{}", listen.port());
     let channel = fitflow_server::client::channel(&endpoint, service.as_str(), &paths)?;
-    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: String::new(),
+    });
     request.set_timeout(Duration::from_secs(3));
-    let status = HealthClient::new(channel).check(request).await?.into_inner().status;
+    let status = HealthClient::new(channel)
+        .check(request)
+        .await?
+        .into_inner()
+        .status;
     Ok(status == ServingStatus::Serving as i32)
 }

@@ -55,7 +55,10 @@ impl Settings {
         }
         let vault_addr = config::required(VAULT_ADDR_VAR)?;
         if !(vault_addr.starts_with("http://") || vault_addr.starts_with("https://")) {
-            return Err(invalid(VAULT_ADDR_VAR, "must be an http:// or https:// URL"));
+            return Err(invalid(
+                VAULT_ADDR_VAR,
+                "must be an http:// or https:// URL",
+            ));
         }
         let vault = VaultSettings {
             addr: vault_addr,
@@ -68,7 +71,8 @@ impl Settings {
             let database_var = name.env_var("DATABASE_URL");
             let database_url = SecretString::from(config::required(&database_var)?);
             let raw_url = database_url.expose_secret();
-            let is_postgres = raw_url.starts_with("postgres://") || raw_url.starts_with("postgresql://");
+            let is_postgres =
+                raw_url.starts_with("postgres://") || raw_url.starts_with("postgresql://");
             if !is_postgres || sqlx::postgres::PgConnectOptions::from_str(raw_url).is_err() {
                 return Err(invalid(&database_var, "must be a postgres:// URL"));
             }
@@ -110,7 +114,10 @@ pub fn tls_dir() -> Result<PathBuf, ConfigError> {
 pub fn require_tls_files(dir: &std::path::Path, name: &str) -> Result<TlsPaths, ConfigError> {
     let paths = TlsPaths::in_dir(dir, name);
     if !paths.cert.is_file() || !paths.key.is_file() {
-        return Err(invalid(TLS_DIR_VAR, &format!("has no {name}.pem and {name}-key.pem")));
+        return Err(invalid(
+            TLS_DIR_VAR,
+            &format!("has no {name}.pem and {name}-key.pem"),
+        ));
     }
     Ok(paths)
 }

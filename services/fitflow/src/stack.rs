@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
-use crate::settings::{Served, Settings};
 use crate::ServiceName;
+use crate::settings::{Served, Settings};
 
 /// How long unwrapped data keys stay in memory.
 const DATA_KEY_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -57,15 +57,16 @@ impl Stack {
         let mut endpoints = settings.endpoints.clone();
         let mut addrs = BTreeMap::new();
         for served in &settings.served {
-            let listener = TcpListener::bind(served.listen)
-                .await
-                .with_context(|| format!("cannot listen on {} for {}", served.listen, served.name))?;
+            let listener = TcpListener::bind(served.listen).await.with_context(|| {
+                format!("cannot listen on {} for {}", served.listen, served.name)
+            })?;
             let addr = listener.local_addr()?;
             endpoints.insert(served.name, format!("https://{addr}"));
             addrs.insert(served.name, addr);
             listeners.push((served.clone(), listener));
         }
-        let vault = Vault::connect(&settings.vault).context("cannot configure the OpenBao client")?;
+        let vault =
+            Vault::connect(&settings.vault).context("cannot configure the OpenBao client")?;
 
         let mut stack = Stack {
             addrs,
@@ -106,21 +107,43 @@ impl Stack {
         let (routes, policy, grpc_services, shutdown) = match name {
             ServiceName::Identity => {
                 let routes = identity_routes(context, pool.clone()).await?;
-                (routes, fitflow_identity::peer_policy(), fitflow_identity::GRPC_SERVICES.to_vec(), self.servers.clone())
+                (
+                    routes,
+                    fitflow_identity::peer_policy(),
+                    fitflow_identity::GRPC_SERVICES.to_vec(),
+                    self.servers.clone(),
+                )
             }
             ServiceName::Audit => {
                 fitflow_audit::ensure_partitions(&pool, chrono::Utc::now())
                     .await
                     .context("cannot create audit partitions")?;
-                self.audit_tasks.push(spawn_partition_maintenance(pool.clone(), self.audit_server.clone()));
-                (audit_routes(pool.clone()), audit_policy(), AUDIT_GRPC_SERVICES.to_vec(), self.audit_server.clone())
+                self.audit_tasks.push(spawn_partition_maintenance(
+                    pool.clone(),
+                    self.audit_server.clone(),
+                ));
+                (
+                    audit_routes(pool.clone()),
+                    audit_policy(),
+                    AUDIT_GRPC_SERVICES.to_vec(),
+                    self.audit_server.clone(),
+                )
             }
             other => anyhow::bail!("the {other} service is not implemented in this build"),
         };
         if name != ServiceName::Audit {
-            let audit = fitflow_server::client::channel(&context.endpoints[&ServiceName::Audit], "audit", &paths)?;
-            let client = AuditIngestServiceClient::new(audit).max_decoding_message_size(AUDIT_MAX_MESSAGE);
-            self.relay_tasks.push(fitflow_outbox::spawn_relay(pool, client, self.relays.clone()));
+            let audit = fitflow_server::client::channel(
+                &context.endpoints[&ServiceName::Audit],
+                "audit",
+                &paths,
+            )?;
+            let client =
+                AuditIngestServiceClient::new(audit).max_decoding_message_size(AUDIT_MAX_MESSAGE);
+            self.relay_tasks.push(fitflow_outbox::spawn_relay(
+                pool,
+                client,
+                self.relays.clone(),
+            ));
         }
         let options = ServeOptions {
             service,
@@ -174,10 +197,17 @@ struct StartContext {
     endpoints: BTreeMap<ServiceName, String>,
 }
 
-const AUDIT_GRPC_SERVICES: &[&str] = &["fitflow.audit.v1.AuditIngestService", "fitflow.audit.v1.AuditService"];
+const AUDIT_GRPC_SERVICES: &[&str] = &[
+    "fitflow.audit.v1.AuditIngestService",
+    "fitflow.audit.v1.AuditService",
+];
 
 fn audit_policy() -> PeerPolicy {
-    let sources: Vec<&str> = SERVICE_PEERS.iter().copied().filter(|name| *name != "audit").collect();
+    let sources: Vec<&str> = SERVICE_PEERS
+        .iter()
+        .copied()
+        .filter(|name| *name != "audit")
+        .collect();
     PeerPolicy::new(EDGE_PEERS).allow("/fitflow.audit.v1.AuditIngestService/", &sources)
 }
 
@@ -186,7 +216,9 @@ fn audit_routes(pool: PgPool) -> Routes {
         AuditIngestServiceServer::new(fitflow_audit::AuditIngest::new(pool.clone()))
             .max_decoding_message_size(AUDIT_MAX_MESSAGE),
     )
-    .add_service(AuditServiceServer::new(fitflow_audit::AuditQuery::new(pool)))
+    .add_service(AuditServiceServer::new(fitflow_audit::AuditQuery::new(
+        pool,
+    )))
 }
 
 async fn identity_routes(context: &StartContext, pool: PgPool) -> anyhow::Result<Routes> {
@@ -196,7 +228,12 @@ async fn identity_routes(context: &StartContext, pool: PgPool) -> anyhow::Result
         .ensure_transit_key(&kek, TransitKeyKind::Aes256Gcm96)
         .await
         .context("cannot prepare identity's transit key")?;
-    let keyring = KeyRing::new(context.vault.clone(), pool.clone(), fitflow_identity::SERVICE, DATA_KEY_CACHE_TTL);
+    let keyring = KeyRing::new(
+        context.vault.clone(),
+        pool.clone(),
+        fitflow_identity::SERVICE,
+        DATA_KEY_CACHE_TTL,
+    );
     let signer = fitflow_identity::TokenSigner::new(context.vault.clone())
         .await
         .map_err(|error| anyhow::anyhow!("cannot prepare the token signing key: {error}"))?;
@@ -210,12 +247,17 @@ async fn identity_routes(context: &StartContext, pool: PgPool) -> anyhow::Result
 /// Token keys come from identity's `ListPublicKeys` over mTLS, as any
 /// service would fetch them, carrying the caller's trace context.
 fn identity_key_source(context: &StartContext, paths: &TlsPaths) -> anyhow::Result<KeySource> {
-    let channel = fitflow_server::client::channel(&context.endpoints[&ServiceName::Identity], "identity", paths)?;
+    let channel = fitflow_server::client::channel(
+        &context.endpoints[&ServiceName::Identity],
+        "identity",
+        paths,
+    )?;
     let client = IdentityServiceClient::new(fitflow_server::client::traced(channel));
     Ok(Arc::new(move || {
         let mut client = client.clone();
         Box::pin(async move {
-            let mut request = tonic::Request::new(fitflow_proto::identity::ListPublicKeysRequest {});
+            let mut request =
+                tonic::Request::new(fitflow_proto::identity::ListPublicKeysRequest {});
             request.set_timeout(Duration::from_secs(5));
             let response = client
                 .list_public_keys(request)

@@ -12,22 +12,36 @@ fn serve_identity(env: &[(&str, &str)]) -> (bool, String) {
         command.env(name, value);
     }
     let output = command.output().expect("run fitflow");
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 const VALID: &[(&str, &str)] = &[
     ("FITFLOW_VAULT_ADDR", "http://127.0.0.1:1"),
     ("FITFLOW_VAULT_TOKEN", "s.not-a-real-token"),
-    ("FITFLOW_IDENTITY_DATABASE_URL", "postgres://fitflow_identity@127.0.0.1:1/fitflow"),
+    (
+        "FITFLOW_IDENTITY_DATABASE_URL",
+        "postgres://fitflow_identity@127.0.0.1:1/fitflow",
+    ),
 ];
 
 fn without(name: &str) -> Vec<(&'static str, &'static str)> {
-    VALID.iter().copied().filter(|(var, _)| *var != name).collect()
+    VALID
+        .iter()
+        .copied()
+        .filter(|(var, _)| *var != name)
+        .collect()
 }
 
 #[test]
 fn a_missing_variable_stops_the_process_and_is_named() {
-    for var in ["FITFLOW_VAULT_ADDR", "FITFLOW_VAULT_TOKEN", "FITFLOW_IDENTITY_DATABASE_URL"] {
+    for var in [
+        "FITFLOW_VAULT_ADDR",
+        "FITFLOW_VAULT_TOKEN",
+        "FITFLOW_IDENTITY_DATABASE_URL",
+    ] {
         let (ok, stderr) = serve_identity(&without(var));
         assert!(!ok, "fitflow started without {var}");
         assert!(stderr.contains(var), "stderr does not name {var}: {stderr}");
@@ -38,7 +52,10 @@ fn a_missing_variable_stops_the_process_and_is_named() {
 fn a_malformed_variable_stops_the_process_and_is_named_without_its_value() {
     let cases = [
         ("FITFLOW_IDENTITY_LISTEN", "not-an-address"),
-        ("FITFLOW_IDENTITY_DATABASE_URL", "mysql://secret-password@db"),
+        (
+            "FITFLOW_IDENTITY_DATABASE_URL",
+            "mysql://secret-password@db",
+        ),
         ("FITFLOW_VAULT_ADDR", "bao.internal:8200"),
         ("FITFLOW_AUDIT_ENDPOINT", "http://audit:50057"),
     ];
@@ -48,7 +65,10 @@ fn a_malformed_variable_stops_the_process_and_is_named_without_its_value() {
         let (ok, stderr) = serve_identity(&env);
         assert!(!ok, "fitflow started with a malformed {var}");
         assert!(stderr.contains(var), "stderr does not name {var}: {stderr}");
-        assert!(!stderr.contains("secret-password"), "stderr leaks the value: {stderr}");
+        assert!(
+            !stderr.contains("secret-password"),
+            "stderr leaks the value: {stderr}"
+        );
     }
 }
 

@@ -79,7 +79,11 @@ pub struct Accounts {
 impl Accounts {
     /// Use cases over the identity schema, sealing with `keyring` and signing with `signer`.
     pub fn new(pool: PgPool, keyring: KeyRing, signer: Arc<TokenSigner>) -> Self {
-        Self { pool, keyring, signer }
+        Self {
+            pool,
+            keyring,
+            signer,
+        }
     }
 
     /// The token signer (also the source of published keys).
@@ -88,7 +92,11 @@ impl Accounts {
     }
 
     /// Creates an account; returns it and its email verification token.
-    pub async fn register(&self, account: NewAccount, password: String) -> Result<(Account, String), IdentityError> {
+    pub async fn register(
+        &self,
+        account: NewAccount,
+        password: String,
+    ) -> Result<(Account, String), IdentityError> {
         let password_hash = tokio::task::spawn_blocking(move || domain::hash_password(&password))
             .await
             .map_err(|_| IdentityError::Credentials)?
@@ -96,11 +104,19 @@ impl Accounts {
         let user_id = Uuid::now_v7();
         let display_name_sealed = self
             .keyring
-            .seal(user_id, display_name_address(user_id), account.display_name.as_bytes())
+            .seal(
+                user_id,
+                display_name_address(user_id),
+                account.display_name.as_bytes(),
+            )
             .await?;
         let (verification_token, verification_hash) =
             domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
-        let role_names: Vec<String> = account.roles.iter().map(|r| r.as_str().to_owned()).collect();
+        let role_names: Vec<String> = account
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect();
 
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
         let inserted = repo::insert_user(
@@ -115,11 +131,13 @@ impl Accounts {
         )
         .await;
         if let Err(error) = inserted {
-            return Err(if fitflow_db::is_unique_violation(&error, "users_email_key") {
-                IdentityError::EmailTaken
-            } else {
-                error.into()
-            });
+            return Err(
+                if fitflow_db::is_unique_violation(&error, "users_email_key") {
+                    IdentityError::EmailTaken
+                } else {
+                    error.into()
+                },
+            );
         }
         repo::insert_email_verification(
             &mut tx,
@@ -137,7 +155,9 @@ impl Accounts {
             .change("roles", "", &role_names.join(","))
             .build();
         fitflow_outbox::record(&mut tx, &event).await?;
-        let row = repo::find_user(&mut tx, user_id).await?.ok_or(IdentityError::UserNotFound)?;
+        let row = repo::find_user(&mut tx, user_id)
+            .await?
+            .ok_or(IdentityError::UserNotFound)?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         let account = self.open_account(row).await?;
         Ok((account, verification_token))
@@ -155,9 +175,10 @@ impl Accounts {
         let stored_hash = user
             .as_ref()
             .map_or_else(|| DECOY_HASH.clone(), |row| row.password_hash.clone());
-        let password_ok = tokio::task::spawn_blocking(move || domain::verify_password(&password, &stored_hash))
-            .await
-            .map_err(|_| IdentityError::Credentials)?;
+        let password_ok =
+            tokio::task::spawn_blocking(move || domain::verify_password(&password, &stored_hash))
+                .await
+                .map_err(|_| IdentityError::Credentials)?;
         let Some(user) = user.filter(|_| password_ok) else {
             return Err(IdentityError::InvalidCredentials);
         };
@@ -168,7 +189,14 @@ impl Accounts {
         }
 
         let session_id = Uuid::now_v7();
-        repo::insert_session(&mut tx, session_id, user.id, client.user_agent, client.address).await?;
+        repo::insert_session(
+            &mut tx,
+            session_id,
+            user.id,
+            client.user_agent,
+            client.address,
+        )
+        .await?;
         repo::touch_last_login(&mut tx, user.id).await?;
         let tokens = self.issue_tokens(&mut tx, &user, session_id).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", session_id)
@@ -192,12 +220,13 @@ impl Accounts {
         };
         if stored.spent_at.is_some() {
             repo::revoke_session(&mut tx, stored.session_id).await?;
-            let event = AuditEventBuilder::new(SERVICE, Action::Update, "sessions", stored.session_id)
-                .actor_service(SERVICE)
-                .tenant(stored.user_id)
-                .change("revoked", "false", "true")
-                .change("reason", "", "refresh_token_reused")
-                .build();
+            let event =
+                AuditEventBuilder::new(SERVICE, Action::Update, "sessions", stored.session_id)
+                    .actor_service(SERVICE)
+                    .tenant(stored.user_id)
+                    .change("revoked", "false", "true")
+                    .change("reason", "", "refresh_token_reused")
+                    .build();
             fitflow_outbox::record(&mut tx, &event).await?;
             tx.commit().await.map_err(fitflow_db::DbError::from)?;
             tracing::warn!(session_id = %stored.session_id, "refresh token reuse: session revoked");
@@ -212,11 +241,12 @@ impl Accounts {
             .ok_or(IdentityError::RefreshTokenInvalid)?;
         repo::spend_refresh_token(&mut tx, &token_hash).await?;
         let tokens = self.issue_tokens(&mut tx, &user, stored.session_id).await?;
-        let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", stored.session_id)
-            .actor_user(user.id)
-            .tenant(user.id)
-            .change("event", "", "refresh")
-            .build();
+        let event =
+            AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", stored.session_id)
+                .actor_user(user.id)
+                .tenant(user.id)
+                .change("event", "", "refresh")
+                .build();
         fitflow_outbox::record(&mut tx, &event).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(tokens)
@@ -243,7 +273,8 @@ impl Accounts {
         let roles = parse_roles(&user.roles);
         let claims = domain::access_claims(user.id, session_id, &roles, now);
         let access_token = self.signer.sign(&claims).await?;
-        let (refresh_token, refresh_hash) = domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
+        let (refresh_token, refresh_hash) =
+            domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
         let refresh_expires_at = now + domain::REFRESH_TOKEN_TTL;
         repo::insert_refresh_token(tx, &refresh_hash, session_id, refresh_expires_at).await?;
         Ok(IssuedTokens {
@@ -258,7 +289,11 @@ impl Accounts {
     async fn open_account(&self, row: UserRow) -> Result<Account, IdentityError> {
         let display_name = self
             .keyring
-            .open(row.id, display_name_address(row.id), &row.display_name_sealed)
+            .open(
+                row.id,
+                display_name_address(row.id),
+                &row.display_name_sealed,
+            )
             .await?;
         Ok(Account {
             id: row.id,

@@ -99,7 +99,11 @@ pub fn validate_registration(
     use fitflow_proto::identity::Role as ProtoRole;
     let mut violations = Violations::new();
     let normalized = normalize_email(email);
-    violations.check(normalized.is_some(), "email", "must be an email address of at most 254 characters");
+    violations.check(
+        normalized.is_some(),
+        "email",
+        "must be an email address of at most 254 characters",
+    );
     if let Some(problem) = password_problem(password) {
         violations.add("password", problem);
     }
@@ -113,7 +117,10 @@ pub fn validate_registration(
             Ok(ProtoRole::TrainerAdmin) => Role::TrainerAdmin,
             Ok(ProtoRole::StudioOwner) => Role::StudioOwner,
             Ok(ProtoRole::Operator) => {
-                violations.add(format!("roles[{index}]"), "operator cannot be requested at sign-up");
+                violations.add(
+                    format!("roles[{index}]"),
+                    "operator cannot be requested at sign-up",
+                );
                 continue;
             }
             Ok(ProtoRole::Unspecified) | Err(_) => {
@@ -160,13 +167,19 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
         .fill(&mut salt_bytes)
         .map_err(|_| argon2::password_hash::Error::Crypto)?;
     let salt = SaltString::encode_b64(&salt_bytes)?;
-    Ok(hasher().hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(hasher()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// Whether `password` matches the PHC string. CPU-heavy: call on a blocking thread.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -187,7 +200,12 @@ pub fn hash_token(token: &str) -> Vec<u8> {
 }
 
 /// The claims of a new access token.
-pub fn access_claims(user_id: Uuid, session_id: Uuid, roles: &[Role], now: chrono::DateTime<chrono::Utc>) -> Claims {
+pub fn access_claims(
+    user_id: Uuid,
+    session_id: Uuid,
+    roles: &[Role],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Claims {
     Claims {
         iss: ISSUER.to_owned(),
         aud: AUDIENCE.to_owned(),
@@ -227,12 +245,24 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(normalize_email("  Ana.Silva@Example.COM "), Some("ana.silva@example.com".into()));
+        assert_eq!(
+            normalize_email("  Ana.Silva@Example.COM "),
+            Some("ana.silva@example.com".into())
+        );
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "no-at-sign", "a@b", "a@@b.ca", "@example.com", "a b@example.com", "a@.example.com", "a@example..com"] {
+        for bad in [
+            "",
+            "no-at-sign",
+            "a@b",
+            "a@@b.ca",
+            "@example.com",
+            "a b@example.com",
+            "a@.example.com",
+            "a@example..com",
+        ] {
             assert_eq!(normalize_email(bad), None, "{bad:?} should be refused");
         }
         let long = format!("{}@example.com", "a".repeat(250));
@@ -247,7 +277,10 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused_whatever_their_case() {
-        assert_eq!(password_problem("PasswordPassword"), Some("is too common; choose another"));
+        assert_eq!(
+            password_problem("PasswordPassword"),
+            Some("is too common; choose another")
+        );
     }
 
     #[test]
@@ -265,14 +298,17 @@ mod tests {
 
     #[test]
     fn registration_reports_every_bad_field_at_once() {
-        let error = validate_registration("nope", "short", "", &[99]).err().expect("refused");
+        let error = validate_registration("nope", "short", "", &[99])
+            .err()
+            .expect("refused");
         let fields: Vec<_> = error.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["email", "password", "display_name", "roles[0]"]);
     }
 
     #[test]
     fn a_registration_without_roles_is_a_trainer() {
-        let account = validate_registration("a@example.com", "correct horse battery", " Ana ", &[]).unwrap();
+        let account =
+            validate_registration("a@example.com", "correct horse battery", " Ana ", &[]).unwrap();
         assert_eq!(account.roles, vec![Role::Trainer]);
         assert_eq!(account.display_name, "Ana");
     }

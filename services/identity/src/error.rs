@@ -54,15 +54,19 @@ impl From<IdentityError> for ApiError {
     fn from(error: IdentityError) -> Self {
         match error {
             IdentityError::Rejected(api) => api,
-            IdentityError::EmailTaken => {
-                ApiError::new(Code::AlreadyExists, "EMAIL_TAKEN", "an account with this email exists")
-            }
+            IdentityError::EmailTaken => ApiError::new(
+                Code::AlreadyExists,
+                "EMAIL_TAKEN",
+                "an account with this email exists",
+            ),
             IdentityError::InvalidCredentials => {
                 ApiError::unauthenticated("INVALID_CREDENTIALS", "email or password is incorrect")
             }
-            IdentityError::AccountSuspended => {
-                ApiError::new(Code::FailedPrecondition, "ACCOUNT_SUSPENDED", "the account is suspended")
-            }
+            IdentityError::AccountSuspended => ApiError::new(
+                Code::FailedPrecondition,
+                "ACCOUNT_SUSPENDED",
+                "the account is suspended",
+            ),
             IdentityError::RefreshTokenInvalid => {
                 ApiError::unauthenticated("REFRESH_TOKEN_INVALID", "the refresh token is not valid")
             }
@@ -70,7 +74,9 @@ impl From<IdentityError> for ApiError {
                 "REFRESH_TOKEN_REUSED",
                 "the refresh token was already used; the session is revoked",
             ),
-            IdentityError::UserNotFound => ApiError::not_found("USER_NOT_FOUND", "the user does not exist"),
+            IdentityError::UserNotFound => {
+                ApiError::not_found("USER_NOT_FOUND", "the user does not exist")
+            }
             IdentityError::Database(error) => error.into(),
             IdentityError::Crypto(error) => error.into(),
             IdentityError::Outbox(error) => error.into(),

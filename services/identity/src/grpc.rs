@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use crate::accounts::{Account, Accounts, ClientContext, IssuedTokens};
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
-use crate::{ERROR_DOMAIN, IdentityError};
+use crate::ERROR_DOMAIN;
 
 /// Longest password accepted at login (the policy caps new ones at 128 characters).
 const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
@@ -33,26 +33,54 @@ fn reject(error: ApiError) -> Status {
 
 #[tonic::async_trait]
 impl IdentityService for IdentityGrpc {
-    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
         let request = request.into_inner();
-        let account = domain::validate_registration(&request.email, &request.password, &request.display_name, &request.roles)
-            .map_err(reject)?;
-        let (account, email_verification_token) = self.accounts.register(account, request.password).await?;
+        let account = domain::validate_registration(
+            &request.email,
+            &request.password,
+            &request.display_name,
+            &request.roles,
+        )
+        .map_err(reject)?;
+        let (account, email_verification_token) =
+            self.accounts.register(account, request.password).await?;
         Ok(Response::new(pb::RegisterResponse {
             user: Some(user_to_proto(account)),
             email_verification_token,
         }))
     }
 
-    async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
         let request = request.into_inner();
         let mut violations = Violations::new();
         let email = domain::normalize_email(&request.email);
         violations.check(email.is_some(), "email", "must be an email address");
-        violations.check(!request.password.is_empty(), "password", "must not be empty");
-        violations.check(request.password.len() <= MAX_LOGIN_PASSWORD_BYTES, "password", "is too long");
-        violations.check(request.client_address.chars().count() <= MAX_CLIENT_FIELD_CHARS, "client_address", "is too long");
-        violations.check(request.user_agent.chars().count() <= MAX_CLIENT_FIELD_CHARS, "user_agent", "is too long");
+        violations.check(
+            !request.password.is_empty(),
+            "password",
+            "must not be empty",
+        );
+        violations.check(
+            request.password.len() <= MAX_LOGIN_PASSWORD_BYTES,
+            "password",
+            "is too long",
+        );
+        violations.check(
+            request.client_address.chars().count() <= MAX_CLIENT_FIELD_CHARS,
+            "client_address",
+            "is too long",
+        );
+        violations.check(
+            request.user_agent.chars().count() <= MAX_CLIENT_FIELD_CHARS,
+            "user_agent",
+            "is too long",
+        );
         violations.into_result().map_err(reject)?;
         let client = ClientContext {
             address: &request.client_address,
@@ -73,8 +101,16 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::RefreshTokenResponse>, Status> {
         let request = request.into_inner();
         let mut violations = Violations::new();
-        violations.check(!request.refresh_token.is_empty(), "refresh_token", "must not be empty");
-        violations.check(request.refresh_token.len() <= MAX_TOKEN_BYTES, "refresh_token", "is too long");
+        violations.check(
+            !request.refresh_token.is_empty(),
+            "refresh_token",
+            "must not be empty",
+        );
+        violations.check(
+            request.refresh_token.len() <= MAX_TOKEN_BYTES,
+            "refresh_token",
+            "is too long",
+        );
         violations.into_result().map_err(reject)?;
         let tokens = self.accounts.refresh(&request.refresh_token).await?;
         Ok(Response::new(pb::RefreshTokenResponse {
@@ -97,7 +133,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         _request: Request<pb::ListPublicKeysRequest>,
     ) -> Result<Response<pb::ListPublicKeysResponse>, Status> {
-        let keys = self.accounts.signer().public_keys().await.map_err(IdentityError::from)?;
+        let keys = self.accounts.signer().public_keys().await?;
         Ok(Response::new(pb::ListPublicKeysResponse {
             keys: keys
                 .into_iter()
@@ -131,7 +167,11 @@ fn user_to_proto(account: Account) -> pb::User {
         email_verified: account.email_verified,
         display_name: account.display_name,
         status: status.into(),
-        roles: account.roles.into_iter().map(|role| domain::role_to_proto(role).into()).collect(),
+        roles: account
+            .roles
+            .into_iter()
+            .map(|role| domain::role_to_proto(role).into())
+            .collect(),
         mfa_enabled: account.mfa_enabled,
         create_time: Some(timestamp(account.created_at)),
         last_login_time: account.last_login_at.map(timestamp),

@@ -33,7 +33,10 @@ pub(crate) struct NewUserRow<'a> {
 }
 
 /// Inserts a user; a duplicate email violates `users_email_key`.
-pub(crate) async fn insert_user(conn: &mut PgConnection, user: NewUserRow<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_user(
+    conn: &mut PgConnection,
+    user: NewUserRow<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, display_name_sealed, roles) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -54,25 +57,35 @@ pub(crate) async fn insert_email_verification(
     user_id: Uuid,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO email_verifications (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(expires_at)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO email_verifications (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// The user with a normalised email, if any.
-pub(crate) async fn find_user_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
-        .bind(email)
-        .fetch_optional(conn)
-        .await
+pub(crate) async fn find_user_by_email(
+    conn: &mut PgConnection,
+    email: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The user with an id, if visible under row-level security.
-pub(crate) async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+pub(crate) async fn find_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(conn)
@@ -80,7 +93,10 @@ pub(crate) async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Optio
 }
 
 /// Records a successful login.
-pub(crate) async fn touch_last_login(conn: &mut PgConnection, user_id: Uuid) -> Result<(), sqlx::Error> {
+pub(crate) async fn touch_last_login(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
         .bind(user_id)
         .execute(conn)
@@ -96,13 +112,15 @@ pub(crate) async fn insert_session(
     user_agent: &str,
     client_addr: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO sessions (id, user_id, user_agent, client_addr) VALUES ($1, $2, $3, $4)")
-        .bind(session_id)
-        .bind(user_id)
-        .bind(user_agent)
-        .bind(client_addr)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, user_agent, client_addr) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .bind(user_agent)
+    .bind(client_addr)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -113,12 +131,14 @@ pub(crate) async fn insert_refresh_token(
     session_id: Uuid,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(token_hash)
-        .bind(session_id)
-        .bind(expires_at)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(session_id)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -134,7 +154,10 @@ pub(crate) struct RefreshRow {
 
 /// Finds a refresh token by hash and locks it and its session, so two
 /// concurrent refreshes with one token are serialised.
-pub(crate) async fn lock_refresh_token(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<RefreshRow>, sqlx::Error> {
+pub(crate) async fn lock_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<RefreshRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at, s.revoked_at AS session_revoked_at \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
@@ -146,7 +169,10 @@ pub(crate) async fn lock_refresh_token(conn: &mut PgConnection, token_hash: &[u8
 }
 
 /// Marks a refresh token spent.
-pub(crate) async fn spend_refresh_token(conn: &mut PgConnection, token_hash: &[u8]) -> Result<(), sqlx::Error> {
+pub(crate) async fn spend_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE refresh_tokens SET spent_at = now() WHERE token_hash = $1")
         .bind(token_hash)
         .execute(&mut *conn)
@@ -159,7 +185,10 @@ pub(crate) async fn spend_refresh_token(conn: &mut PgConnection, token_hash: &[u
 }
 
 /// Revokes a session (and so every refresh token of its family).
-pub(crate) async fn revoke_session(conn: &mut PgConnection, session_id: Uuid) -> Result<(), sqlx::Error> {
+pub(crate) async fn revoke_session(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
         .bind(session_id)
         .execute(conn)

@@ -23,7 +23,9 @@ pub struct TokenSigner {
 impl TokenSigner {
     /// A signer over `vault`; creates the signing key if it is missing.
     pub async fn new(vault: Vault) -> Result<Self, IdentityError> {
-        vault.ensure_transit_key(SIGNING_KEY, TransitKeyKind::Ed25519).await?;
+        vault
+            .ensure_transit_key(SIGNING_KEY, TransitKeyKind::Ed25519)
+            .await?;
         Ok(Self {
             vault,
             latest_version: Mutex::new(None),
@@ -50,18 +52,26 @@ impl TokenSigner {
         for _ in 0..2 {
             let input = signing_input(claims, &key_id(SIGNING_KEY, expected))
                 .map_err(|error| IdentityError::Signing(error.to_string()))?;
-            let (version, signature) = self.vault.sign_ed25519(SIGNING_KEY, input.as_bytes()).await?;
+            let (version, signature) = self
+                .vault
+                .sign_ed25519(SIGNING_KEY, input.as_bytes())
+                .await?;
             if version == expected {
                 return Ok(compact_jws(&input, &signature));
             }
             expected = self.latest_version(true).await?;
         }
-        Err(IdentityError::Signing("the signing key version kept changing".into()))
+        Err(IdentityError::Signing(
+            "the signing key version kept changing".into(),
+        ))
     }
 
     async fn latest_version(&self, force: bool) -> Result<u64, IdentityError> {
         if !force {
-            let cached = *self.latest_version.lock().unwrap_or_else(|p| p.into_inner());
+            let cached = *self
+                .latest_version
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some((version, at)) = cached
                 && at.elapsed() < VERSION_TTL
             {
@@ -76,7 +86,10 @@ impl TokenSigner {
             .map(|(version, _)| version)
             .max()
             .ok_or_else(|| IdentityError::Signing("the signing key has no versions".into()))?;
-        *self.latest_version.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, Instant::now()));
+        *self
+            .latest_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((version, Instant::now()));
         Ok(version)
     }
 }

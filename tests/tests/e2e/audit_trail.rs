@@ -40,7 +40,11 @@ async fn a_change_made_while_audit_is_down_is_stored_exactly_once_when_it_return
 
     let (user, _) = sandbox.register("Outage Tester").await;
     let user_id: Uuid = user.id.parse().unwrap();
-    assert_eq!(pending_in_outbox(&admin).await, 1, "the event waits in the outbox");
+    assert_eq!(
+        pending_in_outbox(&admin).await,
+        1,
+        "the event waits in the outbox"
+    );
     assert_eq!(stored_events(&admin, user_id).await, 0);
 
     let audit = sandbox.start(&[ServiceName::Audit]).await;
@@ -61,7 +65,9 @@ async fn a_change_made_while_audit_is_down_is_stored_exactly_once_when_it_return
 async fn a_change_through_a_running_stack_leaves_one_event_naming_its_actor() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     let (user, _) = sandbox.register("Actor Tester").await;
     wait_for_drained_outbox(&admin).await;
 

@@ -11,22 +11,26 @@ use uuid::Uuid;
 async fn a_sealed_display_name_is_ciphertext_in_postgres_and_opens_only_in_its_own_row() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     let secret_name = "Zebediah Quartermaine";
     let (owner, owner_email) = sandbox.register(secret_name).await;
     let owner_id: Uuid = owner.id.parse().unwrap();
 
-    let whole_row: String = sqlx::query_scalar("SELECT row_to_json(u)::text FROM identity.users u WHERE id = $1")
-        .bind(owner_id)
-        .fetch_one(&admin)
-        .await
-        .unwrap();
+    let whole_row: String =
+        sqlx::query_scalar("SELECT row_to_json(u)::text FROM identity.users u WHERE id = $1")
+            .bind(owner_id)
+            .fetch_one(&admin)
+            .await
+            .unwrap();
     assert!(!whole_row.contains("Zebediah"), "plaintext found at rest");
-    let sealed: Vec<u8> = sqlx::query_scalar("SELECT display_name_sealed FROM identity.users WHERE id = $1")
-        .bind(owner_id)
-        .fetch_one(&admin)
-        .await
-        .unwrap();
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT display_name_sealed FROM identity.users WHERE id = $1")
+            .bind(owner_id)
+            .fetch_one(&admin)
+            .await
+            .unwrap();
     assert!(!sealed.windows(8).any(|window| window == b"Zebediah"));
 
     let tokens = sandbox.login(&owner_email).await;
@@ -51,7 +55,10 @@ async fn a_sealed_display_name_is_ciphertext_in_postgres_and_opens_only_in_its_o
     let attacker_tokens = sandbox.login(&attacker_email).await;
     let status = sandbox
         .identity()
-        .get_current_user(bearer(GetCurrentUserRequest {}, &attacker_tokens.access_token))
+        .get_current_user(bearer(
+            GetCurrentUserRequest {},
+            &attacker_tokens.access_token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::DataLoss);

@@ -7,7 +7,11 @@ use fitflow_proto::audit::ListEventsRequest;
 use tonic::Code;
 
 async fn list_events_with(sandbox: &Sandbox, token: &str) -> Code {
-    match sandbox.audit().list_events(bearer(ListEventsRequest::default(), token)).await {
+    match sandbox
+        .audit()
+        .list_events(bearer(ListEventsRequest::default(), token))
+        .await
+    {
         Ok(_) => Code::Ok,
         Err(status) => status.code(),
     }
@@ -25,7 +29,9 @@ fn reason(status: &tonic::Status) -> String {
 #[tokio::test]
 async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     let (_, email) = sandbox.register("Token Tester").await;
     let tokens = sandbox.login(&email).await;
 
@@ -44,12 +50,18 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
     let elevated = payload.replace(r#""roles":["trainer"]"#, r#""roles":["operator"]"#);
     assert_ne!(payload, elevated, "the payload carries the trainer role");
     let tampered = format!("{}.{}.{}", parts[0], engine.encode(elevated), parts[2]);
-    assert_eq!(list_events_with(&sandbox, &tampered).await, Code::Unauthenticated);
+    assert_eq!(
+        list_events_with(&sandbox, &tampered).await,
+        Code::Unauthenticated
+    );
 
     // alg: none, with the same claims and no signature.
     let header = engine.encode(br#"{"alg":"none","typ":"JWT","kid":"fitflow-identity-jwt:v1"}"#);
     let unsigned = format!("{header}.{}.", parts[1]);
-    assert_eq!(list_events_with(&sandbox, &unsigned).await, Code::Unauthenticated);
+    assert_eq!(
+        list_events_with(&sandbox, &unsigned).await,
+        Code::Unauthenticated
+    );
 
     // Expired: properly signed by the real transit key, but an hour old.
     let vault = fitflow_testkit::vault().await;
@@ -92,8 +104,14 @@ async fn a_malformed_authorization_header_is_refused_before_any_handler_runs() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox.start(&[ServiceName::Identity]).await;
     let mut request = tonic::Request::new(fitflow_proto::identity::GetCurrentUserRequest {});
-    request.metadata_mut().insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
-    let status = sandbox.identity().get_current_user(request).await.unwrap_err();
+    request
+        .metadata_mut()
+        .insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
+    let status = sandbox
+        .identity()
+        .get_current_user(request)
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     let status = sandbox
         .identity()

@@ -11,7 +11,9 @@ use tonic_health::pb::health_client::HealthClient;
 
 async fn health_over(channel: tonic::transport::Channel) -> Result<i32, tonic::Status> {
     HealthClient::new(channel)
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .map(|response| response.into_inner().status)
 }
@@ -19,17 +21,27 @@ async fn health_over(channel: tonic::transport::Channel) -> Result<i32, tonic::S
 #[tokio::test]
 async fn plaintext_unknown_ca_and_unlisted_peers_are_all_refused() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     let audit_port = sandbox.ports[&ServiceName::Audit];
 
     // A known peer is served.
-    assert!(health_over(sandbox.channel(ServiceName::Audit, "billing")).await.is_ok());
+    assert!(
+        health_over(sandbox.channel(ServiceName::Audit, "billing"))
+            .await
+            .is_ok()
+    );
 
     // Plaintext HTTP/2.
-    let plaintext = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{audit_port}"))
-        .unwrap()
-        .connect_lazy();
-    assert!(health_over(plaintext).await.is_err(), "plaintext must be refused");
+    let plaintext =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{audit_port}"))
+            .unwrap()
+            .connect_lazy();
+    assert!(
+        health_over(plaintext).await.is_err(),
+        "plaintext must be refused"
+    );
 
     // A certificate from a CA nobody trusts, even naming a real service.
     let foreign = fitflow_testkit::foreign_certs(&["identity"]);
@@ -38,59 +50,110 @@ async fn plaintext_unknown_ca_and_unlisted_peers_are_all_refused() {
         cert: foreign.cert("identity"),
         key: foreign.key("identity"),
     };
-    let channel = fitflow_server::client::channel(&format!("https://127.0.0.1:{audit_port}"), "audit", &impostor).unwrap();
-    assert!(health_over(channel).await.is_err(), "unknown CA must be refused");
+    let channel = fitflow_server::client::channel(
+        &format!("https://127.0.0.1:{audit_port}"),
+        "audit",
+        &impostor,
+    )
+    .unwrap();
+    assert!(
+        health_over(channel).await.is_err(),
+        "unknown CA must be refused"
+    );
 
     // A valid certificate of a peer not on the ingest allow-list.
     let requests = futures::stream::iter(vec![IngestRequest { events: vec![] }]);
-    let status = sandbox.audit_ingest("gateway").ingest(requests).await.unwrap_err();
+    let status = sandbox
+        .audit_ingest("gateway")
+        .ingest(requests)
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     stack.shutdown().await;
 }
 
 #[tokio::test]
 async fn every_port_serves_health_and_reflection_for_old_and_new_tools() {
-    use tonic_reflection::pb::v1 as v1;
-    use tonic_reflection::pb::v1alpha as v1alpha;
+    use tonic_reflection::pb::v1;
+    use tonic_reflection::pb::v1alpha;
 
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     for (service, expected) in [
         (ServiceName::Identity, "fitflow.identity.v1.IdentityService"),
         (ServiceName::Audit, "fitflow.audit.v1.AuditService"),
     ] {
-        let status = health_over(sandbox.channel(service, "operator")).await.unwrap();
-        assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        let status = health_over(sandbox.channel(service, "operator"))
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
 
         let request = v1alpha::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+            message_request: Some(
+                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
         };
-        let mut responses = v1alpha::server_reflection_client::ServerReflectionClient::new(sandbox.channel(service, "operator"))
-            .server_reflection_info(futures::stream::iter(vec![request]))
+        let mut responses = v1alpha::server_reflection_client::ServerReflectionClient::new(
+            sandbox.channel(service, "operator"),
+        )
+        .server_reflection_info(futures::stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+        let listed = match responses
+            .message()
             .await
             .unwrap()
-            .into_inner();
-        let listed = match responses.message().await.unwrap().unwrap().message_response.unwrap() {
-            v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list) => list.service,
+            .unwrap()
+            .message_response
+            .unwrap()
+        {
+            v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
+                list.service
+            }
             other => panic!("unexpected reflection answer {other:?}"),
         };
-        assert!(listed.iter().any(|s| s.name == expected), "v1alpha lists {expected}");
+        assert!(
+            listed.iter().any(|s| s.name == expected),
+            "v1alpha lists {expected}"
+        );
 
         let request = v1::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
         };
-        let mut responses = v1::server_reflection_client::ServerReflectionClient::new(sandbox.channel(service, "operator"))
-            .server_reflection_info(futures::stream::iter(vec![request]))
+        let mut responses = v1::server_reflection_client::ServerReflectionClient::new(
+            sandbox.channel(service, "operator"),
+        )
+        .server_reflection_info(futures::stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+        let listed = match responses
+            .message()
             .await
             .unwrap()
-            .into_inner();
-        let listed = match responses.message().await.unwrap().unwrap().message_response.unwrap() {
-            v1::server_reflection_response::MessageResponse::ListServicesResponse(list) => list.service,
+            .unwrap()
+            .message_response
+            .unwrap()
+        {
+            v1::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
+                list.service
+            }
             other => panic!("unexpected reflection answer {other:?}"),
         };
-        assert!(listed.iter().any(|s| s.name == expected), "v1 lists {expected}");
+        assert!(
+            listed.iter().any(|s| s.name == expected),
+            "v1 lists {expected}"
+        );
     }
     stack.shutdown().await;
 }

@@ -1,0 +1,7 @@
+//! Integration tests of the audit service against a real PostgreSQL.
+
+mod chain;
+mod helpers;
+mod ingest;
+mod query;
+mod storage;
