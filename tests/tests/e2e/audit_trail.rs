@@ -83,3 +83,14 @@ async fn a_change_through_a_running_stack_leaves_one_event_naming_its_actor() {
     assert_eq!(source, "identity");
     stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_flushes_the_outbox_before_audit_stops() {
+    let sandbox = Sandbox::new().await;
+    let admin = sandbox.db.admin_pool().await;
+    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let (user, _) = sandbox.register("Shutdown Tester").await;
+    stack.shutdown().await;
+    assert_eq!(pending_in_outbox(&admin).await, 0);
+    assert_eq!(stored_events(&admin, user.id.parse().unwrap()).await, 1);
+}

@@ -2,6 +2,7 @@
 //! mTLS, a throwaway PostgreSQL database and an OpenBao dev server.
 
 mod audit_trail;
+mod database;
 mod sealed_fields;
 mod tokens;
 mod transport;
