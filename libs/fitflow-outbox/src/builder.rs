@@ -1,5 +1,6 @@
 //! One line per audit event.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::SystemTime;
 
 use fitflow_proto::audit::{Action, AuditEvent, FieldChange, Purpose};
@@ -29,7 +30,12 @@ pub struct AuditEventBuilder {
 impl AuditEventBuilder {
     /// An event of `source_service` (its SPIFFE name, e.g. `"clients"`) saying
     /// `action` was done to the `resource_type` record `resource_id`.
-    pub fn new(source_service: &'static str, action: Action, resource_type: &str, resource_id: Uuid) -> Self {
+    pub fn new(
+        source_service: &'static str,
+        action: Action,
+        resource_type: &str,
+        resource_id: Uuid,
+    ) -> Self {
         Self {
             event: AuditEvent {
                 source_service: source_service.to_owned(),
@@ -94,10 +100,14 @@ impl AuditEventBuilder {
         self
     }
 
-    /// The end user's IP address and user agent, as far as known.
+    /// The end user's IP address and user agent, as far as known. The audit
+    /// service refuses an event whose address is not an IP address, so an
+    /// address with a port keeps only its IP, anything else is left out, and
+    /// the user agent is cut to 512 characters: better an event without them
+    /// than no event.
     pub fn client(mut self, address: &str, user_agent: &str) -> Self {
-        self.event.client_address = address.to_owned();
-        self.event.user_agent = user_agent.to_owned();
+        self.event.client_address = normalized_ip(address).unwrap_or_default();
+        self.event.user_agent = user_agent.chars().take(MAX_USER_AGENT_CHARS).collect();
         self
     }
 
@@ -121,6 +131,17 @@ impl AuditEventBuilder {
             ..self.event
         }
     }
+}
+
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+fn normalized_ip(address: &str) -> Option<String> {
+    let address = address.trim();
+    address
+        .parse::<IpAddr>()
+        .or_else(|_| address.parse::<SocketAddr>().map(|socket| socket.ip()))
+        .ok()
+        .map(|ip| ip.to_string())
 }
 
 #[cfg(test)]
@@ -156,5 +177,19 @@ mod tests {
             event.actor.and_then(|actor| actor.kind),
             Some(actor::Kind::Service("spiffe://fitflow/billing".to_owned()))
         );
+    }
+
+    #[test]
+    fn a_client_address_keeps_only_a_parseable_ip() {
+        let build = |address: &str| {
+            AuditEventBuilder::new("identity", Action::Authenticate, "sessions", Uuid::new_v4())
+                .client(address, &"a".repeat(600))
+                .build()
+        };
+        assert_eq!(build("203.0.113.9").client_address, "203.0.113.9");
+        assert_eq!(build("[2001:db8::1]:443").client_address, "2001:db8::1");
+        assert_eq!(build("198.51.100.4:5050").client_address, "198.51.100.4");
+        assert_eq!(build("unknown").client_address, "");
+        assert_eq!(build("unknown").user_agent.chars().count(), 512);
     }
 }

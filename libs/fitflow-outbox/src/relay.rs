@@ -24,6 +24,9 @@ use crate::store::{self, NOTIFY_CHANNEL};
 pub struct RelayConfig {
     /// Events per `IngestRequest`.
     pub batch_size: usize,
+    /// Payload bytes per `IngestRequest` (at least one event is always sent),
+    /// kept well under the audit service's message size limit.
+    pub max_batch_bytes: usize,
     /// How often to look at the outbox when no notification arrives.
     pub poll_interval: Duration,
     /// The first retry delay while the audit service is unreachable.
@@ -40,6 +43,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             batch_size: 500,
+            max_batch_bytes: 1024 * 1024,
             poll_interval: Duration::from_secs(1),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
@@ -149,10 +153,14 @@ impl Relay {
                 }
             }
         }
-        match tokio::time::timeout(self.config.drain_timeout, self.deliver_pending(&mut stream)).await {
+        match tokio::time::timeout(self.config.drain_timeout, self.deliver_pending(&mut stream))
+            .await
+        {
             Ok(Ok(())) => tracing::info!("audit relay drained the outbox and stopped"),
             Ok(Err(error)) => tracing::warn!(%error, "audit relay stopped with events pending"),
-            Err(_) => tracing::warn!("audit relay stopped at its drain deadline with events pending"),
+            Err(_) => {
+                tracing::warn!("audit relay stopped at its drain deadline with events pending")
+            }
         }
     }
 
@@ -172,7 +180,11 @@ impl Relay {
         }
     }
 
-    async fn wait_for_work(&self, listener: &mut Option<PgListener>, shutdown: &CancellationToken) -> Wake {
+    async fn wait_for_work(
+        &self,
+        listener: &mut Option<PgListener>,
+        shutdown: &CancellationToken,
+    ) -> Wake {
         let notified = async {
             match listener.as_mut() {
                 Some(listener) => {
@@ -194,10 +206,11 @@ impl Relay {
     /// Sends batches until the outbox is empty.
     async fn deliver_pending(&self, stream: &mut Option<IngestStream>) -> Result<(), RelayError> {
         loop {
-            let pending = store::oldest(&self.pool, self.config.batch_size).await?;
+            let mut pending = store::oldest(&self.pool, self.config.batch_size).await?;
             if pending.is_empty() {
                 return Ok(());
             }
+            pending.truncate(within_bytes(&pending, self.config.max_batch_bytes));
             let mut batch_ids = Vec::with_capacity(pending.len());
             let mut events = Vec::with_capacity(pending.len());
             let mut undecodable = Vec::new();
@@ -273,6 +286,19 @@ impl Relay {
     }
 }
 
+/// How many of the oldest `pending` rows fit in `max_bytes` of payload (at least one).
+fn within_bytes(pending: &[store::PendingEvent], max_bytes: usize) -> usize {
+    let mut total = 0_usize;
+    let fitting = pending
+        .iter()
+        .take_while(|row| {
+            total = total.saturating_add(row.payload.len());
+            total <= max_bytes
+        })
+        .count();
+    fitting.max(1)
+}
+
 /// The event ids of `batch_ids` that `response` settled: acknowledged, or
 /// rejected (by index). Ids the batch did not hold are ignored.
 fn settle(batch_ids: &[Uuid], response: &IngestResponse) -> Vec<Uuid> {
@@ -284,7 +310,11 @@ fn settle(batch_ids: &[Uuid], response: &IngestResponse) -> Vec<Uuid> {
     let rejected: HashSet<Uuid> = response
         .rejected
         .iter()
-        .filter_map(|rejected| batch_ids.get(usize::try_from(rejected.index).ok()?).copied())
+        .filter_map(|rejected| {
+            batch_ids
+                .get(usize::try_from(rejected.index).ok()?)
+                .copied()
+        })
         .collect();
     batch_ids
         .iter()
@@ -297,7 +327,9 @@ fn settle(batch_ids: &[Uuid], response: &IngestResponse) -> Vec<Uuid> {
 /// capped at `max`, scaled into its upper half by `random` in `[0, 1)`
 /// ("equal jitter"), so relays of many replicas do not retry in step.
 pub(crate) fn backoff_delay(attempt: u32, min: Duration, max: Duration, random: f64) -> Duration {
-    let exponential = min.saturating_mul(2_u32.saturating_pow(attempt.min(31))).min(max);
+    let exponential = min
+        .saturating_mul(2_u32.saturating_pow(attempt.min(31)))
+        .min(max);
     exponential.mul_f64(0.5 + random.clamp(0.0, 1.0) / 2.0)
 }
 
@@ -323,19 +355,38 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_cut_at_its_byte_budget_but_never_empty() {
+        let rows = |sizes: &[usize]| -> Vec<store::PendingEvent> {
+            sizes
+                .iter()
+                .map(|size| store::PendingEvent {
+                    event_id: Uuid::new_v4(),
+                    payload: vec![0; *size],
+                })
+                .collect()
+        };
+        assert_eq!(within_bytes(&rows(&[400, 400, 400]), 1_000), 2);
+        assert_eq!(within_bytes(&rows(&[400, 400]), 1_000), 2);
+        assert_eq!(within_bytes(&rows(&[5_000, 1]), 1_000), 1);
+    }
+
+    #[test]
     fn acknowledged_and_rejected_events_are_settled_and_strangers_ignored() {
         let ids = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
         let response = IngestResponse {
             acknowledged_event_ids: vec![ids[0].to_string(), Uuid::new_v4().to_string()],
-            rejected: vec![RejectedEvent {
-                event_id: "anything".to_owned(),
-                index: 2,
-                reason: "bad".to_owned(),
-            }, RejectedEvent {
-                event_id: String::new(),
-                index: 99,
-                reason: "out of range".to_owned(),
-            }],
+            rejected: vec![
+                RejectedEvent {
+                    event_id: "anything".to_owned(),
+                    index: 2,
+                    reason: "bad".to_owned(),
+                },
+                RejectedEvent {
+                    event_id: String::new(),
+                    index: 99,
+                    reason: "out of range".to_owned(),
+                },
+            ],
         };
         assert_eq!(settle(&ids, &response), [ids[0], ids[2]]);
     }

@@ -18,7 +18,12 @@ pub const NOTIFY_CHANNEL: &str = "fitflow_audit_outbox";
 pub async fn record(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), OutboxError> {
     let event_id = Uuid::try_parse(&event.event_id)
         .map_err(|_| OutboxError::InvalidEvent("event_id must be a UUID"))?;
-    if event.actor.as_ref().and_then(|actor| actor.kind.as_ref()).is_none() {
+    if event
+        .actor
+        .as_ref()
+        .and_then(|actor| actor.kind.as_ref())
+        .is_none()
+    {
         return Err(OutboxError::InvalidEvent("an actor is required"));
     }
     sqlx::query("INSERT INTO audit_outbox (event_id, payload) VALUES ($1, $2)")

@@ -250,7 +250,11 @@ pub fn validate_event(
     );
 
     let resource_id = parse_uuid(&event.resource_id);
-    violations.check(resource_id.is_some(), &path("resource_id"), "must be a UUID");
+    violations.check(
+        resource_id.is_some(),
+        &path("resource_id"),
+        "must be a UUID",
+    );
 
     let actor = match event.actor.as_ref().and_then(|actor| actor.kind.as_ref()) {
         Some(ActorKind::UserId(user_id)) => {
@@ -473,7 +477,9 @@ fn is_w3c_trace_id(text: &str) -> bool {
 }
 
 fn timestamp_micros(time: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
-    let nanos = u32::try_from(time.nanos).ok().filter(|nanos| *nanos < 1_000_000_000)?;
+    let nanos = u32::try_from(time.nanos)
+        .ok()
+        .filter(|nanos| *nanos < 1_000_000_000)?;
     DateTime::from_timestamp(time.seconds, nanos / 1_000 * 1_000)
 }
 
@@ -499,14 +505,23 @@ pub fn chain_hash(prev_hash: &[u8], sequence: i64, event: &ValidEvent) -> [u8; 3
     canonical.text(action_name(event.action));
     canonical.text(&event.resource_type);
     canonical.bytes(event.resource_id.as_bytes());
-    canonical.bytes(&u64::try_from(event.changes.len()).unwrap_or(u64::MAX).to_be_bytes());
+    canonical.bytes(
+        &u64::try_from(event.changes.len())
+            .unwrap_or(u64::MAX)
+            .to_be_bytes(),
+    );
     for change in &event.changes {
         canonical.text(&change.field);
         canonical.text(&change.old_value);
         canonical.text(&change.new_value);
         canonical.bytes(&[u8::from(change.hashed)]);
     }
-    canonical.optional_text(event.client_address.map(|address| address.to_string()).as_deref());
+    canonical.optional_text(
+        event
+            .client_address
+            .map(|address| address.to_string())
+            .as_deref(),
+    );
     canonical.optional_text(event.user_agent.as_deref());
     canonical.optional_text(event.purpose.map(purpose_name));
     canonical.optional_text(event.trace_id.as_deref());
@@ -604,6 +619,97 @@ impl ChainReport {
     }
 }
 
+/// Recomputes a chain link by link, in sequence order, remembering only the
+/// previous hash, so a chain of any length verifies in constant memory.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    chain: String,
+    expected_sequence: i64,
+    prev_hash: Vec<u8>,
+    verified_links: u64,
+    first_break: Option<ChainBreak>,
+}
+
+impl ChainVerifier {
+    /// A verifier for `chain` (a source service), expecting link 1 next.
+    pub fn new(chain: &str) -> Self {
+        Self {
+            chain: chain.to_owned(),
+            expected_sequence: 1,
+            prev_hash: GENESIS_HASH.to_vec(),
+            verified_links: 0,
+            first_break: None,
+        }
+    }
+
+    /// Checks the next link; returns whether the chain is still intact (once
+    /// it is broken, further links are ignored).
+    pub fn push(&mut self, link: ChainLink) -> bool {
+        if self.first_break.is_some() {
+            return false;
+        }
+        match self.check(&link) {
+            Ok(()) => {
+                self.prev_hash = link.hash;
+                self.expected_sequence += 1;
+                self.verified_links += 1;
+                true
+            }
+            Err(broken) => {
+                self.first_break = Some(broken);
+                false
+            }
+        }
+    }
+
+    fn check(&self, link: &ChainLink) -> Result<(), ChainBreak> {
+        let broken = |sequence, kind| ChainBreak { sequence, kind };
+        if link.sequence != self.expected_sequence {
+            return Err(broken(self.expected_sequence, BreakKind::Missing));
+        }
+        let event = AuditEvent::decode(link.event.as_slice())
+            .ok()
+            .and_then(|event| validate_event(&event, 0, DateTime::<Utc>::MAX_UTC).ok())
+            .ok_or(broken(link.sequence, BreakKind::EventUnreadable))?;
+        if event.columns() != link.columns || event.source_service != self.chain {
+            return Err(broken(link.sequence, BreakKind::ColumnsAltered));
+        }
+        if link.prev_hash != self.prev_hash {
+            return Err(broken(link.sequence, BreakKind::PrevHashMismatch));
+        }
+        if chain_hash(&self.prev_hash, link.sequence, &event).as_slice() != link.hash.as_slice() {
+            return Err(broken(link.sequence, BreakKind::HashMismatch));
+        }
+        Ok(())
+    }
+
+    /// The report, checking the last link against the chain `head` (its last
+    /// sequence and hash, if the chain has one), which catches a deleted tail.
+    pub fn finish(self, head: Option<(i64, Vec<u8>)>) -> ChainReport {
+        let last_sequence = self.expected_sequence - 1;
+        let first_break = self.first_break.or_else(|| {
+            let broken = |sequence, kind| Some(ChainBreak { sequence, kind });
+            match head {
+                Some((head_sequence, _)) if head_sequence > last_sequence => {
+                    broken(last_sequence + 1, BreakKind::Missing)
+                }
+                Some((head_sequence, head_hash))
+                    if head_sequence != last_sequence || head_hash != self.prev_hash =>
+                {
+                    broken(head_sequence, BreakKind::HeadMismatch)
+                }
+                None if last_sequence > 0 => broken(last_sequence, BreakKind::HeadMismatch),
+                _ => None,
+            }
+        });
+        ChainReport {
+            chain: self.chain,
+            verified_links: self.verified_links,
+            first_break,
+        }
+    }
+}
+
 /// Recomputes a chain from its links in sequence order and reports the first
 /// break. `head` is the chain head (last sequence and hash), if any.
 pub fn verify_links(
@@ -611,53 +717,13 @@ pub fn verify_links(
     links: impl IntoIterator<Item = ChainLink>,
     head: Option<(i64, Vec<u8>)>,
 ) -> ChainReport {
-    let mut expected_sequence = 1_i64;
-    let mut prev_hash = GENESIS_HASH.to_vec();
-    let mut verified_links = 0_u64;
-    let report = |verified_links, first_break| ChainReport {
-        chain: chain.to_owned(),
-        verified_links,
-        first_break,
-    };
-    let broken = |sequence, kind| Some(ChainBreak { sequence, kind });
-
+    let mut verifier = ChainVerifier::new(chain);
     for link in links {
-        if link.sequence != expected_sequence {
-            return report(verified_links, broken(expected_sequence, BreakKind::Missing));
+        if !verifier.push(link) {
+            break;
         }
-        let event = AuditEvent::decode(link.event.as_slice())
-            .ok()
-            .and_then(|event| validate_event(&event, 0, DateTime::<Utc>::MAX_UTC).ok());
-        let Some(event) = event else {
-            return report(verified_links, broken(link.sequence, BreakKind::EventUnreadable));
-        };
-        if event.columns() != link.columns || event.source_service != chain {
-            return report(verified_links, broken(link.sequence, BreakKind::ColumnsAltered));
-        }
-        if link.prev_hash != prev_hash {
-            return report(verified_links, broken(link.sequence, BreakKind::PrevHashMismatch));
-        }
-        if chain_hash(&prev_hash, link.sequence, &event).as_slice() != link.hash.as_slice() {
-            return report(verified_links, broken(link.sequence, BreakKind::HashMismatch));
-        }
-        prev_hash = link.hash;
-        expected_sequence += 1;
-        verified_links += 1;
     }
-
-    let last_sequence = expected_sequence - 1;
-    match head {
-        Some((head_sequence, _)) if head_sequence > last_sequence => {
-            report(verified_links, broken(last_sequence + 1, BreakKind::Missing))
-        }
-        Some((head_sequence, head_hash)) if head_sequence != last_sequence || head_hash != prev_hash => {
-            report(verified_links, broken(head_sequence, BreakKind::HeadMismatch))
-        }
-        None if last_sequence > 0 => {
-            report(verified_links, broken(last_sequence, BreakKind::HeadMismatch))
-        }
-        _ => report(verified_links, None),
-    }
+    verifier.finish(head)
 }
 
 /// The first day of the month that `at` falls in (UTC).
@@ -739,7 +805,9 @@ pub struct EventFilter {
 }
 
 /// Validates a `ListEventsRequest` into an [`EventFilter`].
-pub fn validate_list_request(request: &ListEventsRequest) -> Result<EventFilter, Vec<FieldViolation>> {
+pub fn validate_list_request(
+    request: &ListEventsRequest,
+) -> Result<EventFilter, Vec<FieldViolation>> {
     let mut violations = Violations::new();
     let resource_type = optional(&request.resource_type).map(str::to_owned);
     violations.check(
@@ -792,7 +860,11 @@ pub fn validate_list_request(request: &ListEventsRequest) -> Result<EventFilter,
     };
     let after = optional(&request.page_token).and_then(|token| {
         let parsed = PageCursor::decode(token);
-        violations.check(parsed.is_some(), "page_token", "is not a token this service issued");
+        violations.check(
+            parsed.is_some(),
+            "page_token",
+            "is not a token this service issued",
+        );
         parsed
     });
     match violations.into_result() {
@@ -819,7 +891,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+            .single()
+            .expect("valid time")
     }
 
     fn update_event() -> AuditEvent {
@@ -937,7 +1011,11 @@ mod tests {
         let events = [update_event(), forged, invalid];
         let batch = admit_batch(&events, Some("clients"), now()).expect("small batch");
         assert_eq!(batch.valid.len(), 1);
-        let rejected: Vec<_> = batch.rejected.iter().map(|r| (r.index, r.reason.as_str())).collect();
+        let rejected: Vec<_> = batch
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.reason.as_str()))
+            .collect();
         assert_eq!(
             rejected,
             [
@@ -1073,9 +1151,23 @@ mod tests {
 
     #[test]
     fn partitions_are_named_by_year_and_month_for_this_and_the_next_two_months() {
-        let months = partition_months(Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).single().expect("time"));
-        let names: Vec<_> = months.iter().map(|month| partition_name(Log::Audit, *month)).collect();
-        assert_eq!(names, ["audit_log_y2026m11", "audit_log_y2026m12", "audit_log_y2027m01"]);
+        let months = partition_months(
+            Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+                .single()
+                .expect("time"),
+        );
+        let names: Vec<_> = months
+            .iter()
+            .map(|month| partition_name(Log::Audit, *month))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "audit_log_y2026m11",
+                "audit_log_y2026m12",
+                "audit_log_y2027m01"
+            ]
+        );
         assert_eq!(
             partition_name(Log::Access, months[0]),
             "access_log_y2026m11"
@@ -1105,7 +1197,10 @@ mod tests {
             page_size: 10_000,
             ..Default::default()
         };
-        assert_eq!(validate_list_request(&request).expect("valid").page_size, MAX_PAGE_SIZE);
+        assert_eq!(
+            validate_list_request(&request).expect("valid").page_size,
+            MAX_PAGE_SIZE
+        );
         let defaulted = validate_list_request(&ListEventsRequest::default()).expect("valid");
         assert_eq!(defaulted.page_size, DEFAULT_PAGE_SIZE);
     }

@@ -5,6 +5,20 @@
 //! events through [`AuditQuery`].
 //!
 //! Reads top-down: [`grpc`] (handlers) → [`domain`] (rules, no I/O) → `repo` (SQL).
+//!
+//! Storage: `audit_log` (changes, authentication) and `access_log` (view,
+//! export, print, read) are range-partitioned by month on the occur time, with
+//! a DEFAULT partition; `ingested_events` makes ingestion idempotent across
+//! partitions; `chain_heads` holds each source's last link. The runtime role
+//! may only insert and read the logs (UPDATE, DELETE and TRUNCATE are revoked
+//! on the tables and every partition) and creates partitions only through the
+//! `SECURITY DEFINER` function `ensure_month_partitions`. `ListEvents` reads
+//! both logs with one `UNION ALL` (each branch filtered, ordered and limited)
+//! and pages by keyset on `(occurred_at, event_id)`.
+//!
+//! The chain is plain SHA-256, so it exposes an edit or deletion by anyone who
+//! does not also rewrite every later link and the head; anchoring chain heads
+//! outside the database would close that gap.
 
 pub mod domain;
 mod error;
@@ -31,7 +45,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// month of `now` and the next two; returns the audit_log partition names.
 /// Runs as the runtime role through a `SECURITY DEFINER` function owned by the
 /// schema owner. Call it at start-up and daily.
-pub async fn ensure_partitions(pool: &PgPool, now: DateTime<Utc>) -> Result<Vec<String>, AuditError> {
+pub async fn ensure_partitions(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, AuditError> {
     let months = domain::partition_months(now);
     for month in months {
         repo::ensure_month_partitions(pool, month).await?;
@@ -45,10 +62,12 @@ pub async fn ensure_partitions(pool: &PgPool, now: DateTime<Utc>) -> Result<Vec<
 }
 
 /// Recomputes the hash chain of `source` (a source service) in sequence order
-/// from one consistent snapshot and reports the first break, if any.
+/// from one consistent snapshot, streaming rows in constant memory, and
+/// reports the first break, if any.
 pub async fn verify_chain(pool: &PgPool, source: &str) -> Result<ChainReport, AuditError> {
-    let (links, head) = repo::chain_links(pool, source).await?;
-    let report = domain::verify_links(source, links, head);
+    let mut verifier = domain::ChainVerifier::new(source);
+    let head = repo::visit_chain(pool, source, |link| verifier.push(link)).await?;
+    let report = verifier.finish(head);
     if let Some(broken) = report.first_break {
         tracing::error!(chain = source, sequence = broken.sequence, kind = ?broken.kind, "audit chain is broken");
     }

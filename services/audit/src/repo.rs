@@ -4,13 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt as _;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::{
-    self, ChainLink, EventFilter, GENESIS_HASH, Log, StoredColumns, ValidEvent,
-};
+use crate::domain::{self, ChainLink, EventFilter, GENESIS_HASH, Log, StoredColumns, ValidEvent};
 
 /// A chain's last link: its sequence and hash.
 struct ChainHead {
@@ -22,12 +21,18 @@ struct ChainHead {
 /// chain, skipping event ids already stored. Returns every event id, stored
 /// now or before. Chain heads are locked in name order, so concurrent
 /// batches of one source serialise and batches of several never deadlock.
-pub(crate) async fn store_batch(pool: &PgPool, events: &[ValidEvent]) -> Result<Vec<Uuid>, sqlx::Error> {
+pub(crate) async fn store_batch(
+    pool: &PgPool,
+    events: &[ValidEvent],
+) -> Result<Vec<Uuid>, sqlx::Error> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
     let mut transaction = pool.begin().await?;
-    let chains: BTreeSet<&str> = events.iter().map(|event| event.source_service.as_str()).collect();
+    let chains: BTreeSet<&str> = events
+        .iter()
+        .map(|event| event.source_service.as_str())
+        .collect();
     let mut heads = BTreeMap::new();
     for chain in chains {
         sqlx::query(
@@ -140,7 +145,10 @@ pub(crate) struct ListedEvent {
 /// Events of both logs matching `filter`, newest first (by occur time, then
 /// event id), after the filter's cursor; at most `page_size + 1` rows so the
 /// caller can tell whether another page follows.
-pub(crate) async fn list_events(pool: &PgPool, filter: &EventFilter) -> Result<Vec<ListedEvent>, sqlx::Error> {
+pub(crate) async fn list_events(
+    pool: &PgPool,
+    filter: &EventFilter,
+) -> Result<Vec<ListedEvent>, sqlx::Error> {
     let limit = i64::from(filter.page_size) + 1;
     let mut query = QueryBuilder::<Postgres>::new("");
     for (position, log) in Log::ALL.into_iter().enumerate() {
@@ -152,7 +160,9 @@ pub(crate) async fn list_events(pool: &PgPool, filter: &EventFilter) -> Result<V
             log.table()
         ));
         if let Some(resource_type) = &filter.resource_type {
-            query.push(" AND resource_type = ").push_bind(resource_type.clone());
+            query
+                .push(" AND resource_type = ")
+                .push_bind(resource_type.clone());
         }
         if let Some(resource_id) = filter.resource_id {
             query.push(" AND resource_id = ").push_bind(resource_id);
@@ -167,7 +177,9 @@ pub(crate) async fn list_events(pool: &PgPool, filter: &EventFilter) -> Result<V
             query.push(" AND occurred_at < ").push_bind(end_time);
         }
         if let Some(source_service) = &filter.source_service {
-            query.push(" AND source_service = ").push_bind(source_service.clone());
+            query
+                .push(" AND source_service = ")
+                .push_bind(source_service.clone());
         }
         if let Some(after) = filter.after {
             query
@@ -245,11 +257,13 @@ impl TryFrom<LinkRow> for ChainLink {
     }
 }
 
-/// The links of `chain` in sequence order and its head, read from one snapshot.
-pub(crate) async fn chain_links(
+/// Streams the links of `chain` in sequence order into `visit` (until it
+/// returns false), then returns the chain head, all from one snapshot.
+pub(crate) async fn visit_chain(
     pool: &PgPool,
     chain: &str,
-) -> Result<(Vec<ChainLink>, Option<(i64, Vec<u8>)>), sqlx::Error> {
+    mut visit: impl FnMut(ChainLink) -> bool,
+) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *transaction)
@@ -273,20 +287,25 @@ pub(crate) async fn chain_links(
         ));
     }
     statement.push_str(" ORDER BY chain_sequence");
-    let rows: Vec<LinkRow> = sqlx::query_as(&statement)
-        .bind(chain)
-        .fetch_all(&mut *transaction)
-        .await?;
+    {
+        let mut rows = sqlx::query_as::<_, LinkRow>(&statement)
+            .bind(chain)
+            .fetch(&mut *transaction);
+        while let Some(row) = rows.try_next().await? {
+            if !visit(ChainLink::try_from(row)?) {
+                break;
+            }
+        }
+    }
     transaction.commit().await?;
-    let links = rows
-        .into_iter()
-        .map(ChainLink::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((links, head))
+    Ok(head)
 }
 
 /// Creates the partitions of both logs for the month starting `month`, unless they exist.
-pub(crate) async fn ensure_month_partitions(pool: &PgPool, month: NaiveDate) -> Result<(), sqlx::Error> {
+pub(crate) async fn ensure_month_partitions(
+    pool: &PgPool,
+    month: NaiveDate,
+) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT ensure_month_partitions($1)")
         .bind(month)
         .execute(pool)

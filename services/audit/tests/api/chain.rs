@@ -15,7 +15,9 @@ async fn five_linked_events() -> crate::helpers::TestAudit {
         change_event("clients", 1),
     ];
     ingest(&mut client, vec![batch]).await;
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.verified_links, 5);
     audit
@@ -36,11 +38,13 @@ async fn an_edited_column_is_named_as_the_first_broken_sequence() {
     let audit = five_linked_events().await;
     run_as_superuser(
         &audit,
-        "UPDATE {table} SET resource_type = 'invoices' WHERE chain_sequence = 3",
+        "UPDATE audit.{table} SET resource_type = 'invoices' WHERE chain_sequence = 3",
     )
     .await;
 
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
 
     assert_eq!(
         report.first_break,
@@ -57,11 +61,13 @@ async fn a_rewritten_hash_is_named_as_the_first_broken_sequence() {
     let audit = five_linked_events().await;
     run_as_superuser(
         &audit,
-        "UPDATE {table} SET hash = sha256('forged'::bytea) WHERE chain_sequence = 3",
+        "UPDATE audit.{table} SET hash = sha256('forged'::bytea) WHERE chain_sequence = 3",
     )
     .await;
 
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
 
     assert_eq!(
         report.first_break,
@@ -75,9 +81,11 @@ async fn a_rewritten_hash_is_named_as_the_first_broken_sequence() {
 #[tokio::test]
 async fn a_deleted_row_is_named_as_the_first_broken_sequence() {
     let audit = five_linked_events().await;
-    run_as_superuser(&audit, "DELETE FROM {table} WHERE chain_sequence = 2").await;
+    run_as_superuser(&audit, "DELETE FROM audit.{table} WHERE chain_sequence = 2").await;
 
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
 
     assert_eq!(
         report.first_break,
@@ -91,9 +99,11 @@ async fn a_deleted_row_is_named_as_the_first_broken_sequence() {
 #[tokio::test]
 async fn a_deleted_newest_row_is_caught_by_the_chain_head() {
     let audit = five_linked_events().await;
-    run_as_superuser(&audit, "DELETE FROM {table} WHERE chain_sequence = 5").await;
+    run_as_superuser(&audit, "DELETE FROM audit.{table} WHERE chain_sequence = 5").await;
 
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
 
     assert_eq!(
         report.first_break,

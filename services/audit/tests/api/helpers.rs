@@ -48,7 +48,10 @@ pub(crate) async fn test_audit() -> TestAudit {
 impl TestAudit {
     /// Serves `AuditIngestService` on 127.0.0.1:0 as if called by the mTLS
     /// peer `peer` (or by an unidentified peer) and returns a client.
-    pub(crate) async fn ingest_client(&self, peer: Option<&'static str>) -> AuditIngestServiceClient<Channel> {
+    pub(crate) async fn ingest_client(
+        &self,
+        peer: Option<&'static str>,
+    ) -> AuditIngestServiceClient<Channel> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a local port");
@@ -57,7 +60,9 @@ impl TestAudit {
             AuditIngest::new(self.pool.clone()),
             move |mut request: tonic::Request<()>| {
                 if let Some(peer) = peer {
-                    request.extensions_mut().insert(PeerIdentity(peer.to_owned()));
+                    request
+                        .extensions_mut()
+                        .insert(PeerIdentity(peer.to_owned()));
                 }
                 Ok(request)
             },
@@ -66,7 +71,10 @@ impl TestAudit {
         tokio::spawn(async move {
             Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled())
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(listener),
+                    shutdown.cancelled(),
+                )
                 .await
                 .expect("serve audit ingest");
         });
@@ -78,14 +86,9 @@ impl TestAudit {
         AuditIngestServiceClient::new(channel)
     }
 
-    /// A superuser pool on the test database.
+    /// A superuser pool on the test database (qualify names with `audit.`).
     pub(crate) async fn admin_pool(&self) -> PgPool {
-        let pool = self.database.admin_pool().await;
-        sqlx::query("SET search_path TO audit")
-            .execute(&pool)
-            .await
-            .expect("set search_path");
-        pool
+        self.database.admin_pool().await
     }
 
     /// Rows stored in both logs.

@@ -9,7 +9,11 @@ use crate::helpers::{acknowledged, change_event, ingest, test_audit, view_event}
 async fn a_retried_batch_is_stored_once() {
     let audit = test_audit().await;
     let mut client = audit.ingest_client(Some("clients")).await;
-    let batch = vec![change_event("clients", 3), view_event("clients", 2), change_event("clients", 1)];
+    let batch = vec![
+        change_event("clients", 3),
+        view_event("clients", 2),
+        change_event("clients", 1),
+    ];
     let ids: Vec<String> = batch.iter().map(|event| event.event_id.clone()).collect();
 
     let first = ingest(&mut client, vec![batch.clone()]).await;
@@ -18,7 +22,9 @@ async fn a_retried_batch_is_stored_once() {
     assert_eq!(acknowledged(&first[0]), ids);
     assert_eq!(acknowledged(&retried[0]), ids);
     assert_eq!(audit.stored_count().await, 3);
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.verified_links, 3);
 }
@@ -32,7 +38,12 @@ async fn an_invalid_event_is_rejected_while_the_rest_of_its_batch_is_stored() {
     let mut bad_resource = change_event("clients", 1);
     bad_resource.resource_id = "42".to_owned();
     let good = [change_event("clients", 1), view_event("clients", 1)];
-    let batch = vec![good[0].clone(), without_purpose, bad_resource, good[1].clone()];
+    let batch = vec![
+        good[0].clone(),
+        without_purpose,
+        bad_resource,
+        good[1].clone(),
+    ];
 
     let response = ingest(&mut client, vec![batch]).await.remove(0);
 
@@ -62,7 +73,9 @@ async fn a_service_cannot_send_events_in_another_services_name() {
     let own = change_event("clients", 1);
     let forged = change_event("billing", 1);
 
-    let response = ingest(&mut client, vec![vec![own.clone(), forged]]).await.remove(0);
+    let response = ingest(&mut client, vec![vec![own.clone(), forged]])
+        .await
+        .remove(0);
 
     assert_eq!(acknowledged(&response), [own.event_id.as_str()]);
     assert_eq!(response.rejected.len(), 1);
@@ -103,9 +116,16 @@ async fn concurrent_batches_of_one_source_on_two_streams_keep_one_unbroken_chain
         ingest(&mut left, left_batches),
         ingest(&mut right, right_batches)
     );
-    assert!(left_responses.iter().chain(&right_responses).all(|r| r.acknowledged_event_ids.len() == 5));
+    assert!(
+        left_responses
+            .iter()
+            .chain(&right_responses)
+            .all(|r| r.acknowledged_event_ids.len() == 5)
+    );
 
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.verified_links, 100);
 }

@@ -46,7 +46,13 @@ fn ids(response: &ListEventsResponse) -> Vec<String> {
     response
         .events
         .iter()
-        .map(|stored| stored.event.as_ref().map(|event| event.event_id.clone()).unwrap_or_default())
+        .map(|stored| {
+            stored
+                .event
+                .as_ref()
+                .map(|event| event.event_id.clone())
+                .unwrap_or_default()
+        })
         .collect()
 }
 
@@ -80,7 +86,11 @@ async fn seeded() -> (TestAudit, Vec<AuditEvent>, Vec<AuditEvent>) {
 #[tokio::test]
 async fn list_events_filters_by_record_and_pages_newest_first() {
     let (audit, about_client, _) = seeded().await;
-    let newest_first: Vec<String> = about_client.iter().rev().map(|e| e.event_id.clone()).collect();
+    let newest_first: Vec<String> = about_client
+        .iter()
+        .rev()
+        .map(|e| e.event_id.clone())
+        .collect();
     let mut request = ListEventsRequest {
         resource_type: "clients".to_owned(),
         resource_id: about_client[0].resource_id.clone(),
@@ -105,7 +115,11 @@ async fn list_events_filters_by_record_and_pages_newest_first() {
 #[tokio::test]
 async fn list_events_filters_by_actor_source_and_time() {
     let (audit, about_client, others) = seeded().await;
-    let actor = match about_client[2].actor.as_ref().and_then(|actor| actor.kind.clone()) {
+    let actor = match about_client[2]
+        .actor
+        .as_ref()
+        .and_then(|actor| actor.kind.clone())
+    {
         Some(fitflow_proto::types::actor::Kind::UserId(user_id)) => user_id,
         _ => panic!("seeded events have user actors"),
     };
@@ -127,7 +141,10 @@ async fn list_events_filters_by_actor_source_and_time() {
         },
     )
     .await;
-    assert_eq!(ids(&from_billing), [others[1].event_id.clone(), others[0].event_id.clone()]);
+    assert_eq!(
+        ids(&from_billing),
+        [others[1].event_id.clone(), others[0].event_id.clone()]
+    );
     assert_eq!(from_billing.events[0].sequence, 2);
     assert_eq!(from_billing.events[0].chain_hash.len(), 64);
     assert!(from_billing.events[0].store_time.is_some());
@@ -144,17 +161,27 @@ async fn list_events_filters_by_actor_source_and_time() {
     .await;
     assert_eq!(
         ids(&last_three_minutes),
-        [about_client[4].event_id.clone(), about_client[3].event_id.clone()]
+        [
+            about_client[4].event_id.clone(),
+            about_client[3].event_id.clone()
+        ]
     );
-    assert_eq!(last_three_minutes.events[0].event.as_ref(), Some(&about_client[4]));
+    assert_eq!(
+        last_three_minutes.events[0].event.as_ref(),
+        Some(&about_client[4])
+    );
 }
 
 #[tokio::test]
 async fn a_non_operator_gets_permission_denied_and_an_anonymous_caller_unauthenticated() {
     let audit = test_audit().await;
-    let denied = list_as(&audit, Some(principal(vec![Role::Trainer])), ListEventsRequest::default())
-        .await
-        .expect_err("not an operator");
+    let denied = list_as(
+        &audit,
+        Some(principal(vec![Role::Trainer])),
+        ListEventsRequest::default(),
+    )
+    .await
+    .expect_err("not an operator");
     assert_eq!(denied.code(), Code::PermissionDenied);
     let anonymous = list_as(&audit, None, ListEventsRequest::default())
         .await

@@ -31,18 +31,33 @@ async fn an_event_for_a_month_without_a_partition_is_stored_and_moved_once_the_p
 
     let response = ingest(&mut client, vec![vec![old.clone()]]).await.remove(0);
     assert_eq!(response.acknowledged_event_ids, [old.event_id.clone()]);
-    assert_eq!(partition_of(&audit.pool, &old.event_id).await, "audit_log_default");
+    assert_eq!(
+        partition_of(&audit.pool, &old.event_id).await,
+        "audit_log_default"
+    );
 
-    let march_2019 = Utc.with_ymd_and_hms(2019, 3, 1, 0, 0, 0).single().expect("time");
+    let march_2019 = Utc
+        .with_ymd_and_hms(2019, 3, 1, 0, 0, 0)
+        .single()
+        .expect("time");
     let created = fitflow_audit::ensure_partitions(&audit.pool, march_2019)
         .await
         .expect("the runtime role may ensure partitions");
     assert_eq!(
         created,
-        ["audit_log_y2019m03", "audit_log_y2019m04", "audit_log_y2019m05"]
+        [
+            "audit_log_y2019m03",
+            "audit_log_y2019m04",
+            "audit_log_y2019m05"
+        ]
     );
-    assert_eq!(partition_of(&audit.pool, &old.event_id).await, "audit_log_y2019m03");
-    let report = fitflow_audit::verify_chain(&audit.pool, "clients").await.expect("verify");
+    assert_eq!(
+        partition_of(&audit.pool, &old.event_id).await,
+        "audit_log_y2019m03"
+    );
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
     assert!(report.is_intact(), "{report:?}");
 }
 
@@ -50,9 +65,16 @@ async fn an_event_for_a_month_without_a_partition_is_stored_and_moved_once_the_p
 async fn ensuring_partitions_twice_is_harmless_and_new_events_land_in_them() {
     let audit = test_audit().await;
     let now = Utc::now();
-    fitflow_audit::ensure_partitions(&audit.pool, now).await.expect("first");
-    let names = fitflow_audit::ensure_partitions(&audit.pool, now).await.expect("again");
-    let access_names: Vec<String> = names.iter().map(|name| name.replace("audit_log", "access_log")).collect();
+    fitflow_audit::ensure_partitions(&audit.pool, now)
+        .await
+        .expect("first");
+    let names = fitflow_audit::ensure_partitions(&audit.pool, now)
+        .await
+        .expect("again");
+    let access_names: Vec<String> = names
+        .iter()
+        .map(|name| name.replace("audit_log", "access_log"))
+        .collect();
     let existing: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_class WHERE relname = ANY($1) AND relnamespace = 'audit'::regnamespace",
     )
@@ -73,7 +95,9 @@ async fn the_runtime_role_cannot_update_delete_or_truncate_stored_events() {
     let audit = test_audit().await;
     let mut client = audit.ingest_client(Some("clients")).await;
     ingest(&mut client, vec![vec![change_event("clients", 0)]]).await;
-    let names = fitflow_audit::ensure_partitions(&audit.pool, Utc::now()).await.expect("partitions");
+    let names = fitflow_audit::ensure_partitions(&audit.pool, Utc::now())
+        .await
+        .expect("partitions");
 
     let statements = [
         "UPDATE audit_log SET resource_type = 'x'".to_owned(),
@@ -91,7 +115,10 @@ async fn the_runtime_role_cannot_update_delete_or_truncate_stored_events() {
             .execute(&audit.pool)
             .await
             .expect_err("the runtime role must be refused");
-        let code = error.as_database_error().and_then(|db| db.code()).map(|code| code.into_owned());
+        let code = error
+            .as_database_error()
+            .and_then(|db| db.code())
+            .map(|code| code.into_owned());
         assert_eq!(code.as_deref(), Some("42501"), "{statement}: {error}");
     }
     assert_eq!(audit.stored_count().await, 1);
@@ -106,13 +133,25 @@ async fn the_migration_reverts_cleanly_and_applies_again() {
                         AND relname <> '_sqlx_migrations' AND relname NOT LIKE '_sqlx_migrations%'";
     let functions = "SELECT count(*) FROM pg_proc WHERE pronamespace = 'audit'::regnamespace";
 
-    fitflow_db::migrate_down(&admin_url, SCHEMA, &MIGRATOR, 0).await.expect("revert");
-    let tables_left: i64 = sqlx::query_scalar(audit_tables).fetch_one(&admin).await.expect("count");
-    let functions_left: i64 = sqlx::query_scalar(functions).fetch_one(&admin).await.expect("count");
+    fitflow_db::migrate_down(&admin_url, SCHEMA, &MIGRATOR, 0)
+        .await
+        .expect("revert");
+    let tables_left: i64 = sqlx::query_scalar(audit_tables)
+        .fetch_one(&admin)
+        .await
+        .expect("count");
+    let functions_left: i64 = sqlx::query_scalar(functions)
+        .fetch_one(&admin)
+        .await
+        .expect("count");
     assert_eq!((tables_left, functions_left), (0, 0));
 
-    fitflow_db::migrate_up(&admin_url, SCHEMA, &MIGRATOR).await.expect("apply again");
+    fitflow_db::migrate_up(&admin_url, SCHEMA, &MIGRATOR)
+        .await
+        .expect("apply again");
     let mut client = audit.ingest_client(Some("clients")).await;
-    let response = ingest(&mut client, vec![vec![change_event("clients", 0)]]).await.remove(0);
+    let response = ingest(&mut client, vec![vec![change_event("clients", 0)]])
+        .await
+        .remove(0);
     assert_eq!(response.acknowledged_event_ids.len(), 1);
 }
