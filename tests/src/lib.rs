@@ -11,23 +11,19 @@ use fitflow::{ServiceName, Settings, Stack};
 use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
 use fitflow_proto::audit::audit_service_client::AuditServiceClient;
 use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
-use fitflow_proto::identity::{LoginRequest, RegisterRequest, TokenPair, User};
+use fitflow_proto::identity::{
+    ConfirmMfaRequest, EnrollMfaRequest, LoginRequest, LoginResponse, RegisterRequest, TokenPair,
+    User, login_response,
+};
 use fitflow_server::tls::TlsPaths;
+use fitflow_server::{EDGE_PEERS, SERVICE_PEERS};
 use fitflow_testkit::{MigratedSchema, TestCerts, TestDatabase};
 use tonic::transport::Channel;
 
-/// Every certificate name the sandbox issues.
-pub const PEERS: &[&str] = &[
-    "identity",
-    "tenancy",
-    "clients",
-    "scheduling",
-    "documentation",
-    "billing",
-    "audit",
-    "gateway",
-    "operator",
-];
+/// Every certificate name the sandbox issues: the services and the edge peers.
+pub fn peers() -> Vec<&'static str> {
+    SERVICE_PEERS.iter().chain(EDGE_PEERS).copied().collect()
+}
 
 /// A password that satisfies the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -61,7 +57,7 @@ impl Sandbox {
     pub async fn new() -> Self {
         fitflow_testkit::init_tracing();
         fitflow_server::install_crypto_provider();
-        let certs = fitflow_testkit::certs(PEERS);
+        let certs = fitflow_testkit::certs(&peers());
         let db = fitflow_testkit::database(&schemas()).await;
         let ports = ServiceName::ALL
             .into_iter()
@@ -163,7 +159,8 @@ impl Sandbox {
 
     /// Logs a user in.
     pub async fn login(&self, email: &str) -> TokenPair {
-        self.identity()
+        match self
+            .identity()
             .login(LoginRequest {
                 email: email.into(),
                 password: PASSWORD.into(),
@@ -173,9 +170,81 @@ impl Sandbox {
             .await
             .expect("login")
             .into_inner()
-            .tokens
-            .expect("tokens")
+            .result
+        {
+            Some(login_response::Result::Tokens(tokens)) => tokens,
+            other => panic!("login returned no tokens: {other:?}"),
+        }
     }
+}
+
+impl Sandbox {
+    /// Logs in with any password from any client address; the raw outcome.
+    pub async fn try_login(
+        &self,
+        email: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<LoginResponse, tonic::Status> {
+        self.identity()
+            .login(LoginRequest {
+                email: email.into(),
+                password: password.into(),
+                client_address: client_address.into(),
+                user_agent: "e2e".into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// An operator: a registered user given the operator role directly in the
+    /// database (as the bootstrap runbook does for the first one), logged in.
+    pub async fn operator(&self) -> (User, TokenPair) {
+        let (user, email) = self.register("Operator").await;
+        let admin = self.db.admin_pool().await;
+        sqlx::query("UPDATE identity.users SET roles = '{operator}' WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(&user.id).expect("user id"))
+            .execute(&admin)
+            .await
+            .expect("grant operator");
+        let tokens = self.login(&email).await;
+        (user, tokens)
+    }
+
+    /// Enrols and confirms TOTP for the bearer of `access_token` with the
+    /// code of the current step; returns the base32 secret and the recovery codes.
+    pub async fn enable_mfa(&self, access_token: &str) -> (String, Vec<String>) {
+        let enrollment = self
+            .identity()
+            .enroll_mfa(bearer(EnrollMfaRequest {}, access_token))
+            .await
+            .expect("enrol mfa")
+            .into_inner();
+        let codes = self
+            .identity()
+            .confirm_mfa(bearer(
+                ConfirmMfaRequest {
+                    totp_code: totp(&enrollment.secret, 0),
+                },
+                access_token,
+            ))
+            .await
+            .expect("confirm mfa")
+            .into_inner()
+            .recovery_codes;
+        (enrollment.secret, codes)
+    }
+}
+
+/// The TOTP code of a base32 secret, `steps_from_now` 30-second steps away.
+pub fn totp(secret_base32: &str, steps_from_now: i64) -> String {
+    let secret =
+        fitflow_identity::domain::totp_secret_from_base32(secret_base32).expect("base32 secret");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or_default();
+    fitflow_identity::domain::totp_code(&secret, now + steps_from_now * 30)
 }
 
 /// `request` with `authorization: Bearer <token>`.

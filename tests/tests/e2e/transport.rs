@@ -72,88 +72,45 @@ async fn plaintext_unknown_ca_and_unlisted_peers_are_all_refused() {
     stack.shutdown().await;
 }
 
+/// The service names a reflection endpoint lists; `$version` is `v1` or
+/// `v1alpha` (grpcurl 1.8 speaks only v1alpha), whose types differ but not their shape.
+macro_rules! reflected_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version as reflection;
+        let request = reflection::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(reflection::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
+        };
+        let mut responses = reflection::server_reflection_client::ServerReflectionClient::new($channel)
+            .server_reflection_info(futures::stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
+        match responses.message().await.unwrap().unwrap().message_response.unwrap() {
+            reflection::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
+                list.service.into_iter().map(|service| service.name).collect::<Vec<_>>()
+            }
+            other => panic!("unexpected reflection answer {other:?}"),
+        }
+    }};
+}
+
 #[tokio::test]
 async fn every_port_serves_health_and_reflection_for_old_and_new_tools() {
-    use tonic_reflection::pb::v1;
-    use tonic_reflection::pb::v1alpha;
-
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
-        .await;
+    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
     for (service, expected) in [
         (ServiceName::Identity, "fitflow.identity.v1.IdentityService"),
         (ServiceName::Audit, "fitflow.audit.v1.AuditService"),
     ] {
-        let status = health_over(sandbox.channel(service, "operator"))
-            .await
-            .unwrap();
-        assert_eq!(
-            status,
-            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-        );
-
-        let request = v1alpha::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(
-                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
-            ),
-        };
-        let mut responses = v1alpha::server_reflection_client::ServerReflectionClient::new(
-            sandbox.channel(service, "operator"),
-        )
-        .server_reflection_info(futures::stream::iter(vec![request]))
-        .await
-        .unwrap()
-        .into_inner();
-        let listed = match responses
-            .message()
-            .await
-            .unwrap()
-            .unwrap()
-            .message_response
-            .unwrap()
-        {
-            v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
-                list.service
-            }
-            other => panic!("unexpected reflection answer {other:?}"),
-        };
-        assert!(
-            listed.iter().any(|s| s.name == expected),
-            "v1alpha lists {expected}"
-        );
-
-        let request = v1::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
-                String::new(),
-            )),
-        };
-        let mut responses = v1::server_reflection_client::ServerReflectionClient::new(
-            sandbox.channel(service, "operator"),
-        )
-        .server_reflection_info(futures::stream::iter(vec![request]))
-        .await
-        .unwrap()
-        .into_inner();
-        let listed = match responses
-            .message()
-            .await
-            .unwrap()
-            .unwrap()
-            .message_response
-            .unwrap()
-        {
-            v1::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
-                list.service
-            }
-            other => panic!("unexpected reflection answer {other:?}"),
-        };
-        assert!(
-            listed.iter().any(|s| s.name == expected),
-            "v1 lists {expected}"
-        );
+        let status = health_over(sandbox.channel(service, "operator")).await.unwrap();
+        assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        let v1alpha = reflected_services!(v1alpha, sandbox.channel(service, "operator"));
+        assert!(v1alpha.iter().any(|name| name == expected), "v1alpha lists {expected}");
+        let v1 = reflected_services!(v1, sandbox.channel(service, "operator"));
+        assert!(v1.iter().any(|name| name == expected), "v1 lists {expected}");
     }
     stack.shutdown().await;
 }
