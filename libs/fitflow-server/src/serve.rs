@@ -48,15 +48,18 @@ pub async fn serve(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
+    // tonic-types' descriptors let grpcurl decode ErrorInfo and BadRequest details.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fitflow_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|error| tracing::error!(%error, "reflection v1 unavailable"))
         .ok();
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fitflow_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|error| tracing::error!(%error, "reflection v1alpha unavailable"))
         .ok();

@@ -114,3 +114,30 @@ async fn every_port_serves_health_and_reflection_for_old_and_new_tools() {
     }
     stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn reflection_describes_error_details_so_grpcurl_can_decode_them() {
+    use tonic_reflection::pb::v1alpha as reflection;
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    for symbol in ["google.rpc.ErrorInfo", "google.rpc.BadRequest"] {
+        let request = reflection::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(reflection::server_reflection_request::MessageRequest::FileContainingSymbol(
+                symbol.to_owned(),
+            )),
+        };
+        let mut responses =
+            reflection::server_reflection_client::ServerReflectionClient::new(sandbox.channel(ServiceName::Identity, "operator"))
+                .server_reflection_info(futures::stream::iter(vec![request]))
+                .await
+                .unwrap()
+                .into_inner();
+        let answer = responses.message().await.unwrap().unwrap().message_response.unwrap();
+        assert!(
+            matches!(answer, reflection::server_reflection_response::MessageResponse::FileDescriptorResponse(_)),
+            "{symbol} is not described: {answer:?}"
+        );
+    }
+    stack.shutdown().await;
+}
