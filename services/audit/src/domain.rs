@@ -8,7 +8,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use fitflow_error::{FieldViolation, Violations};
-use fitflow_proto::audit::{Action, AuditEvent, ListEventsRequest, Purpose, RejectedEvent};
+use fitflow_proto::audit::{
+    Action, AuditEvent, ExportEventsRequest, FieldChange, ListEventsRequest, Log as ProtoLog, Purpose,
+    RejectedEvent, VerifyChainRequest,
+};
 use fitflow_proto::types::actor::Kind as ActorKind;
 use prost::Message as _;
 use ring::digest;
@@ -610,6 +613,8 @@ pub struct ChainReport {
     pub verified_links: u64,
     /// The first break, or `None` when the chain is intact.
     pub first_break: Option<ChainBreak>,
+    /// The event id of the broken row, when the break is in a row that exists.
+    pub broken_event_id: Option<Uuid>,
 }
 
 impl ChainReport {
@@ -628,6 +633,7 @@ pub struct ChainVerifier {
     prev_hash: Vec<u8>,
     verified_links: u64,
     first_break: Option<ChainBreak>,
+    broken_event_id: Option<Uuid>,
 }
 
 impl ChainVerifier {
@@ -639,7 +645,28 @@ impl ChainVerifier {
             prev_hash: GENESIS_HASH.to_vec(),
             verified_links: 0,
             first_break: None,
+            broken_event_id: None,
         }
+    }
+
+    /// Accepts the next link as archived: its row was exported by the
+    /// retention archive and dropped, and only its sequence and hash were
+    /// kept, so the next link's `prev_hash` still has something to match.
+    pub fn push_archived(&mut self, sequence: i64, hash: Vec<u8>) -> bool {
+        if self.first_break.is_some() {
+            return false;
+        }
+        if sequence != self.expected_sequence {
+            self.first_break = Some(ChainBreak {
+                sequence: self.expected_sequence,
+                kind: BreakKind::Missing,
+            });
+            return false;
+        }
+        self.prev_hash = hash;
+        self.expected_sequence += 1;
+        self.verified_links += 1;
+        true
     }
 
     /// Checks the next link; returns whether the chain is still intact (once
@@ -656,6 +683,9 @@ impl ChainVerifier {
                 true
             }
             Err(broken) => {
+                if broken.kind != BreakKind::Missing {
+                    self.broken_event_id = Some(link.columns.event_id);
+                }
                 self.first_break = Some(broken);
                 false
             }
@@ -706,6 +736,7 @@ impl ChainVerifier {
             chain: self.chain,
             verified_links: self.verified_links,
             first_break,
+            broken_event_id: self.broken_event_id,
         }
     }
 }
@@ -798,18 +829,31 @@ pub struct EventFilter {
     pub end_time: Option<DateTime<Utc>>,
     /// Only this source.
     pub source_service: Option<String>,
+    /// Only this log; both when `None`.
+    pub log: Option<Log>,
+    /// Only this tenant's events.
+    pub tenant_id: Option<Uuid>,
     /// Events per page.
     pub page_size: u32,
     /// Resume after this event.
     pub after: Option<PageCursor>,
 }
 
-/// Validates a `ListEventsRequest` into an [`EventFilter`].
-pub fn validate_list_request(
-    request: &ListEventsRequest,
-) -> Result<EventFilter, Vec<FieldViolation>> {
-    let mut violations = Violations::new();
-    let resource_type = optional(&request.resource_type).map(str::to_owned);
+/// The filter fields that `ListEvents` and `ExportEvents` share, as sent.
+struct FilterFields<'a> {
+    resource_type: &'a str,
+    resource_id: &'a str,
+    actor_user_id: &'a str,
+    start_time: Option<&'a prost_types::Timestamp>,
+    end_time: Option<&'a prost_types::Timestamp>,
+    source_service: &'a str,
+    log: i32,
+    tenant_id: &'a str,
+}
+
+/// Validates the shared filter fields into an [`EventFilter`] without paging.
+fn validate_filter(fields: &FilterFields<'_>, violations: &mut Violations) -> EventFilter {
+    let resource_type = optional(fields.resource_type).map(str::to_owned);
     violations.check(
         resource_type
             .as_ref()
@@ -817,38 +861,84 @@ pub fn validate_list_request(
         "resource_type",
         "must be at most 100 characters",
     );
-    let resource_id = optional(&request.resource_id).and_then(|text| {
+    let resource_id = optional(fields.resource_id).and_then(|text| {
         let parsed = parse_uuid(text);
         violations.check(parsed.is_some(), "resource_id", "must be a UUID");
         parsed
     });
     violations.check(
-        request.resource_id.is_empty() || resource_type.is_some(),
+        fields.resource_id.is_empty() || resource_type.is_some(),
         "resource_id",
         "requires resource_type",
     );
-    let actor_user_id = optional(&request.actor_user_id).and_then(|text| {
+    let actor_user_id = optional(fields.actor_user_id).and_then(|text| {
         let parsed = parse_uuid(text);
         violations.check(parsed.is_some(), "actor_user_id", "must be a UUID");
         parsed
     });
-    let mut time = |field: &str, value: &Option<prost_types::Timestamp>| {
-        value.as_ref().and_then(|time| {
+    let mut time = |field: &str, value: Option<&prost_types::Timestamp>| {
+        value.and_then(|time| {
             let parsed = timestamp_micros(time);
             violations.check(parsed.is_some(), field, "must be a valid timestamp");
             parsed
         })
     };
-    let start_time = time("start_time", &request.start_time);
-    let end_time = time("end_time", &request.end_time);
+    let start_time = time("start_time", fields.start_time);
+    let end_time = time("end_time", fields.end_time);
     if let (Some(start), Some(end)) = (start_time, end_time) {
         violations.check(start < end, "end_time", "must be after start_time");
     }
-    let source_service = optional(&request.source_service).map(str::to_owned);
+    let source_service = optional(fields.source_service).map(str::to_owned);
     violations.check(
         source_service.as_deref().is_none_or(is_service_name),
         "source_service",
         "must be a service name",
+    );
+    let log = match ProtoLog::try_from(fields.log) {
+        Ok(ProtoLog::Unspecified) => None,
+        Ok(ProtoLog::Audit) => Some(Log::Audit),
+        Ok(ProtoLog::Access) => Some(Log::Access),
+        Err(_) => {
+            violations.add("log", "must be a known log");
+            None
+        }
+    };
+    let tenant_id = optional(fields.tenant_id).and_then(|text| {
+        let parsed = parse_uuid(text);
+        violations.check(parsed.is_some(), "tenant_id", "must be a UUID");
+        parsed
+    });
+    EventFilter {
+        resource_type,
+        resource_id,
+        actor_user_id,
+        start_time,
+        end_time,
+        source_service,
+        log,
+        tenant_id,
+        page_size: DEFAULT_PAGE_SIZE,
+        after: None,
+    }
+}
+
+/// Validates a `ListEventsRequest` into an [`EventFilter`].
+pub fn validate_list_request(
+    request: &ListEventsRequest,
+) -> Result<EventFilter, Vec<FieldViolation>> {
+    let mut violations = Violations::new();
+    let filter = validate_filter(
+        &FilterFields {
+            resource_type: &request.resource_type,
+            resource_id: &request.resource_id,
+            actor_user_id: &request.actor_user_id,
+            start_time: request.start_time.as_ref(),
+            end_time: request.end_time.as_ref(),
+            source_service: &request.source_service,
+            log: request.log,
+            tenant_id: &request.tenant_id,
+        },
+        &mut violations,
     );
     let page_size = match u32::try_from(request.page_size) {
         Ok(0) => DEFAULT_PAGE_SIZE,
@@ -869,17 +959,196 @@ pub fn validate_list_request(
     });
     match violations.into_result() {
         Ok(()) => Ok(EventFilter {
-            resource_type,
-            resource_id,
-            actor_user_id,
-            start_time,
-            end_time,
-            source_service,
             page_size,
             after,
+            ..filter
         }),
         Err(error) => Err(error.violations),
     }
+}
+
+/// Validates a `VerifyChainRequest`: the chain to verify, or `None` for every chain.
+pub fn validate_verify_request(
+    request: &VerifyChainRequest,
+) -> Result<Option<String>, Vec<FieldViolation>> {
+    let source = optional(&request.source_service);
+    if source.is_some_and(|source| !is_service_name(source)) {
+        return Err(vec![FieldViolation {
+            field: "source_service".to_owned(),
+            description: "must be a service name".to_owned(),
+        }]);
+    }
+    Ok(source.map(str::to_owned))
+}
+
+/// A validated `ExportEventsRequest`: what to export and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportPlan {
+    /// The events to export; its page size is the chunk size.
+    pub filter: EventFilter,
+    /// Why the caller exports.
+    pub purpose: Purpose,
+}
+
+/// Validates an `ExportEventsRequest` into an [`ExportPlan`].
+pub fn validate_export_request(
+    request: &ExportEventsRequest,
+) -> Result<ExportPlan, Vec<FieldViolation>> {
+    let mut violations = Violations::new();
+    let filter = validate_filter(
+        &FilterFields {
+            resource_type: &request.resource_type,
+            resource_id: &request.resource_id,
+            actor_user_id: &request.actor_user_id,
+            start_time: request.start_time.as_ref(),
+            end_time: request.end_time.as_ref(),
+            source_service: &request.source_service,
+            log: request.log,
+            tenant_id: &request.tenant_id,
+        },
+        &mut violations,
+    );
+    let purpose = Purpose::try_from(request.purpose)
+        .ok()
+        .filter(|purpose| *purpose != Purpose::Unspecified);
+    violations.check(purpose.is_some(), "purpose", "must be a known purpose");
+    match (violations.into_result(), purpose) {
+        (Ok(()), Some(purpose)) => Ok(ExportPlan {
+            filter: EventFilter {
+                page_size: MAX_PAGE_SIZE,
+                ..filter
+            },
+            purpose,
+        }),
+        (Err(error), _) => Err(error.violations),
+        // Unreachable: a missing purpose recorded a violation.
+        (Ok(()), None) => Err(vec![FieldViolation {
+            field: "purpose".to_owned(),
+            description: "must be a known purpose".to_owned(),
+        }]),
+    }
+}
+
+/// Who is reading the trail, as far as authorization cares.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// Whether the user holds the operator role.
+    pub is_operator: bool,
+    /// Trainers the user supervises.
+    pub supervised_trainer_ids: &'a [Uuid],
+}
+
+/// Why a reader may not read what they asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadDenied {
+    /// A non-operator did not name a tenant.
+    TenantRequired,
+    /// A non-operator named a tenant they do not act for.
+    NotYourTenant,
+}
+
+/// Checks that `reader` may read events of `filter`: operators read
+/// anything; anyone else must name a tenant they act for (themselves or a
+/// trainer they supervise), so a trainer sees exactly their own records.
+pub fn authorize_read(reader: Reader<'_>, filter: &EventFilter) -> Result<(), ReadDenied> {
+    if reader.is_operator {
+        return Ok(());
+    }
+    match filter.tenant_id {
+        None => Err(ReadDenied::TenantRequired),
+        Some(tenant_id)
+            if tenant_id == reader.user_id || reader.supervised_trainer_ids.contains(&tenant_id) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ReadDenied::NotYourTenant),
+    }
+}
+
+/// The audit service's own name, which names the chain of its own events.
+pub const AUDIT_SOURCE: &str = "audit";
+/// The resource type of an export that names no single record.
+pub const EXPORT_RESOURCE_TYPE: &str = "audit_log";
+
+/// The EXPORT access event the audit service records, before streaming, for
+/// an export of `plan` by user `actor`: the exported record (or the export
+/// itself, by `export_id`, when the filter names no record), the tenant, the
+/// purpose and, as changes, the filter (ids and times only, never PHI).
+pub fn export_event(
+    plan: &ExportPlan,
+    actor: Uuid,
+    export_id: Uuid,
+    now: DateTime<Utc>,
+) -> AuditEvent {
+    let filter = &plan.filter;
+    let (resource_type, resource_id) = match (&filter.resource_type, filter.resource_id) {
+        (Some(kind), Some(id)) => (kind.clone(), id),
+        _ => (EXPORT_RESOURCE_TYPE.to_owned(), export_id),
+    };
+    let mut changes = Vec::new();
+    let mut describe = |field: &str, value: Option<String>| {
+        if let Some(value) = value {
+            changes.push(FieldChange {
+                field: format!("filter.{field}"),
+                new_value: value,
+                ..FieldChange::default()
+            });
+        }
+    };
+    describe("resource_type", filter.resource_type.clone());
+    describe("resource_id", filter.resource_id.map(|id| id.to_string()));
+    describe("actor_user_id", filter.actor_user_id.map(|id| id.to_string()));
+    describe("start_time", filter.start_time.map(|at| at.to_rfc3339()));
+    describe("end_time", filter.end_time.map(|at| at.to_rfc3339()));
+    describe("source_service", filter.source_service.clone());
+    describe("log", filter.log.map(|log| log.table().to_owned()));
+    describe("export_id", Some(export_id.to_string()));
+    AuditEvent {
+        event_id: Uuid::now_v7().to_string(),
+        source_service: AUDIT_SOURCE.to_owned(),
+        actor: Some(fitflow_proto::types::Actor {
+            kind: Some(ActorKind::UserId(actor.to_string())),
+        }),
+        action: Action::Export as i32,
+        resource_type,
+        resource_id: resource_id.to_string(),
+        changes,
+        purpose: plan.purpose as i32,
+        occur_time: Some(prost_types::Timestamp {
+            seconds: now.timestamp(),
+            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+        }),
+        tenant_id: filter.tenant_id.map(|id| id.to_string()).unwrap_or_default(),
+        ..AuditEvent::default()
+    }
+}
+
+/// The month a partition named `<table>_yYYYYmMM` holds, or `None` for any
+/// other name (the DEFAULT partition, say).
+pub fn partition_month(name: &str) -> Option<(Log, NaiveDate)> {
+    Log::ALL.into_iter().find_map(|log| {
+        let suffix = name.strip_prefix(log.table())?.strip_prefix("_y")?;
+        let (year, month) = suffix.split_once('m')?;
+        if year.len() != 4 || month.len() != 2 {
+            return None;
+        }
+        let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
+        Some((log, date))
+    })
+}
+
+/// Whether the partition of the month starting `month` is past retention at
+/// `now`: its whole month ended at least `retention_months` months before the
+/// start of the current month.
+pub fn past_retention(month: NaiveDate, now: DateTime<Utc>, retention_months: u32) -> bool {
+    let Some(cutoff) = month_start(now).checked_sub_months(Months::new(retention_months)) else {
+        return false;
+    };
+    month
+        .checked_add_months(Months::new(1))
+        .is_some_and(|month_end| month_end <= cutoff)
 }
 
 #[cfg(test)]
@@ -1203,5 +1472,147 @@ mod tests {
         );
         let defaulted = validate_list_request(&ListEventsRequest::default()).expect("valid");
         assert_eq!(defaulted.page_size, DEFAULT_PAGE_SIZE);
+    }
+
+    fn filter_for(tenant_id: Option<Uuid>) -> EventFilter {
+        EventFilter {
+            tenant_id,
+            ..validate_list_request(&ListEventsRequest::default()).expect("valid")
+        }
+    }
+
+    #[test]
+    fn a_trainer_reads_only_a_tenant_they_act_for_and_an_operator_reads_all() {
+        let (trainer, supervised) = (Uuid::new_v4(), Uuid::new_v4());
+        let reader = |is_operator| Reader {
+            user_id: trainer,
+            is_operator,
+            supervised_trainer_ids: std::slice::from_ref(&supervised),
+        };
+        assert_eq!(authorize_read(reader(false), &filter_for(Some(trainer))), Ok(()));
+        assert_eq!(authorize_read(reader(false), &filter_for(Some(supervised))), Ok(()));
+        assert_eq!(
+            authorize_read(reader(false), &filter_for(Some(Uuid::new_v4()))),
+            Err(ReadDenied::NotYourTenant)
+        );
+        assert_eq!(
+            authorize_read(reader(false), &filter_for(None)),
+            Err(ReadDenied::TenantRequired)
+        );
+        assert_eq!(authorize_read(reader(true), &filter_for(None)), Ok(()));
+    }
+
+    #[test]
+    fn an_export_needs_a_purpose_and_a_known_log() {
+        let request = ExportEventsRequest {
+            log: 7,
+            tenant_id: "nope".to_owned(),
+            ..Default::default()
+        };
+        let violations = validate_export_request(&request).expect_err("invalid");
+        assert_eq!(fields(&violations), ["log", "tenant_id", "purpose"]);
+        let plan = validate_export_request(&ExportEventsRequest {
+            log: ProtoLog::Access as i32,
+            purpose: Purpose::Operations as i32,
+            ..Default::default()
+        })
+        .expect("valid");
+        assert_eq!(plan.filter.log, Some(Log::Access));
+        assert_eq!(plan.filter.page_size, MAX_PAGE_SIZE);
+    }
+
+    #[test]
+    fn the_export_event_is_a_valid_access_event_naming_the_caller_record_and_filter() {
+        let (actor, client, export_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let plan = validate_export_request(&ExportEventsRequest {
+            resource_type: "clients".to_owned(),
+            resource_id: client.to_string(),
+            log: ProtoLog::Access as i32,
+            purpose: Purpose::Treatment as i32,
+            ..Default::default()
+        })
+        .expect("valid");
+        let event = export_event(&plan, actor, export_id, now());
+        let valid = validate_event(&event, 0, now()).expect("a valid event");
+        assert_eq!(valid.log(), Log::Access);
+        assert_eq!(valid.action, Action::Export);
+        assert_eq!(valid.actor, ActorRef::User(actor));
+        assert_eq!(valid.resource_id, client);
+        assert_eq!(valid.purpose, Some(Purpose::Treatment));
+        assert_eq!(valid.source_service, AUDIT_SOURCE);
+        let described: Vec<_> = valid.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            described,
+            ["filter.resource_type", "filter.resource_id", "filter.log", "filter.export_id"]
+        );
+
+        let unscoped = validate_export_request(&ExportEventsRequest {
+            purpose: Purpose::Operations as i32,
+            ..Default::default()
+        })
+        .expect("valid");
+        let event = export_event(&unscoped, actor, export_id, now());
+        assert_eq!(event.resource_type, EXPORT_RESOURCE_TYPE);
+        assert_eq!(event.resource_id, export_id.to_string());
+    }
+
+    #[test]
+    fn partition_names_parse_back_to_their_month_and_others_do_not() {
+        let march = NaiveDate::from_ymd_opt(2019, 3, 1).expect("date");
+        assert_eq!(
+            partition_month(&partition_name(Log::Access, march)),
+            Some((Log::Access, march))
+        );
+        assert_eq!(partition_month("audit_log_default"), None);
+        assert_eq!(partition_month("audit_log_y2019m13"), None);
+        assert_eq!(partition_month("ingested_events"), None);
+    }
+
+    #[test]
+    fn a_partition_is_past_retention_once_its_whole_month_is_older_than_the_period() {
+        let date = |y, m| NaiveDate::from_ymd_opt(y, m, 1).expect("date");
+        // now() is 2026-11-28; 72 months back from 2026-11-01 is 2020-11-01.
+        assert!(past_retention(date(2020, 10), now(), 72));
+        assert!(!past_retention(date(2020, 11), now(), 72));
+        assert!(!past_retention(date(2026, 11), now(), 72));
+        assert!(past_retention(date(2026, 10), now(), 0));
+    }
+
+    #[test]
+    fn archived_links_keep_the_chain_whole_but_a_gap_after_them_is_missing() {
+        let links = chain_of(4);
+        let head = head_of(&links);
+        let mut verifier = ChainVerifier::new("clients");
+        assert!(verifier.push_archived(1, links[0].hash.clone()));
+        assert!(verifier.push_archived(2, links[1].hash.clone()));
+        for link in links[2..].iter().cloned() {
+            assert!(verifier.push(link));
+        }
+        let report = verifier.finish(head.clone());
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.verified_links, 4);
+
+        let mut verifier = ChainVerifier::new("clients");
+        assert!(verifier.push_archived(1, links[0].hash.clone()));
+        assert!(!verifier.push(links[2].clone()));
+        let report = verifier.finish(head);
+        assert_eq!(
+            report.first_break,
+            Some(ChainBreak {
+                sequence: 2,
+                kind: BreakKind::Missing
+            })
+        );
+        assert_eq!(report.broken_event_id, None);
+    }
+
+    #[test]
+    fn an_edited_link_reports_the_event_id_of_its_row() {
+        let mut links = chain_of(3);
+        let head = head_of(&links);
+        links[1].columns.resource_type = "invoices".to_owned();
+        let edited = links[1].columns.event_id;
+        let report = verify_links("clients", links, head);
+        assert_eq!(report.broken_event_id, Some(edited));
     }
 }

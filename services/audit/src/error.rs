@@ -12,6 +12,18 @@ pub enum AuditError {
     /// The caller lacks the operator role.
     #[error("the operator role is required")]
     OperatorRequired,
+    /// A non-operator listed without naming a tenant.
+    #[error("a tenant is required")]
+    TenantRequired,
+    /// A non-operator named a tenant they do not act for.
+    #[error("the caller does not act for this tenant")]
+    NotYourTenant,
+    /// Writing or checking an archive file failed.
+    #[error("archive: {0}")]
+    Archive(String),
+    /// A file operation failed.
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
     /// PostgreSQL failed; its text is only logged.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -23,8 +35,17 @@ impl From<AuditError> for ApiError {
             AuditError::InvalidArgument(violations) => ApiError::invalid_argument(violations),
             AuditError::OperatorRequired => ApiError::permission_denied(
                 "OPERATOR_ROLE_REQUIRED",
-                "listing audit events needs the operator role",
+                "this needs the operator role",
             ),
+            AuditError::TenantRequired => ApiError::permission_denied(
+                "OPERATOR_ROLE_REQUIRED",
+                "reading the whole trail needs the operator role; name your tenant in tenant_id",
+            ),
+            AuditError::NotYourTenant => ApiError::permission_denied(
+                "TENANT_NOT_ACCESSIBLE",
+                "the caller does not act for this tenant",
+            ),
+            AuditError::Archive(_) | AuditError::Io(_) => ApiError::internal(&error),
             AuditError::Database(error) => DbError::from(error).into(),
         }
     }

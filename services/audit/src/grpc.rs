@@ -4,21 +4,25 @@
 use std::pin::Pin;
 
 use chrono::Utc;
-use fitflow_auth::Role;
+use fitflow_auth::{Principal, Role};
 use fitflow_error::ApiError;
 use fitflow_proto::audit::audit_ingest_service_server::AuditIngestService;
 use fitflow_proto::audit::audit_service_server::AuditService;
 use fitflow_proto::audit::{
-    AuditEvent, IngestRequest, IngestResponse, ListEventsRequest, ListEventsResponse, StoredEvent,
+    AuditEvent, ChainBreakKind, ChainVerification, ExportEventsRequest, ExportEventsResponse,
+    IngestRequest, IngestResponse, ListEventsRequest, ListEventsResponse, StoredEvent,
+    VerifyChainRequest, VerifyChainResponse,
 };
 use futures::Stream;
 use prost::Message as _;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
 
-use crate::domain::{self, PageCursor};
+use crate::domain::{self, BreakKind, EventFilter, ExportPlan, PageCursor, ReadDenied};
 use crate::{AuditError, ERROR_DOMAIN, repo};
 
 /// Batches answered but not yet read by the caller, per stream.
@@ -34,12 +38,24 @@ fn status(error: impl Into<ApiError>) -> Status {
 #[derive(Debug, Clone)]
 pub struct AuditIngest {
     pool: PgPool,
+    shutdown: CancellationToken,
 }
 
 impl AuditIngest {
     /// A service storing through `pool` (the runtime role's pool).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The same service, ending its open streams when `shutdown` is
+    /// cancelled: a batch being stored is finished and answered first, then
+    /// the stream closes, so a relay reconnects elsewhere or later instead of
+    /// holding the server's graceful shutdown open.
+    pub fn with_shutdown(self, shutdown: CancellationToken) -> Self {
+        Self { shutdown, ..self }
     }
 
     /// Validates, stores and answers one batch.
@@ -85,7 +101,11 @@ impl AuditIngestService for AuditIngest {
         let service = self.clone();
         tokio::spawn(async move {
             loop {
-                let batch = match batches.message().await {
+                let next = tokio::select! {
+                    () = service.shutdown.cancelled() => break,
+                    next = batches.message() => next,
+                };
+                let batch = match next {
                     Ok(Some(batch)) => batch,
                     Ok(None) => break,
                     Err(error) => {
@@ -104,7 +124,8 @@ impl AuditIngestService for AuditIngest {
     }
 }
 
-/// `AuditService`: lets operators list stored events.
+/// `AuditService`: lists, exports and verifies the trail. Operators read
+/// everything; other users read the tenants they act for.
 #[derive(Debug, Clone)]
 pub struct AuditQuery {
     pool: PgPool,
@@ -117,58 +138,186 @@ impl AuditQuery {
     }
 }
 
+/// The response stream of `ExportEvents`.
+pub type ExportResponseStream =
+    Pin<Box<dyn Stream<Item = Result<ExportEventsResponse, Status>> + Send>>;
+
+/// Chunks of an export buffered ahead of the caller.
+const EXPORT_BUFFER: usize = 2;
+
+fn authorize(principal: &Principal, filter: &EventFilter) -> Result<(), AuditError> {
+    let reader = domain::Reader {
+        user_id: principal.user_id,
+        is_operator: principal.has_role(Role::Operator),
+        supervised_trainer_ids: &principal.supervised_trainer_ids,
+    };
+    domain::authorize_read(reader, filter).map_err(|denied| match denied {
+        ReadDenied::TenantRequired => AuditError::TenantRequired,
+        ReadDenied::NotYourTenant => AuditError::NotYourTenant,
+    })
+}
+
+fn stored_event(row: repo::ListedEvent) -> StoredEvent {
+    let event = AuditEvent::decode(row.event.as_slice()).ok();
+    if event.is_none() {
+        tracing::error!(event_id = %row.event_id, "stored audit event does not decode");
+    }
+    StoredEvent {
+        event,
+        store_time: Some(prost_types::Timestamp {
+            seconds: row.stored_at.timestamp(),
+            nanos: i32::try_from(row.stored_at.timestamp_subsec_nanos()).unwrap_or(0),
+        }),
+        sequence: row.chain_sequence,
+        chain_hash: hex::encode(&row.hash),
+    }
+}
+
+/// Cuts `rows` (at most `page_size + 1`) to a page; returns the cursor of the
+/// next page, if there is one.
+fn cut_page(rows: &mut Vec<repo::ListedEvent>, page_size: u32) -> Option<PageCursor> {
+    let page_size = usize::try_from(page_size).unwrap_or(usize::MAX);
+    if rows.len() <= page_size {
+        return None;
+    }
+    rows.truncate(page_size);
+    rows.last().map(|last| PageCursor {
+        occurred_at: last.occurred_at,
+        event_id: last.event_id,
+    })
+}
+
+fn break_kind(kind: BreakKind) -> ChainBreakKind {
+    match kind {
+        BreakKind::Missing => ChainBreakKind::Missing,
+        BreakKind::EventUnreadable => ChainBreakKind::EventUnreadable,
+        BreakKind::ColumnsAltered => ChainBreakKind::ColumnsAltered,
+        BreakKind::PrevHashMismatch => ChainBreakKind::PrevHashMismatch,
+        BreakKind::HashMismatch => ChainBreakKind::HashMismatch,
+        BreakKind::HeadMismatch => ChainBreakKind::HeadMismatch,
+    }
+}
+
+impl AuditQuery {
+    /// Stores the EXPORT access event of an export by `actor`; returns its id.
+    async fn record_export(&self, plan: &ExportPlan, actor: Uuid) -> Result<Uuid, ApiError> {
+        let now = Utc::now();
+        let event = domain::export_event(plan, actor, Uuid::now_v7(), now);
+        let valid = domain::validate_event(&event, 0, now).map_err(AuditError::InvalidArgument)?;
+        let event_id = valid.event_id;
+        repo::store_batch(&self.pool, &[valid])
+            .await
+            .map_err(AuditError::from)?;
+        Ok(event_id)
+    }
+}
+
 #[tonic::async_trait]
 impl AuditService for AuditQuery {
+    type ExportEventsStream = ExportResponseStream;
+
     async fn list_events(
         &self,
         request: Request<ListEventsRequest>,
     ) -> Result<Response<ListEventsResponse>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
-        if !principal.has_role(Role::Operator) {
-            return Err(status(AuditError::OperatorRequired));
-        }
         let filter = domain::validate_list_request(request.get_ref())
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
+        authorize(principal, &filter).map_err(status)?;
         let mut rows = repo::list_events(&self.pool, &filter)
             .await
             .map_err(|error| status(AuditError::from(error)))?;
-
-        let page_size = usize::try_from(filter.page_size).unwrap_or(usize::MAX);
-        let next_page_token = if rows.len() > page_size {
-            rows.truncate(page_size);
-            rows.last()
-                .map(|last| {
-                    PageCursor {
-                        occurred_at: last.occurred_at,
-                        event_id: last.event_id,
-                    }
-                    .encode()
-                })
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let events = rows
-            .into_iter()
-            .map(|row| {
-                let event = AuditEvent::decode(row.event.as_slice()).ok();
-                if event.is_none() {
-                    tracing::error!(event_id = %row.event_id, "stored audit event does not decode");
-                }
-                StoredEvent {
-                    event,
-                    store_time: Some(prost_types::Timestamp {
-                        seconds: row.stored_at.timestamp(),
-                        nanos: i32::try_from(row.stored_at.timestamp_subsec_nanos()).unwrap_or(0),
-                    }),
-                    sequence: row.chain_sequence,
-                    chain_hash: hex::encode(&row.hash),
-                }
-            })
-            .collect();
+        let next_page_token = cut_page(&mut rows, filter.page_size)
+            .map(|cursor| cursor.encode())
+            .unwrap_or_default();
         Ok(Response::new(ListEventsResponse {
-            events,
+            events: rows.into_iter().map(stored_event).collect(),
             next_page_token,
         }))
+    }
+
+    async fn export_events(
+        &self,
+        request: Request<ExportEventsRequest>,
+    ) -> Result<Response<Self::ExportEventsStream>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(status)?;
+        let plan = domain::validate_export_request(request.get_ref())
+            .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
+        authorize(principal, &plan.filter).map_err(status)?;
+        // No event, no export: the EXPORT event is durable before any data leaves.
+        let export_event_id = self
+            .record_export(&plan, principal.user_id)
+            .await
+            .map_err(status)?;
+        tracing::info!(%export_event_id, actor = %principal.user_id, "audit export started");
+
+        let (chunks, outbound) = mpsc::channel(EXPORT_BUFFER);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut filter = plan.filter;
+            let mut first = true;
+            loop {
+                let mut rows = match repo::list_events(&pool, &filter).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        let _ = chunks.send(Err(status(AuditError::from(error)))).await;
+                        return;
+                    }
+                };
+                let next = cut_page(&mut rows, filter.page_size);
+                let chunk = ExportEventsResponse {
+                    events: rows.into_iter().map(stored_event).collect(),
+                    export_event_id: if first {
+                        export_event_id.to_string()
+                    } else {
+                        String::new()
+                    },
+                };
+                first = false;
+                if chunks.send(Ok(chunk)).await.is_err() {
+                    tracing::warn!(%export_event_id, "audit export abandoned by the caller");
+                    return;
+                }
+                match next {
+                    Some(cursor) => filter.after = Some(cursor),
+                    None => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(outbound))))
+    }
+
+    async fn verify_chain(
+        &self,
+        request: Request<VerifyChainRequest>,
+    ) -> Result<Response<VerifyChainResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(status)?;
+        if !principal.has_role(Role::Operator) {
+            return Err(status(AuditError::OperatorRequired));
+        }
+        let source = domain::validate_verify_request(request.get_ref())
+            .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
+        let reports = crate::verify_chains(&self.pool, source.as_deref())
+            .await
+            .map_err(status)?;
+        let chains: Vec<ChainVerification> = reports
+            .into_iter()
+            .map(|report| ChainVerification {
+                source_service: report.chain,
+                verified_links: i64::try_from(report.verified_links).unwrap_or(i64::MAX),
+                intact: report.first_break.is_none(),
+                broken_sequence: report.first_break.map_or(0, |broken| broken.sequence),
+                break_kind: report
+                    .first_break
+                    .map_or(ChainBreakKind::Unspecified, |broken| break_kind(broken.kind))
+                    as i32,
+                broken_event_id: report
+                    .broken_event_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let intact = chains.iter().all(|chain| chain.intact);
+        Ok(Response::new(VerifyChainResponse { chains, intact }))
     }
 }

@@ -6,6 +6,18 @@
 //!
 //! Reads top-down: [`grpc`] (handlers) → [`domain`] (rules, no I/O) → `repo` (SQL).
 //!
+//! Reads: operators read everything; any other user reads only a tenant they
+//! act for, named in the request. `ExportEvents` first stores an EXPORT
+//! access event in the service's own chain (`audit`), then streams. Plain
+//! `ListEvents` reads are not recorded: the trail holds ids, field names and
+//! keyed hashes, never PHI, and recording every page would serialise all
+//! queries on the `audit` chain head.
+//!
+//! Retention: [`retention::archive_expired`] exports month partitions past
+//! retention to checksummed CSV files, verifies them, and only then detaches
+//! and drops them, keeping each dropped link's sequence and hash so the chain
+//! still verifies.
+//!
 //! Storage: `audit_log` (changes, authentication) and `access_log` (view,
 //! export, print, read) are range-partitioned by month on the occur time, with
 //! a DEFAULT partition; `ingested_events` makes ingestion idempotent across
@@ -24,6 +36,7 @@ pub mod domain;
 mod error;
 pub mod grpc;
 mod repo;
+pub mod retention;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -66,10 +79,31 @@ pub async fn ensure_partitions(
 /// reports the first break, if any.
 pub async fn verify_chain(pool: &PgPool, source: &str) -> Result<ChainReport, AuditError> {
     let mut verifier = domain::ChainVerifier::new(source);
-    let head = repo::visit_chain(pool, source, |link| verifier.push(link)).await?;
+    let head = repo::visit_chain(pool, source, |link| match link {
+        repo::VisitedLink::Stored(link) => verifier.push(link),
+        repo::VisitedLink::Archived { sequence, hash } => verifier.push_archived(sequence, hash),
+    })
+    .await?;
     let report = verifier.finish(head);
     if let Some(broken) = report.first_break {
         tracing::error!(chain = source, sequence = broken.sequence, kind = ?broken.kind, "audit chain is broken");
     }
     Ok(report)
+}
+
+/// Verifies the chain of `source`, or of every source with a chain when
+/// `None`, one after another; reports in source name order.
+pub async fn verify_chains(
+    pool: &PgPool,
+    source: Option<&str>,
+) -> Result<Vec<ChainReport>, AuditError> {
+    let sources = match source {
+        Some(source) => vec![source.to_owned()],
+        None => repo::chains(pool).await?,
+    };
+    let mut reports = Vec::with_capacity(sources.len());
+    for source in &sources {
+        reports.push(verify_chain(pool, source).await?);
+    }
+    Ok(reports)
 }

@@ -1,6 +1,6 @@
 //! All of the audit service's SQL.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,9 +18,13 @@ struct ChainHead {
 }
 
 /// Stores `events` in one transaction, each as the next link of its source's
-/// chain, skipping event ids already stored. Returns every event id, stored
-/// now or before. Chain heads are locked in name order, so concurrent
-/// batches of one source serialise and batches of several never deadlock.
+/// chain, skipping event ids already stored (before, or earlier in the same
+/// batch). Returns every event id, stored now or before.
+///
+/// Round trips per batch, whatever its size: one per chain to lock its head
+/// (in name order, so concurrent batches of one source serialise and batches
+/// of several never deadlock), one to claim the event ids, one multi-row
+/// insert per log, one per chain to move its head, and the commit.
 pub(crate) async fn store_batch(
     pool: &PgPool,
     events: &[ValidEvent],
@@ -35,48 +39,41 @@ pub(crate) async fn store_batch(
         .collect();
     let mut heads = BTreeMap::new();
     for chain in chains {
-        sqlx::query(
+        // Creates the head on first use and locks it either way; the no-op
+        // update makes RETURNING yield the existing row.
+        let (sequence, hash): (i64, Vec<u8>) = sqlx::query_as(
             "INSERT INTO chain_heads (chain, sequence, hash) VALUES ($1, 0, $2) \
-             ON CONFLICT (chain) DO NOTHING",
+             ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain \
+             RETURNING sequence, hash",
         )
         .bind(chain)
         .bind(GENESIS_HASH.as_slice())
-        .execute(&mut *transaction)
+        .fetch_one(&mut *transaction)
         .await?;
-        let (sequence, hash): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT sequence, hash FROM chain_heads WHERE chain = $1 FOR UPDATE")
-                .bind(chain)
-                .fetch_one(&mut *transaction)
-                .await?;
         heads.insert(chain, ChainHead { sequence, hash });
     }
 
-    let mut acknowledged = Vec::with_capacity(events.len());
+    let claimed = claim_event_ids(&mut transaction, events).await?;
+    let mut first_time: HashSet<Uuid> = claimed.into_iter().collect();
+    let mut rows: BTreeMap<Log, LinkRows> = BTreeMap::new();
     for event in events {
-        let log = event.log();
-        let first_time = sqlx::query(
-            "INSERT INTO ingested_events (event_id, source_service, log, occurred_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(event.event_id)
-        .bind(&event.source_service)
-        .bind(log.table())
-        .bind(event.occurred_at)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected()
-            == 1;
-        if first_time {
-            let Some(head) = heads.get_mut(event.source_service.as_str()) else {
-                return Err(sqlx::Error::Protocol("chain head not locked".to_owned()));
-            };
-            let sequence = head.sequence + 1;
-            let hash = domain::chain_hash(&head.hash, sequence, event);
-            insert_event(&mut transaction, log, event, sequence, &head.hash, &hash).await?;
-            head.sequence = sequence;
-            head.hash = hash.to_vec();
+        // `remove` makes a repeat of an id within the batch a duplicate too.
+        if !first_time.remove(&event.event_id) {
+            continue;
         }
-        acknowledged.push(event.event_id);
+        let Some(head) = heads.get_mut(event.source_service.as_str()) else {
+            return Err(sqlx::Error::Protocol("chain head not locked".to_owned()));
+        };
+        let sequence = head.sequence + 1;
+        let hash = domain::chain_hash(&head.hash, sequence, event);
+        rows.entry(event.log())
+            .or_default()
+            .push(event, sequence, &head.hash, &hash);
+        head.sequence = sequence;
+        head.hash = hash.to_vec();
+    }
+    for (log, rows) in rows {
+        insert_links(&mut transaction, log, rows).await?;
     }
 
     for (chain, head) in &heads {
@@ -88,44 +85,126 @@ pub(crate) async fn store_batch(
             .await?;
     }
     transaction.commit().await?;
-    Ok(acknowledged)
+    Ok(events.iter().map(|event| event.event_id).collect())
 }
 
-async fn insert_event(
+/// Inserts the ids of `events` into `ingested_events` in one statement and
+/// returns those that were not there yet.
+async fn claim_event_ids(
+    transaction: &mut sqlx::Transaction<'_, Postgres>,
+    events: &[ValidEvent],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut event_ids = Vec::with_capacity(events.len());
+    let mut sources = Vec::with_capacity(events.len());
+    let mut logs = Vec::with_capacity(events.len());
+    let mut occurred = Vec::with_capacity(events.len());
+    for event in events {
+        event_ids.push(event.event_id);
+        sources.push(event.source_service.clone());
+        logs.push(event.log().table().to_owned());
+        occurred.push(event.occurred_at);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO ingested_events (event_id, source_service, log, occurred_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    )
+    .bind(event_ids)
+    .bind(sources)
+    .bind(logs)
+    .bind(occurred)
+    .fetch_all(&mut **transaction)
+    .await
+}
+
+/// The rows of one log to insert, column by column, for `UNNEST`.
+#[derive(Default)]
+struct LinkRows {
+    event_id: Vec<Uuid>,
+    occurred_at: Vec<DateTime<Utc>>,
+    source_service: Vec<String>,
+    chain_sequence: Vec<i64>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+    action: Vec<String>,
+    actor_user_id: Vec<Option<Uuid>>,
+    actor_service: Vec<Option<String>>,
+    tenant_id: Vec<Option<Uuid>>,
+    resource_type: Vec<String>,
+    resource_id: Vec<Uuid>,
+    changes: Vec<String>,
+    client_address: Vec<Option<String>>,
+    user_agent: Vec<Option<String>>,
+    purpose: Vec<Option<String>>,
+    trace_id: Vec<Option<String>>,
+    event: Vec<Vec<u8>>,
+}
+
+impl LinkRows {
+    fn push(&mut self, event: &ValidEvent, sequence: i64, prev_hash: &[u8], hash: &[u8]) {
+        let columns = event.columns();
+        self.event_id.push(columns.event_id);
+        self.occurred_at.push(columns.occurred_at);
+        self.source_service.push(columns.source_service);
+        self.chain_sequence.push(sequence);
+        self.prev_hash.push(prev_hash.to_vec());
+        self.hash.push(hash.to_vec());
+        self.action.push(columns.action);
+        self.actor_user_id.push(columns.actor_user_id);
+        self.actor_service.push(columns.actor_service);
+        self.tenant_id.push(columns.tenant_id);
+        self.resource_type.push(columns.resource_type);
+        self.resource_id.push(columns.resource_id);
+        self.changes.push(columns.changes.to_string());
+        self.client_address
+            .push(columns.client_address.map(|address| address.to_string()));
+        self.user_agent.push(columns.user_agent);
+        self.purpose.push(columns.purpose);
+        self.trace_id.push(columns.trace_id);
+        self.event.push(event.encoded.clone());
+    }
+}
+
+/// Inserts `rows` into `log` with one multi-row statement.
+async fn insert_links(
     transaction: &mut sqlx::Transaction<'_, Postgres>,
     log: Log,
-    event: &ValidEvent,
-    sequence: i64,
-    prev_hash: &[u8],
-    hash: &[u8],
+    rows: LinkRows,
 ) -> Result<(), sqlx::Error> {
-    let columns = event.columns();
     let statement = format!(
         "INSERT INTO {table} (event_id, occurred_at, source_service, chain_sequence, prev_hash, \
          hash, action, actor_user_id, actor_service, tenant_id, resource_type, resource_id, \
          changes, client_address, user_agent, purpose, trace_id, event) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::inet, $15, $16, $17, $18)",
+         SELECT event_id, occurred_at, source_service, chain_sequence, prev_hash, hash, action, \
+         actor_user_id, actor_service, tenant_id, resource_type, resource_id, changes::jsonb, \
+         client_address::inet, user_agent, purpose, trace_id, event \
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bytea[], \
+         $6::bytea[], $7::text[], $8::uuid[], $9::text[], $10::uuid[], $11::text[], $12::uuid[], \
+         $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bytea[]) \
+         AS rows (event_id, occurred_at, source_service, chain_sequence, prev_hash, hash, action, \
+         actor_user_id, actor_service, tenant_id, resource_type, resource_id, changes, \
+         client_address, user_agent, purpose, trace_id, event)",
         table = log.table()
     );
     sqlx::query(&statement)
-        .bind(columns.event_id)
-        .bind(columns.occurred_at)
-        .bind(&columns.source_service)
-        .bind(sequence)
-        .bind(prev_hash)
-        .bind(hash)
-        .bind(&columns.action)
-        .bind(columns.actor_user_id)
-        .bind(&columns.actor_service)
-        .bind(columns.tenant_id)
-        .bind(&columns.resource_type)
-        .bind(columns.resource_id)
-        .bind(Json(&columns.changes))
-        .bind(columns.client_address.map(|address| address.to_string()))
-        .bind(&columns.user_agent)
-        .bind(&columns.purpose)
-        .bind(&columns.trace_id)
-        .bind(&event.encoded)
+        .bind(rows.event_id)
+        .bind(rows.occurred_at)
+        .bind(rows.source_service)
+        .bind(rows.chain_sequence)
+        .bind(rows.prev_hash)
+        .bind(rows.hash)
+        .bind(rows.action)
+        .bind(rows.actor_user_id)
+        .bind(rows.actor_service)
+        .bind(rows.tenant_id)
+        .bind(rows.resource_type)
+        .bind(rows.resource_id)
+        .bind(rows.changes)
+        .bind(rows.client_address)
+        .bind(rows.user_agent)
+        .bind(rows.purpose)
+        .bind(rows.trace_id)
+        .bind(rows.event)
         .execute(&mut **transaction)
         .await?;
     Ok(())
@@ -150,8 +229,12 @@ pub(crate) async fn list_events(
     filter: &EventFilter,
 ) -> Result<Vec<ListedEvent>, sqlx::Error> {
     let limit = i64::from(filter.page_size) + 1;
-    let mut query = QueryBuilder::<Postgres>::new("");
-    for (position, log) in Log::ALL.into_iter().enumerate() {
+    let mut query = QueryBuilder::<Postgres>::new("SELECT * FROM (");
+    let logs: Vec<Log> = match filter.log {
+        Some(log) => vec![log],
+        None => Log::ALL.to_vec(),
+    };
+    for (position, log) in logs.into_iter().enumerate() {
         if position > 0 {
             query.push(" UNION ALL ");
         }
@@ -169,6 +252,9 @@ pub(crate) async fn list_events(
         }
         if let Some(actor_user_id) = filter.actor_user_id {
             query.push(" AND actor_user_id = ").push_bind(actor_user_id);
+        }
+        if let Some(tenant_id) = filter.tenant_id {
+            query.push(" AND tenant_id = ").push_bind(tenant_id);
         }
         if let Some(start_time) = filter.start_time {
             query.push(" AND occurred_at >= ").push_bind(start_time);
@@ -195,74 +281,95 @@ pub(crate) async fn list_events(
             .push(")");
     }
     query
-        .push(" ORDER BY occurred_at DESC, event_id DESC LIMIT ")
+        .push(") AS events ORDER BY occurred_at DESC, event_id DESC LIMIT ")
         .push_bind(limit);
     query.build_query_as::<ListedEvent>().fetch_all(pool).await
 }
 
 #[derive(sqlx::FromRow)]
 struct LinkRow {
+    archived: bool,
     chain_sequence: i64,
-    prev_hash: Vec<u8>,
     hash: Vec<u8>,
-    event: Vec<u8>,
-    event_id: Uuid,
-    occurred_at: DateTime<Utc>,
-    source_service: String,
-    action: String,
+    prev_hash: Option<Vec<u8>>,
+    event: Option<Vec<u8>>,
+    event_id: Option<Uuid>,
+    occurred_at: Option<DateTime<Utc>>,
+    source_service: Option<String>,
+    action: Option<String>,
     actor_user_id: Option<Uuid>,
     actor_service: Option<String>,
     tenant_id: Option<Uuid>,
-    resource_type: String,
-    resource_id: Uuid,
-    changes: Json<serde_json::Value>,
+    resource_type: Option<String>,
+    resource_id: Option<Uuid>,
+    changes: Option<Json<serde_json::Value>>,
     client_address: Option<String>,
     user_agent: Option<String>,
     purpose: Option<String>,
     trace_id: Option<String>,
 }
 
-impl TryFrom<LinkRow> for ChainLink {
+/// A link of a chain as read back: a stored row, or an archived one of
+/// which only the sequence and hash remain.
+pub(crate) enum VisitedLink {
+    /// A row still in the logs.
+    Stored(ChainLink),
+    /// A row the retention archive exported and dropped.
+    Archived { sequence: i64, hash: Vec<u8> },
+}
+
+fn required<T>(value: Option<T>) -> Result<T, sqlx::Error> {
+    value.ok_or_else(|| sqlx::Error::Protocol("a stored chain link has a NULL column".to_owned()))
+}
+
+impl TryFrom<LinkRow> for VisitedLink {
     type Error = sqlx::Error;
 
     fn try_from(row: LinkRow) -> Result<Self, Self::Error> {
+        if row.archived {
+            return Ok(VisitedLink::Archived {
+                sequence: row.chain_sequence,
+                hash: row.hash,
+            });
+        }
         // PostgreSQL's host() of an inet always parses; anything else is a decode failure.
         let client_address = row
             .client_address
             .map(|text| text.parse::<IpAddr>())
             .transpose()
             .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-        Ok(ChainLink {
+        Ok(VisitedLink::Stored(ChainLink {
             sequence: row.chain_sequence,
-            prev_hash: row.prev_hash,
+            prev_hash: required(row.prev_hash)?,
             hash: row.hash,
-            event: row.event,
+            event: required(row.event)?,
             columns: StoredColumns {
-                event_id: row.event_id,
-                occurred_at: row.occurred_at,
-                source_service: row.source_service,
-                action: row.action,
+                event_id: required(row.event_id)?,
+                occurred_at: required(row.occurred_at)?,
+                source_service: required(row.source_service)?,
+                action: required(row.action)?,
                 actor_user_id: row.actor_user_id,
                 actor_service: row.actor_service,
                 tenant_id: row.tenant_id,
-                resource_type: row.resource_type,
-                resource_id: row.resource_id,
-                changes: row.changes.0,
+                resource_type: required(row.resource_type)?,
+                resource_id: required(row.resource_id)?,
+                changes: required(row.changes)?.0,
                 client_address,
                 user_agent: row.user_agent,
                 purpose: row.purpose,
                 trace_id: row.trace_id,
             },
-        })
+        }))
     }
 }
 
-/// Streams the links of `chain` in sequence order into `visit` (until it
-/// returns false), then returns the chain head, all from one snapshot.
+/// Streams the links of `chain` (stored and archived) in sequence order into
+/// `visit` (until it returns false), then returns the chain head, all from
+/// one snapshot.
 pub(crate) async fn visit_chain(
     pool: &PgPool,
     chain: &str,
-    mut visit: impl FnMut(ChainLink) -> bool,
+    mut visit: impl FnMut(VisitedLink) -> bool,
 ) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -274,31 +381,40 @@ pub(crate) async fn visit_chain(
             .fetch_optional(&mut *transaction)
             .await?;
     let mut statement = String::new();
-    for (position, log) in Log::ALL.into_iter().enumerate() {
-        if position > 0 {
-            statement.push_str(" UNION ALL ");
-        }
+    for log in Log::ALL {
         statement.push_str(&format!(
-            "SELECT chain_sequence, prev_hash, hash, event, event_id, occurred_at, source_service, \
-             action, actor_user_id, actor_service, tenant_id, resource_type, resource_id, changes, \
-             host(client_address) AS client_address, user_agent, purpose, trace_id \
-             FROM {} WHERE source_service = $1",
+            "SELECT false AS archived, chain_sequence, hash, prev_hash, event, event_id, \
+             occurred_at, source_service, action, actor_user_id, actor_service, tenant_id, \
+             resource_type, resource_id, changes, host(client_address) AS client_address, \
+             user_agent, purpose, trace_id \
+             FROM {} WHERE source_service = $1 UNION ALL ",
             log.table()
         ));
     }
-    statement.push_str(" ORDER BY chain_sequence");
+    statement.push_str(
+        "SELECT true, sequence, hash, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM archived_links WHERE chain = $1 \
+         ORDER BY chain_sequence",
+    );
     {
         let mut rows = sqlx::query_as::<_, LinkRow>(&statement)
             .bind(chain)
             .fetch(&mut *transaction);
         while let Some(row) = rows.try_next().await? {
-            if !visit(ChainLink::try_from(row)?) {
+            if !visit(VisitedLink::try_from(row)?) {
                 break;
             }
         }
     }
     transaction.commit().await?;
     Ok(head)
+}
+
+/// Every chain with a head, by name.
+pub(crate) async fn chains(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT chain FROM chain_heads ORDER BY chain")
+        .fetch_all(pool)
+        .await
 }
 
 /// Creates the partitions of both logs for the month starting `month`, unless they exist.

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
-use fitflow_proto::identity::{GetCurrentUserRequest, LoginRequest, RegisterRequest};
+use fitflow_proto::identity::{
+    GetCurrentUserRequest, LoginRequest, RegisterRequest, login_response,
+};
 use fitflow_server::tls::TlsPaths;
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
@@ -25,6 +27,9 @@ pub enum Scenario {
     CurrentUser,
     /// `Login`: bounded by argon2id.
     Login,
+    /// argon2id password hashes (identity's parameters) on blocking threads,
+    /// in this process, no network: what bounds `Login` on this machine.
+    Hash,
 }
 
 /// A bench run's parameters.
@@ -62,7 +67,12 @@ impl BenchReport {
         println!("concurrency  {}", plan.concurrency);
         println!("duration     {seconds:.1} s");
         println!("requests     {} ok, {} failed", self.ok, self.errors);
-        println!("throughput   {:.0} req/s", self.ok as f64 / seconds);
+        let unit = if plan.scenario == Scenario::Hash {
+            "hashes/s"
+        } else {
+            "req/s"
+        };
+        println!("throughput   {:.0} {unit}", self.ok as f64 / seconds);
         println!(
             "latency      p50 {:.2} ms   p95 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
             ms(0.50),
@@ -75,6 +85,9 @@ impl BenchReport {
 
 /// Runs `plan` against a live stack, as the operator peer.
 pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
+    if plan.scenario == Scenario::Hash {
+        return hash_passwords(plan).await;
+    }
     fitflow_server::install_crypto_provider();
     let dir = tls_dir()?;
     let paths = require_tls_files(&dir, "operator")?;
@@ -83,6 +96,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4());
     let token = match plan.scenario {
         Scenario::Health => None,
+        Scenario::Hash => None,
         Scenario::CurrentUser | Scenario::Login => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
@@ -103,7 +117,11 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
                 .await
                 .context("logging in the bench user")?
                 .into_inner()
-                .tokens
+                .result
+                .and_then(|result| match result {
+                    login_response::Result::Tokens(tokens) => Some(tokens),
+                    login_response::Result::MfaChallenge(_) => None,
+                })
                 .context("login returned no tokens")?;
             Some(tokens.access_token)
         }
@@ -161,6 +179,46 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     })
 }
 
+/// Hashes passwords with identity's argon2id parameters on `concurrency`
+/// blocking threads for the plan's duration.
+async fn hash_passwords(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let mut workers = Vec::new();
+    for _ in 0..plan.concurrency.max(1) {
+        workers.push(tokio::task::spawn_blocking(move || {
+            let mut local = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());
+            let (mut ok, mut errors) = (0_u64, 0_u64);
+            while Instant::now() < deadline {
+                let begun = Instant::now();
+                match fitflow_identity::domain::hash_password("bench password that is long enough")
+                {
+                    Ok(_) => {
+                        ok += 1;
+                        let _ = local.record(begun.elapsed().as_micros() as u64);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (local, ok, errors)
+        }));
+    }
+    let mut latency_us = Histogram::<u64>::new(3)?;
+    let (mut ok, mut errors) = (0_u64, 0_u64);
+    for worker in workers {
+        let (local, worker_ok, worker_errors) = worker.await?;
+        latency_us.add(&local)?;
+        ok += worker_ok;
+        errors += worker_errors;
+    }
+    Ok(BenchReport {
+        ok,
+        errors,
+        elapsed: started.elapsed(),
+        latency_us,
+    })
+}
+
 fn unreachable_histogram() -> Histogram<u64> {
     // Three significant figures are always valid; this only satisfies the type.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
@@ -197,6 +255,7 @@ async fn one_request(
                 .get_current_user(request)
                 .await?;
         }
+        Scenario::Hash => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

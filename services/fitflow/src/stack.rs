@@ -123,7 +123,7 @@ impl Stack {
                     self.audit_server.clone(),
                 ));
                 (
-                    audit_routes(pool.clone()),
+                    audit_routes(pool.clone(), self.audit_server.clone()),
                     audit_policy(),
                     AUDIT_GRPC_SERVICES.to_vec(),
                     self.audit_server.clone(),
@@ -211,10 +211,14 @@ fn audit_policy() -> PeerPolicy {
     PeerPolicy::new(EDGE_PEERS).allow("/fitflow.audit.v1.AuditIngestService/", &sources)
 }
 
-fn audit_routes(pool: PgPool) -> Routes {
+/// Audit's services. Ingest streams end when `shutdown` is cancelled, so
+/// relays let go and the server can drain.
+fn audit_routes(pool: PgPool, shutdown: CancellationToken) -> Routes {
     Routes::new(
-        AuditIngestServiceServer::new(fitflow_audit::AuditIngest::new(pool.clone()))
-            .max_decoding_message_size(AUDIT_MAX_MESSAGE),
+        AuditIngestServiceServer::new(
+            fitflow_audit::AuditIngest::new(pool.clone()).with_shutdown(shutdown),
+        )
+        .max_decoding_message_size(AUDIT_MAX_MESSAGE),
     )
     .add_service(AuditServiceServer::new(fitflow_audit::AuditQuery::new(
         pool,

@@ -1,7 +1,17 @@
 //! The identity use cases: each opens one transaction, writes its audit event
 //! in it, and commits only when everything (including token signing) worked.
 
+mod admin;
+mod mfa;
+mod sessions;
+
+pub(crate) use admin::RoleChange;
+pub(crate) use sessions::session_page_size;
+
 use std::sync::{Arc, LazyLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use chrono::{DateTime, Utc};
 use fitflow_auth::{Caller, Principal, Role};
@@ -43,7 +53,49 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// Last successful login.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// When the account was soft-deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
+
+/// What a correct password leads to.
+pub enum LoginOutcome {
+    /// A new session (no MFA).
+    Tokens(IssuedTokens),
+    /// MFA is on: finish with [`Accounts::complete_mfa_login`].
+    MfaRequired {
+        /// The opaque, single-use challenge token.
+        challenge_token: String,
+        /// When it expires.
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// A second factor.
+pub enum MfaProof {
+    /// A 6-digit TOTP code.
+    TotpCode(String),
+    /// A recovery code as typed.
+    RecoveryCode(String),
+}
+
+impl MfaProof {
+    /// The method's name for audit events (never the code).
+    fn method(&self) -> &'static str {
+        match self {
+            MfaProof::TotpCode(_) => "totp",
+            MfaProof::RecoveryCode(_) => "recovery_code",
+        }
+    }
+}
+
+/// The rate-limit keys of one login attempt.
+struct LimitKeys {
+    account: String,
+    address: Option<String>,
+}
+
+const ACCOUNT_KIND: &str = "account";
+const ADDRESS_KIND: &str = "address";
 
 /// A freshly issued token pair.
 #[derive(Clone)]
@@ -97,10 +149,7 @@ impl Accounts {
         account: NewAccount,
         password: String,
     ) -> Result<(Account, String), IdentityError> {
-        let password_hash = tokio::task::spawn_blocking(move || domain::hash_password(&password))
-            .await
-            .map_err(|_| IdentityError::Credentials)?
-            .map_err(|_| IdentityError::Credentials)?;
+        let password_hash = hash_password_blocking(password).await?;
         let user_id = Uuid::now_v7();
         let display_name_sealed = self
             .keyring
@@ -163,51 +212,244 @@ impl Accounts {
         Ok((account, verification_token))
     }
 
-    /// Verifies a password and opens a session.
+    /// Marks the email of a verification token's account verified.
+    pub async fn verify_email(&self, token: &str) -> Result<Account, IdentityError> {
+        let token_hash = domain::hash_token(token);
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let user_id = repo::take_email_verification(&mut tx, &token_hash)
+            .await?
+            .ok_or(IdentityError::VerificationTokenInvalid)?;
+        let row = repo::find_user(&mut tx, user_id)
+            .await?
+            .ok_or(IdentityError::VerificationTokenInvalid)?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", user_id)
+            .actor_user(user_id)
+            .tenant(user_id)
+            .change("email_verified", "false", "true")
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        self.open_account(row).await
+    }
+
+    /// Verifies a password; opens a session, or for an MFA account issues a
+    /// challenge. Failures count against the account and the client address.
     pub async fn login(
         &self,
         email: &str,
         password: String,
         client: ClientContext<'_>,
-    ) -> Result<IssuedTokens, IdentityError> {
+    ) -> Result<LoginOutcome, IdentityError> {
+        let keys = self.limit_keys(email, client.address).await?;
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        ensure_not_locked(&mut tx, &keys).await?;
         let user = repo::find_user_by_email(&mut tx, email).await?;
         let stored_hash = user
             .as_ref()
             .map_or_else(|| DECOY_HASH.clone(), |row| row.password_hash.clone());
-        let password_ok =
-            tokio::task::spawn_blocking(move || domain::verify_password(&password, &stored_hash))
-                .await
-                .map_err(|_| IdentityError::Credentials)?;
-        let Some(user) = user.filter(|_| password_ok) else {
-            return Err(IdentityError::InvalidCredentials);
+        let password_ok = verify_password_blocking(password, stored_hash).await?;
+        let user = match user {
+            Some(user) if password_ok && user.status != "deleted" => user,
+            other => {
+                let known_user = other.map(|user| user.id);
+                count_failure(&mut tx, &keys).await?;
+                let mut event = AuditEventBuilder::new(
+                    SERVICE,
+                    Action::Authenticate,
+                    "users",
+                    known_user.unwrap_or_else(Uuid::nil),
+                )
+                .actor_service(SERVICE)
+                .change("event", "", "login_failed")
+                .client(client.address, client.user_agent);
+                if let Some(user_id) = known_user {
+                    event = event.tenant(user_id);
+                }
+                fitflow_outbox::record(&mut tx, &event.build()).await?;
+                tx.commit().await.map_err(fitflow_db::DbError::from)?;
+                return Err(IdentityError::InvalidCredentials);
+            }
         };
-        match user.status.as_str() {
-            "active" => {}
-            "suspended" => return Err(IdentityError::AccountSuspended),
-            _ => return Err(IdentityError::InvalidCredentials),
+        if user.status == "suspended" {
+            let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "users", user.id)
+                .actor_service(SERVICE)
+                .tenant(user.id)
+                .change("event", "", "login_refused_suspended")
+                .client(client.address, client.user_agent)
+                .build();
+            fitflow_outbox::record(&mut tx, &event).await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            return Err(IdentityError::AccountSuspended);
+        }
+        repo::clear_failures(&mut tx, ACCOUNT_KIND, &keys.account).await?;
+
+        if user.mfa_enabled {
+            let (challenge_token, challenge_hash) =
+                domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
+            let expires_at = Utc::now() + domain::MFA_CHALLENGE_TTL;
+            repo::insert_mfa_challenge(
+                &mut tx,
+                &challenge_hash,
+                user.id,
+                client.user_agent,
+                client.address,
+                expires_at,
+            )
+            .await?;
+            let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "users", user.id)
+                .actor_user(user.id)
+                .tenant(user.id)
+                .change("event", "", "mfa_challenge_issued")
+                .client(client.address, client.user_agent)
+                .build();
+            fitflow_outbox::record(&mut tx, &event).await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            return Ok(LoginOutcome::MfaRequired {
+                challenge_token,
+                expires_at,
+            });
         }
 
+        let tokens = self
+            .open_session(&mut tx, &user, client, "password")
+            .await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(LoginOutcome::Tokens(tokens))
+    }
+
+    /// Finishes an MFA login with a TOTP or recovery code.
+    pub async fn complete_mfa_login(
+        &self,
+        challenge_token: &str,
+        proof: MfaProof,
+    ) -> Result<IssuedTokens, IdentityError> {
+        let challenge_hash = domain::hash_token(challenge_token);
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let challenge = repo::lock_mfa_challenge(&mut tx, &challenge_hash)
+            .await?
+            .filter(|challenge| challenge.used_at.is_none() && challenge.expires_at > Utc::now())
+            .ok_or(IdentityError::MfaChallengeInvalid)?;
+        let user = repo::lock_user(&mut tx, challenge.user_id)
+            .await?
+            .filter(|user| user.status == "active" && user.mfa_enabled)
+            .ok_or(IdentityError::MfaChallengeInvalid)?;
+        let keys = self.limit_keys(&user.email, &challenge.client_addr).await?;
+        ensure_not_locked(&mut tx, &keys).await?;
+        let client = ClientContext {
+            address: &challenge.client_addr,
+            user_agent: &challenge.user_agent,
+        };
+
+        let method = proof.method();
+        if !self.check_second_factor(&mut tx, &user, &proof).await? {
+            let failed_attempts = challenge.failed_attempts + 1;
+            let spent = failed_attempts >= domain::MFA_CHALLENGE_MAX_FAILURES;
+            repo::update_mfa_challenge(&mut tx, &challenge_hash, failed_attempts, spent).await?;
+            count_failure(&mut tx, &keys).await?;
+            let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "users", user.id)
+                .actor_service(SERVICE)
+                .tenant(user.id)
+                .change("event", "", "mfa_failed")
+                .change("method", "", method)
+                .client(client.address, client.user_agent)
+                .build();
+            fitflow_outbox::record(&mut tx, &event).await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            return Err(IdentityError::MfaCodeInvalid);
+        }
+        repo::update_mfa_challenge(&mut tx, &challenge_hash, challenge.failed_attempts, true)
+            .await?;
+        repo::clear_failures(&mut tx, ACCOUNT_KIND, &keys.account).await?;
+        let tokens = self.open_session(&mut tx, &user, client, method).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(tokens)
+    }
+
+    /// Checks a TOTP or recovery code of `user` (whose row the transaction
+    /// holds locked); spends what it accepts (the step, or the recovery code).
+    async fn check_second_factor(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user: &UserRow,
+        proof: &MfaProof,
+    ) -> Result<bool, IdentityError> {
+        match proof {
+            MfaProof::TotpCode(code) => {
+                let Some(sealed) = user.mfa_secret_sealed.as_deref() else {
+                    return Ok(false);
+                };
+                let secret = self
+                    .keyring
+                    .open(user.id, mfa_secret_address(user.id), sealed)
+                    .await?;
+                let accepted = domain::accepted_totp_step(
+                    &secret,
+                    code,
+                    Utc::now().timestamp(),
+                    user.mfa_last_step,
+                );
+                match accepted {
+                    Some(step) => {
+                        repo::set_mfa_last_step(tx, user.id, step).await?;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+            MfaProof::RecoveryCode(code) => {
+                let Some(normalized) = domain::normalize_recovery_code(code) else {
+                    return Ok(false);
+                };
+                let code_hash = domain::hash_recovery_code(&normalized);
+                Ok(repo::use_recovery_code(tx, user.id, &code_hash).await?)
+            }
+        }
+    }
+
+    /// Opens a session for `user` and issues its first tokens, with the
+    /// login's audit event.
+    async fn open_session(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user: &UserRow,
+        client: ClientContext<'_>,
+        method: &str,
+    ) -> Result<IssuedTokens, IdentityError> {
         let session_id = Uuid::now_v7();
-        repo::insert_session(
-            &mut tx,
-            session_id,
-            user.id,
-            client.user_agent,
-            client.address,
-        )
-        .await?;
-        repo::touch_last_login(&mut tx, user.id).await?;
-        let tokens = self.issue_tokens(&mut tx, &user, session_id).await?;
+        repo::insert_session(tx, session_id, user.id, client.user_agent, client.address).await?;
+        repo::touch_last_login(tx, user.id).await?;
+        let tokens = self.issue_tokens(tx, user, session_id).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", session_id)
             .actor_user(user.id)
             .tenant(user.id)
             .change("event", "", "login")
+            .change("method", "", method)
             .client(client.address, client.user_agent)
             .build();
-        fitflow_outbox::record(&mut tx, &event).await?;
-        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        fitflow_outbox::record(tx, &event).await?;
         Ok(tokens)
+    }
+
+    /// The rate-limit keys of a login: keyed blind indexes (HMAC) of the
+    /// normalised email and of the client address, so neither is stored in clear.
+    async fn limit_keys(&self, email: &str, address: &str) -> Result<LimitKeys, IdentityError> {
+        let account = self
+            .keyring
+            .blind_index(Uuid::nil(), "login_attempts.account", email.as_bytes())
+            .await?;
+        let address = if address.is_empty() {
+            None
+        } else {
+            let index = self
+                .keyring
+                .blind_index(Uuid::nil(), "login_attempts.address", address.as_bytes())
+                .await?;
+            Some(URL_SAFE_NO_PAD.encode(index))
+        };
+        Ok(LimitKeys {
+            account: URL_SAFE_NO_PAD.encode(account),
+            address,
+        })
     }
 
     /// Spends a refresh token for a new pair; a spent token presented again
@@ -239,6 +481,7 @@ impl Accounts {
             .await?
             .filter(|user| user.status == "active")
             .ok_or(IdentityError::RefreshTokenInvalid)?;
+        debug_assert_eq!(user.id, stored.user_id);
         repo::spend_refresh_token(&mut tx, &token_hash).await?;
         let tokens = self.issue_tokens(&mut tx, &user, stored.session_id).await?;
         let event =
@@ -305,7 +548,89 @@ impl Accounts {
             mfa_enabled: row.mfa_enabled,
             created_at: row.created_at,
             last_login_at: row.last_login_at,
+            deleted_at: row.deleted_at,
         })
+    }
+}
+
+/// RESOURCE_EXHAUSTED when the account or the address is locked.
+async fn ensure_not_locked(
+    tx: &mut sqlx::PgConnection,
+    keys: &LimitKeys,
+) -> Result<(), IdentityError> {
+    let now = Utc::now();
+    let mut longest: Option<chrono::Duration> = None;
+    let mut candidates = vec![(ACCOUNT_KIND, keys.account.as_str())];
+    if let Some(address) = &keys.address {
+        candidates.push((ADDRESS_KIND, address.as_str()));
+    }
+    for (kind, key) in candidates {
+        let wait = repo::failure_counter(tx, kind, key)
+            .await?
+            .and_then(|counter| counter.retry_after(now));
+        longest = longest.max(wait);
+    }
+    match longest {
+        Some(wait) => Err(IdentityError::LoginRateLimited {
+            retry_after: wait.to_std().unwrap_or_default(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed attempt against the account and the address.
+async fn count_failure(tx: &mut sqlx::PgConnection, keys: &LimitKeys) -> Result<(), IdentityError> {
+    let now = Utc::now();
+    let account = repo::record_failure(
+        tx,
+        ACCOUNT_KIND,
+        &keys.account,
+        domain::ACCOUNT_FAILURE_LIMIT,
+        now,
+    )
+    .await?;
+    if account.locked_until.is_some_and(|until| until > now) {
+        tracing::warn!("login lockout: account");
+    }
+    if let Some(address) = &keys.address {
+        let counter = repo::record_failure(
+            tx,
+            ADDRESS_KIND,
+            address,
+            domain::ADDRESS_FAILURE_LIMIT,
+            now,
+        )
+        .await?;
+        if counter.locked_until.is_some_and(|until| until > now) {
+            tracing::warn!("login lockout: client address");
+        }
+    }
+    Ok(())
+}
+
+/// Verifies a password on a blocking thread (argon2id is CPU-heavy).
+async fn verify_password_blocking(
+    password: String,
+    stored_hash: String,
+) -> Result<bool, IdentityError> {
+    tokio::task::spawn_blocking(move || domain::verify_password(&password, &stored_hash))
+        .await
+        .map_err(|_| IdentityError::Credentials)
+}
+
+/// Hashes a password on a blocking thread.
+async fn hash_password_blocking(password: String) -> Result<String, IdentityError> {
+    tokio::task::spawn_blocking(move || domain::hash_password(&password))
+        .await
+        .map_err(|_| IdentityError::Credentials)?
+        .map_err(|_| IdentityError::Credentials)
+}
+
+fn mfa_secret_address(user_id: Uuid) -> FieldAddress<'static> {
+    FieldAddress {
+        table: "users",
+        column: "mfa_secret",
+        row_id: user_id,
     }
 }
 

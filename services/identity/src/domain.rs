@@ -16,6 +16,26 @@ pub const ACCESS_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(15);
 pub const REFRESH_TOKEN_TTL: chrono::Duration = chrono::Duration::days(30);
 /// Lifetime of an email verification token.
 pub const EMAIL_VERIFICATION_TTL: chrono::Duration = chrono::Duration::hours(48);
+/// Lifetime of a password reset token.
+pub const PASSWORD_RESET_TTL: chrono::Duration = chrono::Duration::hours(1);
+/// Lifetime of an MFA login challenge.
+pub const MFA_CHALLENGE_TTL: chrono::Duration = chrono::Duration::minutes(5);
+/// Wrong codes after which an MFA challenge is spent.
+pub const MFA_CHALLENGE_MAX_FAILURES: i32 = 5;
+/// Length of a TOTP step in seconds (RFC 6238 default, what authenticators use).
+pub const TOTP_STEP_SECONDS: u64 = 30;
+/// Steps accepted either side of the current one (clock drift).
+const TOTP_SKEW_STEPS: i64 = 1;
+/// Digits of a TOTP code.
+const TOTP_DIGITS: usize = 6;
+/// Bytes of a TOTP secret (160 bits, as RFC 4226 recommends).
+const TOTP_SECRET_BYTES: usize = 20;
+/// Issuer shown by authenticator apps.
+const TOTP_ISSUER: &str = "FitFlow";
+/// How many recovery codes a confirmation hands out.
+pub const RECOVERY_CODE_COUNT: usize = 10;
+/// Random bytes per recovery code (80 bits: 16 base32 characters).
+const RECOVERY_CODE_BYTES: usize = 10;
 
 const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_CHARS: usize = 128;
@@ -154,6 +174,18 @@ pub fn role_to_proto(role: Role) -> fitflow_proto::identity::Role {
     }
 }
 
+/// Maps a proto enum value to a role; `None` for unspecified or unknown values.
+pub fn role_from_proto(raw: i32) -> Option<Role> {
+    use fitflow_proto::identity::Role as ProtoRole;
+    match ProtoRole::try_from(raw).ok()? {
+        ProtoRole::Trainer => Some(Role::Trainer),
+        ProtoRole::TrainerAdmin => Some(Role::TrainerAdmin),
+        ProtoRole::StudioOwner => Some(Role::StudioOwner),
+        ProtoRole::Operator => Some(Role::Operator),
+        ProtoRole::Unspecified => None,
+    }
+}
+
 /// argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane).
 fn hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -237,6 +269,228 @@ pub fn signing_input(claims: &Claims, key_id: &str) -> Result<String, serde_json
 /// A compact JWS from its signing input and raw signature.
 pub fn compact_jws(signing_input: &str, signature: &[u8]) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// A fresh random TOTP secret.
+pub fn new_totp_secret() -> Result<Vec<u8>, ring::error::Unspecified> {
+    let mut secret = vec![0_u8; TOTP_SECRET_BYTES];
+    ring::rand::SystemRandom::new().fill(&mut secret)?;
+    Ok(secret)
+}
+
+/// The secret in unpadded base32, as authenticator apps expect it typed.
+pub fn totp_secret_base32(secret: &[u8]) -> String {
+    match totp_rs::Secret::Raw(secret.to_vec()).to_encoded() {
+        totp_rs::Secret::Encoded(encoded) => encoded.trim_end_matches('=').to_owned(),
+        totp_rs::Secret::Raw(_) => String::new(),
+    }
+}
+
+/// Decodes a base32 secret (as returned by [`totp_secret_base32`]).
+pub fn totp_secret_from_base32(encoded: &str) -> Option<Vec<u8>> {
+    totp_rs::Secret::Encoded(encoded.to_owned()).to_bytes().ok()
+}
+
+/// The `otpauth://` URI an authenticator app reads from a QR code.
+pub fn provisioning_uri(secret: &[u8], email: &str) -> String {
+    let label = percent_encode(&format!("{TOTP_ISSUER}:{email}"));
+    format!(
+        "otpauth://totp/{label}?secret={}&issuer={TOTP_ISSUER}&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_STEP_SECONDS}",
+        totp_secret_base32(secret)
+    )
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+fn totp(secret: &[u8]) -> totp_rs::TOTP {
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        TOTP_DIGITS,
+        0,
+        TOTP_STEP_SECONDS,
+        secret.to_vec(),
+    )
+}
+
+/// The TOTP step containing `unix_seconds`.
+pub fn totp_step(unix_seconds: i64) -> i64 {
+    unix_seconds.div_euclid(TOTP_STEP_SECONDS as i64)
+}
+
+/// The code an authenticator shows for `secret` at `unix_seconds`.
+pub fn totp_code(secret: &[u8], unix_seconds: i64) -> String {
+    totp(secret).generate(u64::try_from(unix_seconds).unwrap_or(0))
+}
+
+/// Whether `code` looks like a TOTP code (six ASCII digits).
+pub fn is_totp_code_shape(code: &str) -> bool {
+    code.len() == TOTP_DIGITS && code.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// The step a TOTP `code` belongs to, if it is valid at `unix_seconds`
+/// (one step of drift either way) and newer than `last_accepted_step`, so a
+/// code is never accepted twice.
+pub fn accepted_totp_step(
+    secret: &[u8],
+    code: &str,
+    unix_seconds: i64,
+    last_accepted_step: Option<i64>,
+) -> Option<i64> {
+    if !is_totp_code_shape(code) {
+        return None;
+    }
+    let current = totp_step(unix_seconds);
+    let generator = totp(secret);
+    let mut matched = None;
+    for step in (current - TOTP_SKEW_STEPS)..=(current + TOTP_SKEW_STEPS) {
+        let Ok(step_start) = u64::try_from(step * TOTP_STEP_SECONDS as i64) else {
+            continue;
+        };
+        // Compare every candidate, so the time taken does not reveal which matched.
+        if constant_time_eq(generator.generate(step_start).as_bytes(), code.as_bytes()) {
+            matched = Some(step);
+        }
+    }
+    matched.filter(|step| last_accepted_step.is_none_or(|last| *step > last))
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .fold(0_u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+}
+
+/// Fresh recovery codes, formatted `xxxx-xxxx-xxxx-xxxx` (base32, 80 bits each).
+pub fn new_recovery_codes() -> Result<Vec<String>, ring::error::Unspecified> {
+    let random = ring::rand::SystemRandom::new();
+    let mut codes = Vec::with_capacity(RECOVERY_CODE_COUNT);
+    for _ in 0..RECOVERY_CODE_COUNT {
+        let mut bytes = [0_u8; RECOVERY_CODE_BYTES];
+        random.fill(&mut bytes)?;
+        let plain = totp_secret_base32(&bytes).to_lowercase();
+        let groups: Vec<&str> = plain
+            .as_bytes()
+            .chunks(4)
+            .filter_map(|chunk| std::str::from_utf8(chunk).ok())
+            .collect();
+        codes.push(groups.join("-"));
+    }
+    Ok(codes)
+}
+
+/// A recovery code as typed, without dashes, spaces or case; `None` if it
+/// cannot be one.
+pub fn normalize_recovery_code(raw: &str) -> Option<String> {
+    let code: String = raw
+        .chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    let valid = code.len() == 16
+        && code
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || (b'2'..=b'7').contains(&byte));
+    valid.then_some(code)
+}
+
+/// The stored form of a recovery code (high-entropy, so SHA-256 suffices).
+pub fn hash_recovery_code(normalized: &str) -> Vec<u8> {
+    hash_token(normalized)
+}
+
+/// Limits on failed logins for one key (an account or a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureLimit {
+    /// Failures allowed within a window before the key is locked.
+    pub max_failures: i32,
+    /// How long failures are counted together.
+    pub window: chrono::Duration,
+    /// How long a key stays locked.
+    pub lockout: chrono::Duration,
+}
+
+/// Per account: 5 failures in 15 minutes lock it for 15 minutes.
+pub const ACCOUNT_FAILURE_LIMIT: FailureLimit = FailureLimit {
+    max_failures: 5,
+    window: chrono::Duration::minutes(15),
+    lockout: chrono::Duration::minutes(15),
+};
+
+/// Per client address: 20 failures in 15 minutes lock it for 15 minutes.
+pub const ADDRESS_FAILURE_LIMIT: FailureLimit = FailureLimit {
+    max_failures: 20,
+    window: chrono::Duration::minutes(15),
+    lockout: chrono::Duration::minutes(15),
+};
+
+/// A key's failed-login counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCounter {
+    /// When the current counting window began.
+    pub window_start: chrono::DateTime<chrono::Utc>,
+    /// Failures within the window.
+    pub failures: i32,
+    /// Locked until then, if locked.
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl FailureCounter {
+    /// The counter after one more failure at `now`: a new window when the old
+    /// one is over, and a lockout when the limit is reached (counting restarts
+    /// with it).
+    pub fn after_failure(
+        counter: Option<FailureCounter>,
+        limit: FailureLimit,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> FailureCounter {
+        let live = counter.filter(|c| c.window_start + limit.window > now);
+        let failures = live.map_or(0, |c| c.failures) + 1;
+        let locked_until = counter
+            .and_then(|c| c.locked_until)
+            .filter(|until| *until > now);
+        if failures >= limit.max_failures {
+            return FailureCounter {
+                window_start: now,
+                failures: 0,
+                locked_until: Some(now + limit.lockout),
+            };
+        }
+        FailureCounter {
+            window_start: live.map_or(now, |c| c.window_start),
+            failures,
+            locked_until,
+        }
+    }
+
+    /// How long the key stays locked from `now`, if it is locked.
+    pub fn retry_after(&self, now: chrono::DateTime<chrono::Utc>) -> Option<chrono::Duration> {
+        self.locked_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+}
+
+/// Checks a page size (0 means the default); returns the number of rows to fetch.
+pub fn page_size(requested: i32, default: i64, max: i64) -> Option<i64> {
+    match i64::from(requested) {
+        0 => Some(default),
+        size if (1..=max).contains(&size) => Some(size),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -328,5 +582,115 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(first_hash, hash_token(&first));
         assert_eq!(first_hash.len(), 32);
+    }
+
+    const SECRET: &[u8] = b"12345678901234567890";
+
+    #[test]
+    fn totp_codes_match_the_rfc_6238_test_vector() {
+        // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits), so 287082.
+        assert_eq!(totp_code(SECRET, 59), "287082");
+    }
+
+    #[test]
+    fn a_totp_code_is_accepted_one_step_either_side_and_no_further() {
+        let now = 1_000_000_000;
+        let step = totp_step(now);
+        for drift in [-1, 0, 1] {
+            let code = totp_code(SECRET, now + drift * 30);
+            assert_eq!(
+                accepted_totp_step(SECRET, &code, now, None),
+                Some(step + drift)
+            );
+        }
+        for drift in [-2, 2] {
+            let code = totp_code(SECRET, now + drift * 30);
+            assert_eq!(accepted_totp_step(SECRET, &code, now, None), None);
+        }
+    }
+
+    #[test]
+    fn a_totp_code_is_refused_once_its_step_or_a_later_one_was_used() {
+        let now = 1_000_000_000;
+        let code = totp_code(SECRET, now);
+        let step = totp_step(now);
+        assert_eq!(accepted_totp_step(SECRET, &code, now, Some(step)), None);
+        assert_eq!(accepted_totp_step(SECRET, &code, now, Some(step + 1)), None);
+        assert_eq!(
+            accepted_totp_step(SECRET, &code, now, Some(step - 1)),
+            Some(step)
+        );
+    }
+
+    #[test]
+    fn malformed_totp_codes_are_refused_without_panicking() {
+        for bad in ["", "12345", "1234567", "abcdef", "١٢٣٤٥٦"] {
+            assert_eq!(accepted_totp_step(SECRET, bad, 1_000_000_000, None), None);
+        }
+    }
+
+    #[test]
+    fn the_provisioning_uri_names_the_issuer_and_encodes_the_account() {
+        let uri = provisioning_uri(SECRET, "ana+fit@example.com");
+        assert!(uri.starts_with("otpauth://totp/FitFlow%3Aana%2Bfit%40example.com?secret="));
+        assert!(uri.contains("&issuer=FitFlow"));
+        let secret = totp_secret_base32(SECRET);
+        assert_eq!(totp_secret_from_base32(&secret).as_deref(), Some(SECRET));
+    }
+
+    #[test]
+    fn recovery_codes_are_distinct_and_accepted_in_any_case_with_or_without_dashes() {
+        let codes = new_recovery_codes().unwrap();
+        assert_eq!(codes.len(), RECOVERY_CODE_COUNT);
+        let unique: std::collections::HashSet<_> = codes.iter().collect();
+        assert_eq!(unique.len(), RECOVERY_CODE_COUNT);
+        let code = &codes[0];
+        assert_eq!(code.len(), 19);
+        let typed = code.replace('-', " ").to_uppercase();
+        assert_eq!(
+            normalize_recovery_code(&typed),
+            normalize_recovery_code(code)
+        );
+        assert!(normalize_recovery_code(code).is_some());
+        assert_eq!(normalize_recovery_code("123456"), None);
+        assert_eq!(normalize_recovery_code(""), None);
+    }
+
+    #[test]
+    fn the_fifth_failure_in_a_window_locks_the_account() {
+        let now = chrono::Utc::now();
+        let mut counter = None;
+        for _ in 0..4 {
+            let next = FailureCounter::after_failure(counter, ACCOUNT_FAILURE_LIMIT, now);
+            assert_eq!(next.retry_after(now), None);
+            counter = Some(next);
+        }
+        let locked = FailureCounter::after_failure(counter, ACCOUNT_FAILURE_LIMIT, now);
+        assert_eq!(locked.retry_after(now), Some(chrono::Duration::minutes(15)));
+        let later = now + chrono::Duration::minutes(16);
+        assert_eq!(locked.retry_after(later), None);
+    }
+
+    #[test]
+    fn failures_in_an_old_window_are_forgotten() {
+        let start = chrono::Utc::now();
+        let old = FailureCounter {
+            window_start: start,
+            failures: 4,
+            locked_until: None,
+        };
+        let later = start + chrono::Duration::minutes(20);
+        let next = FailureCounter::after_failure(Some(old), ACCOUNT_FAILURE_LIMIT, later);
+        assert_eq!(next.failures, 1);
+        assert_eq!(next.window_start, later);
+        assert_eq!(next.retry_after(later), None);
+    }
+
+    #[test]
+    fn page_sizes_default_and_stay_within_bounds() {
+        assert_eq!(page_size(0, 50, 100), Some(50));
+        assert_eq!(page_size(7, 50, 100), Some(7));
+        assert_eq!(page_size(101, 50, 100), None);
+        assert_eq!(page_size(-1, 50, 100), None);
     }
 }

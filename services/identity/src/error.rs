@@ -27,6 +27,45 @@ pub enum IdentityError {
     /// The token's user no longer exists or is not active.
     #[error("user not found")]
     UserNotFound,
+    /// The email verification token is unknown, used or expired.
+    #[error("email verification token invalid")]
+    VerificationTokenInvalid,
+    /// Too many failed logins for the account or the client address.
+    #[error("login rate limited")]
+    LoginRateLimited {
+        /// How long until the lock ends.
+        retry_after: std::time::Duration,
+    },
+    /// The MFA challenge is unknown, used or expired.
+    #[error("mfa challenge invalid")]
+    MfaChallengeInvalid,
+    /// A wrong, reused or out-of-window TOTP code, or an unknown recovery code.
+    #[error("mfa code invalid")]
+    MfaCodeInvalid,
+    /// MFA is on already.
+    #[error("mfa already enabled")]
+    MfaAlreadyEnabled,
+    /// `ConfirmMfa` before `EnrollMfa`.
+    #[error("mfa not enrolled")]
+    MfaNotEnrolled,
+    /// MFA is off.
+    #[error("mfa not enabled")]
+    MfaNotEnabled,
+    /// No such session of the caller.
+    #[error("session not found")]
+    SessionNotFound,
+    /// The password reset token is unknown, used or expired.
+    #[error("password reset token invalid")]
+    ResetTokenInvalid,
+    /// The RPC needs the operator role.
+    #[error("operator role required")]
+    OperatorRequired,
+    /// The account is deleted; restore it first.
+    #[error("account deleted")]
+    AccountDeleted,
+    /// An operator tried to drop their own operator role.
+    #[error("cannot revoke own operator role")]
+    CannotRevokeOwnOperator,
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] fitflow_db::DbError),
@@ -77,6 +116,59 @@ impl From<IdentityError> for ApiError {
             IdentityError::UserNotFound => {
                 ApiError::not_found("USER_NOT_FOUND", "the user does not exist")
             }
+            IdentityError::VerificationTokenInvalid => ApiError::new(
+                Code::FailedPrecondition,
+                "VERIFICATION_TOKEN_INVALID",
+                "the verification token is unknown, used or expired",
+            ),
+            IdentityError::LoginRateLimited { .. } => ApiError::new(
+                Code::ResourceExhausted,
+                "LOGIN_RATE_LIMITED",
+                "too many failed attempts; try again later",
+            ),
+            IdentityError::MfaChallengeInvalid => ApiError::unauthenticated(
+                "MFA_CHALLENGE_INVALID",
+                "the mfa challenge is unknown, used or expired; log in again",
+            ),
+            IdentityError::MfaCodeInvalid => {
+                ApiError::unauthenticated("MFA_CODE_INVALID", "the code is not valid")
+            }
+            IdentityError::MfaAlreadyEnabled => ApiError::new(
+                Code::FailedPrecondition,
+                "MFA_ALREADY_ENABLED",
+                "mfa is already enabled",
+            ),
+            IdentityError::MfaNotEnrolled => ApiError::new(
+                Code::FailedPrecondition,
+                "MFA_NOT_ENROLLED",
+                "call EnrollMfa first",
+            ),
+            IdentityError::MfaNotEnabled => ApiError::new(
+                Code::FailedPrecondition,
+                "MFA_NOT_ENABLED",
+                "mfa is not enabled",
+            ),
+            IdentityError::SessionNotFound => {
+                ApiError::not_found("SESSION_NOT_FOUND", "no such session")
+            }
+            IdentityError::ResetTokenInvalid => ApiError::new(
+                Code::FailedPrecondition,
+                "RESET_TOKEN_INVALID",
+                "the reset token is unknown, used or expired",
+            ),
+            IdentityError::OperatorRequired => {
+                ApiError::permission_denied("OPERATOR_REQUIRED", "the operator role is required")
+            }
+            IdentityError::AccountDeleted => ApiError::new(
+                Code::FailedPrecondition,
+                "ACCOUNT_DELETED",
+                "the account is deleted",
+            ),
+            IdentityError::CannotRevokeOwnOperator => ApiError::new(
+                Code::FailedPrecondition,
+                "CANNOT_REVOKE_OWN_OPERATOR",
+                "an operator cannot revoke their own operator role",
+            ),
             IdentityError::Database(error) => error.into(),
             IdentityError::Crypto(error) => error.into(),
             IdentityError::Outbox(error) => error.into(),
@@ -87,6 +179,37 @@ impl From<IdentityError> for ApiError {
 
 impl From<IdentityError> for tonic::Status {
     fn from(error: IdentityError) -> Self {
-        ApiError::from(error).into_status(crate::ERROR_DOMAIN)
+        use tonic_types::StatusExt as _;
+        let retry_after = match &error {
+            IdentityError::LoginRateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
+        let status = ApiError::from(error).into_status(crate::ERROR_DOMAIN);
+        let Some(retry_after) = retry_after else {
+            return status;
+        };
+        let mut details = status.get_error_details();
+        details.set_retry_info(Some(retry_after));
+        tonic::Status::with_error_details(status.code(), status.message(), details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::StatusExt as _;
+
+    #[test]
+    fn a_rate_limited_login_says_when_to_retry() {
+        let status = tonic::Status::from(IdentityError::LoginRateLimited {
+            retry_after: std::time::Duration::from_secs(90),
+        });
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let details = status.get_error_details();
+        assert_eq!(details.error_info().unwrap().reason, "LOGIN_RATE_LIMITED");
+        assert_eq!(
+            details.retry_info().unwrap().retry_delay,
+            Some(std::time::Duration::from_secs(90))
+        );
     }
 }

@@ -5,10 +5,14 @@ use fitflow_error::{ApiError, Violations};
 use fitflow_proto::identity as pb;
 use fitflow_proto::identity::identity_service_server::IdentityService;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use crate::accounts::{Account, Accounts, ClientContext, IssuedTokens};
+use crate::accounts::{
+    Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, MfaProof, RoleChange,
+    session_page_size,
+};
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
-use crate::ERROR_DOMAIN;
+use crate::{ERROR_DOMAIN, IdentityError};
 
 /// Longest password accepted at login (the policy caps new ones at 128 characters).
 const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
@@ -86,12 +90,293 @@ impl IdentityService for IdentityGrpc {
             address: &request.client_address,
             user_agent: &request.user_agent,
         };
+        let outcome = self
+            .accounts
+            .login(&email.unwrap_or_default(), request.password, client)
+            .await?;
+        let result = match outcome {
+            LoginOutcome::Tokens(tokens) => {
+                pb::login_response::Result::Tokens(tokens_to_proto(tokens))
+            }
+            LoginOutcome::MfaRequired {
+                challenge_token,
+                expires_at,
+            } => pb::login_response::Result::MfaChallenge(pb::MfaChallenge {
+                challenge_token,
+                expire_time: Some(timestamp(expires_at)),
+            }),
+        };
+        Ok(Response::new(pb::LoginResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn verify_email(
+        &self,
+        request: Request<pb::VerifyEmailRequest>,
+    ) -> Result<Response<pb::VerifyEmailResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        check_token(&mut violations, "token", &request.token);
+        violations.into_result().map_err(reject)?;
+        let account = self.accounts.verify_email(&request.token).await?;
+        Ok(Response::new(pb::VerifyEmailResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn complete_mfa_login(
+        &self,
+        request: Request<pb::CompleteMfaLoginRequest>,
+    ) -> Result<Response<pb::CompleteMfaLoginResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        check_token(&mut violations, "challenge_token", &request.challenge_token);
+        let proof = mfa_proof(&mut violations, request.proof.map(MfaProofField::from));
+        violations.into_result().map_err(reject)?;
         let tokens = self
             .accounts
-            .login(&email.unwrap_or_default(), request.password.clone(), client)
+            .complete_mfa_login(&request.challenge_token, proof)
             .await?;
-        Ok(Response::new(pb::LoginResponse {
+        Ok(Response::new(pb::CompleteMfaLoginResponse {
             tokens: Some(tokens_to_proto(tokens)),
+        }))
+    }
+
+    async fn enroll_mfa(
+        &self,
+        request: Request<pb::EnrollMfaRequest>,
+    ) -> Result<Response<pb::EnrollMfaResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let enrollment = self.accounts.enroll_mfa(principal).await?;
+        Ok(Response::new(pb::EnrollMfaResponse {
+            provisioning_uri: enrollment.provisioning_uri,
+            secret: enrollment.secret_base32,
+        }))
+    }
+
+    async fn confirm_mfa(
+        &self,
+        request: Request<pb::ConfirmMfaRequest>,
+    ) -> Result<Response<pb::ConfirmMfaResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let code = &request.get_ref().totp_code;
+        let mut violations = Violations::new();
+        violations.check(
+            domain::is_totp_code_shape(code),
+            "totp_code",
+            "must be 6 digits",
+        );
+        violations.into_result().map_err(reject)?;
+        let recovery_codes = self.accounts.confirm_mfa(principal, code).await?;
+        Ok(Response::new(pb::ConfirmMfaResponse { recovery_codes }))
+    }
+
+    async fn disable_mfa(
+        &self,
+        request: Request<pb::DisableMfaRequest>,
+    ) -> Result<Response<pb::DisableMfaResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        check_password(&mut violations, "password", &request.password);
+        let proof = mfa_proof(&mut violations, request.proof.map(MfaProofField::from));
+        violations.into_result().map_err(reject)?;
+        self.accounts
+            .disable_mfa(&principal, request.password, proof)
+            .await?;
+        Ok(Response::new(pb::DisableMfaResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let message = request.get_ref();
+        let mut violations = Violations::new();
+        let page_size = session_page_size(message.page_size);
+        violations.check(page_size.is_some(), "page_size", "must be 0 to 100");
+        let after = if message.page_token.is_empty() {
+            None
+        } else {
+            let parsed = Uuid::try_parse(&message.page_token).ok();
+            violations.check(
+                parsed.is_some(),
+                "page_token",
+                "must be a next_page_token from a previous response",
+            );
+            parsed
+        };
+        violations.into_result().map_err(reject)?;
+        let page = self
+            .accounts
+            .list_sessions(principal, page_size.unwrap_or_default(), after)
+            .await?;
+        Ok(Response::new(pb::ListSessionsResponse {
+            sessions: page
+                .sessions
+                .into_iter()
+                .map(|session| pb::Session {
+                    id: session.id.to_string(),
+                    user_agent: session.user_agent,
+                    client_address: session.client_address,
+                    create_time: Some(timestamp(session.created_at)),
+                    last_use_time: Some(timestamp(session.last_used_at)),
+                    current: session.current,
+                })
+                .collect(),
+            next_page_token: page.next_after.map(|id| id.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn revoke_session(
+        &self,
+        request: Request<pb::RevokeSessionRequest>,
+    ) -> Result<Response<pb::RevokeSessionResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let mut violations = Violations::new();
+        let session_id = check_uuid(&mut violations, "session_id", &request.get_ref().session_id);
+        violations.into_result().map_err(reject)?;
+        self.accounts
+            .revoke_session(principal, session_id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::RevokeSessionResponse {}))
+    }
+
+    async fn revoke_all_sessions(
+        &self,
+        request: Request<pb::RevokeAllSessionsRequest>,
+    ) -> Result<Response<pb::RevokeAllSessionsResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let revoked = self.accounts.revoke_all_sessions(principal).await?;
+        Ok(Response::new(pb::RevokeAllSessionsResponse {
+            revoked_count: i32::try_from(revoked).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        check_password(
+            &mut violations,
+            "current_password",
+            &request.current_password,
+        );
+        if let Some(problem) = domain::password_problem(&request.new_password) {
+            violations.add("new_password", problem);
+        }
+        violations.into_result().map_err(reject)?;
+        let revoked = self
+            .accounts
+            .change_password(&principal, request.current_password, request.new_password)
+            .await?;
+        Ok(Response::new(pb::ChangePasswordResponse {
+            revoked_session_count: i32::try_from(revoked).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Result<Response<pb::RequestPasswordResetResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let email = domain::normalize_email(&request.email);
+        violations.check(email.is_some(), "email", "must be an email address");
+        violations.into_result().map_err(reject)?;
+        let token = self
+            .accounts
+            .request_password_reset(&email.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::RequestPasswordResetResponse {
+            reset_token: token.unwrap_or_default(),
+        }))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        check_token(&mut violations, "reset_token", &request.reset_token);
+        if let Some(problem) = domain::password_problem(&request.new_password) {
+            violations.add("new_password", problem);
+        }
+        violations.into_result().map_err(reject)?;
+        self.accounts
+            .reset_password(&request.reset_token, request.new_password)
+            .await?;
+        Ok(Response::new(pb::ResetPasswordResponse {}))
+    }
+
+    async fn suspend_user(
+        &self,
+        request: Request<pb::SuspendUserRequest>,
+    ) -> Result<Response<pb::SuspendUserResponse>, Status> {
+        let (operator, user_id) = operator_and_user(&request, &request.get_ref().user_id)?;
+        let account = self.accounts.suspend_user(operator, user_id).await?;
+        Ok(Response::new(pb::SuspendUserResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn restore_user(
+        &self,
+        request: Request<pb::RestoreUserRequest>,
+    ) -> Result<Response<pb::RestoreUserResponse>, Status> {
+        let (operator, user_id) = operator_and_user(&request, &request.get_ref().user_id)?;
+        let account = self.accounts.restore_user(operator, user_id).await?;
+        Ok(Response::new(pb::RestoreUserResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        let (operator, user_id) = operator_and_user(&request, &request.get_ref().user_id)?;
+        let account = self.accounts.delete_user(operator, user_id).await?;
+        Ok(Response::new(pb::DeleteUserResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn grant_role(
+        &self,
+        request: Request<pb::GrantRoleRequest>,
+    ) -> Result<Response<pb::GrantRoleResponse>, Status> {
+        let message = request.get_ref();
+        let (operator, user_id, role) =
+            operator_user_and_role(&request, &message.user_id, message.role)?;
+        let account = self
+            .accounts
+            .change_role(operator, user_id, RoleChange::Grant(role))
+            .await?;
+        Ok(Response::new(pb::GrantRoleResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn revoke_role(
+        &self,
+        request: Request<pb::RevokeRoleRequest>,
+    ) -> Result<Response<pb::RevokeRoleResponse>, Status> {
+        let message = request.get_ref();
+        let (operator, user_id, role) =
+            operator_user_and_role(&request, &message.user_id, message.role)?;
+        let account = self
+            .accounts
+            .change_role(operator, user_id, RoleChange::Revoke(role))
+            .await?;
+        Ok(Response::new(pb::RevokeRoleResponse {
+            user: Some(user_to_proto(account)),
         }))
     }
 
@@ -101,16 +386,7 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::RefreshTokenResponse>, Status> {
         let request = request.into_inner();
         let mut violations = Violations::new();
-        violations.check(
-            !request.refresh_token.is_empty(),
-            "refresh_token",
-            "must not be empty",
-        );
-        violations.check(
-            request.refresh_token.len() <= MAX_TOKEN_BYTES,
-            "refresh_token",
-            "is too long",
-        );
+        check_token(&mut violations, "refresh_token", &request.refresh_token);
         violations.into_result().map_err(reject)?;
         let tokens = self.accounts.refresh(&request.refresh_token).await?;
         Ok(Response::new(pb::RefreshTokenResponse {
@@ -147,6 +423,117 @@ impl IdentityService for IdentityGrpc {
     }
 }
 
+fn check_token(violations: &mut Violations, field: &str, token: &str) {
+    violations.check(!token.is_empty(), field, "must not be empty");
+    violations.check(token.len() <= MAX_TOKEN_BYTES, field, "is too long");
+}
+
+fn check_password(violations: &mut Violations, field: &str, password: &str) {
+    violations.check(!password.is_empty(), field, "must not be empty");
+    violations.check(
+        password.len() <= MAX_LOGIN_PASSWORD_BYTES,
+        field,
+        "is too long",
+    );
+}
+
+fn check_uuid(violations: &mut Violations, field: &str, raw: &str) -> Option<Uuid> {
+    let parsed = Uuid::try_parse(raw).ok();
+    violations.check(parsed.is_some(), field, "must be a UUID");
+    parsed
+}
+
+/// The second-factor oneof of `CompleteMfaLogin` and `DisableMfa`, unified.
+enum MfaProofField {
+    Totp(String),
+    Recovery(String),
+}
+
+impl From<pb::complete_mfa_login_request::Proof> for MfaProofField {
+    fn from(proof: pb::complete_mfa_login_request::Proof) -> Self {
+        match proof {
+            pb::complete_mfa_login_request::Proof::TotpCode(code) => MfaProofField::Totp(code),
+            pb::complete_mfa_login_request::Proof::RecoveryCode(code) => {
+                MfaProofField::Recovery(code)
+            }
+        }
+    }
+}
+
+impl From<pb::disable_mfa_request::Proof> for MfaProofField {
+    fn from(proof: pb::disable_mfa_request::Proof) -> Self {
+        match proof {
+            pb::disable_mfa_request::Proof::TotpCode(code) => MfaProofField::Totp(code),
+            pb::disable_mfa_request::Proof::RecoveryCode(code) => MfaProofField::Recovery(code),
+        }
+    }
+}
+
+fn mfa_proof(violations: &mut Violations, proof: Option<MfaProofField>) -> MfaProof {
+    match proof {
+        Some(MfaProofField::Totp(code)) => {
+            violations.check(
+                domain::is_totp_code_shape(&code),
+                "totp_code",
+                "must be 6 digits",
+            );
+            MfaProof::TotpCode(code)
+        }
+        Some(MfaProofField::Recovery(code)) => {
+            violations.check(
+                domain::normalize_recovery_code(&code).is_some(),
+                "recovery_code",
+                "must be a recovery code (xxxx-xxxx-xxxx-xxxx)",
+            );
+            MfaProof::RecoveryCode(code)
+        }
+        None => {
+            violations.add("proof", "set totp_code or recovery_code");
+            MfaProof::TotpCode(String::new())
+        }
+    }
+}
+
+/// The caller, who must hold the operator role (checked before the request
+/// is validated, so a non-operator learns nothing from validation errors).
+fn operator<T>(request: &Request<T>) -> Result<&fitflow_auth::Principal, Status> {
+    let principal = fitflow_auth::principal(request).map_err(reject)?;
+    if principal.has_role(fitflow_auth::Role::Operator) {
+        Ok(principal)
+    } else {
+        Err(IdentityError::OperatorRequired.into())
+    }
+}
+
+fn operator_and_user<'r, T>(
+    request: &'r Request<T>,
+    raw_user_id: &str,
+) -> Result<(&'r fitflow_auth::Principal, Uuid), Status> {
+    let principal = operator(request)?;
+    let mut violations = Violations::new();
+    let user_id = check_uuid(&mut violations, "user_id", raw_user_id);
+    violations.into_result().map_err(reject)?;
+    Ok((principal, user_id.unwrap_or_default()))
+}
+
+fn operator_user_and_role<'r, T>(
+    request: &'r Request<T>,
+    raw_user_id: &str,
+    raw_role: i32,
+) -> Result<(&'r fitflow_auth::Principal, Uuid, fitflow_auth::Role), Status> {
+    let principal = operator(request)?;
+    let mut violations = Violations::new();
+    let user_id = check_uuid(&mut violations, "user_id", raw_user_id);
+    let role = domain::role_from_proto(raw_role);
+    violations.check(role.is_some(), "role", "must be a known role");
+    violations.into_result().map_err(reject)?;
+    Ok((
+        principal,
+        user_id.unwrap_or_default(),
+        role.unwrap_or(fitflow_auth::Role::Trainer),
+    ))
+}
+
 fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
@@ -175,6 +562,7 @@ fn user_to_proto(account: Account) -> pb::User {
         mfa_enabled: account.mfa_enabled,
         create_time: Some(timestamp(account.created_at)),
         last_login_time: account.last_login_at.map(timestamp),
+        delete_time: account.deleted_at.map(timestamp),
     }
 }
 

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::{FailureCounter, FailureLimit};
+
 /// A row of `users`.
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -18,10 +20,14 @@ pub(crate) struct UserRow {
     pub(crate) status: String,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) last_login_at: Option<DateTime<Utc>>,
+    pub(crate) deleted_at: Option<DateTime<Utc>>,
+    pub(crate) mfa_secret_sealed: Option<Vec<u8>>,
+    pub(crate) mfa_last_step: Option<i64>,
 }
 
 const USER_COLUMNS: &str = "id, email, email_verified, password_hash, display_name_sealed, roles, \
-                            mfa_enabled, status, created_at, last_login_at";
+                            mfa_enabled, status, created_at, last_login_at, deleted_at, \
+                            mfa_secret_sealed, mfa_last_step";
 
 /// A new account's row.
 pub(crate) struct NewUserRow<'a> {
@@ -191,6 +197,439 @@ pub(crate) async fn revoke_session(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
         .bind(session_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user with an id, locked for the rest of the transaction (serialises
+/// concurrent MFA code checks, password and status changes).
+pub(crate) async fn lock_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Spends an unused, unexpired email verification token and marks its
+/// user's email verified; returns the user.
+pub(crate) async fn take_email_verification(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let user_id: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE email_verifications SET used_at = now() \
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(user_id) = user_id {
+        sqlx::query("UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(user_id)
+}
+
+/// Stores a new (unconfirmed) TOTP secret; MFA stays off until confirmed.
+pub(crate) async fn set_pending_mfa_secret(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    sealed_secret: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET mfa_secret_sealed = $2, mfa_enabled = false, mfa_last_step = NULL, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(sealed_secret)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Turns MFA on and replaces the recovery codes.
+pub(crate) async fn enable_mfa(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    accepted_step: i64,
+    recovery_code_hashes: &[Vec<u8>],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET mfa_enabled = true, mfa_last_step = $2, updated_at = now() WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(accepted_step)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO mfa_recovery_codes (code_hash, user_id) SELECT hash, $1 FROM unnest($2::bytea[]) AS hash",
+    )
+    .bind(user_id)
+    .bind(recovery_code_hashes)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Turns MFA off and forgets the secret and every recovery code.
+pub(crate) async fn disable_mfa(conn: &mut PgConnection, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET mfa_enabled = false, mfa_secret_sealed = NULL, mfa_last_step = NULL, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the last accepted TOTP step.
+pub(crate) async fn set_mfa_last_step(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    step: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET mfa_last_step = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(step)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Spends an unused recovery code of the user; whether one was spent.
+pub(crate) async fn use_recovery_code(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    code_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let spent = sqlx::query(
+        "UPDATE mfa_recovery_codes SET used_at = now() \
+         WHERE code_hash = $1 AND user_id = $2 AND used_at IS NULL",
+    )
+    .bind(code_hash)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(spent.rows_affected() == 1)
+}
+
+/// Stores an MFA login challenge.
+pub(crate) async fn insert_mfa_challenge(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    user_id: Uuid,
+    user_agent: &str,
+    client_addr: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO mfa_challenges (token_hash, user_id, user_agent, client_addr, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(user_agent)
+    .bind(client_addr)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An MFA challenge.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChallengeRow {
+    pub(crate) user_id: Uuid,
+    pub(crate) user_agent: String,
+    pub(crate) client_addr: String,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) failed_attempts: i32,
+    pub(crate) used_at: Option<DateTime<Utc>>,
+}
+
+/// Finds an MFA challenge by hash and locks it.
+pub(crate) async fn lock_mfa_challenge(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<ChallengeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, user_agent, client_addr, expires_at, failed_attempts, used_at \
+         FROM mfa_challenges WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Updates a challenge after a code: its failure count, and whether it is spent.
+pub(crate) async fn update_mfa_challenge(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    failed_attempts: i32,
+    spent: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE mfa_challenges SET failed_attempts = $2, \
+         used_at = CASE WHEN $3 THEN now() ELSE used_at END WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .bind(failed_attempts)
+    .bind(spent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A row of `sessions`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub(crate) id: Uuid,
+    pub(crate) user_agent: String,
+    pub(crate) client_addr: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) last_used_at: DateTime<Utc>,
+}
+
+/// The user's live sessions (not revoked, used within the refresh token
+/// lifetime), newest first, older than `before` when given.
+pub(crate) async fn list_live_sessions(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_agent, client_addr, created_at, last_used_at FROM sessions \
+         WHERE user_id = $1 AND revoked_at IS NULL AND last_used_at > now() - interval '30 days' \
+         AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes one session of the user; `None` if the user has no such session,
+/// else whether it was live until now.
+pub(crate) async fn revoke_user_session(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<bool>, sqlx::Error> {
+    let was_live: Option<bool> = sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = coalesce(revoked_at, now()) \
+         WHERE id = $1 AND user_id = $2 \
+         RETURNING revoked_at = now()",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(was_live)
+}
+
+/// Revokes every live session of the user except `keep`; returns how many.
+pub(crate) async fn revoke_user_sessions(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<u64, sqlx::Error> {
+    let revoked = sqlx::query(
+        "UPDATE sessions SET revoked_at = now() \
+         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(revoked.rows_affected())
+}
+
+/// Replaces the password hash.
+pub(crate) async fn set_password_hash(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores the hash of a password reset token.
+pub(crate) async fn insert_password_reset(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Spends an unused, unexpired reset token (and every other outstanding
+/// token of its user); returns the user.
+pub(crate) async fn take_password_reset(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let user_id: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE password_resets SET used_at = now() \
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(user_id) = user_id {
+        sqlx::query(
+            "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(user_id)
+}
+
+/// Sets the account status; `deleted` stamps `deleted_at`, others clear it.
+pub(crate) async fn set_status(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET status = $2, \
+         deleted_at = CASE WHEN $2 = 'deleted' THEN coalesce(deleted_at, now()) ELSE NULL END, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(status)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the roles.
+pub(crate) async fn set_roles(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    roles: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET roles = $2, updated_at = now() WHERE id = $1")
+        .bind(user_id)
+        .bind(roles)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The failed-login counter of a key, if any.
+pub(crate) async fn failure_counter(
+    conn: &mut PgConnection,
+    kind: &str,
+    key: &str,
+) -> Result<Option<FailureCounter>, sqlx::Error> {
+    let row: Option<(DateTime<Utc>, i32, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT window_start, failures, locked_until FROM login_attempts WHERE kind = $1 AND key = $2",
+    )
+    .bind(kind)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(
+        row.map(|(window_start, failures, locked_until)| FailureCounter {
+            window_start,
+            failures,
+            locked_until,
+        }),
+    )
+}
+
+/// Counts one more failure for a key, atomically across replicas.
+pub(crate) async fn record_failure(
+    conn: &mut PgConnection,
+    kind: &str,
+    key: &str,
+    limit: FailureLimit,
+    now: DateTime<Utc>,
+) -> Result<FailureCounter, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO login_attempts (kind, key, window_start, failures) VALUES ($1, $2, $3, 0) \
+         ON CONFLICT (kind, key) DO NOTHING",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let current: (DateTime<Utc>, i32, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT window_start, failures, locked_until FROM login_attempts \
+         WHERE kind = $1 AND key = $2 FOR UPDATE",
+    )
+    .bind(kind)
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    let next = FailureCounter::after_failure(
+        Some(FailureCounter {
+            window_start: current.0,
+            failures: current.1,
+            locked_until: current.2,
+        }),
+        limit,
+        now,
+    );
+    sqlx::query(
+        "UPDATE login_attempts SET window_start = $3, failures = $4, locked_until = $5 \
+         WHERE kind = $1 AND key = $2",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(next.window_start)
+    .bind(next.failures)
+    .bind(next.locked_until)
+    .execute(conn)
+    .await?;
+    Ok(next)
+}
+
+/// Forgets a key's failures (after a successful login).
+pub(crate) async fn clear_failures(
+    conn: &mut PgConnection,
+    kind: &str,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_attempts WHERE kind = $1 AND key = $2")
+        .bind(kind)
+        .bind(key)
         .execute(conn)
         .await?;
     Ok(())

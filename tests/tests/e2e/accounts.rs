@@ -62,11 +62,15 @@ async fn an_email_verification_token_works_once() {
     assert_eq!(reason(&unknown), "VERIFICATION_TOKEN_INVALID");
 
     let admin = sandbox.db.admin_pool().await;
-    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM identity.email_verifications")
-        .fetch_all(&admin)
-        .await
-        .unwrap();
-    assert!(stored.iter().all(|hash| hash.len() == 32), "only hashes are stored");
+    let stored: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT token_hash FROM identity.email_verifications")
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    assert!(
+        stored.iter().all(|hash| hash.len() == 32),
+        "only hashes are stored"
+    );
     stack.shutdown().await;
 }
 

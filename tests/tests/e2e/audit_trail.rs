@@ -88,7 +88,9 @@ async fn a_change_through_a_running_stack_leaves_one_event_naming_its_actor() {
 async fn a_graceful_shutdown_flushes_the_outbox_before_audit_stops() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     let (user, _) = sandbox.register("Shutdown Tester").await;
     stack.shutdown().await;
     assert_eq!(pending_in_outbox(&admin).await, 0);

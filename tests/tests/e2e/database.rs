@@ -8,7 +8,9 @@ use sqlx::{Connection as _, PgConnection};
 use uuid::Uuid;
 
 async fn connect(url: &secrecy::SecretString) -> PgConnection {
-    PgConnection::connect(url.expose_secret()).await.expect("connect")
+    PgConnection::connect(url.expose_secret())
+        .await
+        .expect("connect")
 }
 
 fn permission_denied(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> bool {
@@ -20,17 +22,42 @@ async fn a_runtime_role_cannot_touch_another_services_schema_or_change_its_own()
     let db = fitflow_testkit::database(&schemas()).await;
     let mut identity = connect(&db.runtime_url("identity")).await;
 
-    let read_audit = sqlx::query("SELECT * FROM audit.audit_log").execute(&mut identity).await;
-    assert!(permission_denied(read_audit), "identity read the audit schema");
-    let write_audit = sqlx::query("DELETE FROM audit.ingested_events").execute(&mut identity).await;
-    assert!(permission_denied(write_audit), "identity wrote the audit schema");
+    let read_audit = sqlx::query("SELECT * FROM audit.audit_log")
+        .execute(&mut identity)
+        .await;
+    assert!(
+        permission_denied(read_audit),
+        "identity read the audit schema"
+    );
+    let write_audit = sqlx::query("DELETE FROM audit.ingested_events")
+        .execute(&mut identity)
+        .await;
+    assert!(
+        permission_denied(write_audit),
+        "identity wrote the audit schema"
+    );
 
-    let create = sqlx::query("CREATE TABLE identity.backdoor (id int)").execute(&mut identity).await;
-    assert!(permission_denied(create), "the runtime role created a table");
-    let alter = sqlx::query("ALTER TABLE identity.users DISABLE ROW LEVEL SECURITY").execute(&mut identity).await;
-    assert!(alter.is_err(), "the runtime role altered a table it must not own");
-    let public = sqlx::query("CREATE TABLE public.backdoor (id int)").execute(&mut identity).await;
-    assert!(public.is_err(), "the runtime role created a table in public");
+    let create = sqlx::query("CREATE TABLE identity.backdoor (id int)")
+        .execute(&mut identity)
+        .await;
+    assert!(
+        permission_denied(create),
+        "the runtime role created a table"
+    );
+    let alter = sqlx::query("ALTER TABLE identity.users DISABLE ROW LEVEL SECURITY")
+        .execute(&mut identity)
+        .await;
+    assert!(
+        alter.is_err(),
+        "the runtime role altered a table it must not own"
+    );
+    let public = sqlx::query("CREATE TABLE public.backdoor (id int)")
+        .execute(&mut identity)
+        .await;
+    assert!(
+        public.is_err(),
+        "the runtime role created a table in public"
+    );
 }
 
 #[tokio::test]
@@ -46,7 +73,9 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
             .await
             .unwrap();
     }
-    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 2).await.unwrap();
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 2)
+        .await
+        .unwrap();
     let as_alice = Caller::User(Principal {
         user_id: alice,
         session_id: Uuid::now_v7(),
@@ -55,7 +84,10 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
     });
 
     let mut tx = fitflow_db::tx(&pool, &as_alice).await.unwrap();
-    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users ORDER BY id").fetch_all(&mut *tx).await.unwrap();
+    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(visible, vec![alice]);
     let updated = sqlx::query("UPDATE users SET email_verified = true WHERE id = $1")
         .bind(bob)
@@ -67,7 +99,10 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
 
     // The context is transaction-local: the next transaction on the same pool sees nothing.
     let mut tx = fitflow_db::tx(&pool, &Caller::Anonymous).await.unwrap();
-    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&mut *tx).await.unwrap();
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(visible, 0);
 }
 
@@ -76,7 +111,9 @@ async fn every_migration_reverts_and_applies_again() {
     let db = fitflow_testkit::database(&schemas()).await;
     let admin_url = db.admin_url();
     for schema in schemas() {
-        fitflow_db::migrate_down(&admin_url, schema.schema, schema.migrator, 0).await.unwrap();
+        fitflow_db::migrate_down(&admin_url, schema.schema, schema.migrator, 0)
+            .await
+            .unwrap();
         let admin = db.admin_pool().await;
         let tables: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name <> '_sqlx_migrations'",
@@ -86,6 +123,8 @@ async fn every_migration_reverts_and_applies_again() {
         .await
         .unwrap();
         assert_eq!(tables, 0, "{} keeps tables after reverting", schema.schema);
-        fitflow_db::migrate_up(&admin_url, schema.schema, schema.migrator).await.unwrap();
+        fitflow_db::migrate_up(&admin_url, schema.schema, schema.migrator)
+            .await
+            .unwrap();
     }
 }

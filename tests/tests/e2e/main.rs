@@ -1,8 +1,16 @@
 //! End-to-end tests of the FitFlow stack: real services in-process over real
 //! mTLS, a throwaway PostgreSQL database and an OpenBao dev server.
 
+mod abuse;
+mod accounts;
 mod audit_trail;
 mod database;
+mod identity_support;
+mod key_rotation;
+mod mfa;
+mod operators;
 mod sealed_fields;
+mod sessions;
 mod tokens;
 mod transport;
+mod audit_complete;

@@ -41,7 +41,9 @@ async fn a_reused_refresh_token_revokes_the_whole_session() {
     let stack = sandbox.start(&[ServiceName::Identity]).await;
     let (_, email) = sandbox.register("Rotation Tester").await;
     let first = sandbox.login(&email).await;
-    let second = refresh(&sandbox, &first.refresh_token).await.expect("rotates");
+    let second = refresh(&sandbox, &first.refresh_token)
+        .await
+        .expect("rotates");
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_eq!(second.session_id, first.session_id);
 
@@ -75,7 +77,10 @@ async fn one_refresh_token_presented_twice_at_once_yields_at_most_one_new_pair()
     .fetch_one(&admin)
     .await
     .unwrap();
-    assert!(issued <= 2, "login's token plus at most one rotation, got {issued}");
+    assert!(
+        issued <= 2,
+        "login's token plus at most one rotation, got {issued}"
+    );
     stack.shutdown().await;
 }
 
@@ -140,9 +145,11 @@ async fn sessions_are_listed_with_the_bearer_token_and_can_be_revoked_one_or_all
         .expect("revoke the phone");
     let phone_refresh = refresh(&sandbox, &phone.refresh_token).await.unwrap_err();
     assert_eq!(reason(&phone_refresh), "REFRESH_TOKEN_INVALID");
-    assert!(!live_session_ids(&sandbox, &laptop.access_token)
-        .await
-        .contains(&phone.session_id));
+    assert!(
+        !live_session_ids(&sandbox, &laptop.access_token)
+            .await
+            .contains(&phone.session_id)
+    );
 
     // Someone else's session is not found, not revoked.
     let (_, other_email) = sandbox.register("Other").await;
@@ -228,7 +235,9 @@ async fn changing_the_password_needs_the_current_one_and_revokes_the_other_sessi
     refresh(&sandbox, &here.refresh_token)
         .await
         .expect("this session stays");
-    let other = refresh(&sandbox, &elsewhere.refresh_token).await.unwrap_err();
+    let other = refresh(&sandbox, &elsewhere.refresh_token)
+        .await
+        .unwrap_err();
     assert_eq!(reason(&other), "REFRESH_TOKEN_INVALID");
 
     let old = sandbox

@@ -79,18 +79,29 @@ macro_rules! reflected_services {
         use tonic_reflection::pb::$version as reflection;
         let request = reflection::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(reflection::server_reflection_request::MessageRequest::ListServices(
-                String::new(),
-            )),
+            message_request: Some(
+                reflection::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
         };
-        let mut responses = reflection::server_reflection_client::ServerReflectionClient::new($channel)
-            .server_reflection_info(futures::stream::iter(vec![request]))
+        let mut responses =
+            reflection::server_reflection_client::ServerReflectionClient::new($channel)
+                .server_reflection_info(futures::stream::iter(vec![request]))
+                .await
+                .unwrap()
+                .into_inner();
+        match responses
+            .message()
             .await
             .unwrap()
-            .into_inner();
-        match responses.message().await.unwrap().unwrap().message_response.unwrap() {
+            .unwrap()
+            .message_response
+            .unwrap()
+        {
             reflection::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
-                list.service.into_iter().map(|service| service.name).collect::<Vec<_>>()
+                list.service
+                    .into_iter()
+                    .map(|service| service.name)
+                    .collect::<Vec<_>>()
             }
             other => panic!("unexpected reflection answer {other:?}"),
         }
@@ -100,17 +111,30 @@ macro_rules! reflected_services {
 #[tokio::test]
 async fn every_port_serves_health_and_reflection_for_old_and_new_tools() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity, ServiceName::Audit]).await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
     for (service, expected) in [
         (ServiceName::Identity, "fitflow.identity.v1.IdentityService"),
         (ServiceName::Audit, "fitflow.audit.v1.AuditService"),
     ] {
-        let status = health_over(sandbox.channel(service, "operator")).await.unwrap();
-        assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+        let status = health_over(sandbox.channel(service, "operator"))
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
         let v1alpha = reflected_services!(v1alpha, sandbox.channel(service, "operator"));
-        assert!(v1alpha.iter().any(|name| name == expected), "v1alpha lists {expected}");
+        assert!(
+            v1alpha.iter().any(|name| name == expected),
+            "v1alpha lists {expected}"
+        );
         let v1 = reflected_services!(v1, sandbox.channel(service, "operator"));
-        assert!(v1.iter().any(|name| name == expected), "v1 lists {expected}");
+        assert!(
+            v1.iter().any(|name| name == expected),
+            "v1 lists {expected}"
+        );
     }
     stack.shutdown().await;
 }
@@ -123,19 +147,31 @@ async fn reflection_describes_error_details_so_grpcurl_can_decode_them() {
     for symbol in ["google.rpc.ErrorInfo", "google.rpc.BadRequest"] {
         let request = reflection::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(reflection::server_reflection_request::MessageRequest::FileContainingSymbol(
-                symbol.to_owned(),
-            )),
+            message_request: Some(
+                reflection::server_reflection_request::MessageRequest::FileContainingSymbol(
+                    symbol.to_owned(),
+                ),
+            ),
         };
-        let mut responses =
-            reflection::server_reflection_client::ServerReflectionClient::new(sandbox.channel(ServiceName::Identity, "operator"))
-                .server_reflection_info(futures::stream::iter(vec![request]))
-                .await
-                .unwrap()
-                .into_inner();
-        let answer = responses.message().await.unwrap().unwrap().message_response.unwrap();
+        let mut responses = reflection::server_reflection_client::ServerReflectionClient::new(
+            sandbox.channel(ServiceName::Identity, "operator"),
+        )
+        .server_reflection_info(futures::stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+        let answer = responses
+            .message()
+            .await
+            .unwrap()
+            .unwrap()
+            .message_response
+            .unwrap();
         assert!(
-            matches!(answer, reflection::server_reflection_response::MessageResponse::FileDescriptorResponse(_)),
+            matches!(
+                answer,
+                reflection::server_reflection_response::MessageResponse::FileDescriptorResponse(_)
+            ),
             "{symbol} is not described: {answer:?}"
         );
     }

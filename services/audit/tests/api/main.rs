@@ -5,3 +5,5 @@ mod helpers;
 mod ingest;
 mod query;
 mod storage;
+mod reads;
+mod retention;

@@ -1,0 +1,221 @@
+//! Sessions of the calling user, and password changes and resets (which
+//! revoke sessions).
+
+use chrono::{DateTime, Utc};
+use fitflow_auth::{Caller, Principal};
+use fitflow_outbox::{Action, AuditEventBuilder};
+use uuid::Uuid;
+
+use super::{ACCOUNT_KIND, Accounts, SELF, hash_password_blocking, verify_password_blocking};
+use crate::domain;
+use crate::repo;
+use crate::{IdentityError, SERVICE};
+
+/// Sessions per page unless asked otherwise.
+const DEFAULT_PAGE_SIZE: i64 = 50;
+/// Most sessions per page.
+const MAX_PAGE_SIZE: i64 = 100;
+
+/// A live session as listed to its owner.
+pub struct SessionInfo {
+    /// The session id.
+    pub id: Uuid,
+    /// User agent at login.
+    pub user_agent: String,
+    /// Client address at login.
+    pub client_address: String,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// When it was last refreshed.
+    pub last_used_at: DateTime<Utc>,
+    /// Whether the calling token belongs to it.
+    pub current: bool,
+}
+
+/// One page of sessions.
+pub struct SessionPage {
+    /// The sessions, newest first.
+    pub sessions: Vec<SessionInfo>,
+    /// The id to continue after, if there are more.
+    pub next_after: Option<Uuid>,
+}
+
+/// Checks a `page_size` field; `None` when out of range.
+pub(crate) fn session_page_size(requested: i32) -> Option<i64> {
+    domain::page_size(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+}
+
+impl Accounts {
+    /// The caller's live sessions, newest first, older than `after` when given.
+    pub async fn list_sessions(
+        &self,
+        principal: &Principal,
+        page_size: i64,
+        after: Option<Uuid>,
+    ) -> Result<SessionPage, IdentityError> {
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+        let mut rows =
+            repo::list_live_sessions(&mut tx, principal.user_id, after, page_size + 1).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        let more = rows.len() as i64 > page_size;
+        rows.truncate(usize::try_from(page_size).unwrap_or(0));
+        let next_after = if more {
+            rows.last().map(|row| row.id)
+        } else {
+            None
+        };
+        let sessions = rows
+            .into_iter()
+            .map(|row| SessionInfo {
+                current: row.id == principal.session_id,
+                id: row.id,
+                user_agent: row.user_agent,
+                client_address: row.client_addr,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+            })
+            .collect();
+        Ok(SessionPage {
+            sessions,
+            next_after,
+        })
+    }
+
+    /// Revokes one of the caller's sessions.
+    pub async fn revoke_session(
+        &self,
+        principal: &Principal,
+        session_id: Uuid,
+    ) -> Result<(), IdentityError> {
+        let user_id = principal.user_id;
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+        let was_live = repo::revoke_user_session(&mut tx, user_id, session_id)
+            .await?
+            .ok_or(IdentityError::SessionNotFound)?;
+        if was_live {
+            let event = AuditEventBuilder::new(SERVICE, Action::Update, "sessions", session_id)
+                .actor_user(user_id)
+                .tenant(user_id)
+                .change("revoked", "false", "true")
+                .change("reason", "", "revoked_by_user")
+                .build();
+            fitflow_outbox::record(&mut tx, &event).await?;
+        }
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(())
+    }
+
+    /// Revokes every session of the caller; returns how many were live.
+    pub async fn revoke_all_sessions(&self, principal: &Principal) -> Result<u64, IdentityError> {
+        let user_id = principal.user_id;
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+        let revoked = repo::revoke_user_sessions(&mut tx, user_id, None).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", user_id)
+            .actor_user(user_id)
+            .tenant(user_id)
+            .change("event", "", "all_sessions_revoked")
+            .change("revoked_sessions", "", &revoked.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(revoked)
+    }
+
+    /// Changes the caller's password (the current one is required) and
+    /// revokes every other session; returns how many.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: String,
+        new_password: String,
+    ) -> Result<u64, IdentityError> {
+        let user_id = principal.user_id;
+        let new_hash = hash_password_blocking(new_password).await?;
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+        let user = repo::lock_user(&mut tx, user_id)
+            .await?
+            .filter(|user| user.status == "active")
+            .ok_or(IdentityError::UserNotFound)?;
+        if !verify_password_blocking(current_password, user.password_hash.clone()).await? {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        repo::set_password_hash(&mut tx, user_id, &new_hash).await?;
+        let revoked =
+            repo::revoke_user_sessions(&mut tx, user_id, Some(principal.session_id)).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", user_id)
+            .actor_user(user_id)
+            .tenant(user_id)
+            .changed_field("password_hash")
+            .change("event", "", "password_changed")
+            .change("revoked_sessions", "", &revoked.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(revoked)
+    }
+
+    /// A single-use reset token for an active account's email, or `None`
+    /// (answered the same way) when there is no such account.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+    ) -> Result<Option<String>, IdentityError> {
+        let (token, token_hash) =
+            domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let Some(user) = repo::find_user_by_email(&mut tx, email)
+            .await?
+            .filter(|user| user.status == "active")
+        else {
+            return Ok(None);
+        };
+        repo::insert_password_reset(
+            &mut tx,
+            &token_hash,
+            user.id,
+            Utc::now() + domain::PASSWORD_RESET_TTL,
+        )
+        .await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Create, "password_resets", user.id)
+            .actor_service(SERVICE)
+            .tenant(user.id)
+            .change("event", "", "password_reset_requested")
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(Some(token))
+    }
+
+    /// Sets a new password with a reset token; revokes every session and
+    /// lifts a login lockout of the account.
+    pub async fn reset_password(
+        &self,
+        reset_token: &str,
+        new_password: String,
+    ) -> Result<(), IdentityError> {
+        let token_hash = domain::hash_token(reset_token);
+        let new_hash = hash_password_blocking(new_password).await?;
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let user_id = repo::take_password_reset(&mut tx, &token_hash)
+            .await?
+            .ok_or(IdentityError::ResetTokenInvalid)?;
+        let user = repo::lock_user(&mut tx, user_id)
+            .await?
+            .filter(|user| user.status == "active")
+            .ok_or(IdentityError::ResetTokenInvalid)?;
+        repo::set_password_hash(&mut tx, user_id, &new_hash).await?;
+        let revoked = repo::revoke_user_sessions(&mut tx, user_id, None).await?;
+        let keys = self.limit_keys(&user.email, "").await?;
+        repo::clear_failures(&mut tx, ACCOUNT_KIND, &keys.account).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", user_id)
+            .actor_user(user_id)
+            .tenant(user_id)
+            .changed_field("password_hash")
+            .change("event", "", "password_reset")
+            .change("revoked_sessions", "", &revoked.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(())
+    }
+}
