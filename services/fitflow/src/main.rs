@@ -1,4 +1,4 @@
-//! `fitflow`: serve, migrate, health, bench.
+//! `fitflow`: serve, migrate, health, audit, bench.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,10 +31,20 @@ enum Command {
         #[command(subcommand)]
         direction: Option<MigrateDirection>,
     },
+    /// Identity operator commands (FITFLOW_IDENTITY_DATABASE_URL).
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
     /// Exit 0 when the service reports SERVING over mTLS (for Kubernetes probes).
     Health {
         /// The service to ask.
         service: ServiceName,
+    },
+    /// Audit trail operations: archive, verify, bench.
+    Audit {
+        #[command(subcommand)]
+        command: fitflow::audit_ops::AuditCommand,
     },
     /// Measure throughput and latency against a running stack.
     Bench {
@@ -50,6 +60,15 @@ enum Command {
         /// Identity's endpoint.
         #[arg(long, default_value = "https://127.0.0.1:50051")]
         endpoint: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// Grant the operator role to an existing account (bootstraps the first operator).
+    GrantOperator {
+        /// The account's email.
+        email: String,
     },
 }
 
@@ -124,10 +143,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Identity {
+            command: IdentityCommand::GrantOperator { email },
+        } => {
+            let user_id = fitflow::ops::grant_operator(&email).await?;
+            println!("granted operator to user {user_id}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Health { service } => Ok(if fitflow::ops::health(service).await? {
             ExitCode::SUCCESS
         } else {
             eprintln!("fitflow: {service} is not serving");
+            ExitCode::FAILURE
+        }),
+        Command::Audit { command } => Ok(if fitflow::audit_ops::run(command).await? {
+            ExitCode::SUCCESS
+        } else {
             ExitCode::FAILURE
         }),
         Command::Bench {

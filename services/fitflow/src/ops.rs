@@ -60,3 +60,14 @@ pub async fn health(service: ServiceName) -> anyhow::Result<bool> {
         .status;
     Ok(status == ServingStatus::Serving as i32)
 }
+
+/// Grants the operator role to the account with `email`, through the
+/// identity service's own role and with an audit event.
+pub async fn grant_operator(email: &str) -> anyhow::Result<uuid::Uuid> {
+    let var = ServiceName::Identity.env_var("DATABASE_URL");
+    let url = SecretString::from(config::required(&var)?);
+    let pool = fitflow_db::connect(&url, fitflow_identity::SCHEMA, 1).await?;
+    fitflow_identity::bootstrap::grant_operator(&pool, email)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot grant operator: {error}"))
+}

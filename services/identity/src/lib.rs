@@ -4,6 +4,7 @@
 //! no process ever holds the private key.
 
 mod accounts;
+pub mod bootstrap;
 pub mod domain;
 mod error;
 mod grpc;
