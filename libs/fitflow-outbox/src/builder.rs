@@ -123,11 +123,18 @@ impl AuditEventBuilder {
         self
     }
 
-    /// The event, with a fresh UUID v7 event id and the current time.
+    /// The event, with a fresh UUID v7 event id, the current time and, unless
+    /// one was set, the trace id of the request being served.
     pub fn build(self) -> AuditEvent {
+        let trace_id = if self.event.trace_id.is_empty() {
+            fitflow_telemetry::current_trace_id().unwrap_or_default()
+        } else {
+            self.event.trace_id.clone()
+        };
         AuditEvent {
             event_id: Uuid::now_v7().to_string(),
             occur_time: Some(prost_types::Timestamp::from(SystemTime::now())),
+            trace_id,
             ..self.event
         }
     }
