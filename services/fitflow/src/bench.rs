@@ -30,6 +30,9 @@ pub enum Scenario {
     /// argon2id password hashes (identity's parameters) on blocking threads,
     /// in this process, no network: what bounds `Login` on this machine.
     Hash,
+    /// Access-token verification as every service does it: the platform's
+    /// verifier with keys fetched once from identity, then cached.
+    Verify,
 }
 
 /// A bench run's parameters.
@@ -97,7 +100,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     let token = match plan.scenario {
         Scenario::Health => None,
         Scenario::Hash => None,
-        Scenario::CurrentUser | Scenario::Login => {
+        Scenario::CurrentUser | Scenario::Login | Scenario::Verify => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -126,6 +129,10 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
             Some(tokens.access_token)
         }
     };
+
+    if plan.scenario == Scenario::Verify {
+        return verify_tokens(plan, channel, token.unwrap_or_default()).await;
+    }
 
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let counts = Arc::new(Mutex::new((0_u64, 0_u64)));
@@ -219,6 +226,70 @@ async fn hash_passwords(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     })
 }
 
+/// Verifies `token` in a loop with the platform's verifier. The first call
+/// fetches identity's public keys over mTLS; every later one is an in-memory
+/// Ed25519 check, which is what this measures.
+async fn verify_tokens(plan: &BenchPlan, channel: Channel, token: String) -> anyhow::Result<BenchReport> {
+    let identity = IdentityServiceClient::new(channel);
+    let source: fitflow_auth::KeySource = Arc::new(move || {
+        let mut identity = identity.clone();
+        Box::pin(async move {
+            let keys = identity
+                .list_public_keys(fitflow_proto::identity::ListPublicKeysRequest {})
+                .await
+                .map_err(|status| status.code().to_string())?
+                .into_inner()
+                .keys;
+            Ok(keys
+                .into_iter()
+                .map(|key| fitflow_auth::PublicKeyEntry {
+                    key_id: key.key_id,
+                    public_key: key.public_key,
+                })
+                .collect())
+        })
+    });
+    let verifier = Arc::new(fitflow_auth::TokenVerifier::new(source));
+    verifier.verify(&token).await.context("the bench token does not verify")?;
+
+    let token = Arc::new(token);
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let mut workers = Vec::new();
+    for _ in 0..plan.concurrency {
+        let (verifier, token) = (Arc::clone(&verifier), Arc::clone(&token));
+        workers.push(tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());
+            let (mut ok, mut errors) = (0_u64, 0_u64);
+            while Instant::now() < deadline {
+                let begun = Instant::now();
+                match verifier.verify(&token).await {
+                    Ok(_) => {
+                        ok += 1;
+                        let _ = local.record(begun.elapsed().as_micros() as u64);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (local, ok, errors)
+        }));
+    }
+    let mut latency_us = Histogram::<u64>::new(3)?;
+    let (mut ok, mut errors) = (0_u64, 0_u64);
+    for worker in workers {
+        let (local, worker_ok, worker_errors) = worker.await?;
+        latency_us.add(&local)?;
+        ok += worker_ok;
+        errors += worker_errors;
+    }
+    Ok(BenchReport {
+        ok,
+        errors,
+        elapsed: started.elapsed(),
+        latency_us,
+    })
+}
+
 fn unreachable_histogram() -> Histogram<u64> {
     // Three significant figures are always valid; this only satisfies the type.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
@@ -255,7 +326,7 @@ async fn one_request(
                 .get_current_user(request)
                 .await?;
         }
-        Scenario::Hash => {}
+        Scenario::Hash | Scenario::Verify => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {
