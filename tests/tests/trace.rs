@@ -42,9 +42,14 @@ async fn a_request_that_crosses_two_services_is_one_trace() {
     // A change made inside a traced request carries its trace id into the audit trail.
     let traced_change = tracing::info_span!("e2e.register");
     let register_trace = {
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
         use opentelemetry::trace::TraceContextExt as _;
-        traced_change.context().span().span_context().trace_id().to_string()
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        traced_change
+            .context()
+            .span()
+            .span_context()
+            .trace_id()
+            .to_string()
     };
     let user_id = async {
         let mut request = tonic::Request::new(fitflow_proto::identity::RegisterRequest {
@@ -54,17 +59,26 @@ async fn a_request_that_crosses_two_services_is_one_trace() {
             roles: vec![],
         });
         fitflow_telemetry::inject_current_context(request.metadata_mut());
-        sandbox.identity().register(request).await.unwrap().into_inner().user.unwrap().id
+        sandbox
+            .identity()
+            .register(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap()
+            .id
     }
     .instrument(traced_change)
     .await;
     stack.shutdown().await;
     let admin = sandbox.db.admin_pool().await;
-    let stored_trace: String = sqlx::query_scalar("SELECT trace_id FROM audit.audit_log WHERE resource_id = $1::uuid")
-        .bind(&user_id)
-        .fetch_one(&admin)
-        .await
-        .expect("the registration's audit event is stored");
+    let stored_trace: String =
+        sqlx::query_scalar("SELECT trace_id FROM audit.audit_log WHERE resource_id = $1::uuid")
+            .bind(&user_id)
+            .fetch_one(&admin)
+            .await
+            .expect("the registration's audit event is stored");
     assert_eq!(stored_trace, register_trace);
     provider.force_flush().expect("flush spans");
 

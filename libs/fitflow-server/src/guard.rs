@@ -102,6 +102,7 @@ where
                 rpc.system = "grpc",
                 rpc.service = state.service,
                 rpc.grpc.status_code = tracing::field::Empty,
+                enduser.id = tracing::field::Empty,
             );
             let _ = span.set_parent(fitflow_telemetry::extract_parent(request.headers()));
             let started = Instant::now();

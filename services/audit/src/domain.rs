@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use fitflow_error::{FieldViolation, Violations};
 use fitflow_proto::audit::{
-    Action, AuditEvent, ExportEventsRequest, FieldChange, ListEventsRequest, Log as ProtoLog, Purpose,
-    RejectedEvent, VerifyChainRequest,
+    Action, AuditEvent, ExportEventsRequest, FieldChange, ListEventsRequest, Log as ProtoLog,
+    Purpose, RejectedEvent, VerifyChainRequest,
 };
 use fitflow_proto::types::actor::Kind as ActorKind;
 use prost::Message as _;
@@ -1059,7 +1059,8 @@ pub fn authorize_read(reader: Reader<'_>, filter: &EventFilter) -> Result<(), Re
     match filter.tenant_id {
         None => Err(ReadDenied::TenantRequired),
         Some(tenant_id)
-            if tenant_id == reader.user_id || reader.supervised_trainer_ids.contains(&tenant_id) =>
+            if tenant_id == reader.user_id
+                || reader.supervised_trainer_ids.contains(&tenant_id) =>
         {
             Ok(())
         }
@@ -1099,7 +1100,10 @@ pub fn export_event(
     };
     describe("resource_type", filter.resource_type.clone());
     describe("resource_id", filter.resource_id.map(|id| id.to_string()));
-    describe("actor_user_id", filter.actor_user_id.map(|id| id.to_string()));
+    describe(
+        "actor_user_id",
+        filter.actor_user_id.map(|id| id.to_string()),
+    );
     describe("start_time", filter.start_time.map(|at| at.to_rfc3339()));
     describe("end_time", filter.end_time.map(|at| at.to_rfc3339()));
     describe("source_service", filter.source_service.clone());
@@ -1120,7 +1124,10 @@ pub fn export_event(
             seconds: now.timestamp(),
             nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
         }),
-        tenant_id: filter.tenant_id.map(|id| id.to_string()).unwrap_or_default(),
+        tenant_id: filter
+            .tenant_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         ..AuditEvent::default()
     }
 }
@@ -1489,8 +1496,14 @@ mod tests {
             is_operator,
             supervised_trainer_ids: std::slice::from_ref(&supervised),
         };
-        assert_eq!(authorize_read(reader(false), &filter_for(Some(trainer))), Ok(()));
-        assert_eq!(authorize_read(reader(false), &filter_for(Some(supervised))), Ok(()));
+        assert_eq!(
+            authorize_read(reader(false), &filter_for(Some(trainer))),
+            Ok(())
+        );
+        assert_eq!(
+            authorize_read(reader(false), &filter_for(Some(supervised))),
+            Ok(())
+        );
         assert_eq!(
             authorize_read(reader(false), &filter_for(Some(Uuid::new_v4()))),
             Err(ReadDenied::NotYourTenant)
@@ -1543,7 +1556,12 @@ mod tests {
         let described: Vec<_> = valid.changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(
             described,
-            ["filter.resource_type", "filter.resource_id", "filter.log", "filter.export_id"]
+            [
+                "filter.resource_type",
+                "filter.resource_id",
+                "filter.log",
+                "filter.export_id"
+            ]
         );
 
         let unscoped = validate_export_request(&ExportEventsRequest {

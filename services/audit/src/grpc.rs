@@ -309,8 +309,9 @@ impl AuditService for AuditQuery {
                 broken_sequence: report.first_break.map_or(0, |broken| broken.sequence),
                 break_kind: report
                     .first_break
-                    .map_or(ChainBreakKind::Unspecified, |broken| break_kind(broken.kind))
-                    as i32,
+                    .map_or(ChainBreakKind::Unspecified, |broken| {
+                        break_kind(broken.kind)
+                    }) as i32,
                 broken_event_id: report
                     .broken_event_id
                     .map(|id| id.to_string())

@@ -80,7 +80,7 @@ pub async fn ensure_partitions(
 pub async fn verify_chain(pool: &PgPool, source: &str) -> Result<ChainReport, AuditError> {
     let mut verifier = domain::ChainVerifier::new(source);
     let head = repo::visit_chain(pool, source, |link| match link {
-        repo::VisitedLink::Stored(link) => verifier.push(link),
+        repo::VisitedLink::Stored(link) => verifier.push(*link),
         repo::VisitedLink::Archived { sequence, hash } => verifier.push_archived(sequence, hash),
     })
     .await?;

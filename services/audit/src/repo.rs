@@ -313,7 +313,7 @@ struct LinkRow {
 /// which only the sequence and hash remain.
 pub(crate) enum VisitedLink {
     /// A row still in the logs.
-    Stored(ChainLink),
+    Stored(Box<ChainLink>),
     /// A row the retention archive exported and dropped.
     Archived { sequence: i64, hash: Vec<u8> },
 }
@@ -338,7 +338,7 @@ impl TryFrom<LinkRow> for VisitedLink {
             .map(|text| text.parse::<IpAddr>())
             .transpose()
             .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-        Ok(VisitedLink::Stored(ChainLink {
+        Ok(VisitedLink::Stored(Box::new(ChainLink {
             sequence: row.chain_sequence,
             prev_hash: required(row.prev_hash)?,
             hash: row.hash,
@@ -359,7 +359,7 @@ impl TryFrom<LinkRow> for VisitedLink {
                 purpose: row.purpose,
                 trace_id: row.trace_id,
             },
-        }))
+        })))
     }
 }
 

@@ -83,12 +83,10 @@ pub async fn archive_expired(
     for (partition, log, month) in expired {
         let file = options.directory.join(format!("{partition}.csv"));
         if options.dry_run {
-            let rows: i64 = sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM {}",
-                qualified(&partition)
-            ))
-            .fetch_one(admin)
-            .await?;
+            let rows: i64 =
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {}", qualified(&partition)))
+                    .fetch_one(admin)
+                    .await?;
             archived.push(ArchivedPartition {
                 partition,
                 log,

@@ -1,6 +1,7 @@
 //! The FitFlow binary's library: settings from the environment, the stack
 //! that hosts any set of services in one process, and operator commands.
 
+pub mod audit_ops;
 pub mod bench;
 pub mod ops;
 pub mod services;

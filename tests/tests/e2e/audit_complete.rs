@@ -83,10 +83,12 @@ async fn verify_chain_names_the_row_a_superuser_deleted_or_edited_with_plain_sql
     assert!(intact.intact, "{intact:?}");
     assert_eq!(intact.chains[0].verified_links, 4);
 
-    sqlx::query("DELETE FROM audit.audit_log WHERE source_service = 'billing' AND chain_sequence = 3")
-        .execute(&admin)
-        .await
-        .expect("delete as the superuser");
+    sqlx::query(
+        "DELETE FROM audit.audit_log WHERE source_service = 'billing' AND chain_sequence = 3",
+    )
+    .execute(&admin)
+    .await
+    .expect("delete as the superuser");
     let deleted = verify(&sandbox, &operator, "billing").await;
     let chain = &deleted.chains[0];
     assert!(!deleted.intact);
@@ -146,7 +148,12 @@ async fn a_trainer_reads_and_exports_only_their_own_records_and_the_export_is_lo
             .build()
     };
     let mine = viewed(trainer_id);
-    ingest_as(&sandbox, "clients", vec![mine.clone(), viewed(Uuid::new_v4())]).await;
+    ingest_as(
+        &sandbox,
+        "clients",
+        vec![mine.clone(), viewed(Uuid::new_v4())],
+    )
+    .await;
 
     let listed = sandbox
         .audit()
@@ -283,7 +290,10 @@ async fn ten_thousand_changes_survive_an_audit_restart_once_each_and_in_order() 
     .await;
 
     let stored = "FROM audit.audit_log WHERE resource_type = 'reliability'";
-    assert_eq!(count(&admin, &format!("SELECT count(*) {stored}")).await, 10_000);
+    assert_eq!(
+        count(&admin, &format!("SELECT count(*) {stored}")).await,
+        10_000
+    );
     assert_eq!(
         count(&admin, &format!("SELECT count(DISTINCT event_id) {stored}")).await,
         10_000
@@ -295,7 +305,10 @@ async fn ten_thousand_changes_survive_an_audit_restart_once_each_and_in_order() 
     .await
     .expect("numbers in chain order");
     let in_outbox_order: Vec<i64> = (0..10_000).collect();
-    assert!(numbers == in_outbox_order, "chain order differs from outbox order");
+    assert!(
+        numbers == in_outbox_order,
+        "chain order differs from outbox order"
+    );
     let audit_pool = fitflow_db::connect(&sandbox.db.runtime_url("audit"), "audit", 2)
         .await
         .expect("audit's runtime pool");

@@ -3,7 +3,9 @@
 
 mod abuse;
 mod accounts;
+mod audit_complete;
 mod audit_trail;
+mod bootstrap;
 mod database;
 mod identity_support;
 mod key_rotation;
@@ -13,4 +15,3 @@ mod sealed_fields;
 mod sessions;
 mod tokens;
 mod transport;
-mod audit_complete;

@@ -129,3 +129,40 @@ async fn concurrent_batches_of_one_source_on_two_streams_keep_one_unbroken_chain
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.verified_links, 100);
 }
+
+#[tokio::test]
+async fn an_event_repeated_within_one_batch_and_across_batches_is_stored_once_in_chain_order() {
+    let audit = test_audit().await;
+    let mut client = audit.ingest_client(Some("clients")).await;
+    let (first, second) = (change_event("clients", 2), view_event("clients", 1));
+    let batch = vec![first.clone(), second.clone(), first.clone()];
+
+    let answered = ingest(
+        &mut client,
+        vec![batch, vec![second.clone(), first.clone()]],
+    )
+    .await;
+
+    assert_eq!(
+        acknowledged(&answered[0]),
+        [
+            first.event_id.as_str(),
+            second.event_id.as_str(),
+            first.event_id.as_str()
+        ]
+    );
+    assert_eq!(answered[1].acknowledged_event_ids.len(), 2);
+    assert_eq!(audit.stored_count().await, 2);
+    let first_sequence: i64 =
+        sqlx::query_scalar("SELECT chain_sequence FROM audit_log WHERE event_id = $1")
+            .bind(uuid::Uuid::try_parse(&first.event_id).expect("uuid"))
+            .fetch_one(&audit.pool)
+            .await
+            .expect("stored");
+    assert_eq!(first_sequence, 1, "batch order is chain order");
+    let report = fitflow_audit::verify_chain(&audit.pool, "clients")
+        .await
+        .expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.verified_links, 2);
+}

@@ -4,6 +4,6 @@ mod chain;
 mod helpers;
 mod ingest;
 mod query;
-mod storage;
 mod reads;
 mod retention;
+mod storage;

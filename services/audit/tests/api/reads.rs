@@ -226,8 +226,16 @@ async fn verify_chain_names_the_edited_row_and_needs_the_operator_role() {
     assert!(!broken.intact);
     let chain = &broken.chains[0];
     assert_eq!(
-        (chain.broken_sequence, chain.break_kind, chain.broken_event_id.as_str()),
-        (2, ChainBreakKind::ColumnsAltered as i32, events[1].event_id.as_str())
+        (
+            chain.broken_sequence,
+            chain.break_kind,
+            chain.broken_event_id.as_str()
+        ),
+        (
+            2,
+            ChainBreakKind::ColumnsAltered as i32,
+            events[1].event_id.as_str()
+        )
     );
 
     let denied = query

@@ -25,7 +25,10 @@ fn in_march_2019(event: AuditEvent, day: u32) -> AuditEvent {
 /// two old ones (one per log) sit between recent ones.
 async fn with_an_old_month() -> TestAudit {
     let audit = test_audit().await;
-    let march_2019 = Utc.with_ymd_and_hms(2019, 3, 1, 0, 0, 0).single().expect("time");
+    let march_2019 = Utc
+        .with_ymd_and_hms(2019, 3, 1, 0, 0, 0)
+        .single()
+        .expect("time");
     fitflow_audit::ensure_partitions(&audit.pool, march_2019)
         .await
         .expect("old partitions");
@@ -129,7 +132,11 @@ async fn a_partition_past_retention_is_written_checked_and_only_then_dropped() {
 async fn a_partition_whose_archive_file_exists_is_kept() {
     let audit = with_an_old_month().await;
     let directory = tempfile::tempdir().expect("a temporary directory");
-    std::fs::write(directory.path().join("access_log_y2019m03.csv"), "older run").expect("write");
+    std::fs::write(
+        directory.path().join("access_log_y2019m03.csv"),
+        "older run",
+    )
+    .expect("write");
     let refused = retention::archive_expired(
         &audit.admin_pool().await,
         &ArchiveOptions {
