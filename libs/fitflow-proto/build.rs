@@ -6,9 +6,10 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let files = proto_files(&proto_root)?;
-    for file in &files {
-        println!("cargo:rerun-if-changed={}", file.display());
-    }
+    // Relative to this package, so that two checkouts sharing one target
+    // directory each watch their own contracts (a directory is watched
+    // recursively).
+    println!("cargo:rerun-if-changed=../../proto");
 
     let descriptor_set = protox::compile(&files, [&proto_root])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
