@@ -229,7 +229,11 @@ async fn hash_passwords(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
 /// Verifies `token` in a loop with the platform's verifier. The first call
 /// fetches identity's public keys over mTLS; every later one is an in-memory
 /// Ed25519 check, which is what this measures.
-async fn verify_tokens(plan: &BenchPlan, channel: Channel, token: String) -> anyhow::Result<BenchReport> {
+async fn verify_tokens(
+    plan: &BenchPlan,
+    channel: Channel,
+    token: String,
+) -> anyhow::Result<BenchReport> {
     let identity = IdentityServiceClient::new(channel);
     let source: fitflow_auth::KeySource = Arc::new(move || {
         let mut identity = identity.clone();
@@ -250,7 +254,10 @@ async fn verify_tokens(plan: &BenchPlan, channel: Channel, token: String) -> any
         })
     });
     let verifier = Arc::new(fitflow_auth::TokenVerifier::new(source));
-    verifier.verify(&token).await.context("the bench token does not verify")?;
+    verifier
+        .verify(&token)
+        .await
+        .context("the bench token does not verify")?;
 
     let token = Arc::new(token);
     let started = Instant::now();
