@@ -273,3 +273,20 @@ async fn is_serving(channel: Channel) -> bool {
         Ok(response) if response.get_ref().status == ServingStatus::Serving as i32
     )
 }
+
+/// The `fitflow` binary built beside the running test (`cargo nextest run
+/// --workspace` builds it, since the binary's own tests need it).
+pub fn fitflow_binary() -> std::path::PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps");
+    let binary = profile_dir.join("fitflow");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it first (cargo build -p fitflow), or run the whole workspace's tests",
+        binary.display()
+    );
+    binary
+}

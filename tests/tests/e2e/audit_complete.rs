@@ -289,19 +289,28 @@ async fn ten_thousand_changes_survive_an_audit_restart_once_each_and_in_order() 
     })
     .await;
 
+    assert_exactly_once_in_order(&sandbox, &admin).await;
+
+    identity.shutdown().await;
+    audit.shutdown().await;
+}
+
+/// Exactly `CHANGES` reliability events are stored, each once, chained in
+/// the order they were written, and the chain verifies.
+async fn assert_exactly_once_in_order(sandbox: &Sandbox, admin: &PgPool) {
     let stored = "FROM audit.audit_log WHERE resource_type = 'reliability'";
     assert_eq!(
-        count(&admin, &format!("SELECT count(*) {stored}")).await,
+        count(admin, &format!("SELECT count(*) {stored}")).await,
         10_000
     );
     assert_eq!(
-        count(&admin, &format!("SELECT count(DISTINCT event_id) {stored}")).await,
+        count(admin, &format!("SELECT count(DISTINCT event_id) {stored}")).await,
         10_000
     );
     let numbers: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT (changes -> 0 ->> 'new_value')::bigint {stored} ORDER BY chain_sequence"
     ))
-    .fetch_all(&admin)
+    .fetch_all(admin)
     .await
     .expect("numbers in chain order");
     let in_outbox_order: Vec<i64> = (0..10_000).collect();
@@ -316,7 +325,70 @@ async fn ten_thousand_changes_survive_an_audit_restart_once_each_and_in_order() 
         .await
         .expect("verify");
     assert!(report.is_intact(), "{report:?}");
+}
+
+/// Runs `fitflow serve audit` as its own process on the sandbox's audit port.
+fn spawn_audit_process(sandbox: &Sandbox, bao: &fitflow_testkit::OpenBao) -> tokio::process::Child {
+    use secrecy::ExposeSecret as _;
+    tokio::process::Command::new(fitflow_e2e::fitflow_binary())
+        .args(["serve", "audit"])
+        .env_clear()
+        .env("FITFLOW_TLS_DIR", &sandbox.certs.dir)
+        .env("FITFLOW_VAULT_ADDR", &bao.addr)
+        .env("FITFLOW_VAULT_TOKEN", bao.root_token.expose_secret())
+        .env(
+            "FITFLOW_AUDIT_DATABASE_URL",
+            sandbox.db.runtime_url("audit").expose_secret(),
+        )
+        .env(
+            "FITFLOW_AUDIT_LISTEN",
+            format!("127.0.0.1:{}", sandbox.ports[&ServiceName::Audit]),
+        )
+        .env("FITFLOW_LOG", "error")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start fitflow serve audit")
+}
+
+#[tokio::test]
+async fn ten_thousand_changes_survive_an_audit_process_killed_mid_stream() {
+    let sandbox = Sandbox::new().await;
+    let admin = sandbox.db.admin_pool().await;
+    let bao = fitflow_testkit::openbao().await;
+    let identity = sandbox.start(&[ServiceName::Identity]).await;
+    let mut audit = spawn_audit_process(&sandbox, bao);
+    sandbox.wait_until_serving(ServiceName::Audit).await;
+    let source = fitflow_db::connect(&sandbox.db.runtime_url("identity"), "identity", 4)
+        .await
+        .expect("identity's runtime pool");
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = tokio::spawn(write_changes(source, Arc::clone(&written)));
+
+    wait_until("a third is written and some of it stored", async || {
+        written.load(Ordering::SeqCst) >= CHANGES / 3
+            && count(&admin, "SELECT count(*) FROM audit.audit_log").await > 0
+    })
+    .await;
+    // SIGKILL: no drain, no goodbye; a batch may be stored but never acknowledged.
+    audit.start_kill().expect("kill the audit process");
+    audit.wait().await.expect("reap the audit process");
+    let written_at_kill = written.load(Ordering::SeqCst);
+    wait_until("writes go on while audit is dead", async || {
+        written.load(Ordering::SeqCst) >= written_at_kill + CHANGES / 3
+    })
+    .await;
+    assert!(count(&admin, "SELECT count(*) FROM identity.audit_outbox").await > 0);
+
+    let mut restarted = spawn_audit_process(&sandbox, bao);
+    sandbox.wait_until_serving(ServiceName::Audit).await;
+    writer.await.expect("the writer finishes");
+    wait_until("the outbox drains", async || {
+        count(&admin, "SELECT count(*) FROM identity.audit_outbox").await == 0
+    })
+    .await;
+    assert_exactly_once_in_order(&sandbox, &admin).await;
 
     identity.shutdown().await;
-    audit.shutdown().await;
+    restarted.start_kill().expect("stop the audit process");
+    let _ = restarted.wait().await;
 }
