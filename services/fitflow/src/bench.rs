@@ -11,7 +11,6 @@ use fitflow_proto::identity::{
 };
 use fitflow_server::tls::TlsPaths;
 use hdrhistogram::Histogram;
-use tokio::sync::Mutex;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -134,20 +133,15 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         return verify_tokens(plan, channel, token.unwrap_or_default()).await;
     }
 
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let counts = Arc::new(Mutex::new((0_u64, 0_u64)));
     let started = Instant::now();
     let deadline = started + plan.duration;
     let mut workers = Vec::new();
     for _ in 0..plan.concurrency {
         let channel = channel.clone();
-        let histogram = Arc::clone(&histogram);
-        let counts = Arc::clone(&counts);
         let token = token.clone();
         let (email, password, scenario) = (email.clone(), password.clone(), plan.scenario);
         workers.push(tokio::spawn(async move {
-            let mut local = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());
-            let (mut ok, mut errors) = (0_u64, 0_u64);
+            let mut tally = Tally::new();
             while Instant::now() < deadline {
                 let begun = Instant::now();
                 let outcome = one_request(
@@ -158,32 +152,12 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
                     &password,
                 )
                 .await;
-                match outcome {
-                    Ok(()) => {
-                        ok += 1;
-                        let _ = local.record(begun.elapsed().as_micros() as u64);
-                    }
-                    Err(_) => errors += 1,
-                }
+                tally.record(begun, outcome);
             }
-            let _ = histogram.lock().await.add(&local);
-            let mut totals = counts.lock().await;
-            totals.0 += ok;
-            totals.1 += errors;
+            tally
         }));
     }
-    for worker in workers {
-        worker.await?;
-    }
-    let elapsed = started.elapsed();
-    let (ok, errors) = *counts.lock().await;
-    let latency_us = histogram.lock().await.clone();
-    Ok(BenchReport {
-        ok,
-        errors,
-        elapsed,
-        latency_us,
-    })
+    Tally::merge(started, workers).await
 }
 
 /// Hashes passwords with identity's argon2id parameters on `concurrency`
@@ -194,36 +168,17 @@ async fn hash_passwords(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     let mut workers = Vec::new();
     for _ in 0..plan.concurrency.max(1) {
         workers.push(tokio::task::spawn_blocking(move || {
-            let mut local = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());
-            let (mut ok, mut errors) = (0_u64, 0_u64);
+            let mut tally = Tally::new();
             while Instant::now() < deadline {
                 let begun = Instant::now();
-                match fitflow_identity::domain::hash_password("bench password that is long enough")
-                {
-                    Ok(_) => {
-                        ok += 1;
-                        let _ = local.record(begun.elapsed().as_micros() as u64);
-                    }
-                    Err(_) => errors += 1,
-                }
+                let outcome =
+                    fitflow_identity::domain::hash_password("bench password that is long enough");
+                tally.record(begun, outcome);
             }
-            (local, ok, errors)
+            tally
         }));
     }
-    let mut latency_us = Histogram::<u64>::new(3)?;
-    let (mut ok, mut errors) = (0_u64, 0_u64);
-    for worker in workers {
-        let (local, worker_ok, worker_errors) = worker.await?;
-        latency_us.add(&local)?;
-        ok += worker_ok;
-        errors += worker_errors;
-    }
-    Ok(BenchReport {
-        ok,
-        errors,
-        elapsed: started.elapsed(),
-        latency_us,
-    })
+    Tally::merge(started, workers).await
 }
 
 /// Verifies `token` in a loop with the platform's verifier. The first call
@@ -266,35 +221,64 @@ async fn verify_tokens(
     for _ in 0..plan.concurrency {
         let (verifier, token) = (Arc::clone(&verifier), Arc::clone(&token));
         workers.push(tokio::spawn(async move {
-            let mut local = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram());
-            let (mut ok, mut errors) = (0_u64, 0_u64);
+            let mut tally = Tally::new();
             while Instant::now() < deadline {
                 let begun = Instant::now();
-                match verifier.verify(&token).await {
-                    Ok(_) => {
-                        ok += 1;
-                        let _ = local.record(begun.elapsed().as_micros() as u64);
-                    }
-                    Err(_) => errors += 1,
-                }
+                let outcome = verifier.verify(&token).await;
+                tally.record(begun, outcome);
             }
-            (local, ok, errors)
+            tally
         }));
     }
-    let mut latency_us = Histogram::<u64>::new(3)?;
-    let (mut ok, mut errors) = (0_u64, 0_u64);
-    for worker in workers {
-        let (local, worker_ok, worker_errors) = worker.await?;
-        latency_us.add(&local)?;
-        ok += worker_ok;
-        errors += worker_errors;
+    Tally::merge(started, workers).await
+}
+
+/// One worker's successes, failures and latencies.
+struct Tally {
+    latency_us: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            latency_us: Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram()),
+            ok: 0,
+            errors: 0,
+        }
     }
-    Ok(BenchReport {
-        ok,
-        errors,
-        elapsed: started.elapsed(),
-        latency_us,
-    })
+
+    /// Counts one operation begun at `begun`; only successes enter the latency histogram.
+    fn record<T, E>(&mut self, begun: Instant, outcome: Result<T, E>) {
+        match outcome {
+            Ok(_) => {
+                self.ok += 1;
+                let _ = self.latency_us.record(begun.elapsed().as_micros() as u64);
+            }
+            Err(_) => self.errors += 1,
+        }
+    }
+
+    /// Waits for every worker and adds up what they measured since `started`.
+    async fn merge(
+        started: Instant,
+        workers: Vec<tokio::task::JoinHandle<Tally>>,
+    ) -> anyhow::Result<BenchReport> {
+        let mut total = Tally::new();
+        for worker in workers {
+            let tally = worker.await?;
+            total.latency_us.add(&tally.latency_us)?;
+            total.ok += tally.ok;
+            total.errors += tally.errors;
+        }
+        Ok(BenchReport {
+            ok: total.ok,
+            errors: total.errors,
+            elapsed: started.elapsed(),
+            latency_us: total.latency_us,
+        })
+    }
 }
 
 fn unreachable_histogram() -> Histogram<u64> {
