@@ -9,6 +9,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -16,7 +17,8 @@ pub use propagation::{current_trace_id, extract_parent, inject_current_context};
 
 /// The environment variable that turns on OTLP export.
 pub const OTLP_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// The environment variable holding the log filter (default `info`).
+/// The environment variable holding the log filter (default `info`); it
+/// filters logs only, never the spans exported over OTLP.
 pub const LOG_FILTER_VAR: &str = "FITFLOW_LOG";
 
 /// Why telemetry could not start.
@@ -72,16 +74,19 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError
     } else {
         (None, None)
     };
-    let otel_layer = tracer_provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("fitflow")));
+    // Spans go to the collector at INFO whatever the log filter says: quieting
+    // the logs must not blind the traces.
+    let otel_layer = tracer_provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("fitflow"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
     if let Some(meter_provider) = &meter_provider {
         opentelemetry::global::set_meter_provider(meter_provider.clone());
     }
 
     tracing_subscriber::registry()
-        .with(filter)
-        .with(json_logs)
+        .with(json_logs.with_filter(filter))
         .with(otel_layer)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
