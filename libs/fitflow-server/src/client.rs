@@ -37,19 +37,21 @@ pub fn channel(
     Ok(endpoint.connect_lazy())
 }
 
-/// Adds the current trace context to every outgoing request.
+/// Adds the current trace context to every outgoing request and caps its
+/// timeout at what the request being served has left.
 pub fn trace_context(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     fitflow_telemetry::inject_current_context(request.metadata_mut());
+    crate::deadline::propagate(request.metadata_mut());
     Ok(request)
 }
 
-/// A channel whose requests carry the current trace context.
+/// A channel whose requests carry the current trace context and deadline.
 pub type TracedChannel = InterceptedService<
     Channel,
     fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
 >;
 
-/// Wraps `channel` so that every request carries the current trace context.
+/// Wraps `channel` so that every request carries the current trace context and deadline.
 pub fn traced(channel: Channel) -> TracedChannel {
     InterceptedService::new(channel, trace_context)
 }

@@ -106,16 +106,16 @@ where
             );
             let _ = span.set_parent(fitflow_telemetry::extract_parent(request.headers()));
             let started = Instant::now();
-            let response = async {
+            let deadline = crate::deadline::from_headers(request.headers());
+            let serve = async {
                 if let Err(error) = admit(&state, &mut request).await {
                     return Ok(error
                         .into_status(&format!("fitflow.{}", state.service))
                         .into_http());
                 }
                 inner.call(request).await
-            }
-            .instrument(span.clone())
-            .await;
+            };
+            let response = crate::deadline::scope(deadline, serve.instrument(span.clone())).await;
             let status_code = response.as_ref().map_or("2", |response| {
                 // Errors answered without a body carry grpc-status in the headers;
                 // otherwise it arrives in trailers, and the call itself succeeded.

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod config;
+pub mod deadline;
 mod guard;
 mod incoming;
 mod policy;

@@ -122,3 +122,19 @@ async fn a_malformed_authorization_header_is_refused_before_any_handler_runs() {
     assert_eq!(reason(&status), "TOKEN_REQUIRED");
     stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_with_a_deadline_verifies_its_token_within_it() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox
+        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .await;
+    let (_, email) = sandbox.register("Deadline Tester").await;
+    let tokens = sandbox.login(&email).await;
+    // Audit has no keys yet: verifying fetches them from identity under the caller's deadline.
+    let mut request = bearer(ListEventsRequest::default(), &tokens.access_token);
+    request.set_timeout(std::time::Duration::from_secs(5));
+    let status = sandbox.audit().list_events(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    stack.shutdown().await;
+}
