@@ -120,6 +120,39 @@ impl Relay {
     /// Relays until `shutdown` is cancelled, then drains for at most
     /// `drain_timeout` and returns.
     pub async fn run(self, shutdown: CancellationToken) {
+        // One relay per outbox: with several replicas of a service, the others
+        // wait here as standbys and take over when the leader's session ends.
+        let Some(leadership) = self.become_leader(&shutdown).await else {
+            return;
+        };
+        self.relay_as_leader(&shutdown).await;
+        // Closing the session releases the lock for a standby.
+        let _ = sqlx::Connection::close(leadership).await;
+    }
+
+    /// Waits until this relay holds its outbox's leader lock (a session-level
+    /// advisory lock keyed by the schema, on a connection kept out of the pool),
+    /// or until shutdown.
+    async fn become_leader(&self, shutdown: &CancellationToken) -> Option<sqlx::PgConnection> {
+        let mut waiting_logged = false;
+        loop {
+            match store::try_lead(&self.pool).await {
+                Ok(Some(connection)) => return Some(connection),
+                Ok(None) if !waiting_logged => {
+                    tracing::info!("another relay leads this outbox; standing by");
+                    waiting_logged = true;
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "cannot take the outbox relay lock"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+    }
+
+    async fn relay_as_leader(&self, shutdown: &CancellationToken) {
         let mut stream = None;
         let mut listener = None;
         let mut failures: u32 = 0;
@@ -131,7 +164,7 @@ impl Relay {
             match self.deliver_pending(&mut stream).await {
                 Ok(()) => {
                     failures = 0;
-                    match self.wait_for_work(&mut listener, &shutdown).await {
+                    match self.wait_for_work(&mut listener, shutdown).await {
                         Wake::Shutdown | Wake::Work => {}
                         Wake::ListenerLost => listener = None,
                     }

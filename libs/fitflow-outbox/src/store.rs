@@ -64,3 +64,23 @@ pub(crate) async fn delete(pool: &PgPool, event_ids: &[Uuid]) -> Result<u64, sql
         .await?;
     Ok(result.rows_affected())
 }
+
+/// Takes the outbox's relay lock on a connection detached from the pool, so
+/// the lock lives exactly as long as that connection; `None` when another
+/// relay holds it. The key includes the schema: services sharing one database
+/// each have their own relay.
+pub(crate) async fn try_lead(pool: &PgPool) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
+    let mut connection = pool.acquire().await?.detach();
+    let locked: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.audit_outbox_relay'))",
+    )
+    .fetch_one(&mut connection)
+    .await?;
+    if locked {
+        Ok(Some(connection))
+    } else {
+        use sqlx::Connection as _;
+        let _ = connection.close().await;
+        Ok(None)
+    }
+}

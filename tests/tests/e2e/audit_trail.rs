@@ -96,3 +96,60 @@ async fn a_graceful_shutdown_flushes_the_outbox_before_audit_stops() {
     assert_eq!(pending_in_outbox(&admin).await, 0);
     assert_eq!(stored_events(&admin, user.id.parse().unwrap()).await, 1);
 }
+
+#[tokio::test]
+async fn two_replicas_of_a_service_run_one_relay_and_the_standby_takes_over() {
+    let sandbox = Sandbox::new().await;
+    let admin = sandbox.db.admin_pool().await;
+    let audit = sandbox.start(&[ServiceName::Audit]).await;
+    let first = sandbox.start(&[ServiceName::Identity]).await;
+    let mut replica_settings = sandbox.settings(&[ServiceName::Identity]).await;
+    replica_settings.served[0].listen = "127.0.0.1:0".parse().unwrap();
+    let second = fitflow::Stack::start(replica_settings)
+        .await
+        .expect("a second replica starts");
+
+    let relay_locks = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+        )
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+    };
+    for _ in 0..50 {
+        if relay_locks().await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(relay_locks().await, 1, "exactly one identity relay leads");
+
+    let (before, _) = sandbox.register("Before Failover").await;
+    wait_for_drained_outbox(&admin).await;
+    first.shutdown().await;
+
+    // The standby notices within its poll interval and delivers what follows.
+    let source = fitflow_db::connect(&sandbox.db.runtime_url("identity"), "identity", 1)
+        .await
+        .unwrap();
+    let after = Uuid::now_v7();
+    let mut tx = source.begin().await.unwrap();
+    let event = fitflow_outbox::AuditEventBuilder::new(
+        "identity",
+        fitflow_outbox::Action::Update,
+        "users",
+        after,
+    )
+    .actor_service("identity")
+    .change("failover", "", "true")
+    .build();
+    fitflow_outbox::record(&mut tx, &event).await.unwrap();
+    tx.commit().await.unwrap();
+    wait_for_drained_outbox(&admin).await;
+    assert_eq!(stored_events(&admin, before.id.parse().unwrap()).await, 1);
+    assert_eq!(stored_events(&admin, after).await, 1);
+    second.shutdown().await;
+    audit.shutdown().await;
+}
