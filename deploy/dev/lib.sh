@@ -410,5 +410,10 @@ export_service_db_env() {
 cargo_env() {
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fitflow/target}"
   mkdir -p "$CARGO_TARGET_DIR"
+  # Checkouts share that target directory; the contracts' digest makes
+  # fitflow-proto regenerate whenever this checkout's .proto files differ from
+  # the ones it was last generated from (see libs/fitflow-proto/build.rs).
+  FITFLOW_CONTRACTS_DIGEST=$(cd "$FITFLOW_ROOT" && find proto -name '*.proto' -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)
+  export FITFLOW_CONTRACTS_DIGEST
   command -v cargo >/dev/null 2>&1 || die "cargo is not on PATH; install Rust with rustup (https://rustup.rs)"
 }

@@ -4,12 +4,16 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not with env!(): checkouts that share a target
+    // directory share this compiled build script, but each runs it for itself.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = proto_files(&proto_root)?;
-    // Relative to this package, so that two checkouts sharing one target
-    // directory each watch their own contracts (a directory is watched
-    // recursively).
     println!("cargo:rerun-if-changed=../../proto");
+    // Cargo gives this crate the same identity in every checkout of the repo,
+    // so with a shared target directory the file watch above can be satisfied
+    // by another checkout's run. deploy/dev/{up,test} export a digest of the
+    // contracts' content, which reruns this script whenever it differs.
+    println!("cargo:rerun-if-env-changed=FITFLOW_CONTRACTS_DIGEST");
 
     let descriptor_set = protox::compile(&files, [&proto_root])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
