@@ -122,6 +122,16 @@ impl Sandbox {
         AuditServiceClient::new(self.channel(ServiceName::Audit, "operator"))
     }
 
+    /// The code audit's `ListEvents` answers with `token`: OK for an operator,
+    /// PERMISSION_DENIED for a valid non-operator token, UNAUTHENTICATED for a bad one.
+    pub async fn audit_answer(&self, token: &str) -> tonic::Code {
+        let request = bearer(fitflow_proto::audit::ListEventsRequest::default(), token);
+        match self.audit().list_events(request).await {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        }
+    }
+
     /// Audit ingestion, presenting `peer`'s certificate.
     pub fn audit_ingest(&self, peer: &str) -> AuditIngestServiceClient<Channel> {
         AuditIngestServiceClient::new(self.channel(ServiceName::Audit, peer))

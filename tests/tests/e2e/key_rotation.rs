@@ -2,8 +2,7 @@
 
 use base64::Engine as _;
 use fitflow::ServiceName;
-use fitflow_e2e::{Sandbox, bearer};
-use fitflow_proto::audit::ListEventsRequest;
+use fitflow_e2e::Sandbox;
 use fitflow_proto::identity::ListPublicKeysRequest;
 use tonic::Code;
 
@@ -17,17 +16,6 @@ fn kid(token: &str) -> String {
     after.split('"').next().unwrap().to_owned()
 }
 
-async fn audit_answer(sandbox: &Sandbox, token: &str) -> Code {
-    match sandbox
-        .audit()
-        .list_events(bearer(ListEventsRequest::default(), token))
-        .await
-    {
-        Ok(_) => Code::Ok,
-        Err(status) => status.code(),
-    }
-}
-
 #[tokio::test]
 async fn a_token_signed_before_a_key_rotation_still_works_and_new_tokens_use_the_new_key() {
     let sandbox = Sandbox::new().await;
@@ -38,7 +26,7 @@ async fn a_token_signed_before_a_key_rotation_still_works_and_new_tokens_use_the
     let before = sandbox.login(&email).await;
     // A trainer is refused on role (PERMISSION_DENIED), which proves the token verified.
     assert_eq!(
-        audit_answer(&sandbox, &before.access_token).await,
+        sandbox.audit_answer(&before.access_token).await,
         Code::PermissionDenied
     );
     let old_kid = kid(&before.access_token);
@@ -54,23 +42,23 @@ async fn a_token_signed_before_a_key_rotation_still_works_and_new_tokens_use_the
     assert_ne!(new_kid, old_kid);
     assert!(new_kid.ends_with(":v2"), "{new_kid}");
     assert_eq!(
-        audit_answer(&sandbox, &before.access_token).await,
+        sandbox.audit_answer(&before.access_token).await,
         Code::PermissionDenied,
         "the old token still verifies"
     );
     // A verifier meeting an unknown kid refetches the published keys, at most
     // once per refetch interval (5 s), so the new key may take that long to arrive.
-    let mut answer = audit_answer(&sandbox, &after.access_token).await;
+    let mut answer = sandbox.audit_answer(&after.access_token).await;
     for _ in 0..40 {
         if answer == Code::PermissionDenied {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        answer = audit_answer(&sandbox, &after.access_token).await;
+        answer = sandbox.audit_answer(&after.access_token).await;
     }
     assert_eq!(answer, Code::PermissionDenied, "the new token verifies");
     assert_eq!(
-        audit_answer(&sandbox, &before.access_token).await,
+        sandbox.audit_answer(&before.access_token).await,
         Code::PermissionDenied,
         "the old token verifies after the key set was refetched"
     );

@@ -3,28 +3,10 @@
 use base64::Engine as _;
 use fitflow::ServiceName;
 use fitflow_e2e::{Sandbox, bearer};
+
+use crate::identity_support::reason;
 use fitflow_proto::audit::ListEventsRequest;
 use tonic::Code;
-
-async fn list_events_with(sandbox: &Sandbox, token: &str) -> Code {
-    match sandbox
-        .audit()
-        .list_events(bearer(ListEventsRequest::default(), token))
-        .await
-    {
-        Ok(_) => Code::Ok,
-        Err(status) => status.code(),
-    }
-}
-
-fn reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt as _;
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused() {
@@ -50,18 +32,12 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
     let elevated = payload.replace(r#""roles":["trainer"]"#, r#""roles":["operator"]"#);
     assert_ne!(payload, elevated, "the payload carries the trainer role");
     let tampered = format!("{}.{}.{}", parts[0], engine.encode(elevated), parts[2]);
-    assert_eq!(
-        list_events_with(&sandbox, &tampered).await,
-        Code::Unauthenticated
-    );
+    assert_eq!(sandbox.audit_answer(&tampered).await, Code::Unauthenticated);
 
     // alg: none, with the same claims and no signature.
     let header = engine.encode(br#"{"alg":"none","typ":"JWT","kid":"fitflow-identity-jwt:v1"}"#);
     let unsigned = format!("{header}.{}.", parts[1]);
-    assert_eq!(
-        list_events_with(&sandbox, &unsigned).await,
-        Code::Unauthenticated
-    );
+    assert_eq!(sandbox.audit_answer(&unsigned).await, Code::Unauthenticated);
 
     // Expired: properly signed by the real transit key, but an hour old.
     let vault = fitflow_testkit::vault().await;
@@ -95,7 +71,7 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
         .sign(&fresh)
         .await
         .unwrap();
-    assert_eq!(list_events_with(&sandbox, &operator_token).await, Code::Ok);
+    assert_eq!(sandbox.audit_answer(&operator_token).await, Code::Ok);
     stack.shutdown().await;
 }
 
