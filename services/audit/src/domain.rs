@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use fitflow_error::{FieldViolation, Violations};
 use fitflow_proto::audit::{
-    Action, AuditEvent, ExportEventsRequest, FieldChange, ListEventsRequest, Log as ProtoLog,
-    Purpose, RejectedEvent, VerifyChainRequest,
+    Action, AuditEvent, EventFilter as ProtoEventFilter, ExportEventsRequest, FieldChange,
+    ListEventsRequest, Log as ProtoLog, Purpose, RejectedEvent, VerifyChainRequest,
 };
 use fitflow_proto::types::actor::Kind as ActorKind;
 use prost::Message as _;
@@ -839,41 +839,29 @@ pub struct EventFilter {
     pub after: Option<PageCursor>,
 }
 
-/// The filter fields that `ListEvents` and `ExportEvents` share, as sent.
-struct FilterFields<'a> {
-    resource_type: &'a str,
-    resource_id: &'a str,
-    actor_user_id: &'a str,
-    start_time: Option<&'a prost_types::Timestamp>,
-    end_time: Option<&'a prost_types::Timestamp>,
-    source_service: &'a str,
-    log: i32,
-    tenant_id: &'a str,
-}
-
 /// Validates the shared filter fields into an [`EventFilter`] without paging.
-fn validate_filter(fields: &FilterFields<'_>, violations: &mut Violations) -> EventFilter {
-    let resource_type = optional(fields.resource_type).map(str::to_owned);
+fn validate_filter(fields: &ProtoEventFilter, violations: &mut Violations) -> EventFilter {
+    let resource_type = optional(&fields.resource_type).map(str::to_owned);
     violations.check(
         resource_type
             .as_ref()
             .is_none_or(|kind| kind.chars().count() <= MAX_RESOURCE_TYPE_CHARS),
-        "resource_type",
+        "filter.resource_type",
         "must be at most 100 characters",
     );
-    let resource_id = optional(fields.resource_id).and_then(|text| {
+    let resource_id = optional(&fields.resource_id).and_then(|text| {
         let parsed = parse_uuid(text);
-        violations.check(parsed.is_some(), "resource_id", "must be a UUID");
+        violations.check(parsed.is_some(), "filter.resource_id", "must be a UUID");
         parsed
     });
     violations.check(
         fields.resource_id.is_empty() || resource_type.is_some(),
-        "resource_id",
+        "filter.resource_id",
         "requires resource_type",
     );
-    let actor_user_id = optional(fields.actor_user_id).and_then(|text| {
+    let actor_user_id = optional(&fields.actor_user_id).and_then(|text| {
         let parsed = parse_uuid(text);
-        violations.check(parsed.is_some(), "actor_user_id", "must be a UUID");
+        violations.check(parsed.is_some(), "filter.actor_user_id", "must be a UUID");
         parsed
     });
     let mut time = |field: &str, value: Option<&prost_types::Timestamp>| {
@@ -883,15 +871,19 @@ fn validate_filter(fields: &FilterFields<'_>, violations: &mut Violations) -> Ev
             parsed
         })
     };
-    let start_time = time("start_time", fields.start_time);
-    let end_time = time("end_time", fields.end_time);
+    let start_time = time("filter.start_time", fields.start_time.as_ref());
+    let end_time = time("filter.end_time", fields.end_time.as_ref());
     if let (Some(start), Some(end)) = (start_time, end_time) {
-        violations.check(start < end, "end_time", "must be after start_time");
+        violations.check(
+            start < end,
+            "filter.end_time",
+            "must be after filter.start_time",
+        );
     }
-    let source_service = optional(fields.source_service).map(str::to_owned);
+    let source_service = optional(&fields.source_service).map(str::to_owned);
     violations.check(
         source_service.as_deref().is_none_or(is_service_name),
-        "source_service",
+        "filter.source_service",
         "must be a service name",
     );
     let log = match ProtoLog::try_from(fields.log) {
@@ -899,13 +891,13 @@ fn validate_filter(fields: &FilterFields<'_>, violations: &mut Violations) -> Ev
         Ok(ProtoLog::Audit) => Some(Log::Audit),
         Ok(ProtoLog::Access) => Some(Log::Access),
         Err(_) => {
-            violations.add("log", "must be a known log");
+            violations.add("filter.log", "must be a known log");
             None
         }
     };
-    let tenant_id = optional(fields.tenant_id).and_then(|text| {
+    let tenant_id = optional(&fields.tenant_id).and_then(|text| {
         let parsed = parse_uuid(text);
-        violations.check(parsed.is_some(), "tenant_id", "must be a UUID");
+        violations.check(parsed.is_some(), "filter.tenant_id", "must be a UUID");
         parsed
     });
     EventFilter {
@@ -927,19 +919,7 @@ pub fn validate_list_request(
     request: &ListEventsRequest,
 ) -> Result<EventFilter, Vec<FieldViolation>> {
     let mut violations = Violations::new();
-    let filter = validate_filter(
-        &FilterFields {
-            resource_type: &request.resource_type,
-            resource_id: &request.resource_id,
-            actor_user_id: &request.actor_user_id,
-            start_time: request.start_time.as_ref(),
-            end_time: request.end_time.as_ref(),
-            source_service: &request.source_service,
-            log: request.log,
-            tenant_id: &request.tenant_id,
-        },
-        &mut violations,
-    );
+    let filter = validate_filter(&request.filter.clone().unwrap_or_default(), &mut violations);
     let page_size = match u32::try_from(request.page_size) {
         Ok(0) => DEFAULT_PAGE_SIZE,
         Ok(size) => size.min(MAX_PAGE_SIZE),
@@ -995,19 +975,7 @@ pub fn validate_export_request(
     request: &ExportEventsRequest,
 ) -> Result<ExportPlan, Vec<FieldViolation>> {
     let mut violations = Violations::new();
-    let filter = validate_filter(
-        &FilterFields {
-            resource_type: &request.resource_type,
-            resource_id: &request.resource_id,
-            actor_user_id: &request.actor_user_id,
-            start_time: request.start_time.as_ref(),
-            end_time: request.end_time.as_ref(),
-            source_service: &request.source_service,
-            log: request.log,
-            tenant_id: &request.tenant_id,
-        },
-        &mut violations,
-    );
+    let filter = validate_filter(&request.filter.clone().unwrap_or_default(), &mut violations);
     let purpose = Purpose::try_from(request.purpose)
         .ok()
         .filter(|purpose| *purpose != Purpose::Unspecified);
@@ -1463,12 +1431,15 @@ mod tests {
     #[test]
     fn a_resource_id_filter_requires_a_resource_type_and_page_size_is_capped() {
         let request = ListEventsRequest {
-            resource_id: Uuid::new_v4().to_string(),
+            filter: Some(ProtoEventFilter {
+                resource_id: Uuid::new_v4().to_string(),
+                ..Default::default()
+            }),
             page_size: -1,
             ..Default::default()
         };
         let violations = validate_list_request(&request).expect_err("invalid");
-        assert_eq!(fields(&violations), ["resource_id", "page_size"]);
+        assert_eq!(fields(&violations), ["filter.resource_id", "page_size"]);
         let request = ListEventsRequest {
             page_size: 10_000,
             ..Default::default()
@@ -1518,16 +1489,24 @@ mod tests {
     #[test]
     fn an_export_needs_a_purpose_and_a_known_log() {
         let request = ExportEventsRequest {
-            log: 7,
-            tenant_id: "nope".to_owned(),
+            filter: Some(ProtoEventFilter {
+                log: 7,
+                tenant_id: "nope".to_owned(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let violations = validate_export_request(&request).expect_err("invalid");
-        assert_eq!(fields(&violations), ["log", "tenant_id", "purpose"]);
+        assert_eq!(
+            fields(&violations),
+            ["filter.log", "filter.tenant_id", "purpose"]
+        );
         let plan = validate_export_request(&ExportEventsRequest {
-            log: ProtoLog::Access as i32,
+            filter: Some(ProtoEventFilter {
+                log: ProtoLog::Access as i32,
+                ..Default::default()
+            }),
             purpose: Purpose::Operations as i32,
-            ..Default::default()
         })
         .expect("valid");
         assert_eq!(plan.filter.log, Some(Log::Access));
@@ -1538,11 +1517,13 @@ mod tests {
     fn the_export_event_is_a_valid_access_event_naming_the_caller_record_and_filter() {
         let (actor, client, export_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let plan = validate_export_request(&ExportEventsRequest {
-            resource_type: "clients".to_owned(),
-            resource_id: client.to_string(),
-            log: ProtoLog::Access as i32,
+            filter: Some(ProtoEventFilter {
+                resource_type: "clients".to_owned(),
+                resource_id: client.to_string(),
+                log: ProtoLog::Access as i32,
+                ..Default::default()
+            }),
             purpose: Purpose::Treatment as i32,
-            ..Default::default()
         })
         .expect("valid");
         let event = export_event(&plan, actor, export_id, now());

@@ -16,7 +16,7 @@ use fitflow_crypto::VaultSettings;
 use fitflow_outbox::{Action, AuditEventBuilder, Relay};
 use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
 use fitflow_proto::audit::audit_service_server::AuditService as _;
-use fitflow_proto::audit::{ListEventsRequest, Log};
+use fitflow_proto::audit::{EventFilter, ListEventsRequest, Log};
 use fitflow_server::config;
 use fitflow_server::tls::TlsPaths;
 use hdrhistogram::Histogram;
@@ -467,10 +467,13 @@ async fn time_who_viewed(
             prost_types_timestamp(at)
         });
         let mut request = tonic::Request::new(ListEventsRequest {
-            log: Log::Access as i32,
-            resource_type: "clients".to_owned(),
-            resource_id: client_id(client).to_string(),
-            start_time,
+            filter: Some(EventFilter {
+                log: Log::Access as i32,
+                resource_type: "clients".to_owned(),
+                resource_id: client_id(client).to_string(),
+                start_time,
+                ..Default::default()
+            }),
             page_size: 50,
             ..Default::default()
         });

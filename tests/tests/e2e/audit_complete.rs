@@ -11,8 +11,8 @@ use fitflow_auth::Role;
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use fitflow_proto::audit::{
-    ChainBreakKind, ExportEventsRequest, IngestRequest, ListEventsRequest, VerifyChainRequest,
-    VerifyChainResponse,
+    ChainBreakKind, EventFilter, ExportEventsRequest, IngestRequest, ListEventsRequest,
+    VerifyChainRequest, VerifyChainResponse,
 };
 use sqlx::PgPool;
 use tonic::Code;
@@ -159,7 +159,10 @@ async fn a_trainer_reads_and_exports_only_their_own_records_and_the_export_is_lo
         .audit()
         .list_events(bearer(
             ListEventsRequest {
-                tenant_id: trainer_id.to_string(),
+                filter: Some(EventFilter {
+                    tenant_id: trainer_id.to_string(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             &trainer,
@@ -180,11 +183,13 @@ async fn a_trainer_reads_and_exports_only_their_own_records_and_the_export_is_lo
         .audit()
         .export_events(bearer(
             ExportEventsRequest {
-                tenant_id: trainer_id.to_string(),
-                resource_type: "clients".to_owned(),
-                resource_id: client_id.to_string(),
+                filter: Some(EventFilter {
+                    tenant_id: trainer_id.to_string(),
+                    resource_type: "clients".to_owned(),
+                    resource_id: client_id.to_string(),
+                    ..Default::default()
+                }),
                 purpose: Purpose::Operations as i32,
-                ..Default::default()
             },
             &trainer,
         ))

@@ -5,7 +5,7 @@ use std::time::Duration;
 use fitflow_audit::AuditQuery;
 use fitflow_auth::{Principal, Role};
 use fitflow_proto::audit::audit_service_server::AuditService;
-use fitflow_proto::audit::{AuditEvent, ListEventsRequest, ListEventsResponse};
+use fitflow_proto::audit::{AuditEvent, EventFilter, ListEventsRequest, ListEventsResponse};
 use tonic::{Code, Request};
 use tonic_types::StatusExt as _;
 use uuid::Uuid;
@@ -92,8 +92,11 @@ async fn list_events_filters_by_record_and_pages_newest_first() {
         .map(|e| e.event_id.clone())
         .collect();
     let mut request = ListEventsRequest {
-        resource_type: "clients".to_owned(),
-        resource_id: about_client[0].resource_id.clone(),
+        filter: Some(EventFilter {
+            resource_type: "clients".to_owned(),
+            resource_id: about_client[0].resource_id.clone(),
+            ..Default::default()
+        }),
         page_size: 2,
         ..Default::default()
     };
@@ -126,7 +129,10 @@ async fn list_events_filters_by_actor_source_and_time() {
     let by_actor = list(
         &audit,
         ListEventsRequest {
-            actor_user_id: actor,
+            filter: Some(EventFilter {
+                actor_user_id: actor,
+                ..Default::default()
+            }),
             ..Default::default()
         },
     )
@@ -136,7 +142,10 @@ async fn list_events_filters_by_actor_source_and_time() {
     let from_billing = list(
         &audit,
         ListEventsRequest {
-            source_service: "billing".to_owned(),
+            filter: Some(EventFilter {
+                source_service: "billing".to_owned(),
+                ..Default::default()
+            }),
             ..Default::default()
         },
     )
@@ -153,8 +162,11 @@ async fn list_events_filters_by_actor_source_and_time() {
     let last_three_minutes = list(
         &audit,
         ListEventsRequest {
-            start_time: Some((now - Duration::from_secs(150)).into()),
-            end_time: Some((now - Duration::from_secs(30)).into()),
+            filter: Some(EventFilter {
+                start_time: Some((now - Duration::from_secs(150)).into()),
+                end_time: Some((now - Duration::from_secs(30)).into()),
+                ..Default::default()
+            }),
             ..Default::default()
         },
     )
@@ -196,7 +208,10 @@ async fn an_invalid_list_request_names_its_bad_fields() {
         &audit,
         Some(principal(vec![Role::Operator])),
         ListEventsRequest {
-            resource_id: "not-a-uuid".to_owned(),
+            filter: Some(EventFilter {
+                resource_id: "not-a-uuid".to_owned(),
+                ..Default::default()
+            }),
             page_token: "forged".to_owned(),
             ..Default::default()
         },
@@ -212,5 +227,8 @@ async fn an_invalid_list_request_names_its_bad_fields() {
         .iter()
         .map(|violation| violation.field.as_str())
         .collect();
-    assert_eq!(fields, ["resource_id", "resource_id", "page_token"]);
+    assert_eq!(
+        fields,
+        ["filter.resource_id", "filter.resource_id", "page_token"]
+    );
 }

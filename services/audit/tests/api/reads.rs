@@ -5,8 +5,8 @@ use fitflow_audit::AuditQuery;
 use fitflow_auth::{Principal, Role};
 use fitflow_proto::audit::audit_service_server::AuditService;
 use fitflow_proto::audit::{
-    Action, AuditEvent, ChainBreakKind, ExportEventsRequest, ListEventsRequest, Log, Purpose,
-    VerifyChainRequest,
+    Action, AuditEvent, ChainBreakKind, EventFilter, ExportEventsRequest, ListEventsRequest, Log,
+    Purpose, VerifyChainRequest,
 };
 use futures::StreamExt as _;
 use tonic::{Code, Request};
@@ -69,7 +69,10 @@ async fn a_trainer_lists_exactly_the_events_of_their_own_tenant() {
         .list_events(as_user(
             &trainer,
             ListEventsRequest {
-                tenant_id: trainer.user_id.to_string(),
+                filter: Some(EventFilter {
+                    tenant_id: trainer.user_id.to_string(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
         ))
@@ -83,7 +86,10 @@ async fn a_trainer_lists_exactly_the_events_of_their_own_tenant() {
         .list_events(as_user(
             &trainer,
             ListEventsRequest {
-                tenant_id: Uuid::new_v4().to_string(),
+                filter: Some(EventFilter {
+                    tenant_id: Uuid::new_v4().to_string(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
         ))
@@ -100,9 +106,12 @@ async fn who_viewed_a_client_is_the_access_log_filtered_by_the_record() {
         .list_events(as_user(
             &operator,
             ListEventsRequest {
-                log: Log::Access as i32,
-                resource_type: "clients".to_owned(),
-                resource_id: client_id.to_string(),
+                filter: Some(EventFilter {
+                    log: Log::Access as i32,
+                    resource_type: "clients".to_owned(),
+                    resource_id: client_id.to_string(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
         ))
@@ -129,11 +138,13 @@ async fn an_export_records_an_export_event_by_the_caller_before_it_streams_every
         .export_events(as_user(
             &trainer,
             ExportEventsRequest {
-                tenant_id: trainer.user_id.to_string(),
-                resource_type: "clients".to_owned(),
-                resource_id: client_id.to_string(),
+                filter: Some(EventFilter {
+                    tenant_id: trainer.user_id.to_string(),
+                    resource_type: "clients".to_owned(),
+                    resource_id: client_id.to_string(),
+                    ..Default::default()
+                }),
                 purpose: Purpose::Operations as i32,
-                ..Default::default()
             },
         ))
         .await
