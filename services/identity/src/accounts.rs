@@ -131,6 +131,11 @@ pub struct Accounts {
 impl Accounts {
     /// Use cases over the identity schema, sealing with `keyring` and signing with `signer`.
     pub fn new(pool: PgPool, keyring: KeyRing, signer: Arc<TokenSigner>) -> Self {
+        // Compute the decoy hash now, off the async threads, so the first
+        // unknown email costs no more than any other.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(|| LazyLock::force(&DECOY_HASH));
+        }
         Self {
             pool,
             keyring,
@@ -244,10 +249,13 @@ impl Accounts {
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
         ensure_not_locked(&mut tx, &keys).await?;
         let user = repo::find_user_by_email(&mut tx, email).await?;
-        let stored_hash = user
-            .as_ref()
-            .map_or_else(|| DECOY_HASH.clone(), |row| row.password_hash.clone());
-        let password_ok = verify_password_blocking(password, stored_hash).await?;
+        let stored_hash = user.as_ref().map(|row| row.password_hash.clone());
+        let password_ok = tokio::task::spawn_blocking(move || {
+            let phc = stored_hash.as_deref().unwrap_or(DECOY_HASH.as_str());
+            domain::verify_password(&password, phc)
+        })
+        .await
+        .map_err(|_| IdentityError::Credentials)?;
         let user = match user {
             Some(user) if password_ok && user.status != "deleted" => user,
             other => {
