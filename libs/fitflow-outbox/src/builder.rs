@@ -143,17 +143,39 @@ impl AuditEventBuilder {
 const MAX_USER_AGENT_CHARS: usize = 512;
 
 fn normalized_ip(address: &str) -> Option<String> {
-    let address = address.trim();
-    address
+    client_ip(address.trim()).map(|ip| ip.to_string())
+}
+
+/// The IP address in a client address as callers send it: a bare IP or an
+/// `ip:port` / `[ip]:port` socket address (the port is dropped), with an
+/// IPv4-mapped IPv6 address folded to its IPv4 form, so one client has one
+/// form everywhere (rate limits, audit events). Anything else, surrounding
+/// whitespace included, is `None`.
+pub fn client_ip(address: &str) -> Option<IpAddr> {
+    let ip = address
         .parse::<IpAddr>()
         .or_else(|_| address.parse::<SocketAddr>().map(|socket| socket.ip()))
-        .ok()
-        .map(|ip| ip.to_string())
+        .ok()?;
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_client_has_one_address_whatever_form_it_is_sent_in() {
+        let expected: IpAddr = "198.51.100.7".parse().unwrap();
+        for form in ["198.51.100.7", "198.51.100.7:1", "::ffff:198.51.100.7", "[::ffff:198.51.100.7]:443"] {
+            assert_eq!(client_ip(form), Some(expected), "{form}");
+        }
+        for bad in ["198.51.100.7 ", " 198.51.100.7", "", "localhost", "198.51.100.7\0"] {
+            assert_eq!(client_ip(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_built_event_has_a_v7_id_a_time_and_every_given_field() {

@@ -20,6 +20,7 @@ use fitflow_outbox::{Action, AuditEventBuilder};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::hashing::PasswordHashing;
 use crate::domain::{self, NewAccount};
 use crate::repo::{self, NewUserRow, UserRow};
 use crate::{IdentityError, SERVICE, TokenSigner};
@@ -96,6 +97,8 @@ struct LimitKeys {
 
 const ACCOUNT_KIND: &str = "account";
 const ADDRESS_KIND: &str = "address";
+/// `login_attempts.kind` of second-factor failures, keyed by user id.
+const SECOND_FACTOR_KIND: &str = "second_factor";
 
 /// A freshly issued token pair.
 #[derive(Clone)]
@@ -126,6 +129,7 @@ pub struct Accounts {
     pool: PgPool,
     keyring: KeyRing,
     signer: Arc<TokenSigner>,
+    hashing: PasswordHashing,
 }
 
 impl Accounts {
@@ -140,6 +144,7 @@ impl Accounts {
             pool,
             keyring,
             signer,
+            hashing: PasswordHashing::for_this_machine(),
         }
     }
 
@@ -154,7 +159,7 @@ impl Accounts {
         account: NewAccount,
         password: String,
     ) -> Result<(Account, String), IdentityError> {
-        let password_hash = hash_password_blocking(password).await?;
+        let password_hash = self.hashing.hash(password).await?;
         let user_id = Uuid::now_v7();
         let display_name_sealed = self
             .keyring
@@ -246,16 +251,27 @@ impl Accounts {
         client: ClientContext<'_>,
     ) -> Result<LoginOutcome, IdentityError> {
         let keys = self.limit_keys(email, client.address).await?;
+        // The cheap checks first, in a transaction that ends before the hash:
+        // no connection or lock is held while argon2id runs.
+        let (user, stored_hash) = {
+            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            ensure_not_locked(&mut tx, &keys).await?;
+            let user = repo::find_user_by_email(&mut tx, email).await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            let stored_hash = user
+                .as_ref()
+                .map_or_else(|| DECOY_HASH.clone(), |row| row.password_hash.clone());
+            (user, stored_hash)
+        };
+        let password_ok = self.hashing.verify(password, stored_hash.clone()).await?;
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
-        ensure_not_locked(&mut tx, &keys).await?;
-        let user = repo::find_user_by_email(&mut tx, email).await?;
-        let stored_hash = user.as_ref().map(|row| row.password_hash.clone());
-        let password_ok = tokio::task::spawn_blocking(move || {
-            let phc = stored_hash.as_deref().unwrap_or(DECOY_HASH.as_str());
-            domain::verify_password(&password, phc)
-        })
-        .await
-        .map_err(|_| IdentityError::Credentials)?;
+        // The password may have changed while we hashed: only the verified one counts.
+        let user = match user {
+            Some(_) => repo::find_user_by_email(&mut tx, email)
+                .await?
+                .filter(|current| current.password_hash == stored_hash),
+            None => None,
+        };
         let user = match user {
             Some(user) if password_ok && user.status != "deleted" => user,
             other => {
@@ -325,6 +341,45 @@ impl Accounts {
         Ok(LoginOutcome::Tokens(tokens))
     }
 
+    /// Checks the password a signed-in user gives to confirm a sensitive
+    /// change (ChangePassword, DisableMfa) against the same per-account limit
+    /// as login, so a stolen access token does not buy unlimited guesses.
+    /// The hash runs with no connection held.
+    async fn confirm_password(
+        &self,
+        email: &str,
+        stored_hash: String,
+        password: String,
+    ) -> Result<(), IdentityError> {
+        let keys = self.limit_keys(email, "").await?;
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        ensure_not_locked(&mut tx, &keys).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        if self.hashing.verify(password, stored_hash).await? {
+            return Ok(());
+        }
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        count_failure(&mut tx, &keys).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Err(IdentityError::InvalidCredentials)
+    }
+
+    /// Refuses while the account's second factor is locked.
+    async fn second_factor_open(&self, user_id: Uuid) -> Result<(), IdentityError> {
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        ensure_second_factor_open(&mut tx, user_id).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(())
+    }
+
+    /// Counts a wrong code given outside a login (DisableMfa).
+    async fn count_wrong_code(&self, user_id: Uuid) -> Result<(), IdentityError> {
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        count_second_factor_failure(&mut tx, user_id).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(())
+    }
+
     /// Finishes an MFA login with a TOTP or recovery code.
     pub async fn complete_mfa_login(
         &self,
@@ -343,6 +398,7 @@ impl Accounts {
             .ok_or(IdentityError::MfaChallengeInvalid)?;
         let keys = self.limit_keys(&user.email, &challenge.client_addr).await?;
         ensure_not_locked(&mut tx, &keys).await?;
+        ensure_second_factor_open(&mut tx, user.id).await?;
         let client = ClientContext {
             address: &challenge.client_addr,
             user_agent: &challenge.user_agent,
@@ -354,6 +410,7 @@ impl Accounts {
             let spent = failed_attempts >= domain::MFA_CHALLENGE_MAX_FAILURES;
             repo::update_mfa_challenge(&mut tx, &challenge_hash, failed_attempts, spent).await?;
             count_failure(&mut tx, &keys).await?;
+            count_second_factor_failure(&mut tx, user.id).await?;
             let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "users", user.id)
                 .actor_service(SERVICE)
                 .tenant(user.id)
@@ -368,6 +425,7 @@ impl Accounts {
         repo::update_mfa_challenge(&mut tx, &challenge_hash, challenge.failed_attempts, true)
             .await?;
         repo::clear_failures(&mut tx, ACCOUNT_KIND, &keys.account).await?;
+        repo::clear_failures(&mut tx, SECOND_FACTOR_KIND, &user.id.to_string()).await?;
         let tokens = self.open_session(&mut tx, &user, client, method).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(tokens)
@@ -586,6 +644,41 @@ async fn ensure_not_locked(
     }
 }
 
+/// Refuses second-factor checks while the account's second factor is locked.
+async fn ensure_second_factor_open(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+) -> Result<(), IdentityError> {
+    let wait = repo::failure_counter(tx, SECOND_FACTOR_KIND, &user_id.to_string())
+        .await?
+        .and_then(|counter| counter.retry_after(Utc::now()));
+    match wait {
+        Some(wait) => Err(IdentityError::SecondFactorLocked {
+            retry_after: wait.to_std().unwrap_or_default(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Counts a wrong second-factor code against the account.
+async fn count_second_factor_failure(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+) -> Result<(), IdentityError> {
+    let counter = repo::record_failure(
+        tx,
+        SECOND_FACTOR_KIND,
+        &user_id.to_string(),
+        domain::SECOND_FACTOR_FAILURE_LIMIT,
+        Utc::now(),
+    )
+    .await?;
+    if counter.locked_until.is_some_and(|until| until > Utc::now()) {
+        tracing::warn!("second factor lockout: account");
+    }
+    Ok(())
+}
+
 /// Counts a failed attempt against the account and the address.
 async fn count_failure(tx: &mut sqlx::PgConnection, keys: &LimitKeys) -> Result<(), IdentityError> {
     let now = Utc::now();
@@ -614,24 +707,6 @@ async fn count_failure(tx: &mut sqlx::PgConnection, keys: &LimitKeys) -> Result<
         }
     }
     Ok(())
-}
-
-/// Verifies a password on a blocking thread (argon2id is CPU-heavy).
-async fn verify_password_blocking(
-    password: String,
-    stored_hash: String,
-) -> Result<bool, IdentityError> {
-    tokio::task::spawn_blocking(move || domain::verify_password(&password, &stored_hash))
-        .await
-        .map_err(|_| IdentityError::Credentials)
-}
-
-/// Hashes a password on a blocking thread.
-async fn hash_password_blocking(password: String) -> Result<String, IdentityError> {
-    tokio::task::spawn_blocking(move || domain::hash_password(&password))
-        .await
-        .map_err(|_| IdentityError::Credentials)?
-        .map_err(|_| IdentityError::Credentials)
 }
 
 fn mfa_secret_address(user_id: Uuid) -> FieldAddress<'static> {

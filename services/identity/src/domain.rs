@@ -437,6 +437,15 @@ pub const ADDRESS_FAILURE_LIMIT: FailureLimit = FailureLimit {
     lockout: chrono::Duration::minutes(15),
 };
 
+/// Per account, second factor: 10 wrong codes in 15 minutes lock the second
+/// factor for 15 minutes. Only a complete login resets it, never a correct
+/// password, so knowing the password does not buy fresh guesses.
+pub const SECOND_FACTOR_FAILURE_LIMIT: FailureLimit = FailureLimit {
+    max_failures: 10,
+    window: chrono::Duration::minutes(15),
+    lockout: chrono::Duration::minutes(15),
+};
+
 /// A key's failed-login counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCounter {

@@ -36,6 +36,18 @@ pub enum IdentityError {
         /// How long until the lock ends.
         retry_after: std::time::Duration,
     },
+    /// Too many wrong second-factor codes for the account.
+    #[error("second factor locked")]
+    SecondFactorLocked {
+        /// How long until the lock ends.
+        retry_after: std::time::Duration,
+    },
+    /// Too many password hashes are running or waiting; retry shortly.
+    #[error("password hashing busy")]
+    HashingBusy {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// The MFA challenge is unknown, used or expired.
     #[error("mfa challenge invalid")]
     MfaChallengeInvalid,
@@ -126,6 +138,16 @@ impl From<IdentityError> for ApiError {
                 "LOGIN_RATE_LIMITED",
                 "too many failed attempts; try again later",
             ),
+            IdentityError::SecondFactorLocked { .. } => ApiError::new(
+                Code::ResourceExhausted,
+                "SECOND_FACTOR_LOCKED",
+                "too many wrong codes; try again later",
+            ),
+            IdentityError::HashingBusy { .. } => ApiError::new(
+                Code::ResourceExhausted,
+                "PASSWORD_HASHING_BUSY",
+                "too many sign-ins at once; try again shortly",
+            ),
             IdentityError::MfaChallengeInvalid => ApiError::unauthenticated(
                 "MFA_CHALLENGE_INVALID",
                 "the mfa challenge is unknown, used or expired; log in again",
@@ -181,7 +203,9 @@ impl From<IdentityError> for tonic::Status {
     fn from(error: IdentityError) -> Self {
         use tonic_types::StatusExt as _;
         let retry_after = match &error {
-            IdentityError::LoginRateLimited { retry_after } => Some(*retry_after),
+            IdentityError::LoginRateLimited { retry_after }
+            | IdentityError::SecondFactorLocked { retry_after }
+            | IdentityError::HashingBusy { retry_after } => Some(*retry_after),
             _ => None,
         };
         let status = ApiError::from(error).into_status(crate::ERROR_DOMAIN);

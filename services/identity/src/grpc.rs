@@ -14,6 +14,8 @@ use crate::accounts::{
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 use crate::{ERROR_DOMAIN, IdentityError};
 
+/// The mTLS peer name of the BFF/gateway.
+const GATEWAY_PEER: &str = "gateway";
 /// Longest password accepted at login (the policy caps new ones at 128 characters).
 const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
 /// Longest opaque token we look at.
@@ -61,10 +63,25 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        // The gateway always knows the end user's address; without it the
+        // per-address login limit could not apply.
+        let from_gateway =
+            fitflow_auth::peer(&request).is_some_and(|peer| peer.0 == GATEWAY_PEER);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let email = domain::normalize_email(&request.email);
         violations.check(email.is_some(), "email", "must be an email address");
+        let client_ip = fitflow_outbox::client_ip(&request.client_address);
+        violations.check(
+            request.client_address.is_empty() || client_ip.is_some(),
+            "client_address",
+            "must be an IP address, optionally with a port",
+        );
+        violations.check(
+            !(from_gateway && request.client_address.is_empty()),
+            "client_address",
+            "is required from the gateway",
+        );
         violations.check(
             !request.password.is_empty(),
             "password",
@@ -86,8 +103,10 @@ impl IdentityService for IdentityGrpc {
             "is too long",
         );
         violations.into_result().map_err(reject)?;
+        // Limits and audit events key on the one normalised form of the address.
+        let address = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
         let client = ClientContext {
-            address: &request.client_address,
+            address: &address,
             user_agent: &request.user_agent,
         };
         let outcome = self

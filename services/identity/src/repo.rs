@@ -497,6 +497,21 @@ pub(crate) async fn insert_password_reset(
 
 /// Spends an unused, unexpired reset token (and every other outstanding
 /// token of its user); returns the user.
+/// Whether `token_hash` names a live (unused, unexpired) reset: the cheap
+/// check before a new password is hashed.
+pub(crate) async fn password_reset_is_live(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM password_resets \
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now())",
+    )
+    .bind(token_hash)
+    .fetch_one(&mut *conn)
+    .await
+}
+
 pub(crate) async fn take_password_reset(
     conn: &mut PgConnection,
     token_hash: &[u8],

@@ -1,7 +1,7 @@
 //! Login abuse resistance: lockouts per account and per address, uniform
 //! failures, and audit events that never hold the email.
 
-use fitflow::ServiceName;
+use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox};
 use tonic::Code;
 
@@ -10,7 +10,7 @@ use crate::identity_support::{reason, retry_delay};
 #[tokio::test]
 async fn an_unknown_email_fails_exactly_like_a_wrong_password() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Known").await;
     let wrong_password = sandbox
         .try_login(&email, "not the right password", "198.51.100.7")
@@ -31,7 +31,7 @@ async fn an_unknown_email_fails_exactly_like_a_wrong_password() {
 #[tokio::test]
 async fn five_failed_logins_lock_the_account_even_for_the_right_password() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Targeted").await;
     for attempt in 0..5 {
         // Different addresses: the per-account limit alone trips.
@@ -81,7 +81,7 @@ async fn five_failed_logins_lock_the_account_even_for_the_right_password() {
 #[tokio::test]
 async fn an_unknown_email_is_locked_out_the_same_way() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     for attempt in 0..5 {
         let address = format!("198.51.100.{attempt}");
         sandbox
@@ -100,7 +100,7 @@ async fn an_unknown_email_is_locked_out_the_same_way() {
 #[tokio::test]
 async fn twenty_failures_from_one_address_lock_that_address_for_every_account() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, victim) = sandbox.register("Victim").await;
     let attacker = "203.0.113.66";
     for attempt in 0..20 {
@@ -126,7 +126,7 @@ async fn twenty_failures_from_one_address_lock_that_address_for_every_account() 
 #[tokio::test]
 async fn failed_logins_are_audited_without_the_email() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Audited").await;
     let admin = sandbox.db.admin_pool().await;
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.audit_outbox")
@@ -158,5 +158,43 @@ async fn failed_logins_are_audited_without_the_email() {
     let last = String::from_utf8_lossy(payloads.last().unwrap());
     assert!(last.contains("login_failed"));
     assert!(last.contains("00000000-0000-0000-0000-000000000000"));
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_address_in_any_form_shares_one_login_allowance() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, victim) = sandbox.register("Victim").await;
+    // Twenty failures spread over the forms of one address: with the port
+    // dropped and IPv4-mapped IPv6 folded, they all count against one key.
+    let forms = ["198.51.100.7", "198.51.100.7:1", "::ffff:198.51.100.7", "[::ffff:198.51.100.7]:80"];
+    for attempt in 0..20 {
+        let status = sandbox
+            .try_login(
+                &format!("spray-{attempt}@example.com"),
+                PASSWORD,
+                forms[attempt % forms.len()],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(reason(&status), "INVALID_CREDENTIALS");
+    }
+    for form in forms {
+        let blocked = sandbox.try_login(&victim, PASSWORD, form).await.unwrap_err();
+        assert_eq!(reason(&blocked), "LOGIN_RATE_LIMITED", "{form}");
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_padded_address_or_none_from_the_gateway_is_refused_before_any_hash() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Padded").await;
+    for address in ["198.51.100.7 ", " 198.51.100.7", "198.51.100.7\t", "not an address", ""] {
+        let status = sandbox.try_login(&email, PASSWORD, address).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{address:?}");
+    }
     stack.shutdown().await;
 }

@@ -1,6 +1,6 @@
 //! TOTP multi-factor authentication: enrolment, challenge, codes, recovery, removal.
 
-use fitflow::ServiceName;
+use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox, bearer, totp};
 use fitflow_proto::identity::{
     CompleteMfaLoginRequest, ConfirmMfaRequest, DisableMfaRequest, EnrollMfaRequest,
@@ -46,7 +46,7 @@ async fn complete(
 #[tokio::test]
 async fn with_mfa_on_login_needs_a_fresh_totp_code_or_an_unused_recovery_code() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Second Factor").await;
     let tokens = sandbox.login(&email).await;
 
@@ -201,7 +201,7 @@ async fn with_mfa_on_login_needs_a_fresh_totp_code_or_an_unused_recovery_code() 
 #[tokio::test]
 async fn an_mfa_challenge_dies_after_five_wrong_codes() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Guesser").await;
     let tokens = sandbox.login(&email).await;
     let (secret, _) = sandbox.enable_mfa(&tokens.access_token).await;
@@ -233,7 +233,7 @@ async fn an_mfa_challenge_dies_after_five_wrong_codes() {
 #[tokio::test]
 async fn disabling_mfa_needs_the_password_and_a_code() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Disabler").await;
     let tokens = sandbox.login(&email).await;
     let (_, recovery_codes) = sandbox.enable_mfa(&tokens.access_token).await;
@@ -295,5 +295,60 @@ async fn disabling_mfa_needs_the_password_and_a_code() {
         .await
         .unwrap_err();
     assert_eq!(reason(&again), "MFA_NOT_ENABLED");
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_second_factor_locks_after_ten_wrong_codes_however_many_fresh_challenges() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Guessed").await;
+    let tokens = sandbox.login(&email).await;
+    let (secret, _) = sandbox.enable_mfa(&tokens.access_token).await;
+    let wrong_code = || {
+        let right: u32 = totp(&secret, 0).parse().expect("six digits");
+        format!("{:06}", (right + 500_000) % 1_000_000)
+    };
+
+    // An attacker who knows the password logs in afresh for every guess;
+    // the correct password never resets the second factor's count.
+    let mut reasons = Vec::new();
+    for attempt in 0..30 {
+        let address = format!("198.51.100.{attempt}");
+        let challenge_token = match sandbox
+            .try_login(&email, PASSWORD, &address)
+            .await
+            .expect("the password is right")
+            .result
+        {
+            Some(login_response::Result::MfaChallenge(challenge)) => challenge.challenge_token,
+            other => panic!("expected a challenge, got {other:?}"),
+        };
+        let status = complete(
+            &sandbox,
+            &challenge_token,
+            complete_mfa_login_request::Proof::TotpCode(wrong_code()),
+        )
+        .await
+        .expect_err("a wrong code");
+        reasons.push(reason(&status));
+    }
+    assert!(reasons[..10].iter().all(|reason| reason == "MFA_CODE_INVALID"), "{reasons:?}");
+    assert!(
+        reasons[10..].iter().all(|reason| reason == "SECOND_FACTOR_LOCKED"),
+        "{reasons:?}"
+    );
+
+    // During the lock even the right code is refused.
+    let challenge_token = challenge(&sandbox, &email).await;
+    let refused = complete(
+        &sandbox,
+        &challenge_token,
+        complete_mfa_login_request::Proof::TotpCode(totp(&secret, 0)),
+    )
+    .await
+    .expect_err("locked");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&refused), "SECOND_FACTOR_LOCKED");
     stack.shutdown().await;
 }

@@ -4,7 +4,7 @@ use chrono::Utc;
 use fitflow_auth::{Caller, Principal};
 use fitflow_outbox::{Action, AuditEventBuilder};
 
-use super::{Accounts, MfaProof, mfa_secret_address, verify_password_blocking};
+use super::{Accounts, MfaProof, mfa_secret_address};
 use crate::domain;
 use crate::repo;
 use crate::{IdentityError, SERVICE};
@@ -105,18 +105,35 @@ impl Accounts {
         proof: MfaProof,
     ) -> Result<(), IdentityError> {
         let user_id = principal.user_id;
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+        let caller = Caller::User(principal.clone());
+        // Verify the password outside any transaction: no connection or row
+        // lock is held while argon2id runs.
+        let (email, stored_hash) = {
+            let mut tx = fitflow_db::tx(&self.pool, &caller).await?;
+            let user = repo::find_user(&mut tx, user_id)
+                .await?
+                .filter(|user| user.status == "active")
+                .ok_or(IdentityError::UserNotFound)?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            if !user.mfa_enabled {
+                return Err(IdentityError::MfaNotEnabled);
+            }
+            (user.email, user.password_hash)
+        };
+        self.confirm_password(&email, stored_hash.clone(), password)
+            .await?;
+        self.second_factor_open(user_id).await?;
+        let mut tx = fitflow_db::tx(&self.pool, &caller).await?;
         let user = repo::lock_user(&mut tx, user_id)
             .await?
-            .filter(|user| user.status == "active")
-            .ok_or(IdentityError::UserNotFound)?;
+            .filter(|user| user.status == "active" && user.password_hash == stored_hash)
+            .ok_or(IdentityError::InvalidCredentials)?;
         if !user.mfa_enabled {
             return Err(IdentityError::MfaNotEnabled);
         }
-        if !verify_password_blocking(password, user.password_hash.clone()).await? {
-            return Err(IdentityError::InvalidCredentials);
-        }
         if !self.check_second_factor(&mut tx, &user, &proof).await? {
+            drop(tx);
+            self.count_wrong_code(user_id).await?;
             return Err(IdentityError::MfaCodeInvalid);
         }
         repo::disable_mfa(&mut tx, user_id).await?;

@@ -6,7 +6,7 @@ use fitflow_auth::{Caller, Principal};
 use fitflow_outbox::{Action, AuditEventBuilder};
 use uuid::Uuid;
 
-use super::{ACCOUNT_KIND, Accounts, SELF, hash_password_blocking, verify_password_blocking};
+use super::{ACCOUNT_KIND, Accounts, SELF};
 use crate::domain;
 use crate::repo;
 use crate::{IdentityError, SERVICE};
@@ -130,13 +130,28 @@ impl Accounts {
         new_password: String,
     ) -> Result<u64, IdentityError> {
         let user_id = principal.user_id;
-        let new_hash = hash_password_blocking(new_password).await?;
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+        let caller = Caller::User(principal.clone());
+        // Hash and verify outside any transaction: no connection or row lock
+        // is held while argon2id runs.
+        let (email, stored_hash) = {
+            let mut tx = fitflow_db::tx(&self.pool, &caller).await?;
+            let user = repo::find_user(&mut tx, user_id)
+                .await?
+                .filter(|user| user.status == "active")
+                .ok_or(IdentityError::UserNotFound)?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            (user.email, user.password_hash)
+        };
+        self.confirm_password(&email, stored_hash.clone(), current_password)
+            .await?;
+        let new_hash = self.hashing.hash(new_password).await?;
+        let mut tx = fitflow_db::tx(&self.pool, &caller).await?;
         let user = repo::lock_user(&mut tx, user_id)
             .await?
             .filter(|user| user.status == "active")
             .ok_or(IdentityError::UserNotFound)?;
-        if !verify_password_blocking(current_password, user.password_hash.clone()).await? {
+        if user.password_hash != stored_hash {
+            // Changed by someone else while we hashed: verify again.
             return Err(IdentityError::InvalidCredentials);
         }
         repo::set_password_hash(&mut tx, user_id, &new_hash).await?;
@@ -194,7 +209,16 @@ impl Accounts {
         new_password: String,
     ) -> Result<(), IdentityError> {
         let token_hash = domain::hash_token(reset_token);
-        let new_hash = hash_password_blocking(new_password).await?;
+        // A bogus token costs a lookup, never a hash.
+        {
+            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            let live = repo::password_reset_is_live(&mut tx, &token_hash).await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            if !live {
+                return Err(IdentityError::ResetTokenInvalid);
+            }
+        }
+        let new_hash = self.hashing.hash(new_password).await?;
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
         let user_id = repo::take_password_reset(&mut tx, &token_hash)
             .await?
