@@ -1,13 +1,16 @@
 //! A sandbox for end-to-end tests: the real services, started in-process on
-//! free ports over real mTLS, against a throwaway PostgreSQL database and the
-//! test process's OpenBao dev server, with ready-made clients.
+//! listeners the sandbox bound itself (no free-port races between parallel
+//! test processes) over real mTLS, against a throwaway PostgreSQL database
+//! and the test process's OpenBao dev server, with ready-made clients.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use fitflow::settings::Served;
-use fitflow::{ServiceName, Settings, Stack};
+use fitflow::{Settings, Stack};
+use fitflow_platform::Registry;
 use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
 use fitflow_proto::audit::audit_service_client::AuditServiceClient;
 use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
@@ -20,6 +23,8 @@ use fitflow_server::{EDGE_PEERS, SERVICE_PEERS};
 use fitflow_testkit::{MigratedSchema, TestCerts, TestDatabase};
 use tonic::transport::Channel;
 
+pub mod widget;
+
 /// Every certificate name the sandbox issues: the services and the edge peers.
 pub fn peers() -> Vec<&'static str> {
     SERVICE_PEERS.iter().chain(EDGE_PEERS).copied().collect()
@@ -28,52 +33,80 @@ pub fn peers() -> Vec<&'static str> {
 /// A password that satisfies the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// The schemas of the implemented services.
-pub fn schemas() -> Vec<MigratedSchema> {
-    vec![
-        MigratedSchema {
-            schema: fitflow_identity::SCHEMA,
-            migrator: &fitflow_identity::MIGRATOR,
-        },
-        MigratedSchema {
-            schema: fitflow_audit::SCHEMA,
-            migrator: &fitflow_audit::MIGRATOR,
-        },
-    ]
+/// The identity service's name.
+pub const IDENTITY: &str = "identity";
+/// The audit service's name.
+pub const AUDIT: &str = "audit";
+
+/// The schemas of `registry`'s services.
+pub fn schemas(registry: &Registry) -> Vec<MigratedSchema> {
+    registry
+        .services()
+        .iter()
+        .map(|service| MigratedSchema {
+            schema: service.name(),
+            migrator: service.migrations(),
+        })
+        .collect()
 }
 
-/// The shared parts of a sandbox: certificates and a database.
+/// The shared parts of a sandbox: certificates, a database, and a bound
+/// listener per service.
 pub struct Sandbox {
     /// Certificates for every peer.
     pub certs: TestCerts,
     /// The throwaway database.
     pub db: TestDatabase,
-    /// A port reserved for each service (free when reserved).
-    pub ports: BTreeMap<ServiceName, u16>,
+    /// Each service's port, bound by the sandbox when it was made.
+    pub ports: BTreeMap<&'static str, u16>,
+    /// The services it can start.
+    pub registry: Registry,
+    /// Listeners bound at creation, handed to the first start of each service.
+    listeners: Mutex<BTreeMap<&'static str, TcpListener>>,
 }
 
 impl Sandbox {
-    /// New certificates, a fresh database, and a port per service.
+    /// New certificates, a fresh database, and a listener per service of the
+    /// binary's registry.
     pub async fn new() -> Self {
-        fitflow_testkit::init_tracing();
-        fitflow_server::install_crypto_provider();
-        let certs = fitflow_testkit::certs(&peers());
-        let db = fitflow_testkit::database(&schemas()).await;
-        let ports = ServiceName::ALL
-            .into_iter()
-            .map(|name| (name, free_port()))
-            .collect();
-        Self { certs, db, ports }
+        Self::with_registry(fitflow::registry()).await
     }
 
-    /// Settings serving `services` on their reserved ports.
-    pub async fn settings(&self, services: &[ServiceName]) -> Settings {
+    /// The same for `registry` (a test may register a throwaway service).
+    pub async fn with_registry(registry: Registry) -> Self {
+        fitflow_testkit::init_tracing();
+        fitflow_server::install_crypto_provider();
+        let mut names: Vec<&'static str> = peers();
+        names.extend(registry.names());
+        names.sort_unstable();
+        names.dedup();
+        let certs = fitflow_testkit::certs(&names);
+        let db = fitflow_testkit::database(&schemas(&registry)).await;
+        let mut ports = BTreeMap::new();
+        let mut listeners = BTreeMap::new();
+        for spec in fitflow_platform::services_table() {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a listener");
+            let port = listener.local_addr().expect("bound address").port();
+            ports.insert(spec.name.as_str(), port);
+            listeners.insert(spec.name.as_str(), listener);
+        }
+        Self {
+            certs,
+            db,
+            ports,
+            registry,
+            listeners: Mutex::new(listeners),
+        }
+    }
+
+    /// Settings serving `services` on their ports.
+    pub async fn settings(&self, services: &[&'static str]) -> Settings {
         let served = services
             .iter()
             .map(|&name| Served {
                 name,
-                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[&name])),
-                database_url: self.db.runtime_url(name.as_str()),
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[name])),
+                database_url: self.db.runtime_url(name),
             })
             .collect();
         let endpoints = self
@@ -89,15 +122,45 @@ impl Sandbox {
         }
     }
 
-    /// Starts `services` in this process.
-    pub async fn start(&self, services: &[ServiceName]) -> Stack {
-        let stack = Stack::start(self.settings(services).await)
+    /// Starts `services` in this process: the first time on the listeners
+    /// bound at creation; a restart binds the same port again.
+    pub async fn start(&self, services: &[&'static str]) -> Stack {
+        let settings = self.settings(services).await;
+        let mut listeners = Vec::new();
+        for served in &settings.served {
+            let reserved = self
+                .listeners
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(served.name);
+            let listener = match reserved {
+                Some(listener) => {
+                    listener.set_nonblocking(true).expect("non-blocking listener");
+                    tokio::net::TcpListener::from_std(listener).expect("a tokio listener")
+                }
+                None => tokio::net::TcpListener::bind(served.listen)
+                    .await
+                    .expect("bind the service's port again"),
+            };
+            listeners.push(listener);
+        }
+        let stack = Stack::start_on(&self.registry, settings, listeners)
             .await
             .expect("the stack starts");
         for service in services {
-            self.wait_until_serving(*service).await;
+            self.wait_until_serving(service).await;
         }
         stack
+    }
+
+    /// Gives up the listener reserved for `service`, so that a child process
+    /// can bind its port; returns the port.
+    pub fn release_port(&self, service: &str) -> u16 {
+        self.listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(service);
+        self.ports[service]
     }
 
     /// The TLS files of peer `name`.
@@ -106,20 +169,19 @@ impl Sandbox {
     }
 
     /// An mTLS channel to `service`, presenting `peer`'s certificate.
-    pub fn channel(&self, service: ServiceName, peer: &str) -> Channel {
-        let endpoint = format!("https://127.0.0.1:{}", self.ports[&service]);
-        fitflow_server::client::channel(&endpoint, service.as_str(), &self.tls(peer))
-            .expect("channel")
+    pub fn channel(&self, service: &str, peer: &str) -> Channel {
+        let endpoint = format!("https://127.0.0.1:{}", self.ports[service]);
+        fitflow_server::client::channel(&endpoint, service, &self.tls(peer)).expect("channel")
     }
 
     /// Identity, as the gateway.
     pub fn identity(&self) -> IdentityServiceClient<Channel> {
-        IdentityServiceClient::new(self.channel(ServiceName::Identity, "gateway"))
+        IdentityServiceClient::new(self.channel(IDENTITY, "gateway"))
     }
 
     /// The audit query service, as an operator's tooling peer.
     pub fn audit(&self) -> AuditServiceClient<Channel> {
-        AuditServiceClient::new(self.channel(ServiceName::Audit, "operator"))
+        AuditServiceClient::new(self.channel(AUDIT, "operator"))
     }
 
     /// The code audit's `ListEvents` answers with `token`: OK for an operator,
@@ -134,18 +196,17 @@ impl Sandbox {
 
     /// Audit ingestion, presenting `peer`'s certificate.
     pub fn audit_ingest(&self, peer: &str) -> AuditIngestServiceClient<Channel> {
-        AuditIngestServiceClient::new(self.channel(ServiceName::Audit, peer))
+        AuditIngestServiceClient::new(self.channel(AUDIT, peer))
     }
 
     /// Waits until `service` answers its health check.
-    pub async fn wait_until_serving(&self, service: ServiceName) {
-        for _ in 0..100 {
-            if is_serving(self.channel(service, "operator")).await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{service} never became healthy");
+    pub async fn wait_until_serving(&self, service: &str) {
+        fitflow_testkit::eventually(
+            &format!("{service} serves"),
+            Duration::from_secs(10),
+            async || is_serving(self.channel(service, "operator")).await,
+        )
+        .await;
     }
 
     /// Registers a user with a unique email; returns it and the email used.
@@ -263,13 +324,6 @@ pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     let value = format!("Bearer {token}").parse().expect("ascii token");
     request.metadata_mut().insert("authorization", value);
     request
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
 }
 
 /// Whether the server on `channel` reports SERVING.

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::{PASSWORD, Sandbox, bearer, totp};
 use fitflow_proto::identity::{
     ChangePasswordRequest, CompleteMfaLoginRequest, ConfirmMfaRequest, EnrollMfaRequest,
@@ -53,7 +53,7 @@ async fn no_secret_of_a_full_account_flow_appears_in_the_logs() {
 
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let mut secrets: Vec<String> = vec![PASSWORD.to_owned()];
     let email = format!("secrets-{}@example.com", uuid::Uuid::new_v4());

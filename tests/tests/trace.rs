@@ -1,7 +1,7 @@
 //! One request that crosses two services is one trace. Its own test binary,
 //! because it installs the process-wide tracing subscriber.
 
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_proto::audit::ListEventsRequest;
 use opentelemetry::trace::TracerProvider as _;
@@ -23,7 +23,7 @@ async fn a_request_that_crosses_two_services_is_one_trace() {
 
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (_, email) = sandbox.register("Trace Tester").await;
     let tokens = sandbox.login(&email).await;

@@ -180,11 +180,12 @@ impl KeyRing {
     /// from this process's cache, so its ciphertexts never open again. Other
     /// processes forget their cached copies within their cache time to live.
     pub async fn shred(&self, tenant_id: Uuid) -> Result<(), CryptoError> {
-        let deleted = sqlx::query("DELETE FROM data_keys WHERE tenant_id = $1")
+        // The runtime role may not DELETE data keys; the schema owner's
+        // function deletes one tenant's keys and nothing else.
+        let deleted: i64 = sqlx::query_scalar("SELECT shred_tenant_keys($1)")
             .bind(tenant_id)
-            .execute(&self.inner.pool)
-            .await?
-            .rows_affected();
+            .fetch_one(&self.inner.pool)
+            .await?;
         self.evict(tenant_id);
         tracing::info!(%tenant_id, deleted, kek = %self.inner.kek, "tenant data keys shredded");
         Ok(())

@@ -1,1 +1,2 @@
+DROP FUNCTION shred_tenant_keys(uuid);
 DROP TABLE data_keys;

@@ -5,3 +5,6 @@ CREATE TABLE audit_outbox (
     payload    bytea       NOT NULL, -- prost-encoded fitflow.audit.v1.AuditEvent
     created_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- validate:
+-- SELECT to_regclass('audit_outbox') IS NOT NULL;

@@ -12,6 +12,24 @@ pub enum DbError {
     /// A migration failed or the recorded history does not match.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A migration is malformed (no down script, no validation query, a
+    /// reserved version) or was changed after it was applied.
+    #[error("migration {version}: {reason}")]
+    InvalidMigration {
+        /// The migration's version.
+        version: i64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A migration's validation query did not return true; it was rolled
+    /// back and not recorded.
+    #[error("migration {version} ({description}) failed its validation query")]
+    ValidationFailed {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        description: String,
+    },
     /// Any other database error.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),

@@ -19,7 +19,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 pub use error::{DbError, is_unique_violation};
-pub use migrate::{SchemaRoles, migrate_down, migrate_up, provision_schema};
+pub use migrate::{
+    PLATFORM_MIGRATOR, SchemaRoles, Step, migrate_down, migrate_up, plan, provision_schema,
+    validation_query,
+};
 
 /// A transaction inside which the row-level-security context is set.
 pub type Tx = Transaction<'static, Postgres>;
@@ -43,40 +46,40 @@ pub async fn connect(
 }
 
 /// Begins a transaction and sets the row-level-security context for `caller`
-/// (`fitflow.user_id`, `fitflow.roles`, `fitflow.supervised`, `fitflow.service`)
-/// with `SET LOCAL` semantics, so it ends with the transaction.
+/// with `SET LOCAL` semantics, so it ends with the transaction: a user's
+/// `fitflow.user_id`, `fitflow.roles` and `fitflow.supervised`; a service
+/// acting for itself switches to its schema's system role
+/// (`fitflow_<schema>_system`), which the policies that see every row name.
 pub async fn tx(pool: &PgPool, caller: &Caller) -> Result<Tx, DbError> {
     let mut transaction = pool.begin().await?;
-    let (user_id, roles, supervised, service) = match caller {
-        Caller::User(principal) => (
-            principal.user_id.to_string(),
-            join(principal.roles.iter().map(|role| role.as_str())),
-            join(
+    match caller {
+        Caller::User(principal) => {
+            sqlx::query(
+                "SELECT set_config('fitflow.user_id', $1, true), set_config('fitflow.roles', $2, true), \
+                 set_config('fitflow.supervised', $3, true)",
+            )
+            .bind(principal.user_id.to_string())
+            .bind(join(principal.roles.iter().map(|role| role.as_str())))
+            .bind(join(
                 principal
                     .supervised_trainer_ids
                     .iter()
                     .map(|id| id.to_string()),
-            ),
-            String::new(),
-        ),
-        Caller::Service(name) => (
-            String::new(),
-            String::new(),
-            String::new(),
-            (*name).to_owned(),
-        ),
-        Caller::Anonymous => Default::default(),
-    };
-    sqlx::query(
-        "SELECT set_config('fitflow.user_id', $1, true), set_config('fitflow.roles', $2, true), \
-         set_config('fitflow.supervised', $3, true), set_config('fitflow.service', $4, true)",
-    )
-    .bind(user_id)
-    .bind(roles)
-    .bind(supervised)
-    .bind(service)
-    .execute(&mut *transaction)
-    .await?;
+            ))
+            .execute(&mut *transaction)
+            .await?;
+        }
+        Caller::Service(_) => {
+            // The pool pins search_path to the service's schema, so
+            // current_schema() names it; the role exists once provisioned.
+            sqlx::query(
+                "SELECT set_config('role', 'fitflow_' || current_schema() || '_system', true)",
+            )
+            .execute(&mut *transaction)
+            .await?;
+        }
+        Caller::Anonymous => {}
+    }
     Ok(transaction)
 }
 

@@ -1,21 +1,51 @@
-//! Roles, schemas and reversible migrations.
+//! Roles, schemas and reversible, validated migrations.
+//!
+//! Every service schema gets the platform's migrations (`platform/`: the
+//! shared tables `data_keys`, `audit_outbox`, `idempotency_keys`) followed by
+//! the service's own. Platform versions are small integers and service
+//! versions are timestamps, so the platform's always come first.
+//!
+//! Each up migration ends with a validation query in a comment block:
+//!
+//! ```sql
+//! -- validate:
+//! -- SELECT to_regclass('widgets') IS NOT NULL;
+//! ```
+//!
+//! [`migrate_up`] applies a migration, runs its validation query in the same
+//! transaction, and records the migration only if the query returns true;
+//! otherwise the transaction rolls back and nothing of it remains. A
+//! migration without a down script or without a validation query is refused
+//! before anything runs. The history table keeps sqlx's `_sqlx_migrations`
+//! layout, and the runtime role may not write it.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use crate::DbError;
 
-/// The two roles of a service's schema.
+/// The platform's migrations, applied to every service schema first.
+pub static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./platform");
+
+/// Versions below this are the platform's; services use timestamps.
+const PLATFORM_VERSION_LIMIT: i64 = 1_000;
+
+/// The three roles of a service's schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaRoles {
     /// Owns the schema and its objects; runs migrations; cannot log in.
     pub owner: String,
     /// Logs in at run time; owns nothing; reads and writes rows only.
     pub runtime: String,
+    /// The service acting for itself (login, maintenance): the runtime role
+    /// switches to it for one transaction; row-level-security policies that
+    /// let the service see every row name this role, not a setting.
+    pub system: String,
 }
 
 impl SchemaRoles {
@@ -24,13 +54,14 @@ impl SchemaRoles {
         Self {
             owner: format!("fitflow_{schema}_owner"),
             runtime: format!("fitflow_{schema}"),
+            system: format!("fitflow_{schema}_system"),
         }
     }
 }
 
 /// Creates (if missing) the schema's roles and the schema, owned by the owner
-/// role, with default privileges that let the runtime role use rows and
-/// sequences of objects the owner creates later. Safe to run again.
+/// role, with default privileges that let the runtime and system roles use
+/// rows and sequences of objects the owner creates later. Safe to run again.
 /// `admin_url` must name a role allowed to create roles (a superuser in dev).
 pub async fn provision_schema(
     admin_url: &SecretString,
@@ -42,32 +73,37 @@ pub async fn provision_schema(
     sqlx::query("SELECT pg_advisory_lock(hashtext('fitflow_provision'))")
         .execute(&mut conn)
         .await?;
+    let SchemaRoles {
+        owner,
+        runtime,
+        system,
+    } = &roles;
     let statements = [
         format!(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}') THEN \
+            "DO $$ BEGIN \
+             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}') THEN \
              CREATE ROLE {owner} NOLOGIN; END IF; \
              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{runtime}') THEN \
-             CREATE ROLE {runtime} LOGIN; END IF; END $$",
-            owner = roles.owner,
-            runtime = roles.runtime
+             CREATE ROLE {runtime} LOGIN; END IF; \
+             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{system}') THEN \
+             CREATE ROLE {system} NOLOGIN; END IF; END $$"
         ),
+        // NOINHERIT: the runtime role has the system role's rights only after
+        // switching to it for a transaction, never by default.
+        format!("ALTER ROLE {runtime} NOINHERIT"),
+        format!("GRANT {system} TO {runtime}"),
         // The admin must be able to SET ROLE to the owner to run migrations.
-        format!("GRANT {} TO CURRENT_USER", roles.owner),
-        format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {}",
-            roles.owner
-        ),
+        format!("GRANT {owner} TO CURRENT_USER"),
+        format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {owner}"),
         format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
-        format!("GRANT USAGE ON SCHEMA {schema} TO {}", roles.runtime),
+        format!("GRANT USAGE ON SCHEMA {schema} TO {runtime}, {system}"),
         format!(
-            "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {schema} \
-             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
-            roles.owner, roles.runtime
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {runtime}, {system}"
         ),
         format!(
-            "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {schema} \
-             GRANT USAGE, SELECT ON SEQUENCES TO {}",
-            roles.owner, roles.runtime
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} \
+             GRANT USAGE, SELECT ON SEQUENCES TO {runtime}, {system}"
         ),
     ];
     let result = async {
@@ -84,29 +120,255 @@ pub async fn provision_schema(
     Ok(roles)
 }
 
-/// Applies every pending migration of `schema` as its owner role. Its
-/// `_sqlx_migrations` table lives in the schema itself.
+/// One reversible migration, ready to apply or revert.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Its version (platform: < 1000; services: a timestamp).
+    pub version: i64,
+    /// Its description, from the file name.
+    pub description: String,
+    up: String,
+    down: String,
+    validation: String,
+    checksum: Vec<u8>,
+}
+
+/// The platform's migrations followed by `service`'s, checked: every up has
+/// a down and a validation query, and no service version collides with the
+/// platform's range.
+pub fn plan(service: &Migrator) -> Result<Vec<Step>, DbError> {
+    let mut steps = steps_of(&PLATFORM_MIGRATOR)?;
+    let own = steps_of(service)?;
+    if let Some(step) = own.iter().find(|step| step.version < PLATFORM_VERSION_LIMIT) {
+        return Err(DbError::InvalidMigration {
+            version: step.version,
+            reason: "versions below 1000 are reserved for platform migrations",
+        });
+    }
+    steps.extend(own);
+    Ok(steps)
+}
+
+fn steps_of(migrator: &Migrator) -> Result<Vec<Step>, DbError> {
+    let mut ups: BTreeMap<i64, &Migration> = BTreeMap::new();
+    let mut downs: BTreeMap<i64, &Migration> = BTreeMap::new();
+    for migration in migrator.iter() {
+        match migration.migration_type {
+            MigrationType::ReversibleUp => {
+                ups.insert(migration.version, migration);
+            }
+            MigrationType::ReversibleDown => {
+                downs.insert(migration.version, migration);
+            }
+            MigrationType::Simple => {
+                return Err(DbError::InvalidMigration {
+                    version: migration.version,
+                    reason: "every migration must be reversible (.up.sql and .down.sql)",
+                });
+            }
+        }
+    }
+    ups.into_iter()
+        .map(|(version, up)| {
+            let down = downs.get(&version).ok_or(DbError::InvalidMigration {
+                version,
+                reason: "the migration has no down script",
+            })?;
+            let validation = validation_query(&up.sql).ok_or(DbError::InvalidMigration {
+                version,
+                reason: "the up script has no `-- validate:` query",
+            })?;
+            Ok(Step {
+                version,
+                description: up.description.to_string(),
+                up: up.sql.to_string(),
+                down: down.sql.to_string(),
+                validation,
+                checksum: up.checksum.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// The query in the `-- validate:` comment block of an up script: the
+/// comment lines after the marker, with their `--` stripped.
+pub fn validation_query(sql: &str) -> Option<String> {
+    let mut lines = sql.lines().skip_while(|line| line.trim() != "-- validate:");
+    lines.next()?;
+    let query: Vec<&str> = lines
+        .map(str::trim)
+        .take_while(|line| line.starts_with("--"))
+        .map(|line| line.trim_start_matches("--").trim())
+        .collect();
+    let query = query.join("\n");
+    (!query.trim().is_empty()).then_some(query)
+}
+
+/// Applies every pending platform and service migration of `schema` as its
+/// owner role, each in its own transaction with its validation query, and
+/// keeps the runtime role out of the migration history.
 pub async fn migrate_up(
     admin_url: &SecretString,
     schema: &str,
     migrator: &Migrator,
 ) -> Result<(), DbError> {
+    let steps = plan(migrator)?;
+    let roles = SchemaRoles::for_schema(schema);
     let mut conn = owner_connection(admin_url, schema).await?;
-    migrator.run(&mut conn).await?;
+    lock_schema(&mut conn, schema).await?;
+    let result = apply_pending(&mut conn, &roles, &steps).await;
+    unlock_schema(&mut conn, schema).await?;
+    result?;
     tracing::info!(schema, "migrations applied");
     Ok(())
 }
 
-/// Reverts the migrations of `schema` newer than `target_version` (0 reverts all).
+async fn apply_pending(
+    conn: &mut PgConnection,
+    roles: &SchemaRoles,
+    steps: &[Step],
+) -> Result<(), DbError> {
+    ensure_history_table(conn, roles).await?;
+    let applied = applied(conn).await?;
+    for step in steps {
+        match applied.get(&step.version) {
+            Some(checksum) if *checksum == step.checksum => continue,
+            Some(_) => {
+                return Err(DbError::InvalidMigration {
+                    version: step.version,
+                    reason: "an applied migration was changed after it was applied",
+                });
+            }
+            None => apply(conn, step).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn apply(conn: &mut PgConnection, step: &Step) -> Result<(), DbError> {
+    let started = std::time::Instant::now();
+    let mut transaction = conn.begin().await?;
+    sqlx::raw_sql(&step.up).execute(&mut *transaction).await?;
+    let valid: Option<bool> = sqlx::query_scalar(&step.validation)
+        .fetch_one(&mut *transaction)
+        .await?;
+    if valid != Some(true) {
+        transaction.rollback().await?;
+        tracing::error!(
+            version = step.version,
+            description = %step.description,
+            "migration validation failed; rolled back and not recorded"
+        );
+        return Err(DbError::ValidationFailed {
+            version: step.version,
+            description: step.description.clone(),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, $2, true, $3, $4)",
+    )
+    .bind(step.version)
+    .bind(&step.description)
+    .bind(&step.checksum)
+    .bind(i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX))
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    tracing::info!(version = step.version, description = %step.description, "migration applied");
+    Ok(())
+}
+
+/// Reverts the migrations of `schema` newer than `target_version` (0 reverts
+/// all, the platform's included), newest first, each in its own transaction.
 pub async fn migrate_down(
     admin_url: &SecretString,
     schema: &str,
     migrator: &Migrator,
     target_version: i64,
 ) -> Result<(), DbError> {
+    let steps = plan(migrator)?;
+    let roles = SchemaRoles::for_schema(schema);
     let mut conn = owner_connection(admin_url, schema).await?;
-    migrator.undo(&mut conn, target_version).await?;
+    lock_schema(&mut conn, schema).await?;
+    let result = async {
+        ensure_history_table(&mut conn, &roles).await?;
+        let applied = applied(&mut conn).await?;
+        for step in steps.iter().rev() {
+            if step.version <= target_version || !applied.contains_key(&step.version) {
+                continue;
+            }
+            let mut transaction = conn.begin().await?;
+            sqlx::raw_sql(&step.down).execute(&mut *transaction).await?;
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+                .bind(step.version)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            tracing::info!(version = step.version, description = %step.description, "migration reverted");
+        }
+        Ok::<_, DbError>(())
+    }
+    .await;
+    unlock_schema(&mut conn, schema).await?;
+    result?;
     tracing::info!(schema, target_version, "migrations reverted");
+    Ok(())
+}
+
+/// The applied versions of the connection's schema, with their checksums.
+async fn applied(conn: &mut PgConnection) -> Result<BTreeMap<i64, Vec<u8>>, DbError> {
+    let rows: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// sqlx's history layout, so `sqlx migrate info` still reads it; the
+/// runtime and system roles may read it but never write it.
+async fn ensure_history_table(conn: &mut PgConnection, roles: &SchemaRoles) -> Result<(), DbError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations ( \
+             version BIGINT PRIMARY KEY, \
+             description TEXT NOT NULL, \
+             installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), \
+             success BOOLEAN NOT NULL, \
+             checksum BYTEA NOT NULL, \
+             execution_time BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "REVOKE ALL ON _sqlx_migrations FROM {runtime}, {system}",
+        runtime = roles.runtime,
+        system = roles.system
+    ))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "GRANT SELECT ON _sqlx_migrations TO {runtime}, {system}",
+        runtime = roles.runtime,
+        system = roles.system
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn lock_schema(conn: &mut PgConnection, schema: &str) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_lock(hashtext('fitflow_migrate.' || $1))")
+        .bind(schema)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn unlock_schema(conn: &mut PgConnection, schema: &str) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('fitflow_migrate.' || $1))")
+        .bind(schema)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -127,4 +389,35 @@ async fn owner_connection(admin_url: &SecretString, schema: &str) -> Result<PgCo
         .execute(&mut conn)
         .await?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_validation_query_is_the_comment_block_after_the_marker() {
+        let sql = "CREATE TABLE t (id int);\n\n-- validate:\n-- SELECT to_regclass('t')\n--   IS NOT NULL;\n";
+        assert_eq!(
+            validation_query(sql).as_deref(),
+            Some("SELECT to_regclass('t')\nIS NOT NULL;")
+        );
+    }
+
+    #[test]
+    fn an_up_script_without_a_marker_has_no_validation_query() {
+        assert_eq!(validation_query("CREATE TABLE t (id int);"), None);
+        assert_eq!(validation_query("CREATE TABLE t (id int);\n-- validate:\n"), None);
+    }
+
+    #[test]
+    fn every_platform_migration_is_reversible_and_validated() {
+        let steps = plan(&Migrator::DEFAULT).expect("the platform plan is well-formed");
+        assert!(steps.len() >= 2);
+        assert!(
+            steps
+                .iter()
+                .all(|step| step.version < PLATFORM_VERSION_LIMIT)
+        );
+    }
 }

@@ -7,7 +7,11 @@
 //! has acknowledged (or definitively rejected) them, so audit may be down
 //! without blocking writes, and nothing is lost or stored twice.
 //!
-//! Every service's first migration creates the table:
+//! [`command`] does the same for commands to other services' idempotent
+//! internal RPCs. What a receiver refuses for good goes to
+//! `outbox_dead_letters` ([`dead_letters`], [`replay_dead_letter`]).
+//!
+//! The platform's migrations create the table in every service schema:
 //!
 //! ```sql
 //! CREATE TABLE audit_outbox (
@@ -19,12 +23,29 @@
 //! ```
 
 mod builder;
+pub mod command;
 mod error;
 mod relay;
 mod store;
 
-pub use builder::AuditEventBuilder;
+pub use builder::{AuditEventBuilder, client_ip};
+pub use command::{CommandRelay, accept_once, command_id, send, spawn_command_relay};
 pub use error::OutboxError;
 pub use fitflow_proto::audit::{Action, AuditEvent, Purpose};
 pub use relay::{Relay, RelayConfig, spawn_relay};
-pub use store::{NOTIFY_CHANNEL, record};
+pub use store::{DeadLetter, NOTIFY_CHANNEL, dead_letters, record, replay_dead_letter};
+
+/// Counts a message moved to the dead letters (metric
+/// `fitflow.outbox.dead_lettered`, by kind), so alerting sees it.
+fn dead_lettered(kind: &'static str) {
+    use std::sync::OnceLock;
+    static COUNTER: OnceLock<opentelemetry::metrics::Counter<u64>> = OnceLock::new();
+    COUNTER
+        .get_or_init(|| {
+            opentelemetry::global::meter("fitflow-outbox")
+                .u64_counter("fitflow.outbox.dead_lettered")
+                .with_description("messages a relay moved to outbox_dead_letters")
+                .build()
+        })
+        .add(1, &[opentelemetry::KeyValue::new("kind", kind)]);
+}

@@ -266,16 +266,21 @@ impl Relay {
 
             let response = self.exchange(stream, IngestRequest { events }).await?;
             let settled = settle(&batch_ids, &response);
-            for rejected in &response.rejected {
-                tracing::warn!(
-                    event_id = %rejected.event_id,
-                    reason = %rejected.reason,
-                    "audit rejected an outbox event; dropping it"
+            let rejected = rejections(&batch_ids, &response);
+            for (event_id, reason) in &rejected {
+                tracing::error!(
+                    %event_id,
+                    %reason,
+                    "audit rejected an outbox event for good; moved to outbox_dead_letters"
                 );
+                crate::dead_lettered("audit");
             }
             if settled.is_empty() {
                 return Err(RelayError::NoProgress);
             }
+            // Rejected events leave the outbox for the dead letters, so the
+            // events behind them flow; an operator can replay them.
+            store::dead_letter_events(&self.pool, &rejected).await?;
             let deleted = store::delete(&self.pool, &settled).await?;
             tracing::debug!(sent = batch_ids.len(), deleted, "audit batch delivered");
         }
@@ -353,6 +358,18 @@ fn settle(batch_ids: &[Uuid], response: &IngestResponse) -> Vec<Uuid> {
         .iter()
         .filter(|id| acknowledged.contains(id) || rejected.contains(id))
         .copied()
+        .collect()
+}
+
+/// The event ids of `batch_ids` that `response` rejected, with audit's reason.
+fn rejections(batch_ids: &[Uuid], response: &IngestResponse) -> Vec<(Uuid, String)> {
+    response
+        .rejected
+        .iter()
+        .filter_map(|rejected| {
+            let id = batch_ids.get(usize::try_from(rejected.index).ok()?)?;
+            Some((*id, rejected.reason.clone()))
+        })
         .collect()
 }
 

@@ -70,12 +70,20 @@ pub(crate) async fn delete(pool: &PgPool, event_ids: &[Uuid]) -> Result<u64, sql
 /// relay holds it. The key includes the schema: services sharing one database
 /// each have their own relay.
 pub(crate) async fn try_lead(pool: &PgPool) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
+    try_lead_as(pool, "audit_outbox_relay").await
+}
+
+/// [`try_lead`] for the relay called `role` (one lock per relay kind).
+pub(crate) async fn try_lead_as(
+    pool: &PgPool,
+    role: &str,
+) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
     let mut connection = pool.acquire().await?.detach();
-    let locked: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.audit_outbox_relay'))",
-    )
-    .fetch_one(&mut connection)
-    .await?;
+    let locked: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext(current_schema() || '.' || $1))")
+            .bind(role)
+            .fetch_one(&mut connection)
+            .await?;
     if locked {
         Ok(Some(connection))
     } else {
@@ -83,4 +91,154 @@ pub(crate) async fn try_lead(pool: &PgPool) -> Result<Option<sqlx::PgConnection>
         let _ = connection.close().await;
         Ok(None)
     }
+}
+
+/// Moves the audit events `rejected` (event id, audit's reason) from the
+/// outbox to the dead letters, in one transaction.
+pub(crate) async fn dead_letter_events(
+    pool: &PgPool,
+    rejected: &[(Uuid, String)],
+) -> Result<(), sqlx::Error> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let (ids, reasons): (Vec<Uuid>, Vec<String>) = rejected.iter().cloned().unzip();
+    sqlx::query(
+        "WITH moved AS ( \
+             DELETE FROM audit_outbox o USING unnest($1::uuid[], $2::text[]) AS r(event_id, reason) \
+             WHERE o.event_id = r.event_id \
+             RETURNING o.event_id, o.payload, o.created_at, r.reason) \
+         INSERT INTO outbox_dead_letters (kind, message_id, target, payload, reason, created_at) \
+         SELECT 'audit', event_id, 'audit', payload, reason, created_at FROM moved",
+    )
+    .bind(&ids)
+    .bind(&reasons)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// One pending command.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PendingCommand {
+    pub(crate) id: i64,
+    pub(crate) command_id: Uuid,
+    pub(crate) target: String,
+    pub(crate) method: String,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) attempts: i32,
+}
+
+/// The oldest `limit` commands.
+pub(crate) async fn oldest_commands(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<PendingCommand>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, command_id, target, method, payload, attempts FROM command_outbox \
+         ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Removes a delivered command.
+pub(crate) async fn delete_command(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM command_outbox WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Counts a transient failure of a command.
+pub(crate) async fn record_attempt(pool: &PgPool, id: i64, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE command_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Moves a refused command to the dead letters, in one transaction.
+pub(crate) async fn dead_letter_command(
+    pool: &PgPool,
+    command: &PendingCommand,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH moved AS (DELETE FROM command_outbox WHERE id = $1 \
+                        RETURNING command_id, target, method, payload, created_at) \
+         INSERT INTO outbox_dead_letters (kind, message_id, target, method, payload, reason, created_at) \
+         SELECT 'command', command_id, target, method, payload, $2, created_at FROM moved",
+    )
+    .bind(command.id)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A message a relay could not deliver, as an operator sees it (no payload).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeadLetter {
+    /// Its id in `outbox_dead_letters`.
+    pub id: i64,
+    /// `audit` or `command`.
+    pub kind: String,
+    /// The event or command id.
+    pub message_id: Uuid,
+    /// `audit`, or the command's receiving service.
+    pub target: String,
+    /// The command's gRPC path (empty for audit events).
+    pub method: String,
+    /// Why the receiver refused it.
+    pub reason: String,
+    /// When it was refused.
+    pub failed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The newest `limit` dead letters of the pool's schema.
+pub async fn dead_letters(pool: &PgPool, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, message_id, target, method, reason, failed_at \
+         FROM outbox_dead_letters ORDER BY failed_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Puts dead letter `id` back into its outbox (after the cause was fixed),
+/// in one transaction; false when there is no such dead letter.
+pub async fn replay_dead_letter(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let moved: Option<(String,)> = sqlx::query_as(
+        "WITH moved AS (DELETE FROM outbox_dead_letters WHERE id = $1 RETURNING *), \
+              audit AS (INSERT INTO audit_outbox (event_id, payload, created_at) \
+                        SELECT message_id, payload, created_at FROM moved WHERE kind = 'audit'), \
+              command AS (INSERT INTO command_outbox (command_id, target, method, payload, created_at) \
+                          SELECT message_id, target, method, payload, created_at FROM moved \
+                          WHERE kind = 'command') \
+         SELECT kind FROM moved",
+    )
+    .bind(id)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let Some((kind,)) = moved else {
+        return Ok(false);
+    };
+    let channel = if kind == "audit" {
+        NOTIFY_CHANNEL
+    } else {
+        crate::command::COMMAND_NOTIFY_CHANNEL
+    };
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(true)
 }

@@ -43,6 +43,19 @@ impl PeerPolicy {
         self
     }
 
+    /// Every peer some RPC admits (health and reflection aside), sorted.
+    pub fn admitted_peers(&self) -> Vec<String> {
+        let mut peers: Vec<String> = self
+            .default_peers
+            .iter()
+            .chain(self.rules.iter().flat_map(|(_, peers)| peers))
+            .cloned()
+            .collect();
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+
     /// Whether `peer` may call `path`; fails closed when the peer is unknown.
     pub fn check(&self, path: &str, peer: Option<&PeerIdentity>) -> Result<(), ApiError> {
         let Some(peer) = peer else {

@@ -22,6 +22,9 @@ pub struct ServeOptions {
     pub service: &'static str,
     /// The fully-qualified gRPC service names it exposes, for health.
     pub grpc_services: Vec<&'static str>,
+    /// Encoded descriptor sets beyond FitFlow's own contracts, for
+    /// reflection (a service whose contracts live outside `fitflow-proto`).
+    pub extra_descriptors: Vec<&'static [u8]>,
     /// The mTLS server config.
     pub tls: Arc<rustls::ServerConfig>,
     /// The resolver to reload certificates through.
@@ -49,17 +52,21 @@ pub async fn serve(
             .await;
     }
     // tonic-types' descriptors let grpcurl decode ErrorInfo and BadRequest details.
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(fitflow_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    let reflection = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fitflow_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
+        for descriptors in &options.extra_descriptors {
+            builder = builder.register_encoded_file_descriptor_set(descriptors);
+        }
+        builder
+    };
+    let reflection_v1 = reflection()
         .build_v1()
         .map_err(|error| tracing::error!(%error, "reflection v1 unavailable"))
         .ok();
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(fitflow_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    let reflection_v1alpha = reflection()
         .build_v1alpha()
         .map_err(|error| tracing::error!(%error, "reflection v1alpha unavailable"))
         .ok();

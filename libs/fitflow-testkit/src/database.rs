@@ -121,6 +121,10 @@ fn url_for(base: &SecretString, database: &str, user: Option<&str>) -> SecretStr
 fn template_name(schemas: &[MigratedSchema]) -> String {
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     hash.update(TEMPLATE_LAYOUT.as_bytes());
+    for migration in fitflow_db::PLATFORM_MIGRATOR.iter() {
+        hash.update(&migration.version.to_be_bytes());
+        hash.update(&migration.checksum);
+    }
     for schema in schemas {
         hash.update(b"\0schema\0");
         hash.update(schema.schema.as_bytes());

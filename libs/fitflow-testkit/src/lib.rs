@@ -8,12 +8,14 @@
 mod certs;
 mod database;
 mod openbao;
+mod poll;
 
 use std::sync::Once;
 
 pub use certs::{TestCerts, certs, foreign_certs};
 pub use database::{MigratedSchema, TestDatabase, admin_url, database};
 pub use openbao::{OpenBao, openbao, vault, vault_settings};
+pub use poll::eventually;
 
 /// Installs a tracing subscriber for tests once (test writer, filter from
 /// `FITFLOW_LOG`, default `warn`).

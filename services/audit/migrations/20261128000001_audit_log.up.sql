@@ -83,9 +83,9 @@ CREATE INDEX access_log_chain_idx ON access_log (source_service, chain_sequence)
 -- Append-only: the runtime role may insert and read, never change or remove.
 -- (The schema's default privileges grant UPDATE and DELETE on every new table.)
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, access_log, audit_log_default, access_log_default,
-    ingested_events FROM fitflow_audit;
+    ingested_events FROM fitflow_audit, fitflow_audit_system;
 -- chain_heads is the one table the runtime role updates (and only that).
-REVOKE DELETE, TRUNCATE ON chain_heads FROM fitflow_audit;
+REVOKE DELETE, TRUNCATE ON chain_heads FROM fitflow_audit, fitflow_audit_system;
 
 -- Creates the month partitions of audit_log and access_log that start at
 -- `month_start` (the first day of a month), named <table>_yYYYYmMM, unless
@@ -123,7 +123,7 @@ BEGIN
                        parent || '_default', range_from, range_to, partition);
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                        parent, partition, range_from, range_to);
-        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %I FROM fitflow_audit', partition);
+        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %I FROM fitflow_audit, fitflow_audit_system', partition);
     END LOOP;
 END
 $fn$;
@@ -134,3 +134,8 @@ GRANT EXECUTE ON FUNCTION ensure_month_partitions(date) TO fitflow_audit;
 -- The current month and the next two, so a fresh install stores into real partitions.
 SELECT ensure_month_partitions((date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => m))::date)
 FROM generate_series(0, 2) AS m;
+
+-- validate:
+-- SELECT to_regclass('audit_log') IS NOT NULL AND to_regclass('access_log') IS NOT NULL
+--    AND to_regclass('ingested_events') IS NOT NULL AND to_regclass('chain_heads') IS NOT NULL
+--    AND NOT has_table_privilege('fitflow_' || current_schema(), 'audit_log', 'UPDATE');

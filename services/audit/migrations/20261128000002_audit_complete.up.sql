@@ -29,5 +29,8 @@ CREATE TABLE archived_partitions (
     archived_at timestamptz NOT NULL DEFAULT now()
 );
 
-REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON archived_links, archived_partitions FROM fitflow_audit;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON archived_links, archived_partitions FROM fitflow_audit, fitflow_audit_system;
 GRANT SELECT ON archived_links, archived_partitions TO fitflow_audit;
+
+-- validate:
+-- SELECT to_regclass('archived_links') IS NOT NULL AND to_regclass('archived_partitions') IS NOT NULL;

@@ -37,6 +37,7 @@ mod error;
 pub mod grpc;
 mod repo;
 pub mod retention;
+mod service;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -44,6 +45,7 @@ use sqlx::PgPool;
 pub use domain::{BreakKind, ChainBreak, ChainReport};
 pub use error::AuditError;
 pub use grpc::{AuditIngest, AuditQuery};
+pub use service::AuditService;
 
 /// The PostgreSQL schema this service owns.
 pub const SCHEMA: &str = "audit";

@@ -27,10 +27,10 @@ use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::settings::{
+use fitflow_platform::settings::{
     ADMIN_DATABASE_URL_VAR, Served, VAULT_ADDR_VAR, VAULT_TOKEN_VAR, require_tls_files, tls_dir,
 };
-use crate::{ServiceName, Settings, Stack};
+use crate::{Settings, Stack};
 
 /// `fitflow audit` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -145,7 +145,7 @@ async fn archive(dry_run: bool, directory: PathBuf, retention_months: u32) -> an
 
 async fn verify(source: Option<&str>) -> anyhow::Result<bool> {
     let url = SecretString::from(config::required(
-        &ServiceName::Audit.env_var("DATABASE_URL"),
+        &fitflow_platform::settings::env_var(fitflow_audit::SCHEMA, "DATABASE_URL"),
     )?);
     let pool = fitflow_db::connect(&url, fitflow_audit::SCHEMA, 2).await?;
     let reports = fitflow_audit::verify_chains(&pool, source).await?;
@@ -244,8 +244,8 @@ async fn bench(plan: &BenchPlan, keep_database: bool) -> anyhow::Result<()> {
     fitflow_server::install_crypto_provider();
     let admin_url = config::required(ADMIN_DATABASE_URL_VAR)?;
     let tls = tls_dir()?;
-    let source_tls = require_tls_files(&tls, ServiceName::Identity.as_str())?;
-    require_tls_files(&tls, ServiceName::Audit.as_str())?;
+    let source_tls = require_tls_files(&tls, fitflow_identity::SCHEMA)?;
+    require_tls_files(&tls, fitflow_audit::SCHEMA)?;
     let scratch = ScratchDatabase::create(admin_url).await?;
     println!("scratch database {}", scratch.name);
     let outcome = bench_in(plan, &scratch, tls, &source_tls).await;
@@ -264,12 +264,10 @@ async fn bench_in(
     source_tls: &TlsPaths,
 ) -> anyhow::Result<()> {
     let admin_url = scratch.url(None)?;
-    for service in [ServiceName::Identity, ServiceName::Audit] {
-        let migrator = service
-            .migrator()
-            .context("the service is not in this build")?;
-        fitflow_db::provision_schema(&admin_url, service.as_str()).await?;
-        fitflow_db::migrate_up(&admin_url, service.as_str(), migrator).await?;
+    let registry = crate::registry();
+    for service in registry.services() {
+        fitflow_db::provision_schema(&admin_url, service.name()).await?;
+        fitflow_db::migrate_up(&admin_url, service.name(), service.migrations()).await?;
     }
     let audit_url = scratch.url(Some("fitflow_audit"))?;
     let source_url = scratch.url(Some("fitflow_identity"))?;
@@ -284,18 +282,18 @@ async fn bench_in(
         tls_dir,
         vault,
         served: vec![Served {
-            name: ServiceName::Audit,
+            name: fitflow_audit::SCHEMA,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             database_url: audit_url.clone(),
         }],
         // Audit calls only identity (for token keys, lazily); no query here needs a token.
-        endpoints: ServiceName::ALL
-            .into_iter()
-            .map(|name| (name, format!("https://127.0.0.1:{}", name.default_port())))
+        endpoints: fitflow_platform::services_table()
+            .iter()
+            .map(|spec| (spec.name.as_str(), format!("https://127.0.0.1:{}", spec.port)))
             .collect::<BTreeMap<_, _>>(),
     };
-    let stack = Stack::start(settings).await?;
-    let audit_addr = stack.addrs[&ServiceName::Audit];
+    let stack = Stack::start(&registry, settings).await?;
+    let audit_addr = stack.addrs[fitflow_audit::SCHEMA];
 
     let ingestion = bench_ingestion(plan, &source_url, source_tls, audit_addr).await;
     stack.shutdown().await;
@@ -351,7 +349,7 @@ async fn bench_ingestion(
     source_tls: &TlsPaths,
     audit_addr: SocketAddr,
 ) -> anyhow::Result<(usize, Duration)> {
-    let source = fitflow_db::connect(source_url, ServiceName::Identity.as_str(), 4).await?;
+    let source = fitflow_db::connect(source_url, fitflow_identity::SCHEMA, 4).await?;
     for first in (0..plan.events).step_by(1_000) {
         let count = 1_000.min(plan.events - first);
         let mut event_ids = Vec::with_capacity(count);

@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::settings::{require_tls_files, tls_dir};
+use fitflow_platform::settings::{require_tls_files, tls_dir};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,13 +1,10 @@
-//! The FitFlow binary's library: settings from the environment, the stack
-//! that hosts any set of services in one process, and operator commands.
+//! The FitFlow binary's library: the registry of services this build hosts,
+//! and operator commands. Settings and the stack live in `fitflow-platform`.
 
 pub mod audit_ops;
 pub mod bench;
 pub mod ops;
-pub mod services;
-pub mod settings;
-pub mod stack;
+pub mod registry;
 
-pub use services::ServiceName;
-pub use settings::Settings;
-pub use stack::Stack;
+pub use fitflow_platform::{Settings, Stack, settings};
+pub use registry::registry;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fitflow::bench::{BenchPlan, Scenario};
-use fitflow::{ServiceName, Settings, Stack};
+use fitflow::{Settings, Stack};
 
 #[derive(Parser)]
 #[command(
@@ -39,12 +39,18 @@ enum Command {
     /// Exit 0 when the service reports SERVING over mTLS (for Kubernetes probes).
     Health {
         /// The service to ask.
-        service: ServiceName,
+        service: String,
     },
     /// Audit trail operations: archive, verify, bench.
     Audit {
         #[command(subcommand)]
         command: fitflow::audit_ops::AuditCommand,
+    },
+    /// What a service's relays could not deliver: list and replay dead letters
+    /// (FITFLOW_<SERVICE>_DATABASE_URL).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
     },
     /// Measure throughput and latency against a running stack.
     Bench {
@@ -73,16 +79,35 @@ enum IdentityCommand {
 }
 
 #[derive(Subcommand)]
+enum OutboxCommand {
+    /// List the newest dead letters of a service (ids, kinds, reasons; no payloads).
+    DeadLetters {
+        /// The service.
+        service: String,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put a dead letter back into its outbox, once its cause is fixed.
+    Replay {
+        /// The service.
+        service: String,
+        /// The dead letter's id, from `dead-letters`.
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum MigrateDirection {
     /// Apply pending migrations (the default).
     Up {
         /// Services to migrate; all implemented ones when empty.
-        services: Vec<ServiceName>,
+        services: Vec<String>,
     },
     /// Revert a service's migrations newer than a version.
     Down {
         /// The service.
-        service: ServiceName,
+        service: String,
         /// Keep migrations up to this version (0 reverts all).
         #[arg(long = "to")]
         to_version: i64,
@@ -113,10 +138,11 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { services } => {
-            let services = parse_services(&services)?;
+            let registry = fitflow::registry();
+            let services = parse_services(&registry, &services)?;
             let settings = Settings::from_env(&services)?;
             let _telemetry = fitflow_telemetry::init("fitflow")?;
-            let stack = Stack::start(settings).await?;
+            let stack = Stack::start(&registry, settings).await?;
             wait_for_shutdown_signal().await;
             tracing::info!("shutting down; a second signal exits at once");
             tokio::select! {
@@ -126,19 +152,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { direction } => {
+            let registry = fitflow::registry();
             match direction {
-                None => fitflow::ops::migrate_up(&ServiceName::IMPLEMENTED).await?,
-                Some(MigrateDirection::Up { services }) if services.is_empty() => {
-                    fitflow::ops::migrate_up(&ServiceName::IMPLEMENTED).await?;
-                }
+                None => fitflow::ops::migrate_up(&registry, &registry.names()).await?,
                 Some(MigrateDirection::Up { services }) => {
-                    fitflow::ops::migrate_up(&services).await?
+                    let services = parse_services(&registry, &services)?;
+                    fitflow::ops::migrate_up(&registry, &services).await?;
                 }
                 Some(MigrateDirection::Down {
                     service,
                     to_version,
                 }) => {
-                    fitflow::ops::migrate_down(service, to_version).await?;
+                    let service = parse_services(&registry, &[service])?[0];
+                    fitflow::ops::migrate_down(&registry, service, to_version).await?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -150,7 +176,32 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("granted operator to user {user_id}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Health { service } => Ok(if fitflow::ops::health(service).await? {
+        Command::Outbox { command } => {
+            match command {
+                OutboxCommand::DeadLetters { service, limit } => {
+                    for letter in fitflow::ops::dead_letters(&service, limit).await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            letter.id,
+                            letter.failed_at.to_rfc3339(),
+                            letter.kind,
+                            letter.message_id,
+                            letter.target,
+                            letter.method,
+                            letter.reason
+                        );
+                    }
+                }
+                OutboxCommand::Replay { service, id } => {
+                    if !fitflow::ops::replay(&service, id).await? {
+                        anyhow::bail!("{service} has no dead letter {id}");
+                    }
+                    println!("dead letter {id} is back in {service}'s outbox");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health { service } => Ok(if fitflow::ops::health(&service).await? {
             ExitCode::SUCCESS
         } else {
             eprintln!("fitflow: {service} is not serving");
@@ -180,19 +231,24 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn parse_services(names: &[String]) -> anyhow::Result<Vec<ServiceName>> {
-    if names.iter().any(|name| name == "all") {
-        return Ok(ServiceName::IMPLEMENTED.to_vec());
+/// The registered services named in `names` (`all`, or none, for every one).
+fn parse_services(
+    registry: &fitflow_platform::Registry,
+    names: &[String],
+) -> anyhow::Result<Vec<&'static str>> {
+    if names.is_empty() || names.iter().any(|name| name == "all") {
+        return Ok(registry.names());
     }
     let mut services = Vec::new();
     for name in names {
-        let service = <ServiceName as clap::ValueEnum>::from_str(name, true)
-            .map_err(|_| anyhow::anyhow!("unknown service {name:?}"))?;
-        if !service.is_implemented() {
-            anyhow::bail!("the {service} service is not implemented in this build");
-        }
-        if !services.contains(&service) {
-            services.push(service);
+        let Some(service) = registry.get(name) else {
+            if fitflow_platform::table::spec(name).is_some() {
+                anyhow::bail!("the {name} service is not implemented in this build");
+            }
+            anyhow::bail!("unknown service {name:?}");
+        };
+        if !services.contains(&service.name()) {
+            services.push(service.name());
         }
     }
     Ok(services)

@@ -1,21 +1,5 @@
--- Accounts, sessions and one-time tokens of the identity service, plus the
--- platform tables every service carries (data_keys, audit_outbox).
-
-CREATE TABLE data_keys (
-    tenant_id   uuid        NOT NULL,
-    purpose     text        NOT NULL CHECK (purpose IN ('seal', 'index')),
-    version     integer     NOT NULL,
-    wrapped_key text        NOT NULL, -- transit ciphertext of the data key
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, purpose, version)
-);
-
-CREATE TABLE audit_outbox (
-    id         bigserial   PRIMARY KEY,
-    event_id   uuid        NOT NULL UNIQUE,
-    payload    bytea       NOT NULL, -- prost-encoded fitflow.audit.v1.AuditEvent
-    created_at timestamptz NOT NULL DEFAULT now()
-);
+-- Accounts, sessions and one-time tokens of the identity service. The
+-- platform's migrations create data_keys and audit_outbox beside them.
 
 CREATE TABLE users (
     id                  uuid        PRIMARY KEY,
@@ -66,15 +50,20 @@ CREATE TABLE email_verifications (
 );
 
 -- Row-level security: a user sees only their own rows; the identity service
--- itself (login, refresh: before any token exists) sees all.
+-- itself (login, refresh: before any token exists), switched to its system
+-- role for the transaction, sees all.
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE users FORCE ROW LEVEL SECURITY;
 CREATE POLICY users_self_or_service ON users
-    USING (current_setting('fitflow.service', true) = 'identity'
+    USING (current_user = 'fitflow_identity_system'
            OR id::text = current_setting('fitflow.user_id', true));
 
 ALTER TABLE sessions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sessions FORCE ROW LEVEL SECURITY;
 CREATE POLICY sessions_self_or_service ON sessions
-    USING (current_setting('fitflow.service', true) = 'identity'
+    USING (current_user = 'fitflow_identity_system'
            OR user_id::text = current_setting('fitflow.user_id', true));
+
+-- validate:
+-- SELECT to_regclass('users') IS NOT NULL AND to_regclass('email_verifications') IS NOT NULL
+--    AND (SELECT relforcerowsecurity FROM pg_class WHERE oid = 'users'::regclass);

@@ -58,26 +58,30 @@ CREATE INDEX email_verifications_user_idx ON email_verifications (user_id);
 ALTER TABLE mfa_recovery_codes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mfa_recovery_codes FORCE ROW LEVEL SECURITY;
 CREATE POLICY mfa_recovery_codes_self_or_service ON mfa_recovery_codes
-    USING (current_setting('fitflow.service', true) = 'identity'
+    USING (current_user = 'fitflow_identity_system'
            OR user_id::text = current_setting('fitflow.user_id', true));
 
 ALTER TABLE mfa_challenges ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mfa_challenges FORCE ROW LEVEL SECURITY;
 CREATE POLICY mfa_challenges_service ON mfa_challenges
-    USING (current_setting('fitflow.service', true) = 'identity');
+    USING (current_user = 'fitflow_identity_system');
 
 ALTER TABLE password_resets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE password_resets FORCE ROW LEVEL SECURITY;
 CREATE POLICY password_resets_service ON password_resets
-    USING (current_setting('fitflow.service', true) = 'identity');
+    USING (current_user = 'fitflow_identity_system');
 
 ALTER TABLE login_attempts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE login_attempts FORCE ROW LEVEL SECURITY;
 CREATE POLICY login_attempts_service ON login_attempts
-    USING (current_setting('fitflow.service', true) = 'identity');
+    USING (current_user = 'fitflow_identity_system');
 
 -- Operators (role in the verified token) manage every account and session.
 CREATE POLICY users_operator ON users
     USING ('operator' = ANY (string_to_array(current_setting('fitflow.roles', true), ',')));
 CREATE POLICY sessions_operator ON sessions
     USING ('operator' = ANY (string_to_array(current_setting('fitflow.roles', true), ',')));
+
+-- validate:
+-- SELECT to_regclass('login_attempts') IS NOT NULL AND to_regclass('mfa_challenges') IS NOT NULL
+--    AND to_regclass('password_resets') IS NOT NULL AND to_regclass('mfa_recovery_codes') IS NOT NULL;

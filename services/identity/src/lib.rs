@@ -8,7 +8,9 @@ pub mod bootstrap;
 pub mod domain;
 mod error;
 mod grpc;
+mod hashing;
 mod repo;
+mod service;
 mod signing;
 
 use fitflow_server::{EDGE_PEERS, PeerPolicy, SERVICE_PEERS};
@@ -16,6 +18,7 @@ use fitflow_server::{EDGE_PEERS, PeerPolicy, SERVICE_PEERS};
 pub use accounts::Accounts;
 pub use error::IdentityError;
 pub use grpc::IdentityGrpc;
+pub use service::IdentityService;
 pub use signing::{SIGNING_KEY, TokenSigner};
 
 /// The service's name, schema and audit source.
@@ -26,8 +29,6 @@ pub const SCHEMA: &str = "identity";
 pub const ERROR_DOMAIN: &str = "fitflow.identity";
 /// Its migrations (reversible).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-/// The gRPC services it exposes, for health reporting.
-pub const GRPC_SERVICES: &[&str] = &["fitflow.identity.v1.IdentityService"];
 
 /// Who may call what: the gateway and operators use every RPC; other FitFlow
 /// services may only fetch the token verification keys.

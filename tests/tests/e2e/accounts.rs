@@ -1,6 +1,6 @@
 //! Registration, email verification and input validation of the identity service.
 
-use fitflow::ServiceName;
+use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox, bearer};
 use fitflow_proto::identity::{
     ListSessionsRequest, LoginRequest, RegisterRequest, RevokeSessionRequest, SuspendUserRequest,
@@ -22,7 +22,7 @@ fn registration(email: &str) -> RegisterRequest {
 #[tokio::test]
 async fn an_email_verification_token_works_once() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let email = format!("verify-{}@example.com", uuid::Uuid::new_v4());
     let registered = sandbox
         .identity()
@@ -77,7 +77,7 @@ async fn an_email_verification_token_works_once() {
 #[tokio::test]
 async fn emails_are_unique_whatever_their_case() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let email = format!("case-{}@example.com", uuid::Uuid::new_v4());
     sandbox
         .identity()
@@ -97,7 +97,7 @@ async fn emails_are_unique_whatever_their_case() {
 #[tokio::test]
 async fn two_registrations_of_one_email_at_once_leave_exactly_one_account() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let email = format!("race-{}@example.com", uuid::Uuid::new_v4());
     let (mut first, mut second) = (sandbox.identity(), sandbox.identity());
     let (a, b) = tokio::join!(
@@ -125,7 +125,7 @@ async fn two_registrations_of_one_email_at_once_leave_exactly_one_account() {
 #[tokio::test]
 async fn bad_input_is_invalid_argument_naming_each_field_never_internal() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Validator").await;
     let tokens = sandbox.login(&email).await;
 

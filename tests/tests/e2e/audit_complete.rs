@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_auth::Role;
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
@@ -67,7 +67,7 @@ async fn verify_chain_names_the_row_a_superuser_deleted_or_edited_with_plain_sql
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (_, operator) = token_with(&[Role::Operator]).await;
     let events: Vec<_> = (0..4)
@@ -136,7 +136,7 @@ async fn a_trainer_reads_and_exports_only_their_own_records_and_the_export_is_lo
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (trainer_id, trainer) = token_with(&[Role::Trainer]).await;
     let client_id = Uuid::new_v4();
@@ -244,14 +244,8 @@ async fn write_changes(pool: PgPool, written: Arc<AtomicUsize>) {
     }
 }
 
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    for _ in 0..1_200 {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting until {what}");
+async fn wait_until(what: &str, done: impl AsyncFnMut() -> bool) {
+    fitflow_testkit::eventually(what, Duration::from_secs(120), done).await;
 }
 
 async fn count(pool: &PgPool, statement: &str) -> i64 {
@@ -265,8 +259,8 @@ async fn count(pool: &PgPool, statement: &str) -> i64 {
 async fn ten_thousand_changes_survive_an_audit_restart_once_each_and_in_order() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let identity = sandbox.start(&[ServiceName::Identity]).await;
-    let audit = sandbox.start(&[ServiceName::Audit]).await;
+    let identity = sandbox.start(&[IDENTITY]).await;
+    let audit = sandbox.start(&[AUDIT]).await;
     let source = fitflow_db::connect(&sandbox.db.runtime_url("identity"), "identity", 4)
         .await
         .expect("identity's runtime pool");
@@ -287,7 +281,7 @@ async fn ten_thousand_changes_survive_an_audit_restart_once_each_and_in_order() 
         count(&admin, "SELECT count(*) FROM identity.audit_outbox").await > 0,
         "the outbox holds what audit could not take"
     );
-    let audit = sandbox.start(&[ServiceName::Audit]).await;
+    let audit = sandbox.start(&[AUDIT]).await;
     writer.await.expect("the writer finishes");
     wait_until("the outbox drains", async || {
         count(&admin, "SELECT count(*) FROM identity.audit_outbox").await == 0
@@ -347,7 +341,7 @@ fn spawn_audit_process(sandbox: &Sandbox, bao: &fitflow_testkit::OpenBao) -> tok
         )
         .env(
             "FITFLOW_AUDIT_LISTEN",
-            format!("127.0.0.1:{}", sandbox.ports[&ServiceName::Audit]),
+            format!("127.0.0.1:{}", sandbox.release_port(AUDIT)),
         )
         .env("FITFLOW_LOG", "error")
         .kill_on_drop(true)
@@ -360,9 +354,9 @@ async fn ten_thousand_changes_survive_an_audit_process_killed_mid_stream() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
     let bao = fitflow_testkit::openbao().await;
-    let identity = sandbox.start(&[ServiceName::Identity]).await;
+    let identity = sandbox.start(&[IDENTITY]).await;
     let mut audit = spawn_audit_process(&sandbox, bao);
-    sandbox.wait_until_serving(ServiceName::Audit).await;
+    sandbox.wait_until_serving(AUDIT).await;
     let source = fitflow_db::connect(&sandbox.db.runtime_url("identity"), "identity", 4)
         .await
         .expect("identity's runtime pool");
@@ -385,7 +379,7 @@ async fn ten_thousand_changes_survive_an_audit_process_killed_mid_stream() {
     assert!(count(&admin, "SELECT count(*) FROM identity.audit_outbox").await > 0);
 
     let mut restarted = spawn_audit_process(&sandbox, bao);
-    sandbox.wait_until_serving(ServiceName::Audit).await;
+    sandbox.wait_until_serving(AUDIT).await;
     writer.await.expect("the writer finishes");
     wait_until("the outbox drains", async || {
         count(&admin, "SELECT count(*) FROM identity.audit_outbox").await == 0

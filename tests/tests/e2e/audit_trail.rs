@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::Sandbox;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -36,7 +36,7 @@ async fn wait_for_drained_outbox(pool: &PgPool) {
 async fn a_change_made_while_audit_is_down_is_stored_exactly_once_when_it_returns() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let identity = sandbox.start(&[ServiceName::Identity]).await;
+    let identity = sandbox.start(&[IDENTITY]).await;
 
     let (user, _) = sandbox.register("Outage Tester").await;
     let user_id: Uuid = user.id.parse().unwrap();
@@ -47,7 +47,7 @@ async fn a_change_made_while_audit_is_down_is_stored_exactly_once_when_it_return
     );
     assert_eq!(stored_events(&admin, user_id).await, 0);
 
-    let audit = sandbox.start(&[ServiceName::Audit]).await;
+    let audit = sandbox.start(&[AUDIT]).await;
     wait_for_drained_outbox(&admin).await;
     assert_eq!(stored_events(&admin, user_id).await, 1);
 
@@ -66,7 +66,7 @@ async fn a_change_through_a_running_stack_leaves_one_event_naming_its_actor() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (user, _) = sandbox.register("Actor Tester").await;
     wait_for_drained_outbox(&admin).await;
@@ -89,7 +89,7 @@ async fn a_graceful_shutdown_flushes_the_outbox_before_audit_stops() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (user, _) = sandbox.register("Shutdown Tester").await;
     stack.shutdown().await;
@@ -101,11 +101,11 @@ async fn a_graceful_shutdown_flushes_the_outbox_before_audit_stops() {
 async fn two_replicas_of_a_service_run_one_relay_and_the_standby_takes_over() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let audit = sandbox.start(&[ServiceName::Audit]).await;
-    let first = sandbox.start(&[ServiceName::Identity]).await;
-    let mut replica_settings = sandbox.settings(&[ServiceName::Identity]).await;
+    let audit = sandbox.start(&[AUDIT]).await;
+    let first = sandbox.start(&[IDENTITY]).await;
+    let mut replica_settings = sandbox.settings(&[IDENTITY]).await;
     replica_settings.served[0].listen = "127.0.0.1:0".parse().unwrap();
-    let second = fitflow::Stack::start(replica_settings)
+    let second = fitflow::Stack::start(&sandbox.registry, replica_settings)
         .await
         .expect("a second replica starts");
 

@@ -1,6 +1,6 @@
 //! The first operator is granted from the command line, with an audit event.
 
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_proto::audit::ListEventsRequest;
 
@@ -8,7 +8,7 @@ use fitflow_proto::audit::ListEventsRequest;
 async fn grant_operator_bootstraps_an_operator_who_can_read_the_trail() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (user, email) = sandbox.register("First Operator").await;
     let before = sandbox.login(&email).await;

@@ -19,7 +19,7 @@ fn permission_denied(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>)
 
 #[tokio::test]
 async fn a_runtime_role_cannot_touch_another_services_schema_or_change_its_own() {
-    let db = fitflow_testkit::database(&schemas()).await;
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
     let mut identity = connect(&db.runtime_url("identity")).await;
 
     let read_audit = sqlx::query("SELECT * FROM audit.audit_log")
@@ -62,7 +62,7 @@ async fn a_runtime_role_cannot_touch_another_services_schema_or_change_its_own()
 
 #[tokio::test]
 async fn row_level_security_shows_a_user_only_their_own_account() {
-    let db = fitflow_testkit::database(&schemas()).await;
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
     let admin = db.admin_pool().await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     for (id, email) in [(alice, "alice@example.com"), (bob, "bob@example.com")] {
@@ -108,9 +108,9 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
 
 #[tokio::test]
 async fn every_migration_reverts_and_applies_again() {
-    let db = fitflow_testkit::database(&schemas()).await;
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
     let admin_url = db.admin_url();
-    for schema in schemas() {
+    for schema in schemas(&fitflow::registry()) {
         fitflow_db::migrate_down(&admin_url, schema.schema, schema.migrator, 0)
             .await
             .unwrap();
@@ -127,4 +127,207 @@ async fn every_migration_reverts_and_applies_again() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_runtime_role_cannot_destroy_data_keys_or_rewrite_the_migration_history() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    let admin = db.admin_pool().await;
+    for tenant in [Uuid::new_v4(), Uuid::new_v4()] {
+        sqlx::query(
+            "INSERT INTO identity.data_keys (tenant_id, purpose, version, wrapped_key) \
+             VALUES ($1, 'seal', 1, 'vault:v1:x')",
+        )
+        .bind(tenant)
+        .execute(&admin)
+        .await
+        .expect("seed a key");
+    }
+    let mut identity = connect(&db.runtime_url("identity")).await;
+    for attack in [
+        "DELETE FROM identity.data_keys",
+        "UPDATE identity.data_keys SET wrapped_key = 'vault:v1:y'",
+        "TRUNCATE identity.data_keys",
+        "DELETE FROM identity._sqlx_migrations",
+        "UPDATE identity._sqlx_migrations SET checksum = ''",
+        "INSERT INTO identity._sqlx_migrations VALUES (99999999999999, 'forged', now(), true, '', 0)",
+    ] {
+        let result = sqlx::query(attack).execute(&mut identity).await;
+        assert!(permission_denied(result), "the runtime role ran: {attack}");
+    }
+    // Switched to the service's system role, the same attacks still fail:
+    // the bypass role sees every row but holds no more privileges.
+    sqlx::query("SELECT set_config('role', 'fitflow_identity_system', false)")
+        .execute(&mut identity)
+        .await
+        .expect("the runtime role may act as its service");
+    let result = sqlx::query("DELETE FROM identity.data_keys")
+        .execute(&mut identity)
+        .await;
+    assert!(permission_denied(result), "the system role deleted data keys");
+
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.data_keys")
+        .fetch_one(&admin)
+        .await
+        .expect("count keys");
+    assert_eq!(keys, 2, "every key survived");
+}
+
+#[tokio::test]
+async fn shredding_deletes_one_tenants_keys_through_the_owners_function_and_nothing_else() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    let admin = db.admin_pool().await;
+    let (victim, bystander) = (Uuid::new_v4(), Uuid::new_v4());
+    for tenant in [victim, bystander] {
+        sqlx::query(
+            "INSERT INTO identity.data_keys (tenant_id, purpose, version, wrapped_key) \
+             VALUES ($1, 'seal', 1, 'vault:v1:x')",
+        )
+        .bind(tenant)
+        .execute(&admin)
+        .await
+        .expect("seed a key");
+    }
+    let mut identity = connect(&db.runtime_url("identity")).await;
+    let deleted: i64 = sqlx::query_scalar("SELECT identity.shred_tenant_keys($1)")
+        .bind(victim)
+        .fetch_one(&mut identity)
+        .await
+        .expect("shred one tenant");
+    assert_eq!(deleted, 1);
+    let left: Vec<Uuid> = sqlx::query_scalar("SELECT tenant_id FROM identity.data_keys")
+        .fetch_all(&admin)
+        .await
+        .expect("list keys");
+    assert_eq!(left, [bystander]);
+}
+
+#[tokio::test]
+async fn the_rls_bypass_needs_the_system_role_not_a_setting() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    let admin = db.admin_pool().await;
+    sqlx::query(
+        "INSERT INTO identity.users (id, email, password_hash, display_name_sealed) \
+         VALUES ($1, 'someone@example.com', 'x', '\\x00')",
+    )
+    .bind(Uuid::new_v4())
+    .execute(&admin)
+    .await
+    .expect("seed a user");
+    let mut identity = connect(&db.runtime_url("identity")).await;
+    // The old bypass was a setting anyone connected could set; it admits nothing now.
+    sqlx::query("SELECT set_config('fitflow.service', 'identity', false)")
+        .execute(&mut identity)
+        .await
+        .expect("set the old setting");
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.users")
+        .fetch_one(&mut identity)
+        .await
+        .expect("count users");
+    assert_eq!(seen, 0, "a setting bypassed row-level security");
+
+    // Another service's runtime role cannot take identity's system role.
+    let mut audit = connect(&db.runtime_url("audit")).await;
+    let borrowed = sqlx::query("SELECT set_config('role', 'fitflow_identity_system', false)")
+        .execute(&mut audit)
+        .await;
+    assert!(borrowed.is_err(), "audit took identity's system role");
+
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
+        .await
+        .expect("identity pool");
+    let mut tx = fitflow_db::tx(&pool, &Caller::Service("identity"))
+        .await
+        .expect("a service transaction");
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count users");
+    assert_eq!(seen, 1, "the service acting for itself sees every row");
+}
+
+#[tokio::test]
+async fn a_migration_whose_validation_fails_is_rolled_back_and_not_recorded() {
+    let folder = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        folder.path().join("20270101000001_gadgets.up.sql"),
+        "CREATE TABLE gadgets (id int);\n\n-- validate:\n-- SELECT to_regclass('gadgets') IS NOT NULL;\n",
+    )
+    .expect("write");
+    std::fs::write(
+        folder.path().join("20270101000001_gadgets.down.sql"),
+        "DROP TABLE gadgets;\n",
+    )
+    .expect("write");
+    // Its validation query expects a column the migration forgot to add.
+    std::fs::write(
+        folder.path().join("20270101000002_gadget_names.up.sql"),
+        "ALTER TABLE gadgets ADD COLUMN label text;\n\n-- validate:\n\
+         -- SELECT EXISTS (SELECT FROM information_schema.columns\n\
+         --                WHERE table_name = 'gadgets' AND column_name = 'name');\n",
+    )
+    .expect("write");
+    std::fs::write(
+        folder.path().join("20270101000002_gadget_names.down.sql"),
+        "ALTER TABLE gadgets DROP COLUMN label;\n",
+    )
+    .expect("write");
+    let migrator = sqlx::migrate::Migrator::new(folder.path())
+        .await
+        .expect("read the migrations");
+
+    let db = fitflow_testkit::database(&[]).await;
+    let admin_url = db.admin_url();
+    fitflow_db::provision_schema(&admin_url, "gadgets")
+        .await
+        .expect("provision");
+    let error = fitflow_db::migrate_up(&admin_url, "gadgets", &migrator)
+        .await
+        .expect_err("the second migration fails its validation");
+    assert!(
+        matches!(
+            error,
+            fitflow_db::DbError::ValidationFailed {
+                version: 20270101000002,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let admin = db.admin_pool().await;
+    let recorded: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM gadgets._sqlx_migrations ORDER BY version")
+            .fetch_all(&admin)
+            .await
+            .expect("read the history");
+    assert!(recorded.contains(&20270101000001));
+    assert!(!recorded.contains(&20270101000002), "the failed migration was recorded");
+    let label: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM information_schema.columns \
+         WHERE table_schema = 'gadgets' AND table_name = 'gadgets' AND column_name = 'label')",
+    )
+    .fetch_one(&admin)
+    .await
+    .expect("look for the column");
+    assert!(!label, "the failed migration's change was kept");
+}
+
+#[tokio::test]
+async fn a_migration_without_a_down_script_or_validation_query_is_refused_before_anything_runs() {
+    let folder = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        folder.path().join("20270101000001_loose.up.sql"),
+        "CREATE TABLE loose (id int);\n",
+    )
+    .expect("write");
+    std::fs::write(
+        folder.path().join("20270101000001_loose.down.sql"),
+        "DROP TABLE loose;\n",
+    )
+    .expect("write");
+    let migrator = sqlx::migrate::Migrator::new(folder.path())
+        .await
+        .expect("read the migrations");
+    let error = fitflow_db::plan(&migrator).expect_err("no validation query");
+    assert!(error.to_string().contains("validate"), "{error}");
 }

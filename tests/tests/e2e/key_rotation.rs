@@ -1,7 +1,7 @@
 //! Rotating the token signing key keeps issued tokens valid until they expire.
 
 use base64::Engine as _;
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::Sandbox;
 use fitflow_proto::identity::ListPublicKeysRequest;
 use tonic::Code;
@@ -20,7 +20,7 @@ fn kid(token: &str) -> String {
 async fn a_token_signed_before_a_key_rotation_still_works_and_new_tokens_use_the_new_key() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (_, email) = sandbox.register("Rotation").await;
     let before = sandbox.login(&email).await;

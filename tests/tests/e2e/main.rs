@@ -6,6 +6,7 @@ mod accounts;
 mod audit_complete;
 mod audit_trail;
 mod bootstrap;
+mod commands;
 mod database;
 mod identity_support;
 mod key_rotation;
@@ -14,4 +15,7 @@ mod operators;
 mod sealed_fields;
 mod sessions;
 mod tokens;
+#[macro_use]
 mod transport;
+// After `transport`, whose reflection macro it uses.
+mod platform;

@@ -1,6 +1,6 @@
 //! Account status and roles, managed by operators.
 
-use fitflow::ServiceName;
+use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox, bearer};
 use fitflow_proto::identity::{
     DeleteUserRequest, GrantRoleRequest, RefreshTokenRequest, RestoreUserRequest,
@@ -13,7 +13,7 @@ use crate::identity_support::reason;
 #[tokio::test]
 async fn a_suspended_or_deleted_user_cannot_log_in_or_refresh_until_restored() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, operator) = sandbox.operator().await;
     let (user, email) = sandbox.register("Suspect").await;
     let tokens = sandbox.login(&email).await;
@@ -103,7 +103,7 @@ async fn a_suspended_or_deleted_user_cannot_log_in_or_refresh_until_restored() {
 #[tokio::test]
 async fn only_an_operator_may_change_status_or_roles() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (victim, _) = sandbox.register("Victim").await;
     let (trainer, email) = sandbox.register("Ambitious Trainer").await;
     let tokens = sandbox.login(&email).await;
@@ -139,7 +139,7 @@ async fn only_an_operator_may_change_status_or_roles() {
 #[tokio::test]
 async fn a_granted_role_reaches_the_next_access_token() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (operator_user, operator) = sandbox.operator().await;
     let (user, email) = sandbox.register("Future Owner").await;
     let tokens = sandbox.login(&email).await;

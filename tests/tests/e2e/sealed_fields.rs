@@ -1,7 +1,7 @@
 //! Sealed fields are ciphertext at rest, open through the service, and
 //! cannot be moved to another row.
 
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_proto::identity::GetCurrentUserRequest;
 use tonic::Code;
@@ -12,7 +12,7 @@ async fn a_sealed_display_name_is_ciphertext_in_postgres_and_opens_only_in_its_o
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let secret_name = "Zebediah Quartermaine";
     let (owner, owner_email) = sandbox.register(secret_name).await;

@@ -1,6 +1,6 @@
 //! Refresh-token rotation, the session list, revocation, password change and reset.
 
-use fitflow::ServiceName;
+use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox, bearer};
 use fitflow_proto::identity::{
     ChangePasswordRequest, ListSessionsRequest, RefreshTokenRequest, RequestPasswordResetRequest,
@@ -38,7 +38,7 @@ async fn live_session_ids(sandbox: &Sandbox, access_token: &str) -> Vec<String> 
 #[tokio::test]
 async fn a_reused_refresh_token_revokes_the_whole_session() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Rotation Tester").await;
     let first = sandbox.login(&email).await;
     let second = refresh(&sandbox, &first.refresh_token)
@@ -60,7 +60,7 @@ async fn a_reused_refresh_token_revokes_the_whole_session() {
 #[tokio::test]
 async fn one_refresh_token_presented_twice_at_once_yields_at_most_one_new_pair() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Race Tester").await;
     let tokens = sandbox.login(&email).await;
     let (a, b) = tokio::join!(
@@ -87,7 +87,7 @@ async fn one_refresh_token_presented_twice_at_once_yields_at_most_one_new_pair()
 #[tokio::test]
 async fn sessions_are_listed_with_the_bearer_token_and_can_be_revoked_one_or_all() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Session Tester").await;
     let laptop = sandbox.login(&email).await;
     let phone = sandbox.login(&email).await;
@@ -187,7 +187,7 @@ async fn sessions_are_listed_with_the_bearer_token_and_can_be_revoked_one_or_all
 #[tokio::test]
 async fn changing_the_password_needs_the_current_one_and_revokes_the_other_sessions() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Password Changer").await;
     let here = sandbox.login(&email).await;
     let elsewhere = sandbox.login(&email).await;
@@ -255,7 +255,7 @@ async fn changing_the_password_needs_the_current_one_and_revokes_the_other_sessi
 #[tokio::test]
 async fn a_password_reset_token_sets_a_new_password_once_and_revokes_every_session() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Forgetful").await;
     let session = sandbox.login(&email).await;
 

@@ -1,7 +1,7 @@
 //! A token issued by identity is accepted by another service; forged ones are not.
 
 use base64::Engine as _;
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::{Sandbox, bearer};
 
 use crate::identity_support::reason;
@@ -12,7 +12,7 @@ use tonic::Code;
 async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (_, email) = sandbox.register("Token Tester").await;
     let tokens = sandbox.login(&email).await;
@@ -78,7 +78,7 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
 #[tokio::test]
 async fn a_malformed_authorization_header_is_refused_before_any_handler_runs() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let mut request = tonic::Request::new(fitflow_proto::identity::GetCurrentUserRequest {});
     request
         .metadata_mut()
@@ -103,7 +103,7 @@ async fn a_malformed_authorization_header_is_refused_before_any_handler_runs() {
 async fn a_request_with_a_deadline_verifies_its_token_within_it() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     let (_, email) = sandbox.register("Deadline Tester").await;
     let tokens = sandbox.login(&email).await;

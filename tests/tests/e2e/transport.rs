@@ -1,7 +1,7 @@
 //! Every port speaks mutual TLS 1.3, serves health and reflection, and admits
 //! only the peers each RPC names.
 
-use fitflow::ServiceName;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::Sandbox;
 use fitflow_proto::audit::IngestRequest;
 use fitflow_server::tls::TlsPaths;
@@ -22,13 +22,13 @@ async fn health_over(channel: tonic::transport::Channel) -> Result<i32, tonic::S
 async fn plaintext_unknown_ca_and_unlisted_peers_are_all_refused() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
-    let audit_port = sandbox.ports[&ServiceName::Audit];
+    let audit_port = sandbox.ports[&AUDIT];
 
     // A known peer is served.
     assert!(
-        health_over(sandbox.channel(ServiceName::Audit, "billing"))
+        health_over(sandbox.channel(AUDIT, "billing"))
             .await
             .is_ok()
     );
@@ -112,11 +112,11 @@ macro_rules! reflected_services {
 async fn every_port_serves_health_and_reflection_for_old_and_new_tools() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[ServiceName::Identity, ServiceName::Audit])
+        .start(&[IDENTITY, AUDIT])
         .await;
     for (service, expected) in [
-        (ServiceName::Identity, "fitflow.identity.v1.IdentityService"),
-        (ServiceName::Audit, "fitflow.audit.v1.AuditService"),
+        (IDENTITY, "fitflow.identity.v1.IdentityService"),
+        (AUDIT, "fitflow.audit.v1.AuditService"),
     ] {
         let status = health_over(sandbox.channel(service, "operator"))
             .await
@@ -143,7 +143,7 @@ async fn every_port_serves_health_and_reflection_for_old_and_new_tools() {
 async fn reflection_describes_error_details_so_grpcurl_can_decode_them() {
     use tonic_reflection::pb::v1alpha as reflection;
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     for symbol in ["google.rpc.ErrorInfo", "google.rpc.BadRequest"] {
         let request = reflection::ServerReflectionRequest {
             host: String::new(),
@@ -154,7 +154,7 @@ async fn reflection_describes_error_details_so_grpcurl_can_decode_them() {
             ),
         };
         let mut responses = reflection::server_reflection_client::ServerReflectionClient::new(
-            sandbox.channel(ServiceName::Identity, "operator"),
+            sandbox.channel(IDENTITY, "operator"),
         )
         .server_reflection_info(futures::stream::iter(vec![request]))
         .await

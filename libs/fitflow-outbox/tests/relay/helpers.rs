@@ -22,7 +22,8 @@ use uuid::Uuid;
 /// The source service of these tests.
 pub(crate) const SOURCE: &str = "relaytest";
 
-static SOURCE_MIGRATOR: Migrator = sqlx::migrate!("tests/relay/migrations");
+/// No migrations of its own: the platform creates `audit_outbox`.
+static SOURCE_MIGRATOR: Migrator = Migrator::DEFAULT;
 
 pub(crate) struct Harness {
     _database: TestDatabase,
@@ -164,16 +165,6 @@ pub(crate) fn event() -> AuditEvent {
 }
 
 /// Waits up to 10 s for `condition`.
-pub(crate) async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if condition().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting until {what}");
+pub(crate) async fn eventually(what: &str, condition: impl AsyncFnMut() -> bool) {
+    fitflow_testkit::eventually(what, Duration::from_secs(10), condition).await;
 }

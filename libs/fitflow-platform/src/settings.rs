@@ -11,7 +11,7 @@ use fitflow_server::config::{self, ConfigError};
 use fitflow_server::tls::TlsPaths;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::ServiceName;
+use crate::table::{self, ServiceSpec};
 
 /// Directory holding `ca.pem`, `<service>.pem` and `<service>-key.pem`.
 pub const TLS_DIR_VAR: &str = "FITFLOW_TLS_DIR";
@@ -26,7 +26,7 @@ pub const ADMIN_DATABASE_URL_VAR: &str = "FITFLOW_ADMIN_DATABASE_URL";
 #[derive(Debug, Clone)]
 pub struct Served {
     /// Which service.
-    pub name: ServiceName,
+    pub name: &'static str,
     /// Where it listens (port 0 picks a free one).
     pub listen: SocketAddr,
     /// Its runtime role's connection URL.
@@ -42,16 +42,30 @@ pub struct Settings {
     pub vault: VaultSettings,
     /// The services to serve.
     pub served: Vec<Served>,
-    /// How to reach every service (`https://host:port`); the TLS name is the service name.
-    pub endpoints: BTreeMap<ServiceName, String>,
+    /// How to reach every service in the table (`https://host:port`); the
+    /// TLS name is the service name.
+    pub endpoints: BTreeMap<&'static str, String>,
+}
+
+/// The service's environment variable with `suffix`, e.g. `FITFLOW_IDENTITY_DATABASE_URL`.
+pub fn env_var(service: &str, suffix: &str) -> String {
+    format!("FITFLOW_{}_{suffix}", service.to_uppercase())
+}
+
+/// The table row of `name`, with a `'static` name.
+pub fn spec(name: &str) -> Result<&'static ServiceSpec, ConfigError> {
+    table::spec(name).ok_or_else(|| ConfigError::Invalid {
+        var: "service".to_owned(),
+        reason: format!("{name:?} is not a FitFlow service"),
+    })
 }
 
 impl Settings {
-    /// Reads the settings for serving `services`.
-    pub fn from_env(services: &[ServiceName]) -> Result<Self, ConfigError> {
+    /// Reads the settings for serving `services` (names from the table).
+    pub fn from_env(services: &[&'static str]) -> Result<Self, ConfigError> {
         let tls_dir = tls_dir()?;
         for service in services {
-            require_tls_files(&tls_dir, service.as_str())?;
+            require_tls_files(&tls_dir, service)?;
         }
         let vault_addr = config::required(VAULT_ADDR_VAR)?;
         if !(vault_addr.starts_with("http://") || vault_addr.starts_with("https://")) {
@@ -66,9 +80,9 @@ impl Settings {
         };
         let mut served = Vec::new();
         for &name in services {
-            let default_listen = SocketAddr::from((Ipv4Addr::LOCALHOST, name.default_port()));
-            let listen = config::parsed_or(&name.env_var("LISTEN"), default_listen)?;
-            let database_var = name.env_var("DATABASE_URL");
+            let default_listen = SocketAddr::from((Ipv4Addr::LOCALHOST, spec(name)?.port));
+            let listen = config::parsed_or(&env_var(name, "LISTEN"), default_listen)?;
+            let database_var = env_var(name, "DATABASE_URL");
             let database_url = SecretString::from(config::required(&database_var)?);
             let raw_url = database_url.expose_secret();
             let is_postgres =
@@ -83,14 +97,14 @@ impl Settings {
             });
         }
         let mut endpoints = BTreeMap::new();
-        for name in ServiceName::ALL {
-            let var = name.env_var("ENDPOINT");
+        for spec in table::services_table() {
+            let var = env_var(&spec.name, "ENDPOINT");
             let endpoint = config::optional(&var)?
-                .unwrap_or_else(|| format!("https://127.0.0.1:{}", name.default_port()));
+                .unwrap_or_else(|| format!("https://127.0.0.1:{}", spec.port));
             if !endpoint.starts_with("https://") {
                 return Err(invalid(&var, "must be an https:// URL"));
             }
-            endpoints.insert(name, endpoint);
+            endpoints.insert(spec.name.as_str(), endpoint);
         }
         Ok(Self {
             tls_dir,

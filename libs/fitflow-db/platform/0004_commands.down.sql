@@ -1,0 +1,3 @@
+DROP TABLE outbox_dead_letters;
+DROP TABLE received_commands;
+DROP TABLE command_outbox;

@@ -1,0 +1,44 @@
+//! Identity as a platform service.
+
+use std::sync::Arc;
+
+use fitflow_platform::{Service, ServiceContext, ServiceRoutes, StartFuture};
+use fitflow_proto::identity::identity_service_server::IdentityServiceServer;
+use fitflow_server::PeerPolicy;
+use sqlx::migrate::Migrator;
+
+use crate::{Accounts, IdentityGrpc, MIGRATOR, SERVICE, TokenSigner};
+
+/// Largest request message: accounts are small.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// The identity service, for the platform's registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdentityService;
+
+impl Service for IdentityService {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn migrations(&self) -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn peer_policy(&self) -> PeerPolicy {
+        crate::peer_policy()
+    }
+
+    fn start(&self, context: ServiceContext) -> StartFuture<'_> {
+        Box::pin(async move {
+            let signer = TokenSigner::new(context.vault.clone())
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot prepare the token signing key: {error}"))?;
+            let accounts = Accounts::new(context.pool, context.keyring, Arc::new(signer));
+            Ok(ServiceRoutes::new().add(
+                IdentityServiceServer::new(IdentityGrpc::new(accounts))
+                    .max_decoding_message_size(MAX_MESSAGE),
+            ))
+        })
+    }
+}
