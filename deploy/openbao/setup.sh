@@ -4,10 +4,17 @@
 # Usage:
 #   BAO_ADDR=http://127.0.0.1:8200 BAO_TOKEN=<root token> deploy/openbao/setup.sh
 #       enable transit + pki, create the transit keys, the dev root CA, one PKI
-#       role per service/caller, and one policy per service (policies/*.hcl).
+#       role per service/caller, and one policy per service (policy.hcl.tmpl).
 #   BAO_ADDR=... BAO_TOKEN=... deploy/openbao/setup.sh issue-certs DIR [NAME...]
 #       issue <NAME>.pem, <NAME>-key.pem and ca.pem into DIR (default NAMEs: the
-#       seven services, gateway and operator). Run setup first.
+#       services, gateway and operator). Run setup first.
+#   deploy/openbao/setup.sh render-policy SERVICE
+#       print the policy setup writes for SERVICE (no server needed).
+#
+# The services are the rows of deploy/services.tsv. Their policies are one
+# template, policy.hcl.tmpl, with {{service}} replaced by the service name,
+# followed by policies/<service>.extra.hcl for a service that needs more
+# (identity signs tokens).
 #
 # Or source this file and call fitflow_bao_setup / fitflow_bao_issue_certs.
 # Safe to run again against an already configured server (it checks before it
@@ -18,8 +25,6 @@
 # tokens bound to these policies instead of the root token.
 
 FITFLOW_BAO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-FITFLOW_BAO_SERVICES=(identity tenancy clients scheduling documentation billing audit)
-FITFLOW_BAO_CERT_NAMES=("${FITFLOW_BAO_SERVICES[@]}" gateway operator)
 FITFLOW_BAO_CA_CN="FitFlow Dev Root CA"
 
 _bao_log() { printf '==> openbao: %s\n' "$*" >&2; }
@@ -27,6 +32,18 @@ _bao_die() {
   printf 'error: openbao: %s\n' "$*" >&2
   exit 1
 }
+
+# The service names: column 1 of the table of services (`#` lines are comments).
+_bao_table_names() {
+  local table=$FITFLOW_BAO_DIR/../services.tsv
+  [[ -r $table ]] || _bao_die "cannot read the table of services $table"
+  awk -F'\t' '/^[[:space:]]*(#|$)/ { next } { print $1 }' "$table"
+}
+FITFLOW_BAO_SERVICES=()
+mapfile -t FITFLOW_BAO_SERVICES < <(_bao_table_names)
+((${#FITFLOW_BAO_SERVICES[@]})) || _bao_die "deploy/services.tsv lists no services"
+# PKI roles and certificates: every service plus the two non-service callers.
+FITFLOW_BAO_CERT_NAMES=("${FITFLOW_BAO_SERVICES[@]}" gateway operator)
 
 # Read one field out of `bao ... -format=json` output on stdin, e.g.
 #   bao read -format=json transit/keys/x | _bao_json data type
@@ -125,14 +142,31 @@ _bao_setup_pki() {
   _bao_log "pki roles ready: ${FITFLOW_BAO_CERT_NAMES[*]}"
 }
 
+# fitflow_bao_render_policy SERVICE — print SERVICE's policy: the template
+# with {{service}} replaced, then policies/SERVICE.extra.hcl if it exists.
+fitflow_bao_render_policy() {
+  local svc=${1:?usage: fitflow_bao_render_policy SERVICE} template extra
+  local placeholder='{{service}}'
+  [[ " ${FITFLOW_BAO_SERVICES[*]} " == *" $svc "* ]] ||
+    _bao_die "$svc is not a service in deploy/services.tsv"
+  template=$(<"$FITFLOW_BAO_DIR/policy.hcl.tmpl") || _bao_die "cannot read $FITFLOW_BAO_DIR/policy.hcl.tmpl"
+  printf '%s\n' "${template//"$placeholder"/$svc}"
+  extra=$FITFLOW_BAO_DIR/policies/$svc.extra.hcl
+  if [[ -f $extra ]]; then
+    printf '\n'
+    cat "$extra"
+  fi
+}
+
 _bao_setup_policies() {
-  local svc file
+  local svc policy
   for svc in "${FITFLOW_BAO_SERVICES[@]}"; do
-    file="$FITFLOW_BAO_DIR/policies/$svc.hcl"
-    [[ -f $file ]] || _bao_die "missing policy file $file"
-    bao policy write "fitflow-$svc" "$file" >/dev/null
+    policy=$(fitflow_bao_render_policy "$svc")
+    # A placeholder this script does not fill would reach OpenBao as a path.
+    [[ $policy != *"{{"* ]] || _bao_die "the policy for $svc still has a {{...}} placeholder"
+    bao policy write "fitflow-$svc" - <<<"$policy" >/dev/null
   done
-  _bao_log "policies ready: fitflow-<service> from deploy/openbao/policies/"
+  _bao_log "policies ready: fitflow-<service> from deploy/openbao/policy.hcl.tmpl"
 }
 
 # fitflow_bao_setup — everything except issuing certificates.
@@ -181,7 +215,7 @@ put("ca.pem", d["issuing_ca"], 0o644)
 }
 
 _bao_usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
@@ -191,6 +225,10 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     issue-certs)
       shift
       fitflow_bao_issue_certs "$@"
+      ;;
+    render-policy)
+      shift
+      fitflow_bao_render_policy "$@"
       ;;
     -h | --help | help) _bao_usage ;;
     *)

@@ -5,15 +5,16 @@
 //! [`ServiceContext`]); the binary lists it once in a [`Registry`]. Serving,
 //! migrating, health names, reflection, outbox relays and the shutdown
 //! order all derive from the registry, and [`table`] — the one table of
-//! services, `deploy/services.tsv` — gives every service its port, schema
-//! and SPIFFE id.
+//! services, `deploy/services.tsv` — gives every service its port, schema,
+//! SPIFFE id and callers. Everything else that lists services derives from
+//! the table or is checked against it; [`drift`] is that check.
 
+pub mod drift;
 pub mod registry;
 pub mod service;
 pub mod settings;
 pub mod stack;
 pub mod table;
-
 
 pub use registry::Registry;
 pub use service::{Service, ServiceContext, ServiceKind, ServiceRoutes, StartFuture};

@@ -77,14 +77,14 @@ pub fn parse(text: &str) -> Result<Vec<ServiceSpec>, TableError> {
                 found: columns.len(),
             });
         };
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|port| *port != 0)
-            .ok_or_else(|| TableError::Port {
-                line,
-                value: port.to_owned(),
-            })?;
+        let port: u16 =
+            port.parse()
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| TableError::Port {
+                    line,
+                    value: port.to_owned(),
+                })?;
         if spiffe_id != format!("spiffe://fitflow/{name}") {
             return Err(TableError::SpiffeId {
                 line,

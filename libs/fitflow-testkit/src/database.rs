@@ -16,6 +16,44 @@ const TEMPLATE_COMPLETE: &str = "fitflow-testkit: template complete";
 /// across test processes.
 const TEMPLATE_LOCK: i64 = 0x0F17_F10E_7E57;
 
+/// Names the prefix of every throwaway database and template this process
+/// creates. `deploy/dev/test` sets it per clone (`fitflow_test_<clone id>`), so
+/// clones sharing one PostgreSQL never drop each other's databases.
+pub const TEST_DB_PREFIX_VAR: &str = "FITFLOW_TEST_DB_PREFIX";
+/// The prefix when [`TEST_DB_PREFIX_VAR`] is unset, as in a plain `cargo test`.
+const DEFAULT_TEST_DB_PREFIX: &str = "fitflow_test";
+/// The longest prefix that still leaves room for `_<32 hex>` within
+/// PostgreSQL's 63-byte identifiers.
+const MAX_TEST_DB_PREFIX_LEN: usize = 30;
+
+/// The prefix of this process's throwaway databases (`<prefix>_<random>`) and
+/// templates (`<prefix>_tpl_<hash>`): [`TEST_DB_PREFIX_VAR`], or
+/// `fitflow_test`. Panics on a prefix that is not a plain lower-case
+/// identifier, since it is spliced into SQL unquoted.
+pub fn test_database_prefix() -> String {
+    let value = std::env::var(TEST_DB_PREFIX_VAR).ok();
+    checked_prefix(value.as_deref()).unwrap_or_else(|reason| panic!("{reason}"))
+}
+
+/// `value` if it is a usable prefix, the default if there is none.
+fn checked_prefix(value: Option<&str>) -> Result<String, String> {
+    let Some(prefix) = value.filter(|value| !value.is_empty()) else {
+        return Ok(DEFAULT_TEST_DB_PREFIX.to_owned());
+    };
+    let starts_with_letter = prefix.starts_with(|c: char| c.is_ascii_lowercase());
+    let plain = prefix
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if starts_with_letter && plain && prefix.len() <= MAX_TEST_DB_PREFIX_LEN {
+        Ok(prefix.to_owned())
+    } else {
+        Err(format!(
+            "{TEST_DB_PREFIX_VAR}={prefix:?} must be a lower-case letter, then lower-case \
+             letters, digits or _, at most {MAX_TEST_DB_PREFIX_LEN} characters"
+        ))
+    }
+}
+
 /// `FITFLOW_TEST_DATABASE_URL`, or `postgres://postgres@127.0.0.1:5432/postgres`;
 /// it must name a superuser.
 pub fn admin_url() -> SecretString {
@@ -36,7 +74,7 @@ pub struct MigratedSchema {
 /// A throwaway database, dropped (with its connections) when this is dropped.
 /// Set `FITFLOW_KEEP_TEST_DATABASES=1` to keep it for inspection.
 pub struct TestDatabase {
-    /// The database name, `fitflow_test_<random>`.
+    /// The database name, `<prefix>_<random>` (see [`test_database_prefix`]).
     pub name: String,
     admin_url: SecretString,
 }
@@ -116,9 +154,11 @@ fn url_for(base: &SecretString, database: &str, user: Option<&str>) -> SecretStr
     SecretString::from(url.to_string())
 }
 
-/// The template's name: a hash of the schema names and their migrations'
-/// versions and checksums, so changed migrations get a new template.
-fn template_name(schemas: &[MigratedSchema]) -> String {
+/// The template's name, `<prefix>_tpl_<hash>`: a hash of the schema names and
+/// their migrations' versions and checksums, so changed migrations get a new
+/// template. The prefix keeps one clone's template rebuild (which drops it)
+/// away from another clone's tests.
+fn template_name(prefix: &str, schemas: &[MigratedSchema]) -> String {
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     hash.update(TEMPLATE_LAYOUT.as_bytes());
     for migration in fitflow_db::PLATFORM_MIGRATOR.iter() {
@@ -135,16 +175,17 @@ fn template_name(schemas: &[MigratedSchema]) -> String {
         }
     }
     let digest = hash.finish();
-    format!("fitflow_tpl_{}", hex::encode(&digest.as_ref()[..8]))
+    format!("{prefix}_tpl_{}", hex::encode(&digest.as_ref()[..8]))
 }
 
-/// A fresh database `fitflow_test_<random>` holding `schemas`, provisioned and
+/// A fresh database `<prefix>_<random>` holding `schemas`, provisioned and
 /// migrated. The first call for a set of schemas builds a template database
 /// once (across processes); later calls clone it, which is fast.
 pub async fn database(schemas: &[MigratedSchema]) -> TestDatabase {
     let admin_url = admin_url();
-    let template = template_name(schemas);
-    let name = format!("fitflow_test_{}", uuid::Uuid::new_v4().simple());
+    let prefix = test_database_prefix();
+    let template = template_name(&prefix, schemas);
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(admin_url.expose_secret())
         .await
         .expect("connect to PostgreSQL as the admin (set FITFLOW_TEST_DATABASE_URL)");
@@ -235,16 +276,71 @@ mod tests {
     #[test]
     fn the_template_name_depends_on_the_schema_names() {
         static EMPTY: Migrator = Migrator::DEFAULT;
-        let a = template_name(&[MigratedSchema {
+        let a = template_name(
+            "fitflow_test",
+            &[MigratedSchema {
+                schema: "a",
+                migrator: &EMPTY,
+            }],
+        );
+        let b = template_name(
+            "fitflow_test",
+            &[MigratedSchema {
+                schema: "b",
+                migrator: &EMPTY,
+            }],
+        );
+        assert_ne!(a, b);
+        assert!(a.starts_with("fitflow_test_tpl_"));
+    }
+
+    #[test]
+    fn clones_with_different_prefixes_never_share_a_template() {
+        static EMPTY: Migrator = Migrator::DEFAULT;
+        let schemas = [MigratedSchema {
             schema: "a",
             migrator: &EMPTY,
-        }]);
-        let b = template_name(&[MigratedSchema {
-            schema: "b",
-            migrator: &EMPTY,
-        }]);
-        assert_ne!(a, b);
-        assert!(a.starts_with("fitflow_tpl_") && a.len() <= 63);
+        }];
+        let ours = template_name("fitflow_test_0a1b2c3d", &schemas);
+        let theirs = template_name("fitflow_test_9f8e7d6c", &schemas);
+        assert_ne!(ours, theirs);
+        assert!(ours.starts_with("fitflow_test_0a1b2c3d_tpl_"));
+    }
+
+    #[test]
+    fn without_a_prefix_set_plain_cargo_test_uses_fitflow_test() {
+        assert_eq!(checked_prefix(None).as_deref(), Ok("fitflow_test"));
+        assert_eq!(checked_prefix(Some("")).as_deref(), Ok("fitflow_test"));
+    }
+
+    #[test]
+    fn the_longest_prefix_still_fits_postgres_identifiers() {
+        static EMPTY: Migrator = Migrator::DEFAULT;
+        let prefix = checked_prefix(Some(&"p".repeat(MAX_TEST_DB_PREFIX_LEN))).expect("fits");
+        let database = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let template = template_name(
+            &prefix,
+            &[MigratedSchema {
+                schema: "a",
+                migrator: &EMPTY,
+            }],
+        );
+        assert!(database.len() <= 63 && template.len() <= 63);
+        assert!(checked_prefix(Some(&"p".repeat(MAX_TEST_DB_PREFIX_LEN + 1))).is_err());
+    }
+
+    #[test]
+    fn a_prefix_that_is_not_a_plain_identifier_is_refused_by_name() {
+        for bad in [
+            "Fitflow",
+            "1st",
+            "fitflow-test",
+            "x; DROP DATABASE y",
+            "fitflow test",
+        ] {
+            let error = checked_prefix(Some(bad)).unwrap_err();
+            assert!(error.contains(TEST_DB_PREFIX_VAR), "{error}");
+        }
     }
 
     #[tokio::test]
@@ -254,7 +350,7 @@ mod tests {
             schema: "testkit_rebuild",
             migrator: &WIDGETS,
         }];
-        let template = template_name(&schemas);
+        let template = template_name(&test_database_prefix(), &schemas);
         let admin = admin_url();
         let mut conn = PgConnection::connect(admin.expose_secret())
             .await

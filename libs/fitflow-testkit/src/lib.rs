@@ -13,7 +13,9 @@ mod poll;
 use std::sync::Once;
 
 pub use certs::{TestCerts, certs, foreign_certs};
-pub use database::{MigratedSchema, TestDatabase, admin_url, database};
+pub use database::{
+    MigratedSchema, TEST_DB_PREFIX_VAR, TestDatabase, admin_url, database, test_database_prefix,
+};
 pub use openbao::{OpenBao, openbao, vault, vault_settings};
 pub use poll::eventually;
 

@@ -34,7 +34,12 @@ async fn two_databases_are_distinct_and_both_carry_the_migrated_schema() {
     let first = fitflow_testkit::database(&[SCHEMA]).await;
     let second = fitflow_testkit::database(&[SCHEMA]).await;
     assert_ne!(first.name, second.name);
-    assert!(first.name.starts_with("fitflow_test_"));
+    let prefix = format!("{}_", fitflow_testkit::test_database_prefix());
+    assert!(
+        first.name.starts_with(&prefix),
+        "{} has prefix {prefix}",
+        first.name
+    );
 
     assert_eq!(insert_widget_as_runtime_role(&first, "one").await, 1);
     assert_eq!(insert_widget_as_runtime_role(&second, "two").await, 1);
