@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use fitflow_error::ApiError;
 use uuid::Uuid;
 
 /// A role a user holds; carried in the access token.
@@ -73,6 +74,43 @@ impl Principal {
     pub fn acts_for(&self, trainer_id: Uuid) -> bool {
         self.user_id == trainer_id || self.supervised_trainer_ids.contains(&trainer_id)
     }
+
+    /// The platform's role check: PERMISSION_DENIED with reason
+    /// `ROLE_REQUIRED` (declared in `fitflow.type.v1.ErrorReason`) unless the
+    /// user holds `role`. Handlers call it before validating the request, so
+    /// a caller without the role learns nothing from validation errors.
+    pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(ApiError::permission_denied(
+                "ROLE_REQUIRED",
+                format!("the {role} role is required"),
+            ))
+        }
+    }
+
+    /// The platform's tenant check for a request that names the tenant it
+    /// reads or changes: PERMISSION_DENIED with reason `TENANT_REQUIRED` when
+    /// it names none, `TENANT_NOT_ALLOWED` when the user does not act for it
+    /// (see [`Principal::acts_for`]); otherwise the tenant. Whether a role
+    /// (an operator, say) may skip this check is each RPC's own rule.
+    pub fn require_tenant(&self, tenant_id: Option<Uuid>) -> Result<Uuid, ApiError> {
+        let Some(tenant_id) = tenant_id else {
+            return Err(ApiError::permission_denied(
+                "TENANT_REQUIRED",
+                "name the tenant you act for in tenant_id",
+            ));
+        };
+        if self.acts_for(tenant_id) {
+            Ok(tenant_id)
+        } else {
+            Err(ApiError::permission_denied(
+                "TENANT_NOT_ALLOWED",
+                "the caller does not act for this tenant",
+            ))
+        }
+    }
 }
 
 // Ids are not secrets, but keep the Debug output short and predictable.
@@ -136,6 +174,42 @@ mod tests {
         assert!(principal.acts_for(supervised));
         assert!(!principal.acts_for(Uuid::new_v4()));
     }
+
+    fn trainer_supervising(supervised: Uuid) -> Principal {
+        Principal {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            roles: vec![Role::TrainerAdmin],
+            supervised_trainer_ids: vec![supervised],
+        }
+    }
+
+    #[test]
+    fn a_missing_role_is_refused_with_role_required() {
+        let principal = trainer_supervising(Uuid::new_v4());
+        assert_eq!(principal.require_role(Role::TrainerAdmin), Ok(()));
+        let refused = principal.require_role(Role::Operator).unwrap_err();
+        assert_eq!(refused.code, tonic::Code::PermissionDenied);
+        assert_eq!(refused.reason, "ROLE_REQUIRED");
+        assert!(refused.message.contains("operator"), "{}", refused.message);
+    }
+
+    #[test]
+    fn a_user_may_name_only_a_tenant_they_act_for() {
+        let supervised = Uuid::new_v4();
+        let principal = trainer_supervising(supervised);
+        assert_eq!(
+            principal.require_tenant(Some(principal.user_id)),
+            Ok(principal.user_id)
+        );
+        assert_eq!(principal.require_tenant(Some(supervised)), Ok(supervised));
+        let stranger = principal.require_tenant(Some(Uuid::new_v4())).unwrap_err();
+        assert_eq!(stranger.code, tonic::Code::PermissionDenied);
+        assert_eq!(stranger.reason, "TENANT_NOT_ALLOWED");
+        let unnamed = principal.require_tenant(None).unwrap_err();
+        assert_eq!(unnamed.code, tonic::Code::PermissionDenied);
+        assert_eq!(unnamed.reason, "TENANT_REQUIRED");
+    }
 }
 
 /// The mTLS identity of the calling peer: the last segment of its SPIFFE id
@@ -145,10 +219,11 @@ pub struct PeerIdentity(pub String);
 
 /// The principal that the server's token layer attached to `request`, or
 /// UNAUTHENTICATED when the request carried no bearer token.
-pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, fitflow_error::ApiError> {
-    request.extensions().get::<Principal>().ok_or_else(|| {
-        fitflow_error::ApiError::unauthenticated("TOKEN_REQUIRED", "a bearer token is required")
-    })
+pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, ApiError> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .ok_or_else(|| ApiError::unauthenticated("TOKEN_REQUIRED", "a bearer token is required"))
 }
 
 /// The mTLS peer that the server attached to `request`.

@@ -93,7 +93,7 @@ impl From<TokenError> for fitflow_error::ApiError {
                 ApiError::unavailable("KEYS_UNAVAILABLE", "token keys unavailable")
             }
             TokenError::Malformed | TokenError::UnknownKey | TokenError::Invalid => {
-                ApiError::unauthenticated("INVALID_TOKEN", "invalid token")
+                ApiError::unauthenticated("TOKEN_INVALID", "invalid token")
             }
         }
     }

@@ -160,7 +160,7 @@ async fn admit(state: &GuardState, request: &mut http::Request<Body>) -> Result<
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .ok_or_else(|| {
-            ApiError::unauthenticated("INVALID_TOKEN", "authorization must be `Bearer <token>`")
+            ApiError::unauthenticated("TOKEN_INVALID", "authorization must be `Bearer <token>`")
         })?;
     let Some(verifier) = &state.verifier else {
         return Err(ApiError::unauthenticated(

@@ -997,45 +997,6 @@ pub fn validate_export_request(
     }
 }
 
-/// Who is reading the trail, as far as authorization cares.
-#[derive(Debug, Clone, Copy)]
-pub struct Reader<'a> {
-    /// The user's id.
-    pub user_id: Uuid,
-    /// Whether the user holds the operator role.
-    pub is_operator: bool,
-    /// Trainers the user supervises.
-    pub supervised_trainer_ids: &'a [Uuid],
-}
-
-/// Why a reader may not read what they asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadDenied {
-    /// A non-operator did not name a tenant.
-    TenantRequired,
-    /// A non-operator named a tenant they do not act for.
-    NotYourTenant,
-}
-
-/// Checks that `reader` may read events of `filter`: operators read
-/// anything; anyone else must name a tenant they act for (themselves or a
-/// trainer they supervise), so a trainer sees exactly their own records.
-pub fn authorize_read(reader: Reader<'_>, filter: &EventFilter) -> Result<(), ReadDenied> {
-    if reader.is_operator {
-        return Ok(());
-    }
-    match filter.tenant_id {
-        None => Err(ReadDenied::TenantRequired),
-        Some(tenant_id)
-            if tenant_id == reader.user_id
-                || reader.supervised_trainer_ids.contains(&tenant_id) =>
-        {
-            Ok(())
-        }
-        Some(_) => Err(ReadDenied::NotYourTenant),
-    }
-}
-
 /// The audit service's own name, which names the chain of its own events.
 pub const AUDIT_SOURCE: &str = "audit";
 /// The resource type of an export that names no single record.
@@ -1450,40 +1411,6 @@ mod tests {
         );
         let defaulted = validate_list_request(&ListEventsRequest::default()).expect("valid");
         assert_eq!(defaulted.page_size, DEFAULT_PAGE_SIZE);
-    }
-
-    fn filter_for(tenant_id: Option<Uuid>) -> EventFilter {
-        EventFilter {
-            tenant_id,
-            ..validate_list_request(&ListEventsRequest::default()).expect("valid")
-        }
-    }
-
-    #[test]
-    fn a_trainer_reads_only_a_tenant_they_act_for_and_an_operator_reads_all() {
-        let (trainer, supervised) = (Uuid::new_v4(), Uuid::new_v4());
-        let reader = |is_operator| Reader {
-            user_id: trainer,
-            is_operator,
-            supervised_trainer_ids: std::slice::from_ref(&supervised),
-        };
-        assert_eq!(
-            authorize_read(reader(false), &filter_for(Some(trainer))),
-            Ok(())
-        );
-        assert_eq!(
-            authorize_read(reader(false), &filter_for(Some(supervised))),
-            Ok(())
-        );
-        assert_eq!(
-            authorize_read(reader(false), &filter_for(Some(Uuid::new_v4()))),
-            Err(ReadDenied::NotYourTenant)
-        );
-        assert_eq!(
-            authorize_read(reader(false), &filter_for(None)),
-            Err(ReadDenied::TenantRequired)
-        );
-        assert_eq!(authorize_read(reader(true), &filter_for(None)), Ok(()));
     }
 
     #[test]

@@ -9,15 +9,6 @@ pub enum AuditError {
     /// The request has invalid fields.
     #[error("invalid request")]
     InvalidArgument(Vec<FieldViolation>),
-    /// The caller lacks the operator role.
-    #[error("the operator role is required")]
-    OperatorRequired,
-    /// A non-operator listed without naming a tenant.
-    #[error("a tenant is required")]
-    TenantRequired,
-    /// A non-operator named a tenant they do not act for.
-    #[error("the caller does not act for this tenant")]
-    NotYourTenant,
     /// Writing or checking an archive file failed.
     #[error("archive: {0}")]
     Archive(String),
@@ -33,18 +24,6 @@ impl From<AuditError> for ApiError {
     fn from(error: AuditError) -> Self {
         match error {
             AuditError::InvalidArgument(violations) => ApiError::invalid_argument(violations),
-            AuditError::OperatorRequired => ApiError::permission_denied(
-                "OPERATOR_ROLE_REQUIRED",
-                "this needs the operator role",
-            ),
-            AuditError::TenantRequired => ApiError::permission_denied(
-                "OPERATOR_ROLE_REQUIRED",
-                "reading the whole trail needs the operator role; name your tenant in tenant_id",
-            ),
-            AuditError::NotYourTenant => ApiError::permission_denied(
-                "TENANT_NOT_ACCESSIBLE",
-                "the caller does not act for this tenant",
-            ),
             AuditError::Archive(_) | AuditError::Io(_) => ApiError::internal(&error),
             AuditError::Database(error) => DbError::from(error).into(),
         }

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use crate::domain::{self, BreakKind, EventFilter, ExportPlan, PageCursor, ReadDenied};
+use crate::domain::{self, BreakKind, EventFilter, ExportPlan, PageCursor};
 use crate::{AuditError, ERROR_DOMAIN, repo};
 
 /// Batches answered but not yet read by the caller, per stream.
@@ -145,16 +145,14 @@ pub type ExportResponseStream =
 /// Chunks of an export buffered ahead of the caller.
 const EXPORT_BUFFER: usize = 2;
 
-fn authorize(principal: &Principal, filter: &EventFilter) -> Result<(), AuditError> {
-    let reader = domain::Reader {
-        user_id: principal.user_id,
-        is_operator: principal.has_role(Role::Operator),
-        supervised_trainer_ids: &principal.supervised_trainer_ids,
-    };
-    domain::authorize_read(reader, filter).map_err(|denied| match denied {
-        ReadDenied::TenantRequired => AuditError::TenantRequired,
-        ReadDenied::NotYourTenant => AuditError::NotYourTenant,
-    })
+/// Who may read events of `filter`: operators read anything; anyone else
+/// must name a tenant they act for (themselves or a trainer they supervise),
+/// so a trainer sees exactly their own records.
+fn authorize(principal: &Principal, filter: &EventFilter) -> Result<(), ApiError> {
+    if principal.has_role(Role::Operator) {
+        return Ok(());
+    }
+    principal.require_tenant(filter.tenant_id).map(drop)
 }
 
 fn stored_event(row: repo::ListedEvent) -> StoredEvent {
@@ -292,9 +290,7 @@ impl AuditService for AuditQuery {
         request: Request<VerifyChainRequest>,
     ) -> Result<Response<VerifyChainResponse>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
-        if !principal.has_role(Role::Operator) {
-            return Err(status(AuditError::OperatorRequired));
-        }
+        principal.require_role(Role::Operator).map_err(status)?;
         let source = domain::validate_verify_request(request.get_ref())
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
         let reports = crate::verify_chains(&self.pool, source.as_deref())
@@ -320,5 +316,45 @@ impl AuditService for AuditQuery {
             .collect();
         let intact = chains.iter().all(|chain| chain.intact);
         Ok(Response::new(VerifyChainResponse { chains, intact }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fitflow_proto::audit::ListEventsRequest;
+
+    use super::*;
+
+    fn filter_for(tenant_id: Option<Uuid>) -> EventFilter {
+        EventFilter {
+            tenant_id,
+            ..domain::validate_list_request(&ListEventsRequest::default()).expect("valid")
+        }
+    }
+
+    #[test]
+    fn a_trainer_reads_only_a_tenant_they_act_for_and_an_operator_reads_all() {
+        let (trainer, supervised) = (Uuid::new_v4(), Uuid::new_v4());
+        let reader = |roles| Principal {
+            user_id: trainer,
+            session_id: Uuid::new_v4(),
+            roles,
+            supervised_trainer_ids: vec![supervised],
+        };
+        let trainer_reader = reader(vec![Role::TrainerAdmin]);
+        assert_eq!(
+            authorize(&trainer_reader, &filter_for(Some(trainer))),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(&trainer_reader, &filter_for(Some(supervised))),
+            Ok(())
+        );
+        let stranger = authorize(&trainer_reader, &filter_for(Some(Uuid::new_v4())));
+        assert_eq!(stranger.unwrap_err().reason, "TENANT_NOT_ALLOWED");
+        let unscoped = authorize(&trainer_reader, &filter_for(None));
+        assert_eq!(unscoped.unwrap_err().reason, "TENANT_REQUIRED");
+        let operator = reader(vec![Role::Operator]);
+        assert_eq!(authorize(&operator, &filter_for(None)), Ok(()));
     }
 }

@@ -69,9 +69,6 @@ pub enum IdentityError {
     /// The password reset token is unknown, used or expired.
     #[error("password reset token invalid")]
     ResetTokenInvalid,
-    /// The RPC needs the operator role.
-    #[error("operator role required")]
-    OperatorRequired,
     /// The account is deleted; restore it first.
     #[error("account deleted")]
     AccountDeleted,
@@ -178,9 +175,6 @@ impl From<IdentityError> for ApiError {
                 "RESET_TOKEN_INVALID",
                 "the reset token is unknown, used or expired",
             ),
-            IdentityError::OperatorRequired => {
-                ApiError::permission_denied("OPERATOR_REQUIRED", "the operator role is required")
-            }
             IdentityError::AccountDeleted => ApiError::new(
                 Code::FailedPrecondition,
                 "ACCOUNT_DELETED",

@@ -7,12 +7,12 @@ use fitflow_proto::identity::identity_service_server::IdentityService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::ERROR_DOMAIN;
 use crate::accounts::{
     Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, MfaProof, RoleChange,
     session_page_size,
 };
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
-use crate::{ERROR_DOMAIN, IdentityError};
 
 /// The mTLS peer name of the BFF/gateway.
 const GATEWAY_PEER: &str = "gateway";
@@ -517,11 +517,10 @@ fn mfa_proof(violations: &mut Violations, proof: Option<MfaProofField>) -> MfaPr
 /// is validated, so a non-operator learns nothing from validation errors).
 fn operator<T>(request: &Request<T>) -> Result<&fitflow_auth::Principal, Status> {
     let principal = fitflow_auth::principal(request).map_err(reject)?;
-    if principal.has_role(fitflow_auth::Role::Operator) {
-        Ok(principal)
-    } else {
-        Err(IdentityError::OperatorRequired.into())
-    }
+    principal
+        .require_role(fitflow_auth::Role::Operator)
+        .map_err(reject)?;
+    Ok(principal)
 }
 
 fn operator_and_user<'r, T>(

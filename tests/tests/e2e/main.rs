@@ -12,6 +12,7 @@ mod identity_support;
 mod key_rotation;
 mod mfa;
 mod operators;
+mod python_client;
 mod sealed_fields;
 mod sessions;
 mod tokens;

@@ -119,7 +119,7 @@ async fn only_an_operator_may_change_status_or_roles() {
         .await
         .unwrap_err();
     assert_eq!(suspend.code(), Code::PermissionDenied);
-    assert_eq!(reason(&suspend), "OPERATOR_REQUIRED");
+    assert_eq!(reason(&suspend), "ROLE_REQUIRED");
 
     let self_promotion = sandbox
         .identity()

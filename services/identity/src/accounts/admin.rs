@@ -124,11 +124,7 @@ impl Accounts {
 }
 
 fn require_operator(principal: &Principal) -> Result<(), IdentityError> {
-    if principal.has_role(Role::Operator) {
-        Ok(())
-    } else {
-        Err(IdentityError::OperatorRequired)
-    }
+    Ok(principal.require_role(Role::Operator)?)
 }
 
 async fn reread(tx: &mut sqlx::PgConnection, user_id: Uuid) -> Result<UserRow, IdentityError> {

@@ -1,0 +1,148 @@
+//! Another team's Python client, generated from `proto/` with grpcio-tools,
+//! calls identity over mutual TLS with the gateway's certificate. Proves the
+//! contracts generate and work outside Rust (the well-known types they import
+//! ship with grpcio-tools; they import no googleapis files).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fitflow::ServiceName;
+use fitflow_e2e::{PASSWORD, Sandbox, bearer};
+use fitflow_proto::identity::GetCurrentUserRequest;
+
+/// The pinned Python packages the client needs.
+const REQUIREMENTS: &str = include_str!("../../python/requirements.txt");
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A directory holding the pinned packages (`pip install --target`), kept in
+/// the Cargo target directory and keyed by the requirements, so a fresh
+/// machine installs them once and a changed pin installs again.
+fn python_packages() -> PathBuf {
+    let key = REQUIREMENTS
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-client-{key:016x}"));
+    if dir.join("grpc_tools").is_dir() {
+        return dir;
+    }
+    // Install next to it, then rename, so an interrupted install is never
+    // mistaken for a complete one.
+    let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+    let requirements = repo_root().join("tests/python/requirements.txt");
+    let pip = |extra: &[&str]| {
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-warn-script-location", "--target"])
+            .arg(&partial)
+            .arg("-r")
+            .arg(&requirements)
+            .args(extra)
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            .status()
+            .expect("python3 -m pip runs (install Python 3 with pip)")
+    };
+    // Debian's system Python refuses pip installs (PEP 668) without the flag;
+    // a --target directory is private to this test, so the flag is harmless.
+    if !pip(&[]).success() {
+        assert!(
+            pip(&["--break-system-packages"]).success(),
+            "pip install -r tests/python/requirements.txt failed"
+        );
+    }
+    if std::fs::rename(&partial, &dir).is_err() {
+        // Another run finished first; use its copy.
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    dir
+}
+
+#[tokio::test]
+async fn a_python_client_generated_from_the_protos_registers_and_logs_in_over_mtls() {
+    let packages = python_packages();
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let email = format!("python-{}@example.com", uuid::Uuid::new_v4());
+    let gateway = sandbox.tls("gateway");
+    let root = repo_root();
+
+    let mut python = Command::new("python3");
+    python
+        .arg(root.join("tests/python/call_identity.py"))
+        .arg("--proto-root")
+        .arg(root.join("proto"))
+        .arg("--address")
+        .arg(format!(
+            "127.0.0.1:{}",
+            sandbox.ports[&ServiceName::Identity]
+        ))
+        .args([
+            "--server-name",
+            "identity",
+            "--email",
+            &email,
+            "--password",
+            PASSWORD,
+        ])
+        .arg("--ca")
+        .arg(&gateway.ca)
+        .arg("--cert")
+        .arg(&gateway.cert)
+        .arg("--key")
+        .arg(&gateway.key)
+        .env("PYTHONPATH", &packages);
+    // The client blocks; keep the runtime's workers free to serve it.
+    let output = tokio::task::spawn_blocking(move || python.output())
+        .await
+        .unwrap()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let field = |name: &str| -> String {
+        let key = format!("\"{name}\": \"");
+        let start = stdout
+            .find(&key)
+            .unwrap_or_else(|| panic!("{name} in {stdout}"))
+            + key.len();
+        stdout[start..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    // The account the Python client created is the one Rust logs in to.
+    let user_id = field("registered_user_id");
+    assert_eq!(field("current_user_id"), user_id);
+    assert!(!field("session_id").is_empty());
+    assert_eq!(field("duplicate_register_code"), "ALREADY_EXISTS");
+    let from_rust = bearer(
+        GetCurrentUserRequest {},
+        &sandbox.login(&email).await.access_token,
+    );
+    let current = sandbox
+        .identity()
+        .get_current_user(from_rust)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.user.unwrap().id, user_id);
+    stack.shutdown().await;
+}
