@@ -1,0 +1,58 @@
+//! Contract helpers every FitFlow service uses the same way (DESIGN.md §5, §11).
+//!
+//! - [`text`]: every string field refuses NUL and every other control
+//!   character (Unicode Cc); free text may hold tab, CR and LF. Lengths are
+//!   counted in characters against explicit limits.
+//! - [`time`]: `google.protobuf.Timestamp` ⇄ `DateTime<Utc>` and
+//!   `google.type.Date` ⇄ `NaiveDate`, within years 1..=9999.
+//! - [`page`]: `page_size` clamping and HMAC-signed page tokens bound to the
+//!   query and the caller that made them (AIP-158).
+//! - [`etag`]: strong etags from a row version and the check of a request's
+//!   `etag` (AIP-154).
+//! - [`field_mask`]: `update_mask` paths resolved against the updatable fields
+//!   (AIP-134).
+//! - [`soft_delete`]: `show_deleted`, Delete, Undelete and mutation rules (AIP-164).
+//! - [`idempotency`]: `request_id` on creates (AIP-155), backed by the platform
+//!   table `idempotency_keys` (`libs/fitflow-db/platform/0003_idempotency_keys`).
+//!
+//! Validation helpers are free functions that take the handler's
+//! [`Violations`] (re-exported from `fitflow-error`) and the field's path, so a
+//! handler collects every bad field of a request and answers once with
+//! `violations.into_result()`. Outcomes that are not bad input are
+//! [`ContractError`]s, turned into [`ApiError`] in one `From` impl.
+//!
+//! # Error reasons
+//!
+//! Every `google.rpc.ErrorInfo` reason this crate can send, for the services'
+//! `ErrorReason` enums:
+//!
+//! | reason | code | when |
+//! |---|---|---|
+//! | `INVALID_ARGUMENT` | INVALID_ARGUMENT | any field violation, with `BadRequest` details (bad text, time, date, `page_size`, `page_token`, `update_mask`, `request_id`) |
+//! | `ETAG_MISMATCH` | ABORTED | the request's `etag` is not the resource's current etag |
+//! | `RESOURCE_ALREADY_DELETED` | NOT_FOUND | Delete of a resource that is already soft-deleted |
+//! | `RESOURCE_NOT_DELETED` | ALREADY_EXISTS | Undelete of a resource that is not deleted |
+//! | `RESOURCE_DELETED` | FAILED_PRECONDITION | Update (or another mutation) of a soft-deleted resource |
+//! | `REQUEST_ID_REUSED` | ALREADY_EXISTS | a `request_id` sent again with a different request |
+//! | `DATABASE_UNAVAILABLE` | UNAVAILABLE | PostgreSQL unreachable (via `fitflow-db`) |
+//! | `INTERNAL` | INTERNAL | any other database failure (via `fitflow-db`; the detail is only logged) |
+
+mod error;
+
+pub mod text;
+pub mod time;
+
+pub use error::ContractError;
+pub use fitflow_error::{ApiError, FieldViolation, Violations};
+
+/// Every `ErrorInfo` reason this crate sends, as listed in the crate docs.
+pub const REASONS: [&str; 8] = [
+    "INVALID_ARGUMENT",
+    error::ETAG_MISMATCH,
+    error::RESOURCE_ALREADY_DELETED,
+    error::RESOURCE_NOT_DELETED,
+    error::RESOURCE_DELETED,
+    error::REQUEST_ID_REUSED,
+    "DATABASE_UNAVAILABLE",
+    "INTERNAL",
+];
