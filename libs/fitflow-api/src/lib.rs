@@ -39,8 +39,11 @@
 
 mod error;
 
+pub mod page;
 pub mod text;
 pub mod time;
+
+use fitflow_auth::Caller;
 
 pub use error::ContractError;
 pub use fitflow_error::{ApiError, FieldViolation, Violations};
@@ -56,3 +59,42 @@ pub const REASONS: [&str; 8] = [
     "DATABASE_UNAVAILABLE",
     "INTERNAL",
 ];
+
+/// The stable name of whoever calls, which page tokens and idempotency
+/// records are bound to: `user:<uuid>`, `service:<name>` or `anonymous`.
+/// A user's tokens survive a token refresh (the session is not part of it).
+fn caller_subject(caller: &Caller) -> String {
+    match caller {
+        Caller::User(principal) => format!("user:{}", principal.user_id),
+        Caller::Service(name) => format!("service:{name}"),
+        Caller::Anonymous => "anonymous".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fitflow_auth::Principal;
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn callers_are_named_by_user_id_or_service_name_and_never_confused() {
+        let user_id = Uuid::new_v4();
+        let principal = Principal {
+            user_id,
+            session_id: Uuid::new_v4(),
+            roles: vec![],
+            supervised_trainer_ids: vec![],
+        };
+        assert_eq!(
+            caller_subject(&Caller::User(principal)),
+            format!("user:{user_id}")
+        );
+        assert_eq!(
+            caller_subject(&Caller::Service("billing")),
+            "service:billing"
+        );
+        assert_eq!(caller_subject(&Caller::Anonymous), "anonymous");
+    }
+}
