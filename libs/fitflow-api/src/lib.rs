@@ -39,7 +39,10 @@
 
 mod error;
 
+pub mod etag;
+pub mod field_mask;
 pub mod page;
+pub mod soft_delete;
 pub mod text;
 pub mod time;
 
