@@ -41,6 +41,7 @@ mod error;
 
 pub mod etag;
 pub mod field_mask;
+pub mod idempotency;
 pub mod page;
 pub mod soft_delete;
 pub mod text;
