@@ -9,6 +9,10 @@ pub enum AuditError {
     /// The request has invalid fields.
     #[error("invalid request")]
     InvalidArgument(Vec<FieldViolation>),
+    /// An ingest stream came without an mTLS peer identity, so its events
+    /// cannot be tied to a source.
+    #[error("the calling peer is not identified")]
+    PeerRequired,
     /// The caller lacks the operator role.
     #[error("the operator role is required")]
     OperatorRequired,
@@ -24,6 +28,9 @@ pub enum AuditError {
     /// A file operation failed.
     #[error("file: {0}")]
     Io(#[from] std::io::Error),
+    /// A rule the code itself keeps was broken: a bug.
+    #[error("invariant: {0}")]
+    Invariant(&'static str),
     /// PostgreSQL failed; its text is only logged.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -33,6 +40,10 @@ impl From<AuditError> for ApiError {
     fn from(error: AuditError) -> Self {
         match error {
             AuditError::InvalidArgument(violations) => ApiError::invalid_argument(violations),
+            AuditError::PeerRequired => ApiError::unauthenticated(
+                "PEER_UNIDENTIFIED",
+                "audit ingestion needs a FitFlow service's client certificate",
+            ),
             AuditError::OperatorRequired => ApiError::permission_denied(
                 "OPERATOR_ROLE_REQUIRED",
                 "this needs the operator role",
@@ -45,7 +56,9 @@ impl From<AuditError> for ApiError {
                 "TENANT_NOT_ACCESSIBLE",
                 "the caller does not act for this tenant",
             ),
-            AuditError::Archive(_) | AuditError::Io(_) => ApiError::internal(&error),
+            AuditError::Archive(_) | AuditError::Io(_) | AuditError::Invariant(_) => {
+                ApiError::internal(&error)
+            }
             AuditError::Database(error) => DbError::from(error).into(),
         }
     }
