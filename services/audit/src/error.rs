@@ -9,12 +9,19 @@ pub enum AuditError {
     /// The request has invalid fields.
     #[error("invalid request")]
     InvalidArgument(Vec<FieldViolation>),
+    /// An ingest stream came without an mTLS peer identity, so its events
+    /// cannot be tied to a source.
+    #[error("the calling peer is not identified")]
+    PeerRequired,
     /// Writing or checking an archive file failed.
     #[error("archive: {0}")]
     Archive(String),
     /// A file operation failed.
     #[error("file: {0}")]
     Io(#[from] std::io::Error),
+    /// A rule the code itself keeps was broken: a bug.
+    #[error("invariant: {0}")]
+    Invariant(&'static str),
     /// PostgreSQL failed; its text is only logged.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -24,7 +31,13 @@ impl From<AuditError> for ApiError {
     fn from(error: AuditError) -> Self {
         match error {
             AuditError::InvalidArgument(violations) => ApiError::invalid_argument(violations),
-            AuditError::Archive(_) | AuditError::Io(_) => ApiError::internal(&error),
+            AuditError::PeerRequired => ApiError::unauthenticated(
+                "PEER_UNIDENTIFIED",
+                "audit ingestion needs a FitFlow service's client certificate",
+            ),
+            AuditError::Archive(_) | AuditError::Io(_) | AuditError::Invariant(_) => {
+                ApiError::internal(&error)
+            }
             AuditError::Database(error) => DbError::from(error).into(),
         }
     }

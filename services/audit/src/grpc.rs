@@ -1,7 +1,11 @@
-//! The tonic services: decode, validate, authorize, call the domain and the
-//! repository, encode. Every status is built by `ApiError::into_status`.
+//! The tonic services: decode requests into domain drafts ([`codec`]),
+//! authorize, call a use case, encode. Every status is built by
+//! `ApiError::into_status`, and proto types appear only in this module.
+
+pub(crate) mod codec;
 
 use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
 
 use chrono::Utc;
 use fitflow_auth::{Principal, Role};
@@ -9,12 +13,11 @@ use fitflow_error::ApiError;
 use fitflow_proto::audit::audit_ingest_service_server::AuditIngestService;
 use fitflow_proto::audit::audit_service_server::AuditService;
 use fitflow_proto::audit::{
-    AuditEvent, ChainBreakKind, ChainVerification, ExportEventsRequest, ExportEventsResponse,
-    IngestRequest, IngestResponse, ListEventsRequest, ListEventsResponse, StoredEvent,
-    VerifyChainRequest, VerifyChainResponse,
+    ExportEventsRequest, ExportEventsResponse, IngestRequest, IngestResponse, ListEventsRequest,
+    ListEventsResponse, VerifyChainRequest, VerifyChainResponse,
 };
 use futures::Stream;
-use prost::Message as _;
+use ring::rand::{SecureRandom as _, SystemRandom};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use crate::domain::{self, BreakKind, EventFilter, ExportPlan, PageCursor};
-use crate::{AuditError, ERROR_DOMAIN, repo};
+use crate::domain::{self, EventFilter, PageBinding, PageTokenKey};
+use crate::{AuditError, ERROR_DOMAIN, ingest, trail};
 
 /// Batches answered but not yet read by the caller, per stream.
 const RESPONSE_BUFFER: usize = 4;
@@ -58,30 +61,36 @@ impl AuditIngest {
         Self { shutdown, ..self }
     }
 
-    /// Validates, stores and answers one batch.
+    /// Decodes, stores and answers one batch.
     async fn ingest_batch(
         &self,
-        peer: Option<&str>,
+        peer: &str,
         request: IngestRequest,
-    ) -> Result<IngestResponse, ApiError> {
-        let batch = domain::admit_batch(&request.events, peer, Utc::now())
-            .map_err(AuditError::InvalidArgument)?;
-        for rejected in &batch.rejected {
-            tracing::warn!(
-                event_id = %rejected.event_id,
-                index = rejected.index,
-                reason = %rejected.reason,
-                "audit event rejected"
-            );
-        }
-        let acknowledged = repo::store_batch(&self.pool, &batch.valid)
-            .await
-            .map_err(AuditError::from)?;
+    ) -> Result<IngestResponse, AuditError> {
+        let drafts: Vec<_> = request.events.iter().map(codec::event_draft).collect();
+        let outcome = ingest::ingest_batch(&self.pool, peer, &drafts, Utc::now()).await?;
         Ok(IngestResponse {
-            acknowledged_event_ids: acknowledged.iter().map(ToString::to_string).collect(),
-            rejected: batch.rejected,
+            acknowledged_event_ids: outcome
+                .acknowledged
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            rejected: outcome
+                .rejected
+                .into_iter()
+                .map(codec::rejected_event)
+                .collect(),
         })
     }
+}
+
+/// Authorization: ingestion is keyed by source, so a stream without an mTLS
+/// peer identity has no source to be keyed by and is refused. (The server's
+/// peer policy already refuses one; this keeps the handler safe on its own.)
+fn require_peer<T>(request: &Request<T>) -> Result<String, AuditError> {
+    fitflow_auth::peer(request)
+        .map(|peer| peer.0.clone())
+        .ok_or(AuditError::PeerRequired)
 }
 
 /// The response stream of `Ingest`.
@@ -95,7 +104,7 @@ impl AuditIngestService for AuditIngest {
         &self,
         request: Request<Streaming<IngestRequest>>,
     ) -> Result<Response<Self::IngestStream>, Status> {
-        let peer = fitflow_auth::peer(&request).map(|peer| peer.0.clone());
+        let peer = require_peer(&request).map_err(status)?;
         let mut batches = request.into_inner();
         let (responses, outbound) = mpsc::channel(RESPONSE_BUFFER);
         let service = self.clone();
@@ -113,7 +122,7 @@ impl AuditIngestService for AuditIngest {
                         break;
                     }
                 };
-                let outcome = service.ingest_batch(peer.as_deref(), batch).await;
+                let outcome = service.ingest_batch(&peer, batch).await;
                 let failed = outcome.is_err();
                 if responses.send(outcome.map_err(status)).await.is_err() || failed {
                     break;
@@ -129,13 +138,44 @@ impl AuditIngestService for AuditIngest {
 #[derive(Debug, Clone)]
 pub struct AuditQuery {
     pool: PgPool,
+    page_tokens: Arc<PageTokenKey>,
 }
 
 impl AuditQuery {
-    /// A service reading through `pool`.
+    /// A service reading through `pool`. Its page tokens are authenticated
+    /// with a key of 32 random bytes drawn once per process, so a token is
+    /// good only on the process that issued it, until it restarts: a caller
+    /// whose token is refused starts the listing again from the first page.
+    /// Replicas behind one address need [`AuditQuery::with_page_token_key`].
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        static PROCESS_KEY: LazyLock<Arc<PageTokenKey>> =
+            LazyLock::new(|| Arc::new(PageTokenKey::new(&random_key())));
+        Self {
+            pool,
+            page_tokens: Arc::clone(&PROCESS_KEY),
+        }
     }
+
+    /// The same service, authenticating page tokens with `secret` instead,
+    /// so that replicas sharing it accept each other's tokens and tokens
+    /// survive a restart.
+    pub fn with_page_token_key(self, secret: &[u8; 32]) -> Self {
+        Self {
+            page_tokens: Arc::new(PageTokenKey::new(secret)),
+            ..self
+        }
+    }
+}
+
+/// 32 bytes from the operating system's generator.
+fn random_key() -> [u8; 32] {
+    let mut key = [0; 32];
+    if SystemRandom::new().fill(&mut key).is_err() {
+        // ring found no generator; uuid's v4 ids come from the OS generator too.
+        key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    }
+    key
 }
 
 /// The response stream of `ExportEvents`.
@@ -145,68 +185,92 @@ pub type ExportResponseStream =
 /// Chunks of an export buffered ahead of the caller.
 const EXPORT_BUFFER: usize = 2;
 
-/// Who may read events of `filter`: operators read anything; anyone else
-/// must name a tenant they act for (themselves or a trainer they supervise),
-/// so a trainer sees exactly their own records.
-fn authorize(principal: &Principal, filter: &EventFilter) -> Result<(), ApiError> {
+/// Authorization: operators read anything; anyone else must name a tenant
+/// they act for (themselves or a trainer they supervise), so a trainer sees
+/// exactly their own records.
+fn authorize_read(principal: &Principal, filter: &EventFilter) -> Result<(), ApiError> {
     if principal.has_role(Role::Operator) {
         return Ok(());
     }
     principal.require_tenant(filter.tenant_id).map(drop)
 }
 
-fn stored_event(row: repo::ListedEvent) -> StoredEvent {
-    let event = AuditEvent::decode(row.event.as_slice()).ok();
-    if event.is_none() {
-        tracing::error!(event_id = %row.event_id, "stored audit event does not decode");
+impl AuditQuery {
+    /// A service reading through `pool`. Its page tokens are authenticated
+    /// with a key of 32 random bytes drawn once per process, so a token is
+    /// good only on the process that issued it, until it restarts: a caller
+    /// whose token is refused starts the listing again from the first page.
+    /// Replicas behind one address need [`AuditQuery::with_page_token_key`].
+    pub fn new(pool: PgPool) -> Self {
+        static PROCESS_KEY: LazyLock<Arc<PageTokenKey>> =
+            LazyLock::new(|| Arc::new(PageTokenKey::new(&random_key())));
+        Self {
+            pool,
+            page_tokens: Arc::clone(&PROCESS_KEY),
+        }
     }
-    StoredEvent {
-        event,
-        store_time: Some(prost_types::Timestamp {
-            seconds: row.stored_at.timestamp(),
-            nanos: i32::try_from(row.stored_at.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
-        sequence: row.chain_sequence,
-        chain_hash: hex::encode(&row.hash),
+
+    /// The same service, authenticating page tokens with `secret` instead,
+    /// so that replicas sharing it accept each other's tokens and tokens
+    /// survive a restart.
+    pub fn with_page_token_key(self, secret: &[u8; 32]) -> Self {
+        Self {
+            page_tokens: Arc::new(PageTokenKey::new(secret)),
+            ..self
+        }
     }
 }
 
-/// Cuts `rows` (at most `page_size + 1`) to a page; returns the cursor of the
-/// next page, if there is one.
-fn cut_page(rows: &mut Vec<repo::ListedEvent>, page_size: u32) -> Option<PageCursor> {
-    let page_size = usize::try_from(page_size).unwrap_or(usize::MAX);
-    if rows.len() <= page_size {
-        return None;
+/// 32 bytes from the operating system's generator.
+fn random_key() -> [u8; 32] {
+    let mut key = [0; 32];
+    if SystemRandom::new().fill(&mut key).is_err() {
+        // ring found no generator; uuid's v4 ids come from the OS generator too.
+        key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
     }
-    rows.truncate(page_size);
-    rows.last().map(|last| PageCursor {
-        occurred_at: last.occurred_at,
-        event_id: last.event_id,
+    key
+}
+
+/// The response stream of `ExportEvents`.
+pub type ExportResponseStream =
+    Pin<Box<dyn Stream<Item = Result<ExportEventsResponse, Status>> + Send>>;
+
+/// Chunks of an export buffered ahead of the caller.
+const EXPORT_BUFFER: usize = 2;
+
+/// Authorization: `principal` may read the events `filter` selects.
+fn authorize_read(principal: &Principal, filter: &EventFilter) -> Result<(), AuditError> {
+    let reader = domain::Reader {
+        user_id: principal.user_id,
+        is_operator: principal.has_role(Role::Operator),
+        supervised_trainer_ids: &principal.supervised_trainer_ids,
+    };
+    domain::authorize_read(reader, filter).map_err(|denied| match denied {
+        ReadDenied::TenantRequired => AuditError::TenantRequired,
+        ReadDenied::NotYourTenant => AuditError::NotYourTenant,
     })
 }
 
-fn break_kind(kind: BreakKind) -> ChainBreakKind {
-    match kind {
-        BreakKind::Missing => ChainBreakKind::Missing,
-        BreakKind::EventUnreadable => ChainBreakKind::EventUnreadable,
-        BreakKind::ColumnsAltered => ChainBreakKind::ColumnsAltered,
-        BreakKind::PrevHashMismatch => ChainBreakKind::PrevHashMismatch,
-        BreakKind::HashMismatch => ChainBreakKind::HashMismatch,
-        BreakKind::HeadMismatch => ChainBreakKind::HeadMismatch,
+/// Authorization: `principal` holds the operator role.
+fn require_operator(principal: &Principal) -> Result<(), AuditError> {
+    if principal.has_role(Role::Operator) {
+        Ok(())
+    } else {
+        Err(AuditError::OperatorRequired)
     }
 }
 
 impl AuditQuery {
     /// Stores the EXPORT access event of an export by `actor`; returns its id.
-    async fn record_export(&self, plan: &ExportPlan, actor: Uuid) -> Result<Uuid, ApiError> {
+    async fn record_export(
+        &self,
+        plan: &domain::ExportPlan,
+        actor: Uuid,
+    ) -> Result<Uuid, AuditError> {
         let now = Utc::now();
-        let event = domain::export_event(plan, actor, Uuid::now_v7(), now);
-        let valid = domain::validate_event(&event, 0, now).map_err(AuditError::InvalidArgument)?;
-        let event_id = valid.event_id;
-        repo::store_batch(&self.pool, &[valid])
-            .await
-            .map_err(AuditError::from)?;
-        Ok(event_id)
+        let event = codec::encoded(domain::export_event(plan, actor, Uuid::now_v7(), now));
+        trail::record_export(&self.pool, &event, now).await
     }
 }
 
@@ -219,18 +283,20 @@ impl AuditService for AuditQuery {
         request: Request<ListEventsRequest>,
     ) -> Result<Response<ListEventsResponse>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
-        let filter = domain::validate_list_request(request.get_ref())
+        let draft = codec::list_draft(request.get_ref());
+        let binding = PageBinding::new(principal.user_id, &draft.filter);
+        let filter = domain::validate_list_request(&draft, &self.page_tokens, &binding)
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
-        authorize(principal, &filter).map_err(status)?;
-        let mut rows = repo::list_events(&self.pool, &filter)
+        authorize_read(principal, &filter).map_err(status)?;
+        let page = trail::list_page(&self.pool, &filter)
             .await
-            .map_err(|error| status(AuditError::from(error)))?;
-        let next_page_token = cut_page(&mut rows, filter.page_size)
-            .map(|cursor| cursor.encode())
-            .unwrap_or_default();
+            .map_err(status)?;
         Ok(Response::new(ListEventsResponse {
-            events: rows.into_iter().map(stored_event).collect(),
-            next_page_token,
+            events: page.rows.into_iter().map(codec::stored_event).collect(),
+            next_page_token: page
+                .next
+                .map(|cursor| cursor.encode(&self.page_tokens, &binding))
+                .unwrap_or_default(),
         }))
     }
 
@@ -239,9 +305,9 @@ impl AuditService for AuditQuery {
         request: Request<ExportEventsRequest>,
     ) -> Result<Response<Self::ExportEventsStream>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
-        let plan = domain::validate_export_request(request.get_ref())
+        let plan = domain::validate_export_request(&codec::export_draft(request.get_ref()))
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
-        authorize(principal, &plan.filter).map_err(status)?;
+        authorize_read(principal, &plan.filter).map_err(status)?;
         // No event, no export: the EXPORT event is durable before any data leaves.
         let export_event_id = self
             .record_export(&plan, principal.user_id)
@@ -255,16 +321,15 @@ impl AuditService for AuditQuery {
             let mut filter = plan.filter;
             let mut first = true;
             loop {
-                let mut rows = match repo::list_events(&pool, &filter).await {
-                    Ok(rows) => rows,
+                let page = match trail::list_page(&pool, &filter).await {
+                    Ok(page) => page,
                     Err(error) => {
-                        let _ = chunks.send(Err(status(AuditError::from(error)))).await;
+                        let _ = chunks.send(Err(status(error))).await;
                         return;
                     }
                 };
-                let next = cut_page(&mut rows, filter.page_size);
                 let chunk = ExportEventsResponse {
-                    events: rows.into_iter().map(stored_event).collect(),
+                    events: page.rows.into_iter().map(codec::stored_event).collect(),
                     export_event_id: if first {
                         export_event_id.to_string()
                     } else {
@@ -276,7 +341,7 @@ impl AuditService for AuditQuery {
                     tracing::warn!(%export_event_id, "audit export abandoned by the caller");
                     return;
                 }
-                match next {
+                match page.next {
                     Some(cursor) => filter.after = Some(cursor),
                     None => return,
                 }
@@ -291,44 +356,33 @@ impl AuditService for AuditQuery {
     ) -> Result<Response<VerifyChainResponse>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
         principal.require_role(Role::Operator).map_err(status)?;
-        let source = domain::validate_verify_request(request.get_ref())
+        let source = domain::validate_verify_request(&request.get_ref().source_service)
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
         let reports = crate::verify_chains(&self.pool, source.as_deref())
             .await
             .map_err(status)?;
-        let chains: Vec<ChainVerification> = reports
-            .into_iter()
-            .map(|report| ChainVerification {
-                source_service: report.chain,
-                verified_links: i64::try_from(report.verified_links).unwrap_or(i64::MAX),
-                intact: report.first_break.is_none(),
-                broken_sequence: report.first_break.map_or(0, |broken| broken.sequence),
-                break_kind: report
-                    .first_break
-                    .map_or(ChainBreakKind::Unspecified, |broken| {
-                        break_kind(broken.kind)
-                    }) as i32,
-                broken_event_id: report
-                    .broken_event_id
-                    .map(|id| id.to_string())
-                    .unwrap_or_default(),
-            })
-            .collect();
+        let chains: Vec<_> = reports.into_iter().map(codec::chain_verification).collect();
         let intact = chains.iter().all(|chain| chain.intact);
         Ok(Response::new(VerifyChainResponse { chains, intact }))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use fitflow_proto::audit::ListEventsRequest;
-
+mod authorization_tests {
     use super::*;
 
     fn filter_for(tenant_id: Option<Uuid>) -> EventFilter {
         EventFilter {
+            resource_type: None,
+            resource_id: None,
+            actor_user_id: None,
+            start_time: None,
+            end_time: None,
+            source_service: None,
+            log: None,
             tenant_id,
-            ..domain::validate_list_request(&ListEventsRequest::default()).expect("valid")
+            page_size: 50,
+            after: None,
         }
     }
 
@@ -343,18 +397,18 @@ mod tests {
         };
         let trainer_reader = reader(vec![Role::TrainerAdmin]);
         assert_eq!(
-            authorize(&trainer_reader, &filter_for(Some(trainer))),
+            authorize_read(&trainer_reader, &filter_for(Some(trainer))),
             Ok(())
         );
         assert_eq!(
-            authorize(&trainer_reader, &filter_for(Some(supervised))),
+            authorize_read(&trainer_reader, &filter_for(Some(supervised))),
             Ok(())
         );
-        let stranger = authorize(&trainer_reader, &filter_for(Some(Uuid::new_v4())));
+        let stranger = authorize_read(&trainer_reader, &filter_for(Some(Uuid::new_v4())));
         assert_eq!(stranger.unwrap_err().reason, "TENANT_NOT_ALLOWED");
-        let unscoped = authorize(&trainer_reader, &filter_for(None));
+        let unscoped = authorize_read(&trainer_reader, &filter_for(None));
         assert_eq!(unscoped.unwrap_err().reason, "TENANT_REQUIRED");
         let operator = reader(vec![Role::Operator]);
-        assert_eq!(authorize(&operator, &filter_for(None)), Ok(()));
+        assert_eq!(authorize_read(&operator, &filter_for(None)), Ok(()));
     }
 }

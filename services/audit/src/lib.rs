@@ -4,7 +4,9 @@
 //! edited or deleted row is detectable ([`verify_chain`]). Operators list
 //! events through [`AuditQuery`].
 //!
-//! Reads top-down: [`grpc`] (handlers) → [`domain`] (rules, no I/O) → `repo` (SQL).
+//! Reads top-down: [`grpc`] (handlers, the only place proto types appear) →
+//! use cases (`ingest`, `trail`, [`retention`], [`bench`]; each owns its
+//! transaction) → [`domain`] (rules, no I/O) and `repo` (every SQL statement).
 //!
 //! Reads: operators read everything; any other user reads only a tenant they
 //! act for, named in the request. `ExportEvents` first stores an EXPORT
@@ -32,12 +34,15 @@
 //! does not also rewrite every later link and the head; anchoring chain heads
 //! outside the database would close that gap.
 
+pub mod bench;
 pub mod domain;
 mod error;
 pub mod grpc;
+mod ingest;
 mod repo;
 pub mod retention;
 mod service;
+mod trail;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -46,6 +51,7 @@ pub use domain::{BreakKind, ChainBreak, ChainReport};
 pub use error::AuditError;
 pub use grpc::{AuditIngest, AuditQuery};
 pub use service::AuditService;
+pub use trail::{verify_chain, verify_chains};
 
 /// The PostgreSQL schema this service owns.
 pub const SCHEMA: &str = "audit";
@@ -74,38 +80,4 @@ pub async fn ensure_partitions(
         .collect();
     tracing::info!(?names, "audit partitions ensured");
     Ok(names)
-}
-
-/// Recomputes the hash chain of `source` (a source service) in sequence order
-/// from one consistent snapshot, streaming rows in constant memory, and
-/// reports the first break, if any.
-pub async fn verify_chain(pool: &PgPool, source: &str) -> Result<ChainReport, AuditError> {
-    let mut verifier = domain::ChainVerifier::new(source);
-    let head = repo::visit_chain(pool, source, |link| match link {
-        repo::VisitedLink::Stored(link) => verifier.push(*link),
-        repo::VisitedLink::Archived { sequence, hash } => verifier.push_archived(sequence, hash),
-    })
-    .await?;
-    let report = verifier.finish(head);
-    if let Some(broken) = report.first_break {
-        tracing::error!(chain = source, sequence = broken.sequence, kind = ?broken.kind, "audit chain is broken");
-    }
-    Ok(report)
-}
-
-/// Verifies the chain of `source`, or of every source with a chain when
-/// `None`, one after another; reports in source name order.
-pub async fn verify_chains(
-    pool: &PgPool,
-    source: Option<&str>,
-) -> Result<Vec<ChainReport>, AuditError> {
-    let sources = match source {
-        Some(source) => vec![source.to_owned()],
-        None => repo::chains(pool).await?,
-    };
-    let mut reports = Vec::with_capacity(sources.len());
-    for source in &sources {
-        reports.push(verify_chain(pool, source).await?);
-    }
-    Ok(reports)
 }

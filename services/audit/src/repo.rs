@@ -1,99 +1,77 @@
-//! All of the audit service's SQL.
+//! All of the audit service's SQL, and nothing else. Functions that must
+//! run inside a use case's transaction take a connection; the use case opens
+//! and commits the transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+mod bench;
+mod retention;
+
+pub(crate) use bench::{
+    create_database, drop_database, fill_outbox, generate_access_log, pending_outbox,
+};
+pub(crate) use retention::{
+    ArchivedPartitionRow, archive_links, copy_partition, count_rows, detach_and_drop,
+    lock_partition, partitions, record_archived_partition,
+};
+
 use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt as _;
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
-use crate::domain::{self, ChainLink, EventFilter, GENESIS_HASH, Log, StoredColumns, ValidEvent};
+use crate::domain::{EventFilter, GENESIS_HASH, Log, StoredColumns, ValidEvent};
 
 /// A chain's last link: its sequence and hash.
-struct ChainHead {
-    sequence: i64,
-    hash: Vec<u8>,
+#[derive(Debug, Clone)]
+pub(crate) struct ChainHead {
+    /// The last link's sequence; 0 for an empty chain.
+    pub(crate) sequence: i64,
+    /// The last link's hash; [`GENESIS_HASH`] for an empty chain.
+    pub(crate) hash: Vec<u8>,
 }
 
-/// Stores `events` in one transaction, each as the next link of its source's
-/// chain, skipping event ids already stored (before, or earlier in the same
-/// batch). Returns every event id, stored now or before.
-///
-/// Round trips per batch, whatever its size: one per chain to lock its head
-/// (in name order, so concurrent batches of one source serialise and batches
-/// of several never deadlock), one to claim the event ids, one multi-row
-/// insert per log, one per chain to move its head, and the commit.
-pub(crate) async fn store_batch(
-    pool: &PgPool,
-    events: &[ValidEvent],
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut transaction = pool.begin().await?;
-    let chains: BTreeSet<&str> = events
-        .iter()
-        .map(|event| event.source_service.as_str())
-        .collect();
-    let mut heads = BTreeMap::new();
-    for chain in chains {
-        // Creates the head on first use and locks it either way; the no-op
-        // update makes RETURNING yield the existing row.
-        let (sequence, hash): (i64, Vec<u8>) = sqlx::query_as(
-            "INSERT INTO chain_heads (chain, sequence, hash) VALUES ($1, 0, $2) \
-             ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain \
-             RETURNING sequence, hash",
-        )
+/// Locks the head of `chain` until the transaction ends, creating it on
+/// first use, and returns it.
+pub(crate) async fn lock_chain_head(
+    conn: &mut PgConnection,
+    chain: &str,
+) -> Result<ChainHead, sqlx::Error> {
+    // The no-op update makes RETURNING yield the existing row.
+    let (sequence, hash): (i64, Vec<u8>) = sqlx::query_as(
+        "INSERT INTO chain_heads (chain, sequence, hash) VALUES ($1, 0, $2) \
+         ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain \
+         RETURNING sequence, hash",
+    )
+    .bind(chain)
+    .bind(GENESIS_HASH.as_slice())
+    .fetch_one(conn)
+    .await?;
+    Ok(ChainHead { sequence, hash })
+}
+
+/// Moves the head of `chain` to `head`.
+pub(crate) async fn move_chain_head(
+    conn: &mut PgConnection,
+    chain: &str,
+    head: &ChainHead,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE chain_heads SET sequence = $2, hash = $3 WHERE chain = $1")
         .bind(chain)
-        .bind(GENESIS_HASH.as_slice())
-        .fetch_one(&mut *transaction)
+        .bind(head.sequence)
+        .bind(&head.hash)
+        .execute(conn)
         .await?;
-        heads.insert(chain, ChainHead { sequence, hash });
-    }
-
-    let claimed = claim_event_ids(&mut transaction, events).await?;
-    let mut first_time: HashSet<Uuid> = claimed.into_iter().collect();
-    let mut rows: BTreeMap<Log, LinkRows> = BTreeMap::new();
-    for event in events {
-        // `remove` makes a repeat of an id within the batch a duplicate too.
-        if !first_time.remove(&event.event_id) {
-            continue;
-        }
-        let Some(head) = heads.get_mut(event.source_service.as_str()) else {
-            return Err(sqlx::Error::Protocol("chain head not locked".to_owned()));
-        };
-        let sequence = head.sequence + 1;
-        let hash = domain::chain_hash(&head.hash, sequence, event);
-        rows.entry(event.log())
-            .or_default()
-            .push(event, sequence, &head.hash, &hash);
-        head.sequence = sequence;
-        head.hash = hash.to_vec();
-    }
-    for (log, rows) in rows {
-        insert_links(&mut transaction, log, rows).await?;
-    }
-
-    for (chain, head) in &heads {
-        sqlx::query("UPDATE chain_heads SET sequence = $2, hash = $3 WHERE chain = $1")
-            .bind(chain)
-            .bind(head.sequence)
-            .bind(&head.hash)
-            .execute(&mut *transaction)
-            .await?;
-    }
-    transaction.commit().await?;
-    Ok(events.iter().map(|event| event.event_id).collect())
+    Ok(())
 }
 
-/// Inserts the ids of `events` into `ingested_events` in one statement and
-/// returns those that were not there yet.
-async fn claim_event_ids(
-    transaction: &mut sqlx::Transaction<'_, Postgres>,
+/// Inserts the (source, id) keys of `events` into `ingested_events` in one
+/// statement and returns those that were not there yet.
+pub(crate) async fn claim_event_ids(
+    conn: &mut PgConnection,
     events: &[ValidEvent],
-) -> Result<Vec<Uuid>, sqlx::Error> {
+) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
     let mut event_ids = Vec::with_capacity(events.len());
     let mut sources = Vec::with_capacity(events.len());
     let mut logs = Vec::with_capacity(events.len());
@@ -104,17 +82,30 @@ async fn claim_event_ids(
         logs.push(event.log().table().to_owned());
         occurred.push(event.occurred_at);
     }
-    sqlx::query_scalar(
+    sqlx::query_as(
         "INSERT INTO ingested_events (event_id, source_service, log, occurred_at) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) \
-         ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+         ON CONFLICT (source_service, event_id) DO NOTHING RETURNING source_service, event_id",
     )
     .bind(event_ids)
     .bind(sources)
     .bind(logs)
     .bind(occurred)
-    .fetch_all(&mut **transaction)
+    .fetch_all(conn)
     .await
+}
+
+/// One new link of a chain: an event and where it goes.
+#[derive(Debug)]
+pub(crate) struct NewLink<'a> {
+    /// The event.
+    pub(crate) event: &'a ValidEvent,
+    /// Its sequence in its source's chain.
+    pub(crate) sequence: i64,
+    /// The previous link's hash.
+    pub(crate) prev_hash: Vec<u8>,
+    /// Its own hash.
+    pub(crate) hash: Vec<u8>,
 }
 
 /// The rows of one log to insert, column by column, for `UNNEST`.
@@ -141,14 +132,14 @@ struct LinkRows {
 }
 
 impl LinkRows {
-    fn push(&mut self, event: &ValidEvent, sequence: i64, prev_hash: &[u8], hash: &[u8]) {
-        let columns = event.columns();
+    fn push(&mut self, link: &NewLink<'_>) {
+        let columns = link.event.columns();
         self.event_id.push(columns.event_id);
         self.occurred_at.push(columns.occurred_at);
         self.source_service.push(columns.source_service);
-        self.chain_sequence.push(sequence);
-        self.prev_hash.push(prev_hash.to_vec());
-        self.hash.push(hash.to_vec());
+        self.chain_sequence.push(link.sequence);
+        self.prev_hash.push(link.prev_hash.clone());
+        self.hash.push(link.hash.clone());
         self.action.push(columns.action);
         self.actor_user_id.push(columns.actor_user_id);
         self.actor_service.push(columns.actor_service);
@@ -161,16 +152,20 @@ impl LinkRows {
         self.user_agent.push(columns.user_agent);
         self.purpose.push(columns.purpose);
         self.trace_id.push(columns.trace_id);
-        self.event.push(event.encoded.clone());
+        self.event.push(link.event.encoded.clone());
     }
 }
 
-/// Inserts `rows` into `log` with one multi-row statement.
-async fn insert_links(
-    transaction: &mut sqlx::Transaction<'_, Postgres>,
+/// Inserts `links` into `log` with one multi-row statement.
+pub(crate) async fn insert_links(
+    conn: &mut PgConnection,
     log: Log,
-    rows: LinkRows,
+    links: &[NewLink<'_>],
 ) -> Result<(), sqlx::Error> {
+    let mut rows = LinkRows::default();
+    for link in links {
+        rows.push(link);
+    }
     let statement = format!(
         "INSERT INTO {table} (event_id, occurred_at, source_service, chain_sequence, prev_hash, \
          hash, action, actor_user_id, actor_service, tenant_id, resource_type, resource_id, \
@@ -205,7 +200,7 @@ async fn insert_links(
         .bind(rows.purpose)
         .bind(rows.trace_id)
         .bind(rows.event)
-        .execute(&mut **transaction)
+        .execute(conn)
         .await?;
     Ok(())
 }
@@ -309,11 +304,25 @@ struct LinkRow {
     trace_id: Option<String>,
 }
 
+/// A stored row of a chain, as read back.
+pub(crate) struct StoredLink {
+    /// Its sequence.
+    pub(crate) sequence: i64,
+    /// The previous link's hash, as stored.
+    pub(crate) prev_hash: Vec<u8>,
+    /// Its hash, as stored.
+    pub(crate) hash: Vec<u8>,
+    /// The event's bytes, as stored.
+    pub(crate) event: Vec<u8>,
+    /// The row's queryable columns.
+    pub(crate) columns: StoredColumns,
+}
+
 /// A link of a chain as read back: a stored row, or an archived one of
 /// which only the sequence and hash remain.
 pub(crate) enum VisitedLink {
     /// A row still in the logs.
-    Stored(Box<ChainLink>),
+    Stored(Box<StoredLink>),
     /// A row the retention archive exported and dropped.
     Archived { sequence: i64, hash: Vec<u8> },
 }
@@ -338,7 +347,7 @@ impl TryFrom<LinkRow> for VisitedLink {
             .map(|text| text.parse::<IpAddr>())
             .transpose()
             .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-        Ok(VisitedLink::Stored(Box::new(ChainLink {
+        Ok(VisitedLink::Stored(Box::new(StoredLink {
             sequence: row.chain_sequence,
             prev_hash: required(row.prev_hash)?,
             hash: row.hash,
@@ -363,23 +372,35 @@ impl TryFrom<LinkRow> for VisitedLink {
     }
 }
 
-/// Streams the links of `chain` (stored and archived) in sequence order into
-/// `visit` (until it returns false), then returns the chain head, all from
-/// one snapshot.
-pub(crate) async fn visit_chain(
+/// A read-only transaction that sees one snapshot throughout.
+pub(crate) async fn begin_snapshot(
     pool: &PgPool,
-    chain: &str,
-    mut visit: impl FnMut(VisitedLink) -> bool,
-) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *transaction)
         .await?;
-    let head: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT sequence, hash FROM chain_heads WHERE chain = $1")
-            .bind(chain)
-            .fetch_optional(&mut *transaction)
-            .await?;
+    Ok(transaction)
+}
+
+/// The head (last sequence and hash) of `chain`, if it has one.
+pub(crate) async fn chain_head(
+    conn: &mut PgConnection,
+    chain: &str,
+) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT sequence, hash FROM chain_heads WHERE chain = $1")
+        .bind(chain)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Streams the links of `chain` (stored and archived) in sequence order into
+/// `visit`, until it returns false.
+pub(crate) async fn visit_chain(
+    conn: &mut PgConnection,
+    chain: &str,
+    mut visit: impl FnMut(VisitedLink) -> bool,
+) -> Result<(), sqlx::Error> {
     let mut statement = String::new();
     for log in Log::ALL {
         statement.push_str(&format!(
@@ -396,18 +417,15 @@ pub(crate) async fn visit_chain(
          NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM archived_links WHERE chain = $1 \
          ORDER BY chain_sequence",
     );
-    {
-        let mut rows = sqlx::query_as::<_, LinkRow>(&statement)
-            .bind(chain)
-            .fetch(&mut *transaction);
-        while let Some(row) = rows.try_next().await? {
-            if !visit(VisitedLink::try_from(row)?) {
-                break;
-            }
+    let mut rows = sqlx::query_as::<_, LinkRow>(&statement)
+        .bind(chain)
+        .fetch(conn);
+    while let Some(row) = rows.try_next().await? {
+        if !visit(VisitedLink::try_from(row)?) {
+            break;
         }
     }
-    transaction.commit().await?;
-    Ok(head)
+    Ok(())
 }
 
 /// Every chain with a head, by name.

@@ -13,7 +13,8 @@
 //! that is not in a checked file.
 //!
 //! Runs as the schema owner or a superuser (the runtime role may not detach
-//! or drop), with schema-qualified names.
+//! or drop); the SQL is in `repo`, this module owns the transaction and the
+//! files.
 
 use std::path::{Path, PathBuf};
 
@@ -23,8 +24,9 @@ use ring::digest;
 use sqlx::{PgConnection, PgPool};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::AuditError;
 use crate::domain::{self, Log};
-use crate::{AuditError, SCHEMA};
+use crate::repo::{self, ArchivedPartitionRow};
 
 /// Six years, HIPAA's retention period for documentation.
 pub const DEFAULT_RETENTION_MONTHS: u32 = 72;
@@ -69,7 +71,7 @@ pub async fn archive_expired(
     options: &ArchiveOptions,
 ) -> Result<Vec<ArchivedPartition>, AuditError> {
     let mut expired = Vec::new();
-    for name in partitions(admin).await? {
+    for name in repo::partitions(admin).await? {
         if let Some((log, month)) = domain::partition_month(&name)
             && domain::past_retention(month, options.now, options.retention_months)
         {
@@ -83,10 +85,7 @@ pub async fn archive_expired(
     for (partition, log, month) in expired {
         let file = options.directory.join(format!("{partition}.csv"));
         if options.dry_run {
-            let rows: i64 =
-                sqlx::query_scalar(&format!("SELECT count(*) FROM {}", qualified(&partition)))
-                    .fetch_one(admin)
-                    .await?;
+            let rows = repo::count_rows(&mut *admin.acquire().await?, &partition).await?;
             archived.push(ArchivedPartition {
                 partition,
                 log,
@@ -110,25 +109,6 @@ pub async fn archive_expired(
     Ok(archived)
 }
 
-/// The month partitions of both logs, by name.
-async fn partitions(admin: &PgPool) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT child.relname::text FROM pg_inherits \
-         JOIN pg_class child ON child.oid = pg_inherits.inhrelid \
-         JOIN pg_class parent ON parent.oid = pg_inherits.inhparent \
-         JOIN pg_namespace ON pg_namespace.oid = parent.relnamespace \
-         WHERE pg_namespace.nspname = $1 AND parent.relname IN ('audit_log', 'access_log') \
-         ORDER BY child.relname",
-    )
-    .bind(SCHEMA)
-    .fetch_all(admin)
-    .await
-}
-
-fn qualified(table: &str) -> String {
-    format!("\"{SCHEMA}\".\"{table}\"")
-}
-
 async fn archive_partition(
     admin: &PgPool,
     partition: &str,
@@ -142,25 +122,15 @@ async fn archive_partition(
             file.display()
         )));
     }
-    let table = qualified(partition);
     let mut transaction = admin.begin().await?;
-    // Reads go on; writes to this partition wait until it is gone.
-    sqlx::query(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))
-        .execute(&mut *transaction)
-        .await?;
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(&mut *transaction)
-        .await?;
-    let copy = format!(
-        "COPY (SELECT * FROM {table} ORDER BY source_service, chain_sequence) \
-         TO STDOUT WITH (FORMAT csv, HEADER true)"
-    );
+    repo::lock_partition(&mut transaction, partition).await?;
+    let rows = repo::count_rows(&mut transaction, partition).await?;
 
     let partial = file.with_extension("csv.partial");
-    let written = copy_to_file(&mut transaction, &copy, &partial).await?;
+    let written = copy_to_file(&mut transaction, partition, &partial).await?;
     tokio::fs::rename(&partial, file).await?;
     let from_file = sha256_of_file(file).await?;
-    let from_database = sha256_of_copy(&mut transaction, &copy).await?;
+    let from_database = sha256_of_copy(&mut transaction, partition).await?;
     if from_file != written || from_file != from_database {
         return Err(AuditError::Archive(format!(
             "{} does not match {partition}; the partition was kept",
@@ -175,36 +145,20 @@ async fn archive_partition(
     tokio::fs::write(&checksum_file, format!("{from_file}  {file_name}\n")).await?;
     sync_file(&checksum_file).await?;
 
-    sqlx::query(&format!(
-        "INSERT INTO {} (chain, sequence, hash, partition) \
-         SELECT source_service, chain_sequence, hash, $1 FROM {table}",
-        qualified("archived_links")
-    ))
-    .bind(partition)
-    .execute(&mut *transaction)
+    repo::archive_links(&mut transaction, partition).await?;
+    repo::record_archived_partition(
+        &mut transaction,
+        &ArchivedPartitionRow {
+            partition,
+            log,
+            month,
+            rows,
+            file_name: &file_name,
+            sha256: &from_file,
+        },
+    )
     .await?;
-    sqlx::query(&format!(
-        "INSERT INTO {} (partition, log, month, row_count, file_name, sha256) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        qualified("archived_partitions")
-    ))
-    .bind(partition)
-    .bind(log.table())
-    .bind(month)
-    .bind(rows)
-    .bind(&file_name)
-    .bind(&from_file)
-    .execute(&mut *transaction)
-    .await?;
-    sqlx::query(&format!(
-        "ALTER TABLE {} DETACH PARTITION {table}",
-        qualified(log.table())
-    ))
-    .execute(&mut *transaction)
-    .await?;
-    sqlx::query(&format!("DROP TABLE {table}"))
-        .execute(&mut *transaction)
-        .await?;
+    repo::detach_and_drop(&mut transaction, log, partition).await?;
     transaction.commit().await?;
     Ok(ArchivedPartition {
         partition: partition.to_owned(),
@@ -217,16 +171,17 @@ async fn archive_partition(
     })
 }
 
-/// Streams `copy` into a new file at `path`, synced to disk; returns the hex SHA-256 written.
+/// Streams `partition` as CSV into a new file at `path`, synced to disk;
+/// returns the hex SHA-256 written.
 async fn copy_to_file(
     conn: &mut PgConnection,
-    copy: &str,
+    partition: &str,
     path: &Path,
 ) -> Result<String, AuditError> {
     let mut out = tokio::fs::File::create(path).await?;
     let mut hash = digest::Context::new(&digest::SHA256);
     {
-        let mut chunks = conn.copy_out_raw(copy).await?;
+        let mut chunks = repo::copy_partition(conn, partition).await?;
         while let Some(chunk) = chunks.try_next().await? {
             hash.update(&chunk);
             out.write_all(&chunk).await?;
@@ -237,10 +192,10 @@ async fn copy_to_file(
     Ok(hex::encode(hash.finish()))
 }
 
-/// The hex SHA-256 of what `copy` produces now.
-async fn sha256_of_copy(conn: &mut PgConnection, copy: &str) -> Result<String, AuditError> {
+/// The hex SHA-256 of the CSV copy of `partition` as it is now.
+async fn sha256_of_copy(conn: &mut PgConnection, partition: &str) -> Result<String, AuditError> {
     let mut hash = digest::Context::new(&digest::SHA256);
-    let mut chunks = conn.copy_out_raw(copy).await?;
+    let mut chunks = repo::copy_partition(conn, partition).await?;
     while let Some(chunk) = chunks.try_next().await? {
         hash.update(&chunk);
     }

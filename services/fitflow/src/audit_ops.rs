@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::{Months, Utc};
+use chrono::Utc;
 use fitflow_audit::retention::{self, ArchiveOptions, DEFAULT_RETENTION_MONTHS};
 use fitflow_auth::{Principal, Role};
 use fitflow_crypto::VaultSettings;
@@ -23,7 +23,6 @@ use hdrhistogram::Histogram;
 use prost::Message as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -196,11 +195,7 @@ struct ScratchDatabase {
 impl ScratchDatabase {
     async fn create(admin_url: String) -> anyhow::Result<Self> {
         let name = format!("fitflow_bench_{}", Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(&admin_url).await?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
+        fitflow_audit::bench::create_database(&admin_url, &name).await?;
         Ok(Self { admin_url, name })
     }
 
@@ -228,14 +223,7 @@ impl ScratchDatabase {
     }
 
     async fn drop_database(self) -> anyhow::Result<()> {
-        let mut conn = PgConnection::connect(&self.admin_url).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut conn)
-        .await?;
-        conn.close().await?;
+        fitflow_audit::bench::drop_database(&self.admin_url, &self.name).await?;
         Ok(())
     }
 }
@@ -315,7 +303,14 @@ async fn bench_in(
         .await?;
     let audit_pool = fitflow_db::connect(&audit_url, fitflow_audit::SCHEMA, 8).await?;
     let generated = Instant::now();
-    generate_access_log(plan, &admin, &audit_pool).await?;
+    fitflow_audit::bench::generate_access_log(
+        &admin,
+        &audit_pool,
+        plan.access_rows,
+        plan.clients,
+        Utc::now(),
+    )
+    .await?;
     println!();
     println!(
         "access log: {} rows over 24 monthly partitions, {} clients, generated in {:.1} s",
@@ -363,13 +358,7 @@ async fn bench_ingestion(
             event_ids.push(Uuid::try_parse(&event.event_id)?);
             payloads.push(event.encode_to_vec());
         }
-        sqlx::query(
-            "INSERT INTO audit_outbox (event_id, payload) SELECT * FROM UNNEST($1::uuid[], $2::bytea[])",
-        )
-        .bind(event_ids)
-        .bind(payloads)
-        .execute(&source)
-        .await?;
+        fitflow_audit::bench::fill_outbox(&source, event_ids, payloads).await?;
     }
 
     let channel =
@@ -379,9 +368,7 @@ async fn bench_ingestion(
     let started = Instant::now();
     let relay = tokio::spawn(Relay::new(source.clone(), client).run(shutdown.clone()));
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_outbox")
-            .fetch_one(&source)
-            .await?;
+        let pending = fitflow_audit::bench::pending_outbox(&source).await?;
         if pending == 0 {
             break;
         }
@@ -394,49 +381,6 @@ async fn bench_ingestion(
     shutdown.cancel();
     relay.await?;
     Ok((plan.events, elapsed))
-}
-
-/// Generates `plan.access_rows` view events server-side, spread evenly over
-/// the last 24 months (each month in its own partition), about `plan.clients`
-/// clients. Their chain columns are placeholders: this data is for timing
-/// queries, not for verification.
-async fn generate_access_log(
-    plan: &BenchPlan,
-    admin: &PgPool,
-    audit_pool: &PgPool,
-) -> anyhow::Result<()> {
-    let now = Utc::now();
-    for months_back in (0..24).step_by(3) {
-        let at = now
-            .checked_sub_months(Months::new(months_back + 2))
-            .context("a date 2 years back")?;
-        fitflow_audit::ensure_partitions(audit_pool, at).await?;
-    }
-    let seconds_in_24_months = 24 * 30 * 86_400_i64;
-    sqlx::query(
-        "INSERT INTO audit.access_log (event_id, occurred_at, source_service, chain_sequence, \
-         prev_hash, hash, action, actor_user_id, tenant_id, resource_type, resource_id, purpose, event) \
-         SELECT gen_random_uuid(), \
-                now() - make_interval(secs => (g * 7919) % $2), \
-                'bench', g, \
-                '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, \
-                sha256(int8send(g)), 'view', \
-                ('00000000-0000-4000-8000-' || lpad(to_hex(g % 5000), 12, '0'))::uuid, \
-                ('00000000-0000-4000-a000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid, \
-                'clients', \
-                ('00000000-0000-4000-9000-' || lpad(to_hex(g % $3), 12, '0'))::uuid, \
-                'treatment', ''::bytea \
-         FROM generate_series(1, $1::bigint) AS g",
-    )
-    .bind(i64::try_from(plan.access_rows)?)
-    .bind(seconds_in_24_months)
-    .bind(i64::try_from(plan.clients)?)
-    .execute(admin)
-    .await?;
-    sqlx::query("ANALYZE audit.access_log")
-        .execute(admin)
-        .await?;
-    Ok(())
 }
 
 fn client_id(index: u64) -> Uuid {

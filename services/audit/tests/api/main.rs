@@ -2,6 +2,7 @@
 
 mod chain;
 mod helpers;
+mod hostile;
 mod ingest;
 mod query;
 mod reads;

@@ -5,8 +5,8 @@ use fitflow_audit::AuditQuery;
 use fitflow_auth::{Principal, Role};
 use fitflow_proto::audit::audit_service_server::AuditService;
 use fitflow_proto::audit::{
-    Action, AuditEvent, ChainBreakKind, EventFilter, ExportEventsRequest, ListEventsRequest, Log,
-    Purpose, VerifyChainRequest,
+    AuditEvent, ChainBreakKind, EventFilter, ExportEventsRequest, ListEventsRequest, Log, Purpose,
+    VerifyChainRequest,
 };
 use futures::StreamExt as _;
 use tonic::{Code, Request};
@@ -219,7 +219,9 @@ async fn verify_chain_names_the_edited_row_and_needs_the_operator_role() {
     assert_eq!(intact.chains[0].verified_links, 3);
 
     sqlx::query("UPDATE audit.audit_log SET action = $1 WHERE event_id = $2")
-        .bind(fitflow_audit::domain::action_name(Action::Delete))
+        .bind(fitflow_audit::domain::action_name(
+            fitflow_audit::domain::Action::Delete,
+        ))
         .bind(Uuid::try_parse(&events[1].event_id).expect("uuid"))
         .execute(&audit.admin_pool().await)
         .await
