@@ -135,7 +135,9 @@ impl Sandbox {
                 .remove(served.name);
             let listener = match reserved {
                 Some(listener) => {
-                    listener.set_nonblocking(true).expect("non-blocking listener");
+                    listener
+                        .set_nonblocking(true)
+                        .expect("non-blocking listener");
                     tokio::net::TcpListener::from_std(listener).expect("a tokio listener")
                 }
                 None => tokio::net::TcpListener::bind(served.listen)

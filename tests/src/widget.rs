@@ -48,7 +48,7 @@ impl Service for WidgetService {
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
             Ok(ServiceRoutes::new()
-                .add(proto::widget_service_server::WidgetServiceServer::new(
+                .add_service(proto::widget_service_server::WidgetServiceServer::new(
                     Widgets { pool: context.pool },
                 ))
                 .with_descriptors(DESCRIPTORS))
@@ -71,7 +71,9 @@ impl proto::widget_service_server::WidgetService for Widgets {
             .clone();
         let name = request.into_inner().name;
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Status::invalid_argument("name must have 1 to 100 characters"));
+            return Err(Status::invalid_argument(
+                "name must have 1 to 100 characters",
+            ));
         }
         let id = Uuid::new_v4();
         let internal = |error: &dyn std::fmt::Display| {

@@ -22,9 +22,7 @@ async fn a_request_that_crosses_two_services_is_one_trace() {
     fitflow_telemetry::install_propagator();
 
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (_, email) = sandbox.register("Trace Tester").await;
     let tokens = sandbox.login(&email).await;
 

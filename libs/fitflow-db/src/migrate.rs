@@ -139,7 +139,10 @@ pub struct Step {
 pub fn plan(service: &Migrator) -> Result<Vec<Step>, DbError> {
     let mut steps = steps_of(&PLATFORM_MIGRATOR)?;
     let own = steps_of(service)?;
-    if let Some(step) = own.iter().find(|step| step.version < PLATFORM_VERSION_LIMIT) {
+    if let Some(step) = own
+        .iter()
+        .find(|step| step.version < PLATFORM_VERSION_LIMIT)
+    {
         return Err(DbError::InvalidMigration {
             version: step.version,
             reason: "versions below 1000 are reserved for platform migrations",
@@ -407,7 +410,10 @@ mod tests {
     #[test]
     fn an_up_script_without_a_marker_has_no_validation_query() {
         assert_eq!(validation_query("CREATE TABLE t (id int);"), None);
-        assert_eq!(validation_query("CREATE TABLE t (id int);\n-- validate:\n"), None);
+        assert_eq!(
+            validation_query("CREATE TABLE t (id int);\n-- validate:\n"),
+            None
+        );
     }
 
     #[test]

@@ -169,10 +169,21 @@ mod tests {
     #[test]
     fn one_client_has_one_address_whatever_form_it_is_sent_in() {
         let expected: IpAddr = "198.51.100.7".parse().unwrap();
-        for form in ["198.51.100.7", "198.51.100.7:1", "::ffff:198.51.100.7", "[::ffff:198.51.100.7]:443"] {
+        for form in [
+            "198.51.100.7",
+            "198.51.100.7:1",
+            "::ffff:198.51.100.7",
+            "[::ffff:198.51.100.7]:443",
+        ] {
             assert_eq!(client_ip(form), Some(expected), "{form}");
         }
-        for bad in ["198.51.100.7 ", " 198.51.100.7", "", "localhost", "198.51.100.7\0"] {
+        for bad in [
+            "198.51.100.7 ",
+            " 198.51.100.7",
+            "",
+            "localhost",
+            "198.51.100.7\0",
+        ] {
             assert_eq!(client_ip(bad), None, "{bad:?}");
         }
     }

@@ -278,7 +278,8 @@ impl CommandRelay {
                         );
                     }
                     Delivery::Retry(reason) if command.attempts + 1 >= self.config.max_attempts => {
-                        let reason = format!("gave up after {} attempts: {reason}", command.attempts + 1);
+                        let reason =
+                            format!("gave up after {} attempts: {reason}", command.attempts + 1);
                         store::dead_letter_command(&self.pool, &command, &reason).await?;
                         crate::dead_lettered("command");
                         tracing::error!(command_id = %command.command_id, %reason, "command dead-lettered");

@@ -153,7 +153,11 @@ pub(crate) async fn delete_command(pool: &PgPool, id: i64) -> Result<(), sqlx::E
 }
 
 /// Counts a transient failure of a command.
-pub(crate) async fn record_attempt(pool: &PgPool, id: i64, reason: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn record_attempt(
+    pool: &PgPool,
+    id: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE command_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
         .bind(id)
         .bind(reason)

@@ -15,7 +15,9 @@ pub enum RegistryError {
     #[error("service {0} is registered twice")]
     Duplicate(String),
     /// A service's peer policy admits a peer its table row does not list.
-    #[error("service {service}'s peer policy admits {peer}, which deploy/services.tsv does not list as a caller")]
+    #[error(
+        "service {service}'s peer policy admits {peer}, which deploy/services.tsv does not list as a caller"
+    )]
     UnlistedCaller {
         /// The service.
         service: String,
@@ -61,7 +63,7 @@ impl Registry {
                 .find(|spec| spec.name == name)
                 .ok_or_else(|| RegistryError::NotInTable(name.to_owned()))?;
             for peer in service.peer_policy().admitted_peers() {
-                if !spec.callers.iter().any(|caller| *caller == peer) {
+                if !spec.callers.contains(&peer) {
                     return Err(RegistryError::UnlistedCaller {
                         service: name.to_owned(),
                         peer,

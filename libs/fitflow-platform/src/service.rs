@@ -119,7 +119,7 @@ impl ServiceRoutes {
     }
 
     /// Adds a generated tonic server.
-    pub fn add<S>(mut self, server: S) -> Self
+    pub fn add_service<S>(mut self, server: S) -> Self
     where
         S: tower::Service<
                 http::Request<tonic::body::Body>,

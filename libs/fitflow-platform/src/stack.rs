@@ -129,7 +129,10 @@ impl Stack {
         let endpoints = Arc::new(settings.endpoints.clone());
         for (served, listener) in settings.served.iter().zip(listeners) {
             let service = registry.get(served.name).with_context(|| {
-                format!("the {} service is not implemented in this build", served.name)
+                format!(
+                    "the {} service is not implemented in this build",
+                    served.name
+                )
             })?;
             stack
                 .start_service(

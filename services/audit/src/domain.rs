@@ -23,8 +23,8 @@ pub use partition::{
 };
 pub use query::{
     AUDIT_SOURCE, DEFAULT_PAGE_SIZE, EXPORT_RESOURCE_TYPE, EventFilter, ExportDraft, ExportPlan,
-    FilterDraft, ListDraft, MAX_PAGE_SIZE, PageBinding, PageCursor, PageTokenKey, export_event, validate_export_request, validate_list_request,
-    validate_verify_request,
+    FilterDraft, ListDraft, MAX_PAGE_SIZE, PageBinding, PageCursor, PageTokenKey, export_event,
+    validate_export_request, validate_list_request, validate_verify_request,
 };
 
 use chrono::{DateTime, Datelike as _, Utc};

@@ -58,13 +58,13 @@ impl Service for AuditService {
             // Ingest streams end when the service stops, so relays let go and
             // the server can drain.
             Ok(ServiceRoutes::new()
-                .add(
+                .add_service(
                     AuditIngestServiceServer::new(
                         AuditIngest::new(context.pool.clone()).with_shutdown(context.shutdown),
                     )
                     .max_decoding_message_size(MAX_MESSAGE),
                 )
-                .add(AuditServiceServer::new(AuditQuery::new(context.pool))))
+                .add_service(AuditServiceServer::new(AuditQuery::new(context.pool))))
         })
     }
 }

@@ -20,8 +20,8 @@ use fitflow_outbox::{Action, AuditEventBuilder};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::hashing::PasswordHashing;
 use crate::domain::{self, NewAccount};
+use crate::hashing::PasswordHashing;
 use crate::repo::{self, NewUserRow, UserRow};
 use crate::{IdentityError, SERVICE, TokenSigner};
 

@@ -65,8 +65,7 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         // The gateway always knows the end user's address; without it the
         // per-address login limit could not apply.
-        let from_gateway =
-            fitflow_auth::peer(&request).is_some_and(|peer| peer.0 == GATEWAY_PEER);
+        let from_gateway = fitflow_auth::peer(&request).is_some_and(|peer| peer.0 == GATEWAY_PEER);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let email = domain::normalize_email(&request.email);

@@ -33,9 +33,11 @@ impl Service for IdentityService {
         Box::pin(async move {
             let signer = TokenSigner::new(context.vault.clone())
                 .await
-                .map_err(|error| anyhow::anyhow!("cannot prepare the token signing key: {error}"))?;
+                .map_err(|error| {
+                    anyhow::anyhow!("cannot prepare the token signing key: {error}")
+                })?;
             let accounts = Accounts::new(context.pool, context.keyring, Arc::new(signer));
-            Ok(ServiceRoutes::new().add(
+            Ok(ServiceRoutes::new().add_service(
                 IdentityServiceServer::new(IdentityGrpc::new(accounts))
                     .max_decoding_message_size(MAX_MESSAGE),
             ))

@@ -168,7 +168,12 @@ async fn one_address_in_any_form_shares_one_login_allowance() {
     let (_, victim) = sandbox.register("Victim").await;
     // Twenty failures spread over the forms of one address: with the port
     // dropped and IPv4-mapped IPv6 folded, they all count against one key.
-    let forms = ["198.51.100.7", "198.51.100.7:1", "::ffff:198.51.100.7", "[::ffff:198.51.100.7]:80"];
+    let forms = [
+        "198.51.100.7",
+        "198.51.100.7:1",
+        "::ffff:198.51.100.7",
+        "[::ffff:198.51.100.7]:80",
+    ];
     for attempt in 0..20 {
         let status = sandbox
             .try_login(
@@ -181,7 +186,10 @@ async fn one_address_in_any_form_shares_one_login_allowance() {
         assert_eq!(reason(&status), "INVALID_CREDENTIALS");
     }
     for form in forms {
-        let blocked = sandbox.try_login(&victim, PASSWORD, form).await.unwrap_err();
+        let blocked = sandbox
+            .try_login(&victim, PASSWORD, form)
+            .await
+            .unwrap_err();
         assert_eq!(reason(&blocked), "LOGIN_RATE_LIMITED", "{form}");
     }
     stack.shutdown().await;
@@ -192,8 +200,17 @@ async fn a_padded_address_or_none_from_the_gateway_is_refused_before_any_hash() 
     let sandbox = Sandbox::new().await;
     let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Padded").await;
-    for address in ["198.51.100.7 ", " 198.51.100.7", "198.51.100.7\t", "not an address", ""] {
-        let status = sandbox.try_login(&email, PASSWORD, address).await.unwrap_err();
+    for address in [
+        "198.51.100.7 ",
+        " 198.51.100.7",
+        "198.51.100.7\t",
+        "not an address",
+        "",
+    ] {
+        let status = sandbox
+            .try_login(&email, PASSWORD, address)
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{address:?}");
     }
     stack.shutdown().await;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::Sandbox;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -65,9 +65,7 @@ async fn a_change_made_while_audit_is_down_is_stored_exactly_once_when_it_return
 async fn a_change_through_a_running_stack_leaves_one_event_naming_its_actor() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (user, _) = sandbox.register("Actor Tester").await;
     wait_for_drained_outbox(&admin).await;
 
@@ -88,9 +86,7 @@ async fn a_change_through_a_running_stack_leaves_one_event_naming_its_actor() {
 async fn a_graceful_shutdown_flushes_the_outbox_before_audit_stops() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (user, _) = sandbox.register("Shutdown Tester").await;
     stack.shutdown().await;
     assert_eq!(pending_in_outbox(&admin).await, 0);

@@ -7,9 +7,7 @@ use fitflow_proto::audit::ListEventsRequest;
 #[tokio::test]
 async fn grant_operator_bootstraps_an_operator_who_can_read_the_trail() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (user, email) = sandbox.register("First Operator").await;
     let before = sandbox.login(&email).await;
     let refused = sandbox

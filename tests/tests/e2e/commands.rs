@@ -136,7 +136,10 @@ async fn a_command_to_an_unreachable_service_is_retried_and_never_dropped() {
         },
     )
     .await;
-    assert!(pending(&admin, waiting).await, "the command is still pending");
+    assert!(
+        pending(&admin, waiting).await,
+        "the command is still pending"
+    );
     assert_eq!(dead_letter_reason(&admin, waiting).await, None);
     stack.shutdown().await;
 }
@@ -168,5 +171,8 @@ async fn a_receiver_applies_a_command_once_however_often_it_is_delivered() {
             applied += 1;
         }
     }
-    assert_eq!(applied, 1, "exactly one of 100 concurrent deliveries applies it");
+    assert_eq!(
+        applied, 1,
+        "exactly one of 100 concurrent deliveries applies it"
+    );
 }

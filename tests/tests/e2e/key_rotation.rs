@@ -1,8 +1,8 @@
 //! Rotating the token signing key keeps issued tokens valid until they expire.
 
 use base64::Engine as _;
-use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::Sandbox;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_proto::identity::ListPublicKeysRequest;
 use tonic::Code;
 
@@ -19,9 +19,7 @@ fn kid(token: &str) -> String {
 #[tokio::test]
 async fn a_token_signed_before_a_key_rotation_still_works_and_new_tokens_use_the_new_key() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (_, email) = sandbox.register("Rotation").await;
     let before = sandbox.login(&email).await;
     // A trainer is refused on role (PERMISSION_DENIED), which proves the token verified.

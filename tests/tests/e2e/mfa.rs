@@ -333,9 +333,16 @@ async fn the_second_factor_locks_after_ten_wrong_codes_however_many_fresh_challe
         .expect_err("a wrong code");
         reasons.push(reason(&status));
     }
-    assert!(reasons[..10].iter().all(|reason| reason == "MFA_CODE_INVALID"), "{reasons:?}");
     assert!(
-        reasons[10..].iter().all(|reason| reason == "SECOND_FACTOR_LOCKED"),
+        reasons[..10]
+            .iter()
+            .all(|reason| reason == "MFA_CODE_INVALID"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[10..]
+            .iter()
+            .all(|reason| reason == "SECOND_FACTOR_LOCKED"),
         "{reasons:?}"
     );
 

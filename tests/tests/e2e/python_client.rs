@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fitflow::ServiceName;
+use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox, bearer};
 use fitflow_proto::identity::GetCurrentUserRequest;
 
@@ -74,7 +74,7 @@ fn python_packages() -> PathBuf {
 async fn a_python_client_generated_from_the_protos_registers_and_logs_in_over_mtls() {
     let packages = python_packages();
     let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[ServiceName::Identity]).await;
+    let stack = sandbox.start(&[IDENTITY]).await;
     let email = format!("python-{}@example.com", uuid::Uuid::new_v4());
     let gateway = sandbox.tls("gateway");
     let root = repo_root();
@@ -85,10 +85,7 @@ async fn a_python_client_generated_from_the_protos_registers_and_logs_in_over_mt
         .arg("--proto-root")
         .arg(root.join("proto"))
         .arg("--address")
-        .arg(format!(
-            "127.0.0.1:{}",
-            sandbox.ports[&ServiceName::Identity]
-        ))
+        .arg(format!("127.0.0.1:{}", sandbox.ports[&IDENTITY]))
         .args([
             "--server-name",
             "identity",

@@ -11,9 +11,7 @@ use uuid::Uuid;
 async fn a_sealed_display_name_is_ciphertext_in_postgres_and_opens_only_in_its_own_row() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let secret_name = "Zebediah Quartermaine";
     let (owner, owner_email) = sandbox.register(secret_name).await;
     let owner_id: Uuid = owner.id.parse().unwrap();

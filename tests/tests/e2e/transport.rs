@@ -1,8 +1,8 @@
 //! Every port speaks mutual TLS 1.3, serves health and reflection, and admits
 //! only the peers each RPC names.
 
-use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::Sandbox;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_proto::audit::IngestRequest;
 use fitflow_server::tls::TlsPaths;
 use tonic::Code;
@@ -21,17 +21,11 @@ async fn health_over(channel: tonic::transport::Channel) -> Result<i32, tonic::S
 #[tokio::test]
 async fn plaintext_unknown_ca_and_unlisted_peers_are_all_refused() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let audit_port = sandbox.ports[&AUDIT];
 
     // A known peer is served.
-    assert!(
-        health_over(sandbox.channel(AUDIT, "billing"))
-            .await
-            .is_ok()
-    );
+    assert!(health_over(sandbox.channel(AUDIT, "billing")).await.is_ok());
 
     // Plaintext HTTP/2.
     let plaintext =
@@ -111,9 +105,7 @@ macro_rules! reflected_services {
 #[tokio::test]
 async fn every_port_serves_health_and_reflection_for_old_and_new_tools() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     for (service, expected) in [
         (IDENTITY, "fitflow.identity.v1.IdentityService"),
         (AUDIT, "fitflow.audit.v1.AuditService"),

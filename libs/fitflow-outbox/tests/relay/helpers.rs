@@ -1,7 +1,6 @@
 //! One database holding a source service's outbox (schema `relaytest`) and
 //! the audit service's schema; an audit server that can be started late.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -46,11 +46,7 @@ async fn identity() -> Identity {
     let keys = Arc::clone(&signer);
     let verifier = TokenVerifier::new(Arc::new(move || {
         let keys = Arc::clone(&keys);
-        Box::pin(async move {
-            keys.public_keys()
-                .await
-                .map_err(|error| error.to_string())
-        })
+        Box::pin(async move { keys.public_keys().await.map_err(|error| error.to_string()) })
     }));
     Identity {
         grpc: IdentityGrpc::new(Accounts::new(pool, keyring, signer)),
