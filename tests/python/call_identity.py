@@ -70,7 +70,14 @@ def main() -> None:
                 timeout=30,
             )
             login = identity.Login(
-                pb.LoginRequest(email=args.email, password=args.password), timeout=30
+                pb.LoginRequest(
+                    email=args.email,
+                    password=args.password,
+                    # The gateway always passes the end user's address.
+                    client_address="203.0.113.5",
+                    user_agent="python-client-test",
+                ),
+                timeout=30,
             )
             tokens = login.tokens
             current = identity.GetCurrentUser(

@@ -356,7 +356,7 @@ fn reasons_named_in_comments(proto: &str) -> Vec<(usize, String)> {
         } else if after_reason && is_reason_name {
             named.push((line, bare.to_owned()));
             // "A, B or C" names several; a closing parenthesis or colon ends the list.
-            after_reason = !word.ends_with(')') && !word.ends_with(':') && !word.ends_with(';');
+            after_reason = !word.contains(')') && !word.ends_with(':') && !word.ends_with(';');
         } else if after_reason && !(word == "or" || word == "and") {
             after_reason = false;
         }

@@ -58,27 +58,27 @@ impl From<ContractError> for ApiError {
             // is exactly what a stale etag asks for.
             ContractError::EtagMismatch => ApiError::new(
                 Code::Aborted,
-                ETAG_MISMATCH,
+                "ETAG_MISMATCH",
                 "the resource changed since it was read; read it again and retry with its new etag",
             ),
             ContractError::AlreadyDeleted { resource } => ApiError::new(
                 Code::NotFound,
-                RESOURCE_ALREADY_DELETED,
+                "RESOURCE_ALREADY_DELETED",
                 format!("the {resource} is already deleted"),
             ),
             ContractError::NotDeleted { resource } => ApiError::new(
                 Code::AlreadyExists,
-                RESOURCE_NOT_DELETED,
+                "RESOURCE_NOT_DELETED",
                 format!("the {resource} is not deleted"),
             ),
             ContractError::Deleted { resource } => ApiError::new(
                 Code::FailedPrecondition,
-                RESOURCE_DELETED,
+                "RESOURCE_DELETED",
                 format!("the {resource} is deleted; undelete it first"),
             ),
             ContractError::RequestIdReused => ApiError::new(
                 Code::AlreadyExists,
-                REQUEST_ID_REUSED,
+                "REQUEST_ID_REUSED",
                 "this request_id was already used for a different request; send a new request_id",
             ),
             ContractError::Database(error) => error.into(),

@@ -299,7 +299,17 @@ impl CommandRelay {
         }
     }
 
+    /// One delivery attempt, bounded as a whole: a receiver that accepts the
+    /// TCP connection but never answers (a hung process, a port held by
+    /// something else) must not stall the relay.
     async fn deliver(&self, command: &store::PendingCommand) -> Delivery {
+        match tokio::time::timeout(self.config.call_timeout, self.try_deliver(command)).await {
+            Ok(delivery) => delivery,
+            Err(_) => Delivery::Retry("DeadlineExceeded".to_owned()),
+        }
+    }
+
+    async fn try_deliver(&self, command: &store::PendingCommand) -> Delivery {
         let channel = match (self.channels)(&command.target) {
             Ok(channel) => channel,
             Err(error) => return Delivery::Retry(format!("no channel: {error}")),

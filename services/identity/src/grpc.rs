@@ -71,8 +71,10 @@ impl IdentityService for IdentityGrpc {
         let email = domain::normalize_email(&request.email);
         violations.check(email.is_some(), "email", "must be an email address");
         let client_ip = fitflow_outbox::client_ip(&request.client_address);
+        let address_fits = request.client_address.chars().count() <= MAX_CLIENT_FIELD_CHARS;
+        // One violation per field: a too-long address is not also "not an IP".
         violations.check(
-            request.client_address.is_empty() || client_ip.is_some(),
+            !address_fits || request.client_address.is_empty() || client_ip.is_some(),
             "client_address",
             "must be an IP address, optionally with a port",
         );

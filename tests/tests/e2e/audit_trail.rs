@@ -108,7 +108,8 @@ async fn two_replicas_of_a_service_run_one_relay_and_the_standby_takes_over() {
     let relay_locks = || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
-             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() \
+             AND l.objid = (hashtext('identity.audit_outbox_relay')::bigint & 4294967295)::oid",
         )
         .fetch_one(&admin)
         .await

@@ -8,8 +8,9 @@ use sqlx::migrate::Migrator;
 /// The test schema.
 pub(crate) const SCHEMA: &str = "apitest";
 
-/// Every platform migration, exactly as services get them.
-pub(crate) static PLATFORM: Migrator = sqlx::migrate!("../fitflow-db/platform");
+/// No migrations of its own: `fitflow_db::migrate_up` applies every platform
+/// migration first, exactly as services get them.
+pub(crate) static PLATFORM: Migrator = Migrator::DEFAULT;
 
 pub(crate) struct Harness {
     pub(crate) database: TestDatabase,
