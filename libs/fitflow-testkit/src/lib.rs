@@ -5,6 +5,7 @@
 //! Helpers panic with a clear message instead of returning errors: a broken
 //! harness should stop the test at once.
 
+mod audit;
 mod certs;
 mod database;
 mod openbao;
@@ -12,6 +13,7 @@ mod poll;
 
 use std::sync::Once;
 
+pub use audit::serve_audit_ingest;
 pub use certs::{TestCerts, certs, foreign_certs};
 pub use database::{
     MigratedSchema, TEST_DB_PREFIX_VAR, TestDatabase, admin_url, database, test_database_prefix,

@@ -4,18 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fitflow_audit::AuditIngest;
-use fitflow_auth::PeerIdentity;
 use fitflow_outbox::{Action, AuditEvent, AuditEventBuilder, RelayConfig};
 use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
-use fitflow_proto::audit::audit_ingest_service_server::AuditIngestServiceServer;
 use fitflow_testkit::{MigratedSchema, TestDatabase};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Server};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 /// The source service of these tests.
@@ -85,26 +81,12 @@ impl Harness {
         let listener = TcpListener::bind(self.audit_address)
             .await
             .expect("bind the reserved audit port");
-        let service = AuditIngestServiceServer::with_interceptor(
-            AuditIngest::new(self.audit_pool.clone()),
-            |mut request: tonic::Request<()>| {
-                request
-                    .extensions_mut()
-                    .insert(PeerIdentity(SOURCE.to_owned()));
-                Ok(request)
-            },
+        fitflow_testkit::serve_audit_ingest(
+            self.audit_pool.clone(),
+            Some(SOURCE),
+            listener,
+            self.audit_shutdown.clone(),
         );
-        let shutdown = self.audit_shutdown.clone();
-        tokio::spawn(async move {
-            Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
-                    shutdown.cancelled(),
-                )
-                .await
-                .expect("serve audit ingest");
-        });
     }
 
     /// A client that connects lazily, so it can exist while audit is down.

@@ -2,17 +2,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use fitflow_audit::{AuditIngest, MIGRATOR, SCHEMA};
-use fitflow_auth::PeerIdentity;
+use fitflow_audit::{MIGRATOR, SCHEMA};
 use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
-use fitflow_proto::audit::audit_ingest_service_server::AuditIngestServiceServer;
 use fitflow_proto::audit::{Action, AuditEvent, IngestRequest, IngestResponse, Purpose};
 use fitflow_proto::types::{Actor, actor};
 use fitflow_testkit::{MigratedSchema, TestDatabase};
 use sqlx::PgPool;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Server};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 /// A migrated database and a pool of the audit runtime role.
@@ -56,28 +53,12 @@ impl TestAudit {
             .await
             .expect("bind a local port");
         let address = listener.local_addr().expect("local address");
-        let service = AuditIngestServiceServer::with_interceptor(
-            AuditIngest::new(self.pool.clone()),
-            move |mut request: tonic::Request<()>| {
-                if let Some(peer) = peer {
-                    request
-                        .extensions_mut()
-                        .insert(PeerIdentity(peer.to_owned()));
-                }
-                Ok(request)
-            },
+        fitflow_testkit::serve_audit_ingest(
+            self.pool.clone(),
+            peer,
+            listener,
+            self.shutdown.clone(),
         );
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
-                    shutdown.cancelled(),
-                )
-                .await
-                .expect("serve audit ingest");
-        });
         let channel = Channel::from_shared(format!("http://{address}"))
             .expect("a valid URI")
             .connect()
