@@ -39,14 +39,22 @@ async fn dead_letter_reason(admin: &PgPool, command_id: Uuid) -> Option<String> 
     .expect("look in the dead letters")
 }
 
-#[tokio::test]
-async fn a_refused_command_is_dead_lettered_and_the_commands_behind_it_are_delivered() {
+/// Identity and audit running; a superuser pool; identity's runtime pool,
+/// through which the tests write commands as identity's handlers would.
+async fn running_identity() -> (Sandbox, fitflow::Stack, PgPool, PgPool) {
     let sandbox = Sandbox::new().await;
     let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let admin = sandbox.db.admin_pool().await;
     let identity = fitflow_db::connect(&sandbox.db.runtime_url(IDENTITY), IDENTITY, 2)
         .await
         .expect("identity's runtime pool");
+    (sandbox, stack, admin, identity)
+}
+
+#[tokio::test]
+async fn a_refused_command_is_dead_lettered_and_the_commands_behind_it_are_delivered() {
+    // The sandbox owns the database: it lives until the test ends.
+    let (_sandbox, stack, admin, identity) = running_identity().await;
 
     // Login admits only the gateway and operators, so identity's own
     // certificate is refused: PERMISSION_DENIED, permanent.
@@ -107,12 +115,8 @@ async fn a_refused_command_is_dead_lettered_and_the_commands_behind_it_are_deliv
 
 #[tokio::test]
 async fn a_command_to_an_unreachable_service_is_retried_and_never_dropped() {
-    let sandbox = Sandbox::new().await;
-    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
-    let admin = sandbox.db.admin_pool().await;
-    let identity = fitflow_db::connect(&sandbox.db.runtime_url(IDENTITY), IDENTITY, 2)
-        .await
-        .expect("identity's runtime pool");
+    // The sandbox owns the database: it lives until the test ends.
+    let (_sandbox, stack, admin, identity) = running_identity().await;
     // Nothing serves tenancy in this sandbox: UNAVAILABLE, transient.
     let waiting = send(
         &identity,

@@ -129,19 +129,24 @@ async fn every_migration_reverts_and_applies_again() {
     }
 }
 
+/// A wrapped data key of `tenant` in identity's `data_keys`, written as the admin.
+async fn seed_data_key(admin: &sqlx::PgPool, tenant: Uuid) {
+    sqlx::query(
+        "INSERT INTO identity.data_keys (tenant_id, purpose, version, wrapped_key) \
+         VALUES ($1, 'seal', 1, 'vault:v1:x')",
+    )
+    .bind(tenant)
+    .execute(admin)
+    .await
+    .expect("seed a key");
+}
+
 #[tokio::test]
 async fn a_runtime_role_cannot_destroy_data_keys_or_rewrite_the_migration_history() {
     let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
     let admin = db.admin_pool().await;
     for tenant in [Uuid::new_v4(), Uuid::new_v4()] {
-        sqlx::query(
-            "INSERT INTO identity.data_keys (tenant_id, purpose, version, wrapped_key) \
-             VALUES ($1, 'seal', 1, 'vault:v1:x')",
-        )
-        .bind(tenant)
-        .execute(&admin)
-        .await
-        .expect("seed a key");
+        seed_data_key(&admin, tenant).await;
     }
     let mut identity = connect(&db.runtime_url("identity")).await;
     for attack in [
@@ -182,14 +187,7 @@ async fn shredding_deletes_one_tenants_keys_through_the_owners_function_and_noth
     let admin = db.admin_pool().await;
     let (victim, bystander) = (Uuid::new_v4(), Uuid::new_v4());
     for tenant in [victim, bystander] {
-        sqlx::query(
-            "INSERT INTO identity.data_keys (tenant_id, purpose, version, wrapped_key) \
-             VALUES ($1, 'seal', 1, 'vault:v1:x')",
-        )
-        .bind(tenant)
-        .execute(&admin)
-        .await
-        .expect("seed a key");
+        seed_data_key(&admin, tenant).await;
     }
     let mut identity = connect(&db.runtime_url("identity")).await;
     let deleted: i64 = sqlx::query_scalar("SELECT identity.shred_tenant_keys($1)")
