@@ -483,6 +483,7 @@ impl Accounts {
     ) -> Result<IssuedTokens, IdentityError> {
         let session_id = Uuid::now_v7();
         repo::insert_session(tx, session_id, user.id, client.user_agent, client.address).await?;
+        let evicted = repo::revoke_sessions_beyond(tx, user.id, domain::MAX_LIVE_SESSIONS).await?;
         repo::touch_last_login(tx, user.id).await?;
         let tokens = self.issue_tokens(tx, user, session_id).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", session_id)
@@ -490,6 +491,7 @@ impl Accounts {
             .tenant(user.id)
             .change("event", "", "login")
             .change("method", "", method)
+            .change("evicted_sessions", "", &evicted.to_string())
             .client(client.address, client.user_agent)
             .build();
         fitflow_outbox::record(tx, &event).await?;

@@ -437,6 +437,10 @@ pub const ADDRESS_FAILURE_LIMIT: FailureLimit = FailureLimit {
     lockout: chrono::Duration::minutes(15),
 };
 
+/// Live sessions one user may hold; a login beyond it revokes the oldest,
+/// so a stolen password cannot pile up sessions unnoticed.
+pub const MAX_LIVE_SESSIONS: i64 = 20;
+
 /// Per account, second factor: 10 wrong codes in 15 minutes lock the second
 /// factor for 15 minutes. Only a complete login resets it, never a correct
 /// password, so knowing the password does not buy fresh guesses.

@@ -130,6 +130,25 @@ pub(crate) async fn insert_session(
     Ok(())
 }
 
+/// Revokes the user's oldest live sessions beyond the newest `keep`; returns
+/// how many it revoked.
+pub(crate) async fn revoke_sessions_beyond(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    keep: i64,
+) -> Result<u64, sqlx::Error> {
+    let revoked = sqlx::query(
+        "UPDATE sessions SET revoked_at = now() WHERE id IN ( \
+             SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+             ORDER BY created_at DESC, id DESC OFFSET $2)",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(revoked.rows_affected())
+}
+
 /// Stores the hash of a refresh token.
 pub(crate) async fn insert_refresh_token(
     conn: &mut PgConnection,

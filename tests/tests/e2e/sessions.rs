@@ -307,3 +307,25 @@ async fn a_password_reset_token_sets_a_new_password_once_and_revokes_every_sessi
         .expect("the reset password works");
     stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_login_beyond_twenty_live_sessions_revokes_the_oldest() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Many Devices").await;
+    let oldest = sandbox.login(&email).await;
+    let mut newest = oldest.clone();
+    for _ in 0..20 {
+        newest = sandbox.login(&email).await;
+    }
+    let refused = refresh(&sandbox, &oldest.refresh_token)
+        .await
+        .expect_err("the oldest session was revoked");
+    assert_eq!(reason(&refused), "REFRESH_TOKEN_INVALID");
+    refresh(&sandbox, &newest.refresh_token)
+        .await
+        .expect("the newest session lives");
+    let live = live_session_ids(&sandbox, &newest.access_token).await;
+    assert!(live.len() <= 20, "{} live sessions", live.len());
+    stack.shutdown().await;
+}
