@@ -27,10 +27,11 @@ use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use fitflow_platform::settings::{
-    ADMIN_DATABASE_URL_VAR, Served, VAULT_ADDR_VAR, VAULT_TOKEN_VAR, require_tls_files, tls_dir,
-};
 use crate::{Settings, Stack};
+use fitflow_platform::settings::{
+    ADMIN_DATABASE_URL_VAR, Served, VAULT_ADDR_VAR, VAULT_TOKEN_VAR, database_url,
+    require_tls_files, tls_dir,
+};
 
 /// `fitflow audit` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -106,7 +107,9 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<bool> {
 }
 
 async fn archive(dry_run: bool, directory: PathBuf, retention_months: u32) -> anyhow::Result<bool> {
-    let admin_url = config::required(ADMIN_DATABASE_URL_VAR)?;
+    let admin_url = database_url(ADMIN_DATABASE_URL_VAR)?
+        .expose_secret()
+        .to_owned();
     let admin = PgPoolOptions::new()
         .max_connections(2)
         .connect(&admin_url)
@@ -144,9 +147,10 @@ async fn archive(dry_run: bool, directory: PathBuf, retention_months: u32) -> an
 }
 
 async fn verify(source: Option<&str>) -> anyhow::Result<bool> {
-    let url = SecretString::from(config::required(
-        &fitflow_platform::settings::env_var(fitflow_audit::SCHEMA, "DATABASE_URL"),
-    )?);
+    let url = database_url(&fitflow_platform::settings::env_var(
+        fitflow_audit::SCHEMA,
+        "DATABASE_URL",
+    ))?;
     let pool = fitflow_db::connect(&url, fitflow_audit::SCHEMA, 2).await?;
     let reports = fitflow_audit::verify_chains(&pool, source).await?;
     if reports.is_empty() {
@@ -289,7 +293,12 @@ async fn bench_in(
         // Audit calls only identity (for token keys, lazily); no query here needs a token.
         endpoints: fitflow_platform::services_table()
             .iter()
-            .map(|spec| (spec.name.as_str(), format!("https://127.0.0.1:{}", spec.port)))
+            .map(|spec| {
+                (
+                    spec.name.as_str(),
+                    format!("https://127.0.0.1:{}", spec.port),
+                )
+            })
             .collect::<BTreeMap<_, _>>(),
     };
     let stack = Stack::start(&registry, settings).await?;

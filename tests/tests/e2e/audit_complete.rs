@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_auth::Role;
+use fitflow_e2e::{AUDIT, IDENTITY};
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use fitflow_proto::audit::{
@@ -66,9 +66,7 @@ async fn verify(sandbox: &Sandbox, token: &str, source: &str) -> VerifyChainResp
 async fn verify_chain_names_the_row_a_superuser_deleted_or_edited_with_plain_sql() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (_, operator) = token_with(&[Role::Operator]).await;
     let events: Vec<_> = (0..4)
         .map(|_| {
@@ -135,9 +133,7 @@ async fn verify_chain_names_the_row_a_superuser_deleted_or_edited_with_plain_sql
 async fn a_trainer_reads_and_exports_only_their_own_records_and_the_export_is_logged() {
     let sandbox = Sandbox::new().await;
     let admin = sandbox.db.admin_pool().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (trainer_id, trainer) = token_with(&[Role::Trainer]).await;
     let client_id = Uuid::new_v4();
     let viewed = |tenant: Uuid| {
@@ -333,6 +329,8 @@ fn spawn_audit_process(sandbox: &Sandbox, bao: &fitflow_testkit::OpenBao) -> tok
         .args(["serve", "audit"])
         .env_clear()
         .env("FITFLOW_TLS_DIR", &sandbox.certs.dir)
+        // The test OpenBao speaks http:// and the test database has no TLS.
+        .env("FITFLOW_DEV_INSECURE", "1")
         .env("FITFLOW_VAULT_ADDR", &bao.addr)
         .env("FITFLOW_VAULT_TOKEN", bao.root_token.expose_secret())
         .env(
