@@ -48,6 +48,11 @@ pub struct Claims {
     pub exp: i64,
     /// The token's own id.
     pub jti: Uuid,
+    /// Authentication methods of the session (RFC 8176): `["pwd"]` or
+    /// `["pwd", "otp"]`. Tokens issued before it existed carry none, which
+    /// counts as no second factor.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// A published verification key.
@@ -184,6 +189,7 @@ fn principal_from_claims(claims: Claims) -> Result<Principal, TokenError> {
         session_id: claims.sid,
         roles,
         supervised_trainer_ids: claims.sup,
+        amr: claims.amr,
     })
 }
 
@@ -229,6 +235,7 @@ mod tests {
             iat: now,
             exp: now + expires_in,
             jti: Uuid::new_v4(),
+            amr: vec!["pwd".into()],
         }
     }
 
@@ -257,6 +264,21 @@ mod tests {
         let principal = verifier_for(&signer, "k1").verify(&token).await.unwrap();
         assert_eq!(principal.user_id, claims.sub);
         assert_eq!(principal.roles, vec![Role::Trainer]);
+        assert_eq!(principal.amr, vec!["pwd".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_forged_otp_amr_breaks_the_signature() {
+        let signer = signer();
+        let mut forged_claims = claims(900);
+        let token = sign(&signer, "k1", &forged_claims);
+        forged_claims.roles = vec!["operator".into()];
+        forged_claims.amr = vec!["pwd".into(), "otp".into()];
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap());
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        let error = verifier_for(&signer, "k1").verify(&forged).await;
+        assert_eq!(error, Err(TokenError::Invalid));
     }
 
     #[tokio::test]

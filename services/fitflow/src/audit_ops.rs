@@ -465,6 +465,8 @@ async fn time_who_viewed(
         session_id: Uuid::new_v4(),
         roles: vec![Role::Operator],
         supervised_trainer_ids: Vec::new(),
+        // A session that completed MFA, as the operator role requires.
+        amr: vec!["pwd".into(), "otp".into()],
     });
     let mut latency = Histogram::<u64>::new(3)?;
     for _ in 0..plan.queries {

@@ -130,36 +130,28 @@ pub fn validate_registration(
     if let Some(problem) = display_name_problem(display_name) {
         violations.add("display_name", problem);
     }
-    let mut roles = Vec::new();
+    // Supervision and studio ownership come only from tenancy's structure
+    // (DESIGN.md §4), and operators are made by operators: a caller may ask
+    // for nothing or for `trainer`, the role every account starts with.
     for (index, raw) in requested_roles.iter().enumerate() {
-        let role = match ProtoRole::try_from(*raw) {
-            Ok(ProtoRole::Trainer) => Role::Trainer,
-            Ok(ProtoRole::TrainerAdmin) => Role::TrainerAdmin,
-            Ok(ProtoRole::StudioOwner) => Role::StudioOwner,
-            Ok(ProtoRole::Operator) => {
+        match ProtoRole::try_from(*raw) {
+            Ok(ProtoRole::Trainer) => {}
+            Ok(ProtoRole::TrainerAdmin | ProtoRole::StudioOwner | ProtoRole::Operator) => {
                 violations.add(
                     format!("roles[{index}]"),
-                    "operator cannot be requested at sign-up",
+                    "only trainer can be requested at sign-up",
                 );
-                continue;
             }
             Ok(ProtoRole::Unspecified) | Err(_) => {
                 violations.add(format!("roles[{index}]"), "must be a known role");
-                continue;
             }
-        };
-        if !roles.contains(&role) {
-            roles.push(role);
         }
     }
     violations.into_result()?;
-    if roles.is_empty() {
-        roles.push(Role::Trainer);
-    }
     Ok(NewAccount {
         email: normalized.unwrap_or_default(),
         display_name: display_name.trim().to_owned(),
-        roles,
+        roles: vec![Role::Trainer],
     })
 }
 
@@ -231,11 +223,22 @@ pub fn hash_token(token: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The `amr` of a session opened with `login_method` (`password`, `totp`
+/// or `recovery_code`): RFC 8176's `pwd`, plus `otp` after a second factor.
+pub fn session_amr(login_method: &str) -> Vec<String> {
+    let mut amr = vec![fitflow_auth::AMR_PASSWORD.to_owned()];
+    if login_method != "password" {
+        amr.push(fitflow_auth::AMR_OTP.to_owned());
+    }
+    amr
+}
+
 /// The claims of a new access token.
 pub fn access_claims(
     user_id: Uuid,
     session_id: Uuid,
     roles: &[Role],
+    amr: &[String],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Claims {
     Claims {
@@ -248,6 +251,7 @@ pub fn access_claims(
         iat: now.timestamp(),
         exp: (now + ACCESS_TOKEN_TTL).timestamp(),
         jti: Uuid::now_v7(),
+        amr: amr.to_vec(),
     }
 }
 
@@ -547,16 +551,42 @@ mod tests {
     }
 
     #[test]
-    fn operator_cannot_be_requested_at_sign_up() {
-        let error = validate_registration(
+    fn no_privileged_role_can_be_requested_at_sign_up() {
+        use fitflow_proto::identity::Role as ProtoRole;
+        for privileged in [
+            ProtoRole::Operator,
+            ProtoRole::TrainerAdmin,
+            ProtoRole::StudioOwner,
+        ] {
+            let error = validate_registration(
+                "a@example.com",
+                "correct horse battery",
+                "Ana",
+                &[ProtoRole::Trainer as i32, privileged as i32],
+            )
+            .err()
+            .expect("refused");
+            assert_eq!(error.violations[0].field, "roles[1]");
+        }
+    }
+
+    #[test]
+    fn a_registration_asking_for_trainer_is_a_trainer() {
+        let account = validate_registration(
             "a@example.com",
             "correct horse battery",
             "Ana",
-            &[fitflow_proto::identity::Role::Operator as i32],
+            &[fitflow_proto::identity::Role::Trainer as i32],
         )
-        .err()
-        .expect("refused");
-        assert_eq!(error.violations[0].field, "roles[0]");
+        .unwrap();
+        assert_eq!(account.roles, vec![Role::Trainer]);
+    }
+
+    #[test]
+    fn only_a_second_factor_login_carries_otp_in_amr() {
+        assert_eq!(session_amr("password"), ["pwd"]);
+        assert_eq!(session_amr("totp"), ["pwd", "otp"]);
+        assert_eq!(session_amr("recovery_code"), ["pwd", "otp"]);
     }
 
     #[test]

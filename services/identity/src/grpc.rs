@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::ERROR_DOMAIN;
 use crate::accounts::{
-    Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, MfaProof, RoleChange,
-    session_page_size,
+    Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, MfaProof, OperatorCall,
+    RoleChange, session_page_size,
 };
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 
@@ -65,8 +65,7 @@ impl IdentityService for IdentityGrpc {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         // The gateway always knows the end user's address; without it the
         // per-address login limit could not apply.
-        let from_gateway =
-            fitflow_auth::peer(&request).is_some_and(|peer| peer.0 == GATEWAY_PEER);
+        let from_gateway = fitflow_auth::peer(&request).is_some_and(|peer| peer.0 == GATEWAY_PEER);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let email = domain::normalize_email(&request.email);
@@ -513,20 +512,27 @@ fn mfa_proof(violations: &mut Violations, proof: Option<MfaProofField>) -> MfaPr
     }
 }
 
-/// The caller, who must hold the operator role (checked before the request
-/// is validated, so a non-operator learns nothing from validation errors).
-fn operator<T>(request: &Request<T>) -> Result<&fitflow_auth::Principal, Status> {
+/// The caller, who must call over the operator certificate (the peer policy
+/// already admits no other peer here) and hold the operator role in a
+/// session that completed MFA; checked before the request is validated, so
+/// anyone else learns nothing from validation errors.
+fn operator<T>(request: &Request<T>) -> Result<OperatorCall<'_>, Status> {
+    let peer = fitflow_auth::peer(request);
+    fitflow_auth::require_operator_peer(peer).map_err(reject)?;
     let principal = fitflow_auth::principal(request).map_err(reject)?;
     principal
         .require_role(fitflow_auth::Role::Operator)
         .map_err(reject)?;
-    Ok(principal)
+    Ok(OperatorCall {
+        principal,
+        peer: peer.map_or("", |peer| peer.0.as_str()),
+    })
 }
 
 fn operator_and_user<'r, T>(
     request: &'r Request<T>,
     raw_user_id: &str,
-) -> Result<(&'r fitflow_auth::Principal, Uuid), Status> {
+) -> Result<(OperatorCall<'r>, Uuid), Status> {
     let principal = operator(request)?;
     let mut violations = Violations::new();
     let user_id = check_uuid(&mut violations, "user_id", raw_user_id);
@@ -538,7 +544,7 @@ fn operator_user_and_role<'r, T>(
     request: &'r Request<T>,
     raw_user_id: &str,
     raw_role: i32,
-) -> Result<(&'r fitflow_auth::Principal, Uuid, fitflow_auth::Role), Status> {
+) -> Result<(OperatorCall<'r>, Uuid, fitflow_auth::Role), Status> {
     let principal = operator(request)?;
     let mut violations = Violations::new();
     let user_id = check_uuid(&mut violations, "user_id", raw_user_id);

@@ -18,11 +18,17 @@ use sqlx::PgPool;
 use tonic::Code;
 use uuid::Uuid;
 
-/// A token for a fresh user holding `roles`, signed by identity's real key.
+/// A token for a fresh user holding `roles` in a session that completed MFA
+/// (as the operator role requires), signed by identity's real key.
 async fn token_with(roles: &[Role]) -> (Uuid, String) {
     let user_id = Uuid::new_v4();
-    let claims =
-        fitflow_identity::domain::access_claims(user_id, Uuid::new_v4(), roles, chrono::Utc::now());
+    let claims = fitflow_identity::domain::access_claims(
+        user_id,
+        Uuid::new_v4(),
+        roles,
+        &fitflow_identity::domain::session_amr("totp"),
+        chrono::Utc::now(),
+    );
     let token = fitflow_identity::TokenSigner::new(fitflow_testkit::vault().await)
         .await
         .expect("the signing key")

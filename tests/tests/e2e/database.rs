@@ -81,6 +81,7 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
         session_id: Uuid::now_v7(),
         roles: vec![Role::Trainer],
         supervised_trainer_ids: vec![],
+        amr: vec![],
     });
 
     let mut tx = fitflow_db::tx(&pool, &as_alice).await.unwrap();
@@ -164,7 +165,10 @@ async fn a_runtime_role_cannot_destroy_data_keys_or_rewrite_the_migration_histor
     let result = sqlx::query("DELETE FROM identity.data_keys")
         .execute(&mut identity)
         .await;
-    assert!(permission_denied(result), "the system role deleted data keys");
+    assert!(
+        permission_denied(result),
+        "the system role deleted data keys"
+    );
 
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.data_keys")
         .fetch_one(&admin)
@@ -301,7 +305,10 @@ async fn a_migration_whose_validation_fails_is_rolled_back_and_not_recorded() {
             .await
             .expect("read the history");
     assert!(recorded.contains(&20270101000001));
-    assert!(!recorded.contains(&20270101000002), "the failed migration was recorded");
+    assert!(
+        !recorded.contains(&20270101000002),
+        "the failed migration was recorded"
+    );
     let label: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT FROM information_schema.columns \
          WHERE table_schema = 'gadgets' AND table_name = 'gadgets' AND column_name = 'label')",

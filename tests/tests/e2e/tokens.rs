@@ -11,9 +11,7 @@ use tonic::Code;
 #[tokio::test]
 async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (_, email) = sandbox.register("Token Tester").await;
     let tokens = sandbox.login(&email).await;
 
@@ -46,6 +44,7 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
         uuid::Uuid::new_v4(),
         uuid::Uuid::new_v4(),
         &[fitflow_auth::Role::Operator],
+        &fitflow_identity::domain::session_amr("totp"),
         chrono::Utc::now() - chrono::Duration::hours(1),
     );
     claims.exp = (chrono::Utc::now() - chrono::Duration::minutes(30)).timestamp();
@@ -63,6 +62,7 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
         uuid::Uuid::new_v4(),
         uuid::Uuid::new_v4(),
         &[fitflow_auth::Role::Operator],
+        &fitflow_identity::domain::session_amr("totp"),
         chrono::Utc::now(),
     );
     let operator_token = fitflow_identity::TokenSigner::new(fitflow_testkit::vault().await)
@@ -102,9 +102,7 @@ async fn a_malformed_authorization_header_is_refused_before_any_handler_runs() {
 #[tokio::test]
 async fn a_request_with_a_deadline_verifies_its_token_within_it() {
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let (_, email) = sandbox.register("Deadline Tester").await;
     let tokens = sandbox.login(&email).await;
     // Audit has no keys yet: verifying fetches them from identity under the caller's deadline.
