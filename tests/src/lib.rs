@@ -326,7 +326,12 @@ impl Sandbox {
     pub async fn enable_mfa(&self, access_token: &str) -> (String, Vec<String>) {
         let enrollment = self
             .identity()
-            .enroll_mfa(bearer(EnrollMfaRequest {}, access_token))
+            .enroll_mfa(bearer(
+                EnrollMfaRequest {
+                    current_password: PASSWORD.into(),
+                },
+                access_token,
+            ))
             .await
             .expect("enrol mfa")
             .into_inner();

@@ -52,9 +52,7 @@ async fn no_secret_of_a_full_account_flow_appears_in_the_logs() {
         .init();
 
     let sandbox = Sandbox::new().await;
-    let stack = sandbox
-        .start(&[IDENTITY, AUDIT])
-        .await;
+    let stack = sandbox.start(&[IDENTITY, AUDIT]).await;
     let mut secrets: Vec<String> = vec![PASSWORD.to_owned()];
     let email = format!("secrets-{}@example.com", uuid::Uuid::new_v4());
     let mut identity = sandbox.identity();
@@ -86,7 +84,12 @@ async fn no_secret_of_a_full_account_flow_appears_in_the_logs() {
     secrets.push("a wrong password to log".to_owned());
 
     let enrollment = identity
-        .enroll_mfa(bearer(EnrollMfaRequest {}, &tokens.access_token))
+        .enroll_mfa(bearer(
+            EnrollMfaRequest {
+                current_password: PASSWORD.into(),
+            },
+            &tokens.access_token,
+        ))
         .await
         .expect("enrol")
         .into_inner();

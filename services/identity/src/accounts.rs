@@ -372,6 +372,14 @@ impl Accounts {
         Ok(())
     }
 
+    /// Clears the account's second-factor failures (an operator reset MFA).
+    async fn lift_second_factor_lock(&self, user_id: Uuid) -> Result<(), IdentityError> {
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        repo::clear_failures(&mut tx, SECOND_FACTOR_KIND, &user_id.to_string()).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(())
+    }
+
     /// Counts a wrong code given outside a login (DisableMfa).
     async fn count_wrong_code(&self, user_id: Uuid) -> Result<(), IdentityError> {
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;

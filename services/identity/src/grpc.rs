@@ -18,6 +18,8 @@ use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 const GATEWAY_PEER: &str = "gateway";
 /// Longest password accepted at login (the policy caps new ones at 128 characters).
 const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
+/// Longest reason an operator gives for resetting a user's MFA.
+const MAX_RESET_REASON_CHARS: usize = 500;
 /// Longest opaque token we look at.
 const MAX_TOKEN_BYTES: usize = 256;
 
@@ -165,8 +167,19 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::EnrollMfaRequest>,
     ) -> Result<Response<pb::EnrollMfaResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?;
-        let enrollment = self.accounts.enroll_mfa(principal).await?;
+        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        check_password(
+            &mut violations,
+            "current_password",
+            &request.current_password,
+        );
+        violations.into_result().map_err(reject)?;
+        let enrollment = self
+            .accounts
+            .enroll_mfa(&principal, request.current_password)
+            .await?;
         Ok(Response::new(pb::EnrollMfaResponse {
             provisioning_uri: enrollment.provisioning_uri,
             secret: enrollment.secret_base32,
@@ -362,6 +375,40 @@ impl IdentityService for IdentityGrpc {
         let (operator, user_id) = operator_and_user(&request, &request.get_ref().user_id)?;
         let account = self.accounts.delete_user(operator, user_id).await?;
         Ok(Response::new(pb::DeleteUserResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn reset_user_mfa(
+        &self,
+        request: Request<pb::ResetUserMfaRequest>,
+    ) -> Result<Response<pb::ResetUserMfaResponse>, Status> {
+        let operator = operator(&request)?;
+        let message = request.get_ref();
+        let mut violations = Violations::new();
+        let user_id = check_uuid(&mut violations, "user_id", &message.user_id);
+        // The reason lands in the audit trail: one line, bounded.
+        violations.check(
+            !message.reason.chars().any(char::is_control),
+            "reason",
+            "must not contain control characters",
+        );
+        violations.check(
+            message.reason.chars().count() <= MAX_RESET_REASON_CHARS,
+            "reason",
+            "must be at most 500 characters",
+        );
+        violations.check(
+            !message.reason.trim().is_empty(),
+            "reason",
+            "must say why (e.g. the support ticket)",
+        );
+        violations.into_result().map_err(reject)?;
+        let account = self
+            .accounts
+            .reset_user_mfa(operator, user_id.unwrap_or_default(), message.reason.trim())
+            .await?;
+        Ok(Response::new(pb::ResetUserMfaResponse {
             user: Some(user_to_proto(account)),
         }))
     }

@@ -39,6 +39,7 @@ pub const OPERATOR_RPCS: &[&str] = &[
     "DeleteUser",
     "GrantRole",
     "RevokeRole",
+    "ResetUserMfa",
 ];
 
 /// Who may call what: the gateway and operators use every RPC but the

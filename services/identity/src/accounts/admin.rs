@@ -113,6 +113,43 @@ impl Accounts {
         self.open_account(row).await
     }
 
+    /// Turns off the MFA of a user who lost their authenticator and lifts a
+    /// second-factor lock; audited with the operator's `reason`.
+    pub async fn reset_user_mfa(
+        &self,
+        operator: OperatorCall<'_>,
+        user_id: Uuid,
+        reason: &str,
+    ) -> Result<Account, IdentityError> {
+        operator.require()?;
+        let mut tx = fitflow_db::tx(&self.pool, &operator.caller()).await?;
+        let user = repo::lock_user(&mut tx, user_id)
+            .await?
+            .filter(|user| user.status != "deleted")
+            .ok_or(IdentityError::UserNotFound)?;
+        if !user.mfa_enabled {
+            return Err(IdentityError::MfaNotEnabled);
+        }
+        repo::disable_mfa(&mut tx, user_id).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", user_id)
+            .actor_user(operator.principal.user_id)
+            .change("caller_peer", "", operator.peer)
+            .tenant(user_id)
+            .change("mfa_enabled", "true", "false")
+            .changed_field("mfa_secret")
+            .changed_field("recovery_codes")
+            .change("event", "", "mfa_reset_by_operator")
+            .change("reason", "", reason)
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let row = reread(&mut tx, user_id).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        // The lock table is the service's own (RLS admits only its system
+        // role); a failure here leaves at most the current lock in place.
+        self.lift_second_factor_lock(user_id).await?;
+        self.open_account(row).await
+    }
+
     /// Grants or revokes a role; only operators may.
     pub async fn change_role(
         &self,
