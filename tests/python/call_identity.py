@@ -69,8 +69,14 @@ def main() -> None:
                 pb.RegisterRequest(email=args.email, password=args.password, display_name="Py"),
                 timeout=30,
             )
+            # As the gateway, which always passes on the end user's address.
             login = identity.Login(
-                pb.LoginRequest(email=args.email, password=args.password), timeout=30
+                pb.LoginRequest(
+                    email=args.email,
+                    password=args.password,
+                    client_address="203.0.113.9",
+                ),
+                timeout=30,
             )
             tokens = login.tokens
             current = identity.GetCurrentUser(

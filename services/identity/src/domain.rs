@@ -255,6 +255,26 @@ pub fn access_claims(
     }
 }
 
+/// The published verification keys as a JWKS document (RFC 7517), each an
+/// `OKP` key on curve `Ed25519` whose `x` is the raw public key in base64url
+/// without padding (RFC 8037 §2).
+pub fn jwks_json(keys: &[fitflow_auth::PublicKeyEntry]) -> String {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(&key.public_key),
+                "kid": key.key_id,
+                "alg": "EdDSA",
+                "use": "sig",
+            })
+        })
+        .collect();
+    serde_json::json!({ "keys": keys }).to_string()
+}
+
 /// The `kid` of a transit signing key version.
 pub fn key_id(key_name: &str, version: u64) -> String {
     format!("{key_name}:v{version}")
@@ -580,6 +600,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(account.roles, vec![Role::Trainer]);
+    }
+
+    #[test]
+    fn the_jwks_document_holds_each_key_as_an_rfc_8037_okp_ed25519_key() {
+        use base64::Engine as _;
+        let public_key: Vec<u8> = (0_u8..32).collect();
+        let document = jwks_json(&[fitflow_auth::PublicKeyEntry {
+            key_id: "fitflow-identity-jwt:v2".into(),
+            public_key: public_key.clone(),
+        }]);
+        let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
+        let key = &parsed["keys"][0];
+        assert_eq!(key["kty"], "OKP");
+        assert_eq!(key["crv"], "Ed25519");
+        assert_eq!(key["alg"], "EdDSA");
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["kid"], "fitflow-identity-jwt:v2");
+        let x = key["x"].as_str().unwrap();
+        assert!(!x.contains('='), "base64url without padding");
+        assert_eq!(URL_SAFE_NO_PAD.decode(x).unwrap(), public_key);
+        assert!(key.get("d").is_none(), "never a private part");
     }
 
     #[test]

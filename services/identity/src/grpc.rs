@@ -470,6 +470,16 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        let keys = self.accounts.signer().public_keys().await?;
+        Ok(Response::new(pb::GetJwksResponse {
+            jwks_json: domain::jwks_json(&keys),
+        }))
+    }
+
     async fn list_public_keys(
         &self,
         _request: Request<pb::ListPublicKeysRequest>,

@@ -44,13 +44,16 @@ pub const OPERATOR_RPCS: &[&str] = &[
 
 /// Who may call what: the gateway and operators use every RPC but the
 /// operator powers ([`OPERATOR_RPCS`], operator peer only); other FitFlow
-/// services may only fetch the token verification keys.
+/// services may only fetch the token verification keys (`ListPublicKeys`,
+/// `GetJwks`).
 pub fn peer_policy() -> PeerPolicy {
     let key_readers: Vec<&str> = EDGE_PEERS.iter().chain(SERVICE_PEERS).copied().collect();
-    let mut policy = PeerPolicy::new(EDGE_PEERS).allow(
-        "/fitflow.identity.v1.IdentityService/ListPublicKeys",
-        &key_readers,
-    );
+    let mut policy = PeerPolicy::new(EDGE_PEERS)
+        .allow(
+            "/fitflow.identity.v1.IdentityService/ListPublicKeys",
+            &key_readers,
+        )
+        .allow("/fitflow.identity.v1.IdentityService/GetJwks", &key_readers);
     for rpc in OPERATOR_RPCS {
         policy = policy.allow(
             &format!("/fitflow.identity.v1.IdentityService/{rpc}"),
