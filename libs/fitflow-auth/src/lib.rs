@@ -10,5 +10,6 @@ pub use principal::{
     require_operator_peer,
 };
 pub use verifier::{
-    AUDIENCE, Claims, ISSUER, KeySource, PublicKeyEntry, TokenError, TokenVerifier,
+    AUDIENCE, Claims, ISSUER, KEY_SET_TTL, KeySource, MIN_FETCH_GAP, PublicKeyEntry, TokenError,
+    TokenVerifier,
 };
