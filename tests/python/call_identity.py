@@ -69,6 +69,7 @@ def main() -> None:
                 pb.RegisterRequest(email=args.email, password=args.password, display_name="Py"),
                 timeout=30,
             )
+            # As the gateway, which always passes on the end user's address.
             login = identity.Login(
                 pb.LoginRequest(
                     email=args.email,

@@ -15,8 +15,8 @@ use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
 use fitflow_proto::audit::audit_service_client::AuditServiceClient;
 use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
 use fitflow_proto::identity::{
-    ConfirmMfaRequest, EnrollMfaRequest, LoginRequest, LoginResponse, RegisterRequest, TokenPair,
-    User, login_response,
+    CompleteMfaLoginRequest, ConfirmMfaRequest, EnrollMfaRequest, LoginRequest, LoginResponse,
+    RegisterRequest, TokenPair, User, complete_mfa_login_request, login_response,
 };
 use fitflow_server::tls::TlsPaths;
 use fitflow_server::{EDGE_PEERS, SERVICE_PEERS};
@@ -181,6 +181,12 @@ impl Sandbox {
         IdentityServiceClient::new(self.channel(IDENTITY, "gateway"))
     }
 
+    /// Identity, as an operator's tooling peer (the only peer admitted to
+    /// operator powers such as `SuspendUser`).
+    pub fn identity_as_operator(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel(IDENTITY, "operator"))
+    }
+
     /// The audit query service, as an operator's tooling peer.
     pub fn audit(&self) -> AuditServiceClient<Channel> {
         AuditServiceClient::new(self.channel(AUDIT, "operator"))
@@ -271,8 +277,39 @@ impl Sandbox {
     }
 
     /// An operator: a registered user given the operator role directly in the
-    /// database (as the bootstrap runbook does for the first one), logged in.
+    /// database (as the bootstrap runbook does for the first one), with MFA
+    /// enabled, logged in with the second factor (the operator role counts
+    /// only in such a session).
     pub async fn operator(&self) -> (User, TokenPair) {
+        let (user, email, tokens) = self.operator_without_mfa().await;
+        let (secret, _) = self.enable_mfa(&tokens.access_token).await;
+        let challenge = match self.try_login(&email, PASSWORD, "203.0.113.7").await {
+            Ok(LoginResponse {
+                result: Some(login_response::Result::MfaChallenge(challenge)),
+            }) => challenge,
+            other => panic!("an MFA user's login asks for the second factor: {other:?}"),
+        };
+        // The confirming code spent the current step; the next one is still
+        // within the accepted window and not a replay.
+        let tokens = self
+            .identity()
+            .complete_mfa_login(CompleteMfaLoginRequest {
+                challenge_token: challenge.challenge_token,
+                proof: Some(complete_mfa_login_request::Proof::TotpCode(totp(
+                    &secret, 1,
+                ))),
+            })
+            .await
+            .expect("complete the MFA login")
+            .into_inner()
+            .tokens
+            .expect("tokens");
+        (user, tokens)
+    }
+
+    /// A user with the operator role whose session skipped the second
+    /// factor (password only); returns the user, its email and the tokens.
+    pub async fn operator_without_mfa(&self) -> (User, String, TokenPair) {
         let (user, email) = self.register("Operator").await;
         let admin = self.db.admin_pool().await;
         sqlx::query("UPDATE identity.users SET roles = '{operator}' WHERE id = $1")
@@ -281,7 +318,7 @@ impl Sandbox {
             .await
             .expect("grant operator");
         let tokens = self.login(&email).await;
-        (user, tokens)
+        (user, email, tokens)
     }
 
     /// Enrols and confirms TOTP for the bearer of `access_token` with the
@@ -289,7 +326,12 @@ impl Sandbox {
     pub async fn enable_mfa(&self, access_token: &str) -> (String, Vec<String>) {
         let enrollment = self
             .identity()
-            .enroll_mfa(bearer(EnrollMfaRequest {}, access_token))
+            .enroll_mfa(bearer(
+                EnrollMfaRequest {
+                    current_password: PASSWORD.into(),
+                },
+                access_token,
+            ))
             .await
             .expect("enrol mfa")
             .into_inner();

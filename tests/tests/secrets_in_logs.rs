@@ -84,7 +84,12 @@ async fn no_secret_of_a_full_account_flow_appears_in_the_logs() {
     secrets.push("a wrong password to log".to_owned());
 
     let enrollment = identity
-        .enroll_mfa(bearer(EnrollMfaRequest {}, &tokens.access_token))
+        .enroll_mfa(bearer(
+            EnrollMfaRequest {
+                current_password: PASSWORD.into(),
+            },
+            &tokens.access_token,
+        ))
         .await
         .expect("enrol")
         .into_inner();

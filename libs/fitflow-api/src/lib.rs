@@ -90,6 +90,7 @@ mod tests {
             session_id: Uuid::new_v4(),
             roles: vec![],
             supervised_trainer_ids: vec![],
+            amr: vec![],
         };
         assert_eq!(
             caller_subject(&Caller::User(principal)),

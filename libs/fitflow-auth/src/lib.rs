@@ -5,7 +5,11 @@
 mod principal;
 mod verifier;
 
-pub use principal::{Caller, PeerIdentity, Principal, Role, peer, principal};
+pub use principal::{
+    AMR_OTP, AMR_PASSWORD, Caller, OPERATOR_PEER, PeerIdentity, Principal, Role, peer, principal,
+    require_operator_peer,
+};
 pub use verifier::{
-    AUDIENCE, Claims, ISSUER, KeySource, PublicKeyEntry, TokenError, TokenVerifier,
+    AUDIENCE, Claims, ISSUER, KEY_SET_TTL, KeySource, MIN_FETCH_GAP, PublicKeyEntry, TokenError,
+    TokenVerifier,
 };

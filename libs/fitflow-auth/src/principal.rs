@@ -62,7 +62,15 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// Trainers this user supervises (trainer hierarchy).
     pub supervised_trainer_ids: Vec<Uuid>,
+    /// How the session was authenticated (the token's `amr`, RFC 8176):
+    /// `["pwd"]`, or `["pwd", "otp"]` after a second factor.
+    pub amr: Vec<String>,
 }
+
+/// The `amr` value of a session that completed a second factor (RFC 8176).
+pub const AMR_OTP: &str = "otp";
+/// The `amr` value of a password login (RFC 8176).
+pub const AMR_PASSWORD: &str = "pwd";
 
 impl Principal {
     /// Whether the user holds `role`.
@@ -75,19 +83,37 @@ impl Principal {
         self.user_id == trainer_id || self.supervised_trainer_ids.contains(&trainer_id)
     }
 
+    /// Whether the session behind the token completed a second factor.
+    pub fn completed_mfa(&self) -> bool {
+        self.amr.iter().any(|method| method == AMR_OTP)
+    }
+
     /// The platform's role check: PERMISSION_DENIED with reason
     /// `ROLE_REQUIRED` (declared in `fitflow.type.v1.ErrorReason`) unless the
-    /// user holds `role`. Handlers call it before validating the request, so
-    /// a caller without the role learns nothing from validation errors.
+    /// user holds `role`. The operator role reaches every account, so a
+    /// stolen password alone must not wield it: it counts only in a session
+    /// that completed MFA (reason `MFA_REQUIRED` otherwise). Handlers call it
+    /// before validating the request, so a caller without the role learns
+    /// nothing from validation errors.
     pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
-        if self.has_role(role) {
-            Ok(())
-        } else {
-            Err(ApiError::permission_denied(
+        if !self.has_role(role) {
+            return Err(ApiError::permission_denied(
                 "ROLE_REQUIRED",
                 format!("the {role} role is required"),
-            ))
+            ));
         }
+        if role == Role::Operator && !self.completed_mfa() {
+            return Err(ApiError::permission_denied(
+                "MFA_REQUIRED",
+                "the operator role needs a session that completed multi-factor authentication",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether [`Principal::require_role`] would admit `role`.
+    pub fn may_act_as(&self, role: Role) -> bool {
+        self.require_role(role).is_ok()
     }
 
     /// The platform's tenant check for a request that names the tenant it
@@ -119,6 +145,7 @@ impl fmt::Debug for Principal {
         f.debug_struct("Principal")
             .field("user_id", &self.user_id)
             .field("roles", &self.roles)
+            .field("amr", &self.amr)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +196,7 @@ mod tests {
             session_id: Uuid::new_v4(),
             roles: vec![Role::TrainerAdmin],
             supervised_trainer_ids: vec![supervised],
+            amr: vec![AMR_PASSWORD.into()],
         };
         assert!(principal.acts_for(principal.user_id));
         assert!(principal.acts_for(supervised));
@@ -181,7 +209,45 @@ mod tests {
             session_id: Uuid::new_v4(),
             roles: vec![Role::TrainerAdmin],
             supervised_trainer_ids: vec![supervised],
+            amr: vec![AMR_PASSWORD.into()],
         }
+    }
+
+    fn operator_with_amr(amr: &[&str]) -> Principal {
+        Principal {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            roles: vec![Role::Operator],
+            supervised_trainer_ids: vec![],
+            amr: amr.iter().map(|method| (*method).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_operator_whose_session_skipped_mfa_is_refused_with_mfa_required() {
+        for amr in [&[][..], &[AMR_PASSWORD][..]] {
+            let refused = operator_with_amr(amr)
+                .require_role(Role::Operator)
+                .unwrap_err();
+            assert_eq!(refused.code, tonic::Code::PermissionDenied);
+            assert_eq!(refused.reason, "MFA_REQUIRED");
+        }
+    }
+
+    #[test]
+    fn an_operator_whose_session_completed_mfa_is_admitted() {
+        let operator = operator_with_amr(&[AMR_PASSWORD, AMR_OTP]);
+        assert_eq!(operator.require_role(Role::Operator), Ok(()));
+        assert!(operator.may_act_as(Role::Operator));
+    }
+
+    #[test]
+    fn a_trainer_role_needs_no_second_factor() {
+        let trainer = Principal {
+            roles: vec![Role::Trainer],
+            ..operator_with_amr(&[AMR_PASSWORD])
+        };
+        assert_eq!(trainer.require_role(Role::Trainer), Ok(()));
     }
 
     #[test]
@@ -216,6 +282,24 @@ mod tests {
 /// (`spiffe://fitflow/<name>`), e.g. `identity`, `gateway` or `operator`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PeerIdentity(pub String);
+
+/// The mTLS peer name of operators' tools (`spiffe://fitflow/operator`).
+pub const OPERATOR_PEER: &str = "operator";
+
+/// PERMISSION_DENIED with reason `PEER_NOT_ALLOWED` unless the call came
+/// over the operator's own certificate. Operator powers reach every account,
+/// so they are refused through the gateway even to an operator's token: a
+/// stolen token replayed through the public edge must not wield them.
+pub fn require_operator_peer(peer: Option<&PeerIdentity>) -> Result<(), ApiError> {
+    if peer.is_some_and(|peer| peer.0 == OPERATOR_PEER) {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied(
+            "PEER_NOT_ALLOWED",
+            "operator actions are accepted only over the operator certificate",
+        ))
+    }
+}
 
 /// The principal that the server's token layer attached to `request`, or
 /// UNAUTHENTICATED when the request carried no bearer token.

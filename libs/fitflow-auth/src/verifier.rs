@@ -1,13 +1,19 @@
 //! Offline verification of access tokens.
 //!
 //! The identity service signs tokens with an Ed25519 key held in OpenBao
-//! transit and publishes the public keys by key id. A verifier caches them and
-//! fetches again only when it meets an unknown key id, at most once per
-//! [`REFETCH_INTERVAL`], so a flood of forged key ids cannot flood identity.
+//! transit and publishes the public keys by key id. A verifier caches the
+//! key set for [`KEY_SET_TTL`], so a key identity stops publishing (rotated
+//! out, or withdrawn after a compromise) stops verifying within a minute. A
+//! token with a key id the set lacks triggers a fetch at most once per
+//! [`KEY_SET_TTL`] for that key id (unknown ids are remembered) and never
+//! sooner than [`MIN_FETCH_GAP`] after the last fetch, so a flood of forged
+//! key ids cannot flood identity.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -21,8 +27,13 @@ use crate::{Principal, Role};
 pub const ISSUER: &str = "fitflow-identity";
 /// The `aud` of every FitFlow access token.
 pub const AUDIENCE: &str = "fitflow";
-/// The shortest time between two key fetches caused by unknown key ids.
-const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a fetched key set is trusted before it is fetched again.
+pub const KEY_SET_TTL: Duration = Duration::from_secs(60);
+/// The shortest time between two fetches, whatever caused them.
+pub const MIN_FETCH_GAP: Duration = Duration::from_secs(5);
+/// Most unknown key ids remembered; beyond it an unknown id is refused
+/// without a fetch until the memory frees up (ids are forged for free).
+const MAX_REMEMBERED_UNKNOWN_KIDS: usize = 1024;
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 30;
 
@@ -48,6 +59,11 @@ pub struct Claims {
     pub exp: i64,
     /// The token's own id.
     pub jti: Uuid,
+    /// Authentication methods of the session (RFC 8176): `["pwd"]` or
+    /// `["pwd", "otp"]`. Tokens issued before it existed carry none, which
+    /// counts as no second factor.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// A published verification key.
@@ -99,11 +115,58 @@ impl From<TokenError> for fitflow_error::ApiError {
     }
 }
 
+/// The cached key set and what the verifier remembers about fetching it.
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    /// When the key set was last fetched successfully.
+    fetched_at: Option<Instant>,
+    /// When a fetch was last attempted (successful or not).
+    attempted_at: Option<Instant>,
+    /// Key ids a fetch did not contain, with when that fetch happened.
+    unknown_kids: HashMap<String, Instant>,
+}
+
+impl KeyCache {
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.fetched_at
+            .is_some_and(|at| now.duration_since(at) < KEY_SET_TTL)
+    }
+
+    fn recently_unknown(&self, key_id: &str, now: Instant) -> bool {
+        self.unknown_kids
+            .get(key_id)
+            .is_some_and(|at| now.duration_since(*at) < KEY_SET_TTL)
+    }
+
+    fn may_fetch(&self, now: Instant) -> bool {
+        self.attempted_at
+            .is_none_or(|at| now.duration_since(at) >= MIN_FETCH_GAP)
+    }
+
+    fn forget_old_unknown_kids(&mut self, now: Instant) {
+        self.unknown_kids
+            .retain(|_, at| now.duration_since(*at) < KEY_SET_TTL);
+    }
+
+    fn remember_unknown(&mut self, key_id: &str, now: Instant) {
+        self.forget_old_unknown_kids(now);
+        if !self.memory_full() {
+            self.unknown_kids.insert(key_id.to_owned(), now);
+        }
+    }
+
+    fn memory_full(&self) -> bool {
+        self.unknown_kids.len() >= MAX_REMEMBERED_UNKNOWN_KIDS
+    }
+}
+
 /// Verifies access tokens against cached public keys.
 pub struct TokenVerifier {
     source: KeySource,
-    keys: RwLock<HashMap<String, DecodingKey>>,
-    last_fetch: Mutex<Option<Instant>>,
+    cache: RwLock<KeyCache>,
+    /// Held while fetching, so concurrent misses cause one fetch.
+    fetching: Mutex<()>,
     validation: Validation,
 }
 
@@ -117,8 +180,8 @@ impl TokenVerifier {
         validation.leeway = LEEWAY_SECONDS;
         Self {
             source,
-            keys: RwLock::new(HashMap::new()),
-            last_fetch: Mutex::new(None),
+            cache: RwLock::new(KeyCache::default()),
+            fetching: Mutex::new(()),
             validation,
         }
     }
@@ -130,15 +193,7 @@ impl TokenVerifier {
             return Err(TokenError::Malformed);
         }
         let key_id = header.kid.ok_or(TokenError::Malformed)?;
-        let key = match self.cached_key(&key_id).await {
-            Some(key) => key,
-            None => {
-                self.refetch().await?;
-                self.cached_key(&key_id)
-                    .await
-                    .ok_or(TokenError::UnknownKey)?
-            }
-        };
+        let key = self.key(&key_id).await?;
         let data =
             jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|error| {
                 match error.kind() {
@@ -149,26 +204,76 @@ impl TokenVerifier {
         principal_from_claims(data.claims)
     }
 
-    async fn cached_key(&self, key_id: &str) -> Option<DecodingKey> {
-        self.keys.read().await.get(key_id).cloned()
+    /// The key for `key_id`: from a fresh cache when it can, else after a
+    /// fetch the rules above allow.
+    async fn key(&self, key_id: &str) -> Result<DecodingKey, TokenError> {
+        if let Some(answer) = self.cached_answer(key_id, Instant::now()).await {
+            return answer;
+        }
+        let _fetching = self.fetching.lock().await;
+        // Another caller may have fetched while this one waited.
+        let now = Instant::now();
+        if let Some(answer) = self.cached_answer(key_id, now).await {
+            return answer;
+        }
+        let (may_fetch, stale_key) = {
+            let mut cache = self.cache.write().await;
+            cache.forget_old_unknown_kids(now);
+            let wanted = !cache.is_fresh(now)
+                || (!cache.recently_unknown(key_id, now) && !cache.memory_full());
+            (
+                wanted && cache.may_fetch(now),
+                cache.keys.get(key_id).cloned(),
+            )
+        };
+        if !may_fetch {
+            return stale_key.ok_or(TokenError::UnknownKey);
+        }
+        match (self.source)().await {
+            Ok(entries) => {
+                let mut cache = self.cache.write().await;
+                cache.attempted_at = Some(now);
+                cache.fetched_at = Some(now);
+                cache.keys = entries
+                    .into_iter()
+                    .map(|entry| (entry.key_id, DecodingKey::from_ed_der(&entry.public_key)))
+                    .collect();
+                match cache.keys.get(key_id).cloned() {
+                    Some(key) => Ok(key),
+                    None => {
+                        cache.remember_unknown(key_id, now);
+                        Err(TokenError::UnknownKey)
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "fetching token verification keys failed");
+                self.cache.write().await.attempted_at = Some(now);
+                // Fail closed only when nothing is known of this key: a
+                // short identity outage must not log everyone out.
+                stale_key.ok_or(TokenError::KeysUnavailable)
+            }
+        }
     }
 
-    async fn refetch(&self) -> Result<(), TokenError> {
-        let mut last_fetch = self.last_fetch.lock().await;
-        if last_fetch.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
-            return Ok(());
+    /// What the cache alone can answer: the key from a fresh set, or a
+    /// refusal for a key id a recent fetch did not contain.
+    async fn cached_answer(
+        &self,
+        key_id: &str,
+        now: Instant,
+    ) -> Option<Result<DecodingKey, TokenError>> {
+        let cache = self.cache.read().await;
+        if !cache.is_fresh(now) {
+            return None;
         }
-        let entries = (self.source)().await.map_err(|error| {
-            tracing::warn!(%error, "fetching token verification keys failed");
-            TokenError::KeysUnavailable
-        })?;
-        *last_fetch = Some(Instant::now());
-        let fresh = entries
-            .into_iter()
-            .map(|entry| (entry.key_id, DecodingKey::from_ed_der(&entry.public_key)))
-            .collect();
-        *self.keys.write().await = fresh;
-        Ok(())
+        if let Some(key) = cache.keys.get(key_id) {
+            return Some(Ok(key.clone()));
+        }
+        if cache.recently_unknown(key_id, now) {
+            return Some(Err(TokenError::UnknownKey));
+        }
+        None
     }
 }
 
@@ -184,6 +289,7 @@ fn principal_from_claims(claims: Claims) -> Result<Principal, TokenError> {
         session_id: claims.sid,
         roles,
         supervised_trainer_ids: claims.sup,
+        amr: claims.amr,
     })
 }
 
@@ -229,6 +335,7 @@ mod tests {
             iat: now,
             exp: now + expires_in,
             jti: Uuid::new_v4(),
+            amr: vec!["pwd".into()],
         }
     }
 
@@ -249,6 +356,112 @@ mod tests {
         }))
     }
 
+    /// A key source that counts its fetches and serves what `published` holds.
+    struct CountingSource {
+        fetches: Arc<std::sync::atomic::AtomicUsize>,
+        published: Arc<std::sync::Mutex<Vec<PublicKeyEntry>>>,
+    }
+
+    impl CountingSource {
+        fn new(published: Vec<PublicKeyEntry>) -> Self {
+            Self {
+                fetches: Arc::default(),
+                published: Arc::new(std::sync::Mutex::new(published)),
+            }
+        }
+
+        fn verifier(&self) -> TokenVerifier {
+            let fetches = Arc::clone(&self.fetches);
+            let published = Arc::clone(&self.published);
+            TokenVerifier::new(Arc::new(move || {
+                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let keys = published.lock().unwrap().clone();
+                Box::pin(async move { Ok(keys) })
+            }))
+        }
+
+        fn fetches(&self) -> usize {
+            self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn publish(&self, keys: Vec<PublicKeyEntry>) {
+            *self.published.lock().unwrap() = keys;
+        }
+    }
+
+    fn entry(signer: &Signer, key_id: &str) -> PublicKeyEntry {
+        PublicKeyEntry {
+            key_id: key_id.into(),
+            public_key: signer.public.clone(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_one_forged_key_id_fetches_the_keys_once_a_minute() {
+        let signer = signer();
+        let source = CountingSource::new(vec![entry(&signer, "k1")]);
+        let verifier = source.verifier();
+        verifier
+            .verify(&sign(&signer, "k1", &claims(900)))
+            .await
+            .unwrap();
+        assert_eq!(source.fetches(), 1);
+        tokio::time::advance(MIN_FETCH_GAP).await;
+        let forged = sign(&signer, "forged", &claims(900));
+        for _ in 0..100 {
+            assert_eq!(verifier.verify(&forged).await, Err(TokenError::UnknownKey));
+        }
+        assert_eq!(source.fetches(), 2, "one fetch for the unknown key id");
+        tokio::time::advance(KEY_SET_TTL).await;
+        for _ in 0..100 {
+            assert_eq!(verifier.verify(&forged).await, Err(TokenError::UnknownKey));
+        }
+        assert_eq!(source.fetches(), 3, "one more a minute later");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_distinct_forged_key_ids_fetch_at_most_once_per_gap() {
+        let signer = signer();
+        let source = CountingSource::new(vec![entry(&signer, "k1")]);
+        let verifier = source.verifier();
+        for attempt in 0..200 {
+            let forged = sign(&signer, &format!("forged-{attempt}"), &claims(900));
+            assert_eq!(verifier.verify(&forged).await, Err(TokenError::UnknownKey));
+        }
+        assert_eq!(source.fetches(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_withdrawn_key_stops_verifying_once_the_key_set_expires() {
+        let signer = signer();
+        let source = CountingSource::new(vec![entry(&signer, "k1")]);
+        let verifier = source.verifier();
+        let token = sign(&signer, "k1", &claims(3600));
+        verifier.verify(&token).await.unwrap();
+        source.publish(vec![]);
+        verifier.verify(&token).await.unwrap();
+        tokio::time::advance(KEY_SET_TTL).await;
+        assert_eq!(verifier.verify(&token).await, Err(TokenError::UnknownKey));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_newly_published_key_verifies_after_the_gap() {
+        let old = signer();
+        let rotated = signer();
+        let source = CountingSource::new(vec![entry(&old, "k1")]);
+        let verifier = source.verifier();
+        verifier
+            .verify(&sign(&old, "k1", &claims(900)))
+            .await
+            .unwrap();
+        source.publish(vec![entry(&old, "k1"), entry(&rotated, "k2")]);
+        tokio::time::advance(MIN_FETCH_GAP).await;
+        verifier
+            .verify(&sign(&rotated, "k2", &claims(900)))
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_valid_token_yields_its_principal() {
         let signer = signer();
@@ -257,6 +470,21 @@ mod tests {
         let principal = verifier_for(&signer, "k1").verify(&token).await.unwrap();
         assert_eq!(principal.user_id, claims.sub);
         assert_eq!(principal.roles, vec![Role::Trainer]);
+        assert_eq!(principal.amr, vec!["pwd".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_forged_otp_amr_breaks_the_signature() {
+        let signer = signer();
+        let mut forged_claims = claims(900);
+        let token = sign(&signer, "k1", &forged_claims);
+        forged_claims.roles = vec!["operator".into()];
+        forged_claims.amr = vec!["pwd".into(), "otp".into()];
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims).unwrap());
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        let error = verifier_for(&signer, "k1").verify(&forged).await;
+        assert_eq!(error, Err(TokenError::Invalid));
     }
 
     #[tokio::test]

@@ -21,6 +21,90 @@ pub const VAULT_ADDR_VAR: &str = "FITFLOW_VAULT_ADDR";
 pub const VAULT_TOKEN_VAR: &str = "FITFLOW_VAULT_TOKEN";
 /// A superuser URL, used only by `fitflow migrate`.
 pub const ADMIN_DATABASE_URL_VAR: &str = "FITFLOW_ADMIN_DATABASE_URL";
+/// Set to `1` on a developer machine to accept an `http://` OpenBao address
+/// and database URLs without `sslmode=verify-full`; never set in production.
+pub const DEV_INSECURE_VAR: &str = "FITFLOW_DEV_INSECURE";
+
+/// Whether this process may talk to OpenBao and PostgreSQL without verified TLS.
+///
+/// Production is the default, so a deployment that forgets a setting fails
+/// closed at start instead of sending the OpenBao token and database
+/// password in clear text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportPolicy {
+    /// OpenBao over `https://` only; PostgreSQL with `sslmode=verify-full` only.
+    Production,
+    /// `FITFLOW_DEV_INSECURE=1`: plaintext allowed (the dev stack and tests).
+    DevInsecure,
+}
+
+impl TransportPolicy {
+    /// Reads `FITFLOW_DEV_INSECURE`: unset is production, `1` is the dev
+    /// flag, anything else is refused so a typo never silently weakens TLS.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match config::optional(DEV_INSECURE_VAR)?
+            .as_deref()
+            .map(str::trim)
+        {
+            None => Ok(Self::Production),
+            Some("1") => Ok(Self::DevInsecure),
+            Some(_) => Err(invalid(DEV_INSECURE_VAR, "must be 1 or unset")),
+        }
+    }
+
+    /// Checks the OpenBao address `var` holds: an `http://` or `https://`
+    /// URL, and `https://` unless this is the dev policy.
+    pub fn check_vault_addr(self, var: &str, addr: &str) -> Result<(), ConfigError> {
+        if addr.starts_with("https://") {
+            return Ok(());
+        }
+        if !addr.starts_with("http://") {
+            return Err(invalid(var, "must be an http:// or https:// URL"));
+        }
+        match self {
+            Self::DevInsecure => Ok(()),
+            Self::Production => Err(invalid(
+                var,
+                &format!("must be an https:// URL (http:// only with {DEV_INSECURE_VAR}=1)"),
+            )),
+        }
+    }
+
+    /// Checks the PostgreSQL URL `var` holds: a `postgres://` URL, and one
+    /// whose effective `sslmode` is `verify-full` unless this is the dev
+    /// policy. Anything weaker (`require`, `verify-ca`, the default
+    /// `prefer`) lets a man in the middle read the password and the rows.
+    pub fn check_database_url(self, var: &str, url: &str) -> Result<(), ConfigError> {
+        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let options = match sqlx::postgres::PgConnectOptions::from_str(url) {
+            Ok(options) if is_postgres => options,
+            _ => return Err(invalid(var, "must be a postgres:// URL")),
+        };
+        let verified = matches!(
+            options.get_ssl_mode(),
+            sqlx::postgres::PgSslMode::VerifyFull
+        );
+        match self {
+            _ if verified => Ok(()),
+            Self::DevInsecure => Ok(()),
+            Self::Production => Err(invalid(
+                var,
+                &format!(
+                    "must set sslmode=verify-full (anything else only with {DEV_INSECURE_VAR}=1)"
+                ),
+            )),
+        }
+    }
+}
+
+/// The PostgreSQL URL in `var`, checked against the transport policy, so
+/// operator commands (`fitflow migrate`, `grant-operator`) refuse an
+/// unverified connection exactly as `fitflow serve` does.
+pub fn database_url(var: &str) -> Result<SecretString, ConfigError> {
+    let url = SecretString::from(config::required(var)?);
+    TransportPolicy::from_env()?.check_database_url(var, url.expose_secret())?;
+    Ok(url)
+}
 
 /// One service this process serves.
 #[derive(Debug, Clone)]
@@ -67,13 +151,9 @@ impl Settings {
         for service in services {
             require_tls_files(&tls_dir, service)?;
         }
+        let transport = TransportPolicy::from_env()?;
         let vault_addr = config::required(VAULT_ADDR_VAR)?;
-        if !(vault_addr.starts_with("http://") || vault_addr.starts_with("https://")) {
-            return Err(invalid(
-                VAULT_ADDR_VAR,
-                "must be an http:// or https:// URL",
-            ));
-        }
+        transport.check_vault_addr(VAULT_ADDR_VAR, &vault_addr)?;
         let vault = VaultSettings {
             addr: vault_addr,
             token: SecretString::from(config::required(VAULT_TOKEN_VAR)?),
@@ -84,12 +164,7 @@ impl Settings {
             let listen = config::parsed_or(&env_var(name, "LISTEN"), default_listen)?;
             let database_var = env_var(name, "DATABASE_URL");
             let database_url = SecretString::from(config::required(&database_var)?);
-            let raw_url = database_url.expose_secret();
-            let is_postgres =
-                raw_url.starts_with("postgres://") || raw_url.starts_with("postgresql://");
-            if !is_postgres || sqlx::postgres::PgConnectOptions::from_str(raw_url).is_err() {
-                return Err(invalid(&database_var, "must be a postgres:// URL"));
-            }
+            transport.check_database_url(&database_var, database_url.expose_secret())?;
             served.push(Served {
                 name,
                 listen,
@@ -140,5 +215,82 @@ fn invalid(var: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         var: var.to_owned(),
         reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VAR: &str = "FITFLOW_IDENTITY_DATABASE_URL";
+
+    #[test]
+    fn production_refuses_a_plaintext_openbao_address_and_names_the_variable() {
+        let error = TransportPolicy::Production
+            .check_vault_addr(VAULT_ADDR_VAR, "http://bao.internal:8200")
+            .unwrap_err();
+        assert!(error.to_string().contains(VAULT_ADDR_VAR), "{error}");
+        assert!(!error.to_string().contains("bao.internal"), "{error}");
+    }
+
+    #[test]
+    fn the_dev_flag_accepts_a_plaintext_openbao_address() {
+        TransportPolicy::DevInsecure
+            .check_vault_addr(VAULT_ADDR_VAR, "http://127.0.0.1:8200")
+            .unwrap();
+        TransportPolicy::Production
+            .check_vault_addr(VAULT_ADDR_VAR, "https://bao.internal:8200")
+            .unwrap();
+    }
+
+    #[test]
+    fn no_policy_accepts_an_openbao_address_that_is_not_a_url() {
+        for policy in [TransportPolicy::Production, TransportPolicy::DevInsecure] {
+            assert!(policy.check_vault_addr(VAULT_ADDR_VAR, "bao:8200").is_err());
+        }
+    }
+
+    #[test]
+    fn production_refuses_a_database_url_without_verify_full_and_names_the_variable() {
+        for url in [
+            "postgres://fitflow_identity:secret-password@db/fitflow",
+            "postgres://fitflow_identity:secret-password@db/fitflow?sslmode=disable",
+            "postgres://fitflow_identity:secret-password@db/fitflow?sslmode=require",
+            "postgres://fitflow_identity:secret-password@db/fitflow?sslmode=verify-ca",
+        ] {
+            let error = TransportPolicy::Production
+                .check_database_url(VAR, url)
+                .unwrap_err();
+            assert!(error.to_string().contains(VAR), "{error}");
+            assert!(!error.to_string().contains("secret-password"), "{error}");
+        }
+    }
+
+    #[test]
+    fn production_accepts_a_database_url_with_verify_full() {
+        TransportPolicy::Production
+            .check_database_url(
+                VAR,
+                "postgres://fitflow_identity@db/fitflow?sslmode=verify-full",
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn the_dev_flag_accepts_a_database_url_without_tls() {
+        TransportPolicy::DevInsecure
+            .check_database_url(VAR, "postgres://fitflow_identity@127.0.0.1/fitflow")
+            .unwrap();
+    }
+
+    #[test]
+    fn no_policy_accepts_a_database_url_that_is_not_postgres() {
+        for policy in [TransportPolicy::Production, TransportPolicy::DevInsecure] {
+            assert!(
+                policy
+                    .check_database_url(VAR, "mysql://db/fitflow?sslmode=verify-full")
+                    .is_err()
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 
 use chrono::Utc;
-use fitflow_auth::{Principal, Role};
+use fitflow_auth::{PeerIdentity, Principal, Role};
 use fitflow_error::ApiError;
 use fitflow_proto::audit::audit_ingest_service_server::AuditIngestService;
 use fitflow_proto::audit::audit_service_server::AuditService;
@@ -185,14 +185,24 @@ pub type ExportResponseStream =
 /// Chunks of an export buffered ahead of the caller.
 const EXPORT_BUFFER: usize = 2;
 
-/// Authorization: operators read anything; anyone else must name a tenant
-/// they act for (themselves or a trainer they supervise), so a trainer sees
-/// exactly their own records.
-fn authorize_read(principal: &Principal, filter: &EventFilter) -> Result<(), ApiError> {
-    if principal.has_role(Role::Operator) {
-        return Ok(());
+/// Who may read events of `filter`: anyone may read a tenant they act for
+/// (themselves or a trainer they supervise), through the gateway too, so a
+/// trainer sees exactly their own records. Anything wider is an operator
+/// power: the operator role in a session that completed MFA, over the
+/// operator peer's certificate, never through the gateway.
+fn authorize(
+    principal: &Principal,
+    peer: Option<&PeerIdentity>,
+    filter: &EventFilter,
+) -> Result<(), ApiError> {
+    let own_tenant = filter
+        .tenant_id
+        .is_some_and(|tenant_id| principal.acts_for(tenant_id));
+    if own_tenant || !principal.has_role(Role::Operator) {
+        return principal.require_tenant(filter.tenant_id).map(drop);
     }
-    principal.require_tenant(filter.tenant_id).map(drop)
+    fitflow_auth::require_operator_peer(peer)?;
+    principal.require_role(Role::Operator)
 }
 
 impl AuditQuery {
@@ -217,11 +227,12 @@ impl AuditService for AuditQuery {
         request: Request<ListEventsRequest>,
     ) -> Result<Response<ListEventsResponse>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
+        let peer = fitflow_auth::peer(&request);
         let draft = codec::list_draft(request.get_ref());
         let binding = PageBinding::new(principal.user_id, &draft.filter);
         let filter = domain::validate_list_request(&draft, &self.page_tokens, &binding)
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
-        authorize_read(principal, &filter).map_err(status)?;
+        authorize(principal, peer, &filter).map_err(status)?;
         let page = trail::list_page(&self.pool, &filter)
             .await
             .map_err(status)?;
@@ -239,9 +250,10 @@ impl AuditService for AuditQuery {
         request: Request<ExportEventsRequest>,
     ) -> Result<Response<Self::ExportEventsStream>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
+        let peer = fitflow_auth::peer(&request);
         let plan = domain::validate_export_request(&codec::export_draft(request.get_ref()))
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
-        authorize_read(principal, &plan.filter).map_err(status)?;
+        authorize(principal, peer, &plan.filter).map_err(status)?;
         // No event, no export: the EXPORT event is durable before any data leaves.
         let export_event_id = self
             .record_export(&plan, principal.user_id)
@@ -289,6 +301,9 @@ impl AuditService for AuditQuery {
         request: Request<VerifyChainRequest>,
     ) -> Result<Response<VerifyChainResponse>, Status> {
         let principal = fitflow_auth::principal(&request).map_err(status)?;
+        // The peer policy admits only the operator peer here; checked again
+        // so an in-process caller cannot skip it.
+        fitflow_auth::require_operator_peer(fitflow_auth::peer(&request)).map_err(status)?;
         principal.require_role(Role::Operator).map_err(status)?;
         let source = domain::validate_verify_request(&request.get_ref().source_service)
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
@@ -304,6 +319,16 @@ impl AuditService for AuditQuery {
 #[cfg(test)]
 mod authorization_tests {
     use super::*;
+
+    fn reader(roles: Vec<Role>, amr: Vec<&str>) -> Principal {
+        Principal {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            roles,
+            supervised_trainer_ids: vec![],
+            amr: amr.into_iter().map(str::to_owned).collect(),
+        }
+    }
 
     fn filter_for(tenant_id: Option<Uuid>) -> EventFilter {
         EventFilter {
@@ -323,26 +348,70 @@ mod authorization_tests {
     #[test]
     fn a_trainer_reads_only_a_tenant_they_act_for_and_an_operator_reads_all() {
         let (trainer, supervised) = (Uuid::new_v4(), Uuid::new_v4());
-        let reader = |roles| Principal {
+        let supervisor = |roles, amr| Principal {
             user_id: trainer,
-            session_id: Uuid::new_v4(),
-            roles,
             supervised_trainer_ids: vec![supervised],
+            ..reader(roles, amr)
         };
-        let trainer_reader = reader(vec![Role::TrainerAdmin]);
+        let gateway = PeerIdentity("gateway".to_owned());
+        let operator_peer = PeerIdentity("operator".to_owned());
+        let trainer_reader = supervisor(vec![Role::TrainerAdmin], vec![]);
         assert_eq!(
-            authorize_read(&trainer_reader, &filter_for(Some(trainer))),
+            authorize(&trainer_reader, Some(&gateway), &filter_for(Some(trainer))),
             Ok(())
         );
         assert_eq!(
-            authorize_read(&trainer_reader, &filter_for(Some(supervised))),
+            authorize(
+                &trainer_reader,
+                Some(&gateway),
+                &filter_for(Some(supervised))
+            ),
             Ok(())
         );
-        let stranger = authorize_read(&trainer_reader, &filter_for(Some(Uuid::new_v4())));
+        let stranger = authorize(
+            &trainer_reader,
+            Some(&gateway),
+            &filter_for(Some(Uuid::new_v4())),
+        );
         assert_eq!(stranger.unwrap_err().reason, "TENANT_NOT_ALLOWED");
-        let unscoped = authorize_read(&trainer_reader, &filter_for(None));
+        let unscoped = authorize(&trainer_reader, Some(&gateway), &filter_for(None));
         assert_eq!(unscoped.unwrap_err().reason, "TENANT_REQUIRED");
-        let operator = reader(vec![Role::Operator]);
-        assert_eq!(authorize_read(&operator, &filter_for(None)), Ok(()));
+        let operator = supervisor(vec![Role::Operator], vec!["pwd", "otp"]);
+        assert_eq!(
+            authorize(&operator, Some(&operator_peer), &filter_for(None)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_operator_wide_read_through_the_gateway_is_refused() {
+        let operator = reader(vec![Role::Operator], vec!["pwd", "otp"]);
+        let gateway = PeerIdentity("gateway".to_owned());
+        let refused = authorize(&operator, Some(&gateway), &filter_for(None)).unwrap_err();
+        assert_eq!(refused.reason, "PEER_NOT_ALLOWED");
+        let refused = authorize(&operator, None, &filter_for(Some(Uuid::new_v4()))).unwrap_err();
+        assert_eq!(refused.reason, "PEER_NOT_ALLOWED");
+    }
+
+    #[test]
+    fn an_operator_wide_read_without_mfa_is_refused() {
+        let operator = reader(vec![Role::Operator], vec!["pwd"]);
+        let operator_peer = PeerIdentity("operator".to_owned());
+        let refused = authorize(&operator, Some(&operator_peer), &filter_for(None)).unwrap_err();
+        assert_eq!(refused.reason, "MFA_REQUIRED");
+    }
+
+    #[test]
+    fn an_operator_reads_their_own_tenant_through_the_gateway_like_any_user() {
+        let operator = reader(vec![Role::Operator, Role::Trainer], vec!["pwd"]);
+        let gateway = PeerIdentity("gateway".to_owned());
+        assert_eq!(
+            authorize(
+                &operator,
+                Some(&gateway),
+                &filter_for(Some(operator.user_id))
+            ),
+            Ok(())
+        );
     }
 }

@@ -31,15 +31,22 @@ impl Service for AuditService {
         &MIGRATOR
     }
 
-    /// Operators and the gateway read the trail; every other FitFlow service
-    /// (never audit itself) streams its events in.
+    /// Operators and the gateway read the trail (the handlers keep
+    /// operator-wide reads to the operator peer); only operators verify the
+    /// chains; every other FitFlow service (never audit itself) streams its
+    /// events in.
     fn peer_policy(&self) -> PeerPolicy {
         let sources: Vec<&str> = SERVICE_PEERS
             .iter()
             .copied()
             .filter(|name| *name != SCHEMA)
             .collect();
-        PeerPolicy::new(EDGE_PEERS).allow("/fitflow.audit.v1.AuditIngestService/", &sources)
+        PeerPolicy::new(EDGE_PEERS)
+            .allow("/fitflow.audit.v1.AuditIngestService/", &sources)
+            .allow(
+                "/fitflow.audit.v1.AuditService/VerifyChain",
+                &[fitflow_auth::OPERATOR_PEER],
+            )
     }
 
     fn kind(&self) -> ServiceKind {

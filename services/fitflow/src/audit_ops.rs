@@ -28,7 +28,8 @@ use uuid::Uuid;
 
 use crate::{Settings, Stack};
 use fitflow_platform::settings::{
-    ADMIN_DATABASE_URL_VAR, Served, VAULT_ADDR_VAR, VAULT_TOKEN_VAR, require_tls_files, tls_dir,
+    ADMIN_DATABASE_URL_VAR, Served, VAULT_ADDR_VAR, VAULT_TOKEN_VAR, database_url,
+    require_tls_files, tls_dir,
 };
 
 /// `fitflow audit` subcommands.
@@ -105,7 +106,9 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<bool> {
 }
 
 async fn archive(dry_run: bool, directory: PathBuf, retention_months: u32) -> anyhow::Result<bool> {
-    let admin_url = config::required(ADMIN_DATABASE_URL_VAR)?;
+    let admin_url = database_url(ADMIN_DATABASE_URL_VAR)?
+        .expose_secret()
+        .to_owned();
     let admin = PgPoolOptions::new()
         .max_connections(2)
         .connect(&admin_url)
@@ -143,10 +146,10 @@ async fn archive(dry_run: bool, directory: PathBuf, retention_months: u32) -> an
 }
 
 async fn verify(source: Option<&str>) -> anyhow::Result<bool> {
-    let url = SecretString::from(config::required(&fitflow_platform::settings::env_var(
+    let url = database_url(&fitflow_platform::settings::env_var(
         fitflow_audit::SCHEMA,
         "DATABASE_URL",
-    ))?);
+    ))?;
     let pool = fitflow_db::connect(&url, fitflow_audit::SCHEMA, 2).await?;
     let reports = fitflow_audit::verify_chains(&pool, source).await?;
     if reports.is_empty() {
@@ -406,6 +409,8 @@ async fn time_who_viewed(
         session_id: Uuid::new_v4(),
         roles: vec![Role::Operator],
         supervised_trainer_ids: Vec::new(),
+        // A session that completed MFA, as the operator role requires.
+        amr: vec!["pwd".into(), "otp".into()],
     });
     let mut latency = Histogram::<u64>::new(3)?;
     for _ in 0..plan.queries {

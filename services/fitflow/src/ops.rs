@@ -4,20 +4,19 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use fitflow_server::config;
-use secrecy::SecretString;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use fitflow_platform::Registry;
 use fitflow_platform::settings::{
-    ADMIN_DATABASE_URL_VAR, env_var, require_tls_files, spec, tls_dir,
+    ADMIN_DATABASE_URL_VAR, database_url, env_var, require_tls_files, spec, tls_dir,
 };
 
 /// Provisions roles and schemas and applies pending migrations (the
 /// platform's, then the service's, each validated) for `services`.
 pub async fn migrate_up(registry: &Registry, services: &[&str]) -> anyhow::Result<()> {
-    let admin_url = SecretString::from(config::required(ADMIN_DATABASE_URL_VAR)?);
+    let admin_url = database_url(ADMIN_DATABASE_URL_VAR)?;
     for &name in services {
         let service = registry
             .get(name)
@@ -36,7 +35,7 @@ pub async fn migrate_down(
     name: &str,
     target_version: i64,
 ) -> anyhow::Result<()> {
-    let admin_url = SecretString::from(config::required(ADMIN_DATABASE_URL_VAR)?);
+    let admin_url = database_url(ADMIN_DATABASE_URL_VAR)?;
     let service = registry
         .get(name)
         .with_context(|| format!("the {name} service is not implemented in this build"))?;
@@ -75,7 +74,7 @@ pub async fn health(service: &str) -> anyhow::Result<bool> {
 /// identity service's own role and with an audit event.
 pub async fn grant_operator(email: &str) -> anyhow::Result<uuid::Uuid> {
     let var = env_var(fitflow_identity::SCHEMA, "DATABASE_URL");
-    let url = SecretString::from(config::required(&var)?);
+    let url = database_url(&var)?;
     let pool = fitflow_db::connect(&url, fitflow_identity::SCHEMA, 1).await?;
     fitflow_identity::bootstrap::grant_operator(&pool, email)
         .await
@@ -85,7 +84,7 @@ pub async fn grant_operator(email: &str) -> anyhow::Result<uuid::Uuid> {
 /// The runtime pool of `service` from `FITFLOW_<SERVICE>_DATABASE_URL`.
 async fn runtime_pool(service: &str) -> anyhow::Result<sqlx::PgPool> {
     let schema = &spec(service)?.schema;
-    let url = SecretString::from(config::required(&env_var(service, "DATABASE_URL"))?);
+    let url = database_url(&env_var(service, "DATABASE_URL"))?;
     Ok(fitflow_db::connect(&url, schema, 1).await?)
 }
 

@@ -97,6 +97,8 @@ async fn rpc_spans_and_duration_metrics_reach_the_otlp_collector() {
         .args(["serve", "identity"])
         .env_clear()
         .env("FITFLOW_TLS_DIR", &certs.dir)
+        // The test OpenBao speaks http:// and the test database has no TLS.
+        .env("FITFLOW_DEV_INSECURE", "1")
         .env("FITFLOW_VAULT_ADDR", &bao.addr)
         .env("FITFLOW_VAULT_TOKEN", bao.root_token.expose_secret())
         .env(

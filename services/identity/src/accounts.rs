@@ -5,7 +5,7 @@ mod admin;
 mod mfa;
 mod sessions;
 
-pub(crate) use admin::RoleChange;
+pub(crate) use admin::{OperatorCall, RoleChange};
 pub(crate) use sessions::session_page_size;
 
 use std::sync::{Arc, LazyLock};
@@ -372,6 +372,14 @@ impl Accounts {
         Ok(())
     }
 
+    /// Clears the account's second-factor failures (an operator reset MFA).
+    async fn lift_second_factor_lock(&self, user_id: Uuid) -> Result<(), IdentityError> {
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        repo::clear_failures(&mut tx, SECOND_FACTOR_KIND, &user_id.to_string()).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(())
+    }
+
     /// Counts a wrong code given outside a login (DisableMfa).
     async fn count_wrong_code(&self, user_id: Uuid) -> Result<(), IdentityError> {
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
@@ -482,10 +490,19 @@ impl Accounts {
         method: &str,
     ) -> Result<IssuedTokens, IdentityError> {
         let session_id = Uuid::now_v7();
-        repo::insert_session(tx, session_id, user.id, client.user_agent, client.address).await?;
+        let amr = domain::session_amr(method);
+        repo::insert_session(
+            tx,
+            session_id,
+            user.id,
+            client.user_agent,
+            client.address,
+            &amr,
+        )
+        .await?;
         let evicted = repo::revoke_sessions_beyond(tx, user.id, domain::MAX_LIVE_SESSIONS).await?;
         repo::touch_last_login(tx, user.id).await?;
-        let tokens = self.issue_tokens(tx, user, session_id).await?;
+        let tokens = self.issue_tokens(tx, user, session_id, &amr).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", session_id)
             .actor_user(user.id)
             .tenant(user.id)
@@ -551,7 +568,9 @@ impl Accounts {
             .ok_or(IdentityError::RefreshTokenInvalid)?;
         debug_assert_eq!(user.id, stored.user_id);
         repo::spend_refresh_token(&mut tx, &token_hash).await?;
-        let tokens = self.issue_tokens(&mut tx, &user, stored.session_id).await?;
+        let tokens = self
+            .issue_tokens(&mut tx, &user, stored.session_id, &stored.session_amr)
+            .await?;
         let event =
             AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", stored.session_id)
                 .actor_user(user.id)
@@ -579,10 +598,11 @@ impl Accounts {
         tx: &mut sqlx::PgConnection,
         user: &UserRow,
         session_id: Uuid,
+        amr: &[String],
     ) -> Result<IssuedTokens, IdentityError> {
         let now = Utc::now();
         let roles = parse_roles(&user.roles);
-        let claims = domain::access_claims(user.id, session_id, &roles, now);
+        let claims = domain::access_claims(user.id, session_id, &roles, amr, now);
         let access_token = self.signer.sign(&claims).await?;
         let (refresh_token, refresh_hash) =
             domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;

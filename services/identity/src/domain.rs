@@ -130,36 +130,28 @@ pub fn validate_registration(
     if let Some(problem) = display_name_problem(display_name) {
         violations.add("display_name", problem);
     }
-    let mut roles = Vec::new();
+    // Supervision and studio ownership come only from tenancy's structure
+    // (DESIGN.md §4), and operators are made by operators: a caller may ask
+    // for nothing or for `trainer`, the role every account starts with.
     for (index, raw) in requested_roles.iter().enumerate() {
-        let role = match ProtoRole::try_from(*raw) {
-            Ok(ProtoRole::Trainer) => Role::Trainer,
-            Ok(ProtoRole::TrainerAdmin) => Role::TrainerAdmin,
-            Ok(ProtoRole::StudioOwner) => Role::StudioOwner,
-            Ok(ProtoRole::Operator) => {
+        match ProtoRole::try_from(*raw) {
+            Ok(ProtoRole::Trainer) => {}
+            Ok(ProtoRole::TrainerAdmin | ProtoRole::StudioOwner | ProtoRole::Operator) => {
                 violations.add(
                     format!("roles[{index}]"),
-                    "operator cannot be requested at sign-up",
+                    "only trainer can be requested at sign-up",
                 );
-                continue;
             }
             Ok(ProtoRole::Unspecified) | Err(_) => {
                 violations.add(format!("roles[{index}]"), "must be a known role");
-                continue;
             }
-        };
-        if !roles.contains(&role) {
-            roles.push(role);
         }
     }
     violations.into_result()?;
-    if roles.is_empty() {
-        roles.push(Role::Trainer);
-    }
     Ok(NewAccount {
         email: normalized.unwrap_or_default(),
         display_name: display_name.trim().to_owned(),
-        roles,
+        roles: vec![Role::Trainer],
     })
 }
 
@@ -231,11 +223,22 @@ pub fn hash_token(token: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The `amr` of a session opened with `login_method` (`password`, `totp`
+/// or `recovery_code`): RFC 8176's `pwd`, plus `otp` after a second factor.
+pub fn session_amr(login_method: &str) -> Vec<String> {
+    let mut amr = vec![fitflow_auth::AMR_PASSWORD.to_owned()];
+    if login_method != "password" {
+        amr.push(fitflow_auth::AMR_OTP.to_owned());
+    }
+    amr
+}
+
 /// The claims of a new access token.
 pub fn access_claims(
     user_id: Uuid,
     session_id: Uuid,
     roles: &[Role],
+    amr: &[String],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Claims {
     Claims {
@@ -248,7 +251,28 @@ pub fn access_claims(
         iat: now.timestamp(),
         exp: (now + ACCESS_TOKEN_TTL).timestamp(),
         jti: Uuid::now_v7(),
+        amr: amr.to_vec(),
     }
+}
+
+/// The published verification keys as a JWKS document (RFC 7517), each an
+/// `OKP` key on curve `Ed25519` whose `x` is the raw public key in base64url
+/// without padding (RFC 8037 §2).
+pub fn jwks_json(keys: &[fitflow_auth::PublicKeyEntry]) -> String {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(&key.public_key),
+                "kid": key.key_id,
+                "alg": "EdDSA",
+                "use": "sig",
+            })
+        })
+        .collect();
+    serde_json::json!({ "keys": keys }).to_string()
 }
 
 /// The `kid` of a transit signing key version.
@@ -551,16 +575,63 @@ mod tests {
     }
 
     #[test]
-    fn operator_cannot_be_requested_at_sign_up() {
-        let error = validate_registration(
+    fn no_privileged_role_can_be_requested_at_sign_up() {
+        use fitflow_proto::identity::Role as ProtoRole;
+        for privileged in [
+            ProtoRole::Operator,
+            ProtoRole::TrainerAdmin,
+            ProtoRole::StudioOwner,
+        ] {
+            let error = validate_registration(
+                "a@example.com",
+                "correct horse battery",
+                "Ana",
+                &[ProtoRole::Trainer as i32, privileged as i32],
+            )
+            .err()
+            .expect("refused");
+            assert_eq!(error.violations[0].field, "roles[1]");
+        }
+    }
+
+    #[test]
+    fn a_registration_asking_for_trainer_is_a_trainer() {
+        let account = validate_registration(
             "a@example.com",
             "correct horse battery",
             "Ana",
-            &[fitflow_proto::identity::Role::Operator as i32],
+            &[fitflow_proto::identity::Role::Trainer as i32],
         )
-        .err()
-        .expect("refused");
-        assert_eq!(error.violations[0].field, "roles[0]");
+        .unwrap();
+        assert_eq!(account.roles, vec![Role::Trainer]);
+    }
+
+    #[test]
+    fn the_jwks_document_holds_each_key_as_an_rfc_8037_okp_ed25519_key() {
+        use base64::Engine as _;
+        let public_key: Vec<u8> = (0_u8..32).collect();
+        let document = jwks_json(&[fitflow_auth::PublicKeyEntry {
+            key_id: "fitflow-identity-jwt:v2".into(),
+            public_key: public_key.clone(),
+        }]);
+        let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
+        let key = &parsed["keys"][0];
+        assert_eq!(key["kty"], "OKP");
+        assert_eq!(key["crv"], "Ed25519");
+        assert_eq!(key["alg"], "EdDSA");
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["kid"], "fitflow-identity-jwt:v2");
+        let x = key["x"].as_str().unwrap();
+        assert!(!x.contains('='), "base64url without padding");
+        assert_eq!(URL_SAFE_NO_PAD.decode(x).unwrap(), public_key);
+        assert!(key.get("d").is_none(), "never a private part");
+    }
+
+    #[test]
+    fn only_a_second_factor_login_carries_otp_in_amr() {
+        assert_eq!(session_amr("password"), ["pwd"]);
+        assert_eq!(session_amr("totp"), ["pwd", "otp"]);
+        assert_eq!(session_amr("recovery_code"), ["pwd", "otp"]);
     }
 
     #[test]

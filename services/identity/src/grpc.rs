@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::ERROR_DOMAIN;
 use crate::accounts::{
-    Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, MfaProof, RoleChange,
-    session_page_size,
+    Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, MfaProof, OperatorCall,
+    RoleChange, session_page_size,
 };
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 
@@ -18,6 +18,8 @@ use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 const GATEWAY_PEER: &str = "gateway";
 /// Longest password accepted at login (the policy caps new ones at 128 characters).
 const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
+/// Longest reason an operator gives for resetting a user's MFA.
+const MAX_RESET_REASON_CHARS: usize = 500;
 /// Longest opaque token we look at.
 const MAX_TOKEN_BYTES: usize = 256;
 
@@ -167,8 +169,19 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::EnrollMfaRequest>,
     ) -> Result<Response<pb::EnrollMfaResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?;
-        let enrollment = self.accounts.enroll_mfa(principal).await?;
+        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        check_password(
+            &mut violations,
+            "current_password",
+            &request.current_password,
+        );
+        violations.into_result().map_err(reject)?;
+        let enrollment = self
+            .accounts
+            .enroll_mfa(&principal, request.current_password)
+            .await?;
         Ok(Response::new(pb::EnrollMfaResponse {
             provisioning_uri: enrollment.provisioning_uri,
             secret: enrollment.secret_base32,
@@ -368,6 +381,40 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn reset_user_mfa(
+        &self,
+        request: Request<pb::ResetUserMfaRequest>,
+    ) -> Result<Response<pb::ResetUserMfaResponse>, Status> {
+        let operator = operator(&request)?;
+        let message = request.get_ref();
+        let mut violations = Violations::new();
+        let user_id = check_uuid(&mut violations, "user_id", &message.user_id);
+        // The reason lands in the audit trail: one line, bounded.
+        violations.check(
+            !message.reason.chars().any(char::is_control),
+            "reason",
+            "must not contain control characters",
+        );
+        violations.check(
+            message.reason.chars().count() <= MAX_RESET_REASON_CHARS,
+            "reason",
+            "must be at most 500 characters",
+        );
+        violations.check(
+            !message.reason.trim().is_empty(),
+            "reason",
+            "must say why (e.g. the support ticket)",
+        );
+        violations.into_result().map_err(reject)?;
+        let account = self
+            .accounts
+            .reset_user_mfa(operator, user_id.unwrap_or_default(), message.reason.trim())
+            .await?;
+        Ok(Response::new(pb::ResetUserMfaResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
     async fn grant_role(
         &self,
         request: Request<pb::GrantRoleRequest>,
@@ -422,6 +469,16 @@ impl IdentityService for IdentityGrpc {
         let account = self.accounts.current(principal).await?;
         Ok(Response::new(pb::GetCurrentUserResponse {
             user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        let keys = self.accounts.signer().public_keys().await?;
+        Ok(Response::new(pb::GetJwksResponse {
+            jwks_json: domain::jwks_json(&keys),
         }))
     }
 
@@ -514,20 +571,27 @@ fn mfa_proof(violations: &mut Violations, proof: Option<MfaProofField>) -> MfaPr
     }
 }
 
-/// The caller, who must hold the operator role (checked before the request
-/// is validated, so a non-operator learns nothing from validation errors).
-fn operator<T>(request: &Request<T>) -> Result<&fitflow_auth::Principal, Status> {
+/// The caller, who must call over the operator certificate (the peer policy
+/// already admits no other peer here) and hold the operator role in a
+/// session that completed MFA; checked before the request is validated, so
+/// anyone else learns nothing from validation errors.
+fn operator<T>(request: &Request<T>) -> Result<OperatorCall<'_>, Status> {
+    let peer = fitflow_auth::peer(request);
+    fitflow_auth::require_operator_peer(peer).map_err(reject)?;
     let principal = fitflow_auth::principal(request).map_err(reject)?;
     principal
         .require_role(fitflow_auth::Role::Operator)
         .map_err(reject)?;
-    Ok(principal)
+    Ok(OperatorCall {
+        principal,
+        peer: peer.map_or("", |peer| peer.0.as_str()),
+    })
 }
 
 fn operator_and_user<'r, T>(
     request: &'r Request<T>,
     raw_user_id: &str,
-) -> Result<(&'r fitflow_auth::Principal, Uuid), Status> {
+) -> Result<(OperatorCall<'r>, Uuid), Status> {
     let principal = operator(request)?;
     let mut violations = Violations::new();
     let user_id = check_uuid(&mut violations, "user_id", raw_user_id);
@@ -539,7 +603,7 @@ fn operator_user_and_role<'r, T>(
     request: &'r Request<T>,
     raw_user_id: &str,
     raw_role: i32,
-) -> Result<(&'r fitflow_auth::Principal, Uuid, fitflow_auth::Role), Status> {
+) -> Result<(OperatorCall<'r>, Uuid, fitflow_auth::Role), Status> {
     let principal = operator(request)?;
     let mut violations = Violations::new();
     let user_id = check_uuid(&mut violations, "user_id", raw_user_id);

@@ -30,12 +30,35 @@ pub const ERROR_DOMAIN: &str = "fitflow.identity";
 /// Its migrations (reversible).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Who may call what: the gateway and operators use every RPC; other FitFlow
-/// services may only fetch the token verification keys.
+/// RPCs that wield operator powers over other accounts: only the operator
+/// peer may call them, never the gateway (a stolen operator token replayed
+/// through the public edge must not reach them).
+pub const OPERATOR_RPCS: &[&str] = &[
+    "SuspendUser",
+    "RestoreUser",
+    "DeleteUser",
+    "GrantRole",
+    "RevokeRole",
+    "ResetUserMfa",
+];
+
+/// Who may call what: the gateway and operators use every RPC but the
+/// operator powers ([`OPERATOR_RPCS`], operator peer only); other FitFlow
+/// services may only fetch the token verification keys (`ListPublicKeys`,
+/// `GetJwks`).
 pub fn peer_policy() -> PeerPolicy {
     let key_readers: Vec<&str> = EDGE_PEERS.iter().chain(SERVICE_PEERS).copied().collect();
-    PeerPolicy::new(EDGE_PEERS).allow(
-        "/fitflow.identity.v1.IdentityService/ListPublicKeys",
-        &key_readers,
-    )
+    let mut policy = PeerPolicy::new(EDGE_PEERS)
+        .allow(
+            "/fitflow.identity.v1.IdentityService/ListPublicKeys",
+            &key_readers,
+        )
+        .allow("/fitflow.identity.v1.IdentityService/GetJwks", &key_readers);
+    for rpc in OPERATOR_RPCS {
+        policy = policy.allow(
+            &format!("/fitflow.identity.v1.IdentityService/{rpc}"),
+            &[fitflow_auth::OPERATOR_PEER],
+        );
+    }
+    policy
 }

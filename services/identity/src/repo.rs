@@ -117,14 +117,16 @@ pub(crate) async fn insert_session(
     user_id: Uuid,
     user_agent: &str,
     client_addr: &str,
+    amr: &[String],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, user_agent, client_addr) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO sessions (id, user_id, user_agent, client_addr, amr) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(session_id)
     .bind(user_id)
     .bind(user_agent)
     .bind(client_addr)
+    .bind(amr)
     .execute(conn)
     .await?;
     Ok(())
@@ -175,6 +177,8 @@ pub(crate) struct RefreshRow {
     pub(crate) expires_at: DateTime<Utc>,
     pub(crate) spent_at: Option<DateTime<Utc>>,
     pub(crate) session_revoked_at: Option<DateTime<Utc>>,
+    /// How the session was authenticated; refreshed tokens carry it on.
+    pub(crate) session_amr: Vec<String>,
 }
 
 /// Finds a refresh token by hash and locks it and its session, so two
@@ -184,7 +188,7 @@ pub(crate) async fn lock_refresh_token(
     token_hash: &[u8],
 ) -> Result<Option<RefreshRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at, s.revoked_at AS session_revoked_at \
+        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at, s.revoked_at AS session_revoked_at, s.amr AS session_amr \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
          WHERE r.token_hash = $1 FOR UPDATE OF r, s",
     )

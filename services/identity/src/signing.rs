@@ -13,11 +13,16 @@ use crate::domain::{compact_jws, key_id, signing_input};
 pub const SIGNING_KEY: &str = "fitflow-identity-jwt";
 /// How long the latest key version is trusted before asking OpenBao again.
 const VERSION_TTL: Duration = Duration::from_secs(60);
+/// How long the published key list is served from memory. Every service's
+/// verifier asks for it (on start, every minute, on an unknown key id), and
+/// anonymous callers may too: without the cache each ask is an OpenBao call.
+const PUBLISHED_TTL: Duration = Duration::from_secs(30);
 
 /// Signs access tokens with the latest version of the transit key.
 pub struct TokenSigner {
     vault: Vault,
     latest_version: Mutex<Option<(u64, Instant)>>,
+    published: Mutex<Option<(Vec<PublicKeyEntry>, Instant)>>,
 }
 
 impl TokenSigner {
@@ -29,19 +34,44 @@ impl TokenSigner {
         Ok(Self {
             vault,
             latest_version: Mutex::new(None),
+            published: Mutex::new(None),
         })
     }
 
-    /// Every public key that may have signed a live token.
+    /// Every public key that may have signed a live token, from memory for
+    /// up to [`PUBLISHED_TTL`]. The list always holds the key of every token
+    /// this signer issued: signing with a version the list lacks drops it.
     pub async fn public_keys(&self) -> Result<Vec<PublicKeyEntry>, IdentityError> {
-        let keys = self.vault.ed25519_public_keys(SIGNING_KEY).await?;
-        Ok(keys
+        if let Some((keys, at)) = &*self.published.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < PUBLISHED_TTL
+        {
+            return Ok(keys.clone());
+        }
+        let keys: Vec<PublicKeyEntry> = self
+            .vault
+            .ed25519_public_keys(SIGNING_KEY)
+            .await?
             .into_iter()
             .map(|(version, public_key)| PublicKeyEntry {
                 key_id: key_id(SIGNING_KEY, version),
                 public_key,
             })
-            .collect())
+            .collect();
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((keys.clone(), Instant::now()));
+        Ok(keys)
+    }
+
+    /// Forgets the published list unless it holds `signed_key_id`, so a
+    /// verifier that meets a token of a freshly rotated key finds it.
+    fn publish_key_of(&self, signed_key_id: &str) {
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        let listed = published
+            .as_ref()
+            .is_some_and(|(keys, _)| keys.iter().any(|key| key.key_id == signed_key_id));
+        if !listed {
+            *published = None;
+        }
     }
 
     /// Signs `claims` as a compact JWS. The `kid` must name the version that
@@ -57,6 +87,7 @@ impl TokenSigner {
                 .sign_ed25519(SIGNING_KEY, input.as_bytes())
                 .await?;
             if version == expected {
+                self.publish_key_of(&key_id(SIGNING_KEY, version));
                 return Ok(compact_jws(&input, &signature));
             }
             expected = self.latest_version(true).await?;

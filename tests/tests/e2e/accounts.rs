@@ -198,7 +198,7 @@ async fn bad_input_is_invalid_argument_naming_each_field_never_internal() {
 
     let (_, operator_tokens) = sandbox.operator().await;
     let bad_user = sandbox
-        .identity()
+        .identity_as_operator()
         .suspend_user(bearer(
             SuspendUserRequest {
                 user_id: String::new(),

@@ -18,11 +18,17 @@ use sqlx::PgPool;
 use tonic::Code;
 use uuid::Uuid;
 
-/// A token for a fresh user holding `roles`, signed by identity's real key.
+/// A token for a fresh user holding `roles` in a session that completed MFA
+/// (as the operator role requires), signed by identity's real key.
 async fn token_with(roles: &[Role]) -> (Uuid, String) {
     let user_id = Uuid::new_v4();
-    let claims =
-        fitflow_identity::domain::access_claims(user_id, Uuid::new_v4(), roles, chrono::Utc::now());
+    let claims = fitflow_identity::domain::access_claims(
+        user_id,
+        Uuid::new_v4(),
+        roles,
+        &fitflow_identity::domain::session_amr("totp"),
+        chrono::Utc::now(),
+    );
     let token = fitflow_identity::TokenSigner::new(fitflow_testkit::vault().await)
         .await
         .expect("the signing key")
@@ -329,6 +335,8 @@ fn spawn_audit_process(sandbox: &Sandbox, bao: &fitflow_testkit::OpenBao) -> tok
         .args(["serve", "audit"])
         .env_clear()
         .env("FITFLOW_TLS_DIR", &sandbox.certs.dir)
+        // The test OpenBao speaks http:// and the test database has no TLS.
+        .env("FITFLOW_DEV_INSECURE", "1")
         .env("FITFLOW_VAULT_ADDR", &bao.addr)
         .env("FITFLOW_VAULT_TOKEN", bao.root_token.expose_secret())
         .env(

@@ -81,6 +81,7 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
         session_id: Uuid::now_v7(),
         roles: vec![Role::Trainer],
         supervised_trainer_ids: vec![],
+        amr: vec![],
     });
 
     let mut tx = fitflow_db::tx(&pool, &as_alice).await.unwrap();

@@ -2,12 +2,14 @@
 
 use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox, bearer, totp};
+use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
 use fitflow_proto::identity::{
     CompleteMfaLoginRequest, ConfirmMfaRequest, DisableMfaRequest, EnrollMfaRequest,
-    GetCurrentUserRequest, TokenPair, complete_mfa_login_request, disable_mfa_request,
-    login_response,
+    GetCurrentUserRequest, ResetUserMfaRequest, TokenPair, complete_mfa_login_request,
+    disable_mfa_request, login_response,
 };
 use tonic::Code;
+use tonic::transport::Channel;
 
 use crate::identity_support::reason;
 
@@ -52,7 +54,12 @@ async fn with_mfa_on_login_needs_a_fresh_totp_code_or_an_unused_recovery_code() 
 
     let enrollment = sandbox
         .identity()
-        .enroll_mfa(bearer(EnrollMfaRequest {}, &tokens.access_token))
+        .enroll_mfa(bearer(
+            EnrollMfaRequest {
+                current_password: PASSWORD.into(),
+            },
+            &tokens.access_token,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -357,5 +364,161 @@ async fn the_second_factor_locks_after_ten_wrong_codes_however_many_fresh_challe
     .expect_err("locked");
     assert_eq!(refused.code(), Code::ResourceExhausted);
     assert_eq!(reason(&refused), "SECOND_FACTOR_LOCKED");
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stolen_access_token_cannot_enrol_mfa_without_the_password_and_guesses_lock_the_account()
+{
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Token Theft Victim").await;
+    let stolen = sandbox.login(&email).await;
+
+    let enroll = |password: &'static str| {
+        let mut client = sandbox.identity();
+        let token = stolen.access_token.clone();
+        async move {
+            client
+                .enroll_mfa(bearer(
+                    EnrollMfaRequest {
+                        current_password: password.into(),
+                    },
+                    &token,
+                ))
+                .await
+        }
+    };
+    let missing = enroll("").await.unwrap_err();
+    assert_eq!(missing.code(), Code::InvalidArgument);
+    let mut last = None;
+    for _ in 0..10 {
+        last = Some(enroll("attacker guess 123").await.unwrap_err());
+        if last.as_ref().map(reason).as_deref() == Some("LOGIN_RATE_LIMITED") {
+            break;
+        }
+        assert_eq!(
+            last.as_ref().map(reason).as_deref(),
+            Some("INVALID_CREDENTIALS")
+        );
+    }
+    // Wrong passwords count like login failures: the account locks, and
+    // then even the right password is refused until the lock ends.
+    let locked = last.expect("a refusal");
+    assert_eq!(locked.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&locked), "LOGIN_RATE_LIMITED");
+    let during_lock = enroll(PASSWORD).await.unwrap_err();
+    assert_eq!(reason(&during_lock), "LOGIN_RATE_LIMITED");
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_operator_resets_the_mfa_of_a_user_who_lost_their_phone_and_nobody_else_can() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, operator) = sandbox.operator().await;
+    let (user, email) = sandbox.register("Lost Phone").await;
+    let tokens = sandbox.login(&email).await;
+    sandbox.enable_mfa(&tokens.access_token).await;
+    let reset = |mut client: IdentityServiceClient<Channel>, token: &str, reason_text: &str| {
+        let request = bearer(
+            ResetUserMfaRequest {
+                user_id: user.id.clone(),
+                reason: reason_text.into(),
+            },
+            token,
+        );
+        async move { client.reset_user_mfa(request).await }
+    };
+
+    // The user themself, with their own token, over either peer: no.
+    let by_user = reset(
+        sandbox.identity_as_operator(),
+        &tokens.access_token,
+        "ticket 1",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&by_user), "ROLE_REQUIRED");
+    // An operator through the gateway: no.
+    let via_gateway = reset(sandbox.identity(), &operator.access_token, "ticket 1")
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&via_gateway), "PEER_NOT_ALLOWED");
+    // Without a reason: no.
+    let no_reason = reset(sandbox.identity_as_operator(), &operator.access_token, " ")
+        .await
+        .unwrap_err();
+    assert_eq!(no_reason.code(), Code::InvalidArgument);
+    // Still MFA: the login asks for the second factor.
+    assert!(matches!(
+        sandbox
+            .try_login(&email, PASSWORD, "203.0.113.7")
+            .await
+            .unwrap()
+            .result,
+        Some(login_response::Result::MfaChallenge(_))
+    ));
+
+    let user_after = reset(
+        sandbox.identity_as_operator(),
+        &operator.access_token,
+        "support ticket 4711: phone lost",
+    )
+    .await
+    .expect("an MFA operator over the operator peer resets MFA")
+    .into_inner()
+    .user
+    .unwrap();
+    assert!(!user_after.mfa_enabled);
+    // The password alone logs in again, and the user can enrol anew.
+    let fresh = sandbox.login(&email).await;
+    sandbox.enable_mfa(&fresh.access_token).await;
+    let again = reset(
+        sandbox.identity_as_operator(),
+        &operator.access_token,
+        "support ticket 4712",
+    )
+    .await;
+    assert!(again.is_ok(), "{again:?}");
+    let twice = reset(
+        sandbox.identity_as_operator(),
+        &operator.access_token,
+        "support ticket 4713",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(reason(&twice), "MFA_NOT_ENABLED");
+
+    // The audit event names the reason and the peer.
+    use prost::Message as _;
+    let admin = sandbox.db.admin_pool().await;
+    let payloads: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT payload FROM identity.audit_outbox ORDER BY id")
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    let reset_event = payloads
+        .iter()
+        .map(|payload| fitflow_proto::audit::AuditEvent::decode(payload.as_slice()).unwrap())
+        .find(|event| {
+            event
+                .changes
+                .iter()
+                .any(|change| change.new_value == "mfa_reset_by_operator")
+        })
+        .expect("the reset is audited");
+    let value = |field: &str| {
+        reset_event
+            .changes
+            .iter()
+            .find(|change| change.field == field)
+            .map(|change| change.new_value.clone())
+    };
+    assert_eq!(
+        value("reason").as_deref(),
+        Some("support ticket 4711: phone lost")
+    );
+    assert_eq!(value("caller_peer").as_deref(), Some("operator"));
     stack.shutdown().await;
 }

@@ -3,71 +3,24 @@
 //! contracts generate and work outside Rust (the well-known types they import
 //! ship with grpcio-tools; they import no googleapis files).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use fitflow_e2e::IDENTITY;
-use fitflow_e2e::{PASSWORD, Sandbox, bearer};
+use crate::python_support::{pip_target, repo_root};
+
+use fitflow_e2e::{IDENTITY, PASSWORD, Sandbox, bearer};
 use fitflow_proto::identity::GetCurrentUserRequest;
 
 /// The pinned Python packages the client needs.
 const REQUIREMENTS: &str = include_str!("../../python/requirements.txt");
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// A directory holding the pinned packages (`pip install --target`), kept in
-/// the Cargo target directory and keyed by the requirements, so a fresh
-/// machine installs them once and a changed pin installs again.
+/// The pinned packages, installed once into the Cargo target directory.
 fn python_packages() -> PathBuf {
-    let key = REQUIREMENTS
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-client-{key:016x}"));
-    if dir.join("grpc_tools").is_dir() {
-        return dir;
-    }
-    // Install next to it, then rename, so an interrupted install is never
-    // mistaken for a complete one.
-    let partial = dir.with_extension(format!("partial-{}", std::process::id()));
-    let requirements = repo_root().join("tests/python/requirements.txt");
-    let pip = |extra: &[&str]| {
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--no-warn-script-location", "--target"])
-            .arg(&partial)
-            .arg("-r")
-            .arg(&requirements)
-            .args(extra)
-            .env("PIP_ROOT_USER_ACTION", "ignore")
-            .status()
-            .expect("python3 -m pip runs (install Python 3 with pip)")
-    };
-    // Debian's system Python refuses pip installs (PEP 668) without the flag;
-    // a --target directory is private to this test, so the flag is harmless.
-    if !pip(&[]).success() {
-        assert!(
-            pip(&["--break-system-packages"]).success(),
-            "pip install -r tests/python/requirements.txt failed"
-        );
-    }
-    if std::fs::rename(&partial, &dir).is_err() {
-        // Another run finished first; use its copy.
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    dir
+    pip_target(
+        "python-client",
+        "tests/python/requirements.txt",
+        REQUIREMENTS,
+    )
 }
 
 #[tokio::test]
@@ -85,7 +38,7 @@ async fn a_python_client_generated_from_the_protos_registers_and_logs_in_over_mt
         .arg("--proto-root")
         .arg(root.join("proto"))
         .arg("--address")
-        .arg(format!("127.0.0.1:{}", sandbox.ports[&IDENTITY]))
+        .arg(format!("127.0.0.1:{}", sandbox.ports[IDENTITY]))
         .args([
             "--server-name",
             "identity",

@@ -18,6 +18,8 @@ fn principal(roles: Vec<Role>) -> Principal {
         session_id: Uuid::new_v4(),
         roles,
         supervised_trainer_ids: Vec::new(),
+        // A session that completed MFA, as the operator role requires.
+        amr: vec!["pwd".into(), "otp".into()],
     }
 }
 
@@ -30,6 +32,10 @@ async fn list_as(
     if let Some(principal) = principal {
         request.extensions_mut().insert(principal);
     }
+    // Operator-wide reads are accepted only over the operator certificate.
+    request
+        .extensions_mut()
+        .insert(fitflow_auth::PeerIdentity("operator".to_owned()));
     AuditQuery::new(audit.pool.clone())
         .list_events(request)
         .await

@@ -20,12 +20,19 @@ fn user(roles: Vec<Role>) -> Principal {
         session_id: Uuid::new_v4(),
         roles,
         supervised_trainer_ids: Vec::new(),
+        // A session that completed MFA, as the operator role requires.
+        amr: vec!["pwd".into(), "otp".into()],
     }
 }
 
 fn as_user<T>(principal: &Principal, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.extensions_mut().insert(principal.clone());
+    // Operator-wide reads are accepted only over the operator certificate;
+    // tenant-scoped reads do not look at the peer.
+    request
+        .extensions_mut()
+        .insert(fitflow_auth::PeerIdentity("operator".to_owned()));
     request
 }
 

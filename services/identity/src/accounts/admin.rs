@@ -8,6 +8,34 @@ use super::{Account, Accounts};
 use crate::repo::{self, UserRow};
 use crate::{IdentityError, SERVICE};
 
+/// An operator's call: the user (operator role, MFA session) and the mTLS
+/// peer it came through, both recorded in the audit event.
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorCall<'a> {
+    /// The operator's verified token.
+    pub principal: &'a Principal,
+    /// The calling peer's name (`operator`).
+    pub peer: &'a str,
+}
+
+impl OperatorCall<'_> {
+    /// PERMISSION_DENIED unless the operator role is honoured (it needs an
+    /// MFA session) and the call came over the operator certificate. The
+    /// handler checks this before validating; checked again here so no
+    /// other path into these use cases can skip it.
+    fn require(&self) -> Result<(), IdentityError> {
+        self.principal.require_role(Role::Operator)?;
+        fitflow_auth::require_operator_peer(Some(&fitflow_auth::PeerIdentity(
+            self.peer.to_owned(),
+        )))?;
+        Ok(())
+    }
+
+    fn caller(&self) -> Caller {
+        Caller::User(self.principal.clone())
+    }
+}
+
 /// An operator's change to an account's roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleChange {
@@ -21,7 +49,7 @@ impl Accounts {
     /// Suspends an account and revokes its sessions.
     pub async fn suspend_user(
         &self,
-        operator: &Principal,
+        operator: OperatorCall<'_>,
         user_id: Uuid,
     ) -> Result<Account, IdentityError> {
         self.change_status(operator, user_id, "suspended").await
@@ -30,7 +58,7 @@ impl Accounts {
     /// Makes a suspended or deleted account active again.
     pub async fn restore_user(
         &self,
-        operator: &Principal,
+        operator: OperatorCall<'_>,
         user_id: Uuid,
     ) -> Result<Account, IdentityError> {
         self.change_status(operator, user_id, "active").await
@@ -39,7 +67,7 @@ impl Accounts {
     /// Soft-deletes an account and revokes its sessions.
     pub async fn delete_user(
         &self,
-        operator: &Principal,
+        operator: OperatorCall<'_>,
         user_id: Uuid,
     ) -> Result<Account, IdentityError> {
         self.change_status(operator, user_id, "deleted").await
@@ -47,12 +75,12 @@ impl Accounts {
 
     async fn change_status(
         &self,
-        operator: &Principal,
+        operator: OperatorCall<'_>,
         user_id: Uuid,
         status: &'static str,
     ) -> Result<Account, IdentityError> {
-        require_operator(operator)?;
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(operator.clone())).await?;
+        operator.require()?;
+        let mut tx = fitflow_db::tx(&self.pool, &operator.caller()).await?;
         let user = repo::lock_user(&mut tx, user_id)
             .await?
             .ok_or(IdentityError::UserNotFound)?;
@@ -72,7 +100,8 @@ impl Accounts {
                 Action::Update
             };
             let event = AuditEventBuilder::new(SERVICE, action, "users", user_id)
-                .actor_user(operator.user_id)
+                .actor_user(operator.principal.user_id)
+                .change("caller_peer", "", operator.peer)
                 .tenant(user_id)
                 .change("status", &user.status, status)
                 .change("revoked_sessions", "", &revoked.to_string())
@@ -84,18 +113,55 @@ impl Accounts {
         self.open_account(row).await
     }
 
+    /// Turns off the MFA of a user who lost their authenticator and lifts a
+    /// second-factor lock; audited with the operator's `reason`.
+    pub async fn reset_user_mfa(
+        &self,
+        operator: OperatorCall<'_>,
+        user_id: Uuid,
+        reason: &str,
+    ) -> Result<Account, IdentityError> {
+        operator.require()?;
+        let mut tx = fitflow_db::tx(&self.pool, &operator.caller()).await?;
+        let user = repo::lock_user(&mut tx, user_id)
+            .await?
+            .filter(|user| user.status != "deleted")
+            .ok_or(IdentityError::UserNotFound)?;
+        if !user.mfa_enabled {
+            return Err(IdentityError::MfaNotEnabled);
+        }
+        repo::disable_mfa(&mut tx, user_id).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", user_id)
+            .actor_user(operator.principal.user_id)
+            .change("caller_peer", "", operator.peer)
+            .tenant(user_id)
+            .change("mfa_enabled", "true", "false")
+            .changed_field("mfa_secret")
+            .changed_field("recovery_codes")
+            .change("event", "", "mfa_reset_by_operator")
+            .change("reason", "", reason)
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let row = reread(&mut tx, user_id).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        // The lock table is the service's own (RLS admits only its system
+        // role); a failure here leaves at most the current lock in place.
+        self.lift_second_factor_lock(user_id).await?;
+        self.open_account(row).await
+    }
+
     /// Grants or revokes a role; only operators may.
     pub async fn change_role(
         &self,
-        operator: &Principal,
+        operator: OperatorCall<'_>,
         user_id: Uuid,
         change: RoleChange,
     ) -> Result<Account, IdentityError> {
-        require_operator(operator)?;
-        if change == RoleChange::Revoke(Role::Operator) && operator.user_id == user_id {
+        operator.require()?;
+        if change == RoleChange::Revoke(Role::Operator) && operator.principal.user_id == user_id {
             return Err(IdentityError::CannotRevokeOwnOperator);
         }
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(operator.clone())).await?;
+        let mut tx = fitflow_db::tx(&self.pool, &operator.caller()).await?;
         let user = repo::lock_user(&mut tx, user_id)
             .await?
             .ok_or(IdentityError::UserNotFound)?;
@@ -111,7 +177,8 @@ impl Accounts {
         if roles != user.roles {
             repo::set_roles(&mut tx, user_id, &roles).await?;
             let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", user_id)
-                .actor_user(operator.user_id)
+                .actor_user(operator.principal.user_id)
+                .change("caller_peer", "", operator.peer)
                 .tenant(user_id)
                 .change("roles", &user.roles.join(","), &roles.join(","))
                 .build();
@@ -121,10 +188,6 @@ impl Accounts {
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         self.open_account(row).await
     }
-}
-
-fn require_operator(principal: &Principal) -> Result<(), IdentityError> {
-    Ok(principal.require_role(Role::Operator)?)
 }
 
 async fn reread(tx: &mut sqlx::PgConnection, user_id: Uuid) -> Result<UserRow, IdentityError> {

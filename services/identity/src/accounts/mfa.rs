@@ -18,9 +18,31 @@ pub struct MfaEnrollment {
 }
 
 impl Accounts {
-    /// Stores a fresh, sealed TOTP secret for the caller (MFA stays off until confirmed).
-    pub async fn enroll_mfa(&self, principal: &Principal) -> Result<MfaEnrollment, IdentityError> {
+    /// Stores a fresh, sealed TOTP secret for the caller (MFA stays off
+    /// until confirmed). Needs the current password, checked against the
+    /// login limits, so a stolen access token cannot bind the account to an
+    /// attacker's authenticator.
+    pub async fn enroll_mfa(
+        &self,
+        principal: &Principal,
+        current_password: String,
+    ) -> Result<MfaEnrollment, IdentityError> {
         let user_id = principal.user_id;
+        let (email, stored_hash) = {
+            let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+            let user = repo::find_user(&mut tx, user_id)
+                .await?
+                .filter(|user| user.status == "active")
+                .ok_or(IdentityError::UserNotFound)?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            if user.mfa_enabled {
+                return Err(IdentityError::MfaAlreadyEnabled);
+            }
+            (user.email, user.password_hash)
+        };
+        // Hashed with no connection held.
+        self.confirm_password(&email, stored_hash, current_password)
+            .await?;
         let secret = zeroize::Zeroizing::new(
             domain::new_totp_secret().map_err(|_| IdentityError::Credentials)?,
         );

@@ -1,0 +1,1 @@
+DROP POLICY mfa_recovery_codes_operator ON mfa_recovery_codes;
