@@ -25,12 +25,18 @@ fn operator() -> Principal {
         session_id: Uuid::new_v4(),
         roles: vec![Role::Operator],
         supervised_trainer_ids: Vec::new(),
+        amr: vec!["pwd".into(), "otp".into()],
     }
 }
 
+/// `message` from `principal` over the operator peer, as the platform
+/// attaches them.
 fn as_user<T>(principal: &Principal, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.extensions_mut().insert(principal.clone());
+    request
+        .extensions_mut()
+        .insert(fitflow_auth::PeerIdentity("operator".to_owned()));
     request
 }
 
