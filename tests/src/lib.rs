@@ -283,28 +283,30 @@ impl Sandbox {
     pub async fn operator(&self) -> (User, TokenPair) {
         let (user, email, tokens) = self.operator_without_mfa().await;
         let (secret, _) = self.enable_mfa(&tokens.access_token).await;
-        let challenge = match self.try_login(&email, PASSWORD, "203.0.113.7").await {
+        let tokens = self.mfa_login(&email, &secret).await;
+        (user, tokens)
+    }
+
+    /// Logs in a user whose MFA was just enabled with `secret`: password,
+    /// then the TOTP code of the next step (the confirming code spent the
+    /// current one; the next is within the window and not a replay).
+    pub async fn mfa_login(&self, email: &str, secret: &str) -> TokenPair {
+        let challenge = match self.try_login(email, PASSWORD, "203.0.113.7").await {
             Ok(LoginResponse {
                 result: Some(login_response::Result::MfaChallenge(challenge)),
             }) => challenge,
             other => panic!("an MFA user's login asks for the second factor: {other:?}"),
         };
-        // The confirming code spent the current step; the next one is still
-        // within the accepted window and not a replay.
-        let tokens = self
-            .identity()
+        self.identity()
             .complete_mfa_login(CompleteMfaLoginRequest {
                 challenge_token: challenge.challenge_token,
-                proof: Some(complete_mfa_login_request::Proof::TotpCode(totp(
-                    &secret, 1,
-                ))),
+                proof: Some(complete_mfa_login_request::Proof::TotpCode(totp(secret, 1))),
             })
             .await
             .expect("complete the MFA login")
             .into_inner()
             .tokens
-            .expect("tokens");
-        (user, tokens)
+            .expect("tokens")
     }
 
     /// A user with the operator role whose session skipped the second

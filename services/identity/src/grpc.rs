@@ -105,6 +105,12 @@ impl IdentityService for IdentityGrpc {
             "user_agent",
             "is too long",
         );
+        // It lands in audit events: refused here, it can never jam the trail.
+        violations.check(
+            !request.user_agent.chars().any(char::is_control),
+            "user_agent",
+            "must not contain control characters",
+        );
         violations.into_result().map_err(reject)?;
         // Limits and audit events key on the one normalised form of the address.
         let address = client_ip.map(|ip| ip.to_string()).unwrap_or_default();

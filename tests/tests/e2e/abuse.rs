@@ -215,3 +215,29 @@ async fn a_padded_address_or_none_from_the_gateway_is_refused_before_any_hash() 
     }
     stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_control_character_in_the_user_agent_is_refused_before_it_reaches_the_trail() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    for user_agent in ["\0", "agent\u{7}", "agent\r\nX-Forged: 1"] {
+        let status = sandbox
+            .identity()
+            .login(fitflow_proto::identity::LoginRequest {
+                email: "nobody@example.com".into(),
+                password: PASSWORD.into(),
+                client_address: "198.51.100.20".into(),
+                user_agent: user_agent.into(),
+            })
+            .await
+            .expect_err("a control character");
+        assert_eq!(status.code(), Code::InvalidArgument, "{user_agent:?}");
+    }
+    let admin = sandbox.db.admin_pool().await;
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.audit_outbox")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "no event was written for a refused request");
+    stack.shutdown().await;
+}

@@ -24,7 +24,10 @@ async fn grant_operator_bootstraps_an_operator_who_can_read_the_trail() {
         .unwrap();
     assert_eq!(granted.to_string(), user.id);
 
-    let after = sandbox.login(&email).await;
+    // The operator role counts only in a session that completed MFA.
+    let password_only = sandbox.login(&email).await;
+    let (secret, _) = sandbox.enable_mfa(&password_only.access_token).await;
+    let after = sandbox.mfa_login(&email, &secret).await;
     let listed = sandbox
         .audit()
         .list_events(bearer(ListEventsRequest::default(), &after.access_token))
