@@ -341,6 +341,18 @@ impl Accounts {
         Ok(LoginOutcome::Tokens(tokens))
     }
 
+    /// The signed-in caller's active account, read in a short transaction
+    /// that ends before any password is hashed.
+    async fn active_account(&self, principal: &Principal) -> Result<UserRow, IdentityError> {
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
+        let user = repo::find_user(&mut tx, principal.user_id)
+            .await?
+            .filter(|user| user.status == "active")
+            .ok_or(IdentityError::UserNotFound)?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(user)
+    }
+
     /// Checks the password a signed-in user gives to confirm a sensitive
     /// change (ChangePassword, DisableMfa) against the same per-account limit
     /// as login, so a stolen access token does not buy unlimited guesses.

@@ -28,18 +28,11 @@ impl Accounts {
         current_password: String,
     ) -> Result<MfaEnrollment, IdentityError> {
         let user_id = principal.user_id;
-        let (email, stored_hash) = {
-            let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
-            let user = repo::find_user(&mut tx, user_id)
-                .await?
-                .filter(|user| user.status == "active")
-                .ok_or(IdentityError::UserNotFound)?;
-            tx.commit().await.map_err(fitflow_db::DbError::from)?;
-            if user.mfa_enabled {
-                return Err(IdentityError::MfaAlreadyEnabled);
-            }
-            (user.email, user.password_hash)
-        };
+        let user = self.active_account(principal).await?;
+        if user.mfa_enabled {
+            return Err(IdentityError::MfaAlreadyEnabled);
+        }
+        let (email, stored_hash) = (user.email, user.password_hash);
         // Hashed with no connection held.
         self.confirm_password(&email, stored_hash, current_password)
             .await?;
@@ -130,18 +123,11 @@ impl Accounts {
         let caller = Caller::User(principal.clone());
         // Verify the password outside any transaction: no connection or row
         // lock is held while argon2id runs.
-        let (email, stored_hash) = {
-            let mut tx = fitflow_db::tx(&self.pool, &caller).await?;
-            let user = repo::find_user(&mut tx, user_id)
-                .await?
-                .filter(|user| user.status == "active")
-                .ok_or(IdentityError::UserNotFound)?;
-            tx.commit().await.map_err(fitflow_db::DbError::from)?;
-            if !user.mfa_enabled {
-                return Err(IdentityError::MfaNotEnabled);
-            }
-            (user.email, user.password_hash)
-        };
+        let user = self.active_account(principal).await?;
+        if !user.mfa_enabled {
+            return Err(IdentityError::MfaNotEnabled);
+        }
+        let (email, stored_hash) = (user.email, user.password_hash);
         self.confirm_password(&email, stored_hash.clone(), password)
             .await?;
         self.second_factor_open(user_id).await?;

@@ -133,15 +133,8 @@ impl Accounts {
         let caller = Caller::User(principal.clone());
         // Hash and verify outside any transaction: no connection or row lock
         // is held while argon2id runs.
-        let (email, stored_hash) = {
-            let mut tx = fitflow_db::tx(&self.pool, &caller).await?;
-            let user = repo::find_user(&mut tx, user_id)
-                .await?
-                .filter(|user| user.status == "active")
-                .ok_or(IdentityError::UserNotFound)?;
-            tx.commit().await.map_err(fitflow_db::DbError::from)?;
-            (user.email, user.password_hash)
-        };
+        let user = self.active_account(principal).await?;
+        let (email, stored_hash) = (user.email, user.password_hash);
         self.confirm_password(&email, stored_hash.clone(), current_password)
             .await?;
         let new_hash = self.hashing.hash(new_password).await?;
