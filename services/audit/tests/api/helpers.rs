@@ -3,12 +3,14 @@
 use std::time::{Duration, SystemTime};
 
 use fitflow_audit::{MIGRATOR, SCHEMA};
+use fitflow_auth::{Principal, Role};
 use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
 use fitflow_proto::audit::{Action, AuditEvent, IngestRequest, IngestResponse, Purpose};
 use fitflow_proto::types::{Actor, actor};
 use fitflow_testkit::{MigratedSchema, TestDatabase};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tonic::Request;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -149,4 +151,29 @@ pub(crate) fn acknowledged(response: &IngestResponse) -> Vec<&str> {
         .iter()
         .map(String::as_str)
         .collect()
+}
+
+/// A user with `roles`, in a session that completed MFA.
+pub(crate) fn user(roles: Vec<Role>) -> Principal {
+    Principal {
+        user_id: Uuid::new_v4(),
+        session_id: Uuid::new_v4(),
+        roles,
+        supervised_trainer_ids: Vec::new(),
+        // A session that completed MFA, as the operator role requires.
+        amr: vec!["pwd".into(), "otp".into()],
+    }
+}
+
+/// `message` from `principal` over the operator peer, as the platform
+/// attaches them.
+pub(crate) fn as_user<T>(principal: &Principal, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.extensions_mut().insert(principal.clone());
+    // Operator-wide reads are accepted only over the operator certificate;
+    // tenant-scoped reads do not look at the peer.
+    request
+        .extensions_mut()
+        .insert(fitflow_auth::PeerIdentity("operator".to_owned()));
+    request
 }

@@ -12,32 +12,15 @@ use fitflow_proto::audit::{
     AuditEvent, EventFilter, ExportEventsRequest, IngestRequest, ListEventsRequest, Purpose,
 };
 use fitflow_proto::types::{Actor, actor};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use uuid::Uuid;
 
-use crate::helpers::{TestAudit, acknowledged, change_event, ingest, test_audit};
+use crate::helpers::{TestAudit, acknowledged, as_user, change_event, ingest, test_audit, user};
 
 fn operator() -> Principal {
-    Principal {
-        user_id: Uuid::new_v4(),
-        session_id: Uuid::new_v4(),
-        roles: vec![Role::Operator],
-        supervised_trainer_ids: Vec::new(),
-        amr: vec!["pwd".into(), "otp".into()],
-    }
-}
-
-/// `message` from `principal` over the operator peer, as the platform
-/// attaches them.
-fn as_user<T>(principal: &Principal, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.extensions_mut().insert(principal.clone());
-    request
-        .extensions_mut()
-        .insert(fitflow_auth::PeerIdentity("operator".to_owned()));
-    request
+    user(vec![Role::Operator])
 }
 
 fn rejections(response: &fitflow_proto::audit::IngestResponse) -> Vec<(u32, &str)> {

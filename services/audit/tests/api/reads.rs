@@ -2,39 +2,17 @@
 //! resource, exports that leave an EXPORT event, and VerifyChain.
 
 use fitflow_audit::AuditQuery;
-use fitflow_auth::{Principal, Role};
+use fitflow_auth::Role;
 use fitflow_proto::audit::audit_service_server::AuditService;
 use fitflow_proto::audit::{
     AuditEvent, ChainBreakKind, EventFilter, ExportEventsRequest, ListEventsRequest, Log, Purpose,
     VerifyChainRequest,
 };
 use futures::StreamExt as _;
-use tonic::{Code, Request};
+use tonic::Code;
 use uuid::Uuid;
 
-use crate::helpers::{TestAudit, change_event, ingest, test_audit, view_event};
-
-fn user(roles: Vec<Role>) -> Principal {
-    Principal {
-        user_id: Uuid::new_v4(),
-        session_id: Uuid::new_v4(),
-        roles,
-        supervised_trainer_ids: Vec::new(),
-        // A session that completed MFA, as the operator role requires.
-        amr: vec!["pwd".into(), "otp".into()],
-    }
-}
-
-fn as_user<T>(principal: &Principal, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.extensions_mut().insert(principal.clone());
-    // Operator-wide reads are accepted only over the operator certificate;
-    // tenant-scoped reads do not look at the peer.
-    request
-        .extensions_mut()
-        .insert(fitflow_auth::PeerIdentity("operator".to_owned()));
-    request
-}
+use crate::helpers::{TestAudit, as_user, change_event, ingest, test_audit, user, view_event};
 
 fn event_ids(events: &[fitflow_proto::audit::StoredEvent]) -> Vec<String> {
     events
