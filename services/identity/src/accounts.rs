@@ -2,10 +2,12 @@
 //! in it, and commits only when everything (including token signing) worked.
 
 mod admin;
+mod directory;
 mod mfa;
 mod sessions;
 
 pub(crate) use admin::{OperatorCall, RoleChange};
+pub(crate) use directory::LookupKey;
 pub(crate) use sessions::session_page_size;
 
 use std::sync::{Arc, LazyLock};

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::ERROR_DOMAIN;
 use crate::accounts::{
-    Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, MfaProof, OperatorCall,
-    RoleChange, session_page_size,
+    Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, LookupKey, MfaProof,
+    OperatorCall, RoleChange, session_page_size,
 };
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 
@@ -488,6 +488,22 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn lookup_user(
+        &self,
+        request: Request<pb::LookupUserRequest>,
+    ) -> Result<Response<pb::LookupUserResponse>, Status> {
+        require_tenancy_peer(&request).map_err(reject)?;
+        let key = lookup_key(request.into_inner().key).map_err(reject)?;
+        let account = self.accounts.lookup_user(&key).await?;
+        Ok(Response::new(pb::LookupUserResponse {
+            user_id: account.id.to_string(),
+            email: account.email,
+            display_name: account.display_name,
+            status: status_to_proto(&account.status).into(),
+            email_verified: account.email_verified,
+        }))
+    }
+
     async fn list_public_keys(
         &self,
         _request: Request<pb::ListPublicKeysRequest>,
@@ -524,6 +540,47 @@ fn check_uuid(violations: &mut Violations, field: &str, raw: &str) -> Option<Uui
     let parsed = Uuid::try_parse(raw).ok();
     violations.check(parsed.is_some(), field, "must be a UUID");
     parsed
+}
+
+/// PERMISSION_DENIED unless tenancy calls. The peer policy admits no one
+/// else to `LookupUser`; checked again here so the handler never relies on
+/// a policy table alone for an RPC that finds any account by email.
+fn require_tenancy_peer<T>(request: &Request<T>) -> Result<(), ApiError> {
+    let peer = fitflow_auth::peer(request);
+    if peer.is_some_and(|peer| peer.0 == crate::TENANCY_PEER) {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied(
+            "PEER_NOT_ALLOWED",
+            "only the tenancy service may look users up",
+        ))
+    }
+}
+
+/// The account `LookupUser` asks for; field violations for a missing key, a
+/// bad id or a bad email (normalised as `Register` does).
+fn lookup_key(key: Option<pb::lookup_user_request::Key>) -> Result<LookupKey, ApiError> {
+    let mut violations = Violations::new();
+    let found = match key {
+        Some(pb::lookup_user_request::Key::UserId(raw)) => {
+            check_uuid(&mut violations, "user_id", &raw).map(LookupKey::UserId)
+        }
+        Some(pb::lookup_user_request::Key::Email(raw)) => {
+            let email = domain::normalize_email(&raw);
+            violations.check(
+                email.is_some(),
+                "email",
+                "must be an email address of at most 254 characters",
+            );
+            email.map(LookupKey::Email)
+        }
+        None => {
+            violations.add("key", "set user_id or email");
+            None
+        }
+    };
+    violations.into_result()?;
+    found.ok_or_else(|| ApiError::internal(&"a valid lookup key was not kept"))
 }
 
 /// The second-factor oneof of `CompleteMfaLogin` and `DisableMfa`, unified.
@@ -630,13 +687,17 @@ fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-fn user_to_proto(account: Account) -> pb::User {
-    let status = match account.status.as_str() {
+fn status_to_proto(status: &str) -> pb::UserStatus {
+    match status {
         "active" => pb::UserStatus::Active,
         "suspended" => pb::UserStatus::Suspended,
         "deleted" => pb::UserStatus::Deleted,
         _ => pb::UserStatus::Unspecified,
-    };
+    }
+}
+
+fn user_to_proto(account: Account) -> pb::User {
+    let status = status_to_proto(&account.status);
     pb::User {
         id: account.id.to_string(),
         email: account.email,

@@ -42,8 +42,16 @@ pub const OPERATOR_RPCS: &[&str] = &[
     "ResetUserMfa",
 ];
 
+/// The mTLS peer of the tenancy service, the only caller of [`INTERNAL_LOOKUP_RPC`].
+pub const TENANCY_PEER: &str = "tenancy";
+
+/// The internal user lookup, for tenancy's invitations: no edge peer may
+/// call it (it finds any account by email without a user token).
+pub const INTERNAL_LOOKUP_RPC: &str = "LookupUser";
+
 /// Who may call what: the gateway and operators use every RPC but the
-/// operator powers ([`OPERATOR_RPCS`], operator peer only); other FitFlow
+/// operator powers ([`OPERATOR_RPCS`], operator peer only) and the internal
+/// user lookup ([`INTERNAL_LOOKUP_RPC`], tenancy only); other FitFlow
 /// services may only fetch the token verification keys (`ListPublicKeys`,
 /// `GetJwks`).
 pub fn peer_policy() -> PeerPolicy {
@@ -53,7 +61,11 @@ pub fn peer_policy() -> PeerPolicy {
             "/fitflow.identity.v1.IdentityService/ListPublicKeys",
             &key_readers,
         )
-        .allow("/fitflow.identity.v1.IdentityService/GetJwks", &key_readers);
+        .allow("/fitflow.identity.v1.IdentityService/GetJwks", &key_readers)
+        .allow(
+            &format!("/fitflow.identity.v1.IdentityService/{INTERNAL_LOOKUP_RPC}"),
+            &[TENANCY_PEER],
+        );
     for rpc in OPERATOR_RPCS {
         policy = policy.allow(
             &format!("/fitflow.identity.v1.IdentityService/{rpc}"),

@@ -8,6 +8,7 @@ mod audit_trail;
 mod bootstrap;
 mod commands;
 mod database;
+mod directory;
 mod identity_support;
 mod jwks;
 mod key_rotation;
