@@ -16,6 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use chrono::{DateTime, Utc};
+use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal, Role};
 use fitflow_crypto::{FieldAddress, KeyRing};
 use fitflow_outbox::{Action, AuditEventBuilder};
@@ -132,6 +133,8 @@ pub struct Accounts {
     keyring: KeyRing,
     signer: Arc<TokenSigner>,
     hashing: PasswordHashing,
+    /// Derived on first use from the service's blind-index key.
+    page_tokens: Arc<tokio::sync::OnceCell<PageTokens>>,
 }
 
 impl Accounts {
@@ -147,6 +150,7 @@ impl Accounts {
             keyring,
             signer,
             hashing: PasswordHashing::for_this_machine(),
+            page_tokens: Arc::default(),
         }
     }
 

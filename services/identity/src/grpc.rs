@@ -1,9 +1,13 @@
 //! `fitflow.identity.v1.IdentityService`: decode, validate, call the use case, encode.
 
 use chrono::{DateTime, Utc};
+use fitflow_api::page::PageQuery;
+use fitflow_api::text::TextKind;
+use fitflow_auth::Caller;
 use fitflow_error::{ApiError, Violations};
 use fitflow_proto::identity as pb;
 use fitflow_proto::identity::identity_service_server::IdentityService;
+use prost::Message as _;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -22,6 +26,10 @@ const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
 const MAX_RESET_REASON_CHARS: usize = 500;
 /// Longest opaque token we look at.
 const MAX_TOKEN_BYTES: usize = 256;
+/// Most accounts per `ListUsers` page.
+const MAX_USER_PAGE_SIZE: u32 = 100;
+/// `ListUsers`' method path, which its page tokens are bound to.
+const LIST_USERS_METHOD: &str = "/fitflow.identity.v1.IdentityService/ListUsers";
 
 /// The gRPC face of [`Accounts`].
 pub struct IdentityGrpc {
@@ -418,6 +426,87 @@ impl IdentityService for IdentityGrpc {
             .await?;
         Ok(Response::new(pb::ResetUserMfaResponse {
             user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::GetUserResponse>, Status> {
+        let (operator, user_id) = operator_and_user(&request, &request.get_ref().user_id)?;
+        let account = self.accounts.get_user(operator, user_id).await?;
+        Ok(Response::new(pb::GetUserResponse {
+            user: Some(user_to_proto(account)),
+        }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let operator = operator(&request)?;
+        let message = request.get_ref();
+        let mut violations = Violations::new();
+        let page_size =
+            fitflow_api::page::page_size(&mut violations, message.page_size, MAX_USER_PAGE_SIZE);
+        fitflow_api::text::check_text(
+            &mut violations,
+            "email_prefix",
+            &message.email_prefix,
+            TextKind::Line,
+            domain::MAX_EMAIL_CHARS,
+        );
+        let email_prefix = message.email_prefix.trim().to_lowercase();
+        let status = match pb::UserStatus::try_from(message.status) {
+            Ok(pb::UserStatus::Unspecified) => None,
+            Ok(pb::UserStatus::Active) => Some("active"),
+            Ok(pb::UserStatus::Suspended) => Some("suspended"),
+            Ok(pb::UserStatus::Deleted) => Some("deleted"),
+            Err(_) => {
+                violations.add("status", "must be a known status");
+                None
+            }
+        };
+        let role = if message.role == pb::Role::Unspecified as i32 {
+            None
+        } else {
+            let role = domain::role_from_proto(message.role);
+            violations.check(role.is_some(), "role", "must be a known role");
+            role
+        };
+        // The token is bound to the filters as they are applied (normalised).
+        let filter = pb::ListUsersRequest {
+            page_size: 0,
+            page_token: String::new(),
+            email_prefix: email_prefix.clone(),
+            status: message.status,
+            role: message.role,
+        }
+        .encode_to_vec();
+        let caller = Caller::User(operator.principal.clone());
+        let query = PageQuery {
+            method: LIST_USERS_METHOD,
+            caller: &caller,
+            filter: &filter,
+        };
+        let page_tokens = self.accounts.page_tokens().await?;
+        let after = page_tokens.read::<Uuid>(&mut violations, &query, &message.page_token);
+        violations.into_result().map_err(reject)?;
+        let user_filter = crate::repo::UserFilter {
+            email_prefix: &email_prefix,
+            status,
+            role: role.map(fitflow_auth::Role::as_str),
+        };
+        let page = self
+            .accounts
+            .list_users(operator, &user_filter, page_size, after)
+            .await?;
+        Ok(Response::new(pb::ListUsersResponse {
+            next_page_token: page
+                .next_after
+                .map(|cursor| page_tokens.issue(&query, &cursor))
+                .unwrap_or_default(),
+            users: page.accounts.into_iter().map(user_to_proto).collect(),
         }))
     }
 

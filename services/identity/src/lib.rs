@@ -30,9 +30,10 @@ pub const ERROR_DOMAIN: &str = "fitflow.identity";
 /// Its migrations (reversible).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// RPCs that wield operator powers over other accounts: only the operator
-/// peer may call them, never the gateway (a stolen operator token replayed
-/// through the public edge must not reach them).
+/// RPCs that wield operator powers over other accounts, or read any of
+/// them (the operator directory): only the operator peer may call them,
+/// never the gateway (a stolen operator token replayed through the public
+/// edge must not reach them).
 pub const OPERATOR_RPCS: &[&str] = &[
     "SuspendUser",
     "RestoreUser",
@@ -40,6 +41,8 @@ pub const OPERATOR_RPCS: &[&str] = &[
     "GrantRole",
     "RevokeRole",
     "ResetUserMfa",
+    "GetUser",
+    "ListUsers",
 ];
 
 /// The mTLS peer of the tenancy service, the only caller of [`INTERNAL_LOOKUP_RPC`].

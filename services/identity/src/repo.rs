@@ -98,6 +98,40 @@ pub(crate) async fn find_user(
         .await
 }
 
+/// What the operators' account list is filtered by.
+pub(crate) struct UserFilter<'a> {
+    /// A normalised email prefix; empty matches every email.
+    pub(crate) email_prefix: &'a str,
+    /// `active`, `suspended` or `deleted`; `None` for any.
+    pub(crate) status: Option<&'a str>,
+    /// A role name; `None` for any.
+    pub(crate) role: Option<&'a str>,
+}
+
+/// Up to `limit` users matching `filter`, oldest first (ids are UUIDv7),
+/// after `after` when given. The prefix is matched with `starts_with`, so
+/// `%` and `_` in it are plain characters.
+pub(crate) async fn list_users(
+    conn: &mut PgConnection,
+    filter: &UserFilter<'_>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users \
+         WHERE starts_with(email, $1) AND ($2::text IS NULL OR status = $2) \
+         AND ($3::text IS NULL OR $3 = ANY (roles)) AND ($4::uuid IS NULL OR id > $4) \
+         ORDER BY id LIMIT $5"
+    ))
+    .bind(filter.email_prefix)
+    .bind(filter.status)
+    .bind(filter.role)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Records a successful login.
 pub(crate) async fn touch_last_login(
     conn: &mut PgConnection,

@@ -23,7 +23,7 @@ impl OperatorCall<'_> {
     /// MFA session) and the call came over the operator certificate. The
     /// handler checks this before validating; checked again here so no
     /// other path into these use cases can skip it.
-    fn require(&self) -> Result<(), IdentityError> {
+    pub(super) fn require(&self) -> Result<(), IdentityError> {
         self.principal.require_role(Role::Operator)?;
         fitflow_auth::require_operator_peer(Some(&fitflow_auth::PeerIdentity(
             self.peer.to_owned(),
@@ -31,7 +31,7 @@ impl OperatorCall<'_> {
         Ok(())
     }
 
-    fn caller(&self) -> Caller {
+    pub(super) fn caller(&self) -> Caller {
         Caller::User(self.principal.clone())
     }
 }
