@@ -4,10 +4,12 @@
 mod admin;
 mod directory;
 mod mfa;
+mod profile;
 mod sessions;
 
 pub(crate) use admin::{OperatorCall, RoleChange};
 pub(crate) use directory::LookupKey;
+pub(crate) use profile::ProfileChange;
 pub(crate) use sessions::session_page_size;
 
 use std::sync::{Arc, LazyLock};
@@ -16,6 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use chrono::{DateTime, Utc};
+use fitflow_api::etag::Etag;
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal, Role};
 use fitflow_crypto::{FieldAddress, KeyRing};
@@ -59,6 +62,8 @@ pub struct Account {
     pub last_login_at: Option<DateTime<Utc>>,
     /// When the account was soft-deleted.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The account's current etag (AIP-154).
+    pub etag: Etag,
 }
 
 /// What a correct password leads to.
@@ -655,6 +660,7 @@ impl Accounts {
             created_at: row.created_at,
             last_login_at: row.last_login_at,
             deleted_at: row.deleted_at,
+            etag: Etag::of_version(row.id, row.version),
         })
     }
 }

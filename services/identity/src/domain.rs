@@ -41,7 +41,8 @@ const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_CHARS: usize = 128;
 /// Longest email address accepted (and longest `ListUsers` email prefix).
 pub const MAX_EMAIL_CHARS: usize = 254;
-const MAX_DISPLAY_NAME_CHARS: usize = 100;
+/// Longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
 /// Longest free-text metadata we keep from a login (user agent, address).
 pub const MAX_CLIENT_FIELD_CHARS: usize = 512;
 

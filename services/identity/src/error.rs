@@ -75,6 +75,10 @@ pub enum IdentityError {
     /// An operator tried to drop their own operator role.
     #[error("cannot revoke own operator role")]
     CannotRevokeOwnOperator,
+    /// A contract rule refused the request (a stale etag, a reused
+    /// request id), or the idempotency table failed.
+    #[error(transparent)]
+    Contract(#[from] fitflow_api::ContractError),
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] fitflow_db::DbError),
@@ -185,6 +189,7 @@ impl From<IdentityError> for ApiError {
                 "CANNOT_REVOKE_OWN_OPERATOR",
                 "an operator cannot revoke their own operator role",
             ),
+            IdentityError::Contract(error) => error.into(),
             IdentityError::Database(error) => error.into(),
             IdentityError::Crypto(error) => error.into(),
             IdentityError::Outbox(error) => error.into(),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::ERROR_DOMAIN;
 use crate::accounts::{
     Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, LookupKey, MfaProof,
-    OperatorCall, RoleChange, session_page_size,
+    OperatorCall, ProfileChange, RoleChange, session_page_size,
 };
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 
@@ -26,6 +26,10 @@ const MAX_LOGIN_PASSWORD_BYTES: usize = 1024;
 const MAX_RESET_REASON_CHARS: usize = 500;
 /// Longest opaque token we look at.
 const MAX_TOKEN_BYTES: usize = 256;
+/// What `UpdateProfile` may change (paths of `update_mask`).
+const PROFILE_FIELDS: &[&str] = &["display_name"];
+/// Longest `etag` looked at (ours are 24 characters).
+const MAX_ETAG_CHARS: usize = 64;
 /// Most accounts per `ListUsers` page.
 const MAX_USER_PAGE_SIZE: u32 = 100;
 /// `ListUsers`' method path, which its page tokens are bound to.
@@ -176,6 +180,64 @@ impl IdentityService for IdentityGrpc {
             .await?;
         Ok(Response::new(pb::CompleteMfaLoginResponse {
             tokens: Some(tokens_to_proto(tokens)),
+        }))
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
+        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let message = request.into_inner();
+        let mut violations = Violations::new();
+        let mask_paths = message
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        let populated: &[&'static str] = if message.display_name.is_empty() {
+            &[]
+        } else {
+            &["display_name"]
+        };
+        let fields = fitflow_api::field_mask::fields_to_update(
+            &mut violations,
+            &mask_paths,
+            PROFILE_FIELDS,
+            populated,
+        );
+        if fields.contains("display_name") {
+            if let Some(problem) = domain::display_name_problem(&message.display_name) {
+                violations.add("display_name", problem);
+            }
+        } else {
+            // Not written, but still never let through with control characters.
+            fitflow_api::text::check_text(
+                &mut violations,
+                "display_name",
+                &message.display_name,
+                TextKind::Line,
+                domain::MAX_DISPLAY_NAME_CHARS,
+            );
+        }
+        fitflow_api::text::check_text(
+            &mut violations,
+            "etag",
+            &message.etag,
+            TextKind::Line,
+            MAX_ETAG_CHARS,
+        );
+        violations.into_result().map_err(reject)?;
+        let change = ProfileChange {
+            display_name: fields
+                .contains("display_name")
+                .then(|| message.display_name.trim().to_owned()),
+        };
+        let account = self
+            .accounts
+            .update_profile(&principal, change, &message.etag)
+            .await?;
+        Ok(Response::new(pb::UpdateProfileResponse {
+            user: Some(user_to_proto(account)),
         }))
     }
 
@@ -802,6 +864,7 @@ fn user_to_proto(account: Account) -> pb::User {
         create_time: Some(timestamp(account.created_at)),
         last_login_time: account.last_login_at.map(timestamp),
         delete_time: account.deleted_at.map(timestamp),
+        etag: account.etag.into(),
     }
 }
 

@@ -23,11 +23,13 @@ pub(crate) struct UserRow {
     pub(crate) deleted_at: Option<DateTime<Utc>>,
     pub(crate) mfa_secret_sealed: Option<Vec<u8>>,
     pub(crate) mfa_last_step: Option<i64>,
+    /// Moved on by every write of the row (a trigger); the etag's source.
+    pub(crate) version: i64,
 }
 
 const USER_COLUMNS: &str = "id, email, email_verified, password_hash, display_name_sealed, roles, \
                             mfa_enabled, status, created_at, last_login_at, deleted_at, \
-                            mfa_secret_sealed, mfa_last_step";
+                            mfa_secret_sealed, mfa_last_step, version";
 
 /// A new account's row.
 pub(crate) struct NewUserRow<'a> {
@@ -606,6 +608,20 @@ pub(crate) async fn set_status(
     .bind(status)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Replaces the sealed display name.
+pub(crate) async fn set_display_name(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    display_name_sealed: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET display_name_sealed = $2, updated_at = now() WHERE id = $1")
+        .bind(user_id)
+        .bind(display_name_sealed)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

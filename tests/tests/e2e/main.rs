@@ -14,6 +14,7 @@ mod jwks;
 mod key_rotation;
 mod mfa;
 mod operators;
+mod profile;
 mod python_client;
 mod python_support;
 mod sealed_fields;

@@ -1,0 +1,3 @@
+DROP TRIGGER users_next_version ON users;
+DROP FUNCTION users_next_version();
+ALTER TABLE users DROP COLUMN version;
