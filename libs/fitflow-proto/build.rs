@@ -53,6 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Ordered maps encode deterministically, which request hashes
+        // (AIP-155 idempotency) rely on.
+        .btree_map(".")
         .skip_debug(
             redacted
                 .iter()
