@@ -1,0 +1,103 @@
+//! Tenancy's use cases: each opens one transaction as the caller, checks who
+//! may do what (row-level security is the second wall), writes its audit
+//! event in the same transaction and commits only when all of it worked.
+
+mod contracts;
+mod studios;
+mod trainers;
+
+pub(crate) use contracts::{ContractView, NewContract, TrainerRef};
+pub(crate) use studios::{StudioPatch, StudioView};
+pub(crate) use trainers::{TrainerPatch, TrainerView};
+
+use fitflow_api::idempotency::{IdempotencyKey, RequestHash};
+use fitflow_api::page::PageTokens;
+use fitflow_auth::{Caller, Principal};
+use fitflow_crypto::{FieldAddress, KeyRing};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::TenancyError;
+use crate::domain::BankAccount;
+use crate::identity::Accounts;
+
+/// The tenancy service's state: its pool, key ring, page-token key and the
+/// identity client it checks accounts with.
+pub struct Directory {
+    pool: PgPool,
+    keyring: KeyRing,
+    page_tokens: PageTokens,
+    accounts: Accounts,
+}
+
+impl Directory {
+    /// The use cases over `pool`, sealing with `keyring`, asking identity
+    /// through `accounts`. Page tokens are signed with a key drawn once per
+    /// process (a restarted process refuses older tokens; callers start over).
+    pub fn new(pool: PgPool, keyring: KeyRing, accounts: Accounts) -> Self {
+        Self {
+            pool,
+            keyring,
+            page_tokens: PageTokens::new(&random_key()),
+            accounts,
+        }
+    }
+
+    /// The page-token issuer, for the gRPC layer's List methods.
+    pub(crate) fn page_tokens(&self) -> &PageTokens {
+        &self.page_tokens
+    }
+
+    async fn seal_bank_account(
+        &self,
+        tenant_id: Uuid,
+        table: &'static str,
+        account: &BankAccount,
+    ) -> Result<Vec<u8>, TenancyError> {
+        let plaintext = zeroize::Zeroizing::new(
+            serde_json::to_vec(account).map_err(|_| TenancyError::Corrupt("bank account"))?,
+        );
+        let address = FieldAddress {
+            table,
+            column: "bank_account",
+            row_id: tenant_id,
+        };
+        Ok(self.keyring.seal(tenant_id, address, &plaintext).await?)
+    }
+
+    async fn open_bank_account(
+        &self,
+        tenant_id: Uuid,
+        table: &'static str,
+        sealed: &[u8],
+    ) -> Result<BankAccount, TenancyError> {
+        let address = FieldAddress {
+            table,
+            column: "bank_account",
+            row_id: tenant_id,
+        };
+        let plaintext = self.keyring.open(tenant_id, address, sealed).await?;
+        serde_json::from_slice(&plaintext).map_err(|_| TenancyError::Corrupt("bank account"))
+    }
+}
+
+/// A create's idempotency record: its key and request hash, when the
+/// request carried a `request_id` (AIP-155).
+#[derive(Debug, Default)]
+pub(crate) struct Idempotency(pub Option<(IdempotencyKey, RequestHash)>);
+
+fn user(principal: &Principal) -> Caller {
+    Caller::User(principal.clone())
+}
+
+/// 32 bytes from the operating system's generator.
+fn random_key() -> [u8; 32] {
+    use ring::rand::SecureRandom as _;
+    let mut key = [0; 32];
+    if ring::rand::SystemRandom::new().fill(&mut key).is_err() {
+        // ring found no generator; uuid's v4 ids come from the OS generator too.
+        key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    }
+    key
+}

@@ -1,0 +1,562 @@
+//! Canadian business formats, checked as pure functions: provinces and
+//! postal codes, business and QST numbers, bank accounts, money and
+//! percentages, time zones, contact details and free settings.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use fitflow_api::text::{TextKind, text_problem};
+use fitflow_error::Violations;
+use rust_decimal::Decimal;
+
+/// The only currency FitFlow bills in.
+pub const CURRENCY: &str = "CAD";
+/// Largest amount `NUMERIC(12,2)` holds.
+const MAX_AMOUNT: Decimal = Decimal::from_parts(1_410_065_407, 2, 0, false, 0); // 9,999,999,999
+/// Most entries in a settings map.
+pub const MAX_SETTINGS: usize = 32;
+/// Longest settings value.
+const MAX_SETTING_VALUE_CHARS: usize = 1000;
+
+/// A Canadian province or territory, by its two-letter code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Province {
+    /// Alberta.
+    Ab,
+    /// British Columbia.
+    Bc,
+    /// Manitoba.
+    Mb,
+    /// New Brunswick.
+    Nb,
+    /// Newfoundland and Labrador.
+    Nl,
+    /// Nova Scotia.
+    Ns,
+    /// Northwest Territories.
+    Nt,
+    /// Nunavut.
+    Nu,
+    /// Ontario.
+    On,
+    /// Prince Edward Island.
+    Pe,
+    /// Quebec.
+    Qc,
+    /// Saskatchewan.
+    Sk,
+    /// Yukon.
+    Yt,
+}
+
+/// Every province, in the order of `fitflow.type.v1.Province` (1..=13).
+const PROVINCES: [Province; 13] = [
+    Province::Ab,
+    Province::Bc,
+    Province::Mb,
+    Province::Nb,
+    Province::Nl,
+    Province::Ns,
+    Province::Nt,
+    Province::Nu,
+    Province::On,
+    Province::Pe,
+    Province::Qc,
+    Province::Sk,
+    Province::Yt,
+];
+
+impl Province {
+    /// The two-letter code, as stored.
+    pub fn code(self) -> &'static str {
+        match self {
+            Province::Ab => "AB",
+            Province::Bc => "BC",
+            Province::Mb => "MB",
+            Province::Nb => "NB",
+            Province::Nl => "NL",
+            Province::Ns => "NS",
+            Province::Nt => "NT",
+            Province::Nu => "NU",
+            Province::On => "ON",
+            Province::Pe => "PE",
+            Province::Qc => "QC",
+            Province::Sk => "SK",
+            Province::Yt => "YT",
+        }
+    }
+
+    /// The province of a `fitflow.type.v1.Province` value; `None` for 0 or unknown.
+    pub fn from_proto(value: i32) -> Option<Self> {
+        let index = usize::try_from(value).ok()?.checked_sub(1)?;
+        PROVINCES.get(index).copied()
+    }
+
+    /// The `fitflow.type.v1.Province` value.
+    pub fn to_proto(self) -> i32 {
+        let index = PROVINCES
+            .iter()
+            .position(|province| *province == self)
+            .unwrap_or_default();
+        i32::try_from(index + 1).unwrap_or_default()
+    }
+
+    /// The province of a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        PROVINCES
+            .iter()
+            .copied()
+            .find(|province| province.code() == code)
+    }
+
+    /// The first letters of its postal codes (Canada Post's forward sortation
+    /// areas): X serves both the Northwest Territories and Nunavut.
+    fn postal_letters(self) -> &'static [char] {
+        match self {
+            Province::Nl => &['A'],
+            Province::Ns => &['B'],
+            Province::Pe => &['C'],
+            Province::Nb => &['E'],
+            Province::Qc => &['G', 'H', 'J'],
+            Province::On => &['K', 'L', 'M', 'N', 'P'],
+            Province::Mb => &['R'],
+            Province::Sk => &['S'],
+            Province::Ab => &['T'],
+            Province::Bc => &['V'],
+            Province::Nt | Province::Nu => &['X'],
+            Province::Yt => &['Y'],
+        }
+    }
+}
+
+/// Letters Canada Post never uses in a postal code (they read like digits
+/// or each other).
+const NEVER_IN_POSTAL_CODES: [char; 6] = ['D', 'F', 'I', 'O', 'Q', 'U'];
+
+/// The normalised postal code ("A1A 1A1") of `value` in `province`, or why not.
+pub fn postal_code(value: &str, province: Option<Province>) -> Result<String, &'static str> {
+    let compact: String = value
+        .chars()
+        .filter(|character| *character != ' ')
+        .map(|character| character.to_ascii_uppercase())
+        .collect();
+    let characters: Vec<char> = compact.chars().collect();
+    let shape_ok = characters.len() == 6
+        && characters.iter().enumerate().all(|(position, character)| {
+            if position % 2 == 0 {
+                character.is_ascii_uppercase() && !NEVER_IN_POSTAL_CODES.contains(character)
+            } else {
+                character.is_ascii_digit()
+            }
+        });
+    if !shape_ok || value.chars().filter(|character| *character == ' ').count() > 1 {
+        return Err("must be a Canadian postal code like \"K1A 0B1\"");
+    }
+    if let Some(province) = province
+        && !province.postal_letters().contains(&characters[0])
+    {
+        return Err("does not belong to the address's province");
+    }
+    Ok(format!("{} {}", &compact[..3], &compact[3..]))
+}
+
+/// Whether the 9 digits of a business number pass its check digit (the
+/// Luhn algorithm, as the CRA's business numbers use).
+fn luhn_valid(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(position, digit)| {
+            let digit = u32::from(*digit);
+            if position % 2 == 1 {
+                let doubled = digit * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                digit
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn digits_of(value: &str) -> Option<Vec<u8>> {
+    value
+        .bytes()
+        .map(|byte| byte.is_ascii_digit().then(|| byte - b'0'))
+        .collect()
+}
+
+/// A 9-digit business number that passes its check digit.
+fn business_number_root(value: &str) -> bool {
+    value.len() == 9 && digits_of(value).is_some_and(|digits| luhn_valid(&digits))
+}
+
+/// A CRA program account: the 9-digit business number, a two-letter
+/// program identifier and a 4-digit reference ("123456782RT0001").
+fn program_account(value: &str, program: Option<&str>) -> bool {
+    if value.len() != 15 || !value.is_ascii() {
+        return false;
+    }
+    let (root, rest) = value.split_at(9);
+    let (identifier, reference) = rest.split_at(2);
+    business_number_root(root)
+        && identifier.bytes().all(|byte| byte.is_ascii_uppercase())
+        && program.is_none_or(|program| identifier == program)
+        && reference.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// A GST/HST registration: the RT program account of a business number.
+pub fn gst_hst_number(value: &str) -> Result<(), &'static str> {
+    if program_account(value, Some("RT")) {
+        Ok(())
+    } else {
+        Err(
+            "must be a GST/HST program account like \"123456782RT0001\" (a valid business number, program RT)",
+        )
+    }
+}
+
+/// A studio's business number: 9 digits, or a full program account.
+pub fn business_number(value: &str) -> Result<(), &'static str> {
+    if business_number_root(value) || program_account(value, None) {
+        Ok(())
+    } else {
+        Err("must be a 9-digit business number or a program account like \"123456782RT0001\"")
+    }
+}
+
+/// A Quebec QST registration number: 10 digits, "TQ", 4 digits.
+pub fn qst_number(value: &str) -> Result<(), &'static str> {
+    let bytes = value.as_bytes();
+    let shape_ok = bytes.len() == 16
+        && bytes[..10].iter().all(u8::is_ascii_digit)
+        && &bytes[10..12] == b"TQ"
+        && bytes[12..].iter().all(u8::is_ascii_digit);
+    if shape_ok {
+        Ok(())
+    } else {
+        Err("must be a QST number like \"1234567890TQ0001\"")
+    }
+}
+
+/// A string of exactly `count` ASCII digits (`count` a range).
+fn all_digits(value: &str, count: std::ops::RangeInclusive<usize>) -> bool {
+    count.contains(&value.len()) && value.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// A Canadian bank account's numbers, checked field by field under `path`.
+pub fn bank_account(
+    violations: &mut Violations,
+    path: &str,
+    holder_name: &str,
+    institution: &str,
+    transit: &str,
+    account: &str,
+) {
+    if holder_name.trim().is_empty() {
+        violations.add(format!("{path}.holder_name"), "is required");
+    } else if let Some(problem) = text_problem(holder_name, TextKind::Line, 100) {
+        violations.add(format!("{path}.holder_name"), problem);
+    }
+    violations.check(
+        all_digits(institution, 3..=3),
+        &format!("{path}.institution_number"),
+        "must be 3 digits",
+    );
+    violations.check(
+        all_digits(transit, 5..=5),
+        &format!("{path}.transit_number"),
+        "must be 5 digits",
+    );
+    violations.check(
+        all_digits(account, 7..=12),
+        &format!("{path}.account_number"),
+        "must be 7 to 12 digits",
+    );
+}
+
+/// An amount of Canadian dollars: "CAD", at most two decimals, 0 to
+/// 9,999,999,999.99.
+pub fn cad_amount(currency: &str, amount: &str) -> Result<Decimal, &'static str> {
+    if currency != CURRENCY {
+        return Err("must be in CAD (currency_code \"CAD\")");
+    }
+    let parsed = decimal(amount).ok_or("amount must be a decimal number like \"85.00\"")?;
+    if parsed.scale() > 2 {
+        return Err("amount must have at most two decimals");
+    }
+    if parsed.is_sign_negative() && !parsed.is_zero() {
+        return Err("amount must not be negative");
+    }
+    if parsed.trunc() > MAX_AMOUNT {
+        return Err("amount must be at most 9999999999.99");
+    }
+    Ok(parsed)
+}
+
+/// A percentage "0" to "100" with at most two decimals.
+pub fn percentage(value: &str) -> Result<Decimal, &'static str> {
+    let parsed = decimal(value).ok_or("must be a percentage like \"12.50\"")?;
+    if parsed.scale() > 2 || parsed < Decimal::ZERO || parsed > Decimal::ONE_HUNDRED {
+        return Err("must be a percentage from 0 to 100 with at most two decimals");
+    }
+    Ok(parsed)
+}
+
+/// A plain decimal: digits with an optional sign and one point; no
+/// exponent, no spaces (`Decimal::from_str` accepts underscores).
+fn decimal(value: &str) -> Option<Decimal> {
+    let plain = !value.is_empty()
+        && value.len() <= 20
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+'));
+    if !plain {
+        return None;
+    }
+    Decimal::from_str(value).ok()
+}
+
+/// The wire form of an amount or a percentage: two decimals.
+pub fn two_decimals(value: Decimal) -> String {
+    let mut value = value;
+    value.rescale(2);
+    value.to_string()
+}
+
+/// An IANA time zone name known to the zone database.
+pub fn time_zone(value: &str) -> Result<chrono_tz::Tz, &'static str> {
+    value
+        .parse::<chrono_tz::Tz>()
+        .map_err(|_| "must be an IANA time zone like \"America/Toronto\"")
+}
+
+/// A phone number: digits with an optional leading "+", and spaces, dashes,
+/// dots or parentheses; 7 to 15 digits.
+pub fn phone(value: &str) -> Result<(), &'static str> {
+    let body = value.strip_prefix('+').unwrap_or(value);
+    let shape_ok = value.chars().count() <= 30
+        && body
+            .chars()
+            .all(|character| character.is_ascii_digit() || " -.()".contains(character));
+    let digits = body.chars().filter(char::is_ascii_digit).count();
+    if shape_ok && (7..=15).contains(&digits) {
+        Ok(())
+    } else {
+        Err(
+            "must be a phone number: 7 to 15 digits, optionally with +, spaces, dashes, dots or parentheses",
+        )
+    }
+}
+
+/// An email address, loosely: one "@", a non-empty local part, a domain with
+/// a dot, no spaces or control characters, at most 254 characters.
+pub fn email(value: &str) -> Result<(), &'static str> {
+    let shape_ok = value.chars().count() <= 254
+        && !value
+            .chars()
+            .any(|character| character.is_whitespace() || character.is_control())
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if shape_ok {
+        Ok(())
+    } else {
+        Err("must be an email address")
+    }
+}
+
+/// A website: an https:// URL without spaces, at most 200 characters.
+pub fn website(value: &str) -> Result<(), &'static str> {
+    let shape_ok = value.chars().count() <= 200
+        && value.len() > "https://".len()
+        && value.starts_with("https://")
+        && !value
+            .chars()
+            .any(|character| character.is_whitespace() || character.is_control());
+    if shape_ok {
+        Ok(())
+    } else {
+        Err("must be an https:// URL of at most 200 characters")
+    }
+}
+
+/// Free settings: at most [`MAX_SETTINGS`] entries, keys `[a-z0-9_.]{1,64}`,
+/// values single lines of at most 1000 characters. Violations name the key's
+/// position, never a value.
+pub fn settings(violations: &mut Violations, path: &str, entries: &BTreeMap<&str, &str>) {
+    if entries.len() > MAX_SETTINGS {
+        violations.add(path, format!("must hold at most {MAX_SETTINGS} entries"));
+        return;
+    }
+    for (key, value) in entries {
+        let key_ok = (1..=64).contains(&key.len())
+            && key.bytes().all(|byte| {
+                byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_.".contains(&byte)
+            });
+        if !key_ok {
+            violations.add(path, "keys must be 1 to 64 characters of a-z, 0-9, _ and .");
+            continue;
+        }
+        if let Some(problem) = text_problem(value, TextKind::FreeText, MAX_SETTING_VALUE_CHARS) {
+            violations.add(format!("{path}[{key}]"), problem);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_province_round_trips_through_its_proto_value_and_code() {
+        for province in PROVINCES {
+            assert_eq!(Province::from_proto(province.to_proto()), Some(province));
+            assert_eq!(Province::from_code(province.code()), Some(province));
+        }
+        assert_eq!(Province::from_proto(0), None);
+        assert_eq!(Province::from_proto(14), None);
+        assert_eq!(Province::from_proto(-1), None);
+    }
+
+    #[test]
+    fn postal_codes_are_normalised_and_must_belong_to_the_province() {
+        assert_eq!(
+            postal_code("k1a0b1", Some(Province::On)).as_deref(),
+            Ok("K1A 0B1")
+        );
+        assert_eq!(
+            postal_code("H2X 1Y4", Some(Province::Qc)).as_deref(),
+            Ok("H2X 1Y4")
+        );
+        assert_eq!(
+            postal_code("X0A 0H0", Some(Province::Nu)).as_deref(),
+            Ok("X0A 0H0")
+        );
+        assert!(postal_code("K1A 0B1", Some(Province::Qc)).is_err());
+        assert!(postal_code("D1A 0B1", None).is_err(), "D is never used");
+        assert!(postal_code("K1A 0B", None).is_err());
+        assert!(postal_code("K1A  0B1", None).is_err());
+        assert!(postal_code("1KA 0B1", None).is_err());
+        assert!(postal_code("K1A\u{0}0B1", None).is_err());
+    }
+
+    #[test]
+    fn a_gst_number_needs_a_valid_business_number_and_the_rt_program() {
+        assert!(gst_hst_number("123456782RT0001").is_ok());
+        assert!(
+            gst_hst_number("123456789RT0001").is_err(),
+            "check digit fails"
+        );
+        assert!(
+            gst_hst_number("123456782RP0001").is_err(),
+            "payroll program"
+        );
+        assert!(gst_hst_number("123456782RT001").is_err());
+        assert!(gst_hst_number("123456782rt0001").is_err());
+        assert!(gst_hst_number("１23456782RT0001").is_err());
+        assert!(business_number("123456782").is_ok());
+        assert!(business_number("123456782RC0001").is_ok());
+        assert!(business_number("12345678").is_err());
+    }
+
+    #[test]
+    fn qst_numbers_have_ten_digits_tq_and_four_digits() {
+        assert!(qst_number("1234567890TQ0001").is_ok());
+        assert!(qst_number("1234567890TQ001").is_err());
+        assert!(qst_number("123456789XTQ0001").is_err());
+        assert!(qst_number("1234567890RT0001").is_err());
+    }
+
+    #[test]
+    fn amounts_are_cad_with_two_decimals_within_numeric_12_2() {
+        assert_eq!(cad_amount("CAD", "85"), Ok(Decimal::from(85)));
+        assert_eq!(two_decimals(Decimal::from(85)), "85.00");
+        assert!(cad_amount("CAD", "85.005").is_err());
+        assert!(cad_amount("USD", "85").is_err());
+        assert!(cad_amount("CAD", "-1").is_err());
+        assert!(cad_amount("CAD", "1e3").is_err());
+        assert!(cad_amount("CAD", "1_000").is_err());
+        assert!(cad_amount("CAD", "9999999999.99").is_ok());
+        assert!(cad_amount("CAD", "10000000000").is_err());
+        assert!(cad_amount("CAD", "").is_err());
+    }
+
+    #[test]
+    fn percentages_run_from_zero_to_one_hundred() {
+        assert!(percentage("0").is_ok());
+        assert!(percentage("12.50").is_ok());
+        assert!(percentage("100").is_ok());
+        assert!(percentage("100.01").is_err());
+        assert!(percentage("-0.01").is_err());
+        assert!(percentage("1.005").is_err());
+    }
+
+    #[test]
+    fn time_zones_come_from_the_iana_database() {
+        assert!(time_zone("America/St_Johns").is_ok());
+        assert!(time_zone("America/Regina").is_ok());
+        assert!(time_zone("Mars/Olympus").is_err());
+        assert!(time_zone("").is_err());
+    }
+
+    #[test]
+    fn contact_details_have_plausible_shapes() {
+        assert!(phone("+1 (416) 555-0100").is_ok());
+        assert!(phone("555").is_err());
+        assert!(phone("416-555-0100 ext 2").is_err());
+        assert!(email("desk@studio.ca").is_ok());
+        assert!(email("desk@studio").is_err());
+        assert!(email("a b@studio.ca").is_err());
+        assert!(website("https://studio.ca").is_ok());
+        assert!(website("http://studio.ca").is_err());
+    }
+
+    #[test]
+    fn bank_accounts_are_checked_field_by_field() {
+        let mut violations = Violations::new();
+        bank_account(
+            &mut violations,
+            "bank_account",
+            "Ana",
+            "001",
+            "12345",
+            "1234567",
+        );
+        assert!(violations.is_empty());
+        let mut violations = Violations::new();
+        bank_account(&mut violations, "bank_account", "", "01", "1234a", "123");
+        let error = violations.into_result().expect_err("four bad fields");
+        assert_eq!(error.violations.len(), 4);
+    }
+
+    #[test]
+    fn settings_keys_are_plain_and_values_free_of_control_characters() {
+        let mut violations = Violations::new();
+        settings(
+            &mut violations,
+            "settings",
+            &BTreeMap::from([("reminder.hours", "24"), ("note", "line\nbreak")]),
+        );
+        assert!(violations.is_empty());
+        let mut violations = Violations::new();
+        settings(
+            &mut violations,
+            "settings",
+            &BTreeMap::from([("Bad Key", "x"), ("ok", "nul\u{0}")]),
+        );
+        assert_eq!(
+            violations
+                .into_result()
+                .expect_err("two bad entries")
+                .violations
+                .len(),
+            2
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! The tenancy service: trainer profiles and teams, studios and chains, and
+//! the contracts between them with rates versioned by date. It owns the
+//! `tenancy` schema and is the authority on who acts for which trainer and
+//! who manages which studio.
+//!
+//! Reads top-down: [`grpc`] (handlers; with `convert`, the only place proto
+//! types appear) → `directory` (use cases; each owns its transaction and
+//! writes its audit event in it) → [`domain`] and [`formats`] (pure rules)
+//! and `repo` (every SQL statement). Row-level security (`FORCE`) repeats the
+//! handlers' checks: a trainer row is visible to whoever acts for it, a
+//! studio's directory card to everyone and its changes to its managers, a
+//! contract to its parties; rate versions can only be inserted.
+
+mod convert;
+mod directory;
+pub mod domain;
+mod error;
+pub mod formats;
+pub mod grpc;
+mod identity;
+mod repo;
+mod service;
+
+use fitflow_server::{EDGE_PEERS, PeerPolicy};
+
+pub use directory::Directory;
+pub use error::TenancyError;
+pub use grpc::TenancyGrpc;
+pub use identity::Accounts;
+pub use service::TenancyService;
+
+/// The service's name, schema and audit source.
+pub const SERVICE: &str = "tenancy";
+/// `google.rpc.ErrorInfo` domain of its errors.
+pub const ERROR_DOMAIN: &str = "fitflow.tenancy";
+/// Its migrations (reversible).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+const RPC: &str = "/fitflow.tenancy.v1.TenancyService/";
+
+/// Who may call what: the gateway and operators use the public RPCs;
+/// billing alone reads tax profiles, identity alone what a user acts for,
+/// and `GetRate` admits billing beside the edge.
+pub fn peer_policy() -> PeerPolicy {
+    PeerPolicy::new(EDGE_PEERS)
+        .allow(&format!("{RPC}GetTaxProfile"), &["billing"])
+        .allow(&format!("{RPC}GetActingFor"), &["identity"])
+        .allow(
+            &format!("{RPC}GetRate"),
+            &["gateway", "operator", "billing"],
+        )
+}

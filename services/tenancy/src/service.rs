@@ -1,0 +1,42 @@
+//! Tenancy as a platform service.
+
+use fitflow_platform::{Service, ServiceContext, ServiceRoutes, StartFuture};
+use fitflow_proto::tenancy::tenancy_service_server::TenancyServiceServer;
+use fitflow_server::PeerPolicy;
+use sqlx::migrate::Migrator;
+
+use crate::{Accounts, Directory, MIGRATOR, SERVICE, TenancyGrpc};
+
+/// Largest request message: profiles and studios are small.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// The tenancy service, for the platform's registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TenancyService;
+
+impl Service for TenancyService {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn migrations(&self) -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn peer_policy(&self) -> PeerPolicy {
+        crate::peer_policy()
+    }
+
+    fn start(&self, context: ServiceContext) -> StartFuture<'_> {
+        Box::pin(async move {
+            let identity = context.peers.channel("identity").map_err(|error| {
+                anyhow::anyhow!("cannot prepare the channel to identity: {error}")
+            })?;
+            let directory = Directory::new(context.pool, context.keyring, Accounts::new(identity));
+            Ok(ServiceRoutes::new().add_service(
+                TenancyServiceServer::new(TenancyGrpc::new(directory))
+                    .max_decoding_message_size(MAX_MESSAGE),
+            ))
+        })
+    }
+}
