@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fitflow_proto::{audit, identity, types};
+use fitflow_proto::{audit, identity, tenancy, types};
 
 /// The `ApiError` constructors that take a reason, and the argument (from 0)
 /// that holds it.
@@ -142,6 +142,8 @@ enum Sender {
     Identity,
     /// The audit service.
     Audit,
+    /// The tenancy service.
+    Tenancy,
 }
 
 impl Sender {
@@ -152,6 +154,7 @@ impl Sender {
             (Some("libs"), _) | (Some("services"), Some("fitflow")) => Ok(Sender::Shared),
             (Some("services"), Some("identity")) => Ok(Sender::Identity),
             (Some("services"), Some("audit")) => Ok(Sender::Audit),
+            (Some("services"), Some("tenancy")) => Ok(Sender::Tenancy),
             _ => Err(format!(
                 "{}: a new service? map its directory to its package's ErrorReason in this test",
                 relative.display()
@@ -169,6 +172,7 @@ impl Sender {
                 identity::ErrorReason::from_str_name(&name).map(|value| value as i32)
             }
             Sender::Audit => audit::ErrorReason::from_str_name(&name).map(|value| value as i32),
+            Sender::Tenancy => tenancy::ErrorReason::from_str_name(&name).map(|value| value as i32),
         };
         // UNSPECIFIED is the enum's zero, never a reason.
         shared.is_some_and(|value| value != types::ErrorReason::Unspecified)
@@ -327,6 +331,11 @@ fn the_shared_and_service_reasons_never_share_a_name() {
             (1..1000)
                 .filter_map(|n| audit::ErrorReason::try_from(n).ok())
                 .map(|value| value.as_str_name()),
+        )
+        .chain(
+            (1..1000)
+                .filter_map(|n| tenancy::ErrorReason::try_from(n).ok())
+                .map(|value| value.as_str_name()),
         );
     for name in services {
         assert!(!shared.contains(&name), "{name} is declared twice");
@@ -372,6 +381,7 @@ fn every_reason_the_proto_comments_name_is_declared() {
     for (relative, sender) in [
         ("proto/fitflow/identity/v1/identity.proto", Sender::Identity),
         ("proto/fitflow/audit/v1/audit.proto", Sender::Audit),
+        ("proto/fitflow/tenancy/v1/tenancy.proto", Sender::Tenancy),
     ] {
         let proto = std::fs::read_to_string(root.join(relative)).expect("read proto");
         for (line, reason) in reasons_named_in_comments(&proto) {

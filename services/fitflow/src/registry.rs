@@ -10,6 +10,7 @@ use fitflow_platform::Registry;
 pub fn registry() -> Registry {
     Registry::new(vec![
         Arc::new(fitflow_identity::IdentityService),
+        Arc::new(fitflow_tenancy::TenancyService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("the registry matches deploy/services.tsv")
@@ -20,6 +21,6 @@ mod tests {
     #[test]
     fn the_registry_matches_the_table_of_services() {
         let names = super::registry().names();
-        assert_eq!(names, ["identity", "audit"]);
+        assert_eq!(names, ["identity", "tenancy", "audit"]);
     }
 }

@@ -19,6 +19,7 @@ mod python_client;
 mod python_support;
 mod sealed_fields;
 mod sessions;
+mod tenancy;
 mod tokens;
 #[macro_use]
 mod transport;
