@@ -19,7 +19,7 @@ use crate::domain::{
     StudioStatus, SupplierStatus, TaxProfile, TrainerProfile,
 };
 use crate::formats::{self, CURRENCY, Province};
-use crate::repo::RateRow;
+use crate::repo::{RateRow, TeamInvitationRow};
 
 /// Fields of `Trainer` an update may name.
 pub(crate) const TRAINER_UPDATABLE: &[&str] = &[
@@ -899,5 +899,23 @@ pub(crate) fn rate_response(version: &RateRow, rate: Decimal) -> pb::GetRateResp
         commission_rate: formats::two_decimals(version.commission_rate),
         contract_id: version.contract_id.to_string(),
         effective_date: Some(date_out(version.effective_date)),
+    }
+}
+
+/// The wire form of a team invitation.
+pub(crate) fn team_invitation_out(row: &TeamInvitationRow) -> pb::TeamInvitation {
+    let state = match row.state.as_str() {
+        "pending" => pb::TeamInvitationState::Pending,
+        "accepted" => pb::TeamInvitationState::Accepted,
+        "declined" => pb::TeamInvitationState::Declined,
+        _ => pb::TeamInvitationState::Expired,
+    };
+    pb::TeamInvitation {
+        id: row.id.to_string(),
+        leader_id: row.leader_id.to_string(),
+        trainer_id: row.trainer_id.to_string(),
+        state: state as i32,
+        create_time: Some(to_timestamp(row.created_at)),
+        expire_time: Some(to_timestamp(row.expires_at)),
     }
 }

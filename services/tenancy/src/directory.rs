@@ -4,6 +4,7 @@
 
 mod contracts;
 mod studios;
+mod teams;
 mod trainers;
 
 pub(crate) use contracts::{ContractView, NewContract, TrainerRef};

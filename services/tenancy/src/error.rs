@@ -56,6 +56,15 @@ pub enum TenancyError {
     /// No contract covers the date.
     #[error("no contract on date")]
     NoContractOnDate,
+    /// A team change would break the tree.
+    #[error("team invalid: {0}")]
+    TeamInvalid(&'static str),
+    /// A pending invitation exists for the pair.
+    #[error("team invitation exists")]
+    TeamInvitationExists,
+    /// No pending invitation for the caller.
+    #[error("team invitation not found")]
+    TeamInvitationNotFound,
     /// Identity could not be asked.
     #[error("identity unavailable: {0}")]
     IdentityUnavailable(String),
@@ -149,6 +158,20 @@ impl From<TenancyError> for ApiError {
             TenancyError::NoContractOnDate => ApiError::not_found(
                 "NO_CONTRACT_ON_DATE",
                 "no contract between this trainer and studio covers the date",
+            ),
+            TenancyError::TeamInvalid(why) => ApiError::new(
+                Code::FailedPrecondition,
+                "TEAM_INVALID",
+                format!("the team would be invalid: {why}"),
+            ),
+            TenancyError::TeamInvitationExists => ApiError::new(
+                Code::AlreadyExists,
+                "TEAM_INVITATION_EXISTS",
+                "a pending invitation for this trainer exists",
+            ),
+            TenancyError::TeamInvitationNotFound => ApiError::not_found(
+                "TEAM_INVITATION_NOT_FOUND",
+                "no pending invitation with this id for the caller",
             ),
             TenancyError::IdentityUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",

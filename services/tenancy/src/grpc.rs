@@ -426,22 +426,12 @@ impl TenancyService for TenancyGrpc {
         let studio_id = uuid(&mut violations, "studio_id", &request.studio_id);
         let trainer = match &request.trainer {
             Some(pb::create_contract_request::Trainer::TrainerId(id)) => {
-                uuid(&mut violations, "trainer_id", id).map(TrainerRef::Id)
+                trainer_ref(&mut violations, Some(id), None)
             }
             Some(pb::create_contract_request::Trainer::TrainerEmail(email)) => {
-                let normalised = email.trim().to_lowercase();
-                match crate::formats::email(&normalised) {
-                    Ok(()) => Some(TrainerRef::Email(normalised)),
-                    Err(problem) => {
-                        violations.add("trainer_email", problem);
-                        None
-                    }
-                }
+                trainer_ref(&mut violations, None, Some(email))
             }
-            None => {
-                violations.add("trainer_id", "is required (or trainer_email)");
-                None
-            }
+            None => trainer_ref(&mut violations, None, None),
         };
         let role = convert::contract_role(&mut violations, request.role);
         let start_date = convert::date(
@@ -701,6 +691,145 @@ impl TenancyService for TenancyGrpc {
             .rate(&caller, trainer_id, studio_id, category, date)
             .await?;
         Ok(Response::new(convert::rate_response(&version, rate)))
+    }
+
+    async fn invite_team_member(
+        &self,
+        request: Request<pb::InviteTeamMemberRequest>,
+    ) -> Result<Response<pb::InviteTeamMemberResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let idempotency = idempotency(
+            &mut violations,
+            &principal,
+            "/fitflow.tenancy.v1.TenancyService/InviteTeamMember",
+            &request.request_id,
+            &request,
+        );
+        let leader_id = uuid(&mut violations, "leader_id", &request.leader_id);
+        let invitee = match &request.trainer {
+            Some(pb::invite_team_member_request::Trainer::TrainerId(id)) => {
+                trainer_ref(&mut violations, Some(id), None)
+            }
+            Some(pb::invite_team_member_request::Trainer::TrainerEmail(email)) => {
+                trainer_ref(&mut violations, None, Some(email))
+            }
+            None => trainer_ref(&mut violations, None, None),
+        };
+        done(violations)?;
+        let (Some(leader_id), Some(invitee)) = (leader_id, invitee) else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let row = self
+            .directory
+            .invite_team_member(&principal, leader_id, invitee, idempotency)
+            .await?;
+        Ok(Response::new(pb::InviteTeamMemberResponse {
+            invitation: Some(convert::team_invitation_out(&row)),
+        }))
+    }
+
+    async fn list_team_invitations(
+        &self,
+        request: Request<pb::ListTeamInvitationsRequest>,
+    ) -> Result<Response<pb::ListTeamInvitationsResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let trainer_id = uuid(&mut violations, "trainer_id", &request.get_ref().trainer_id);
+        done(violations)?;
+        let rows = self
+            .directory
+            .team_invitations(&principal, trainer_id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::ListTeamInvitationsResponse {
+            invitations: rows.iter().map(convert::team_invitation_out).collect(),
+        }))
+    }
+
+    async fn answer_team_invitation(
+        &self,
+        request: Request<pb::AnswerTeamInvitationRequest>,
+    ) -> Result<Response<pb::AnswerTeamInvitationResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let invitation_id = uuid(
+            &mut violations,
+            "invitation_id",
+            &request.get_ref().invitation_id,
+        );
+        done(violations)?;
+        let row = self
+            .directory
+            .answer_team_invitation(
+                &principal,
+                invitation_id.unwrap_or_default(),
+                request.get_ref().accept,
+            )
+            .await?;
+        Ok(Response::new(pb::AnswerTeamInvitationResponse {
+            invitation: Some(convert::team_invitation_out(&row)),
+        }))
+    }
+
+    async fn leave_team(
+        &self,
+        request: Request<pb::LeaveTeamRequest>,
+    ) -> Result<Response<pb::LeaveTeamResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let trainer_id = uuid(&mut violations, "trainer_id", &request.get_ref().trainer_id);
+        done(violations)?;
+        let view = self
+            .directory
+            .leave_team(&principal, trainer_id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::LeaveTeamResponse {
+            trainer: Some(convert::trainer_out(view)),
+        }))
+    }
+
+    async fn list_team_members(
+        &self,
+        request: Request<pb::ListTeamMembersRequest>,
+    ) -> Result<Response<pb::ListTeamMembersResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let leader_id = uuid(&mut violations, "leader_id", &request.get_ref().leader_id);
+        done(violations)?;
+        let (members, truncated) = self
+            .directory
+            .team_members(&principal, leader_id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::ListTeamMembersResponse {
+            members: members.into_iter().map(convert::trainer_out).collect(),
+            truncated,
+        }))
+    }
+}
+
+/// Who is invited: a trainer id, or the (normalised) email of their account.
+fn trainer_ref(
+    violations: &mut Violations,
+    trainer_id: Option<&str>,
+    trainer_email: Option<&str>,
+) -> Option<TrainerRef> {
+    match (trainer_id, trainer_email) {
+        (Some(id), _) => uuid(violations, "trainer_id", id).map(TrainerRef::Id),
+        (None, Some(email)) => {
+            let normalised = email.trim().to_lowercase();
+            match crate::formats::email(&normalised) {
+                Ok(()) => Some(TrainerRef::Email(normalised)),
+                Err(problem) => {
+                    violations.add("trainer_email", problem);
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            violations.add("trainer_id", "is required (or trainer_email)");
+            None
+        }
     }
 }
 

@@ -760,3 +760,206 @@ pub(crate) async fn caller_manages_studio(
 pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(database) if database.code().as_deref() == Some("23503"))
 }
+
+/// A `team_invitations` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct TeamInvitationRow {
+    pub id: Uuid,
+    pub leader_id: Uuid,
+    pub trainer_id: Uuid,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+const INVITATION_COLUMNS: &str = "id, leader_id, trainer_id, state, created_at, expires_at";
+
+/// Serializes every change to teams for the rest of the transaction, so two
+/// concurrent joins cannot build a cycle together.
+pub(crate) async fn lock_teams(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenancy.teams'))")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// `trainer` and the leads above them, nearest first (at most 9).
+pub(crate) async fn team_chain_upwards(
+    conn: &mut PgConnection,
+    trainer: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE up (id, depth) AS ( \
+             SELECT $1::uuid, 0 \
+             UNION ALL \
+             SELECT l.leader_id, up.depth + 1 FROM team_links l JOIN up ON l.trainer_id = up.id \
+             WHERE up.depth < 8) \
+         SELECT id FROM up ORDER BY depth",
+    )
+    .bind(trainer)
+    .fetch_all(conn)
+    .await
+}
+
+/// How many levels `trainer` and the trainers below them span (1 alone).
+pub(crate) async fn team_subtree_height(
+    conn: &mut PgConnection,
+    trainer: Uuid,
+) -> Result<usize, sqlx::Error> {
+    let height: i32 = sqlx::query_scalar(
+        "WITH RECURSIVE down (id, depth) AS ( \
+             SELECT $1::uuid, 1 \
+             UNION ALL \
+             SELECT l.trainer_id, down.depth + 1 FROM team_links l JOIN down ON l.leader_id = down.id \
+             WHERE down.depth < 9) \
+         SELECT max(depth) FROM down",
+    )
+    .bind(trainer)
+    .fetch_one(conn)
+    .await?;
+    Ok(usize::try_from(height).unwrap_or(usize::MAX))
+}
+
+/// The lead of `trainer`'s team, if they are in one.
+pub(crate) async fn team_leader_of(
+    conn: &mut PgConnection,
+    trainer: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT leader_id FROM team_links WHERE trainer_id = $1")
+        .bind(trainer)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Marks the lapsed pending invitation of the pair expired, so a new one
+/// can be sent.
+pub(crate) async fn expire_team_invitations(
+    conn: &mut PgConnection,
+    leader: Uuid,
+    trainer: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE team_invitations SET state = 'expired' \
+         WHERE leader_id = $1 AND trainer_id = $2 AND state = 'pending' AND expires_at <= now()",
+    )
+    .bind(leader)
+    .bind(trainer)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts an invitation; `false` when one is pending for the pair.
+pub(crate) async fn insert_team_invitation(
+    conn: &mut PgConnection,
+    id: Uuid,
+    leader: Uuid,
+    trainer: Uuid,
+    invited_by: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO team_invitations (id, leader_id, trainer_id, invited_by, expires_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (leader_id, trainer_id) WHERE state = 'pending' DO NOTHING",
+    )
+    .bind(id)
+    .bind(leader)
+    .bind(trainer)
+    .bind(invited_by)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// An invitation the caller is a party to; with `lock`, locked for update.
+pub(crate) async fn team_invitation(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<TeamInvitationRow>, sqlx::Error> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query_as(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM team_invitations WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The pending, unexpired invitations `trainer` received or sent.
+pub(crate) async fn pending_team_invitations(
+    conn: &mut PgConnection,
+    trainer: Uuid,
+) -> Result<Vec<TeamInvitationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM team_invitations \
+         WHERE (trainer_id = $1 OR leader_id = $1) AND state = 'pending' AND expires_at > now() \
+         ORDER BY created_at DESC LIMIT 200"
+    ))
+    .bind(trainer)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records the answer to an invitation.
+pub(crate) async fn answer_team_invitation(
+    conn: &mut PgConnection,
+    id: Uuid,
+    state: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE team_invitations SET state = $2, answered_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(state)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Puts `trainer` in `leader`'s team.
+pub(crate) async fn insert_team_link(
+    conn: &mut PgConnection,
+    trainer: Uuid,
+    leader: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO team_links (trainer_id, leader_id) VALUES ($1, $2)")
+        .bind(trainer)
+        .bind(leader)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes `trainer` out of their team.
+pub(crate) async fn delete_team_link(
+    conn: &mut PgConnection,
+    trainer: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM team_links WHERE trainer_id = $1")
+        .bind(trainer)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The trainers below `leader`, nearest levels first, at most `limit`.
+pub(crate) async fn team_members(
+    conn: &mut PgConnection,
+    leader: Uuid,
+    limit: i64,
+) -> Result<Vec<TrainerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "WITH RECURSIVE down (id, depth) AS ( \
+             SELECT l.trainer_id, 1 FROM team_links l WHERE l.leader_id = $1 \
+             UNION ALL \
+             SELECT l.trainer_id, down.depth + 1 FROM team_links l JOIN down ON l.leader_id = down.id \
+             WHERE down.depth < 8) \
+         SELECT {TRAINER_COLUMNS} FROM down JOIN trainers t ON t.id = down.id \
+         ORDER BY down.depth, t.id LIMIT $2"
+    ))
+    .bind(leader)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

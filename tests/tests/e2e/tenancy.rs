@@ -758,3 +758,254 @@ async fn a_hundred_parallel_invitations_make_one_contract() {
         assert_eq!(reason(outcome), "CONTRACT_EXISTS", "{outcome:?}");
     }
 }
+
+async fn invite_to_team(
+    sandbox: &Sandbox,
+    token: &str,
+    leader_id: &str,
+    trainer_email: &str,
+) -> Result<pb::TeamInvitation, tonic::Status> {
+    tenancy(sandbox, "gateway")
+        .invite_team_member(bearer(
+            pb::InviteTeamMemberRequest {
+                leader_id: leader_id.into(),
+                trainer: Some(pb::invite_team_member_request::Trainer::TrainerEmail(
+                    trainer_email.into(),
+                )),
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().invitation.expect("invitation"))
+}
+
+async fn answer(
+    sandbox: &Sandbox,
+    token: &str,
+    invitation_id: &str,
+    accept: bool,
+) -> Result<pb::TeamInvitation, tonic::Status> {
+    tenancy(sandbox, "gateway")
+        .answer_team_invitation(bearer(
+            pb::AnswerTeamInvitationRequest {
+                invitation_id: invitation_id.into(),
+                accept,
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().invitation.expect("invitation"))
+}
+
+/// A trainer with a profile: id, email, token.
+async fn trainer(sandbox: &Sandbox, name: &str) -> (String, String, String) {
+    let (id, email, token) = member(sandbox, name).await;
+    create_trainer(sandbox, &token).await;
+    (id, email, token)
+}
+
+async fn sees_trainer(sandbox: &Sandbox, token: &str, trainer_id: &str) -> Code {
+    match tenancy(sandbox, "gateway")
+        .get_trainer(bearer(
+            pb::GetTrainerRequest {
+                trainer_id: trainer_id.into(),
+            },
+            token,
+        ))
+        .await
+    {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test]
+async fn a_lead_sees_a_member_only_while_the_member_is_in_the_team() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (lead_id, _, lead_token) = trainer(&sandbox, "Lena").await;
+    let (member_id, member_email, member_token) = trainer(&sandbox, "Milo").await;
+    assert_eq!(
+        sees_trainer(&sandbox, &lead_token, &member_id).await,
+        Code::NotFound
+    );
+
+    let invitation = invite_to_team(&sandbox, &lead_token, &lead_id, &member_email)
+        .await
+        .expect("invite by email");
+    let pending = tenancy(&sandbox, "gateway")
+        .list_team_invitations(bearer(
+            pb::ListTeamInvitationsRequest {
+                trainer_id: member_id.clone(),
+            },
+            &member_token,
+        ))
+        .await
+        .expect("the invitee sees it")
+        .into_inner()
+        .invitations;
+    assert_eq!(pending.len(), 1);
+    let refused = answer(&sandbox, &lead_token, &invitation.id, true)
+        .await
+        .expect_err("the lead cannot accept for the invitee");
+    assert_eq!(reason(&refused), "TEAM_INVITATION_NOT_FOUND");
+    let accepted = answer(&sandbox, &member_token, &invitation.id, true)
+        .await
+        .expect("accept");
+    assert_eq!(accepted.state, pb::TeamInvitationState::Accepted as i32);
+
+    assert_eq!(
+        sees_trainer(&sandbox, &lead_token, &member_id).await,
+        Code::Ok
+    );
+    let members = tenancy(&sandbox, "gateway")
+        .list_team_members(bearer(
+            pb::ListTeamMembersRequest {
+                leader_id: lead_id.clone(),
+            },
+            &lead_token,
+        ))
+        .await
+        .expect("members")
+        .into_inner()
+        .members;
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].parent_trainer_id, lead_id);
+
+    let left = tenancy(&sandbox, "gateway")
+        .leave_team(bearer(
+            pb::LeaveTeamRequest {
+                trainer_id: member_id.clone(),
+            },
+            &member_token,
+        ))
+        .await
+        .expect("leave")
+        .into_inner()
+        .trainer
+        .expect("trainer");
+    assert!(left.parent_trainer_id.is_empty());
+    assert_eq!(
+        sees_trainer(&sandbox, &lead_token, &member_id).await,
+        Code::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_team_never_becomes_a_cycle_even_when_both_accept_at_once() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (a_id, a_email, a_token) = trainer(&sandbox, "Ada").await;
+    let (b_id, b_email, b_token) = trainer(&sandbox, "Bea").await;
+    // Each invites the other before either has answered.
+    let a_invites_b = invite_to_team(&sandbox, &a_token, &a_id, &b_email)
+        .await
+        .expect("a→b");
+    let b_invites_a = invite_to_team(&sandbox, &b_token, &b_id, &a_email)
+        .await
+        .expect("b→a");
+    let (first, second) = tokio::join!(
+        answer(&sandbox, &b_token, &a_invites_b.id, true),
+        answer(&sandbox, &a_token, &b_invites_a.id, true),
+    );
+    let outcomes = [first, second];
+    assert_eq!(outcomes.iter().filter(|outcome| outcome.is_ok()).count(), 1);
+    let refused = outcomes
+        .iter()
+        .find_map(|outcome| outcome.as_ref().err())
+        .expect("one refused");
+    assert_eq!(reason(refused), "TEAM_INVALID");
+
+    // Nor deeper than four levels: a chain of four leads, then a fifth.
+    let (c_id, c_email, c_token) = trainer(&sandbox, "Cal").await;
+    let (d_id, d_email, d_token) = trainer(&sandbox, "Dov").await;
+    let (_, e_email, e_token) = trainer(&sandbox, "Eve").await;
+    // Whoever leads now (a or b) is the top; the other is level 2.
+    let (top_second_id, top_second_token) = if outcomes[0].is_ok() {
+        (b_id.clone(), b_token.clone())
+    } else {
+        (a_id.clone(), a_token.clone())
+    };
+    let to_c = invite_to_team(&sandbox, &top_second_token, &top_second_id, &c_email)
+        .await
+        .expect("level 3");
+    answer(&sandbox, &c_token, &to_c.id, true)
+        .await
+        .expect("join");
+    let to_d = invite_to_team(&sandbox, &c_token, &c_id, &d_email)
+        .await
+        .expect("level 4");
+    answer(&sandbox, &d_token, &to_d.id, true)
+        .await
+        .expect("join");
+    let too_deep = match invite_to_team(&sandbox, &d_token, &d_id, &e_email).await {
+        Ok(invitation) => answer(&sandbox, &e_token, &invitation.id, true)
+            .await
+            .expect_err("a fifth level"),
+        Err(status) => status,
+    };
+    assert_eq!(reason(&too_deep), "TEAM_INVALID");
+}
+
+#[tokio::test]
+async fn strangers_cannot_touch_a_team() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (lead_id, _, lead_token) = trainer(&sandbox, "Lena").await;
+    let (member_id, member_email, member_token) = trainer(&sandbox, "Milo").await;
+    let (_, _, intruder_token) = trainer(&sandbox, "Mallory").await;
+    let invitation = invite_to_team(&sandbox, &lead_token, &lead_id, &member_email)
+        .await
+        .expect("invite");
+
+    let hijack = answer(&sandbox, &intruder_token, &invitation.id, true)
+        .await
+        .expect_err("a stranger answers nothing");
+    assert_eq!(reason(&hijack), "TEAM_INVITATION_NOT_FOUND");
+    let forged_lead = invite_to_team(&sandbox, &intruder_token, &lead_id, &member_email)
+        .await
+        .expect_err("nobody invites into another's team");
+    assert_eq!(reason(&forged_lead), "TRAINER_NOT_FOUND");
+    answer(&sandbox, &member_token, &invitation.id, true)
+        .await
+        .expect("join");
+    let removal = tenancy(&sandbox, "gateway")
+        .leave_team(bearer(
+            pb::LeaveTeamRequest {
+                trainer_id: member_id.clone(),
+            },
+            &intruder_token,
+        ))
+        .await
+        .expect_err("a stranger removes no one");
+    assert_eq!(reason(&removal), "TRAINER_NOT_FOUND");
+    let listing = tenancy(&sandbox, "gateway")
+        .list_team_members(bearer(
+            pb::ListTeamMembersRequest {
+                leader_id: lead_id.clone(),
+            },
+            &intruder_token,
+        ))
+        .await
+        .expect_err("a stranger lists no team");
+    assert_eq!(reason(&listing), "TRAINER_NOT_FOUND");
+    // The lead removes the member; the member is still there until then.
+    assert_eq!(
+        sees_trainer(&sandbox, &lead_token, &member_id).await,
+        Code::Ok
+    );
+    tenancy(&sandbox, "gateway")
+        .leave_team(bearer(
+            pb::LeaveTeamRequest {
+                trainer_id: member_id.clone(),
+            },
+            &lead_token,
+        ))
+        .await
+        .expect("the lead removes the member");
+    assert_eq!(
+        sees_trainer(&sandbox, &lead_token, &member_id).await,
+        Code::NotFound
+    );
+}

@@ -122,7 +122,7 @@ pub(crate) fn profile_of(row: &TrainerRow) -> Result<TrainerProfile, TenancyErro
     })
 }
 
-fn view(row: TrainerRow) -> Result<TrainerView, TenancyError> {
+pub(crate) fn view(row: TrainerRow) -> Result<TrainerView, TenancyError> {
     let profile = profile_of(&row)?;
     let etag = Etag::of_version(row.id, row.version);
     Ok(TrainerView { row, profile, etag })
