@@ -19,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use chrono::{DateTime, Utc};
 use fitflow_api::etag::Etag;
+use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal, Role};
 use fitflow_crypto::{FieldAddress, KeyRing};
@@ -123,6 +124,15 @@ pub struct IssuedTokens {
     pub session_id: Uuid,
 }
 
+/// What makes a `Register` call safe to retry: its request id's key and the
+/// hash of the request without its password.
+pub struct RegisterRetry {
+    /// Who sent which request id to `Register`.
+    pub key: IdempotencyKey,
+    /// The request, password left out.
+    pub hash: RequestHash,
+}
+
 /// Where a login comes from, as reported by the gateway.
 pub struct ClientContext<'a> {
     /// End-user IP address.
@@ -165,11 +175,16 @@ impl Accounts {
     }
 
     /// Creates an account; returns it and its email verification token.
+    /// With `retry`, a request seen before answers with the account it
+    /// created (see [`Accounts::replay_registration`]).
     pub async fn register(
         &self,
         account: NewAccount,
         password: String,
+        retry: Option<RegisterRetry>,
     ) -> Result<(Account, String), IdentityError> {
+        // Kept only to check a replay's password against the account's hash.
+        let password_for_replay = retry.as_ref().map(|_| password.clone());
         let password_hash = self.hashing.hash(password).await?;
         let user_id = Uuid::now_v7();
         let display_name_sealed = self
@@ -189,6 +204,17 @@ impl Accounts {
             .collect();
 
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        if let Some(retry) = &retry {
+            // Claimed in the transaction that creates the account: both
+            // commit or neither does, so a failed create frees the id.
+            let claim = idempotency::claim(&mut tx, &retry.key, &retry.hash, user_id).await?;
+            if let Claim::Replay(first_user_id) = claim {
+                tx.rollback().await.map_err(fitflow_db::DbError::from)?;
+                return self
+                    .replay_registration(first_user_id, password_for_replay.unwrap_or_default())
+                    .await;
+            }
+        }
         let inserted = repo::insert_user(
             &mut tx,
             NewUserRow {
@@ -231,6 +257,49 @@ impl Accounts {
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         let account = self.open_account(row).await?;
         Ok((account, verification_token))
+    }
+
+    /// The answer to a retried `Register`: the account the first call
+    /// created, as it is now, if `password` is the one it was created with
+    /// (else the request differs: REQUEST_ID_REUSED), with a fresh email
+    /// verification token while the email is unverified (the first one's
+    /// response was lost, and only its hash was kept). Changes nothing else,
+    /// so it records no audit event.
+    async fn replay_registration(
+        &self,
+        user_id: Uuid,
+        password: String,
+    ) -> Result<(Account, String), IdentityError> {
+        let row = {
+            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            let row = repo::find_user(&mut tx, user_id).await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            row.ok_or(IdentityError::UserNotFound)?
+        };
+        if !self
+            .hashing
+            .verify(password, row.password_hash.clone())
+            .await?
+        {
+            return Err(fitflow_api::ContractError::RequestIdReused.into());
+        }
+        let verification_token = if row.email_verified {
+            String::new()
+        } else {
+            let (token, token_hash) =
+                domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
+            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            repo::insert_email_verification(
+                &mut tx,
+                &token_hash,
+                user_id,
+                Utc::now() + domain::EMAIL_VERIFICATION_TTL,
+            )
+            .await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            token
+        };
+        Ok((self.open_account(row).await?, verification_token))
     }
 
     /// Marks the email of a verification token's account verified.
