@@ -630,14 +630,19 @@ impl Accounts {
     }
 
     /// Spends a refresh token for a new pair; a spent token presented again
-    /// revokes its session.
+    /// revokes its session, unless it is the one retry of a lost response
+    /// (see [`Accounts::lost_response_retry`]).
     pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, IdentityError> {
         let token_hash = domain::hash_token(refresh_token);
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
-        let Some(stored) = repo::lock_refresh_token(&mut tx, &token_hash).await? else {
+        let Some(stored) =
+            repo::lock_refresh_token(&mut tx, &token_hash, domain::REFRESH_RETRY_WINDOW).await?
+        else {
             return Err(IdentityError::RefreshTokenInvalid);
         };
-        if stored.spent_at.is_some() {
+        let lost_pair = lost_response_retry(&mut tx, &stored).await?;
+        let presented_before = stored.spent_at.is_some() || stored.revoked_at.is_some();
+        if presented_before && lost_pair.is_none() {
             repo::revoke_session(&mut tx, stored.session_id).await?;
             let event =
                 AuditEventBuilder::new(SERVICE, Action::Update, "sessions", stored.session_id)
@@ -659,17 +664,32 @@ impl Accounts {
             .filter(|user| user.status == "active")
             .ok_or(IdentityError::RefreshTokenInvalid)?;
         debug_assert_eq!(user.id, stored.user_id);
-        repo::spend_refresh_token(&mut tx, &token_hash).await?;
         let tokens = self
             .issue_tokens(&mut tx, &user, stored.session_id, &stored.session_amr)
             .await?;
+        let new_hash = domain::hash_token(&tokens.refresh_token);
         let event =
             AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", stored.session_id)
                 .actor_user(user.id)
-                .tenant(user.id)
-                .change("event", "", "refresh")
-                .build();
-        fitflow_outbox::record(&mut tx, &event).await?;
+                .tenant(user.id);
+        let event = match lost_pair {
+            Some(lost_refresh_hash) => {
+                // The pair issued for the lost response dies (its access
+                // token lives out its 15 minutes, like every access token).
+                repo::revoke_refresh_token(&mut tx, &lost_refresh_hash).await?;
+                repo::spend_refresh_retry(&mut tx, &token_hash, &new_hash).await?;
+                event.change("event", "", "refresh_retried").change(
+                    "revoked_lost_refresh_token",
+                    "",
+                    "true",
+                )
+            }
+            None => {
+                repo::spend_refresh_token(&mut tx, &token_hash, &new_hash).await?;
+                event.change("event", "", "refresh")
+            }
+        };
+        fitflow_outbox::record(&mut tx, &event.build()).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(tokens)
     }
@@ -732,6 +752,27 @@ impl Accounts {
             etag: Etag::of_version(row.id, row.version),
         })
     }
+}
+
+/// The hash of the refresh token issued for a lost response, when `stored`
+/// is presented again as that response's retry: spent within the retry
+/// window, not retried before, and the token it was exchanged for never
+/// used (had the caller received it, it would present that one). Anything
+/// else presented a second time is reuse. The successor is locked, so a
+/// concurrent refresh with it waits and then finds it revoked.
+async fn lost_response_retry(
+    tx: &mut sqlx::PgConnection,
+    stored: &repo::RefreshRow,
+) -> Result<Option<Vec<u8>>, IdentityError> {
+    let retry_candidate = stored.spent_at.is_some()
+        && stored.revoked_at.is_none()
+        && stored.retried_at.is_none()
+        && stored.within_retry_window;
+    let Some(successor) = stored.replaced_by.as_deref().filter(|_| retry_candidate) else {
+        return Ok(None);
+    };
+    let unused = repo::lock_unused_refresh_token(tx, successor).await?;
+    Ok(unused.then(|| successor.to_vec()))
 }
 
 /// RESOURCE_EXHAUSTED when the account or the address is locked.

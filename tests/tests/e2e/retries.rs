@@ -2,7 +2,9 @@
 //! `RefreshToken` within its retry window.
 
 use fitflow_e2e::{IDENTITY, PASSWORD, Sandbox};
-use fitflow_proto::identity::{RegisterRequest, RegisterResponse, VerifyEmailRequest};
+use fitflow_proto::identity::{
+    RefreshTokenRequest, RegisterRequest, RegisterResponse, TokenPair, VerifyEmailRequest,
+};
 use tonic::Code;
 
 use crate::identity_support::{reason, violated_fields};
@@ -142,5 +144,121 @@ async fn a_request_id_that_is_not_a_canonical_uuid_is_refused_with_the_other_bad
     let mut fields = violated_fields(&both);
     fields.sort();
     assert_eq!(fields, ["email", "request_id"]);
+    stack.shutdown().await;
+}
+
+async fn refresh(sandbox: &Sandbox, refresh_token: &str) -> Result<TokenPair, tonic::Status> {
+    sandbox
+        .identity()
+        .refresh_token(RefreshTokenRequest {
+            refresh_token: refresh_token.into(),
+        })
+        .await
+        .map(|response| response.into_inner().tokens.expect("tokens"))
+}
+
+/// Moves the spending of `refresh_token` a minute into the past, beyond the
+/// retry window (no sleeping, no timing assertion).
+async fn spend_long_ago(sandbox: &Sandbox, refresh_token: &str) {
+    let admin = sandbox.db.admin_pool().await;
+    let moved = sqlx::query(
+        "UPDATE identity.refresh_tokens SET spent_at = spent_at - interval '1 minute' \
+         WHERE token_hash = $1 AND spent_at IS NOT NULL",
+    )
+    .bind(fitflow_identity::domain::hash_token(refresh_token))
+    .execute(&admin)
+    .await
+    .expect("backdate the refresh");
+    assert_eq!(moved.rows_affected(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_refresh_response_retried_within_the_window_gets_a_fresh_pair_of_the_same_session() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Flaky Network").await;
+    let login = sandbox.login(&email).await;
+
+    let lost = refresh(&sandbox, &login.refresh_token)
+        .await
+        .expect("a response that never arrives");
+    let retried = refresh(&sandbox, &login.refresh_token)
+        .await
+        .expect("the retry of a lost response is answered");
+    assert_eq!(retried.session_id, login.session_id);
+    assert_eq!(lost.session_id, login.session_id);
+    assert_ne!(retried.refresh_token, lost.refresh_token);
+    assert_ne!(retried.access_token, lost.access_token);
+
+    // The retried pair is the session's live one.
+    let next = refresh(&sandbox, &retried.refresh_token)
+        .await
+        .expect("the retried pair refreshes");
+    assert_eq!(next.session_id, login.session_id);
+
+    // The lost pair was revoked: whoever presents it holds a response the
+    // client never received, which is reuse.
+    let stolen = refresh(&sandbox, &lost.refresh_token).await.unwrap_err();
+    assert_eq!(stolen.code(), Code::Unauthenticated);
+    assert_eq!(reason(&stolen), "REFRESH_TOKEN_REUSED");
+    let after = refresh(&sandbox, &next.refresh_token).await.unwrap_err();
+    assert_eq!(reason(&after), "REFRESH_TOKEN_INVALID");
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_retried_a_second_time_revokes_the_session() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Twice Retried").await;
+    let login = sandbox.login(&email).await;
+    refresh(&sandbox, &login.refresh_token)
+        .await
+        .expect("first");
+    let retried = refresh(&sandbox, &login.refresh_token)
+        .await
+        .expect("the one retry");
+    let again = refresh(&sandbox, &login.refresh_token).await.unwrap_err();
+    assert_eq!(reason(&again), "REFRESH_TOKEN_REUSED");
+    let revoked = refresh(&sandbox, &retried.refresh_token).await.unwrap_err();
+    assert_eq!(reason(&revoked), "REFRESH_TOKEN_INVALID");
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_spent_refresh_token_presented_after_its_new_pair_was_used_revokes_the_session() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Stolen Token").await;
+    let login = sandbox.login(&email).await;
+    let received = refresh(&sandbox, &login.refresh_token)
+        .await
+        .expect("received");
+    let used = refresh(&sandbox, &received.refresh_token)
+        .await
+        .expect("the new pair is used");
+    // Within seconds, but the response plainly arrived: this is a thief.
+    let replayed = refresh(&sandbox, &login.refresh_token).await.unwrap_err();
+    assert_eq!(reason(&replayed), "REFRESH_TOKEN_REUSED");
+    let revoked = refresh(&sandbox, &used.refresh_token).await.unwrap_err();
+    assert_eq!(reason(&revoked), "REFRESH_TOKEN_INVALID");
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_spent_refresh_token_presented_after_the_retry_window_revokes_the_session() {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let (_, email) = sandbox.register("Late Retry").await;
+    let login = sandbox.login(&email).await;
+    let issued = refresh(&sandbox, &login.refresh_token)
+        .await
+        .expect("refreshed");
+    spend_long_ago(&sandbox, &login.refresh_token).await;
+    let late = refresh(&sandbox, &login.refresh_token).await.unwrap_err();
+    assert_eq!(late.code(), Code::Unauthenticated);
+    assert_eq!(reason(&late), "REFRESH_TOKEN_REUSED");
+    let revoked = refresh(&sandbox, &issued.refresh_token).await.unwrap_err();
+    assert_eq!(reason(&revoked), "REFRESH_TOKEN_INVALID");
     stack.shutdown().await;
 }
