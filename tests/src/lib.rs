@@ -227,6 +227,7 @@ impl Sandbox {
                 password: PASSWORD.into(),
                 display_name: display_name.into(),
                 roles: vec![],
+                request_id: String::new(),
             })
             .await
             .expect("register")

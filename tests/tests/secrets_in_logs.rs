@@ -63,6 +63,7 @@ async fn no_secret_of_a_full_account_flow_appears_in_the_logs() {
             password: PASSWORD.into(),
             display_name: "Secret Keeper".into(),
             roles: vec![],
+            request_id: String::new(),
         })
         .await
         .expect("register")

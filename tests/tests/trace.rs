@@ -55,6 +55,7 @@ async fn a_request_that_crosses_two_services_is_one_trace() {
             password: fitflow_e2e::PASSWORD.into(),
             display_name: "Traced".into(),
             roles: vec![],
+            request_id: String::new(),
         });
         fitflow_telemetry::inject_current_context(request.metadata_mut());
         sandbox

@@ -170,6 +170,7 @@ mod tests {
             password: "correct horse battery staple".to_owned(),
             display_name: "Ana".to_owned(),
             roles: vec![Role::StudioOwner as i32, 99],
+            request_id: String::new(),
         };
         let printed = format!("{request:?}");
         assert!(printed.contains("roles: [StudioOwner, 99]"), "{printed}");

@@ -107,6 +107,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
                     password: password.clone(),
                     display_name: "Bench User".into(),
                     roles: vec![],
+                    request_id: String::new(),
                 })
                 .await
                 .context("registering the bench user")?;

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use chrono::{DateTime, Utc};
 use fitflow_api::etag::Etag;
+use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal, Role};
 use fitflow_crypto::{FieldAddress, KeyRing};
@@ -123,6 +124,15 @@ pub struct IssuedTokens {
     pub session_id: Uuid,
 }
 
+/// What makes a `Register` call safe to retry: its request id's key and the
+/// hash of the request without its password.
+pub struct RegisterRetry {
+    /// Who sent which request id to `Register`.
+    pub key: IdempotencyKey,
+    /// The request, password left out.
+    pub hash: RequestHash,
+}
+
 /// Where a login comes from, as reported by the gateway.
 pub struct ClientContext<'a> {
     /// End-user IP address.
@@ -165,11 +175,16 @@ impl Accounts {
     }
 
     /// Creates an account; returns it and its email verification token.
+    /// With `retry`, a request seen before answers with the account it
+    /// created (see [`Accounts::replay_registration`]).
     pub async fn register(
         &self,
         account: NewAccount,
         password: String,
+        retry: Option<RegisterRetry>,
     ) -> Result<(Account, String), IdentityError> {
+        // Kept only to check a replay's password against the account's hash.
+        let password_for_replay = retry.as_ref().map(|_| password.clone());
         let password_hash = self.hashing.hash(password).await?;
         let user_id = Uuid::now_v7();
         let display_name_sealed = self
@@ -189,6 +204,17 @@ impl Accounts {
             .collect();
 
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        if let Some(retry) = &retry {
+            // Claimed in the transaction that creates the account: both
+            // commit or neither does, so a failed create frees the id.
+            let claim = idempotency::claim(&mut tx, &retry.key, &retry.hash, user_id).await?;
+            if let Claim::Replay(first_user_id) = claim {
+                tx.rollback().await.map_err(fitflow_db::DbError::from)?;
+                return self
+                    .replay_registration(first_user_id, password_for_replay.unwrap_or_default())
+                    .await;
+            }
+        }
         let inserted = repo::insert_user(
             &mut tx,
             NewUserRow {
@@ -231,6 +257,49 @@ impl Accounts {
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         let account = self.open_account(row).await?;
         Ok((account, verification_token))
+    }
+
+    /// The answer to a retried `Register`: the account the first call
+    /// created, as it is now, if `password` is the one it was created with
+    /// (else the request differs: REQUEST_ID_REUSED), with a fresh email
+    /// verification token while the email is unverified (the first one's
+    /// response was lost, and only its hash was kept). Changes nothing else,
+    /// so it records no audit event.
+    async fn replay_registration(
+        &self,
+        user_id: Uuid,
+        password: String,
+    ) -> Result<(Account, String), IdentityError> {
+        let row = {
+            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            let row = repo::find_user(&mut tx, user_id).await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            row.ok_or(IdentityError::UserNotFound)?
+        };
+        if !self
+            .hashing
+            .verify(password, row.password_hash.clone())
+            .await?
+        {
+            return Err(fitflow_api::ContractError::RequestIdReused.into());
+        }
+        let verification_token = if row.email_verified {
+            String::new()
+        } else {
+            let (token, token_hash) =
+                domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
+            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            repo::insert_email_verification(
+                &mut tx,
+                &token_hash,
+                user_id,
+                Utc::now() + domain::EMAIL_VERIFICATION_TTL,
+            )
+            .await?;
+            tx.commit().await.map_err(fitflow_db::DbError::from)?;
+            token
+        };
+        Ok((self.open_account(row).await?, verification_token))
     }
 
     /// Marks the email of a verification token's account verified.
@@ -561,14 +630,19 @@ impl Accounts {
     }
 
     /// Spends a refresh token for a new pair; a spent token presented again
-    /// revokes its session.
+    /// revokes its session, unless it is the one retry of a lost response
+    /// (see [`Accounts::lost_response_retry`]).
     pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, IdentityError> {
         let token_hash = domain::hash_token(refresh_token);
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
-        let Some(stored) = repo::lock_refresh_token(&mut tx, &token_hash).await? else {
+        let Some(stored) =
+            repo::lock_refresh_token(&mut tx, &token_hash, domain::REFRESH_RETRY_WINDOW).await?
+        else {
             return Err(IdentityError::RefreshTokenInvalid);
         };
-        if stored.spent_at.is_some() {
+        let lost_pair = lost_response_retry(&mut tx, &stored).await?;
+        let presented_before = stored.spent_at.is_some() || stored.revoked_at.is_some();
+        if presented_before && lost_pair.is_none() {
             repo::revoke_session(&mut tx, stored.session_id).await?;
             let event =
                 AuditEventBuilder::new(SERVICE, Action::Update, "sessions", stored.session_id)
@@ -590,17 +664,32 @@ impl Accounts {
             .filter(|user| user.status == "active")
             .ok_or(IdentityError::RefreshTokenInvalid)?;
         debug_assert_eq!(user.id, stored.user_id);
-        repo::spend_refresh_token(&mut tx, &token_hash).await?;
         let tokens = self
             .issue_tokens(&mut tx, &user, stored.session_id, &stored.session_amr)
             .await?;
+        let new_hash = domain::hash_token(&tokens.refresh_token);
         let event =
             AuditEventBuilder::new(SERVICE, Action::Authenticate, "sessions", stored.session_id)
                 .actor_user(user.id)
-                .tenant(user.id)
-                .change("event", "", "refresh")
-                .build();
-        fitflow_outbox::record(&mut tx, &event).await?;
+                .tenant(user.id);
+        let event = match lost_pair {
+            Some(lost_refresh_hash) => {
+                // The pair issued for the lost response dies (its access
+                // token lives out its 15 minutes, like every access token).
+                repo::revoke_refresh_token(&mut tx, &lost_refresh_hash).await?;
+                repo::spend_refresh_retry(&mut tx, &token_hash, &new_hash).await?;
+                event.change("event", "", "refresh_retried").change(
+                    "revoked_lost_refresh_token",
+                    "",
+                    "true",
+                )
+            }
+            None => {
+                repo::spend_refresh_token(&mut tx, &token_hash, &new_hash).await?;
+                event.change("event", "", "refresh")
+            }
+        };
+        fitflow_outbox::record(&mut tx, &event.build()).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(tokens)
     }
@@ -663,6 +752,27 @@ impl Accounts {
             etag: Etag::of_version(row.id, row.version),
         })
     }
+}
+
+/// The hash of the refresh token issued for a lost response, when `stored`
+/// is presented again as that response's retry: spent within the retry
+/// window, not retried before, and the token it was exchanged for never
+/// used (had the caller received it, it would present that one). Anything
+/// else presented a second time is reuse. The successor is locked, so a
+/// concurrent refresh with it waits and then finds it revoked.
+async fn lost_response_retry(
+    tx: &mut sqlx::PgConnection,
+    stored: &repo::RefreshRow,
+) -> Result<Option<Vec<u8>>, IdentityError> {
+    let retry_candidate = stored.spent_at.is_some()
+        && stored.revoked_at.is_none()
+        && stored.retried_at.is_none()
+        && stored.within_retry_window;
+    let Some(successor) = stored.replaced_by.as_deref().filter(|_| retry_candidate) else {
+        return Ok(None);
+    };
+    let unused = repo::lock_unused_refresh_token(tx, successor).await?;
+    Ok(unused.then(|| successor.to_vec()))
 }
 
 /// RESOURCE_EXHAUSTED when the account or the address is locked.

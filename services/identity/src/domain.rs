@@ -14,6 +14,10 @@ use uuid::Uuid;
 pub const ACCESS_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// Lifetime of a refresh token.
 pub const REFRESH_TOKEN_TTL: chrono::Duration = chrono::Duration::days(30);
+/// How long after a refresh its spent token may be presented once more, as
+/// the retry of a lost response, and get a fresh pair of the same session
+/// instead of revoking it as reuse.
+pub const REFRESH_RETRY_WINDOW: chrono::Duration = chrono::Duration::seconds(10);
 /// Lifetime of an email verification token.
 pub const EMAIL_VERIFICATION_TTL: chrono::Duration = chrono::Duration::hours(48);
 /// Lifetime of a password reset token.

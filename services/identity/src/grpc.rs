@@ -1,6 +1,7 @@
 //! `fitflow.identity.v1.IdentityService`: decode, validate, call the use case, encode.
 
 use chrono::{DateTime, Utc};
+use fitflow_api::idempotency::{IdempotencyKey, RequestHash};
 use fitflow_api::page::PageQuery;
 use fitflow_api::text::TextKind;
 use fitflow_auth::Caller;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::ERROR_DOMAIN;
 use crate::accounts::{
     Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, LookupKey, MfaProof,
-    OperatorCall, ProfileChange, RoleChange, session_page_size,
+    OperatorCall, ProfileChange, RegisterRetry, RoleChange, session_page_size,
 };
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
 
@@ -32,6 +33,8 @@ const PROFILE_FIELDS: &[&str] = &["display_name"];
 const MAX_ETAG_CHARS: usize = 64;
 /// Most accounts per `ListUsers` page.
 const MAX_USER_PAGE_SIZE: u32 = 100;
+/// `Register`'s method path, which its request ids are bound to.
+const REGISTER_METHOD: &str = "/fitflow.identity.v1.IdentityService/Register";
 /// `ListUsers`' method path, which its page tokens are bound to.
 const LIST_USERS_METHOD: &str = "/fitflow.identity.v1.IdentityService/ListUsers";
 
@@ -58,15 +61,46 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
         let request = request.into_inner();
-        let account = domain::validate_registration(
+        let mut violations = Violations::new();
+        let request_id = fitflow_api::idempotency::request_id(
+            &mut violations,
+            "request_id",
+            &request.request_id,
+        );
+        let account = match domain::validate_registration(
             &request.email,
             &request.password,
             &request.display_name,
             &request.roles,
-        )
-        .map_err(reject)?;
-        let (account, email_verification_token) =
-            self.accounts.register(account, request.password).await?;
+        ) {
+            Ok(account) => {
+                violations.into_result().map_err(reject)?;
+                account
+            }
+            Err(mut invalid) => {
+                // Every bad field at once.
+                if let Err(more) = violations.into_result() {
+                    invalid.violations.extend(more.violations);
+                }
+                return Err(reject(invalid));
+            }
+        };
+        // The key and a hash of the request without its password: a
+        // password is never hashed fast, so a replay checks it against the
+        // account's argon2id hash instead.
+        let retry = request_id.map(|request_id| {
+            let key = IdempotencyKey::new(&Caller::Anonymous, REGISTER_METHOD, request_id);
+            let without_password = pb::RegisterRequest {
+                password: String::new(),
+                ..request.clone()
+            };
+            let hash = RequestHash::of(&key, &without_password.encode_to_vec());
+            RegisterRetry { key, hash }
+        });
+        let (account, email_verification_token) = self
+            .accounts
+            .register(account, request.password, retry)
+            .await?;
         Ok(Response::new(pb::RegisterResponse {
             user: Some(user_to_proto(account)),
             email_verification_token,

@@ -212,39 +212,119 @@ pub(crate) struct RefreshRow {
     pub(crate) user_id: Uuid,
     pub(crate) expires_at: DateTime<Utc>,
     pub(crate) spent_at: Option<DateTime<Utc>>,
+    /// Revoked by the retry of a lost response (so never to be presented).
+    pub(crate) revoked_at: Option<DateTime<Utc>>,
+    /// When its one retry was spent.
+    pub(crate) retried_at: Option<DateTime<Utc>>,
+    /// The hash of the token issued in exchange for it.
+    pub(crate) replaced_by: Option<Vec<u8>>,
+    /// Whether it was spent within the retry window before now (by the
+    /// database's clock, which stamped `spent_at`).
+    pub(crate) within_retry_window: bool,
     pub(crate) session_revoked_at: Option<DateTime<Utc>>,
     /// How the session was authenticated; refreshed tokens carry it on.
     pub(crate) session_amr: Vec<String>,
 }
 
-/// Finds a refresh token by hash and locks it and its session, so two
-/// concurrent refreshes with one token are serialised.
+/// Finds a refresh token by hash and locks its session, then the token:
+/// every refresh of one session serialises on the session row, always
+/// taken first, so two refreshes of one family (a retry and its successor)
+/// never wait on each other in opposite orders.
 pub(crate) async fn lock_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
+    retry_window: chrono::Duration,
 ) -> Result<Option<RefreshRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at, s.revoked_at AS session_revoked_at, s.amr AS session_amr \
-         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
-         WHERE r.token_hash = $1 FOR UPDATE OF r, s",
+    let session: Option<Uuid> = sqlx::query_scalar(
+        "SELECT s.id FROM sessions s JOIN refresh_tokens r ON r.session_id = s.id \
+         WHERE r.token_hash = $1 FOR UPDATE OF s",
     )
     .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if session.is_none() {
+        return Ok(None);
+    }
+    sqlx::query_as(
+        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at, r.revoked_at, r.retried_at, \
+         r.replaced_by, coalesce(r.spent_at > now() - $2::interval, false) AS within_retry_window, \
+         s.revoked_at AS session_revoked_at, s.amr AS session_amr \
+         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+         WHERE r.token_hash = $1 FOR UPDATE OF r",
+    )
+    .bind(token_hash)
+    .bind(retry_window)
     .fetch_optional(conn)
     .await
 }
 
-/// Marks a refresh token spent.
-pub(crate) async fn spend_refresh_token(
+/// Whether the refresh token `token_hash` was never spent nor revoked;
+/// locks it for the rest of the transaction.
+pub(crate) async fn lock_unused_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let unused: Option<bool> = sqlx::query_scalar(
+        "SELECT spent_at IS NULL AND revoked_at IS NULL FROM refresh_tokens \
+         WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?;
+    Ok(unused.unwrap_or(false))
+}
+
+/// Revokes one refresh token (the one issued for a lost response).
+pub(crate) async fn revoke_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET spent_at = now() WHERE token_hash = $1")
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1")
         .bind(token_hash)
-        .execute(&mut *conn)
+        .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Marks a refresh token spent in exchange for `replaced_by`.
+pub(crate) async fn spend_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    replaced_by: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET spent_at = now(), replaced_by = $2 WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .bind(replaced_by)
+    .execute(&mut *conn)
+    .await?;
+    touch_session_of_refresh_token(conn, token_hash).await
+}
+
+/// Marks a spent refresh token's one retry used, now exchanged for `replaced_by`.
+pub(crate) async fn spend_refresh_retry(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    replaced_by: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET retried_at = now(), replaced_by = $2 WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .bind(replaced_by)
+    .execute(&mut *conn)
+    .await?;
+    touch_session_of_refresh_token(conn, token_hash).await
+}
+
+async fn touch_session_of_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET last_used_at = now() WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)")
         .bind(token_hash)
-        .execute(&mut *conn)
+        .execute(conn)
         .await?;
     Ok(())
 }

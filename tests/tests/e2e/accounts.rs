@@ -16,6 +16,7 @@ fn registration(email: &str) -> RegisterRequest {
         password: PASSWORD.into(),
         display_name: "Verifier".into(),
         roles: vec![],
+        request_id: String::new(),
     }
 }
 
@@ -152,6 +153,7 @@ async fn bad_input_is_invalid_argument_naming_each_field_never_internal() {
             password: "p".repeat(5_000),
             display_name: "n".repeat(1_000),
             roles: vec![],
+            request_id: String::new(),
         })
         .await
         .unwrap_err();

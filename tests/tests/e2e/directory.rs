@@ -190,6 +190,7 @@ async fn register_with_prefix(sandbox: &Sandbox, count: usize) -> (String, Vec<U
                 password: PASSWORD.into(),
                 display_name: format!("Listed {index}"),
                 roles: vec![],
+                request_id: String::new(),
             })
             .await
             .expect("register")

@@ -17,6 +17,7 @@ mod operators;
 mod profile;
 mod python_client;
 mod python_support;
+mod retries;
 mod sealed_fields;
 mod sessions;
 mod tenancy;

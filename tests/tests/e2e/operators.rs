@@ -383,6 +383,7 @@ async fn sign_up_cannot_choose_supervision_studio_ownership_or_operator() {
                 password: PASSWORD.into(),
                 display_name: "Climber".into(),
                 roles: vec![role as i32],
+                request_id: String::new(),
             })
             .await
             .unwrap_err();

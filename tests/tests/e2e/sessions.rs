@@ -46,6 +46,16 @@ async fn a_reused_refresh_token_revokes_the_whole_session() {
         .expect("rotates");
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_eq!(second.session_id, first.session_id);
+    // Beyond the retry window of a lost response (see retries.rs).
+    let admin = sandbox.db.admin_pool().await;
+    sqlx::query(
+        "UPDATE identity.refresh_tokens SET spent_at = spent_at - interval '1 minute' \
+         WHERE token_hash = $1",
+    )
+    .bind(fitflow_identity::domain::hash_token(&first.refresh_token))
+    .execute(&admin)
+    .await
+    .unwrap();
 
     let reused = refresh(&sandbox, &first.refresh_token).await.unwrap_err();
     assert_eq!(reused.code(), Code::Unauthenticated);
@@ -58,28 +68,33 @@ async fn a_reused_refresh_token_revokes_the_whole_session() {
 }
 
 #[tokio::test]
-async fn one_refresh_token_presented_twice_at_once_yields_at_most_one_new_pair() {
+async fn one_refresh_token_presented_twice_at_once_leaves_one_usable_pair() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Race Tester").await;
     let tokens = sandbox.login(&email).await;
+    // The later call is the retry of a lost response: both may answer.
     let (a, b) = tokio::join!(
         refresh(&sandbox, &tokens.refresh_token),
         refresh(&sandbox, &tokens.refresh_token)
     );
-    let successes = [&a, &b].iter().filter(|outcome| outcome.is_ok()).count();
-    assert!(successes <= 1, "{a:?} {b:?}");
+    assert!(a.is_ok() || b.is_ok(), "{a:?} {b:?}");
     let admin = sandbox.db.admin_pool().await;
-    let issued: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM identity.refresh_tokens WHERE session_id = $1::uuid",
+    let (issued, usable): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE spent_at IS NULL AND revoked_at IS NULL) \
+         FROM identity.refresh_tokens WHERE session_id = $1::uuid",
     )
     .bind(&tokens.session_id)
     .fetch_one(&admin)
     .await
     .unwrap();
     assert!(
-        issued <= 2,
-        "login's token plus at most one rotation, got {issued}"
+        issued <= 3,
+        "login's token plus at most a rotation and its retry, got {issued}"
+    );
+    assert_eq!(
+        usable, 1,
+        "exactly one refresh token of the session is usable"
     );
     stack.shutdown().await;
 }

@@ -81,6 +81,7 @@ async fn a_weak_password_is_refused_with_a_field_violation() {
                 password: "short".into(),
                 display_name: "Ana".into(),
                 roles: vec![],
+                request_id: String::new(),
             },
         ))
         .await

@@ -63,6 +63,7 @@ impl Identity {
                 password: PASSWORD.into(),
                 display_name: "Ana".into(),
                 roles: vec![],
+                request_id: String::new(),
             }))
             .await
             .map(|response| response.into_inner().user.expect("a user"))
