@@ -161,7 +161,16 @@ impl Relay {
                 // Listen before reading, so a commit between the read and the wait still wakes us.
                 listener = self.listen().await;
             }
-            match self.deliver_pending(&mut stream).await {
+            // Shutdown interrupts a delivery stuck on an unreachable audit
+            // service (connecting can take the whole response timeout); the
+            // drain below tries once more within its own deadline. Cutting a
+            // delivery short is safe: ingestion is idempotent by (source,
+            // event id), so a batch stored but not yet deleted is resent.
+            let delivered = tokio::select! {
+                result = self.deliver_pending(&mut stream) => result,
+                () = shutdown.cancelled() => break,
+            };
+            match delivered {
                 Ok(()) => {
                     failures = 0;
                     match self.wait_for_work(&mut listener, shutdown).await {
