@@ -91,6 +91,9 @@ mod tests {
             roles: vec![],
             supervised_trainer_ids: vec![],
             amr: vec![],
+            studio_ids: Vec::new(),
+            claims_truncated: false,
+            claims_partial: false,
         };
         assert_eq!(
             caller_subject(&Caller::User(principal)),

@@ -252,6 +252,9 @@ mod tests {
             roles: vec![],
             supervised_trainer_ids: vec![],
             amr: vec![],
+            studio_ids: Vec::new(),
+            claims_truncated: false,
+            claims_partial: false,
         })
     }
 

@@ -65,6 +65,14 @@ pub struct Principal {
     /// How the session was authenticated (the token's `amr`, RFC 8176):
     /// `["pwd"]`, or `["pwd", "otp"]` after a second factor.
     pub amr: Vec<String>,
+    /// Studios the user manages (owned, and every location below), from
+    /// tenancy's structure at login or refresh.
+    pub studio_ids: Vec<Uuid>,
+    /// The structure was cut at 256 ids of a kind: ask tenancy for the rest.
+    pub claims_truncated: bool,
+    /// Tenancy could not be asked when the token was issued: it carries the
+    /// user's own id only (fewer rights, never more); refresh for the rest.
+    pub claims_partial: bool,
 }
 
 /// The `amr` value of a session that completed a second factor (RFC 8176).
@@ -197,6 +205,9 @@ mod tests {
             roles: vec![Role::TrainerAdmin],
             supervised_trainer_ids: vec![supervised],
             amr: vec![AMR_PASSWORD.into()],
+            studio_ids: Vec::new(),
+            claims_truncated: false,
+            claims_partial: false,
         };
         assert!(principal.acts_for(principal.user_id));
         assert!(principal.acts_for(supervised));
@@ -210,6 +221,9 @@ mod tests {
             roles: vec![Role::TrainerAdmin],
             supervised_trainer_ids: vec![supervised],
             amr: vec![AMR_PASSWORD.into()],
+            studio_ids: Vec::new(),
+            claims_truncated: false,
+            claims_partial: false,
         }
     }
 
@@ -220,6 +234,9 @@ mod tests {
             roles: vec![Role::Operator],
             supervised_trainer_ids: vec![],
             amr: amr.iter().map(|method| (*method).to_owned()).collect(),
+            studio_ids: Vec::new(),
+            claims_truncated: false,
+            claims_partial: false,
         }
     }
 

@@ -64,6 +64,22 @@ pub struct Claims {
     /// counts as no second factor.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// Studios the user manages (tenancy's structure at issue time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub studios: Vec<Uuid>,
+    /// `sup` or `studios` was cut at 256 ids: ask tenancy for the rest.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub claims_truncated: bool,
+    /// Tenancy was unreachable at issue time: the token carries the user's
+    /// own id only; refresh it for the rest.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub claims_partial: bool,
+}
+
+// serde's `skip_serializing_if` takes a function of a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A published verification key.
@@ -290,6 +306,9 @@ fn principal_from_claims(claims: Claims) -> Result<Principal, TokenError> {
         roles,
         supervised_trainer_ids: claims.sup,
         amr: claims.amr,
+        studio_ids: claims.studios,
+        claims_truncated: claims.claims_truncated,
+        claims_partial: claims.claims_partial,
     })
 }
 
@@ -336,6 +355,9 @@ mod tests {
             exp: now + expires_in,
             jti: Uuid::new_v4(),
             amr: vec!["pwd".into()],
+            studios: vec![],
+            claims_truncated: false,
+            claims_partial: false,
         }
     }
 

@@ -327,6 +327,9 @@ mod authorization_tests {
             roles,
             supervised_trainer_ids: vec![],
             amr: amr.into_iter().map(str::to_owned).collect(),
+            studio_ids: Vec::new(),
+            claims_truncated: false,
+            claims_partial: false,
         }
     }
 

@@ -411,6 +411,9 @@ async fn time_who_viewed(
         supervised_trainer_ids: Vec::new(),
         // A session that completed MFA, as the operator role requires.
         amr: vec!["pwd".into(), "otp".into()],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
     });
     let mut latency = Histogram::<u64>::new(3)?;
     for _ in 0..plan.queries {

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::domain::{self, NewAccount};
 use crate::hashing::PasswordHashing;
 use crate::repo::{self, NewUserRow, UserRow};
+use crate::structure::{ActingFor, Structure};
 use crate::{IdentityError, SERVICE, TokenSigner};
 
 /// The identity service acting on its own, before any user token exists.
@@ -150,6 +151,8 @@ pub struct Accounts {
     hashing: PasswordHashing,
     /// Derived on first use from the service's blind-index key.
     page_tokens: Arc<tokio::sync::OnceCell<PageTokens>>,
+    /// Where tokens' acting-for claims come from (tenancy).
+    structure: Option<Structure>,
 }
 
 impl Accounts {
@@ -166,7 +169,15 @@ impl Accounts {
             signer,
             hashing: PasswordHashing::for_this_machine(),
             page_tokens: Arc::default(),
+            structure: None,
         }
+    }
+
+    /// Issues tokens carrying what each user acts for, asked of tenancy
+    /// through `structure`; without it tokens are partial (own id only).
+    pub fn with_structure(mut self, structure: Structure) -> Self {
+        self.structure = Some(structure);
+        self
     }
 
     /// The token signer (also the source of published keys).
@@ -714,7 +725,11 @@ impl Accounts {
     ) -> Result<IssuedTokens, IdentityError> {
         let now = Utc::now();
         let roles = parse_roles(&user.roles);
-        let claims = domain::access_claims(user.id, session_id, &roles, amr, now);
+        let acting_for = match &self.structure {
+            Some(structure) => structure.acting_for(user.id).await,
+            None => ActingFor::partial(),
+        };
+        let claims = domain::access_claims(user.id, session_id, &roles, amr, &acting_for, now);
         let access_token = self.signer.sign(&claims).await?;
         let (refresh_token, refresh_hash) =
             domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;

@@ -10,6 +10,8 @@ use fitflow_error::Violations;
 use ring::rand::SecureRandom as _;
 use uuid::Uuid;
 
+use crate::structure::ActingFor;
+
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// Lifetime of a refresh token.
@@ -245,6 +247,7 @@ pub fn access_claims(
     session_id: Uuid,
     roles: &[Role],
     amr: &[String],
+    acting_for: &ActingFor,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Claims {
     Claims {
@@ -253,11 +256,14 @@ pub fn access_claims(
         sub: user_id,
         sid: session_id,
         roles: roles.iter().map(|role| role.as_str().to_owned()).collect(),
-        sup: Vec::new(),
+        sup: acting_for.supervised.clone(),
         iat: now.timestamp(),
         exp: (now + ACCESS_TOKEN_TTL).timestamp(),
         jti: Uuid::now_v7(),
         amr: amr.to_vec(),
+        studios: acting_for.studios.clone(),
+        claims_truncated: acting_for.truncated,
+        claims_partial: acting_for.partial,
     }
 }
 

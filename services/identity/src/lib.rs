@@ -12,6 +12,7 @@ mod hashing;
 mod repo;
 mod service;
 mod signing;
+pub mod structure;
 
 use fitflow_server::{EDGE_PEERS, PeerPolicy, SERVICE_PEERS};
 

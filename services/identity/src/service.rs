@@ -7,6 +7,7 @@ use fitflow_proto::identity::identity_service_server::IdentityServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
+use crate::structure::Structure;
 use crate::{Accounts, IdentityGrpc, MIGRATOR, SERVICE, TokenSigner};
 
 /// Largest request message: accounts are small.
@@ -36,7 +37,11 @@ impl Service for IdentityService {
                 .map_err(|error| {
                     anyhow::anyhow!("cannot prepare the token signing key: {error}")
                 })?;
-            let accounts = Accounts::new(context.pool, context.keyring, Arc::new(signer));
+            let tenancy = context.peers.channel("tenancy").map_err(|error| {
+                anyhow::anyhow!("cannot prepare the channel to tenancy: {error}")
+            })?;
+            let accounts = Accounts::new(context.pool, context.keyring, Arc::new(signer))
+                .with_structure(Structure::new(tenancy));
             Ok(ServiceRoutes::new().add_service(
                 IdentityServiceServer::new(IdentityGrpc::new(accounts))
                     .max_decoding_message_size(MAX_MESSAGE),

@@ -38,7 +38,12 @@ impl Accounts {
         let timeout = fitflow_server::deadline::remaining()
             .map_or(LOOKUP_TIMEOUT, |remaining| remaining.min(LOOKUP_TIMEOUT));
         request.set_timeout(timeout);
-        match self.client.clone().lookup_user(request).await {
+        // The outer timeout also bounds connecting and the TLS handshake.
+        let mut client = self.client.clone();
+        let answer = tokio::time::timeout(timeout, client.lookup_user(request))
+            .await
+            .map_err(|_| TenancyError::IdentityUnavailable("LookupUser timed out".into()))?;
+        match answer {
             Ok(response) => {
                 let response = response.into_inner();
                 let id = Uuid::try_parse(&response.user_id)

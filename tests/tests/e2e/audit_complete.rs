@@ -27,6 +27,7 @@ async fn token_with(roles: &[Role]) -> (Uuid, String) {
         Uuid::new_v4(),
         roles,
         &fitflow_identity::domain::session_amr("totp"),
+        &fitflow_identity::structure::ActingFor::default(),
         chrono::Utc::now(),
     );
     let token = fitflow_identity::TokenSigner::new(fitflow_testkit::vault().await)

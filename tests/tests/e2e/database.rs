@@ -82,6 +82,9 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
         roles: vec![Role::Trainer],
         supervised_trainer_ids: vec![],
         amr: vec![],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
     });
 
     let mut tx = fitflow_db::tx(&pool, &as_alice).await.unwrap();

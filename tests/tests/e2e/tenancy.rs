@@ -1009,3 +1009,88 @@ async fn strangers_cannot_touch_a_team() {
         Code::NotFound
     );
 }
+
+/// The claims of an access token, read without verifying it (the services
+/// verify; this only looks).
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+fn ids(claims: &serde_json::Value, name: &str) -> Vec<String> {
+    claims[name]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn member_trail(sandbox: &Sandbox, token: &str, member_id: &str) -> Code {
+    let request = fitflow_proto::audit::ListEventsRequest {
+        filter: Some(fitflow_proto::audit::EventFilter {
+            tenant_id: member_id.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    match fitflow_proto::audit::audit_service_client::AuditServiceClient::new(
+        sandbox.channel(AUDIT, "gateway"),
+    )
+    .list_events(bearer(request, token))
+    .await
+    {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test]
+async fn a_token_carries_the_team_and_studios_from_tenancy_so_other_services_honour_them() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (lead_id, lead_email, lead_token) = trainer(&sandbox, "Lena").await;
+    let (member_id, member_email, member_token) = trainer(&sandbox, "Milo").await;
+    let studio = create_studio(&sandbox, &lead_token, "Studio Nord", "").await;
+    assert!(ids(&claims_of(&lead_token), "sup").is_empty());
+    assert_eq!(
+        member_trail(&sandbox, &lead_token, &member_id).await,
+        Code::PermissionDenied,
+        "not yet the lead"
+    );
+
+    let invitation = invite_to_team(&sandbox, &lead_token, &lead_id, &member_email)
+        .await
+        .expect("invite");
+    answer(&sandbox, &member_token, &invitation.id, true)
+        .await
+        .expect("join");
+    let lead_token = sandbox.login(&lead_email).await.access_token;
+    let claims = claims_of(&lead_token);
+    assert_eq!(ids(&claims, "sup"), vec![member_id.clone()]);
+    assert_eq!(ids(&claims, "studios"), vec![studio.id.clone()]);
+    assert!(claims.get("claims_partial").is_none());
+    // Audit, another service, now lets the lead read the member's trail.
+    assert_eq!(
+        member_trail(&sandbox, &lead_token, &member_id).await,
+        Code::Ok
+    );
+}
+
+#[tokio::test]
+async fn a_token_issued_while_tenancy_is_down_is_partial_and_grants_only_the_user_itself() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, AUDIT]).await;
+    let (user_id, email, _) = member(&sandbox, "Ana").await;
+    let token = sandbox.login(&email).await.access_token;
+    let claims = claims_of(&token);
+    assert_eq!(claims["claims_partial"], serde_json::Value::Bool(true));
+    assert!(ids(&claims, "sup").is_empty());
+    assert_eq!(member_trail(&sandbox, &token, &user_id).await, Code::Ok);
+}

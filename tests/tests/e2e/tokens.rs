@@ -45,6 +45,7 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
         uuid::Uuid::new_v4(),
         &[fitflow_auth::Role::Operator],
         &fitflow_identity::domain::session_amr("totp"),
+        &fitflow_identity::structure::ActingFor::default(),
         chrono::Utc::now() - chrono::Duration::hours(1),
     );
     claims.exp = (chrono::Utc::now() - chrono::Duration::minutes(30)).timestamp();
@@ -63,6 +64,7 @@ async fn a_token_from_identity_is_accepted_by_audit_and_forged_ones_are_refused(
         uuid::Uuid::new_v4(),
         &[fitflow_auth::Role::Operator],
         &fitflow_identity::domain::session_amr("totp"),
+        &fitflow_identity::structure::ActingFor::default(),
         chrono::Utc::now(),
     );
     let operator_token = fitflow_identity::TokenSigner::new(fitflow_testkit::vault().await)

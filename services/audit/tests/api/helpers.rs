@@ -162,6 +162,9 @@ pub(crate) fn user(roles: Vec<Role>) -> Principal {
         supervised_trainer_ids: Vec::new(),
         // A session that completed MFA, as the operator role requires.
         amr: vec!["pwd".into(), "otp".into()],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
     }
 }
 

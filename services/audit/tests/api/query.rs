@@ -20,6 +20,9 @@ fn principal(roles: Vec<Role>) -> Principal {
         supervised_trainer_ids: Vec::new(),
         // A session that completed MFA, as the operator role requires.
         amr: vec!["pwd".into(), "otp".into()],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
     }
 }
 
