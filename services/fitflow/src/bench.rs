@@ -32,6 +32,23 @@ pub enum Scenario {
     /// Access-token verification as every service does it: the platform's
     /// verifier with keys fetched once from identity, then cached.
     Verify,
+    /// tenancy `GetTrainer` of the caller's own profile: token, RLS, one row.
+    Trainer,
+    /// tenancy `ListStudios` full-text searches (first page of 20) over a
+    /// directory seeded with `--seed` studios.
+    StudioSearch,
+    /// tenancy `GetRate` on random dates of a contract seeded with `--seed`
+    /// rate versions.
+    Rate,
+}
+
+impl Scenario {
+    fn is_tenancy(self) -> bool {
+        matches!(
+            self,
+            Scenario::Trainer | Scenario::StudioSearch | Scenario::Rate
+        )
+    }
 }
 
 /// A bench run's parameters.
@@ -45,6 +62,10 @@ pub struct BenchPlan {
     pub duration: Duration,
     /// Identity's endpoint.
     pub endpoint: String,
+    /// Tenancy's endpoint (tenancy scenarios).
+    pub tenancy_endpoint: String,
+    /// Rows to seed first: studios (`studio-search`) or rate versions (`rate`).
+    pub seed: u64,
 }
 
 /// What a run measured.
@@ -99,7 +120,12 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     let token = match plan.scenario {
         Scenario::Health => None,
         Scenario::Hash => None,
-        Scenario::CurrentUser | Scenario::Login | Scenario::Verify => {
+        Scenario::CurrentUser
+        | Scenario::Login
+        | Scenario::Verify
+        | Scenario::Trainer
+        | Scenario::StudioSearch
+        | Scenario::Rate => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -132,6 +158,10 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
 
     if plan.scenario == Scenario::Verify {
         return verify_tokens(plan, channel, token.unwrap_or_default()).await;
+    }
+    if plan.scenario.is_tenancy() {
+        let tenancy = fitflow_server::client::channel(&plan.tenancy_endpoint, "tenancy", &paths)?;
+        return crate::bench_tenancy::run(plan, channel, tenancy, token.unwrap_or_default()).await;
     }
 
     let started = Instant::now();
@@ -235,14 +265,14 @@ async fn verify_tokens(
 }
 
 /// One worker's successes, failures and latencies.
-struct Tally {
+pub(crate) struct Tally {
     latency_us: Histogram<u64>,
     ok: u64,
     errors: u64,
 }
 
 impl Tally {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             latency_us: Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable_histogram()),
             ok: 0,
@@ -251,7 +281,7 @@ impl Tally {
     }
 
     /// Counts one operation begun at `begun`; only successes enter the latency histogram.
-    fn record<T, E>(&mut self, begun: Instant, outcome: Result<T, E>) {
+    pub(crate) fn record<T, E>(&mut self, begun: Instant, outcome: Result<T, E>) {
         match outcome {
             Ok(_) => {
                 self.ok += 1;
@@ -262,7 +292,7 @@ impl Tally {
     }
 
     /// Waits for every worker and adds up what they measured since `started`.
-    async fn merge(
+    pub(crate) async fn merge(
         started: Instant,
         workers: Vec<tokio::task::JoinHandle<Tally>>,
     ) -> anyhow::Result<BenchReport> {
@@ -308,17 +338,16 @@ async fn one_request(
                 .await?;
         }
         Scenario::CurrentUser => {
-            let mut request = tonic::Request::new(GetCurrentUserRequest {});
-            let header = format!("Bearer {}", token.unwrap_or_default());
-            let value = header
-                .parse()
-                .map_err(|_| tonic::Status::internal("bad token header"))?;
-            request.metadata_mut().insert("authorization", value);
+            let request = bearer(GetCurrentUserRequest {}, token.unwrap_or_default())?;
             IdentityServiceClient::new(channel)
                 .get_current_user(request)
                 .await?;
         }
-        Scenario::Hash | Scenario::Verify => {}
+        Scenario::Hash
+        | Scenario::Verify
+        | Scenario::Trainer
+        | Scenario::StudioSearch
+        | Scenario::Rate => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {
@@ -330,4 +359,14 @@ async fn one_request(
         }
     }
     Ok(())
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub(crate) fn bearer<T>(message: T, token: &str) -> Result<tonic::Request<T>, tonic::Status> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| tonic::Status::internal("bad token header"))?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
 }

@@ -66,6 +66,13 @@ enum Command {
         /// Identity's endpoint.
         #[arg(long, default_value = "https://127.0.0.1:50051")]
         endpoint: String,
+        /// Tenancy's endpoint (tenancy scenarios).
+        #[arg(long, default_value = "https://127.0.0.1:50052")]
+        tenancy_endpoint: String,
+        /// Rows to seed first through FITFLOW_ADMIN_DATABASE_URL: studios
+        /// (studio-search) or rate versions (rate).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -217,12 +224,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             concurrency,
             seconds,
             endpoint,
+            tenancy_endpoint,
+            seed,
         } => {
             let plan = BenchPlan {
                 scenario,
                 concurrency: concurrency.max(1),
                 duration: Duration::from_secs(seconds.max(1)),
                 endpoint,
+                tenancy_endpoint,
+                seed,
             };
             let report = fitflow::bench::run(&plan).await?;
             report.print(&plan);

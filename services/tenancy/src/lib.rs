@@ -11,6 +11,7 @@
 //! studio's directory card to everyone and its changes to its managers, a
 //! contract to its parties; rate versions can only be inserted.
 
+pub mod bench;
 mod convert;
 mod directory;
 pub mod domain;

@@ -1094,3 +1094,67 @@ async fn a_token_issued_while_tenancy_is_down_is_partial_and_grants_only_the_use
     assert!(ids(&claims, "sup").is_empty());
     assert_eq!(member_trail(&sandbox, &token, &user_id).await, Code::Ok);
 }
+
+/// Runs `fitflow bench` against the sandbox's identity and tenancy.
+async fn bench(sandbox: &Sandbox, scenario: &str, seed: &str) -> std::process::Output {
+    use secrecy::ExposeSecret as _;
+    tokio::process::Command::new(fitflow_e2e::fitflow_binary())
+        .args([
+            "bench",
+            "--scenario",
+            scenario,
+            "--seed",
+            seed,
+            "--seconds",
+            "1",
+            "--concurrency",
+            "2",
+            "--endpoint",
+            &format!("https://127.0.0.1:{}", sandbox.ports[IDENTITY]),
+            "--tenancy-endpoint",
+            &format!("https://127.0.0.1:{}", sandbox.ports[TENANCY]),
+        ])
+        .env_clear()
+        .env("FITFLOW_TLS_DIR", &sandbox.certs.dir)
+        .env("FITFLOW_DEV_INSECURE", "1")
+        .env(
+            "FITFLOW_ADMIN_DATABASE_URL",
+            sandbox.db.admin_url().expose_secret(),
+        )
+        .env("FITFLOW_LOG", "error")
+        .output()
+        .await
+        .expect("run fitflow bench")
+}
+
+#[tokio::test]
+async fn the_tenancy_bench_seeds_and_runs_every_scenario_without_errors() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    for (scenario, seed) in [
+        ("trainer", "0"),
+        ("studio-search", "2000"),
+        ("rate", "1000"),
+    ] {
+        let output = bench(&sandbox, scenario, seed).await;
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{scenario}: {printed}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Figures are printed, never asserted: only that requests succeeded.
+        assert!(printed.contains(" ok, 0 failed"), "{scenario}: {printed}");
+    }
+    let admin = sandbox.db.admin_pool().await;
+    let (studios, versions): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tenancy.studios), (SELECT count(*) FROM tenancy.rate_versions)",
+    )
+    .fetch_one(&admin)
+    .await
+    .expect("counts");
+    assert!(
+        studios >= 2000 && versions >= 1000,
+        "{studios} studios, {versions} versions"
+    );
+}
