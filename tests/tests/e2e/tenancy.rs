@@ -1158,3 +1158,56 @@ async fn the_tenancy_bench_seeds_and_runs_every_scenario_without_errors() {
         "{studios} studios, {versions} versions"
     );
 }
+
+#[tokio::test]
+async fn a_stranger_writing_a_bank_account_creates_no_data_key() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let (_, _, intruder_token) = member(&sandbox, "Mallory").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Nord", "").await;
+    let victim_trainer = uuid::Uuid::new_v4().to_string();
+    let bank_account = trainer_profile().bank_account;
+    let mut client = tenancy(&sandbox, "gateway");
+    let refused = client
+        .update_studio(bearer(
+            pb::UpdateStudioRequest {
+                studio: Some(pb::Studio {
+                    id: studio.id.clone(),
+                    bank_account: bank_account.clone(),
+                    ..Default::default()
+                }),
+                update_mask: None,
+                etag: String::new(),
+            },
+            &intruder_token,
+        ))
+        .await
+        .expect_err("not the intruder's studio");
+    assert_eq!(reason(&refused), "STUDIO_NOT_MANAGED");
+    let refused = client
+        .update_trainer(bearer(
+            pb::UpdateTrainerRequest {
+                trainer: Some(pb::Trainer {
+                    id: victim_trainer.clone(),
+                    bank_account,
+                    ..Default::default()
+                }),
+                update_mask: None,
+                etag: String::new(),
+            },
+            &intruder_token,
+        ))
+        .await
+        .expect_err("no such trainer for the intruder");
+    assert_eq!(reason(&refused), "TRAINER_NOT_FOUND");
+    let admin = sandbox.db.admin_pool().await;
+    let keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tenancy.data_keys WHERE tenant_id::text = ANY($1)",
+    )
+    .bind(vec![studio.id.clone(), victim_trainer])
+    .fetch_one(&admin)
+    .await
+    .expect("count keys");
+    assert_eq!(keys, 0, "no data key was made for a refused write");
+}

@@ -356,7 +356,14 @@ impl Directory {
         patch: StudioPatch,
     ) -> Result<StudioView, TenancyError> {
         let sealed = match &patch.bank_account {
-            Some(Some(account)) => Some(self.seal_bank_account(studio_id, TABLE, account).await?),
+            Some(Some(account)) => {
+                // Authorize before sealing: sealing creates the studio's data
+                // key on first use, which no stranger may cause.
+                let mut check = fitflow_db::tx(&self.pool, &user(principal)).await?;
+                Self::managed_studio(&mut check, studio_id).await?;
+                check.commit().await.map_err(fitflow_db::DbError::from)?;
+                Some(self.seal_bank_account(studio_id, TABLE, account).await?)
+            }
             _ => None,
         };
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;

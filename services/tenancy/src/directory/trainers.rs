@@ -204,7 +204,20 @@ impl Directory {
         patch: TrainerPatch,
     ) -> Result<TrainerView, TenancyError> {
         let sealed = match &patch.bank_account {
-            Some(Some(account)) => Some(self.seal_bank_account(trainer_id, TABLE, account).await?),
+            Some(Some(account)) => {
+                // Authorize before sealing: sealing creates the tenant's data
+                // key on first use, which no stranger may cause.
+                let mut check = fitflow_db::tx(&self.pool, &user(principal)).await?;
+                if !repo::caller_acts_for(&mut check, trainer_id).await?
+                    || repo::trainer(&mut check, trainer_id, false)
+                        .await?
+                        .is_none()
+                {
+                    return Err(TenancyError::TrainerNotFound);
+                }
+                check.commit().await.map_err(fitflow_db::DbError::from)?;
+                Some(self.seal_bank_account(trainer_id, TABLE, account).await?)
+            }
             _ => None,
         };
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
