@@ -389,8 +389,13 @@ fn tax_profile_out(tax: &TaxProfile) -> pb::TaxProfile {
 
 /// The wire form of a trainer (never the bank account).
 pub(crate) fn trainer_out(view: TrainerView) -> pb::Trainer {
-    let TrainerView { row, profile, etag } = view;
-    pb::Trainer {
+    let TrainerView {
+        row,
+        profile,
+        etag,
+        card_only,
+    } = view;
+    let trainer = pb::Trainer {
         id: row.id.to_string(),
         parent_trainer_id: row.leader_id.map(|id| id.to_string()).unwrap_or_default(),
         business_name: profile.business_name,
@@ -411,6 +416,21 @@ pub(crate) fn trainer_out(view: TrainerView) -> pb::Trainer {
         create_time: Some(to_timestamp(row.created_at)),
         update_time: Some(to_timestamp(row.updated_at)),
         etag: etag.into(),
+    };
+    if !card_only {
+        return trainer;
+    }
+    // A contracted studio sees who the trainer is, not their own rates,
+    // tax registration, settings or team.
+    pb::Trainer {
+        id: trainer.id,
+        business_name: trainer.business_name,
+        license_number: trainer.license_number,
+        specializations: trainer.specializations,
+        bio: trainer.bio,
+        time_zone: trainer.time_zone,
+        province: trainer.province,
+        ..pb::Trainer::default()
     }
 }
 

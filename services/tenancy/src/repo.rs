@@ -756,6 +756,21 @@ pub(crate) async fn caller_manages_studio(
         .await
 }
 
+/// Whether the caller manages a studio that has a contract (in any state)
+/// with `trainer`.
+pub(crate) async fn caller_contracts_with(
+    conn: &mut PgConnection,
+    trainer: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contracts c \
+         WHERE c.trainer_id = $1 AND caller_manages_studio(c.studio_id))",
+    )
+    .bind(trainer)
+    .fetch_one(conn)
+    .await
+}
+
 /// Whether `error` is PostgreSQL's foreign-key violation (SQLSTATE 23503).
 pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(database) if database.code().as_deref() == Some("23503"))

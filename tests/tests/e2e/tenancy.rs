@@ -1211,3 +1211,66 @@ async fn a_stranger_writing_a_bank_account_creates_no_data_key() {
     .expect("count keys");
     assert_eq!(keys, 0, "no data key was made for a refused write");
 }
+
+#[tokio::test]
+async fn a_contracted_studio_sees_the_trainer_card_and_nothing_private() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (trainer_id, trainer_email, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let (_, _, other_owner_token) = member(&sandbox, "Otto").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Nord", "").await;
+    create_studio(&sandbox, &other_owner_token, "Studio Sud", "").await;
+    assert_eq!(
+        sees_trainer(&sandbox, &owner_token, &trainer_id).await,
+        Code::NotFound
+    );
+
+    invite(&sandbox, &owner_token, &studio.id, &trainer_email)
+        .await
+        .expect("invite");
+    let card = tenancy(&sandbox, "gateway")
+        .get_trainer(bearer(
+            pb::GetTrainerRequest {
+                trainer_id: trainer_id.clone(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("the contracted studio reads the card")
+        .into_inner()
+        .trainer
+        .expect("trainer");
+    assert_eq!(card.business_name, "Ana Fitness");
+    assert!(card.tax_profile.is_none());
+    assert!(card.hourly_rate.is_none());
+    assert!(card.commission_rate.is_empty());
+    assert!(card.settings.is_empty());
+    assert!(!card.has_bank_account);
+    assert!(card.etag.is_empty(), "a card cannot be updated");
+    let update = tenancy(&sandbox, "gateway")
+        .update_trainer(bearer(
+            pb::UpdateTrainerRequest {
+                trainer: Some(pb::Trainer {
+                    id: trainer_id.clone(),
+                    business_name: "pwned".into(),
+                    ..Default::default()
+                }),
+                update_mask: None,
+                etag: String::new(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect_err("a card is read-only");
+    assert_eq!(reason(&update), "TRAINER_NOT_FOUND");
+    assert_eq!(
+        sees_trainer(&sandbox, &other_owner_token, &trainer_id).await,
+        Code::NotFound,
+        "a studio without a contract sees nothing"
+    );
+    assert_eq!(
+        sees_trainer(&sandbox, &trainer_token, &trainer_id).await,
+        Code::Ok
+    );
+}

@@ -24,6 +24,9 @@ pub(crate) struct TrainerView {
     pub profile: TrainerProfile,
     /// Its etag.
     pub etag: Etag,
+    /// Read by a studio the trainer has a contract with: only the public
+    /// card (names, specializations, bio, zone, province) may be shown.
+    pub card_only: bool,
 }
 
 /// The fields an update changes; `None` leaves a field as it is.
@@ -125,7 +128,12 @@ pub(crate) fn profile_of(row: &TrainerRow) -> Result<TrainerProfile, TenancyErro
 pub(crate) fn view(row: TrainerRow) -> Result<TrainerView, TenancyError> {
     let profile = profile_of(&row)?;
     let etag = Etag::of_version(row.id, row.version);
-    Ok(TrainerView { row, profile, etag })
+    Ok(TrainerView {
+        row,
+        profile,
+        etag,
+        card_only: false,
+    })
 }
 
 impl Directory {
@@ -184,14 +192,21 @@ impl Directory {
         trainer_id: Uuid,
     ) -> Result<TrainerView, TenancyError> {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        if !repo::caller_acts_for(&mut tx, trainer_id).await? {
+        let card_only = if repo::caller_acts_for(&mut tx, trainer_id).await? {
+            false
+        } else if repo::caller_contracts_with(&mut tx, trainer_id).await? {
+            true
+        } else {
             return Err(TenancyError::TrainerNotFound);
-        }
+        };
         let row = repo::trainer(&mut tx, trainer_id, false)
             .await?
             .ok_or(TenancyError::TrainerNotFound)?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
-        view(row)
+        Ok(TrainerView {
+            card_only,
+            ..view(row)?
+        })
     }
 
     /// Changes the patched fields of a profile the caller acts for, if
