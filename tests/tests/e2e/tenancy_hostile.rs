@@ -2376,3 +2376,137 @@ async fn bank_accounts_are_ciphertext_at_rest_and_every_read_is_audited_with_it(
     assert!(!status.message().contains("918273645501"));
     assert_eq!(outbox_events(&admin).await, before);
 }
+
+#[tokio::test]
+async fn fifty_parallel_creates_with_one_request_id_make_one_resource() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY]).await;
+    let (trainer_id, _, trainer_token) = member(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let client = tenancy(&sandbox, "gateway");
+    let admin = sandbox.db.admin_pool().await;
+
+    let create = pb::CreateStudioRequest {
+        studio: Some(studio_profile("Studio Nord", "")),
+        request_id: new_id(),
+    };
+    let attempts = (0..50).map(|_| {
+        let mut client = client.clone();
+        let request = bearer(create.clone(), &owner_token);
+        async move { client.create_studio(request).await }
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let mut ids = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(response) => ids.push(response.into_inner().studio.expect("studio").id),
+            // A retry racing the first may be told to retry, never INTERNAL.
+            Err(status) => assert!(
+                matches!(status.code(), Code::Aborted | Code::Unavailable),
+                "{status:?}"
+            ),
+        }
+    }
+    assert!(!ids.is_empty());
+    assert!(ids.iter().all(|id| *id == ids[0]), "one studio: {ids:?}");
+    let studios: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.studios")
+        .fetch_one(&admin)
+        .await
+        .expect("count");
+    assert_eq!(studios, 1);
+    assert_eq!(outbox_events(&admin).await, 1, "one CREATE event");
+
+    // Fifty parallel trainer profiles for one user, without a request id:
+    // one is created, the rest are told it exists.
+    let attempts = (0..50).map(|_| {
+        let mut client = client.clone();
+        let request = bearer(
+            pb::CreateTrainerRequest {
+                trainer: Some(trainer_profile()),
+                request_id: String::new(),
+            },
+            &trainer_token,
+        );
+        async move { client.create_trainer(request).await }
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let created: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].get_ref().trainer.as_ref().expect("trainer").id,
+        trainer_id
+    );
+    for status in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(reason(status), "TRAINER_EXISTS", "{status:?}");
+    }
+}
+
+#[tokio::test]
+async fn two_studios_moved_under_each_other_at_once_never_make_a_cycle() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let client = tenancy(&sandbox, "gateway");
+    let admin = sandbox.db.admin_pool().await;
+    let move_under = |studio: &pb::Studio, parent: &pb::Studio| {
+        let mut client = client.clone();
+        let request = bearer(
+            pb::UpdateStudioRequest {
+                studio: Some(pb::Studio {
+                    id: studio.id.clone(),
+                    parent_studio_id: parent.id.clone(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["parent_studio_id"]),
+                etag: String::new(),
+            },
+            &owner_token,
+        );
+        async move { client.update_studio(request).await }
+    };
+
+    for round in 0..10 {
+        let first = create_studio(&sandbox, &owner_token, &format!("A{round}"), "").await;
+        let second = create_studio(&sandbox, &owner_token, &format!("B{round}"), "").await;
+        // A location created under the first while both move.
+        let mut creating = client.clone();
+        let location = bearer(
+            pb::CreateStudioRequest {
+                studio: Some(studio_profile(&format!("C{round}"), &first.id)),
+                request_id: String::new(),
+            },
+            &owner_token,
+        );
+        let (one, other, created) = tokio::join!(
+            move_under(&first, &second),
+            move_under(&second, &first),
+            creating.create_studio(location)
+        );
+        created.unwrap_or_else(|status| panic!("round {round}: {status:?}"));
+        let moved = [&one, &other].iter().filter(|o| o.is_ok()).count();
+        assert!(moved <= 1, "round {round}: both moved");
+        for status in [one, other].into_iter().filter_map(Result::err) {
+            assert_eq!(
+                reason(&status),
+                "CHAIN_INVALID",
+                "round {round}: {status:?}"
+            );
+        }
+    }
+    // A studio under itself, directly.
+    let lone = create_studio(&sandbox, &owner_token, "Lone", "").await;
+    let status = move_under(&lone, &lone).await.expect_err("its own parent");
+    assert_eq!(reason(&status), "CHAIN_INVALID");
+    let cycles: i64 = sqlx::query_scalar(
+        "WITH RECURSIVE up(start, id, depth) AS ( \
+           SELECT id, parent_studio_id, 1 FROM tenancy.studios WHERE parent_studio_id IS NOT NULL \
+           UNION ALL SELECT up.start, s.parent_studio_id, up.depth + 1 \
+           FROM up JOIN tenancy.studios s ON s.id = up.id \
+           WHERE s.parent_studio_id IS NOT NULL AND up.depth < 10) \
+         SELECT count(*) FROM up WHERE id = start",
+    )
+    .fetch_one(&admin)
+    .await
+    .expect("cycles");
+    assert_eq!(cycles, 0);
+}
