@@ -2510,3 +2510,114 @@ async fn two_studios_moved_under_each_other_at_once_never_make_a_cycle() {
     .expect("cycles");
     assert_eq!(cycles, 0);
 }
+
+#[tokio::test]
+async fn a_trainer_accepting_two_teams_at_once_joins_exactly_one() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let admin = sandbox.db.admin_pool().await;
+    for round in 0..5 {
+        let (first_id, _, first_token) = trainer(&sandbox, &format!("Lena{round}")).await;
+        let (second_id, _, second_token) = trainer(&sandbox, &format!("Lou{round}")).await;
+        let (member_id, member_email, member_token) =
+            trainer(&sandbox, &format!("Milo{round}")).await;
+        let to_first = invite_to_team(&sandbox, &first_token, &first_id, &member_email)
+            .await
+            .expect("first invitation");
+        let to_second = invite_to_team(&sandbox, &second_token, &second_id, &member_email)
+            .await
+            .expect("second invitation");
+        let (one, other) = tokio::join!(
+            answer(&sandbox, &member_token, &to_first.id, true),
+            answer(&sandbox, &member_token, &to_second.id, true)
+        );
+        let joined = [&one, &other].iter().filter(|o| o.is_ok()).count();
+        assert_eq!(joined, 1, "round {round}: one team per trainer");
+        for status in [one, other].into_iter().filter_map(Result::err) {
+            assert!(
+                matches!(
+                    reason(&status).as_str(),
+                    "TEAM_INVALID" | "TEAM_INVITATION_NOT_FOUND"
+                ),
+                "round {round}: {status:?}"
+            );
+        }
+        let leads: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tenancy.team_links WHERE trainer_id = $1::uuid",
+        )
+        .bind(&member_id)
+        .fetch_one(&admin)
+        .await
+        .expect("links");
+        assert_eq!(leads, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn accepting_declining_and_withdrawing_one_invitation_at_once_leaves_one_outcome() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Nord", "").await;
+    let client = tenancy(&sandbox, "gateway");
+    for round in 0..5 {
+        let (_, trainer_email, trainer_token) = trainer(&sandbox, &format!("Ana{round}")).await;
+        let contract = invite(&sandbox, &owner_token, &studio.id, &trainer_email)
+            .await
+            .expect("invite");
+        let (mut accepting, mut declining, mut withdrawing) =
+            (client.clone(), client.clone(), client.clone());
+        let (accepted, declined, withdrawn) = tokio::join!(
+            accepting.accept_contract(bearer(
+                pb::AcceptContractRequest {
+                    contract_id: contract.id.clone(),
+                    etag: contract.etag.clone(),
+                },
+                &trainer_token,
+            )),
+            declining.decline_contract(bearer(
+                pb::DeclineContractRequest {
+                    contract_id: contract.id.clone(),
+                    etag: contract.etag.clone(),
+                },
+                &trainer_token,
+            )),
+            withdrawing.end_contract(bearer(
+                pb::EndContractRequest {
+                    contract_id: contract.id.clone(),
+                    end_date: None,
+                    etag: contract.etag.clone(),
+                },
+                &owner_token,
+            ))
+        );
+        let outcomes = [
+            accepted.map(|r| r.into_inner().contract),
+            declined.map(|r| r.into_inner().contract),
+            withdrawn.map(|r| r.into_inner().contract),
+        ];
+        let won: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "round {round}: one answer wins");
+        for status in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert!(
+                matches!(status.code(), Code::Aborted | Code::FailedPrecondition),
+                "round {round}: {status:?}"
+            );
+        }
+        let stored = client
+            .clone()
+            .get_contract(bearer(
+                pb::GetContractRequest {
+                    contract_id: contract.id.clone(),
+                },
+                &owner_token,
+            ))
+            .await
+            .expect("contract")
+            .into_inner()
+            .contract
+            .expect("contract");
+        let winner = won[0].as_ref().expect("contract");
+        assert_eq!(stored.state, winner.state, "round {round}");
+    }
+}
