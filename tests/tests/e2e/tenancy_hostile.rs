@@ -2621,3 +2621,158 @@ async fn accepting_declining_and_withdrawing_one_invitation_at_once_leaves_one_o
         assert_eq!(stored.state, winner.state, "round {round}");
     }
 }
+
+#[tokio::test]
+async fn a_deleted_studio_and_read_only_fields_stay_out_of_a_strangers_and_a_masks_reach() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (trainer_id, _, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (owner_id, _, owner_token) = member(&sandbox, "Olivia").await;
+    let (_, _, stranger_token) = member(&sandbox, "Mallory").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Fermé", "").await;
+    let mut client = tenancy(&sandbox, "gateway");
+    client
+        .delete_studio(bearer(
+            pb::DeleteStudioRequest {
+                studio_id: studio.id.clone(),
+                etag: studio.etag.clone(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("delete");
+
+    let status = client
+        .get_studio(bearer(
+            pb::GetStudioRequest {
+                studio_id: studio.id.clone(),
+            },
+            &stranger_token,
+        ))
+        .await
+        .expect_err("a deleted studio is hidden from non-managers");
+    assert_eq!(status.code(), Code::NotFound);
+    for request in [
+        pb::ListStudiosRequest {
+            show_deleted: true,
+            ..Default::default()
+        },
+        pb::ListStudiosRequest {
+            query: "ferme".into(),
+            show_deleted: true,
+            ..Default::default()
+        },
+    ] {
+        let listed = client
+            .list_studios(bearer(request, &stranger_token))
+            .await
+            .expect("list")
+            .into_inner()
+            .studios;
+        assert!(listed.iter().all(|listed| listed.id != studio.id));
+    }
+    let managed = client
+        .list_studios(bearer(
+            pb::ListStudiosRequest {
+                show_deleted: true,
+                managed_only: true,
+                ..Default::default()
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .studios;
+    assert_eq!(managed.len(), 1, "its manager still finds it");
+    let status = client
+        .update_studio(bearer(
+            pb::UpdateStudioRequest {
+                studio: Some(pb::Studio {
+                    id: studio.id.clone(),
+                    name: "Back".into(),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["name"]),
+                etag: String::new(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect_err("a deleted studio is not changed");
+    assert_eq!(reason(&status), "RESOURCE_DELETED");
+
+    // Output-only and unknown fields in a mask are refused by name.
+    for path in [
+        "owner_id",
+        "id",
+        "managed_by_caller",
+        "billing_studio_id",
+        "etag",
+        "nope",
+    ] {
+        let status = client
+            .update_studio(bearer(
+                pb::UpdateStudioRequest {
+                    studio: Some(pb::Studio {
+                        id: studio.id.clone(),
+                        owner_id: trainer_id.clone(),
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&[path]),
+                    etag: String::new(),
+                },
+                &owner_token,
+            ))
+            .await
+            .expect_err(path);
+        assert_eq!(violated_fields(&status), ["update_mask.paths[0]"], "{path}");
+    }
+    for path in [
+        "id",
+        "parent_trainer_id",
+        "has_bank_account",
+        "etag",
+        "create_time",
+    ] {
+        let status = client
+            .update_trainer(bearer(
+                pb::UpdateTrainerRequest {
+                    trainer: Some(pb::Trainer {
+                        id: trainer_id.clone(),
+                        parent_trainer_id: owner_id.clone(),
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&[path]),
+                    etag: String::new(),
+                },
+                &trainer_token,
+            ))
+            .await
+            .expect_err(path);
+        assert_eq!(violated_fields(&status), ["update_mask.paths[0]"], "{path}");
+    }
+    // Without a mask, output-only fields sent are ignored, never applied.
+    let unchanged = client
+        .update_trainer(bearer(
+            pb::UpdateTrainerRequest {
+                trainer: Some(pb::Trainer {
+                    id: trainer_id.clone(),
+                    parent_trainer_id: owner_id.clone(),
+                    has_bank_account: false,
+                    bio: "Still me.".into(),
+                    ..Default::default()
+                }),
+                update_mask: None,
+                etag: String::new(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("bio only")
+        .into_inner()
+        .trainer
+        .expect("trainer");
+    assert!(unchanged.parent_trainer_id.is_empty(), "no lead by request");
+    assert!(unchanged.has_bank_account);
+}
