@@ -2776,3 +2776,91 @@ async fn a_deleted_studio_and_read_only_fields_stay_out_of_a_strangers_and_a_mas
     assert!(unchanged.parent_trainer_id.is_empty(), "no lead by request");
     assert!(unchanged.has_bank_account);
 }
+
+#[tokio::test]
+async fn parallel_deletes_restores_and_trainer_updates_each_happen_once() {
+    let sandbox = Sandbox::new().await;
+    // No audit service: every event stays in the outbox to count.
+    let _stack = sandbox.start(&[IDENTITY, TENANCY]).await;
+    let (trainer_id, _, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Nord", "").await;
+    let client = tenancy(&sandbox, "gateway");
+    let admin = sandbox.db.admin_pool().await;
+
+    let events = outbox_events(&admin).await;
+    let deletes = (0..50).map(|_| {
+        let mut client = client.clone();
+        let request = bearer(
+            pb::DeleteStudioRequest {
+                studio_id: studio.id.clone(),
+                etag: String::new(),
+            },
+            &owner_token,
+        );
+        async move { client.delete_studio(request).await }
+    });
+    let outcomes = futures::future::join_all(deletes).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    for status in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert_eq!(reason(status), "RESOURCE_ALREADY_DELETED");
+    }
+    assert_eq!(outbox_events(&admin).await, events + 1, "one DELETE event");
+
+    let restores = (0..50).map(|_| {
+        let mut client = client.clone();
+        let request = bearer(
+            pb::UndeleteStudioRequest {
+                studio_id: studio.id.clone(),
+            },
+            &owner_token,
+        );
+        async move { client.undelete_studio(request).await }
+    });
+    let outcomes = futures::future::join_all(restores).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    for status in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+        assert_eq!(reason(status), "RESOURCE_NOT_DELETED");
+    }
+    assert_eq!(outbox_events(&admin).await, events + 2, "one restore event");
+
+    let etag = client
+        .clone()
+        .get_trainer(bearer(
+            pb::GetTrainerRequest {
+                trainer_id: trainer_id.clone(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("trainer")
+        .into_inner()
+        .trainer
+        .expect("trainer")
+        .etag;
+    let updates = (0..100).map(|index| {
+        let mut client = client.clone();
+        let request = bearer(
+            pb::UpdateTrainerRequest {
+                trainer: Some(pb::Trainer {
+                    id: trainer_id.clone(),
+                    bio: format!("Version {index}"),
+                    ..Default::default()
+                }),
+                update_mask: mask(&["bio"]),
+                etag: etag.clone(),
+            },
+            &trainer_token,
+        );
+        async move { client.update_trainer(request).await }
+    });
+    let outcomes = futures::future::join_all(updates).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    for status in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(status.code(), Code::Aborted, "{status:?}");
+        assert_eq!(reason(status), "ETAG_MISMATCH");
+    }
+    assert_eq!(outbox_events(&admin).await, events + 3, "one UPDATE event");
+}
