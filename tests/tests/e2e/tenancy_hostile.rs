@@ -2864,3 +2864,127 @@ async fn parallel_deletes_restores_and_trainer_updates_each_happen_once() {
     }
     assert_eq!(outbox_events(&admin).await, events + 3, "one UPDATE event");
 }
+
+#[tokio::test]
+async fn the_first_and_last_representable_dates_are_answered_by_rule_never_internally() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (trainer_id, _, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Nord", "").await;
+    let mut client = tenancy(&sandbox, "gateway");
+    let first = Some(Date {
+        year: 1,
+        month: 1,
+        day: 1,
+    });
+    let last = Some(Date {
+        year: 9999,
+        month: 12,
+        day: 31,
+    });
+    let contract_from = |start_date: Option<Date>| pb::CreateContractRequest {
+        studio_id: studio.id.clone(),
+        trainer: Some(pb::create_contract_request::Trainer::TrainerId(
+            trainer_id.clone(),
+        )),
+        role: pb::ContractRole::Contractor as i32,
+        start_date,
+        rates: rates("50", None),
+        request_id: String::new(),
+    };
+
+    let backdated = client
+        .create_contract(bearer(contract_from(first), &owner_token))
+        .await
+        .expect_err("year 1 is in the past");
+    assert_eq!(reason(&backdated), "RATE_BACKDATED");
+    let contract = client
+        .create_contract(bearer(contract_from(last), &owner_token))
+        .await
+        .expect("the last day there is")
+        .into_inner()
+        .contract
+        .expect("contract");
+    assert_eq!(contract.start_date, last);
+    client
+        .accept_contract(bearer(
+            pb::AcceptContractRequest {
+                contract_id: contract.id.clone(),
+                etag: String::new(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("accept");
+    let rate = client
+        .get_rate(bearer(
+            pb::GetRateRequest {
+                trainer_id: trainer_id.clone(),
+                studio_id: studio.id.clone(),
+                category: pb::ClassCategory::Group as i32,
+                date: last,
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("the rate on the last day")
+        .into_inner();
+    assert_eq!(rate.rate.expect("rate").amount, "50.00");
+    for day in [first, date(today())] {
+        let status = client
+            .get_rate(bearer(
+                pb::GetRateRequest {
+                    trainer_id: trainer_id.clone(),
+                    studio_id: studio.id.clone(),
+                    category: pb::ClassCategory::Trial as i32,
+                    date: day,
+                },
+                &trainer_token,
+            ))
+            .await
+            .expect_err("before the contract");
+        assert_eq!(reason(&status), "NO_CONTRACT_ON_DATE");
+    }
+    let existing = client
+        .add_rate_version(bearer(
+            pb::AddRateVersionRequest {
+                contract_id: contract.id.clone(),
+                rates: rates("60", None),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect_err("no effective date");
+    assert_eq!(violated_fields(&existing), ["rates.effective_date"]);
+    let mut on_last = rates("60", None);
+    if let Some(version) = on_last.as_mut() {
+        version.effective_date = last;
+    }
+    let status = client
+        .add_rate_version(bearer(
+            pb::AddRateVersionRequest {
+                contract_id: contract.id.clone(),
+                rates: on_last,
+            },
+            &owner_token,
+        ))
+        .await
+        .expect_err("the start already has its version");
+    assert_eq!(reason(&status), "RATE_VERSION_EXISTS");
+    let ended = client
+        .end_contract(bearer(
+            pb::EndContractRequest {
+                contract_id: contract.id.clone(),
+                end_date: last,
+                etag: String::new(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("ends on its only day")
+        .into_inner()
+        .contract
+        .expect("contract");
+    assert_eq!(ended.end_date, last);
+}
