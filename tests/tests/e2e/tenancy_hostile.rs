@@ -2988,3 +2988,41 @@ async fn the_first_and_last_representable_dates_are_answered_by_rule_never_inter
         .expect("contract");
     assert_eq!(ended.end_date, last);
 }
+
+#[tokio::test]
+async fn inviting_by_email_does_not_tell_an_unknown_address_from_an_account_without_a_profile() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (lead_id, _, lead_token) = trainer(&sandbox, "Lena").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let (_, no_profile_email, _) = member(&sandbox, "Nadia").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Nord", "").await;
+    let unknown_email = format!("nobody-{}@example.com", uuid::Uuid::new_v4().simple());
+    let mut client = tenancy(&sandbox, "gateway");
+
+    let mut answers = Vec::new();
+    for email in [&unknown_email, &no_profile_email] {
+        let contract = invite(&sandbox, &owner_token, &studio.id, email)
+            .await
+            .expect_err("no trainer to invite");
+        let team = client
+            .invite_team_member(bearer(
+                pb::InviteTeamMemberRequest {
+                    leader_id: lead_id.clone(),
+                    trainer: Some(pb::invite_team_member_request::Trainer::TrainerEmail(
+                        email.clone(),
+                    )),
+                    request_id: String::new(),
+                },
+                &lead_token,
+            ))
+            .await
+            .expect_err("no trainer to invite");
+        answers.push(
+            [contract, team]
+                .map(|status| (status.code(), reason(&status), status.message().to_owned())),
+        );
+    }
+    assert_eq!(answers[0], answers[1], "the answers tell the two apart");
+    assert_eq!(answers[0][0].1, "TRAINER_NOT_FOUND");
+}
