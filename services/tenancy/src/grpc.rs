@@ -173,7 +173,7 @@ impl TenancyService for TenancyGrpc {
         done(violations)?;
         let view = self
             .directory
-            .tax_profile(BILLING_PEER, trainer_id.unwrap_or_default())
+            .tax_profile(trainer_id.unwrap_or_default())
             .await?;
         Ok(Response::new(convert::tax_profile_response(view)))
     }
