@@ -3026,3 +3026,153 @@ async fn inviting_by_email_does_not_tell_an_unknown_address_from_an_account_with
     assert_eq!(answers[0], answers[1], "the answers tell the two apart");
     assert_eq!(answers[0][0].1, "TRAINER_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn every_event_of_edge_but_valid_input_reaches_the_audit_log_and_none_is_dead_lettered() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (trainer_id, trainer_email, trainer_token) = member(&sandbox, "Ana").await;
+    let (lead_id, _, lead_token) = trainer(&sandbox, "Lena").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let mut client = tenancy(&sandbox, "gateway");
+    let admin = sandbox.db.admin_pool().await;
+
+    let mut profile = trainer_profile();
+    profile.business_name = "É".repeat(200);
+    profile.bio = "ligne\r\n\tsuivante ".repeat(250);
+    profile.specializations = (0..20).map(|index| format!("spécialité {index}")).collect();
+    profile.settings = (0..20)
+        .map(|index| (format!("key.{index}_x"), "ü".repeat(1000)))
+        .collect();
+    client
+        .create_trainer(bearer(
+            pb::CreateTrainerRequest {
+                trainer: Some(profile),
+                request_id: new_id(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("an edge-but-valid profile");
+    let mut studio = studio_profile(&"Ñ".repeat(200), "");
+    studio.bank_account = Some(valid_bank_account());
+    studio.settings = [("note".to_owned(), "🧘".repeat(1000))].into();
+    let studio = client
+        .create_studio(bearer(
+            pb::CreateStudioRequest {
+                studio: Some(studio),
+                request_id: new_id(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("an edge-but-valid studio")
+        .into_inner()
+        .studio
+        .expect("studio");
+    let contract = invite(&sandbox, &owner_token, &studio.id, &trainer_email)
+        .await
+        .expect("invite");
+    client
+        .accept_contract(bearer(
+            pb::AcceptContractRequest {
+                contract_id: contract.id.clone(),
+                etag: String::new(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("accept");
+    client
+        .add_rate_version(bearer(
+            pb::AddRateVersionRequest {
+                contract_id: contract.id.clone(),
+                rates: rates("9999999999.99", Some(today() + Days::new(1))),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("the largest rate");
+    client
+        .get_trainer_bank_account(bearer(
+            pb::GetTrainerBankAccountRequest {
+                trainer_id: trainer_id.clone(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("read");
+    client
+        .get_studio_bank_account(bearer(
+            pb::GetStudioBankAccountRequest {
+                studio_id: studio.id.clone(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("read");
+    tenancy(&sandbox, "billing")
+        .get_tax_profile(pb::GetTaxProfileRequest {
+            trainer_id: trainer_id.clone(),
+        })
+        .await
+        .expect("billing reads");
+    let invitation = invite_to_team(&sandbox, &lead_token, &lead_id, &trainer_email)
+        .await
+        .expect("team invitation");
+    answer(&sandbox, &trainer_token, &invitation.id, true)
+        .await
+        .expect("join");
+    client
+        .leave_team(bearer(
+            pb::LeaveTeamRequest {
+                trainer_id: trainer_id.clone(),
+            },
+            &lead_token,
+        ))
+        .await
+        .expect("the lead removes her");
+    client
+        .end_contract(bearer(
+            pb::EndContractRequest {
+                contract_id: contract.id.clone(),
+                end_date: date(today() + Days::new(400)),
+                etag: String::new(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("end");
+
+    // The relay drains the outbox into the audit log.
+    let mut drained = false;
+    for _ in 0..150 {
+        let left = outbox_events(&admin).await;
+        if left == 0 {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(drained, "the outbox never drained");
+    let dead: Vec<String> = sqlx::query_scalar("SELECT reason FROM tenancy.outbox_dead_letters")
+        .fetch_all(&admin)
+        .await
+        .expect("dead letters");
+    assert!(dead.is_empty(), "refused by audit: {dead:?}");
+    let logged: Vec<String> = sqlx::query_scalar(
+        "SELECT resource_type || ' ' || action FROM ( \
+           SELECT resource_type, action::text FROM audit.audit_log WHERE source_service = 'tenancy' \
+           UNION ALL \
+           SELECT resource_type, action::text FROM audit.access_log WHERE source_service = 'tenancy' \
+         ) AS logged ORDER BY 1",
+    )
+    .fetch_all(&admin)
+    .await
+    .expect("audit log");
+    // Two profiles, a studio, a contract accepted and ended, a rate version,
+    // an invitation answered, a team joined and left, and three reads.
+    assert_eq!(logged.len(), 14, "{logged:?}");
+    let reads = logged.iter().filter(|kind| kind.ends_with("read")).count();
+    assert_eq!(reads, 3, "two bank accounts and a tax profile: {logged:?}");
+}
