@@ -3144,6 +3144,75 @@ async fn every_event_of_edge_but_valid_input_reaches_the_audit_log_and_none_is_d
         .await
         .expect("end");
 
+    // Every other change: a full studio update, a delete and a restore, a
+    // trainer update.
+    let mut changed = studio_profile("Studio Renommé", "");
+    changed.id.clone_from(&studio.id);
+    changed.contact = Some(pb::Contact {
+        phone: "+1 (514) 555-0100".into(),
+        email: "Desk@Studio.ca".into(),
+        website: "https://studio.ca/é".into(),
+    });
+    changed.payment_terms = Some(pb::PaymentTerms {
+        frequency: pb::PaymentFrequency::Biweekly as i32,
+        net_days: 120,
+        preferred_method: pb::PaymentMethod::ETransfer as i32,
+    });
+    changed.status = pb::StudioStatus::Inactive as i32;
+    changed.settings = [("a".to_owned(), String::new())].into();
+    client
+        .update_studio(bearer(
+            pb::UpdateStudioRequest {
+                studio: Some(changed),
+                update_mask: mask(&["*"]),
+                etag: String::new(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("every field at once");
+    let (_, _, lone_token) = member(&sandbox, "Lou").await;
+    let lone = create_studio(&sandbox, &lone_token, "Seul", "").await;
+    for delete in [true, false] {
+        if delete {
+            client
+                .delete_studio(bearer(
+                    pb::DeleteStudioRequest {
+                        studio_id: lone.id.clone(),
+                        etag: lone.etag.clone(),
+                    },
+                    &lone_token,
+                ))
+                .await
+                .expect("delete");
+        } else {
+            client
+                .undelete_studio(bearer(
+                    pb::UndeleteStudioRequest {
+                        studio_id: lone.id.clone(),
+                    },
+                    &lone_token,
+                ))
+                .await
+                .expect("undelete");
+        }
+    }
+    client
+        .update_trainer(bearer(
+            pb::UpdateTrainerRequest {
+                trainer: Some(pb::Trainer {
+                    id: trainer_id.clone(),
+                    bank_account: None,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["bank_account", "settings", "hourly_rate"]),
+                etag: String::new(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("clear three fields");
+
     // The relay drains the outbox into the audit log.
     let mut drained = false;
     for _ in 0..150 {
@@ -3171,8 +3240,9 @@ async fn every_event_of_edge_but_valid_input_reaches_the_audit_log_and_none_is_d
     .await
     .expect("audit log");
     // Two profiles, a studio, a contract accepted and ended, a rate version,
-    // an invitation answered, a team joined and left, and three reads.
-    assert_eq!(logged.len(), 14, "{logged:?}");
+    // an invitation answered, a team joined and left, three reads, a studio
+    // updated, another created, deleted and restored, a trainer updated.
+    assert_eq!(logged.len(), 19, "{logged:?}");
     let reads = logged.iter().filter(|kind| kind.ends_with("read")).count();
     assert_eq!(reads, 3, "two bank accounts and a tax profile: {logged:?}");
 }
