@@ -3246,3 +3246,42 @@ async fn every_event_of_edge_but_valid_input_reaches_the_audit_log_and_none_is_d
     let reads = logged.iter().filter(|kind| kind.ends_with("read")).count();
     assert_eq!(reads, 3, "two bank accounts and a tax profile: {logged:?}");
 }
+
+#[tokio::test]
+async fn a_studio_deleted_while_it_invites_a_trainer_never_keeps_a_live_contract() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let admin = sandbox.db.admin_pool().await;
+    let client = tenancy(&sandbox, "gateway");
+    for round in 0..8 {
+        let (_, trainer_email, _) = trainer(&sandbox, &format!("Ana{round}")).await;
+        let studio = create_studio(&sandbox, &owner_token, &format!("S{round}"), "").await;
+        let mut deleting = client.clone();
+        let (invited, deleted) = tokio::join!(
+            invite(&sandbox, &owner_token, &studio.id, &trainer_email),
+            deleting.delete_studio(bearer(
+                pb::DeleteStudioRequest {
+                    studio_id: studio.id.clone(),
+                    etag: String::new(),
+                },
+                &owner_token,
+            ))
+        );
+        match (&invited, &deleted) {
+            (Ok(_), Err(status)) => assert_eq!(reason(status), "STUDIO_IN_USE", "round {round}"),
+            (Err(status), Ok(_)) => {
+                assert_eq!(reason(status), "RESOURCE_DELETED", "round {round}");
+            }
+            _ => panic!("round {round}: {invited:?} / {deleted:?}"),
+        }
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tenancy.contracts c JOIN tenancy.studios s ON s.id = c.studio_id \
+         WHERE s.deleted_at IS NOT NULL AND c.state IN ('invited', 'active')",
+    )
+    .fetch_one(&admin)
+    .await
+    .expect("orphans");
+    assert_eq!(orphans, 0);
+}
