@@ -15,8 +15,8 @@ use tonic::Code;
 
 use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{
-    TENANCY, answer, create_studio, create_trainer, date, invite, invite_to_team, member, rates,
-    studio_profile, tenancy, today, trainer, trainer_profile,
+    TENANCY, answer, cad, create_studio, create_trainer, date, invite, invite_to_team, member,
+    rates, studio_profile, tenancy, today, trainer, trainer_profile,
 };
 
 /// Control characters no field accepts: NUL, vertical tab (whitespace that a
@@ -3284,4 +3284,108 @@ async fn a_studio_deleted_while_it_invites_a_trainer_never_keeps_a_live_contract
     .await
     .expect("orphans");
     assert_eq!(orphans, 0);
+}
+
+#[tokio::test]
+async fn out_of_range_numbers_are_refused_by_field() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY]).await;
+    let (trainer_id, _, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let studio = create_studio(&sandbox, &owner_token, "Studio Nord", "").await;
+    let admin = sandbox.db.admin_pool().await;
+    let before = digest(&admin).await;
+    let mut client = tenancy(&sandbox, "gateway");
+
+    for size in [-1, i32::MIN] {
+        let outcome = client
+            .list_studios(bearer(
+                pb::ListStudiosRequest {
+                    page_size: size,
+                    ..Default::default()
+                },
+                &owner_token,
+            ))
+            .await;
+        assert_refused_on(outcome, "page_size", "studios");
+        let outcome = client
+            .list_contracts(bearer(
+                pb::ListContractsRequest {
+                    party: Some(pb::list_contracts_request::Party::TrainerId(
+                        trainer_id.clone(),
+                    )),
+                    page_size: size,
+                    ..Default::default()
+                },
+                &trainer_token,
+            ))
+            .await;
+        assert_refused_on(outcome, "page_size", "contracts");
+    }
+    for limit in [-1, 257, i32::MAX] {
+        let outcome = tenancy(&sandbox, IDENTITY)
+            .get_acting_for(pb::GetActingForRequest {
+                user_id: trainer_id.clone(),
+                limit,
+            })
+            .await;
+        assert_refused_on(outcome, "limit", &format!("{limit}"));
+    }
+    for net_days in [-1, 121, i32::MAX] {
+        let mut hostile = studio_profile("Studio Nord", "");
+        hostile.id.clone_from(&studio.id);
+        hostile.payment_terms = Some(pb::PaymentTerms {
+            frequency: pb::PaymentFrequency::Monthly as i32,
+            net_days,
+            preferred_method: pb::PaymentMethod::Cheque as i32,
+        });
+        let outcome = client
+            .update_studio(bearer(
+                pb::UpdateStudioRequest {
+                    studio: Some(hostile),
+                    update_mask: mask(&["payment_terms"]),
+                    etag: String::new(),
+                },
+                &owner_token,
+            ))
+            .await;
+        assert_refused_on(
+            outcome,
+            "studio.payment_terms.net_days",
+            &format!("{net_days}"),
+        );
+    }
+    for amount in ["10000000000", "-1", "1e3", "0.001", "١٢", "NaN", "Infinity"] {
+        let mut hostile = trainer_profile();
+        hostile.id.clone_from(&trainer_id);
+        hostile.hourly_rate = cad(amount);
+        let outcome = client
+            .update_trainer(bearer(
+                pb::UpdateTrainerRequest {
+                    trainer: Some(hostile),
+                    update_mask: mask(&["hourly_rate"]),
+                    etag: String::new(),
+                },
+                &trainer_token,
+            ))
+            .await;
+        assert_refused_on(outcome, "trainer.hourly_rate", amount);
+    }
+    for rate in ["100.01", "-0.01", "1.005", "1e2", "NaN", ""] {
+        let mut version = rates("50", Some(today() + Days::new(2)));
+        if let Some(version) = version.as_mut() {
+            version.commission_rate = rate.into();
+        }
+        let outcome = client
+            .add_rate_version(bearer(
+                pb::AddRateVersionRequest {
+                    contract_id: new_id(),
+                    rates: version,
+                },
+                &owner_token,
+            ))
+            .await;
+        assert_refused_on(outcome, "rates.commission_rate", rate);
+    }
+    assert_eq!(digest(&admin).await, before, "a refused call wrote");
 }
