@@ -173,7 +173,7 @@ impl TenancyService for TenancyGrpc {
         done(violations)?;
         let view = self
             .directory
-            .tax_profile(BILLING_PEER, trainer_id.unwrap_or_default())
+            .tax_profile(trainer_id.unwrap_or_default())
             .await?;
         Ok(Response::new(convert::tax_profile_response(view)))
     }
@@ -817,6 +817,13 @@ fn trainer_ref(
     match (trainer_id, trainer_email) {
         (Some(id), _) => uuid(violations, "trainer_id", id).map(TrainerRef::Id),
         (None, Some(email)) => {
+            // Refused before the trim: trimming would quietly drop a vertical
+            // tab or a next-line character at either end, and hostile input
+            // is refused, never repaired.
+            if email.chars().any(char::is_control) {
+                violations.add("trainer_email", "must not hold control characters");
+                return None;
+            }
             let normalised = email.trim().to_lowercase();
             match crate::formats::email(&normalised) {
                 Ok(()) => Some(TrainerRef::Email(normalised)),

@@ -21,6 +21,7 @@ mod retries;
 mod sealed_fields;
 mod sessions;
 mod tenancy;
+mod tenancy_hostile;
 mod tokens;
 #[macro_use]
 mod transport;

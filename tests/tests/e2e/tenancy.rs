@@ -13,20 +13,20 @@ use tonic::transport::Channel;
 
 use crate::identity_support::{reason, violated_fields};
 
-const TENANCY: &str = "tenancy";
+pub(crate) const TENANCY: &str = "tenancy";
 
-fn tenancy(sandbox: &Sandbox, peer: &str) -> TenancyServiceClient<Channel> {
+pub(crate) fn tenancy(sandbox: &Sandbox, peer: &str) -> TenancyServiceClient<Channel> {
     TenancyServiceClient::new(sandbox.channel(TENANCY, peer))
 }
 
-fn cad(amount: &str) -> Option<Money> {
+pub(crate) fn cad(amount: &str) -> Option<Money> {
     Some(Money {
         currency_code: "CAD".into(),
         amount: amount.into(),
     })
 }
 
-fn date(day: NaiveDate) -> Option<Date> {
+pub(crate) fn date(day: NaiveDate) -> Option<Date> {
     Some(Date {
         year: day.year(),
         month: i32::try_from(day.month()).unwrap(),
@@ -35,13 +35,13 @@ fn date(day: NaiveDate) -> Option<Date> {
 }
 
 /// Today in Montréal, the studios' zone.
-fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     Utc::now()
         .with_timezone(&chrono_tz::America::Toronto)
         .date_naive()
 }
 
-fn rates(group: &str, effective: Option<NaiveDate>) -> Option<pb::RateVersion> {
+pub(crate) fn rates(group: &str, effective: Option<NaiveDate>) -> Option<pb::RateVersion> {
     Some(pb::RateVersion {
         effective_date: effective.and_then(date),
         group_rate: cad(group),
@@ -52,7 +52,7 @@ fn rates(group: &str, effective: Option<NaiveDate>) -> Option<pb::RateVersion> {
     })
 }
 
-fn trainer_profile() -> pb::Trainer {
+pub(crate) fn trainer_profile() -> pb::Trainer {
     pb::Trainer {
         business_name: "Ana Fitness".into(),
         specializations: vec!["strength".into(), "mobility".into()],
@@ -76,7 +76,7 @@ fn trainer_profile() -> pb::Trainer {
     }
 }
 
-fn studio_profile(name: &str, parent: &str) -> pb::Studio {
+pub(crate) fn studio_profile(name: &str, parent: &str) -> pb::Studio {
     pb::Studio {
         name: name.into(),
         parent_studio_id: parent.into(),
@@ -96,13 +96,13 @@ fn studio_profile(name: &str, parent: &str) -> pb::Studio {
 }
 
 /// A user who signed up and logged in: id, email, access token.
-async fn member(sandbox: &Sandbox, name: &str) -> (String, String, String) {
+pub(crate) async fn member(sandbox: &Sandbox, name: &str) -> (String, String, String) {
     let (user, email) = sandbox.register(name).await;
     let tokens = sandbox.login(&email).await;
     (user.id, email, tokens.access_token)
 }
 
-async fn create_trainer(sandbox: &Sandbox, token: &str) -> pb::Trainer {
+pub(crate) async fn create_trainer(sandbox: &Sandbox, token: &str) -> pb::Trainer {
     tenancy(sandbox, "gateway")
         .create_trainer(bearer(
             pb::CreateTrainerRequest {
@@ -118,7 +118,12 @@ async fn create_trainer(sandbox: &Sandbox, token: &str) -> pb::Trainer {
         .expect("trainer")
 }
 
-async fn create_studio(sandbox: &Sandbox, token: &str, name: &str, parent: &str) -> pb::Studio {
+pub(crate) async fn create_studio(
+    sandbox: &Sandbox,
+    token: &str,
+    name: &str,
+    parent: &str,
+) -> pb::Studio {
     tenancy(sandbox, "gateway")
         .create_studio(bearer(
             pb::CreateStudioRequest {
@@ -134,7 +139,7 @@ async fn create_studio(sandbox: &Sandbox, token: &str, name: &str, parent: &str)
         .expect("studio")
 }
 
-async fn invite(
+pub(crate) async fn invite(
     sandbox: &Sandbox,
     token: &str,
     studio_id: &str,
@@ -158,7 +163,7 @@ async fn invite(
         .map(|response| response.into_inner().contract.expect("contract"))
 }
 
-async fn rate_on(
+pub(crate) async fn rate_on(
     client: &mut TenancyServiceClient<Channel>,
     token: Option<&str>,
     trainer_id: &str,
@@ -759,7 +764,7 @@ async fn a_hundred_parallel_invitations_make_one_contract() {
     }
 }
 
-async fn invite_to_team(
+pub(crate) async fn invite_to_team(
     sandbox: &Sandbox,
     token: &str,
     leader_id: &str,
@@ -780,7 +785,7 @@ async fn invite_to_team(
         .map(|response| response.into_inner().invitation.expect("invitation"))
 }
 
-async fn answer(
+pub(crate) async fn answer(
     sandbox: &Sandbox,
     token: &str,
     invitation_id: &str,
@@ -799,13 +804,13 @@ async fn answer(
 }
 
 /// A trainer with a profile: id, email, token.
-async fn trainer(sandbox: &Sandbox, name: &str) -> (String, String, String) {
+pub(crate) async fn trainer(sandbox: &Sandbox, name: &str) -> (String, String, String) {
     let (id, email, token) = member(sandbox, name).await;
     create_trainer(sandbox, &token).await;
     (id, email, token)
 }
 
-async fn sees_trainer(sandbox: &Sandbox, token: &str, trainer_id: &str) -> Code {
+pub(crate) async fn sees_trainer(sandbox: &Sandbox, token: &str, trainer_id: &str) -> Code {
     match tenancy(sandbox, "gateway")
         .get_trainer(bearer(
             pb::GetTrainerRequest {

@@ -367,6 +367,14 @@ impl Directory {
             _ => None,
         };
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        // A move takes the chain lock before the studio's row lock, in the
+        // order every other chain change takes them: locking the row first
+        // deadlocked two crossed moves (each waiting for the chain lock while
+        // the other's foreign-key check waited for its row), and PostgreSQL's
+        // deadlock abort surfaced as INTERNAL.
+        if patch.parent_studio_id.is_some() {
+            repo::lock_chains(&mut tx).await?;
+        }
         let row = Self::managed_studio(&mut tx, studio_id).await?;
         Etag::of_version(row.id, row.version).check(etag)?;
         soft_delete::check_mutable(RESOURCE, row.deleted_at)?;

@@ -300,18 +300,19 @@ impl Directory {
     }
 
     /// Billing's read of what an invoice prints, with an access event.
-    pub(crate) async fn tax_profile(
-        &self,
-        reader: &'static str,
-        trainer_id: Uuid,
-    ) -> Result<TrainerView, TenancyError> {
+    pub(crate) async fn tax_profile(&self, trainer_id: Uuid) -> Result<TrainerView, TenancyError> {
         let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
         let row = repo::trainer(&mut tx, trainer_id, false)
             .await?
             .ok_or(TenancyError::TrainerNotFound)?;
         let event =
             AuditEventBuilder::new(SERVICE, Action::Read, "trainer_tax_profiles", trainer_id)
-                .actor_service(reader)
+                // The audit service admits only the sending service as a
+                // service actor (it cannot verify another peer), so naming
+                // billing here had every one of these events dead-lettered.
+                // Only billing may call GetTaxProfile, so tenancy as the
+                // actor with purpose PAYMENT still says who read it.
+                .actor_service(SERVICE)
                 .tenant(trainer_id)
                 .purpose(Purpose::Payment)
                 .build();
