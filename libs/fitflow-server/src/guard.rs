@@ -115,7 +115,9 @@ where
                 }
                 inner.call(request).await
             };
-            let response = crate::deadline::scope(deadline, serve.instrument(span.clone())).await;
+            let response = crate::deadline::scope(deadline, serve.instrument(span.clone()))
+                .await
+                .map(oversize_is_resource_exhausted);
             let status_code = response.as_ref().map_or("2", |response| {
                 // Errors answered without a body carry grpc-status in the headers;
                 // otherwise it arrives in trailers, and the call itself succeeded.
@@ -138,6 +140,36 @@ where
             response
         })
     }
+}
+
+/// tonic refuses a request over a service's `max_decoding_message_size`
+/// with OUT_OF_RANGE; gRPC's status code table names RESOURCE_EXHAUSTED for
+/// a message larger than the server accepts, which is what clients (and the
+/// contracts) expect, so every service answers it the same way. A unary
+/// refusal is a trailers-only response: its status is in the headers. The
+/// message text is how tonic's refusal is told apart from a handler's own
+/// OUT_OF_RANGE; `huge_inputs_…` in the tenancy e2e tests would show a tonic
+/// upgrade that changed it.
+fn oversize_is_resource_exhausted(mut response: http::Response<Body>) -> http::Response<Body> {
+    let headers = response.headers_mut();
+    let out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|status| status == "11");
+    // grpc-message is percent-encoded on the wire.
+    let too_large = headers.get("grpc-message").is_some_and(|message| {
+        message.to_str().is_ok_and(|message| {
+            message
+                .replace("%20", " ")
+                .contains("message length too large")
+        })
+    });
+    if out_of_range && too_large {
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from(tonic::Code::ResourceExhausted as i32),
+        );
+    }
+    response
 }
 
 /// Checks the peer and the bearer token, and puts what it learned in the
