@@ -1,6 +1,6 @@
 //! Test harness for FitFlow integration tests: throwaway migrated databases
 //! cloned from a template, one OpenBao dev server per test process, test
-//! certificates, and a tracing subscriber.
+//! certificates, an in-process SMTP sink, and a tracing subscriber.
 //!
 //! Helpers panic with a clear message instead of returning errors: a broken
 //! harness should stop the test at once.
@@ -10,6 +10,7 @@ mod certs;
 mod database;
 mod openbao;
 mod poll;
+mod smtp;
 
 use std::sync::Once;
 
@@ -20,6 +21,7 @@ pub use database::{
 };
 pub use openbao::{OpenBao, openbao, vault, vault_settings};
 pub use poll::eventually;
+pub use smtp::{ReceivedMail, SmtpSink};
 
 /// Installs a tracing subscriber for tests once (test writer, filter from
 /// `FITFLOW_LOG`, default `warn`).
