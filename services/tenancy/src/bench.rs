@@ -24,6 +24,11 @@ pub async fn seed_studios(admin: &PgPool, owner: Uuid, count: i64) -> Result<(),
     .bind(count)
     .execute(admin)
     .await?;
+    // Fresh statistics, as autovacuum would soon give a loaded table:
+    // without them the planner takes a broad prefix search for a rare one.
+    sqlx::query("ANALYZE tenancy.studios")
+        .execute(admin)
+        .await?;
     Ok(())
 }
 
@@ -46,5 +51,8 @@ pub async fn seed_rate_versions(
     .bind(count)
     .execute(admin)
     .await?;
+    sqlx::query("ANALYZE tenancy.rate_versions")
+        .execute(admin)
+        .await?;
     Ok(())
 }
