@@ -162,6 +162,21 @@ impl PageTokens {
         }
     }
 
+    /// Tokens signed with 32 random bytes drawn now: good only on this
+    /// process until it restarts (a caller whose token is refused starts
+    /// the listing again). Replicas behind one address need [`Self::new`]
+    /// with a shared key.
+    pub fn with_random_key() -> Self {
+        use ring::rand::SecureRandom as _;
+        let mut key = [0; 32];
+        if ring::rand::SystemRandom::new().fill(&mut key).is_err() {
+            // ring found no generator; uuid's v4 ids come from the OS generator too.
+            key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+            key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+        }
+        Self::new(&key)
+    }
+
     /// The `next_page_token` that resumes `query` at `cursor`:
     /// base64url (no padding) of version, cursor and tag.
     pub fn issue<C: Cursor>(&self, query: &PageQuery<'_>, cursor: &C) -> String {

@@ -39,7 +39,7 @@ impl Directory {
         Self {
             pool,
             keyring,
-            page_tokens: PageTokens::new(&random_key()),
+            page_tokens: PageTokens::with_random_key(),
             accounts,
         }
     }
@@ -89,16 +89,4 @@ pub(crate) struct Idempotency(pub Option<(IdempotencyKey, RequestHash)>);
 
 fn user(principal: &Principal) -> Caller {
     Caller::User(principal.clone())
-}
-
-/// 32 bytes from the operating system's generator.
-fn random_key() -> [u8; 32] {
-    use ring::rand::SecureRandom as _;
-    let mut key = [0; 32];
-    if ring::rand::SystemRandom::new().fill(&mut key).is_err() {
-        // ring found no generator; uuid's v4 ids come from the OS generator too.
-        key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
-        key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
-    }
-    key
 }
