@@ -169,10 +169,18 @@ _bao_setup_policies() {
   _bao_log "policies ready: fitflow-<service> from deploy/openbao/policy.hcl.tmpl"
 }
 
+# Each client's own key lives here and nowhere else (key/value version 1:
+# a delete is final), so purging a client destroys one entry
+# (fitflow_crypto::SubjectKeys).
+_bao_setup_subject_keys() {
+  _bao_enable fitflow-subject-keys kv
+}
+
 # fitflow_bao_setup — everything except issuing certificates.
 fitflow_bao_setup() {
   _bao_preflight
   _bao_setup_transit
+  _bao_setup_subject_keys
   _bao_setup_pki
   _bao_setup_policies
 }

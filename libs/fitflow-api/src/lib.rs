@@ -1,5 +1,6 @@
 //! Contract helpers every FitFlow service uses the same way (DESIGN.md §5, §11).
 //!
+//! - [`canada`]: provinces, postal codes, phone numbers and email addresses.
 //! - [`text`]: every string field refuses NUL and every other control
 //!   character (Unicode Cc); free text may hold tab, CR and LF. Lengths are
 //!   counted in characters against explicit limits.
@@ -39,6 +40,7 @@
 
 mod error;
 
+pub mod canada;
 pub mod etag;
 pub mod field_mask;
 pub mod idempotency;

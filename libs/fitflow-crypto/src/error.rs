@@ -34,6 +34,10 @@ pub enum CryptoError {
     /// The tenant's keys kept changing under a lookup (e.g. a concurrent shred); retry.
     #[error("the tenant's data keys changed concurrently")]
     KeysChanged,
+    /// The person's own key was destroyed (they were erased) or never
+    /// existed: their sealed data can never be opened.
+    #[error("the subject's key does not exist (erased)")]
+    SubjectErased,
     /// The system random number generator failed.
     #[error("the random number generator failed")]
     Randomness,
@@ -85,6 +89,9 @@ impl From<CryptoError> for ApiError {
                     "SEALED_FIELD_UNREADABLE",
                     "a protected field cannot be read",
                 )
+            }
+            CryptoError::SubjectErased => {
+                ApiError::not_found("SUBJECT_ERASED", "the person this data is about was erased")
             }
             _ => ApiError::internal(&error),
         }

@@ -79,6 +79,11 @@ impl Vault {
         })
     }
 
+    /// The underlying client, for the engines other modules use.
+    pub(crate) fn client(&self) -> &VaultClient {
+        &self.client
+    }
+
     /// Creates the transit key `name` of `kind` if it is missing (mount
     /// `transit`); an existing key is left as it is.
     pub async fn ensure_transit_key(

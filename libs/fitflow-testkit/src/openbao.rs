@@ -27,7 +27,8 @@ kill "$bao_pid" 2>/dev/null
 wait "$bao_pid"
 "#;
 
-/// A running OpenBao dev server with transit enabled at `transit`.
+/// A running OpenBao dev server with transit enabled at `transit` and a
+/// key/value (v1) engine at `fitflow-subject-keys`.
 pub struct OpenBao {
     /// Its address, `http://127.0.0.1:<port>`.
     pub addr: String,
@@ -116,6 +117,14 @@ async fn start() -> OpenBao {
             ),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
+    }
+    // Clients' own keys (fitflow_crypto::SUBJECT_KEYS_MOUNT): key/value,
+    // version 1, so a delete is final.
+    match vaultrs::sys::mount::enable(&client, "fitflow-subject-keys", "kv", None).await {
+        Ok(()) => {}
+        Err(ClientError::APIError { code: 400, errors })
+            if errors.iter().any(|error| error.contains("already in use")) => {}
+        Err(error) => panic!("enable the subject keys mount on {addr}: {error}"),
     }
     OpenBao {
         addr,

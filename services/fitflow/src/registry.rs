@@ -11,6 +11,7 @@ pub fn registry() -> Registry {
     Registry::new(vec![
         Arc::new(fitflow_identity::IdentityService),
         Arc::new(fitflow_tenancy::TenancyService),
+        Arc::new(fitflow_clients::ClientsService::from_env()),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("the registry matches deploy/services.tsv")
@@ -21,6 +22,6 @@ mod tests {
     #[test]
     fn the_registry_matches_the_table_of_services() {
         let names = super::registry().names();
-        assert_eq!(names, ["identity", "tenancy", "audit"]);
+        assert_eq!(names, ["identity", "tenancy", "clients", "audit"]);
     }
 }

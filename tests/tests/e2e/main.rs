@@ -6,6 +6,7 @@ mod accounts;
 mod audit_complete;
 mod audit_trail;
 mod bootstrap;
+mod clients;
 mod commands;
 mod database;
 mod directory;

@@ -1,0 +1,248 @@
+//! Privacy rights and what other services may learn: a client's export
+//! (PIPEDA access, Quebec Law 25 portability), erasure by crypto-shredding,
+//! and the contact details an invoice or a reminder needs.
+
+use chrono::{DateTime, Utc};
+use fitflow_auth::{Caller, Principal, Role};
+use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
+use serde::Serialize;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::{ClientBook, commit, event, plain_record, reach, user};
+use crate::domain::{self, AccessLevel, Address, ClientRecord};
+use crate::repo::{self, HistoryRow};
+use crate::seal::TABLE;
+use crate::{ClientsError, SERVICE};
+
+/// The name of the export's format, first in every document.
+const EXPORT_FORMAT: &str = "fitflow.client-export.v1";
+
+/// A finished export: its access event and the JSON document.
+pub(crate) struct Export {
+    pub event_id: String,
+    pub document: Zeroizing<Vec<u8>>,
+}
+
+/// What an invoice or a reminder needs of a client.
+pub(crate) struct Contact {
+    pub owner: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub address: Option<Address>,
+}
+
+#[derive(Serialize)]
+struct ExportDocument<'a> {
+    format: &'static str,
+    exported_at: DateTime<Utc>,
+    client: ExportedClient<'a>,
+    shares: Vec<ExportedShare>,
+    sharing_history: &'a [HistoryRow],
+    /// Which services' records this document holds; the others add theirs
+    /// through their own export RPCs as they are built.
+    sections: &'static [&'static str],
+}
+
+#[derive(Serialize)]
+struct ExportedClient<'a> {
+    id: Uuid,
+    owner_trainer_id: Uuid,
+    first_name: &'a str,
+    last_name: &'a str,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+    date_of_birth: Option<chrono::NaiveDate>,
+    emergency_contact: Option<&'a domain::EmergencyContact>,
+    medical_info: Option<&'a domain::MedicalInfo>,
+    goals: Option<&'a str>,
+    address: Option<&'a Address>,
+    preferences: &'a std::collections::BTreeMap<String, String>,
+    source: domain::Source,
+    status: domain::Status,
+    health_consent: Option<&'a domain::Consent>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct ExportedShare {
+    trainer_id: Uuid,
+    level: &'static str,
+    granted_by: Uuid,
+    granted_at: DateTime<Utc>,
+}
+
+fn exported_client<'a>(
+    id: Uuid,
+    owner: Uuid,
+    record: &'a ClientRecord,
+    row: &repo::ClientRow,
+) -> ExportedClient<'a> {
+    ExportedClient {
+        id,
+        owner_trainer_id: owner,
+        first_name: &record.first_name,
+        last_name: &record.last_name,
+        email: record.email.as_deref(),
+        phone: record.phone.as_deref(),
+        date_of_birth: record.date_of_birth,
+        emergency_contact: record.emergency_contact.as_ref(),
+        medical_info: record.medical_info.as_ref(),
+        goals: record.goals.as_deref(),
+        address: record.address.as_ref(),
+        preferences: &record.preferences,
+        source: record.source,
+        status: record.status,
+        health_consent: record.consent.as_ref(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        deleted_at: row.deleted_at,
+    }
+}
+
+impl ClientBook {
+    /// The client's whole record as JSON, with an EXPORT access event
+    /// committed before any of it is returned.
+    pub(crate) async fn export(
+        &self,
+        principal: &Principal,
+        client_id: Uuid,
+        purpose: Purpose,
+    ) -> Result<Export, ClientsError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let (row, level) = reach(&mut tx, principal, client_id, AccessLevel::Admin, false).await?;
+        if level < AccessLevel::Owner {
+            // An ADMIN grantee sees every share, as the owner does.
+            repo::act_as_system(&mut tx).await?;
+        }
+        let shares = repo::shares(&mut tx, client_id).await?;
+        let history = repo::history(&mut tx, client_id).await?;
+        let access = event(principal, Action::Export, TABLE, client_id, row.trainer_id)
+            .purpose(purpose)
+            .build();
+        let event_id = access.event_id.clone();
+        fitflow_outbox::record(&mut tx, &access).await?;
+        let mut record = plain_record(&row)?;
+        self.sealer
+            .open_into(client_id, &row.sealed(), &mut record)
+            .await?;
+        commit(tx).await?;
+        let mut exported_shares = Vec::with_capacity(shares.len());
+        for share in shares {
+            exported_shares.push(ExportedShare {
+                trainer_id: share.trainer_id,
+                level: AccessLevel::parse_share(&share.permission_level)
+                    .ok_or(ClientsError::Corrupt("permission_level"))?
+                    .as_str(),
+                granted_by: share.granted_by,
+                granted_at: share.granted_at,
+            });
+        }
+        let document = ExportDocument {
+            format: EXPORT_FORMAT,
+            exported_at: Utc::now(),
+            client: exported_client(client_id, row.trainer_id, &record, &row),
+            shares: exported_shares,
+            sharing_history: &history,
+            sections: &["clients"],
+        };
+        let bytes = serde_json::to_vec_pretty(&document)
+            .map_err(|_| ClientsError::Corrupt("export document"))?;
+        Ok(Export {
+            event_id,
+            document: Zeroizing::new(bytes),
+        })
+    }
+
+    /// Erases a client deleted longer ago than the retention period: its key
+    /// first (after which nothing sealed under it opens, anywhere), then its
+    /// row, shares and history.
+    pub(crate) async fn purge(
+        &self,
+        principal: &Principal,
+        client_id: Uuid,
+    ) -> Result<(), ClientsError> {
+        principal.require_role(Role::Operator)?;
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let (owner, deleted_at) = repo::lock_for_purge(&mut tx, client_id)
+            .await?
+            .ok_or(ClientsError::ClientNotFound)?;
+        domain::purge_allowed(deleted_at, Utc::now(), self.retention)
+            .map_err(ClientsError::PurgeRefused)?;
+        // Key first: if the rest fails, the client is already unreadable and
+        // a retry finishes the job (destroying a missing key is a no-op).
+        self.sealer.destroy_key(client_id).await?;
+        repo::delete_client(&mut tx, client_id).await?;
+        let audit = AuditEventBuilder::new(SERVICE, Action::Delete, TABLE, client_id)
+            .actor_user(principal.user_id)
+            .tenant(owner)
+            .changed_field("purged")
+            .build();
+        fitflow_outbox::record(&mut tx, &audit).await?;
+        commit(tx).await
+    }
+
+    /// Name, email and address for `peer`'s invoice or reminder; with a
+    /// forwarded user token, that user needs READ access.
+    pub(crate) async fn contact(
+        &self,
+        principal: Option<&Principal>,
+        peer: &str,
+        client_id: Uuid,
+        purpose: Purpose,
+    ) -> Result<Contact, ClientsError> {
+        let (mut tx, row) = match principal {
+            Some(principal) => {
+                let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+                let (row, _) =
+                    reach(&mut tx, principal, client_id, AccessLevel::Read, false).await?;
+                (tx, row)
+            }
+            None => {
+                let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+                let row = repo::client(&mut tx, client_id, Uuid::nil(), false)
+                    .await?
+                    .ok_or(ClientsError::ClientNotFound)?;
+                (tx, row)
+            }
+        };
+        if row.deleted_at.is_some() {
+            return Err(ClientsError::ClientNotFound);
+        }
+        let mut access = AuditEventBuilder::new(SERVICE, Action::Read, "client_contact", client_id)
+            .tenant(row.trainer_id)
+            .purpose(purpose)
+            .change("requested_by", "", peer);
+        access = match principal {
+            Some(principal) => access.actor_user(principal.user_id),
+            // The audit service admits only the sending service as a
+            // service actor; `requested_by` names the peer that asked.
+            None => access.actor_service(SERVICE),
+        };
+        fitflow_outbox::record(&mut tx, &access.build()).await?;
+        let sealed = row.sealed();
+        let (first_name, last_name) = self
+            .sealer
+            .open_names(client_id, &sealed.first_name, &sealed.last_name)
+            .await?;
+        let email = self
+            .sealer
+            .open_optional_text(client_id, "email", sealed.email.as_deref())
+            .await?;
+        let address = self
+            .sealer
+            .open_optional_json(client_id, "address", sealed.address.as_deref())
+            .await?;
+        commit(tx).await?;
+        Ok(Contact {
+            owner: row.trainer_id,
+            first_name,
+            last_name,
+            email,
+            address,
+        })
+    }
+}
