@@ -35,8 +35,6 @@ CREATE TABLE clients (
     CONSTRAINT clients_medical_needs_consent CHECK (medical_info IS NULL OR consent_version IS NOT NULL)
 );
 CREATE INDEX clients_owner_idx ON clients (trainer_id, created_at, id);
--- Lists walk this in order and stop at a page (most rows a caller meets are theirs).
-CREATE INDEX clients_created_idx ON clients (created_at, id);
 CREATE INDEX clients_email_idx ON clients (email_index) WHERE email_index IS NOT NULL;
 CREATE INDEX clients_phone_idx ON clients (phone_index) WHERE phone_index IS NOT NULL;
 CREATE INDEX clients_name_tokens_idx ON clients USING gin (name_tokens);

@@ -13,6 +13,7 @@
 //! token's team claims) and to its grantees; only WRITE and ADMIN grantees
 //! may change it.
 
+pub mod bench;
 mod book;
 mod convert;
 pub mod domain;

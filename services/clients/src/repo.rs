@@ -259,13 +259,18 @@ pub(crate) async fn list_clients(
         Finder::Phone(_) => " AND c.phone_index = ANY($7)",
         Finder::NameTokens(_) => " AND c.name_tokens && $8",
     };
+    // The caller's clients are found through the owner index and their
+    // shares (a small set), never by walking every client in time order and
+    // filtering: the table holds every trainer's book.
     let sql = format!(
-        "SELECT c.id, c.trainer_id, c.first_name, c.last_name, c.source, c.status, c.created_at, \
+        "WITH visible AS ( \
+             SELECT id FROM clients WHERE trainer_id = ANY($2) \
+             UNION SELECT client_id FROM client_permissions WHERE trainer_id = $1) \
+         SELECT c.id, c.trainer_id, c.first_name, c.last_name, c.source, c.status, c.created_at, \
          c.deleted_at, p.permission_level AS share_level \
-         FROM clients c \
+         FROM clients c JOIN visible v ON v.id = c.id \
          LEFT JOIN client_permissions p ON p.client_id = c.id AND p.trainer_id = $1 \
-         WHERE (c.trainer_id = ANY($2) OR p.trainer_id IS NOT NULL) \
-           AND ($3 OR c.deleted_at IS NULL) \
+         WHERE ($3 OR c.deleted_at IS NULL) \
            AND ($4::uuid IS NULL OR c.trainer_id = $4) \
            AND ($5::timestamptz IS NULL OR (c.created_at, c.id) > ($5, $6)){finder_clause} \
          ORDER BY c.created_at, c.id LIMIT $9"

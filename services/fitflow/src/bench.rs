@@ -40,9 +40,20 @@ pub enum Scenario {
     /// tenancy `GetRate` on random dates of a contract seeded with `--seed`
     /// rate versions.
     Rate,
+    /// clients `GetClient` (every sealed field opened, an access event) at
+    /// concurrency 1, 8 and 32, each beside pgbench replaying the same SQL
+    /// (deploy/bench/get-client.sql), among `--seed` clients.
+    GetClient,
+    /// clients `ListClients` by name prefix (first page of 20) among
+    /// `--seed` clients.
+    ClientSearch,
 }
 
 impl Scenario {
+    fn is_clients(self) -> bool {
+        matches!(self, Scenario::GetClient | Scenario::ClientSearch)
+    }
+
     fn is_tenancy(self) -> bool {
         matches!(
             self,
@@ -64,7 +75,10 @@ pub struct BenchPlan {
     pub endpoint: String,
     /// Tenancy's endpoint (tenancy scenarios).
     pub tenancy_endpoint: String,
-    /// Rows to seed first: studios (`studio-search`) or rate versions (`rate`).
+    /// Clients' endpoint (clients scenarios).
+    pub clients_endpoint: String,
+    /// Rows to seed first: studios (`studio-search`), rate versions (`rate`)
+    /// or clients in all (`get-client`, `client-search`).
     pub seed: u64,
 }
 
@@ -125,7 +139,9 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::Verify
         | Scenario::Trainer
         | Scenario::StudioSearch
-        | Scenario::Rate => {
+        | Scenario::Rate
+        | Scenario::GetClient
+        | Scenario::ClientSearch => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -158,6 +174,10 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
 
     if plan.scenario == Scenario::Verify {
         return verify_tokens(plan, channel, token.unwrap_or_default()).await;
+    }
+    if plan.scenario.is_clients() {
+        let clients = fitflow_server::client::channel(&plan.clients_endpoint, "clients", &paths)?;
+        return crate::bench_clients::run(plan, channel, clients, token.unwrap_or_default()).await;
     }
     if plan.scenario.is_tenancy() {
         let tenancy = fitflow_server::client::channel(&plan.tenancy_endpoint, "tenancy", &paths)?;
@@ -347,7 +367,9 @@ async fn one_request(
         | Scenario::Verify
         | Scenario::Trainer
         | Scenario::StudioSearch
-        | Scenario::Rate => {}
+        | Scenario::Rate
+        | Scenario::GetClient
+        | Scenario::ClientSearch => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

@@ -69,8 +69,13 @@ enum Command {
         /// Tenancy's endpoint (tenancy scenarios).
         #[arg(long, default_value = "https://127.0.0.1:50052")]
         tenancy_endpoint: String,
+        /// Clients' endpoint (clients scenarios).
+        #[arg(long, default_value = "https://127.0.0.1:50053")]
+        clients_endpoint: String,
         /// Rows to seed first through FITFLOW_ADMIN_DATABASE_URL: studios
-        /// (studio-search) or rate versions (rate).
+        /// (studio-search), rate versions (rate), or clients in all
+        /// (get-client, client-search: up to 1,000 of the bench trainer's
+        /// through the API, the rest other trainers' filler rows).
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
@@ -225,6 +230,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             seconds,
             endpoint,
             tenancy_endpoint,
+            clients_endpoint,
             seed,
         } => {
             let plan = BenchPlan {
@@ -233,6 +239,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 duration: Duration::from_secs(seconds.max(1)),
                 endpoint,
                 tenancy_endpoint,
+                clients_endpoint,
                 seed,
             };
             let report = fitflow::bench::run(&plan).await?;

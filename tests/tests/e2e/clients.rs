@@ -1288,3 +1288,61 @@ async fn a_deleted_client_is_hidden_until_restored() {
         .await
         .expect("readable again");
 }
+
+#[tokio::test]
+async fn the_clients_bench_seeds_and_runs_both_scenarios_beside_pgbench() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    for (scenario, seed) in [("get-client", "30"), ("client-search", "3000")] {
+        let output = tokio::process::Command::new(fitflow_e2e::fitflow_binary())
+            .args([
+                "bench",
+                "--scenario",
+                scenario,
+                "--seed",
+                seed,
+                "--seconds",
+                "1",
+                "--concurrency",
+                "2",
+                "--endpoint",
+                &format!("https://127.0.0.1:{}", sandbox.ports[IDENTITY]),
+                "--clients-endpoint",
+                &format!("https://127.0.0.1:{}", sandbox.ports[CLIENTS]),
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FITFLOW_TLS_DIR", &sandbox.certs.dir)
+            .env("FITFLOW_DEV_INSECURE", "1")
+            .env(
+                "FITFLOW_ADMIN_DATABASE_URL",
+                sandbox.db.admin_url().expose_secret(),
+            )
+            .env(
+                "FITFLOW_CLIENTS_DATABASE_URL",
+                sandbox.db.runtime_url(CLIENTS).expose_secret(),
+            )
+            .env("FITFLOW_LOG", "error")
+            .output()
+            .await
+            .expect("run fitflow bench");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{scenario}: {printed}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Figures are printed, never asserted: only that requests succeeded
+        // and, for get-client, that pgbench replayed the SQL beside them.
+        assert!(printed.contains(" ok, 0 failed"), "{scenario}: {printed}");
+        if scenario == "get-client" {
+            assert_eq!(printed.matches("x\n").count(), 3, "three ratios: {printed}");
+        }
+    }
+    let admin = sandbox.db.admin_pool().await;
+    let clients: i64 = sqlx::query_scalar("SELECT count(*) FROM clients.clients")
+        .fetch_one(&admin)
+        .await
+        .expect("count");
+    assert!(clients >= 3000, "{clients} clients");
+}

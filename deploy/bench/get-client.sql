@@ -1,0 +1,16 @@
+-- pgbench replay of the SQL of one clients GetClient, statement for
+-- statement as the service sends it (sqlx, prepared): the transaction, the
+-- row-level-security context, the row with the caller's share, the access
+-- event into the outbox and its notification. `fitflow bench --scenario
+-- get-client` runs it beside the RPC at the same concurrency and prints the
+-- ratio; run by hand:
+--   pgbench -n -M prepared -f deploy/bench/get-client.sql -c 8 -j 2 -T 10 \
+--     -D "uid=<trainer uuid>" -D "cid=<client uuid>" -D "payload=<\x hex of an event>" \
+--     "$FITFLOW_CLIENTS_DATABASE_URL"
+-- It connects as the clients runtime role, so row-level security applies.
+BEGIN;
+SELECT set_config('fitflow.user_id', :uid, true), set_config('fitflow.roles', 'trainer', true), set_config('fitflow.supervised', '', true);
+SELECT c.id, c.trainer_id, c.first_name, c.last_name, c.email, c.phone, c.date_of_birth, c.emergency_contact, c.medical_info, c.goals, c.address, c.preferences, c.source, c.status, c.consent_version, c.consent_time, c.version, c.created_at, c.updated_at, c.deleted_at, p.permission_level AS share_level FROM clients.clients c LEFT JOIN clients.client_permissions p ON p.client_id = c.id AND p.trainer_id = :uid::uuid WHERE c.id = :cid::uuid;
+INSERT INTO clients.audit_outbox (event_id, payload) VALUES (gen_random_uuid(), :payload::bytea);
+SELECT pg_notify('fitflow_audit_outbox', '');
+COMMIT;
