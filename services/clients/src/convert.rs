@@ -350,6 +350,19 @@ pub(crate) fn purpose(violations: &mut Violations, path: &str, value: i32) -> Pu
     }
 }
 
+/// The purpose of a contact read: PAYMENT (an invoice) or OPERATIONS (a
+/// reminder); a contact is never read for treatment.
+pub(crate) fn contact_purpose(violations: &mut Violations, path: &str, value: i32) -> Purpose {
+    match pb::AccessPurpose::try_from(value) {
+        Ok(pb::AccessPurpose::Payment) => Purpose::Payment,
+        Ok(pb::AccessPurpose::Operations) => Purpose::Operations,
+        _ => {
+            violations.add(path, "is required: PAYMENT or OPERATIONS");
+            Purpose::Unspecified
+        }
+    }
+}
+
 /// A share's level: READ, WRITE or ADMIN.
 pub(crate) fn share_level(violations: &mut Violations, path: &str, value: i32) -> AccessLevel {
     match pb::AccessLevel::try_from(value) {
@@ -620,6 +633,25 @@ mod tests {
                 "{control:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_contact_is_read_for_payment_or_operations_only() {
+        for refused in [0, pb::AccessPurpose::Treatment as i32, 99] {
+            let mut violations = Violations::new();
+            contact_purpose(&mut violations, "purpose", refused);
+            assert!(!violations.is_empty(), "{refused}");
+        }
+        let mut violations = Violations::new();
+        assert_eq!(
+            contact_purpose(
+                &mut violations,
+                "purpose",
+                pb::AccessPurpose::Payment as i32
+            ),
+            Purpose::Payment
+        );
+        assert!(violations.is_empty());
     }
 
     #[test]

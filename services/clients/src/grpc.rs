@@ -473,7 +473,7 @@ impl ClientsService for ClientsGrpc {
         let request = request.get_ref();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
-        let purpose = convert::purpose(&mut violations, "purpose", request.purpose);
+        let purpose = convert::contact_purpose(&mut violations, "purpose", request.purpose);
         done(violations)?;
         let contact = self
             .book
