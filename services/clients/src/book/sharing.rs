@@ -173,6 +173,8 @@ impl ClientBook {
         new_owner: Uuid,
         etag: &str,
     ) -> Result<SummaryView, ClientsError> {
+        // Before the transaction: the index key may need a pooled connection.
+        let indexer = self.sealer.indexer().await?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let (row, _) = reach(&mut tx, principal, client_id, AccessLevel::Owner, true).await?;
         soft_delete::check_mutable("client", row.deleted_at)?;
@@ -193,7 +195,7 @@ impl ClientBook {
         self.sealer
             .open_into(client_id, &row.sealed(), &mut record)
             .await?;
-        let lookups = self.sealer.lookups(new_owner, &record).await?;
+        let lookups = self.sealer.lookups(&indexer, new_owner, &record)?;
         repo::transfer(&mut tx, client_id, new_owner, &lookups).await?;
         repo::record_history(
             &mut tx,
