@@ -7,6 +7,7 @@ mod audit_complete;
 mod audit_trail;
 mod bootstrap;
 mod clients;
+mod clients_hostile;
 mod commands;
 mod database;
 mod directory;
