@@ -3,6 +3,8 @@
 //! wall), writes its audit event in the same transaction and commits only
 //! when all of it worked.
 
+mod classes;
+
 use chrono::{DateTime, Datelike as _, Utc};
 use fitflow_api::etag::Etag;
 use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};

@@ -11,8 +11,9 @@ use fitflow_proto::types::Money;
 use rust_decimal::Decimal;
 
 use crate::calendar::{AppointmentView, NewBooking, NewClassType};
+use crate::domain::Participation;
 use crate::domain::{self, Category, Location, Status};
-use crate::repo::ClassTypeRow;
+use crate::repo::{ClassTypeRow, ParticipantRow};
 
 fn money(violations: &mut Violations, path: &str, value: Option<&Money>) -> Option<Decimal> {
     let value = value?;
@@ -229,5 +230,22 @@ pub(crate) fn appointment_out(view: AppointmentView) -> pb::Appointment {
             .unwrap_or_default(),
         create_time: Some(to_timestamp(row.created_at)),
         etag: view.etag.as_str().to_owned(),
+    }
+}
+
+/// The wire form of a participant.
+pub(crate) fn participant_out(row: ParticipantRow) -> pb::Participant {
+    let status = match Participation::parse(&row.status) {
+        Some(Participation::Confirmed) => pb::ParticipantStatus::Confirmed,
+        Some(Participation::Waitlisted) => pb::ParticipantStatus::Waitlisted,
+        Some(Participation::Cancelled) => pb::ParticipantStatus::Cancelled,
+        None => pb::ParticipantStatus::Unspecified,
+    };
+    pb::Participant {
+        appointment_id: row.appointment_id.to_string(),
+        client_id: row.client_id.to_string(),
+        status: status as i32,
+        position: row.position,
+        join_time: Some(to_timestamp(row.joined_at)),
     }
 }

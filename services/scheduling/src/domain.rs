@@ -79,6 +79,48 @@ impl Status {
     }
 }
 
+/// A client's place in a group class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Participation {
+    /// Has a place.
+    Confirmed,
+    /// Waits for one.
+    Waitlisted,
+    /// Left.
+    Cancelled,
+}
+
+impl Participation {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Participation::Confirmed => "confirmed",
+            Participation::Waitlisted => "waitlisted",
+            Participation::Cancelled => "cancelled",
+        }
+    }
+
+    /// From storage.
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            Participation::Confirmed,
+            Participation::Waitlisted,
+            Participation::Cancelled,
+        ]
+        .into_iter()
+        .find(|participation| participation.as_str() == value)
+    }
+
+    /// A new participant's place when `confirmed` of `capacity` places are taken.
+    pub fn on_join(confirmed: i64, capacity: i32) -> Self {
+        if confirmed < i64::from(capacity) {
+            Participation::Confirmed
+        } else {
+            Participation::Waitlisted
+        }
+    }
+}
+
 /// Where an appointment happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Location {
@@ -148,6 +190,14 @@ mod tests {
         assert!(!Category::Group.needs_client());
         assert!(Category::Individual.needs_client());
         assert!(Category::Trial.needs_client());
+    }
+
+    #[test]
+    fn a_join_is_confirmed_while_places_last_then_waitlisted() {
+        assert_eq!(Participation::on_join(0, 10), Participation::Confirmed);
+        assert_eq!(Participation::on_join(9, 10), Participation::Confirmed);
+        assert_eq!(Participation::on_join(10, 10), Participation::Waitlisted);
+        assert_eq!(Participation::on_join(11, 10), Participation::Waitlisted);
     }
 
     #[test]

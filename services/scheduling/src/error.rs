@@ -37,6 +37,15 @@ pub enum SchedulingError {
     /// The appointment's state refuses the change.
     #[error("appointment state")]
     AppointmentState,
+    /// Participants join group classes only.
+    #[error("not a group class")]
+    NotAGroupClass,
+    /// The client is in the class already.
+    #[error("participant exists")]
+    ParticipantExists,
+    /// The client is not in the class.
+    #[error("participant not found")]
+    ParticipantNotFound,
     /// The clients service could not be asked.
     #[error("clients unavailable: {0}")]
     ClientsUnavailable(String),
@@ -97,6 +106,19 @@ impl From<SchedulingError> for ApiError {
                 "APPOINTMENT_STATE",
                 "the appointment is not scheduled",
             ),
+            SchedulingError::NotAGroupClass => ApiError::new(
+                Code::FailedPrecondition,
+                "NOT_A_GROUP_CLASS",
+                "participants join group classes only",
+            ),
+            SchedulingError::ParticipantExists => ApiError::new(
+                Code::AlreadyExists,
+                "PARTICIPANT_EXISTS",
+                "the client is already in this class",
+            ),
+            SchedulingError::ParticipantNotFound => {
+                ApiError::not_found("PARTICIPANT_NOT_FOUND", "the client is not in this class")
+            }
             SchedulingError::ClientsUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",
                 "the clients service cannot be reached; retry with backoff",

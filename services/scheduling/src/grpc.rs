@@ -299,4 +299,83 @@ impl SchedulingService for SchedulingGrpc {
             next_page_token: cursor(next, |c| self.calendar.page_tokens().issue(&query, c)),
         }))
     }
+
+    async fn join_class(
+        &self,
+        request: Request<pb::JoinClassRequest>,
+    ) -> Result<Response<pb::JoinClassResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let appointment_id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        let client_id = uuid(&mut violations, "client_id", &request.client_id);
+        let idempotency = idempotency(
+            &mut violations,
+            &principal,
+            "/fitflow.scheduling.v1.SchedulingService/JoinClass",
+            &request.request_id,
+            &request,
+        );
+        done(violations)?;
+        let row = self
+            .calendar
+            .join(
+                &principal,
+                &token,
+                appointment_id.unwrap_or_default(),
+                client_id.unwrap_or_default(),
+                idempotency,
+            )
+            .await?;
+        Ok(Response::new(pb::JoinClassResponse {
+            participant: Some(convert::participant_out(row)),
+        }))
+    }
+
+    async fn leave_class(
+        &self,
+        request: Request<pb::LeaveClassRequest>,
+    ) -> Result<Response<pb::LeaveClassResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let appointment_id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        let client_id = uuid(&mut violations, "client_id", &request.client_id);
+        done(violations)?;
+        let (left, promoted) = self
+            .calendar
+            .leave(
+                &principal,
+                appointment_id.unwrap_or_default(),
+                client_id.unwrap_or_default(),
+            )
+            .await?;
+        Ok(Response::new(pb::LeaveClassResponse {
+            participant: Some(convert::participant_out(left)),
+            promoted: promoted.map(convert::participant_out),
+        }))
+    }
+
+    async fn list_participants(
+        &self,
+        request: Request<pb::ListParticipantsRequest>,
+    ) -> Result<Response<pb::ListParticipantsResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let appointment_id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        done(violations)?;
+        let rows = self
+            .calendar
+            .participants(
+                &principal,
+                appointment_id.unwrap_or_default(),
+                request.show_cancelled,
+            )
+            .await?;
+        Ok(Response::new(pb::ListParticipantsResponse {
+            participants: rows.into_iter().map(convert::participant_out).collect(),
+        }))
+    }
 }

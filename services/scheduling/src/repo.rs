@@ -269,3 +269,130 @@ pub(crate) async fn ensure_year_partition(
         .await?;
     Ok(())
 }
+
+/// A participant of a group class.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ParticipantRow {
+    pub appointment_id: Uuid,
+    pub client_id: Uuid,
+    pub status: String,
+    pub position: i64,
+    pub joined_at: DateTime<Utc>,
+}
+
+const PARTICIPANT_COLUMNS: &str = "appointment_id, client_id, status, position, joined_at";
+
+/// The client's row in the class, if any (locked for a change).
+pub(crate) async fn participant(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+    client_id: Uuid,
+) -> Result<Option<ParticipantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM appointment_participants \
+         WHERE appointment_id = $1 AND client_id = $2 FOR UPDATE"
+    ))
+    .bind(appointment_id)
+    .bind(client_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// How many participants of the class are confirmed.
+pub(crate) async fn confirmed_count(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM appointment_participants \
+         WHERE appointment_id = $1 AND status = 'confirmed'",
+    )
+    .bind(appointment_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Puts the client in the class with `status` at the end of the line
+/// (a client who left comes back as a new join).
+pub(crate) async fn join(
+    conn: &mut PgConnection,
+    appointment: &AppointmentRow,
+    client_id: Uuid,
+    status: &str,
+) -> Result<ParticipantRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO appointment_participants (appointment_id, start_time, client_id, trainer_id, \
+         status, position) \
+         VALUES ($1, $2, $3, $4, $5, nextval('appointment_participants_position')) \
+         ON CONFLICT (appointment_id, client_id) DO UPDATE \
+         SET status = EXCLUDED.status, position = EXCLUDED.position, joined_at = now() \
+         RETURNING {PARTICIPANT_COLUMNS}"
+    ))
+    .bind(appointment.id)
+    .bind(appointment.start_time)
+    .bind(client_id)
+    .bind(appointment.trainer_id)
+    .bind(status)
+    .fetch_one(conn)
+    .await
+}
+
+/// Sets a participant's status.
+pub(crate) async fn set_participant_status(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+    client_id: Uuid,
+    status: &str,
+) -> Result<ParticipantRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE appointment_participants SET status = $3 \
+         WHERE appointment_id = $1 AND client_id = $2 RETURNING {PARTICIPANT_COLUMNS}"
+    ))
+    .bind(appointment_id)
+    .bind(client_id)
+    .bind(status)
+    .fetch_one(conn)
+    .await
+}
+
+/// The first waitlisted participant of the class, if any.
+pub(crate) async fn first_waitlisted(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+) -> Result<Option<ParticipantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM appointment_participants \
+         WHERE appointment_id = $1 AND status = 'waitlisted' ORDER BY position LIMIT 1"
+    ))
+    .bind(appointment_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The class's participants in join order.
+pub(crate) async fn participants(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+    show_cancelled: bool,
+) -> Result<Vec<ParticipantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM appointment_participants \
+         WHERE appointment_id = $1 AND ($2 OR status <> 'cancelled') \
+         ORDER BY position LIMIT 2000"
+    ))
+    .bind(appointment_id)
+    .bind(show_cancelled)
+    .fetch_all(conn)
+    .await
+}
+
+/// The capacity of an appointment's class type.
+pub(crate) async fn capacity(
+    conn: &mut PgConnection,
+    class_type_id: Uuid,
+) -> Result<Option<(String, i32)>, sqlx::Error> {
+    sqlx::query_as("SELECT category, max_participants FROM class_types WHERE id = $1")
+        .bind(class_type_id)
+        .fetch_optional(conn)
+        .await
+}

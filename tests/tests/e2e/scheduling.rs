@@ -639,3 +639,172 @@ async fn hostile_input_is_refused_field_by_field() {
     let fields = violated_fields(&too_wide);
     assert!(fields.contains(&"end_time".to_owned()) && fields.contains(&"page_token".to_owned()));
 }
+
+async fn join(
+    sandbox: &Sandbox,
+    token: &str,
+    appointment_id: &str,
+    client_id: &str,
+) -> Result<pb::Participant, tonic::Status> {
+    scheduling(sandbox)
+        .join_class(bearer(
+            pb::JoinClassRequest {
+                appointment_id: appointment_id.into(),
+                client_id: client_id.into(),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().participant.expect("participant"))
+}
+
+async fn roster(sandbox: &Sandbox, token: &str, appointment_id: &str) -> Vec<pb::Participant> {
+    scheduling(sandbox)
+        .list_participants(bearer(
+            pb::ListParticipantsRequest {
+                appointment_id: appointment_id.into(),
+                show_cancelled: false,
+            },
+            token,
+        ))
+        .await
+        .expect("list participants")
+        .into_inner()
+        .participants
+}
+
+#[tokio::test]
+async fn of_a_hundred_concurrent_joins_for_ten_places_ten_are_confirmed_and_the_waitlist_moves_up_in_order()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let group = class_type(&sandbox, &ana.2, pb::ClassCategory::Group, 10).await;
+    let class = book(&sandbox, &ana.2, &group.id, next_year(4, 2, 18), "")
+        .await
+        .expect("book the class");
+    let sandbox = Arc::new(sandbox);
+    let mut creating = Vec::new();
+    for _ in 0..100 {
+        let (sandbox, token) = (Arc::clone(&sandbox), ana.2.clone());
+        creating.push(tokio::spawn(
+            async move { client_of(&sandbox, &token).await },
+        ));
+    }
+    let mut clients = Vec::new();
+    for task in creating {
+        clients.push(task.await.expect("task"));
+    }
+
+    let mut joining = Vec::new();
+    for client in &clients {
+        let (sandbox, token, class_id, client) = (
+            Arc::clone(&sandbox),
+            ana.2.clone(),
+            class.id.clone(),
+            client.clone(),
+        );
+        joining.push(tokio::spawn(async move {
+            join(&sandbox, &token, &class_id, &client).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in joining {
+        statuses.push(task.await.expect("task").expect("join").status);
+    }
+    let confirmed = pb::ParticipantStatus::Confirmed as i32;
+    let waitlisted = pb::ParticipantStatus::Waitlisted as i32;
+    assert_eq!(statuses.iter().filter(|s| **s == confirmed).count(), 10);
+    assert_eq!(statuses.iter().filter(|s| **s == waitlisted).count(), 90);
+
+    // In commit order: the ten earliest joins have the places.
+    let line = roster(&sandbox, &ana.2, &class.id).await;
+    assert_eq!(line.len(), 100);
+    assert!(
+        line.windows(2)
+            .all(|pair| pair[0].position < pair[1].position)
+    );
+    let distinct: std::collections::HashSet<&str> =
+        line.iter().map(|p| p.client_id.as_str()).collect();
+    assert_eq!(distinct.len(), 100, "no client twice");
+    assert!(line[..10].iter().all(|p| p.status == confirmed));
+    assert!(line[10..].iter().all(|p| p.status == waitlisted));
+
+    // Three leave: the first three waiting take their places, in order.
+    for (leaving, next) in line[..3].iter().zip(&line[10..13]) {
+        let left = scheduling(&sandbox)
+            .leave_class(bearer(
+                pb::LeaveClassRequest {
+                    appointment_id: class.id.clone(),
+                    client_id: leaving.client_id.clone(),
+                },
+                &ana.2,
+            ))
+            .await
+            .expect("leave")
+            .into_inner();
+        let promoted = left.promoted.expect("someone was promoted");
+        assert_eq!(promoted.client_id, next.client_id);
+        assert_eq!(promoted.status, confirmed);
+    }
+    let after = roster(&sandbox, &ana.2, &class.id).await;
+    assert_eq!(after.len(), 97);
+    let now_confirmed: Vec<&str> = after
+        .iter()
+        .filter(|p| p.status == confirmed)
+        .map(|p| p.client_id.as_str())
+        .collect();
+    let expected: Vec<&str> = line[3..13].iter().map(|p| p.client_id.as_str()).collect();
+    assert_eq!(now_confirmed, expected);
+
+    let twice = join(&sandbox, &ana.2, &class.id, &line[20].client_id)
+        .await
+        .expect_err("already waitlisted");
+    assert_eq!(reason(&twice), "PARTICIPANT_EXISTS");
+    let back = join(&sandbox, &ana.2, &class.id, &line[0].client_id)
+        .await
+        .expect("a client who left may join again");
+    assert_eq!(back.status, waitlisted, "at the end of the line");
+}
+
+#[tokio::test]
+async fn only_group_classes_take_participants_and_only_the_trainers_clients() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let sam = trainer(&sandbox, "Sam").await;
+    let individual = class_type(&sandbox, &ana.2, pb::ClassCategory::Individual, 1).await;
+    let group = class_type(&sandbox, &ana.2, pb::ClassCategory::Group, 4).await;
+    let own = client_of(&sandbox, &ana.2).await;
+    let foreign = client_of(&sandbox, &sam.2).await;
+    let session = book(&sandbox, &ana.2, &individual.id, next_year(8, 3, 9), &own)
+        .await
+        .expect("book");
+    let refused = join(&sandbox, &ana.2, &session.id, &own)
+        .await
+        .expect_err("individual");
+    assert_eq!(reason(&refused), "NOT_A_GROUP_CLASS");
+    let class = book(&sandbox, &ana.2, &group.id, next_year(8, 3, 11), "")
+        .await
+        .expect("book");
+    let stranger = join(&sandbox, &ana.2, &class.id, &foreign)
+        .await
+        .expect_err("foreign client");
+    assert_eq!(reason(&stranger), "CLIENT_NOT_FOUND");
+    let intruder = join(&sandbox, &sam.2, &class.id, &foreign)
+        .await
+        .expect_err("foreign class");
+    assert_eq!(reason(&intruder), "APPOINTMENT_NOT_FOUND");
+    let hidden = scheduling(&sandbox)
+        .list_participants(bearer(
+            pb::ListParticipantsRequest {
+                appointment_id: class.id.clone(),
+                show_cancelled: true,
+            },
+            &sam.2,
+        ))
+        .await
+        .expect_err("another trainer's roster");
+    assert_eq!(hidden.code(), Code::NotFound);
+}
