@@ -47,6 +47,9 @@ pub enum Scenario {
     /// clients `ListClients` by name prefix (first page of 20) among
     /// `--seed` clients.
     ClientSearch,
+    /// scheduling `ListAppointments` of a trainer's week (40 appointments)
+    /// among `--seed` appointments over three yearly partitions.
+    Week,
 }
 
 impl Scenario {
@@ -77,6 +80,8 @@ pub struct BenchPlan {
     pub tenancy_endpoint: String,
     /// Clients' endpoint (clients scenarios).
     pub clients_endpoint: String,
+    /// Scheduling's endpoint (scheduling scenarios).
+    pub scheduling_endpoint: String,
     /// Rows to seed first: studios (`studio-search`), rate versions (`rate`)
     /// or clients in all (`get-client`, `client-search`).
     pub seed: u64,
@@ -143,7 +148,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::StudioSearch
         | Scenario::Rate
         | Scenario::GetClient
-        | Scenario::ClientSearch => {
+        | Scenario::ClientSearch
+        | Scenario::Week => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -176,6 +182,11 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
 
     if plan.scenario == Scenario::Verify {
         return verify_tokens(plan, channel, token.unwrap_or_default()).await;
+    }
+    if plan.scenario == Scenario::Week {
+        let scheduling =
+            fitflow_server::client::channel(&plan.scheduling_endpoint, "scheduling", &paths)?;
+        return crate::bench_scheduling::run(plan, scheduling, token.unwrap_or_default()).await;
     }
     if plan.scenario.is_clients() {
         let clients = fitflow_server::client::channel(&plan.clients_endpoint, "clients", &paths)?;
@@ -373,7 +384,8 @@ async fn one_request(
         | Scenario::StudioSearch
         | Scenario::Rate
         | Scenario::GetClient
-        | Scenario::ClientSearch => {}
+        | Scenario::ClientSearch
+        | Scenario::Week => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

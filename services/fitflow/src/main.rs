@@ -72,10 +72,14 @@ enum Command {
         /// Clients' endpoint (clients scenarios).
         #[arg(long, default_value = "https://127.0.0.1:50053")]
         clients_endpoint: String,
+        /// Scheduling's endpoint (scheduling scenarios).
+        #[arg(long, default_value = "https://127.0.0.1:50054")]
+        scheduling_endpoint: String,
         /// Rows to seed first through FITFLOW_ADMIN_DATABASE_URL: studios
         /// (studio-search), rate versions (rate), or clients in all
         /// (get-client, client-search: up to 1,000 of the bench trainer's
-        /// through the API, the rest other trainers' filler rows).
+        /// through the API, the rest other trainers' filler rows), or
+        /// appointments in all (week).
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
@@ -231,6 +235,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             endpoint,
             tenancy_endpoint,
             clients_endpoint,
+            scheduling_endpoint,
             seed,
         } => {
             let plan = BenchPlan {
@@ -240,6 +245,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 endpoint,
                 tenancy_endpoint,
                 clients_endpoint,
+                scheduling_endpoint,
                 seed,
             };
             let report = fitflow::bench::run(&plan).await?;

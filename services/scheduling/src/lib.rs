@@ -11,6 +11,7 @@
 //! statement). Row-level security (`FORCE`) repeats the handlers' check:
 //! rows belong to whoever acts for their trainer.
 
+pub mod bench;
 mod calendar;
 mod clients;
 mod convert;

@@ -808,3 +808,58 @@ async fn only_group_classes_take_participants_and_only_the_trainers_clients() {
         .expect_err("another trainer's roster");
     assert_eq!(hidden.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn the_week_bench_seeds_partitions_and_lists_without_errors() {
+    use secrecy::ExposeSecret as _;
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let output = tokio::process::Command::new(fitflow_e2e::fitflow_binary())
+        .args([
+            "bench",
+            "--scenario",
+            "week",
+            "--seed",
+            "5000",
+            "--seconds",
+            "1",
+            "--concurrency",
+            "2",
+            "--endpoint",
+            &format!("https://127.0.0.1:{}", sandbox.ports[IDENTITY]),
+            "--scheduling-endpoint",
+            &format!("https://127.0.0.1:{}", sandbox.ports[SCHEDULING]),
+        ])
+        .env_clear()
+        .env("FITFLOW_TLS_DIR", &sandbox.certs.dir)
+        .env("FITFLOW_DEV_INSECURE", "1")
+        .env(
+            "FITFLOW_ADMIN_DATABASE_URL",
+            sandbox.db.admin_url().expose_secret(),
+        )
+        .env("FITFLOW_LOG", "error")
+        .output()
+        .await
+        .expect("run fitflow bench");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Figures are printed, never asserted: only that requests succeeded.
+    assert!(printed.contains(" ok, 0 failed"), "{printed}");
+    let admin = sandbox.db.admin_pool().await;
+    let (rows, partitions): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM scheduling.appointments), \
+                (SELECT count(*) FROM pg_inherits WHERE inhparent = 'scheduling.appointments'::regclass)",
+    )
+    .fetch_one(&admin)
+    .await
+    .expect("counts");
+    assert!(rows >= 5000, "{rows} appointments");
+    assert!(
+        partitions >= 4,
+        "{partitions} partitions (three years and the default)"
+    );
+}
