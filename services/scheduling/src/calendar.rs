@@ -4,6 +4,9 @@
 //! when all of it worked.
 
 mod classes;
+mod outcomes;
+
+pub(crate) use outcomes::Attended;
 
 use chrono::{DateTime, Datelike as _, Utc};
 use fitflow_api::etag::Etag;
@@ -265,6 +268,10 @@ impl Calendar {
             cancelled_by: None,
             version: 1,
             created_at: Utc::now(),
+            late_cancel: false,
+            penalty_fee: None,
+            fee_waived: false,
+            client_attended: None,
         };
         repo::insert_appointment(&mut tx, &row).await?;
         match repo::hold_time(&mut tx, id, trainer_id, row.start_time, end_time).await {
@@ -330,13 +337,30 @@ impl Calendar {
         if !status.can_cancel() {
             return Err(SchedulingError::AppointmentState);
         }
-        repo::cancel(&mut tx, id, row.start_time, principal.user_id, reason).await?;
-        let event = AuditEventBuilder::new(SERVICE, Action::Update, "appointments", id)
+        let policy = self.policy_in_tx(&mut tx, row.trainer_id).await?;
+        let late = policy.is_late_cancel(Utc::now(), row.start_time);
+        let fee = if late {
+            policy.late_cancel_penalty()
+        } else {
+            None
+        };
+        let cancellation = repo::Cancellation {
+            by: principal.user_id,
+            reason,
+            late,
+            fee,
+        };
+        repo::cancel(&mut tx, id, row.start_time, cancellation).await?;
+        let mut event = AuditEventBuilder::new(SERVICE, Action::Update, "appointments", id)
             .actor_user(principal.user_id)
             .tenant(row.trainer_id)
             .change("status", status.as_str(), Status::Cancelled.as_str())
             .change("cancelled_by", "", &principal.user_id.to_string())
-            .build();
+            .change("late_cancel", "false", &late.to_string());
+        if let Some(fee) = fee {
+            event = event.change("penalty_fee", "", &fee.to_string());
+        }
+        let event = event.build();
         fitflow_outbox::record(&mut tx, &event).await?;
         let stored = repo::appointment(&mut tx, id, false)
             .await?

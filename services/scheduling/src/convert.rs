@@ -230,7 +230,74 @@ pub(crate) fn appointment_out(view: AppointmentView) -> pb::Appointment {
             .unwrap_or_default(),
         create_time: Some(to_timestamp(row.created_at)),
         etag: view.etag.as_str().to_owned(),
+        penalty_fee: money_out(row.penalty_fee),
+        fee_waived: row.fee_waived,
+        late_cancel: row.late_cancel,
+        client_attended: row.client_attended,
     }
+}
+
+/// The policy a request describes.
+pub(crate) fn policy_in(
+    violations: &mut Violations,
+    value: &pb::CancellationPolicy,
+) -> (Option<uuid::Uuid>, crate::domain::Policy) {
+    let trainer_id = optional_uuid(violations, "policy.trainer_id", &value.trainer_id);
+    if !(0..=168).contains(&value.late_cancel_hours) {
+        violations.add("policy.late_cancel_hours", "must be 0 to 168");
+    }
+    let policy = crate::domain::Policy {
+        late_cancel_hours: value.late_cancel_hours,
+        late_cancel_fee: money(
+            violations,
+            "policy.late_cancel_fee",
+            value.late_cancel_fee.as_ref(),
+        ),
+        no_show_fee: money(violations, "policy.no_show_fee", value.no_show_fee.as_ref()),
+    };
+    (trainer_id, policy)
+}
+
+/// The wire form of a policy.
+pub(crate) fn policy_out(
+    trainer_id: uuid::Uuid,
+    policy: crate::domain::Policy,
+) -> pb::CancellationPolicy {
+    pb::CancellationPolicy {
+        trainer_id: trainer_id.to_string(),
+        late_cancel_hours: policy.late_cancel_hours,
+        late_cancel_fee: money_out(policy.late_cancel_fee),
+        no_show_fee: money_out(policy.no_show_fee),
+    }
+}
+
+/// The attendance a request lists: each client once, at most 500.
+pub(crate) fn attendance(
+    violations: &mut Violations,
+    values: &[pb::Attendance],
+) -> Vec<crate::calendar::Attended> {
+    if values.len() > 500 {
+        violations.add("attendance", "must hold at most 500 entries");
+        return Vec::new();
+    }
+    let mut seen = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        let path = format!("attendance[{index}].client_id");
+        if let Some(client_id) = uuid(violations, &path, &value.client_id) {
+            if seen
+                .iter()
+                .any(|entry: &crate::calendar::Attended| entry.client_id == client_id)
+            {
+                violations.add(&path, "names a client already listed");
+            } else {
+                seen.push(crate::calendar::Attended {
+                    client_id,
+                    attended: value.attended,
+                });
+            }
+        }
+    }
+    seen
 }
 
 /// The wire form of a participant.

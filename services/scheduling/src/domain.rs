@@ -150,6 +150,47 @@ impl Location {
     }
 }
 
+/// A trainer's cancellation policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Cancelling less than this many hours before the start is late.
+    pub late_cancel_hours: i32,
+    /// What a late cancellation costs.
+    pub late_cancel_fee: Option<rust_decimal::Decimal>,
+    /// What a no-show costs.
+    pub no_show_fee: Option<rust_decimal::Decimal>,
+}
+
+impl Default for Policy {
+    /// A trainer who set none: a day's notice, no fees.
+    fn default() -> Self {
+        Self {
+            late_cancel_hours: 24,
+            late_cancel_fee: None,
+            no_show_fee: None,
+        }
+    }
+}
+
+impl Policy {
+    /// Whether cancelling at `now` a session starting at `start` is late:
+    /// inside the window before the start, or after the start.
+    pub fn is_late_cancel(&self, now: DateTime<Utc>, start: DateTime<Utc>) -> bool {
+        self.late_cancel_hours > 0
+            && now > start - Duration::hours(i64::from(self.late_cancel_hours))
+    }
+
+    /// The fee a late cancellation owes, if any (a zero fee is none).
+    pub fn late_cancel_penalty(&self) -> Option<rust_decimal::Decimal> {
+        self.late_cancel_fee.filter(|fee| !fee.is_zero())
+    }
+
+    /// The fee a no-show owes, if any.
+    pub fn no_show_penalty(&self) -> Option<rust_decimal::Decimal> {
+        self.no_show_fee.filter(|fee| !fee.is_zero())
+    }
+}
+
 /// Bookings start on whole minutes (calendars think in minutes; it also
 /// keeps equal times equal after a round trip through clients).
 pub fn on_whole_minute(start: DateTime<Utc>) -> bool {
@@ -229,6 +270,34 @@ mod tests {
             start + MAX_LIST_SPAN + Duration::seconds(1)
         ));
         assert!(!valid_window(start, start));
+    }
+
+    #[test]
+    fn a_cancellation_inside_the_window_or_after_the_start_is_late() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 10, 9, 0, 0).unwrap();
+        let policy = Policy::default();
+        assert!(!policy.is_late_cancel(start - Duration::hours(25), start));
+        assert!(policy.is_late_cancel(start - Duration::hours(23), start));
+        assert!(policy.is_late_cancel(start + Duration::minutes(5), start));
+        let never = Policy {
+            late_cancel_hours: 0,
+            ..Policy::default()
+        };
+        assert!(!never.is_late_cancel(start, start));
+    }
+
+    #[test]
+    fn a_zero_fee_owes_nothing() {
+        let policy = Policy {
+            late_cancel_hours: 24,
+            late_cancel_fee: Some(rust_decimal::Decimal::ZERO),
+            no_show_fee: Some(rust_decimal::Decimal::new(4000, 2)),
+        };
+        assert_eq!(policy.late_cancel_penalty(), None);
+        assert_eq!(
+            policy.no_show_penalty(),
+            Some(rust_decimal::Decimal::new(4000, 2))
+        );
     }
 
     #[test]

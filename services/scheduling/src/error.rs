@@ -46,6 +46,9 @@ pub enum SchedulingError {
     /// The client is not in the class.
     #[error("participant not found")]
     ParticipantNotFound,
+    /// No fee to waive.
+    #[error("no fee")]
+    NoFee,
     /// The clients service could not be asked.
     #[error("clients unavailable: {0}")]
     ClientsUnavailable(String),
@@ -119,6 +122,11 @@ impl From<SchedulingError> for ApiError {
             SchedulingError::ParticipantNotFound => {
                 ApiError::not_found("PARTICIPANT_NOT_FOUND", "the client is not in this class")
             }
+            SchedulingError::NoFee => ApiError::new(
+                Code::FailedPrecondition,
+                "NO_FEE",
+                "the appointment owes no fee to waive",
+            ),
             SchedulingError::ClientsUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",
                 "the clients service cannot be reached; retry with backoff",

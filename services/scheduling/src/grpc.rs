@@ -378,4 +378,108 @@ impl SchedulingService for SchedulingGrpc {
             participants: rows.into_iter().map(convert::participant_out).collect(),
         }))
     }
+
+    async fn set_cancellation_policy(
+        &self,
+        request: Request<pb::SetCancellationPolicyRequest>,
+    ) -> Result<Response<pb::SetCancellationPolicyResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let policy = request.get_ref().policy.clone().unwrap_or_default();
+        let (trainer, policy) = convert::policy_in(&mut violations, &policy);
+        done(violations)?;
+        let (trainer_id, policy) = self
+            .calendar
+            .set_policy(&principal, trainer, policy)
+            .await?;
+        Ok(Response::new(pb::SetCancellationPolicyResponse {
+            policy: Some(convert::policy_out(trainer_id, policy)),
+        }))
+    }
+
+    async fn get_cancellation_policy(
+        &self,
+        request: Request<pb::GetCancellationPolicyRequest>,
+    ) -> Result<Response<pb::GetCancellationPolicyResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let trainer = optional_uuid(&mut violations, "trainer_id", &request.get_ref().trainer_id);
+        done(violations)?;
+        let (trainer_id, policy) = self.calendar.policy(&principal, trainer).await?;
+        Ok(Response::new(pb::GetCancellationPolicyResponse {
+            policy: Some(convert::policy_out(trainer_id, policy)),
+        }))
+    }
+
+    async fn complete_appointment(
+        &self,
+        request: Request<pb::CompleteAppointmentRequest>,
+    ) -> Result<Response<pb::CompleteAppointmentResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        let attendance = convert::attendance(&mut violations, &request.attendance);
+        check_text(&mut violations, "etag", &request.etag, TextKind::Line, 100);
+        done(violations)?;
+        let view = self
+            .calendar
+            .complete(
+                &principal,
+                id.unwrap_or_default(),
+                &attendance,
+                &request.etag,
+            )
+            .await?;
+        Ok(Response::new(pb::CompleteAppointmentResponse {
+            appointment: Some(convert::appointment_out(view)),
+        }))
+    }
+
+    async fn mark_no_show(
+        &self,
+        request: Request<pb::MarkNoShowRequest>,
+    ) -> Result<Response<pb::MarkNoShowResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        check_text(&mut violations, "etag", &request.etag, TextKind::Line, 100);
+        done(violations)?;
+        let view = self
+            .calendar
+            .no_show(&principal, id.unwrap_or_default(), &request.etag)
+            .await?;
+        Ok(Response::new(pb::MarkNoShowResponse {
+            appointment: Some(convert::appointment_out(view)),
+        }))
+    }
+
+    async fn waive_fee(
+        &self,
+        request: Request<pb::WaiveFeeRequest>,
+    ) -> Result<Response<pb::WaiveFeeResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        if request.reason.trim().is_empty() {
+            violations.add("reason", "is required");
+        }
+        check_text(
+            &mut violations,
+            "reason",
+            &request.reason,
+            TextKind::FreeText,
+            500,
+        );
+        done(violations)?;
+        let view = self
+            .calendar
+            .waive(&principal, id.unwrap_or_default(), &request.reason)
+            .await?;
+        Ok(Response::new(pb::WaiveFeeResponse {
+            appointment: Some(convert::appointment_out(view)),
+        }))
+    }
 }

@@ -101,11 +101,16 @@ pub(crate) struct AppointmentRow {
     pub cancelled_by: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
+    pub late_cancel: bool,
+    pub penalty_fee: Option<Decimal>,
+    pub fee_waived: bool,
+    pub client_attended: Option<bool>,
 }
 
 const APPOINTMENT_COLUMNS: &str = "id, start_time, end_time, trainer_id, class_type_id, \
      client_id, status, location_type, location_details, client_price, cancelled_at, \
-     cancel_reason, cancelled_by, version, created_at";
+     cancel_reason, cancelled_by, version, created_at, late_cancel, penalty_fee, fee_waived, \
+     client_attended";
 
 /// Inserts an appointment.
 pub(crate) async fn insert_appointment(
@@ -204,22 +209,33 @@ pub(crate) async fn appointment(
     .await
 }
 
+/// How a cancellation ends: late or not, and the fee it owes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cancellation<'a> {
+    pub by: Uuid,
+    pub reason: &'a str,
+    pub late: bool,
+    pub fee: Option<Decimal>,
+}
+
 /// Marks an appointment cancelled and frees the trainer's time.
 pub(crate) async fn cancel(
     conn: &mut PgConnection,
     id: Uuid,
     start_time: DateTime<Utc>,
-    by: Uuid,
-    reason: &str,
+    cancellation: Cancellation<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE appointments SET status = 'cancelled', cancelled_at = now(), cancelled_by = $3, \
-         cancel_reason = $4, version = version + 1 WHERE id = $1 AND start_time = $2",
+         cancel_reason = $4, late_cancel = $5, penalty_fee = $6, version = version + 1 \
+         WHERE id = $1 AND start_time = $2",
     )
     .bind(id)
     .bind(start_time)
-    .bind(by)
-    .bind(reason)
+    .bind(cancellation.by)
+    .bind(cancellation.reason)
+    .bind(cancellation.late)
+    .bind(cancellation.fee)
     .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM trainer_busy WHERE appointment_id = $1")
@@ -395,4 +411,100 @@ pub(crate) async fn capacity(
         .bind(class_type_id)
         .fetch_optional(conn)
         .await
+}
+
+/// A trainer's stored cancellation policy.
+pub(crate) async fn policy(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+) -> Result<Option<(i32, Option<Decimal>, Option<Decimal>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT late_cancel_hours, late_cancel_fee, no_show_fee FROM cancellation_policies \
+         WHERE trainer_id = $1",
+    )
+    .bind(trainer_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Stores a trainer's cancellation policy.
+pub(crate) async fn put_policy(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    policy: &crate::domain::Policy,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO cancellation_policies (trainer_id, late_cancel_hours, late_cancel_fee, no_show_fee) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (trainer_id) DO UPDATE SET late_cancel_hours = EXCLUDED.late_cancel_hours, \
+         late_cancel_fee = EXCLUDED.late_cancel_fee, no_show_fee = EXCLUDED.no_show_fee, \
+         updated_at = now()",
+    )
+    .bind(trainer_id)
+    .bind(policy.late_cancel_hours)
+    .bind(policy.late_cancel_fee)
+    .bind(policy.no_show_fee)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets an appointment's status (completed or no-show) and the fee it owes.
+pub(crate) async fn close(
+    conn: &mut PgConnection,
+    id: Uuid,
+    start_time: DateTime<Utc>,
+    status: &str,
+    fee: Option<Decimal>,
+    client_attended: Option<bool>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE appointments SET status = $3, penalty_fee = $4, client_attended = $5, \
+         version = version + 1 WHERE id = $1 AND start_time = $2",
+    )
+    .bind(id)
+    .bind(start_time)
+    .bind(status)
+    .bind(fee)
+    .bind(client_attended)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records whether a participant came; false when the client is not a
+/// confirmed participant.
+pub(crate) async fn set_attended(
+    conn: &mut PgConnection,
+    appointment_id: Uuid,
+    client_id: Uuid,
+    attended: bool,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE appointment_participants SET attended = $3 \
+         WHERE appointment_id = $1 AND client_id = $2 AND status = 'confirmed'",
+    )
+    .bind(appointment_id)
+    .bind(client_id)
+    .bind(attended)
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Waives an appointment's fee.
+pub(crate) async fn waive(
+    conn: &mut PgConnection,
+    id: Uuid,
+    start_time: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE appointments SET fee_waived = true, version = version + 1 \
+         WHERE id = $1 AND start_time = $2",
+    )
+    .bind(id)
+    .bind(start_time)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -863,3 +863,265 @@ async fn the_week_bench_seeds_partitions_and_lists_without_errors() {
         "{partitions} partitions (three years and the default)"
     );
 }
+
+/// The next whole minute at least `hours` from now.
+fn from_now(hours: i64) -> DateTime<Utc> {
+    let later = Utc::now() + Duration::hours(hours) + Duration::minutes(1);
+    Utc.timestamp_opt(later.timestamp() - later.timestamp() % 60, 0)
+        .single()
+        .expect("a time")
+}
+
+fn cad(amount: &str) -> Option<Money> {
+    Some(Money {
+        currency_code: "CAD".into(),
+        amount: amount.into(),
+    })
+}
+
+#[tokio::test]
+async fn a_late_cancel_or_a_no_show_owes_the_policys_fee_until_the_trainer_waives_it() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let sam = trainer(&sandbox, "Sam").await;
+    let mut api = scheduling(&sandbox);
+    let default = api
+        .get_cancellation_policy(bearer(pb::GetCancellationPolicyRequest::default(), &ana.2))
+        .await
+        .expect("default policy")
+        .into_inner()
+        .policy
+        .expect("policy");
+    assert_eq!(default.late_cancel_hours, 24);
+    assert!(default.late_cancel_fee.is_none());
+    api.set_cancellation_policy(bearer(
+        pb::SetCancellationPolicyRequest {
+            policy: Some(pb::CancellationPolicy {
+                late_cancel_hours: 12,
+                late_cancel_fee: cad("30"),
+                no_show_fee: cad("45.50"),
+                ..Default::default()
+            }),
+        },
+        &ana.2,
+    ))
+    .await
+    .expect("set policy");
+    let refused = api
+        .set_cancellation_policy(bearer(
+            pb::SetCancellationPolicyRequest {
+                policy: Some(pb::CancellationPolicy {
+                    trainer_id: ana.0.clone(),
+                    late_cancel_hours: 1,
+                    ..Default::default()
+                }),
+            },
+            &sam.2,
+        ))
+        .await
+        .expect_err("another trainer's policy");
+    assert_eq!(reason(&refused), "TRAINER_NOT_FOUND");
+
+    let group = class_type(&sandbox, &ana.2, pb::ClassCategory::Group, 10).await;
+    let cancel = |appointment: pb::Appointment| {
+        let mut api = scheduling(&sandbox);
+        let token = ana.2.clone();
+        async move {
+            api.cancel_appointment(bearer(
+                pb::CancelAppointmentRequest {
+                    appointment_id: appointment.id,
+                    reason: "sick".into(),
+                    etag: appointment.etag,
+                },
+                &token,
+            ))
+            .await
+            .expect("cancel")
+            .into_inner()
+            .appointment
+            .expect("appointment")
+        }
+    };
+    let soon = book(&sandbox, &ana.2, &group.id, from_now(2), "")
+        .await
+        .expect("book");
+    let late = cancel(soon).await;
+    assert!(late.late_cancel);
+    assert_eq!(late.penalty_fee.expect("fee").amount, "30.00");
+    let later = book(&sandbox, &ana.2, &group.id, from_now(48), "")
+        .await
+        .expect("book");
+    let early = cancel(later).await;
+    assert!(!early.late_cancel);
+    assert!(early.penalty_fee.is_none());
+
+    let missed = book(&sandbox, &ana.2, &group.id, from_now(5), "")
+        .await
+        .expect("book");
+    let no_show = api
+        .mark_no_show(bearer(
+            pb::MarkNoShowRequest {
+                appointment_id: missed.id.clone(),
+                etag: missed.etag.clone(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("no-show")
+        .into_inner()
+        .appointment
+        .expect("appointment");
+    assert_eq!(no_show.status, pb::AppointmentStatus::NoShow as i32);
+    assert_eq!(no_show.penalty_fee.expect("fee").amount, "45.50");
+    let waived = api
+        .waive_fee(bearer(
+            pb::WaiveFeeRequest {
+                appointment_id: missed.id.clone(),
+                reason: "first time".into(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("waive")
+        .into_inner()
+        .appointment
+        .expect("appointment");
+    assert!(waived.fee_waived);
+    let twice = api
+        .waive_fee(bearer(
+            pb::WaiveFeeRequest {
+                appointment_id: missed.id.clone(),
+                reason: "again".into(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect_err("nothing left to waive");
+    assert_eq!(reason(&twice), "NO_FEE");
+    let stranger = api
+        .waive_fee(bearer(
+            pb::WaiveFeeRequest {
+                appointment_id: late.id.clone(),
+                reason: "mine now".into(),
+            },
+            &sam.2,
+        ))
+        .await
+        .expect_err("another trainer's appointment");
+    assert_eq!(stranger.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn completing_a_class_records_who_came_and_only_participants_can_be_marked() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let group = class_type(&sandbox, &ana.2, pb::ClassCategory::Group, 10).await;
+    let individual = class_type(&sandbox, &ana.2, pb::ClassCategory::Individual, 1).await;
+    let (zoe, leo, outsider) = (
+        client_of(&sandbox, &ana.2).await,
+        client_of(&sandbox, &ana.2).await,
+        client_of(&sandbox, &ana.2).await,
+    );
+    let class = book(&sandbox, &ana.2, &group.id, next_year(10, 5, 17), "")
+        .await
+        .expect("book");
+    join(&sandbox, &ana.2, &class.id, &zoe).await.expect("join");
+    join(&sandbox, &ana.2, &class.id, &leo).await.expect("join");
+    let mut api = scheduling(&sandbox);
+    let wrong = api
+        .complete_appointment(bearer(
+            pb::CompleteAppointmentRequest {
+                appointment_id: class.id.clone(),
+                attendance: vec![pb::Attendance {
+                    client_id: outsider.clone(),
+                    attended: true,
+                }],
+                etag: String::new(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect_err("not a participant");
+    assert_eq!(reason(&wrong), "PARTICIPANT_NOT_FOUND");
+    let done = api
+        .complete_appointment(bearer(
+            pb::CompleteAppointmentRequest {
+                appointment_id: class.id.clone(),
+                attendance: vec![
+                    pb::Attendance {
+                        client_id: zoe.clone(),
+                        attended: true,
+                    },
+                    pb::Attendance {
+                        client_id: leo.clone(),
+                        attended: false,
+                    },
+                ],
+                etag: class.etag.clone(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("complete")
+        .into_inner()
+        .appointment
+        .expect("appointment");
+    assert_eq!(done.status, pb::AppointmentStatus::Completed as i32);
+    let again = api
+        .complete_appointment(bearer(
+            pb::CompleteAppointmentRequest {
+                appointment_id: class.id.clone(),
+                attendance: Vec::new(),
+                etag: String::new(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect_err("completed already");
+    assert_eq!(reason(&again), "APPOINTMENT_STATE");
+
+    let session = book(&sandbox, &ana.2, &individual.id, next_year(10, 6, 9), &zoe)
+        .await
+        .expect("book");
+    let held = api
+        .complete_appointment(bearer(
+            pb::CompleteAppointmentRequest {
+                appointment_id: session.id.clone(),
+                attendance: vec![pb::Attendance {
+                    client_id: zoe.clone(),
+                    attended: true,
+                }],
+                etag: session.etag.clone(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("complete the session")
+        .into_inner()
+        .appointment
+        .expect("appointment");
+    assert_eq!(held.client_attended, Some(true));
+    let duplicate = api
+        .complete_appointment(bearer(
+            pb::CompleteAppointmentRequest {
+                appointment_id: session.id.clone(),
+                attendance: vec![
+                    pb::Attendance {
+                        client_id: zoe.clone(),
+                        attended: true,
+                    },
+                    pb::Attendance {
+                        client_id: zoe.clone(),
+                        attended: false,
+                    },
+                ],
+                etag: String::new(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect_err("a client listed twice");
+    assert_eq!(violated_fields(&duplicate), vec!["attendance[1].client_id"]);
+}
