@@ -172,12 +172,22 @@ impl Stack {
             own_tls: paths.clone(),
             endpoints: Arc::clone(endpoints),
         };
-        let verifier = Arc::new(TokenVerifier::new(issuer_key_source(&peers)?));
+        let (verifier, revocations) = TokenVerifier::new(issuer_key_source(&peers)?)
+            .with_revocations(
+                crate::revocations::identity_source(peers.channel(TOKEN_ISSUER)?),
+                service.refuses_stale_claims(),
+            );
+        let verifier = Arc::new(verifier);
         let phase = match service.kind() {
             ServiceKind::Producer => Phase::Producers,
             ServiceKind::AuditSink => Phase::Sink,
         };
         let group = &self.groups[&phase];
+        // Followed for as long as the service serves (identity too follows
+        // its own stream, so it refuses exactly what every service does).
+        group.push(tokio::spawn(
+            revocations.run(group.token.clone().cancelled_owned()),
+        ));
         let context = ServiceContext {
             name,
             pool: pool.clone(),

@@ -19,6 +19,7 @@ mod profile;
 mod python_client;
 mod python_support;
 mod retries;
+mod revocation;
 mod sealed_fields;
 mod sessions;
 mod tenancy;
