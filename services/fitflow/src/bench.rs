@@ -47,6 +47,9 @@ pub enum Scenario {
     /// clients `ListClients` by name prefix (first page of 20) among
     /// `--seed` clients.
     ClientSearch,
+    /// How long after a logout tenancy refuses the session's token: `--seed`
+    /// logouts (50 when 0), one at a time; p50 and p99 of the delay.
+    Revocation,
 }
 
 impl Scenario {
@@ -104,10 +107,10 @@ impl BenchReport {
         println!("concurrency  {}", plan.concurrency);
         println!("duration     {seconds:.1} s");
         println!("requests     {} ok, {} failed", self.ok, self.errors);
-        let unit = if plan.scenario == Scenario::Hash {
-            "hashes/s"
-        } else {
-            "req/s"
+        let unit = match plan.scenario {
+            Scenario::Hash => "hashes/s",
+            Scenario::Revocation => "logouts/s (each login, logout and wait in turn)",
+            _ => "req/s",
         };
         println!("throughput   {:.0} {unit}", self.ok as f64 / seconds);
         println!(
@@ -141,7 +144,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::StudioSearch
         | Scenario::Rate
         | Scenario::GetClient
-        | Scenario::ClientSearch => {
+        | Scenario::ClientSearch
+        | Scenario::Revocation => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -174,6 +178,10 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
 
     if plan.scenario == Scenario::Verify {
         return verify_tokens(plan, channel, token.unwrap_or_default()).await;
+    }
+    if plan.scenario == Scenario::Revocation {
+        let tenancy = fitflow_server::client::channel(&plan.tenancy_endpoint, "tenancy", &paths)?;
+        return crate::bench_revocation::run(plan, channel, tenancy, &email, &password).await;
     }
     if plan.scenario.is_clients() {
         let clients = fitflow_server::client::channel(&plan.clients_endpoint, "clients", &paths)?;
@@ -300,6 +308,12 @@ impl Tally {
         }
     }
 
+    /// Counts one successful operation that took `took`.
+    pub(crate) fn record_duration(&mut self, took: Duration) {
+        self.ok += 1;
+        let _ = self.latency_us.record(took.as_micros() as u64);
+    }
+
     /// Counts one operation begun at `begun`; only successes enter the latency histogram.
     pub(crate) fn record<T, E>(&mut self, begun: Instant, outcome: Result<T, E>) {
         match outcome {
@@ -369,7 +383,8 @@ async fn one_request(
         | Scenario::StudioSearch
         | Scenario::Rate
         | Scenario::GetClient
-        | Scenario::ClientSearch => {}
+        | Scenario::ClientSearch
+        | Scenario::Revocation => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

@@ -16,7 +16,7 @@ use tonic::Code;
 
 use crate::identity_support::reason;
 use crate::tenancy::{
-    TENANCY, answer, claims_of, ids, invite_to_team, member, member_trail, tenancy, trainer,
+    TENANCY, answer, bench, claims_of, ids, invite_to_team, member, member_trail, tenancy, trainer,
 };
 
 /// Far beyond the ≤ 2 s the design promises: only a broken push fails it.
@@ -283,4 +283,21 @@ async fn a_verifier_that_lost_its_stream_catches_up_when_identity_is_back() {
         .expect("log out");
     tenancy_refuses(&sandbox, &live.access_token, "TOKEN_REVOKED").await;
     tenancy_stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_revocation_bench_measures_every_logout() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let output = bench(&sandbox, "revocation", "10").await;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Figures are printed, never asserted: only that every logout was seen.
+    assert!(printed.contains("10 ok, 0 failed"), "{printed}");
+    assert!(printed.contains("p99"), "{printed}");
+    println!("{printed}");
 }

@@ -1104,7 +1104,7 @@ async fn a_token_issued_while_tenancy_is_down_is_partial_and_grants_only_the_use
 }
 
 /// Runs `fitflow bench` against the sandbox's identity and tenancy.
-async fn bench(sandbox: &Sandbox, scenario: &str, seed: &str) -> std::process::Output {
+pub(crate) async fn bench(sandbox: &Sandbox, scenario: &str, seed: &str) -> std::process::Output {
     use secrecy::ExposeSecret as _;
     tokio::process::Command::new(fitflow_e2e::fitflow_binary())
         .args([
