@@ -301,3 +301,45 @@ async fn the_revocation_bench_measures_every_logout() {
     assert!(printed.contains("p99"), "{printed}");
     println!("{printed}");
 }
+
+#[tokio::test]
+async fn only_fitflow_services_watch_revocations_and_only_tenancy_invalidates_claims() {
+    use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
+    use fitflow_proto::identity::{InvalidateClaimsRequest, WatchRevocationsRequest};
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, AUDIT]).await;
+    let watch = WatchRevocationsRequest { after_position: 0 };
+    for peer in ["gateway", "operator"] {
+        let refused = IdentityServiceClient::new(sandbox.channel(IDENTITY, peer))
+            .watch_revocations(watch)
+            .await
+            .expect_err("an edge peer may not watch");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{peer}");
+        assert_eq!(reason(&refused), "PEER_NOT_ALLOWED", "{peer}");
+    }
+    let mut stream = IdentityServiceClient::new(sandbox.channel(IDENTITY, "clients"))
+        .watch_revocations(watch)
+        .await
+        .expect("a service watches")
+        .into_inner();
+    let first = stream.message().await.expect("a response").expect("one");
+    assert!(first.caught_up, "the replay ends at once");
+
+    let invalidate = InvalidateClaimsRequest {
+        user_ids: vec![uuid::Uuid::new_v4().to_string()],
+    };
+    for peer in ["gateway", "operator", "clients", "audit"] {
+        let refused = IdentityServiceClient::new(sandbox.channel(IDENTITY, peer))
+            .invalidate_claims(invalidate.clone())
+            .await
+            .expect_err("only tenancy invalidates claims");
+        assert_eq!(reason(&refused), "PEER_NOT_ALLOWED", "{peer}");
+    }
+    let invalid = IdentityServiceClient::new(sandbox.channel(IDENTITY, TENANCY))
+        .invalidate_claims(InvalidateClaimsRequest {
+            user_ids: vec!["not a uuid".into()],
+        })
+        .await
+        .expect_err("ids are checked");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+}
