@@ -172,9 +172,12 @@ impl Stack {
             own_tls: paths.clone(),
             endpoints: Arc::clone(endpoints),
         };
-        let (verifier, revocations) = TokenVerifier::new(issuer_key_source(&peers)?)
+        // One connection to identity carries both the key fetches and the
+        // revocation stream.
+        let issuer = peers.channel(TOKEN_ISSUER)?;
+        let (verifier, revocations) = TokenVerifier::new(issuer_key_source(issuer.clone()))
             .with_revocations(
-                crate::revocations::identity_source(peers.channel(TOKEN_ISSUER)?),
+                crate::revocations::identity_source(issuer),
                 service.refuses_stale_claims(),
             );
         let verifier = Arc::new(verifier);
@@ -262,10 +265,9 @@ impl Stack {
 
 /// Token keys come from the issuer's `ListPublicKeys` over mTLS, as any
 /// service fetches them, carrying the caller's trace context.
-fn issuer_key_source(peers: &PeerClients) -> anyhow::Result<KeySource> {
-    let channel = peers.channel(TOKEN_ISSUER)?;
+fn issuer_key_source(channel: tonic::transport::Channel) -> KeySource {
     let client = IdentityServiceClient::new(fitflow_server::client::traced(channel));
-    Ok(Arc::new(move || {
+    Arc::new(move || {
         let mut client = client.clone();
         Box::pin(async move {
             let mut request =
@@ -285,5 +287,5 @@ fn issuer_key_source(peers: &PeerClients) -> anyhow::Result<KeySource> {
                 })
                 .collect())
         })
-    }))
+    })
 }
