@@ -8,9 +8,12 @@
 --     -D "uid=<trainer uuid>" -D "cid=<client uuid>" -D "payload=<\x hex of an event>" \
 --     "$FITFLOW_CLIENTS_DATABASE_URL"
 -- It connects as the clients runtime role, so row-level security applies.
+-- `payload` is an encoded access event without its id (field 1); each row
+-- gets a fresh id, written both in the row and first in the payload
+-- (0x0a 0x24 + the 36-character UUID), so the relay delivers the rows as the
+-- real events they are instead of stalling on them.
 BEGIN;
 SELECT set_config('fitflow.user_id', :uid, true), set_config('fitflow.roles', 'trainer', true), set_config('fitflow.supervised', '', true);
 SELECT c.id, c.trainer_id, c.first_name, c.last_name, c.email, c.phone, c.date_of_birth, c.emergency_contact, c.medical_info, c.goals, c.address, c.preferences, c.source, c.status, c.consent_version, c.consent_time, c.version, c.created_at, c.updated_at, c.deleted_at, p.permission_level AS share_level FROM clients.clients c LEFT JOIN clients.client_permissions p ON p.client_id = c.id AND p.trainer_id = :uid::uuid WHERE c.id = :cid::uuid;
-INSERT INTO clients.audit_outbox (event_id, payload) VALUES (gen_random_uuid(), :payload::bytea);
-SELECT pg_notify('fitflow_audit_outbox', '');
+WITH id AS (SELECT gen_random_uuid() AS value), recorded AS (INSERT INTO clients.audit_outbox (event_id, payload) SELECT value, '\x0a24'::bytea || convert_to(value::text, 'UTF8') || :payload::bytea FROM id RETURNING 1) SELECT pg_notify('fitflow_audit_outbox', '') FROM recorded;
 COMMIT;

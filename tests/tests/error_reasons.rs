@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fitflow_proto::{audit, clients, identity, tenancy, types};
+use fitflow_proto::{audit, clients, identity, scheduling, tenancy, types};
 
 /// The `ApiError` constructors that take a reason, and the argument (from 0)
 /// that holds it.
@@ -146,6 +146,8 @@ enum Sender {
     Tenancy,
     /// The clients service.
     Clients,
+    /// The scheduling service.
+    Scheduling,
 }
 
 impl Sender {
@@ -158,6 +160,7 @@ impl Sender {
             (Some("services"), Some("audit")) => Ok(Sender::Audit),
             (Some("services"), Some("tenancy")) => Ok(Sender::Tenancy),
             (Some("services"), Some("clients")) => Ok(Sender::Clients),
+            (Some("services"), Some("scheduling")) => Ok(Sender::Scheduling),
             _ => Err(format!(
                 "{}: a new service? map its directory to its package's ErrorReason in this test",
                 relative.display()
@@ -177,6 +180,9 @@ impl Sender {
             Sender::Audit => audit::ErrorReason::from_str_name(&name).map(|value| value as i32),
             Sender::Tenancy => tenancy::ErrorReason::from_str_name(&name).map(|value| value as i32),
             Sender::Clients => clients::ErrorReason::from_str_name(&name).map(|value| value as i32),
+            Sender::Scheduling => {
+                scheduling::ErrorReason::from_str_name(&name).map(|value| value as i32)
+            }
         };
         // UNSPECIFIED is the enum's zero, never a reason.
         shared.is_some_and(|value| value != types::ErrorReason::Unspecified)
@@ -345,6 +351,11 @@ fn the_shared_and_service_reasons_never_share_a_name() {
             (1..1000)
                 .filter_map(|n| clients::ErrorReason::try_from(n).ok())
                 .map(|value| value.as_str_name()),
+        )
+        .chain(
+            (1..1000)
+                .filter_map(|n| scheduling::ErrorReason::try_from(n).ok())
+                .map(|value| value.as_str_name()),
         );
     for name in services {
         assert!(!shared.contains(&name), "{name} is declared twice");
@@ -392,6 +403,10 @@ fn every_reason_the_proto_comments_name_is_declared() {
         ("proto/fitflow/audit/v1/audit.proto", Sender::Audit),
         ("proto/fitflow/tenancy/v1/tenancy.proto", Sender::Tenancy),
         ("proto/fitflow/clients/v1/clients.proto", Sender::Clients),
+        (
+            "proto/fitflow/scheduling/v1/scheduling.proto",
+            Sender::Scheduling,
+        ),
     ] {
         let proto = std::fs::read_to_string(root.join(relative)).expect("read proto");
         for (line, reason) in reasons_named_in_comments(&proto) {

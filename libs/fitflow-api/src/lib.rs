@@ -1,6 +1,7 @@
 //! Contract helpers every FitFlow service uses the same way (DESIGN.md §5, §11).
 //!
 //! - [`canada`]: provinces, postal codes, phone numbers and email addresses.
+//! - [`money`]: CAD amounts as the contracts carry them.
 //! - [`text`]: every string field refuses NUL and every other control
 //!   character (Unicode Cc); free text may hold tab, CR and LF. Lengths are
 //!   counted in characters against explicit limits.
@@ -44,6 +45,7 @@ pub mod canada;
 pub mod etag;
 pub mod field_mask;
 pub mod idempotency;
+pub mod money;
 pub mod page;
 pub mod soft_delete;
 pub mod text;

@@ -77,6 +77,21 @@ fn version_to_db(version: u32) -> Result<i32, CryptoError> {
     i32::try_from(version).map_err(|_| CryptoError::Malformed)
 }
 
+/// One tenant's blind-index key, from [`KeyRing::blind_indexer`]: computes
+/// the same indexes as [`KeyRing::blind_index`], synchronously. Short-lived:
+/// hold it for one request, not beyond the key cache's time to live.
+#[derive(Clone, Debug)]
+pub struct BlindIndexer {
+    key: DataKey,
+}
+
+impl BlindIndexer {
+    /// The keyed blind index of a normalised value in `scope`.
+    pub fn index(&self, scope: &str, normalized_value: &[u8]) -> Vec<u8> {
+        envelope::blind_index_with_key(&self.key, scope, normalized_value)
+    }
+}
+
 impl KeyRing {
     /// A key ring for `service`: its transit KEK is `fitflow-<service>` and its
     /// wrapped data keys live in the `data_keys` table reached through `pool`.
@@ -141,6 +156,18 @@ impl KeyRing {
             scope,
             normalized_value,
         ))
+    }
+
+    /// The tenant's blind-index key as a handle that computes indexes
+    /// without another lookup. Fetch it before opening a transaction that
+    /// will compute indexes: [`KeyRing::blind_index`] may need a pooled
+    /// connection to read the key, and a request that already holds one of
+    /// the pool's connections must not wait for a second (with the cache cold
+    /// and the pool busy with such requests, every one of them would wait
+    /// until the pool's acquire timeout).
+    pub async fn blind_indexer(&self, tenant_id: Uuid) -> Result<BlindIndexer, CryptoError> {
+        let (_, key) = self.current_key(tenant_id, Purpose::Index).await?;
+        Ok(BlindIndexer { key })
     }
 
     /// Adds a new seal key version for the tenant: later seals use it, older

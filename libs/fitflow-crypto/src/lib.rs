@@ -21,6 +21,6 @@ mod vault;
 
 pub use envelope::FieldAddress;
 pub use error::CryptoError;
-pub use keyring::KeyRing;
+pub use keyring::{BlindIndexer, KeyRing};
 pub use subject::{SUBJECT_KEYS_MOUNT, SubjectKeys, open_with_raw_key};
 pub use vault::{TransitKeyKind, Vault, VaultSettings};

@@ -40,6 +40,13 @@ pub async fn connect(
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // No ping before each transaction: it was a sixth round trip on a
+        // five-statement read (`fitflow bench --scenario get-client`). A
+        // connection that broke while idle fails its next request once with
+        // DATABASE_UNAVAILABLE (retryable) and is dropped; idle connections
+        // are retired before servers and proxies time them out.
+        .test_before_acquire(false)
+        .idle_timeout(Duration::from_secs(300))
         .connect_with(options)
         .await?;
     Ok(pool)

@@ -95,6 +95,12 @@ pub async fn provision_schema(
         // The admin must be able to SET ROLE to the owner to run migrations.
         format!("GRANT {owner} TO CURRENT_USER"),
         format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {owner}"),
+        // Trusted extensions (btree_gist for scheduling's exclusion
+        // constraint) are created by the schema owner, which PostgreSQL
+        // allows to roles with CREATE on the database.
+        format!(
+            "DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO {owner}', current_database()); END $$"
+        ),
         format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
         format!("GRANT USAGE ON SCHEMA {schema} TO {runtime}, {system}"),
         format!(

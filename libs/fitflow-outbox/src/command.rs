@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +24,7 @@ use uuid::Uuid;
 use crate::OutboxError;
 use crate::relay::backoff_delay;
 use crate::store;
+use crate::wake::Wakeups;
 
 /// The channel on which [`send`] wakes the command relay (delivered at commit).
 pub const COMMAND_NOTIFY_CHANNEL: &str = "fitflow_command_outbox";
@@ -197,12 +197,15 @@ impl CommandRelay {
                 () = tokio::time::sleep(self.config.poll_interval) => {}
             }
         };
-        let mut listener: Option<PgListener> = None;
+        let wakeups = Wakeups::spawn(
+            self.pool.clone(),
+            COMMAND_NOTIFY_CHANNEL,
+            "command",
+            self.config.poll_interval,
+            shutdown.child_token(),
+        );
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
             let delay = match self.deliver_pending().await {
                 Ok(true) => {
                     failures = 0;
@@ -224,35 +227,21 @@ impl CommandRelay {
                 }
             };
             let wait = delay.unwrap_or(self.config.poll_interval);
+            // While backing off, a new command does not cut the wait short.
             let notified = async {
-                match listener.as_mut() {
-                    Some(listening) if delay.is_none() => {
-                        let received = listening.recv().await.is_ok();
-                        while listening.next_buffered().is_some() {}
-                        received
-                    }
-                    _ => std::future::pending().await,
+                if delay.is_none() {
+                    wakeups.notified().await;
+                } else {
+                    std::future::pending::<()>().await;
                 }
             };
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = tokio::time::sleep(wait) => {}
-                ok = notified => if !ok { listener = None },
+                () = notified => {}
             }
         }
         let _ = sqlx::Connection::close(leadership).await;
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let listener = async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(COMMAND_NOTIFY_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        }
-        .await;
-        listener
-            .inspect_err(|error| tracing::warn!(%error, "command relay polls: cannot listen"))
-            .ok()
     }
 
     /// Delivers pending commands oldest first; false when one must be

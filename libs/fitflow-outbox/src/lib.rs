@@ -27,6 +27,7 @@ pub mod command;
 mod error;
 mod relay;
 mod store;
+mod wake;
 
 pub use builder::{AuditEventBuilder, client_ip};
 pub use command::{CommandRelay, accept_once, command_id, send, spawn_command_relay};

@@ -8,7 +8,6 @@ use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
 use fitflow_proto::audit::{AuditEvent, IngestRequest, IngestResponse};
 use prost::Message as _;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,6 +17,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::store::{self, NOTIFY_CHANNEL};
+use crate::wake::Wakeups;
 
 /// How a [`Relay`] paces itself.
 #[derive(Debug, Clone)]
@@ -96,12 +96,6 @@ struct IngestStream {
     responses: Streaming<IngestResponse>,
 }
 
-enum Wake {
-    Shutdown,
-    Work,
-    ListenerLost,
-}
-
 impl Relay {
     /// A relay from `pool`'s outbox to `client`, with the default configuration.
     pub fn new(pool: PgPool, client: AuditIngestServiceClient<Channel>) -> Self {
@@ -154,13 +148,17 @@ impl Relay {
 
     async fn relay_as_leader(&self, shutdown: &CancellationToken) {
         let mut stream = None;
-        let mut listener = None;
+        // Listening starts before the first read, so a commit between a read
+        // and the wait still wakes us (the wake-up stays pending).
+        let wakeups = Wakeups::spawn(
+            self.pool.clone(),
+            NOTIFY_CHANNEL,
+            "audit",
+            self.config.poll_interval,
+            shutdown.child_token(),
+        );
         let mut failures: u32 = 0;
         while !shutdown.is_cancelled() {
-            if listener.is_none() {
-                // Listen before reading, so a commit between the read and the wait still wakes us.
-                listener = self.listen().await;
-            }
             // Shutdown interrupts a delivery stuck on an unreachable audit
             // service (connecting can take the whole response timeout); the
             // drain below tries once more within its own deadline. Cutting a
@@ -173,9 +171,10 @@ impl Relay {
             match delivered {
                 Ok(()) => {
                     failures = 0;
-                    match self.wait_for_work(&mut listener, shutdown).await {
-                        Wake::Shutdown | Wake::Work => {}
-                        Wake::ListenerLost => listener = None,
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                        () = wakeups.notified() => {}
                     }
                 }
                 Err(error) => {
@@ -206,45 +205,6 @@ impl Relay {
         }
     }
 
-    async fn listen(&self) -> Option<PgListener> {
-        let listener = async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(NOTIFY_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        }
-        .await;
-        match listener {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::warn!(%error, "audit relay cannot listen for outbox writes; polling");
-                None
-            }
-        }
-    }
-
-    async fn wait_for_work(
-        &self,
-        listener: &mut Option<PgListener>,
-        shutdown: &CancellationToken,
-    ) -> Wake {
-        let notified = async {
-            match listener.as_mut() {
-                Some(listener) => {
-                    let received = listener.recv().await;
-                    // Many commits may have notified; one look at the outbox serves them all.
-                    while listener.next_buffered().is_some() {}
-                    received.is_ok()
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => Wake::Shutdown,
-            () = tokio::time::sleep(self.config.poll_interval) => Wake::Work,
-            ok = notified => if ok { Wake::Work } else { Wake::ListenerLost },
-        }
-    }
-
     /// Sends batches until the outbox is empty.
     async fn deliver_pending(&self, stream: &mut Option<IngestStream>) -> Result<(), RelayError> {
         loop {
@@ -256,8 +216,20 @@ impl Relay {
             let mut batch_ids = Vec::with_capacity(pending.len());
             let mut events = Vec::with_capacity(pending.len());
             let mut undecodable = Vec::new();
+            let mut mislabelled = Vec::new();
             for row in pending {
                 match AuditEvent::decode(row.payload.as_slice()) {
+                    // Acknowledgements name the event's own id: a row filed
+                    // under another id could never be settled and would hold
+                    // every event behind it (only a hand-written row can be).
+                    Ok(event) if Uuid::try_parse(&event.event_id).ok() != Some(row.event_id) => {
+                        tracing::error!(event_id = %row.event_id, "outbox row and its event disagree on the id; moved to outbox_dead_letters");
+                        crate::dead_lettered("audit");
+                        mislabelled.push((
+                            row.event_id,
+                            "the row's event_id differs from its event's".to_owned(),
+                        ));
+                    }
                     Ok(event) => {
                         batch_ids.push(row.event_id);
                         events.push(event);
@@ -269,6 +241,7 @@ impl Relay {
                 }
             }
             store::delete(&self.pool, &undecodable).await?;
+            store::dead_letter_events(&self.pool, &mislabelled).await?;
             if events.is_empty() {
                 continue;
             }

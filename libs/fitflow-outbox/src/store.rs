@@ -26,15 +26,16 @@ pub async fn record(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), O
     {
         return Err(OutboxError::InvalidEvent("an actor is required"));
     }
-    sqlx::query("INSERT INTO audit_outbox (event_id, payload) VALUES ($1, $2)")
-        .bind(event_id)
-        .bind(event.encode_to_vec())
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(NOTIFY_CHANNEL)
-        .execute(&mut *conn)
-        .await?;
+    // One statement, one round trip: every audited request pays for it.
+    sqlx::query(
+        "WITH recorded AS (INSERT INTO audit_outbox (event_id, payload) VALUES ($1, $2) RETURNING 1) \
+         SELECT pg_notify($3, '') FROM recorded",
+    )
+    .bind(event_id)
+    .bind(event.encode_to_vec())
+    .bind(NOTIFY_CHANNEL)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -40,6 +40,11 @@ fn required_line(violations: &mut Violations, path: &str, value: &str, max: usiz
 }
 
 fn email(violations: &mut Violations, path: &str, value: &str) -> Option<String> {
+    // Checked before the trim, which would drop a leading or trailing
+    // control character (vertical tab, next line) without a word.
+    if !check_text(violations, path, value, TextKind::Line, 254) {
+        return None;
+    }
     let value = value.trim();
     if value.is_empty() {
         return None;
@@ -51,6 +56,9 @@ fn email(violations: &mut Violations, path: &str, value: &str) -> Option<String>
 }
 
 fn phone(violations: &mut Violations, path: &str, value: &str) -> Option<String> {
+    if !check_text(violations, path, value, TextKind::Line, 30) {
+        return None;
+    }
     let value = value.trim();
     if value.is_empty() {
         return None;
@@ -342,6 +350,19 @@ pub(crate) fn purpose(violations: &mut Violations, path: &str, value: i32) -> Pu
     }
 }
 
+/// The purpose of a contact read: PAYMENT (an invoice) or OPERATIONS (a
+/// reminder); a contact is never read for treatment.
+pub(crate) fn contact_purpose(violations: &mut Violations, path: &str, value: i32) -> Purpose {
+    match pb::AccessPurpose::try_from(value) {
+        Ok(pb::AccessPurpose::Payment) => Purpose::Payment,
+        Ok(pb::AccessPurpose::Operations) => Purpose::Operations,
+        _ => {
+            violations.add(path, "is required: PAYMENT or OPERATIONS");
+            Purpose::Unspecified
+        }
+    }
+}
+
 /// A share's level: READ, WRITE or ADMIN.
 pub(crate) fn share_level(violations: &mut Violations, path: &str, value: i32) -> AccessLevel {
     match pb::AccessLevel::try_from(value) {
@@ -578,6 +599,59 @@ mod tests {
         let record = record_in(&mut violations, &patch, Some(&["email"]));
         assert!(violations.is_empty());
         assert_eq!(record.email.as_deref(), Some("zoe@example.ca"));
+    }
+
+    #[test]
+    fn a_control_character_a_trim_would_drop_is_refused_in_email_and_phone() {
+        for control in ["\u{b}", "\u{85}", "\n", "\t"] {
+            let mut violations = Violations::new();
+            let bad = pb::Client {
+                email: format!("{control}zoe@example.ca"),
+                phone: format!("514-555-0100{control}"),
+                emergency_contact: Some(pb::EmergencyContact {
+                    name: "Paul".to_owned(),
+                    phone: format!("{control}514-555-0199"),
+                    relationship: String::new(),
+                }),
+                ..client()
+            };
+            let _ = record_in(&mut violations, &bad, None);
+            let fields: Vec<String> = violations
+                .into_result()
+                .expect_err("violations")
+                .violations
+                .into_iter()
+                .map(|violation| violation.field)
+                .collect();
+            assert_eq!(
+                fields,
+                [
+                    "client.email",
+                    "client.phone",
+                    "client.emergency_contact.phone"
+                ],
+                "{control:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_contact_is_read_for_payment_or_operations_only() {
+        for refused in [0, pb::AccessPurpose::Treatment as i32, 99] {
+            let mut violations = Violations::new();
+            contact_purpose(&mut violations, "purpose", refused);
+            assert!(!violations.is_empty(), "{refused}");
+        }
+        let mut violations = Violations::new();
+        assert_eq!(
+            contact_purpose(
+                &mut violations,
+                "purpose",
+                pb::AccessPurpose::Payment as i32
+            ),
+            Purpose::Payment
+        );
+        assert!(violations.is_empty());
     }
 
     #[test]

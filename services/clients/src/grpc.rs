@@ -73,7 +73,13 @@ impl ClientsService for ClientsGrpc {
                 Some(id) => {
                     let key =
                         IdempotencyKey::new(&Caller::User(principal.clone()), CREATE_METHOD, id);
-                    let hash = RequestHash::of(&key, &request.encode_to_vec());
+                    // Hashed with the id spelled canonically: a retry that
+                    // writes the same UUID in capitals is the same request.
+                    let canonical = pb::CreateClientRequest {
+                        request_id: id.to_string(),
+                        ..request.clone()
+                    };
+                    let hash = RequestHash::of(&key, &canonical.encode_to_vec());
                     Idempotency(Some((key, hash)))
                 }
                 None => Idempotency::default(),
@@ -473,7 +479,7 @@ impl ClientsService for ClientsGrpc {
         let request = request.get_ref();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
-        let purpose = convert::purpose(&mut violations, "purpose", request.purpose);
+        let purpose = convert::contact_purpose(&mut violations, "purpose", request.purpose);
         done(violations)?;
         let contact = self
             .book

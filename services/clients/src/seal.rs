@@ -2,7 +2,7 @@
 //! the keyed blind indexes that find clients without opening them.
 
 use chrono::NaiveDate;
-use fitflow_crypto::{CryptoError, FieldAddress, KeyRing, SubjectKeys};
+use fitflow_crypto::{BlindIndexer, CryptoError, FieldAddress, KeyRing, SubjectKeys};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -260,61 +260,69 @@ impl Sealer {
         Ok(())
     }
 
-    async fn index(&self, scope: &str, owner: Uuid, value: &str) -> Result<Vec<u8>, CryptoError> {
+    /// The service's blind-index key, for the lookups of one request. Fetch
+    /// it before the request's transaction: reading it may take a pooled
+    /// connection, and a request must never hold one connection while
+    /// waiting for another (a cold cache under load would starve the pool).
+    pub(crate) async fn indexer(&self) -> Result<BlindIndexer, CryptoError> {
+        self.indexes.blind_indexer(INDEX_TENANT).await
+    }
+
+    fn index(indexer: &BlindIndexer, scope: &str, owner: Uuid, value: &str) -> Vec<u8> {
         let mut input = Vec::with_capacity(16 + value.len());
         input.extend_from_slice(owner.as_bytes());
         input.extend_from_slice(value.as_bytes());
-        self.indexes.blind_index(INDEX_TENANT, scope, &input).await
+        indexer.index(scope, &input)
     }
 
-    async fn name_token(&self, owner: Uuid, prefix: &str) -> Result<i32, CryptoError> {
-        let hash = self.index("clients.name_prefix", owner, prefix).await?;
-        Ok(truncate(&hash))
+    fn name_token(indexer: &BlindIndexer, owner: Uuid, prefix: &str) -> i32 {
+        truncate(&Self::index(indexer, "clients.name_prefix", owner, prefix))
     }
 
     /// The blind index of an email for clients of `owner`.
-    pub(crate) async fn email_index(
-        &self,
-        owner: Uuid,
-        email: &str,
-    ) -> Result<Vec<u8>, CryptoError> {
-        self.index("clients.email", owner, &domain::normalized_email(email))
-            .await
+    pub(crate) fn email_index(indexer: &BlindIndexer, owner: Uuid, email: &str) -> Vec<u8> {
+        Self::index(
+            indexer,
+            "clients.email",
+            owner,
+            &domain::normalized_email(email),
+        )
     }
 
     /// The blind index of a phone number for clients of `owner`.
-    pub(crate) async fn phone_index(
-        &self,
-        owner: Uuid,
-        phone: &str,
-    ) -> Result<Vec<u8>, CryptoError> {
-        self.index("clients.phone", owner, &domain::normalized_phone(phone))
-            .await
+    pub(crate) fn phone_index(indexer: &BlindIndexer, owner: Uuid, phone: &str) -> Vec<u8> {
+        Self::index(
+            indexer,
+            "clients.phone",
+            owner,
+            &domain::normalized_phone(phone),
+        )
     }
 
     /// The token of a search prefix (already folded) for clients of `owner`.
-    pub(crate) async fn prefix_token(&self, owner: Uuid, prefix: &str) -> Result<i32, CryptoError> {
-        self.name_token(owner, prefix).await
+    pub(crate) fn prefix_token(indexer: &BlindIndexer, owner: Uuid, prefix: &str) -> i32 {
+        Self::name_token(indexer, owner, prefix)
     }
 
     /// The lookup columns of `record` owned by `owner`: blind indexes, and
     /// the name tokens padded with random ones to [`NAME_TOKENS`].
-    pub(crate) async fn lookups(
+    pub(crate) fn lookups(
         &self,
+        indexer: &BlindIndexer,
         owner: Uuid,
         record: &ClientRecord,
     ) -> Result<Lookups, ClientsError> {
-        let email_index = match &record.email {
-            Some(email) => Some(self.email_index(owner, email).await?),
-            None => None,
-        };
-        let phone_index = match &record.phone {
-            Some(phone) => Some(self.phone_index(owner, phone).await?),
-            None => None,
-        };
+        let email_index = record
+            .email
+            .as_ref()
+            .map(|email| Self::email_index(indexer, owner, email));
+        let phone_index = record
+            .phone
+            .as_ref()
+            .map(|phone| Self::phone_index(indexer, owner, phone));
         let mut name_tokens = Vec::with_capacity(NAME_TOKENS);
         for prefix in domain::name_prefixes(&record.first_name, &record.last_name) {
-            let token = self.name_token(owner, &prefix).await?;
+            let token = Self::name_token(indexer, owner, &prefix);
             if !name_tokens.contains(&token) {
                 name_tokens.push(token);
             }

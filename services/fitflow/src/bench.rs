@@ -88,6 +88,8 @@ pub struct BenchPlan {
 /// What a run measured.
 #[derive(Debug)]
 pub struct BenchReport {
+    /// Requests that were in flight at once (workers).
+    pub concurrency: usize,
     /// Successful requests.
     pub ok: u64,
     /// Failed requests.
@@ -104,7 +106,7 @@ impl BenchReport {
         let seconds = self.elapsed.as_secs_f64();
         let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
         println!("scenario     {:?}", plan.scenario);
-        println!("concurrency  {}", plan.concurrency);
+        println!("concurrency  {}", self.concurrency);
         println!("duration     {seconds:.1} s");
         println!("requests     {} ok, {} failed", self.ok, self.errors);
         let unit = match plan.scenario {
@@ -331,6 +333,7 @@ impl Tally {
         workers: Vec<tokio::task::JoinHandle<Tally>>,
     ) -> anyhow::Result<BenchReport> {
         let mut total = Tally::new();
+        let concurrency = workers.len();
         for worker in workers {
             let tally = worker.await?;
             total.latency_us.add(&tally.latency_us)?;
@@ -338,6 +341,7 @@ impl Tally {
             total.errors += tally.errors;
         }
         Ok(BenchReport {
+            concurrency,
             ok: total.ok,
             errors: total.errors,
             elapsed: started.elapsed(),

@@ -271,6 +271,11 @@ fn sample_event(user_id: &str, client_id: &str) -> String {
     .tenant(uuid::Uuid::try_parse(user_id).unwrap_or_default())
     .purpose(fitflow_outbox::Purpose::Treatment)
     .build();
+    // Without its id: the script puts a fresh one first (field 1).
+    let event = fitflow_proto::audit::AuditEvent {
+        event_id: String::new(),
+        ..event
+    };
     let bytes = event.encode_to_vec();
     let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
     format!("\\x{hex}")

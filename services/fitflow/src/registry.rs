@@ -12,6 +12,7 @@ pub fn registry() -> Registry {
         Arc::new(fitflow_identity::IdentityService),
         Arc::new(fitflow_tenancy::TenancyService),
         Arc::new(fitflow_clients::ClientsService::from_env()),
+        Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("the registry matches deploy/services.tsv")
@@ -22,6 +23,9 @@ mod tests {
     #[test]
     fn the_registry_matches_the_table_of_services() {
         let names = super::registry().names();
-        assert_eq!(names, ["identity", "tenancy", "clients", "audit"]);
+        assert_eq!(
+            names,
+            ["identity", "tenancy", "clients", "scheduling", "audit"]
+        );
     }
 }

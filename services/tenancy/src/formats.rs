@@ -3,22 +3,18 @@
 //! percentages, time zones, contact details and free settings.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use fitflow_api::text::{TextKind, text_problem};
 use fitflow_error::Violations;
 use rust_decimal::Decimal;
 
-/// The only currency FitFlow bills in.
-pub const CURRENCY: &str = "CAD";
-/// Largest amount `NUMERIC(12,2)` holds.
-const MAX_AMOUNT: Decimal = Decimal::from_parts(1_410_065_407, 2, 0, false, 0); // 9,999,999,999
 /// Most entries in a settings map.
 pub const MAX_SETTINGS: usize = 32;
 /// Longest settings value.
 const MAX_SETTING_VALUE_CHARS: usize = 1000;
 
 pub use fitflow_api::canada::{Province, email, phone, postal_code};
+pub use fitflow_api::money::{CURRENCY, cad_amount, decimal, two_decimals};
 
 /// Whether the 9 digits of a business number pass its check digit (the
 /// Luhn algorithm, as the CRA's business numbers use).
@@ -136,25 +132,6 @@ pub fn bank_account(
     );
 }
 
-/// An amount of Canadian dollars: "CAD", at most two decimals, 0 to
-/// 9,999,999,999.99.
-pub fn cad_amount(currency: &str, amount: &str) -> Result<Decimal, &'static str> {
-    if currency != CURRENCY {
-        return Err("must be in CAD (currency_code \"CAD\")");
-    }
-    let parsed = decimal(amount).ok_or("amount must be a decimal number like \"85.00\"")?;
-    if parsed.scale() > 2 {
-        return Err("amount must have at most two decimals");
-    }
-    if parsed.is_sign_negative() && !parsed.is_zero() {
-        return Err("amount must not be negative");
-    }
-    if parsed.trunc() > MAX_AMOUNT {
-        return Err("amount must be at most 9999999999.99");
-    }
-    Ok(parsed)
-}
-
 /// A percentage "0" to "100" with at most two decimals.
 pub fn percentage(value: &str) -> Result<Decimal, &'static str> {
     let parsed = decimal(value).ok_or("must be a percentage like \"12.50\"")?;
@@ -162,27 +139,6 @@ pub fn percentage(value: &str) -> Result<Decimal, &'static str> {
         return Err("must be a percentage from 0 to 100 with at most two decimals");
     }
     Ok(parsed)
-}
-
-/// A plain decimal: digits with an optional sign and one point; no
-/// exponent, no spaces (`Decimal::from_str` accepts underscores).
-fn decimal(value: &str) -> Option<Decimal> {
-    let plain = !value.is_empty()
-        && value.len() <= 20
-        && value
-            .bytes()
-            .all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'-' | b'+'));
-    if !plain {
-        return None;
-    }
-    Decimal::from_str(value).ok()
-}
-
-/// The wire form of an amount or a percentage: two decimals.
-pub fn two_decimals(value: Decimal) -> String {
-    let mut value = value;
-    value.rescale(2);
-    value.to_string()
 }
 
 /// An IANA time zone name known to the zone database.

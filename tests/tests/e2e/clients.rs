@@ -1352,4 +1352,21 @@ async fn the_clients_bench_seeds_and_runs_both_scenarios_beside_pgbench() {
         .await
         .expect("count");
     assert!(clients >= 3000, "{clients} clients");
+    // pgbench's rows are real access events: the relay delivers them all,
+    // nothing stalls behind them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM clients.audit_outbox")
+            .fetch_one(&admin)
+            .await
+            .expect("count the outbox");
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} events still in the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -289,6 +289,32 @@ async fn a_shredded_tenant_never_opens_again() {
 }
 
 #[tokio::test]
+async fn a_blind_indexer_computes_the_same_indexes_without_another_lookup() {
+    let harness = Harness::new("cryptotest", LONG_TTL).await;
+    let tenant = Uuid::new_v4();
+    // Fetched first, on a cold cache: the key is created here.
+    let indexer = harness
+        .keyring
+        .blind_indexer(tenant)
+        .await
+        .expect("indexer");
+    let index = harness
+        .keyring
+        .blind_index(tenant, "clients.email", b"a@b.ca")
+        .await
+        .expect("index");
+    assert_eq!(indexer.index("clients.email", b"a@b.ca"), index);
+    assert_ne!(indexer.index("clients.phone", b"a@b.ca"), index);
+    let replica = harness.replica(LONG_TTL);
+    let replica_indexer = replica.blind_indexer(tenant).await.expect("indexer");
+    assert_eq!(replica_indexer.index("clients.email", b"a@b.ca"), index);
+    assert!(
+        format!("{indexer:?}").contains("redacted"),
+        "the key is never printed"
+    );
+}
+
+#[tokio::test]
 async fn a_blind_index_is_stable_but_differs_across_tenants_and_scopes() {
     let harness = Harness::new("cryptotest", LONG_TTL).await;
     let (tenant, other_tenant) = (Uuid::new_v4(), Uuid::new_v4());

@@ -76,6 +76,11 @@ pub(crate) async fn harness() -> Harness {
 }
 
 impl Harness {
+    /// The database's superuser URL.
+    pub(crate) fn admin_url(&self) -> secrecy::SecretString {
+        self._database.admin_url()
+    }
+
     /// Starts the real audit ingest service, as called by the mTLS peer `relaytest`.
     pub(crate) async fn start_audit(&self) {
         let listener = TcpListener::bind(self.audit_address)

@@ -146,3 +146,97 @@ async fn on_shutdown_the_relay_delivers_what_is_pending_before_it_returns() {
     assert_eq!(harness.outbox_len().await, 0);
     assert_eq!(harness.stored().await.len(), 5);
 }
+
+#[tokio::test]
+async fn a_row_filed_under_another_id_is_dead_lettered_and_the_rest_flow() {
+    let harness = harness().await;
+    harness.start_audit().await;
+    // Only a hand-written row can disagree with its event (pgbench, a
+    // restore gone wrong); acknowledgements could never settle it.
+    let stray = event();
+    let filed_as = Uuid::new_v4();
+    sqlx::query("INSERT INTO audit_outbox (event_id, payload) VALUES ($1, $2)")
+        .bind(filed_as)
+        .bind(prost::Message::encode_to_vec(&stray))
+        .execute(&harness.source_pool)
+        .await
+        .expect("insert a mislabelled row");
+    let behind = event();
+    harness.record(&behind).await;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(harness.source_pool.clone(), harness.audit_client())
+            .with_config(fast_config())
+            .run(shutdown.clone()),
+    );
+    eventually("the outbox is empty", || async {
+        harness.outbox_len().await == 0
+    })
+    .await;
+    let stored: Vec<Uuid> = harness
+        .stored()
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        stored,
+        vec![Uuid::try_parse(&behind.event_id).expect("uuid")]
+    );
+    let dead = fitflow_outbox::dead_letters(&harness.source_pool, 10)
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].message_id, filed_as);
+    shutdown.cancel();
+    relay.await.expect("the relay task does not panic");
+}
+
+#[tokio::test]
+async fn a_flood_of_notifications_while_audit_is_down_never_blocks_the_database_server() {
+    use secrecy::ExposeSecret as _;
+    let harness = harness().await;
+    // Audit stays down: the relay is in its backoff the whole time.
+    harness.record(&event()).await;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(harness.source_pool.clone(), harness.audit_client())
+            .with_config(RelayConfig {
+                backoff_min: Duration::from_secs(30),
+                backoff_max: Duration::from_secs(30),
+                ..fast_config()
+            })
+            .run(shutdown.clone()),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Megabytes of notifications (distinct payloads: equal ones are folded
+    // within a transaction) for the relay's LISTEN connection.
+    for _ in 0..5 {
+        sqlx::query(
+            "SELECT pg_notify('fitflow_audit_outbox', n::text || repeat('x', 64)) \
+             FROM generate_series(1, 20000) AS n",
+        )
+        .execute(&harness.source_pool)
+        .await
+        .expect("notify");
+    }
+    // A server process blocked writing to an unread LISTEN socket cannot
+    // absorb a process-wide barrier, which every DROP DATABASE waits for.
+    let admin = sqlx::PgPool::connect(harness.admin_url().expose_secret())
+        .await
+        .expect("admin");
+    let scratch = format!("fitflow_barrier_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {scratch}"))
+        .execute(&admin)
+        .await
+        .expect("create a scratch database");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        sqlx::query(&format!("DROP DATABASE {scratch}")).execute(&admin),
+    )
+    .await
+    .expect("DROP DATABASE is not held up by the relay's connection")
+    .expect("drop the scratch database");
+    shutdown.cancel();
+    relay.await.expect("the relay task does not panic");
+}

@@ -6,13 +6,14 @@ use fitflow_api::etag::Etag;
 use fitflow_api::idempotency::{self, Claim};
 use fitflow_api::soft_delete::{self, DeleteStep};
 use fitflow_auth::{Principal, Role};
+use fitflow_crypto::BlindIndexer;
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use uuid::Uuid;
 
 use super::{ClientBook, Idempotency, commit, event, plain_record, reach, user};
 use crate::domain::{self, AccessLevel, ClientRecord, Source, Status};
 use crate::repo::{self, ClientRow, Finder, SummaryRow};
-use crate::seal::TABLE;
+use crate::seal::{Lookups, Sealer, TABLE};
 use crate::{ClientsError, SERVICE};
 
 /// A whole client record as returned.
@@ -112,6 +113,9 @@ impl ClientBook {
         }
         record.apply_consent_rule_on_create()?;
         let client_id = Uuid::now_v7();
+        // Before the transaction: the index key may need a pooled connection.
+        let indexer = self.sealer.indexer().await?;
+        let lookups = self.sealer.lookups(&indexer, owner, &record)?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         if let Some((key, hash)) = &request.0
             && let Claim::Replay(existing) =
@@ -127,7 +131,7 @@ impl ClientBook {
         // below fails, the new key is destroyed again.
         self.sealer.create_key(client_id).await?;
         let written = self
-            .insert_new(&mut tx, principal, client_id, owner, &record)
+            .insert_new(&mut tx, principal, client_id, owner, &record, &lookups)
             .await;
         let result = match written {
             Ok(()) => commit(tx).await,
@@ -152,10 +156,10 @@ impl ClientBook {
         client_id: Uuid,
         owner: Uuid,
         record: &ClientRecord,
+        lookups: &Lookups,
     ) -> Result<(), ClientsError> {
         let sealed = self.sealer.seal(client_id, record).await?;
-        let lookups = self.sealer.lookups(owner, record).await?;
-        repo::insert_client(tx, client_id, owner, record, &sealed, &lookups).await?;
+        repo::insert_client(tx, client_id, owner, record, &sealed, lookups).await?;
         let mut audit = event(principal, Action::Create, TABLE, client_id, owner).change(
             "status",
             "",
@@ -203,6 +207,8 @@ impl ClientBook {
         fields: &[&'static str],
         patch: &ClientRecord,
     ) -> Result<ClientView, ClientsError> {
+        // Before the transaction: the index key may need a pooled connection.
+        let indexer = self.sealer.indexer().await?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let (row, level) = reach(&mut tx, principal, client_id, AccessLevel::Write, true).await?;
         soft_delete::check_mutable("client", row.deleted_at)?;
@@ -227,7 +233,7 @@ impl ClientBook {
             return self.view(&row, level).await;
         }
         let sealed = self.sealer.seal(client_id, &record).await?;
-        let lookups = self.sealer.lookups(row.trainer_id, &record).await?;
+        let lookups = self.sealer.lookups(&indexer, row.trainer_id, &record)?;
         repo::update_client(&mut tx, client_id, &record, &sealed, &lookups).await?;
         let mut audit = event(principal, Action::Update, TABLE, client_id, row.trainer_id);
         for field in changed {
@@ -287,12 +293,15 @@ impl ClientBook {
         after: Option<(DateTime<Utc>, Uuid)>,
         page_size: u32,
     ) -> Result<(Vec<SummaryView>, Option<(DateTime<Utc>, Uuid)>), ClientsError> {
+        // Before the transaction: the index key may need a pooled connection.
+        let indexer = match query {
+            ListQuery::All => None,
+            _ => Some(self.sealer.indexer().await?),
+        };
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let mut acting_for = vec![principal.user_id];
         acting_for.extend(principal.supervised_trainer_ids.iter().copied());
-        let finder = if matches!(query, ListQuery::All) {
-            Finder::All
-        } else {
+        let finder = if let Some(indexer) = &indexer {
             // Indexes are scoped by owner: compute one per owner whose
             // clients the caller may see.
             let mut owners = acting_for.clone();
@@ -304,7 +313,9 @@ impl ClientBook {
             if let Some(owner) = owner {
                 owners.retain(|candidate| *candidate == owner);
             }
-            self.finder(query, &owners).await?
+            finder_of(indexer, query, &owners)
+        } else {
+            Finder::All
         };
         let limit = i64::from(page_size) + 1;
         let spec = repo::ListSpec {
@@ -347,30 +358,31 @@ impl ClientBook {
         commit(tx).await?;
         Ok((shown, next))
     }
+}
 
-    async fn finder(&self, query: &ListQuery, owners: &[Uuid]) -> Result<Finder, ClientsError> {
-        let mut values = Vec::with_capacity(owners.len());
-        let mut tokens = Vec::with_capacity(owners.len());
-        for owner in owners {
-            match query {
-                ListQuery::All => {}
-                ListQuery::Email(email) => {
-                    values.push(self.sealer.email_index(*owner, email).await?)
-                }
-                ListQuery::Phone(phone) => {
-                    values.push(self.sealer.phone_index(*owner, phone).await?)
-                }
-                ListQuery::NamePrefix { indexed, .. } => {
-                    tokens.push(self.sealer.prefix_token(*owner, indexed).await?);
-                }
-            }
-        }
-        Ok(match query {
-            ListQuery::All => Finder::All,
-            ListQuery::Email(_) => Finder::Email(values),
-            ListQuery::Phone(_) => Finder::Phone(values),
-            ListQuery::NamePrefix { .. } => Finder::NameTokens(tokens),
-        })
+/// Which rows a search reads: the query's blind indexes (or name tokens)
+/// under each owner whose clients the caller may see.
+fn finder_of(indexer: &BlindIndexer, query: &ListQuery, owners: &[Uuid]) -> Finder {
+    match query {
+        ListQuery::All => Finder::All,
+        ListQuery::Email(email) => Finder::Email(
+            owners
+                .iter()
+                .map(|owner| Sealer::email_index(indexer, *owner, email))
+                .collect(),
+        ),
+        ListQuery::Phone(phone) => Finder::Phone(
+            owners
+                .iter()
+                .map(|owner| Sealer::phone_index(indexer, *owner, phone))
+                .collect(),
+        ),
+        ListQuery::NamePrefix { indexed, .. } => Finder::NameTokens(
+            owners
+                .iter()
+                .map(|owner| Sealer::prefix_token(indexer, *owner, indexed))
+                .collect(),
+        ),
     }
 }
 

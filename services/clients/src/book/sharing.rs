@@ -58,8 +58,12 @@ impl ClientBook {
         level: AccessLevel,
     ) -> Result<ShareView, ClientsError> {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        // The client's row stays locked until the commit, so the changes to
+        // one client's shares (and its transfers) happen one at a time: the
+        // previous level read below is the one this change replaces, and a
+        // caller who stops acting for the owner meanwhile no longer shares.
         let (row, caller_level) =
-            reach(&mut tx, principal, client_id, AccessLevel::Admin, false).await?;
+            reach(&mut tx, principal, client_id, AccessLevel::Admin, true).await?;
         soft_delete::check_mutable("client", row.deleted_at)?;
         if trainer_id == row.trainer_id {
             return Err(ClientsError::ShareWithOwner);
@@ -113,7 +117,11 @@ impl ClientBook {
         } else {
             AccessLevel::Admin
         };
-        let (row, caller_level) = reach(&mut tx, principal, client_id, needed, false).await?;
+        // Locked as in `share` when the caller administers the client; a
+        // grantee giving up their own share may not lock the client row (a
+        // READ grantee may not update it), and needs no previous level.
+        let lock = needed == AccessLevel::Admin;
+        let (row, caller_level) = reach(&mut tx, principal, client_id, needed, lock).await?;
         if caller_level < AccessLevel::Owner && trainer_id != principal.user_id {
             repo::act_as_system(&mut tx).await?;
         }
@@ -165,6 +173,8 @@ impl ClientBook {
         new_owner: Uuid,
         etag: &str,
     ) -> Result<SummaryView, ClientsError> {
+        // Before the transaction: the index key may need a pooled connection.
+        let indexer = self.sealer.indexer().await?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let (row, _) = reach(&mut tx, principal, client_id, AccessLevel::Owner, true).await?;
         soft_delete::check_mutable("client", row.deleted_at)?;
@@ -185,7 +195,7 @@ impl ClientBook {
         self.sealer
             .open_into(client_id, &row.sealed(), &mut record)
             .await?;
-        let lookups = self.sealer.lookups(new_owner, &record).await?;
+        let lookups = self.sealer.lookups(&indexer, new_owner, &record)?;
         repo::transfer(&mut tx, client_id, new_owner, &lookups).await?;
         repo::record_history(
             &mut tx,

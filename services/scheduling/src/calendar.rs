@@ -1,0 +1,373 @@
+//! Scheduling's use cases: each opens one transaction as the caller, checks
+//! that the caller acts for the trainer (row-level security is the second
+//! wall), writes its audit event in the same transaction and commits only
+//! when all of it worked.
+
+use chrono::{DateTime, Datelike as _, Utc};
+use fitflow_api::etag::Etag;
+use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
+use fitflow_api::page::PageTokens;
+use fitflow_auth::{Caller, Principal};
+use fitflow_error::{ApiError, FieldViolation};
+use fitflow_outbox::{Action, AuditEventBuilder};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::clients::ClientAccess;
+use crate::domain::{self, Category, Location, Status};
+use crate::repo::{self, AppointmentRow, ClassTypeRow, HoldError};
+use crate::{SERVICE, SchedulingError};
+
+/// A create's idempotency record (AIP-155).
+#[derive(Debug, Default)]
+pub(crate) struct Idempotency(pub Option<(IdempotencyKey, RequestHash)>);
+
+/// A class type to create.
+#[derive(Debug, Clone)]
+pub(crate) struct NewClassType {
+    pub trainer_id: Option<Uuid>,
+    pub name: String,
+    pub category: Category,
+    pub duration_minutes: i32,
+    pub max_participants: i32,
+    pub default_rate: Option<Decimal>,
+    pub description: String,
+    pub color: String,
+    pub active: bool,
+}
+
+/// A booking to make.
+#[derive(Debug, Clone)]
+pub(crate) struct NewBooking {
+    pub trainer_id: Option<Uuid>,
+    pub class_type_id: Uuid,
+    pub start_time: DateTime<Utc>,
+    pub location: Location,
+    pub location_details: String,
+    pub client_id: Option<Uuid>,
+    pub client_price: Option<Decimal>,
+}
+
+/// An appointment as returned.
+#[derive(Debug, Clone)]
+pub(crate) struct AppointmentView {
+    pub row: AppointmentRow,
+    pub etag: Etag,
+}
+
+impl From<AppointmentRow> for AppointmentView {
+    fn from(row: AppointmentRow) -> Self {
+        let etag = Etag::of_version(row.id, row.version);
+        Self { row, etag }
+    }
+}
+
+/// The service's state: its pool, the clients service, page tokens.
+pub struct Calendar {
+    pool: PgPool,
+    clients: ClientAccess,
+    page_tokens: PageTokens,
+}
+
+fn user(principal: &Principal) -> Caller {
+    Caller::User(principal.clone())
+}
+
+async fn commit(tx: fitflow_db::Tx) -> Result<(), SchedulingError> {
+    tx.commit().await.map_err(fitflow_db::DbError::from)?;
+    Ok(())
+}
+
+/// The trainer a request names (the caller when none), if the caller acts for them.
+fn trainer_of(principal: &Principal, named: Option<Uuid>) -> Result<Uuid, SchedulingError> {
+    let trainer = named.unwrap_or(principal.user_id);
+    if principal.acts_for(trainer) {
+        Ok(trainer)
+    } else {
+        Err(SchedulingError::TrainerNotFound)
+    }
+}
+
+impl Calendar {
+    /// The use cases over `pool`, asking `clients` before booking a client.
+    /// Page tokens are signed with a key drawn once per process.
+    pub fn new(pool: PgPool, clients: ClientAccess) -> Self {
+        Self {
+            pool,
+            clients,
+            page_tokens: PageTokens::with_random_key(),
+        }
+    }
+
+    /// The page-token issuer, for the gRPC layer's List methods.
+    pub(crate) fn page_tokens(&self) -> &PageTokens {
+        &self.page_tokens
+    }
+
+    /// This year's partition and the next two exist (the migration made
+    /// them at install; a long-running install needs the later ones).
+    pub async fn ensure_partitions(&self) -> Result<(), SchedulingError> {
+        let year = Utc::now().year();
+        for ahead in 0..3 {
+            repo::ensure_year_partition(&self.pool, year + ahead).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a class type for a trainer the caller acts for.
+    pub(crate) async fn create_class_type(
+        &self,
+        principal: &Principal,
+        new: NewClassType,
+        request: Idempotency,
+    ) -> Result<ClassTypeRow, SchedulingError> {
+        let trainer_id = trainer_of(principal, new.trainer_id)?;
+        let id = Uuid::now_v7();
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let row = repo::class_type(&mut tx, existing)
+                .await?
+                .ok_or(SchedulingError::ClassTypeNotFound)?;
+            commit(tx).await?;
+            return Ok(row);
+        }
+        let row = ClassTypeRow {
+            id,
+            trainer_id,
+            name: new.name,
+            category: new.category.as_str().to_owned(),
+            duration_minutes: new.duration_minutes,
+            max_participants: new.max_participants,
+            default_rate: new.default_rate,
+            description: new.description,
+            color: new.color,
+            status: if new.active { "active" } else { "inactive" }.to_owned(),
+            created_at: Utc::now(),
+        };
+        repo::insert_class_type(&mut tx, &row).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Create, "class_types", id)
+            .actor_user(principal.user_id)
+            .tenant(trainer_id)
+            .change("category", "", &row.category)
+            .change("duration_minutes", "", &row.duration_minutes.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let stored = repo::class_type(&mut tx, id)
+            .await?
+            .ok_or(SchedulingError::ClassTypeNotFound)?;
+        commit(tx).await?;
+        Ok(stored)
+    }
+
+    /// A class type of a trainer the caller acts for.
+    pub(crate) async fn class_type(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<ClassTypeRow, SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = repo::class_type(&mut tx, id)
+            .await?
+            .filter(|row| principal.acts_for(row.trainer_id))
+            .ok_or(SchedulingError::ClassTypeNotFound)?;
+        commit(tx).await?;
+        Ok(row)
+    }
+
+    /// One page of a trainer's class types.
+    pub(crate) async fn class_types(
+        &self,
+        principal: &Principal,
+        trainer: Option<Uuid>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size: u32,
+    ) -> Result<(Vec<ClassTypeRow>, Option<(DateTime<Utc>, Uuid)>), SchedulingError> {
+        let trainer_id = trainer_of(principal, trainer)?;
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let mut rows =
+            repo::class_types(&mut tx, trainer_id, after, i64::from(page_size) + 1).await?;
+        commit(tx).await?;
+        let next =
+            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.created_at, row.id));
+        Ok((rows, next))
+    }
+
+    /// Books an appointment; the database refuses a second booking of the
+    /// trainer's time even when two arrive at once.
+    pub(crate) async fn book(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        booking: NewBooking,
+        request: Idempotency,
+    ) -> Result<AppointmentView, SchedulingError> {
+        let trainer_id = trainer_of(principal, booking.trainer_id)?;
+        if let Some(client_id) = booking.client_id {
+            // Asked before the transaction: no transaction waits on the network.
+            self.clients.require_write(bearer, client_id).await?;
+        }
+        let id = Uuid::now_v7();
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let row = repo::appointment(&mut tx, existing, false)
+                .await?
+                .ok_or(SchedulingError::AppointmentNotFound)?;
+            commit(tx).await?;
+            return Ok(row.into());
+        }
+        let class = repo::class_type(&mut tx, booking.class_type_id)
+            .await?
+            .filter(|class| class.trainer_id == trainer_id)
+            .ok_or(SchedulingError::ClassTypeNotFound)?;
+        if class.status != "active" {
+            return Err(SchedulingError::ClassTypeInactive);
+        }
+        let category =
+            Category::parse(&class.category).ok_or(SchedulingError::Corrupt("category"))?;
+        match (category.needs_client(), booking.client_id) {
+            (true, None) => return Err(SchedulingError::ClientRequired),
+            (false, Some(_)) => {
+                return Err(SchedulingError::Rejected(ApiError::invalid_argument(vec![
+                    FieldViolation {
+                        field: "appointment.client_id".to_owned(),
+                        description: "must be empty for a group class".to_owned(),
+                    },
+                ])));
+            }
+            _ => {}
+        }
+        let end_time = domain::end_of(booking.start_time, class.duration_minutes);
+        if let Some(conflict) =
+            repo::overlapping(&mut tx, trainer_id, booking.start_time, end_time).await?
+        {
+            return Err(SchedulingError::TrainerBusy(Some(conflict)));
+        }
+        let row = AppointmentRow {
+            id,
+            start_time: booking.start_time,
+            end_time,
+            trainer_id,
+            class_type_id: class.id,
+            client_id: booking.client_id,
+            status: Status::Scheduled.as_str().to_owned(),
+            location_type: booking.location.as_str().to_owned(),
+            location_details: booking.location_details,
+            client_price: booking.client_price.or(class.default_rate),
+            cancelled_at: None,
+            cancel_reason: String::new(),
+            cancelled_by: None,
+            version: 1,
+            created_at: Utc::now(),
+        };
+        repo::insert_appointment(&mut tx, &row).await?;
+        match repo::hold_time(&mut tx, id, trainer_id, row.start_time, end_time).await {
+            Ok(()) => {}
+            Err(HoldError::Overlap) => {
+                // A concurrent booking took the time after our check: name it
+                // from a fresh transaction (this one is aborted).
+                drop(tx);
+                let mut look = fitflow_db::tx(&self.pool, &user(principal)).await?;
+                let conflict =
+                    repo::overlapping(&mut look, trainer_id, row.start_time, end_time).await?;
+                commit(look).await?;
+                return Err(SchedulingError::TrainerBusy(conflict));
+            }
+            Err(HoldError::Database(error)) => return Err(error.into()),
+        }
+        let mut event = AuditEventBuilder::new(SERVICE, Action::Create, "appointments", id)
+            .actor_user(principal.user_id)
+            .tenant(trainer_id)
+            .change("start_time", "", &row.start_time.to_rfc3339())
+            .change("class_type_id", "", &class.id.to_string());
+        if let Some(client_id) = row.client_id {
+            event = event.change("client_id", "", &client_id.to_string());
+        }
+        fitflow_outbox::record(&mut tx, &event.build()).await?;
+        let stored = repo::appointment(&mut tx, id, false)
+            .await?
+            .ok_or(SchedulingError::AppointmentNotFound)?;
+        commit(tx).await?;
+        Ok(stored.into())
+    }
+
+    /// An appointment of a trainer the caller acts for.
+    pub(crate) async fn appointment(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<AppointmentView, SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = repo::appointment(&mut tx, id, false)
+            .await?
+            .filter(|row| principal.acts_for(row.trainer_id))
+            .ok_or(SchedulingError::AppointmentNotFound)?;
+        commit(tx).await?;
+        Ok(row.into())
+    }
+
+    /// Cancels a scheduled appointment and frees its time.
+    pub(crate) async fn cancel(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        reason: &str,
+        etag: &str,
+    ) -> Result<AppointmentView, SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = repo::appointment(&mut tx, id, true)
+            .await?
+            .filter(|row| principal.acts_for(row.trainer_id))
+            .ok_or(SchedulingError::AppointmentNotFound)?;
+        Etag::of_version(row.id, row.version).check(etag)?;
+        let status = Status::parse(&row.status).ok_or(SchedulingError::Corrupt("status"))?;
+        if !status.can_cancel() {
+            return Err(SchedulingError::AppointmentState);
+        }
+        repo::cancel(&mut tx, id, row.start_time, principal.user_id, reason).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "appointments", id)
+            .actor_user(principal.user_id)
+            .tenant(row.trainer_id)
+            .change("status", status.as_str(), Status::Cancelled.as_str())
+            .change("cancelled_by", "", &principal.user_id.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let stored = repo::appointment(&mut tx, id, false)
+            .await?
+            .ok_or(SchedulingError::AppointmentNotFound)?;
+        commit(tx).await?;
+        Ok(stored.into())
+    }
+
+    /// One page of a trainer's appointments starting in [from, to).
+    pub(crate) async fn appointments(
+        &self,
+        principal: &Principal,
+        trainer: Option<Uuid>,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        show_cancelled: bool,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size: u32,
+    ) -> Result<(Vec<AppointmentView>, Option<(DateTime<Utc>, Uuid)>), SchedulingError> {
+        let trainer_id = trainer_of(principal, trainer)?;
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let mut rows = repo::appointments(
+            &mut tx,
+            trainer_id,
+            window.0,
+            window.1,
+            show_cancelled,
+            after,
+            i64::from(page_size) + 1,
+        )
+        .await?;
+        commit(tx).await?;
+        let next =
+            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.start_time, row.id));
+        Ok((rows.into_iter().map(AppointmentView::from).collect(), next))
+    }
+}

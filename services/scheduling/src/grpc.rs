@@ -1,0 +1,302 @@
+//! `fitflow.scheduling.v1.SchedulingService`: authenticate, validate, call
+//! the use case, encode.
+
+use fitflow_api::idempotency::{IdempotencyKey, RequestHash, request_id};
+use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
+use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
+use fitflow_api::time::required_timestamp;
+use fitflow_auth::{Caller, Principal};
+use fitflow_error::{ApiError, Violations};
+use fitflow_proto::scheduling as pb;
+use fitflow_proto::scheduling::scheduling_service_server::SchedulingService;
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+
+use crate::calendar::{Calendar, Idempotency};
+use crate::{ERROR_DOMAIN, convert, domain};
+
+/// Largest page of ListClassTypes.
+const MAX_CLASS_TYPES_PAGE: u32 = 200;
+/// Largest page of ListAppointments.
+const MAX_APPOINTMENTS_PAGE: u32 = 500;
+const RPC: &str = "/fitflow.scheduling.v1.SchedulingService/";
+
+/// The gRPC face of [`Calendar`].
+pub struct SchedulingGrpc {
+    calendar: Calendar,
+}
+
+impl SchedulingGrpc {
+    /// Serves `calendar` over gRPC.
+    pub fn new(calendar: Calendar) -> Self {
+        Self { calendar }
+    }
+}
+
+fn reject(error: ApiError) -> Status {
+    error.into_status(ERROR_DOMAIN)
+}
+
+fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+    fitflow_auth::principal(request).cloned().map_err(reject)
+}
+
+fn done(violations: Violations) -> Result<(), Status> {
+    violations.into_result().map_err(reject)
+}
+
+/// The caller's bearer token, to forward to clients (the guard verified it).
+fn bearer<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The idempotency record of a create carrying `value` as its request id.
+fn idempotency<M: prost::Message>(
+    violations: &mut Violations,
+    principal: &Principal,
+    method: &'static str,
+    value: &str,
+    request: &M,
+) -> Idempotency {
+    if value.is_empty() {
+        return Idempotency::default();
+    }
+    let Some(id) = request_id(violations, "request_id", value) else {
+        return Idempotency::default();
+    };
+    let key = IdempotencyKey::new(&Caller::User(principal.clone()), method, id);
+    let hash = RequestHash::of(&key, &request.encode_to_vec());
+    Idempotency(Some((key, hash)))
+}
+
+fn cursor<T>(next: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>, issue: T) -> String
+where
+    T: FnOnce(&TimeIdCursor) -> String,
+{
+    next.map(|(at, id)| issue(&TimeIdCursor { at, id }))
+        .unwrap_or_default()
+}
+
+#[tonic::async_trait]
+impl SchedulingService for SchedulingGrpc {
+    async fn create_class_type(
+        &self,
+        request: Request<pb::CreateClassTypeRequest>,
+    ) -> Result<Response<pb::CreateClassTypeResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let idempotency = idempotency(
+            &mut violations,
+            &principal,
+            "/fitflow.scheduling.v1.SchedulingService/CreateClassType",
+            &request.request_id,
+            &request,
+        );
+        let new = convert::new_class_type(&mut violations, &request.class_type.unwrap_or_default());
+        done(violations)?;
+        let row = self
+            .calendar
+            .create_class_type(&principal, new, idempotency)
+            .await?;
+        Ok(Response::new(pb::CreateClassTypeResponse {
+            class_type: Some(convert::class_type_out(row)),
+        }))
+    }
+
+    async fn get_class_type(
+        &self,
+        request: Request<pb::GetClassTypeRequest>,
+    ) -> Result<Response<pb::GetClassTypeResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let id = uuid(
+            &mut violations,
+            "class_type_id",
+            &request.get_ref().class_type_id,
+        );
+        done(violations)?;
+        let row = self
+            .calendar
+            .class_type(&principal, id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::GetClassTypeResponse {
+            class_type: Some(convert::class_type_out(row)),
+        }))
+    }
+
+    async fn list_class_types(
+        &self,
+        request: Request<pb::ListClassTypesRequest>,
+    ) -> Result<Response<pb::ListClassTypesResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let size = page_size(&mut violations, request.page_size, MAX_CLASS_TYPES_PAGE);
+        let trainer = optional_uuid(&mut violations, "trainer_id", &request.trainer_id);
+        let caller = Caller::User(principal.clone());
+        let filter = request.trainer_id.as_bytes().to_vec();
+        let query = PageQuery {
+            method: "/fitflow.scheduling.v1.SchedulingService/ListClassTypes",
+            caller: &caller,
+            filter: &filter,
+        };
+        let after: Option<TimeIdCursor> =
+            self.calendar
+                .page_tokens()
+                .read(&mut violations, &query, &request.page_token);
+        done(violations)?;
+        let (rows, next) = self
+            .calendar
+            .class_types(&principal, trainer, after.map(|c| (c.at, c.id)), size)
+            .await?;
+        Ok(Response::new(pb::ListClassTypesResponse {
+            class_types: rows.into_iter().map(convert::class_type_out).collect(),
+            next_page_token: cursor(next, |c| self.calendar.page_tokens().issue(&query, c)),
+        }))
+    }
+
+    async fn book_appointment(
+        &self,
+        request: Request<pb::BookAppointmentRequest>,
+    ) -> Result<Response<pb::BookAppointmentResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        if request.request_id.is_empty() {
+            violations.add("request_id", "is required: a UUID that makes retries safe");
+        }
+        let idempotency = idempotency(
+            &mut violations,
+            &principal,
+            "/fitflow.scheduling.v1.SchedulingService/BookAppointment",
+            &request.request_id,
+            &request,
+        );
+        let booking =
+            convert::new_booking(&mut violations, &request.appointment.unwrap_or_default());
+        done(violations)?;
+        let view = self
+            .calendar
+            .book(&principal, &token, booking, idempotency)
+            .await?;
+        Ok(Response::new(pb::BookAppointmentResponse {
+            appointment: Some(convert::appointment_out(view)),
+        }))
+    }
+
+    async fn get_appointment(
+        &self,
+        request: Request<pb::GetAppointmentRequest>,
+    ) -> Result<Response<pb::GetAppointmentResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let id = uuid(
+            &mut violations,
+            "appointment_id",
+            &request.get_ref().appointment_id,
+        );
+        done(violations)?;
+        let view = self
+            .calendar
+            .appointment(&principal, id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::GetAppointmentResponse {
+            appointment: Some(convert::appointment_out(view)),
+        }))
+    }
+
+    async fn cancel_appointment(
+        &self,
+        request: Request<pb::CancelAppointmentRequest>,
+    ) -> Result<Response<pb::CancelAppointmentResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        check_text(
+            &mut violations,
+            "reason",
+            &request.reason,
+            TextKind::FreeText,
+            500,
+        );
+        check_text(&mut violations, "etag", &request.etag, TextKind::Line, 100);
+        done(violations)?;
+        let view = self
+            .calendar
+            .cancel(
+                &principal,
+                id.unwrap_or_default(),
+                &request.reason,
+                &request.etag,
+            )
+            .await?;
+        Ok(Response::new(pb::CancelAppointmentResponse {
+            appointment: Some(convert::appointment_out(view)),
+        }))
+    }
+
+    async fn list_appointments(
+        &self,
+        request: Request<pb::ListAppointmentsRequest>,
+    ) -> Result<Response<pb::ListAppointmentsResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let size = page_size(&mut violations, request.page_size, MAX_APPOINTMENTS_PAGE);
+        let trainer = optional_uuid(&mut violations, "trainer_id", &request.trainer_id);
+        let from = required_timestamp(&mut violations, "start_time", request.start_time.as_ref());
+        let to = required_timestamp(&mut violations, "end_time", request.end_time.as_ref());
+        if let (Some(from), Some(to)) = (from, to)
+            && !domain::valid_window(from, to)
+        {
+            violations.add(
+                "end_time",
+                "must be after start_time and at most 92 days later",
+            );
+        }
+        let caller = Caller::User(principal.clone());
+        let filter = pb::ListAppointmentsRequest {
+            page_size: 0,
+            page_token: String::new(),
+            ..request.clone()
+        }
+        .encode_to_vec();
+        let method = format!("{RPC}ListAppointments");
+        let query = PageQuery {
+            method: &method,
+            caller: &caller,
+            filter: &filter,
+        };
+        let after: Option<TimeIdCursor> =
+            self.calendar
+                .page_tokens()
+                .read(&mut violations, &query, &request.page_token);
+        done(violations)?;
+        let window = (from.unwrap_or_default(), to.unwrap_or_default());
+        let (views, next) = self
+            .calendar
+            .appointments(
+                &principal,
+                trainer,
+                window,
+                request.show_cancelled,
+                after.map(|c| (c.at, c.id)),
+                size,
+            )
+            .await?;
+        Ok(Response::new(pb::ListAppointmentsResponse {
+            appointments: views.into_iter().map(convert::appointment_out).collect(),
+            next_page_token: cursor(next, |c| self.calendar.page_tokens().issue(&query, c)),
+        }))
+    }
+}

@@ -1,0 +1,42 @@
+//! The scheduling service: class types and appointments. Its promise is the
+//! calendar's: a trainer is never booked twice at the same moment, enforced
+//! by PostgreSQL (an exclusion constraint on `trainer_busy`, written in the
+//! same transaction as each live appointment), with a handler check in
+//! front that names the conflicting appointment.
+//!
+//! Reads top-down: [`grpc`] (handlers; with `convert`, the only place proto
+//! types appear) → `calendar` (use cases; each owns its transaction and
+//! writes its audit event in it) → [`domain`] (pure rules), `clients` (the
+//! access check the clients service answers) and `repo` (every SQL
+//! statement). Row-level security (`FORCE`) repeats the handlers' check:
+//! rows belong to whoever acts for their trainer.
+
+mod calendar;
+mod clients;
+mod convert;
+pub mod domain;
+mod error;
+pub mod grpc;
+mod repo;
+mod service;
+
+use fitflow_server::{EDGE_PEERS, PeerPolicy};
+
+pub use calendar::Calendar;
+pub use clients::ClientAccess;
+pub use error::SchedulingError;
+pub use grpc::SchedulingGrpc;
+pub use service::SchedulingService;
+
+/// The service's name, schema and audit source.
+pub const SERVICE: &str = "scheduling";
+/// `google.rpc.ErrorInfo` domain of its errors.
+pub const ERROR_DOMAIN: &str = "fitflow.scheduling";
+/// Its migrations (reversible).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Who may call what: the gateway and operators, every RPC (internal RPCs
+/// for billing and documentation come with their issues).
+pub fn peer_policy() -> PeerPolicy {
+    PeerPolicy::new(EDGE_PEERS)
+}
