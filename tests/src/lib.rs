@@ -237,6 +237,27 @@ impl Sandbox {
         (user, email)
     }
 
+    /// Waits until tenancy's reliable commands (among them its reports of
+    /// structure changes to identity) are delivered: a token issued after
+    /// that carries the structure as it is and is not refused as stale.
+    /// A gateway instead refreshes when a service answers TOKEN_STALE.
+    pub async fn structure_settled(&self) {
+        let admin = self.db.admin_pool().await;
+        fitflow_testkit::eventually(
+            "tenancy's commands are delivered",
+            Duration::from_secs(30),
+            async || {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT NOT EXISTS (SELECT FROM tenancy.command_outbox)",
+                )
+                .fetch_one(&admin)
+                .await
+                .unwrap_or(false)
+            },
+        )
+        .await;
+    }
+
     /// Logs a user in.
     pub async fn login(&self, email: &str) -> TokenPair {
         match self

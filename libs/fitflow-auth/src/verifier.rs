@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
+use crate::revocation::{RevocationFollower, RevocationSource, SharedRevocations};
 use crate::{Principal, Role};
 
 /// The `iss` of every FitFlow access token.
@@ -34,8 +35,12 @@ pub const MIN_FETCH_GAP: Duration = Duration::from_secs(5);
 /// Most unknown key ids remembered; beyond it an unknown id is refused
 /// without a fetch until the memory frees up (ids are forged for free).
 const MAX_REMEMBERED_UNKNOWN_KIDS: usize = 1024;
-/// Clock skew tolerated on `exp`.
-const LEEWAY_SECONDS: u64 = 30;
+/// Clock skew tolerated on `exp`: a token is accepted until this long after
+/// it expires, so revocations must outlive tokens by as much.
+pub const EXPIRY_LEEWAY: Duration = Duration::from_secs(30);
+/// How long a verification waits for the first replay of revocations
+/// before it fails closed (a service that has just started).
+const FIRST_REPLAY_WAIT: Duration = Duration::from_secs(5);
 
 /// The claims of a FitFlow access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -114,6 +119,15 @@ pub enum TokenError {
     /// The keys could not be fetched and none is cached for this key id.
     #[error("verification keys unavailable")]
     KeysUnavailable,
+    /// Its session was revoked, or its account suspended or deleted.
+    #[error("token revoked")]
+    Revoked,
+    /// Issued before the user's team or studio ownership changed.
+    #[error("token claims stale")]
+    Stale,
+    /// Identity's revocations have not been loaded yet (just started).
+    #[error("token revocations unavailable")]
+    RevocationsUnavailable,
 }
 
 impl From<TokenError> for fitflow_error::ApiError {
@@ -126,6 +140,16 @@ impl From<TokenError> for fitflow_error::ApiError {
             }
             TokenError::Malformed | TokenError::UnknownKey | TokenError::Invalid => {
                 ApiError::unauthenticated("TOKEN_INVALID", "invalid token")
+            }
+            TokenError::Revoked => {
+                ApiError::unauthenticated("TOKEN_REVOKED", "the token was revoked; log in again")
+            }
+            TokenError::Stale => ApiError::unauthenticated(
+                "TOKEN_STALE",
+                "the token's team or studio claims changed; refresh it",
+            ),
+            TokenError::RevocationsUnavailable => {
+                ApiError::unavailable("KEYS_UNAVAILABLE", "token revocations unavailable")
             }
         }
     }
@@ -184,6 +208,8 @@ pub struct TokenVerifier {
     /// Held while fetching, so concurrent misses cause one fetch.
     fetching: Mutex<()>,
     validation: Validation,
+    /// Identity's pushed revocations; `None` checks none (tools, tests).
+    revocations: Option<Arc<SharedRevocations>>,
 }
 
 impl TokenVerifier {
@@ -193,13 +219,31 @@ impl TokenVerifier {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECONDS;
+        validation.leeway = EXPIRY_LEEWAY.as_secs();
         Self {
             source,
             cache: RwLock::new(KeyCache::default()),
             fetching: Mutex::new(()),
             validation,
+            revocations: None,
         }
+    }
+
+    /// The same verifier, refusing what identity revokes: tokens of revoked
+    /// sessions and of suspended or deleted accounts, and, with
+    /// `refuse_stale`, tokens issued before the user's team or studio
+    /// ownership changed (a service that never authorizes from `sup` or
+    /// `studios` passes false). Run the returned follower for as long as
+    /// the verifier serves; until its first replay arrives, verification
+    /// fails closed (UNAVAILABLE).
+    pub fn with_revocations(
+        mut self,
+        source: RevocationSource,
+        refuse_stale: bool,
+    ) -> (Self, RevocationFollower) {
+        let shared = Arc::new(SharedRevocations::new(refuse_stale));
+        self.revocations = Some(Arc::clone(&shared));
+        (self, RevocationFollower { shared, source })
     }
 
     /// Verifies `token` and returns the principal it carries.
@@ -217,6 +261,9 @@ impl TokenVerifier {
                     _ => TokenError::Invalid,
                 }
             })?;
+        if let Some(revocations) = &self.revocations {
+            revocations.check(&data.claims, FIRST_REPLAY_WAIT).await?;
+        }
         principal_from_claims(data.claims)
     }
 
@@ -482,6 +529,104 @@ mod tests {
             .verify(&sign(&rotated, "k2", &claims(900)))
             .await
             .unwrap();
+    }
+
+    /// A revocation source that serves one scripted stream per
+    /// subscription (then streams that stay open and silent) and records
+    /// the position each subscription asked for.
+    fn scripted_source(
+        scripts: Vec<Vec<crate::RevocationBatch>>,
+        asked: Arc<std::sync::Mutex<Vec<i64>>>,
+    ) -> crate::RevocationSource {
+        let scripts = Arc::new(std::sync::Mutex::new(
+            scripts
+                .into_iter()
+                .collect::<std::collections::VecDeque<_>>(),
+        ));
+        Arc::new(move |after| {
+            asked.lock().unwrap().push(after);
+            let script = scripts.lock().unwrap().pop_front();
+            Box::pin(async move {
+                let stream: crate::RevocationStream = match script {
+                    Some(batches) => Box::pin(futures::stream::iter(batches.into_iter().map(Ok))),
+                    None => Box::pin(futures::stream::pending()),
+                };
+                Ok(stream)
+            })
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_resubscribes_after_its_position_and_the_verifier_refuses_what_it_learns() {
+        let signer = signer();
+        let mine = claims(900);
+        let mut other_session = claims(900);
+        other_session.sub = mine.sub;
+        let session_token = sign(&signer, "k1", &mine);
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let later = mine.exp + 60;
+        let source = scripted_source(
+            vec![
+                vec![crate::RevocationBatch {
+                    revocations: vec![crate::Revocation::SessionRevoked {
+                        session_id: mine.sid,
+                        expires_at: later,
+                    }],
+                    position: 3,
+                    caught_up: true,
+                }],
+                // The stream ended (identity restarted); the next one
+                // replays what came after position 3.
+                vec![crate::RevocationBatch {
+                    revocations: vec![crate::Revocation::UserDisabled {
+                        user_id: mine.sub,
+                        issued_before: mine.iat + 1,
+                        expires_at: later,
+                    }],
+                    position: 5,
+                    caught_up: true,
+                }],
+            ],
+            Arc::clone(&asked),
+        );
+        let (verifier, follower) = verifier_for(&signer, "k1").with_revocations(source, true);
+        let stop = shutdown_signal();
+        let follow = tokio::spawn(follower.run(stop.1));
+        assert_eq!(
+            verifier.verify(&session_token).await,
+            Err(TokenError::Revoked)
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(*asked.lock().unwrap(), vec![0, 3, 5]);
+        assert_eq!(
+            verifier.verify(&sign(&signer, "k1", &other_session)).await,
+            Err(TokenError::Revoked),
+            "every older token of the disabled user"
+        );
+        let _ = stop.0.send(());
+        follow.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_the_first_replay_a_verifier_fails_closed() {
+        let signer = signer();
+        let source = scripted_source(vec![], Arc::default());
+        let (verifier, _follower) = verifier_for(&signer, "k1").with_revocations(source, true);
+        assert_eq!(
+            verifier.verify(&sign(&signer, "k1", &claims(900))).await,
+            Err(TokenError::RevocationsUnavailable)
+        );
+    }
+
+    /// A shutdown signal for a follower: send to stop it.
+    fn shutdown_signal() -> (
+        tokio::sync::oneshot::Sender<()>,
+        impl Future<Output = ()> + Send + 'static,
+    ) {
+        let (send, receive) = tokio::sync::oneshot::channel::<()>();
+        (send, async move {
+            let _ = receive.await;
+        })
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 
 pub mod drift;
 pub mod registry;
+mod revocations;
 pub mod service;
 pub mod settings;
 pub mod stack;

@@ -48,6 +48,15 @@ pub trait Service: Send + Sync + 'static {
         ServiceKind::Producer
     }
 
+    /// Whether its verifier refuses tokens whose structure claims (`sup`,
+    /// `studios`) went stale (TOKEN_STALE). A service that authorizes from
+    /// them must; one that never reads them (tenancy keeps the structure
+    /// itself, identity checks roles only) says false, so a structure change
+    /// costs its callers no refresh there.
+    fn refuses_stale_claims(&self) -> bool {
+        true
+    }
+
     /// Builds its gRPC services from `context`. Long-running work goes
     /// through [`ServiceContext::spawn`] so that shutdown waits for it.
     fn start(&self, context: ServiceContext) -> StartFuture<'_>;

@@ -172,12 +172,25 @@ impl Stack {
             own_tls: paths.clone(),
             endpoints: Arc::clone(endpoints),
         };
-        let verifier = Arc::new(TokenVerifier::new(issuer_key_source(&peers)?));
+        // One connection to identity carries both the key fetches and the
+        // revocation stream.
+        let issuer = peers.channel(TOKEN_ISSUER)?;
+        let (verifier, revocations) = TokenVerifier::new(issuer_key_source(issuer.clone()))
+            .with_revocations(
+                crate::revocations::identity_source(issuer),
+                service.refuses_stale_claims(),
+            );
+        let verifier = Arc::new(verifier);
         let phase = match service.kind() {
             ServiceKind::Producer => Phase::Producers,
             ServiceKind::AuditSink => Phase::Sink,
         };
         let group = &self.groups[&phase];
+        // Followed for as long as the service serves (identity too follows
+        // its own stream, so it refuses exactly what every service does).
+        group.push(tokio::spawn(
+            revocations.run(group.token.clone().cancelled_owned()),
+        ));
         let context = ServiceContext {
             name,
             pool: pool.clone(),
@@ -252,10 +265,9 @@ impl Stack {
 
 /// Token keys come from the issuer's `ListPublicKeys` over mTLS, as any
 /// service fetches them, carrying the caller's trace context.
-fn issuer_key_source(peers: &PeerClients) -> anyhow::Result<KeySource> {
-    let channel = peers.channel(TOKEN_ISSUER)?;
+fn issuer_key_source(channel: tonic::transport::Channel) -> KeySource {
     let client = IdentityServiceClient::new(fitflow_server::client::traced(channel));
-    Ok(Arc::new(move || {
+    Arc::new(move || {
         let mut client = client.clone();
         Box::pin(async move {
             let mut request =
@@ -275,5 +287,5 @@ fn issuer_key_source(peers: &PeerClients) -> anyhow::Result<KeySource> {
                 })
                 .collect())
         })
-    }))
+    })
 }

@@ -50,6 +50,9 @@ pub enum Scenario {
     /// scheduling `ListAppointments` of a trainer's week (40 appointments)
     /// among `--seed` appointments over three yearly partitions.
     Week,
+    /// How long after a logout tenancy refuses the session's token: `--seed`
+    /// logouts (50 when 0), one at a time; p50 and p99 of the delay.
+    Revocation,
 }
 
 impl Scenario {
@@ -111,10 +114,10 @@ impl BenchReport {
         println!("concurrency  {}", self.concurrency);
         println!("duration     {seconds:.1} s");
         println!("requests     {} ok, {} failed", self.ok, self.errors);
-        let unit = if plan.scenario == Scenario::Hash {
-            "hashes/s"
-        } else {
-            "req/s"
+        let unit = match plan.scenario {
+            Scenario::Hash => "hashes/s",
+            Scenario::Revocation => "logouts/s (each login, logout and wait in turn)",
+            _ => "req/s",
         };
         println!("throughput   {:.0} {unit}", self.ok as f64 / seconds);
         println!(
@@ -149,7 +152,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::Rate
         | Scenario::GetClient
         | Scenario::ClientSearch
-        | Scenario::Week => {
+        | Scenario::Week
+        | Scenario::Revocation => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -187,6 +191,10 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         let scheduling =
             fitflow_server::client::channel(&plan.scheduling_endpoint, "scheduling", &paths)?;
         return crate::bench_scheduling::run(plan, scheduling, token.unwrap_or_default()).await;
+    }
+    if plan.scenario == Scenario::Revocation {
+        let tenancy = fitflow_server::client::channel(&plan.tenancy_endpoint, "tenancy", &paths)?;
+        return crate::bench_revocation::run(plan, channel, tenancy, &email, &password).await;
     }
     if plan.scenario.is_clients() {
         let clients = fitflow_server::client::channel(&plan.clients_endpoint, "clients", &paths)?;
@@ -313,6 +321,12 @@ impl Tally {
         }
     }
 
+    /// Counts one successful operation that took `took`.
+    pub(crate) fn record_duration(&mut self, took: Duration) {
+        self.ok += 1;
+        let _ = self.latency_us.record(took.as_micros() as u64);
+    }
+
     /// Counts one operation begun at `begun`; only successes enter the latency histogram.
     pub(crate) fn record<T, E>(&mut self, begun: Instant, outcome: Result<T, E>) {
         match outcome {
@@ -385,7 +399,8 @@ async fn one_request(
         | Scenario::Rate
         | Scenario::GetClient
         | Scenario::ClientSearch
-        | Scenario::Week => {}
+        | Scenario::Week
+        | Scenario::Revocation => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

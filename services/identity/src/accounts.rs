@@ -5,6 +5,7 @@ mod admin;
 mod directory;
 mod mfa;
 mod profile;
+mod revocation;
 mod sessions;
 
 pub(crate) use admin::{OperatorCall, RoleChange};
@@ -30,6 +31,7 @@ use uuid::Uuid;
 use crate::domain::{self, NewAccount};
 use crate::hashing::PasswordHashing;
 use crate::repo::{self, NewUserRow, UserRow};
+use crate::revocations::RevocationFeed;
 use crate::structure::{ActingFor, Structure};
 use crate::{IdentityError, SERVICE, TokenSigner};
 
@@ -153,6 +155,8 @@ pub struct Accounts {
     page_tokens: Arc<tokio::sync::OnceCell<PageTokens>>,
     /// Where tokens' acting-for claims come from (tenancy).
     structure: Option<Structure>,
+    /// The revocation stream's state.
+    revocations: RevocationFeed,
 }
 
 impl Accounts {
@@ -164,13 +168,21 @@ impl Accounts {
             runtime.spawn_blocking(|| LazyLock::force(&DECOY_HASH));
         }
         Self {
-            pool,
             keyring,
             signer,
             hashing: PasswordHashing::for_this_machine(),
             page_tokens: Arc::default(),
             structure: None,
+            revocations: RevocationFeed::polling(pool.clone()),
+            pool,
         }
+    }
+
+    /// Streams revocations through `feed` (woken by its listener, ended at
+    /// shutdown) instead of a feed that only polls.
+    pub fn with_revocation_feed(mut self, feed: RevocationFeed) -> Self {
+        self.revocations = feed;
+        self
     }
 
     /// Issues tokens carrying what each user acts for, asked of tenancy
@@ -723,6 +735,15 @@ impl Accounts {
         session_id: Uuid,
         amr: &[String],
     ) -> Result<IssuedTokens, IdentityError> {
+        if let Some(mark) = repo::latest_user_mark(tx, user.id).await?
+            && let Some(wait) = domain::issue_delay(Utc::now(), mark)
+        {
+            // Right after a change (at most a second): a token issued
+            // before the mark would be refused with the older ones.
+            tokio::time::sleep(wait).await;
+        }
+        // Taken before the structure is read: a token whose claims were
+        // read before a change committed has an `iat` before its mark.
         let now = Utc::now();
         let roles = parse_roles(&user.roles);
         let acting_for = match &self.structure {

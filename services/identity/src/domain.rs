@@ -267,6 +267,100 @@ pub fn access_claims(
     }
 }
 
+/// What a `revocations` row refuses (its `kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    /// Every token of a session.
+    SessionRevoked,
+    /// A suspended or deleted account's tokens issued before the mark.
+    UserDisabled,
+    /// A user's tokens issued before the mark: stale structure claims.
+    ClaimsStale,
+}
+
+impl RevocationKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::SessionRevoked => "session_revoked",
+            RevocationKind::UserDisabled => "user_disabled",
+            RevocationKind::ClaimsStale => "claims_stale",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            RevocationKind::SessionRevoked,
+            RevocationKind::UserDisabled,
+            RevocationKind::ClaimsStale,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// Revocation entries to record for `subjects` (session ids or user ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRevocations {
+    /// What they refuse.
+    pub kind: RevocationKind,
+    /// Whose tokens.
+    pub subjects: Vec<Uuid>,
+    /// Tokens whose `iat` is earlier are refused.
+    pub issued_before: chrono::DateTime<chrono::Utc>,
+    /// When no token they refuse can be valid any more.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl NewRevocations {
+    /// Entries for a change made at `now`. A mark on users is the next whole
+    /// second: `iat` counts whole seconds, so a token issued earlier in the
+    /// same second could not be told from one issued after the change (the
+    /// issuer waits for the mark instead, see [`issue_delay`]).
+    pub fn at(
+        kind: RevocationKind,
+        subjects: Vec<Uuid>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let issued_before = match kind {
+            RevocationKind::SessionRevoked => now,
+            RevocationKind::UserDisabled | RevocationKind::ClaimsStale => next_whole_second(now),
+        };
+        Self {
+            kind,
+            subjects,
+            issued_before,
+            expires_at: issued_before + revocation_lifetime(),
+        }
+    }
+}
+
+/// How long an entry matters: an access token's lifetime plus the clock
+/// leeway verifiers grant past its expiry, plus a second for the mark's
+/// rounding.
+pub fn revocation_lifetime() -> chrono::Duration {
+    ACCESS_TOKEN_TTL
+        + chrono::Duration::from_std(fitflow_auth::EXPIRY_LEEWAY).unwrap_or_default()
+        + chrono::Duration::seconds(1)
+}
+
+/// The first whole second strictly after `now`.
+fn next_whole_second(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(now.timestamp() + 1, 0).unwrap_or(now)
+}
+
+/// How long to wait before issuing a token for a user whose latest mark is
+/// `mark`: until the mark, so the token's whole-second `iat` is not before
+/// it (else the new token would be refused as the old ones are). At most a
+/// second, right after a change; nothing otherwise.
+pub fn issue_delay(
+    now: chrono::DateTime<chrono::Utc>,
+    mark: chrono::DateTime<chrono::Utc>,
+) -> Option<std::time::Duration> {
+    (mark > now).then(|| (mark - now).to_std().unwrap_or_default())
+}
+
 /// The published verification keys as a JWKS document (RFC 7517), each an
 /// `OKP` key on curve `Ed25519` whose `x` is the raw public key in base64url
 /// without padding (RFC 8037 §2).
@@ -544,6 +638,60 @@ pub fn page_size(requested: i32, default: i64, max: i64) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_mark_on_users_is_the_next_whole_second_and_outlives_every_token_it_refuses() {
+        let now = chrono::DateTime::from_timestamp(1_000, 250_000_000).unwrap();
+        let user = Uuid::new_v4();
+        let marks = NewRevocations::at(RevocationKind::ClaimsStale, vec![user], now);
+        assert_eq!(marks.issued_before.timestamp(), 1_001);
+        assert_eq!(marks.issued_before.timestamp_subsec_nanos(), 0);
+        // A token issued just before the change: iat 1000 < 1001, refused
+        // until it expires at 1900 plus the 30 s leeway.
+        let claims = access_claims(
+            user,
+            Uuid::new_v4(),
+            &[],
+            &[],
+            &ActingFor::partial(),
+            now - chrono::Duration::milliseconds(100),
+        );
+        assert!(claims.iat < marks.issued_before.timestamp());
+        assert!(claims.exp + 30 < marks.expires_at.timestamp());
+        let exact = chrono::DateTime::from_timestamp(1_000, 0).unwrap();
+        assert_eq!(
+            NewRevocations::at(RevocationKind::UserDisabled, vec![user], exact)
+                .issued_before
+                .timestamp(),
+            1_001
+        );
+        let sessions = NewRevocations::at(RevocationKind::SessionRevoked, vec![user], now);
+        assert_eq!(sessions.issued_before, now);
+    }
+
+    #[test]
+    fn a_token_is_issued_no_sooner_than_the_users_mark() {
+        let now = chrono::DateTime::from_timestamp(1_000, 250_000_000).unwrap();
+        let mark = chrono::DateTime::from_timestamp(1_001, 0).unwrap();
+        assert_eq!(
+            issue_delay(now, mark),
+            Some(std::time::Duration::from_millis(750))
+        );
+        assert_eq!(issue_delay(mark, mark), None);
+        assert_eq!(issue_delay(mark + chrono::Duration::seconds(5), mark), None);
+    }
+
+    #[test]
+    fn revocation_kinds_round_trip_through_their_stored_names() {
+        for kind in [
+            RevocationKind::SessionRevoked,
+            RevocationKind::UserDisabled,
+            RevocationKind::ClaimsStale,
+        ] {
+            assert_eq!(RevocationKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(RevocationKind::parse("other"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -94,6 +94,9 @@ pub enum IdentityError {
     /// Building or signing a token failed.
     #[error("token signing failed: {0}")]
     Signing(String),
+    /// A stored value is not one the code writes (what, never the value).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(&'static str),
 }
 
 impl From<sqlx::Error> for IdentityError {
@@ -193,7 +196,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::Database(error) => error.into(),
             IdentityError::Crypto(error) => error.into(),
             IdentityError::Outbox(error) => error.into(),
-            IdentityError::Credentials | IdentityError::Signing(_) => ApiError::internal(&error),
+            IdentityError::Credentials | IdentityError::Signing(_) | IdentityError::Corrupt(_) => {
+                ApiError::internal(&error)
+            }
         }
     }
 }

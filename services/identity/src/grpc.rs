@@ -17,7 +17,9 @@ use crate::accounts::{
     Account, Accounts, ClientContext, IssuedTokens, LoginOutcome, LookupKey, MfaProof,
     OperatorCall, ProfileChange, RegisterRetry, RoleChange, session_page_size,
 };
-use crate::domain::{self, MAX_CLIENT_FIELD_CHARS};
+use crate::domain::{self, MAX_CLIENT_FIELD_CHARS, RevocationKind};
+use crate::revocations::RevocationBatch;
+use futures::StreamExt as _;
 
 /// The mTLS peer name of the BFF/gateway.
 const GATEWAY_PEER: &str = "gateway";
@@ -54,8 +56,14 @@ fn reject(error: ApiError) -> Status {
     error.into_status(ERROR_DOMAIN)
 }
 
+/// What `WatchRevocations` answers with.
+type RevocationResponses =
+    futures::stream::BoxStream<'static, Result<pb::WatchRevocationsResponse, Status>>;
+
 #[tonic::async_trait]
 impl IdentityService for IdentityGrpc {
+    type WatchRevocationsStream = RevocationResponses;
+
     async fn register(
         &self,
         request: Request<pb::RegisterRequest>,
@@ -689,6 +697,35 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
+    async fn watch_revocations(
+        &self,
+        request: Request<pb::WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        require_service_peer(&request).map_err(reject)?;
+        let after = request.get_ref().after_position;
+        let mut violations = Violations::new();
+        violations.check(after >= 0, "after_position", "must not be negative");
+        violations.into_result().map_err(reject)?;
+        let batches = self
+            .accounts
+            .watch_revocations(after)
+            .map(|batch| batch.map(revocations_to_proto).map_err(Status::from));
+        Ok(Response::new(Box::pin(batches)))
+    }
+
+    async fn invalidate_claims(
+        &self,
+        request: Request<pb::InvalidateClaimsRequest>,
+    ) -> Result<Response<pb::InvalidateClaimsResponse>, Status> {
+        require_tenancy_peer(&request).map_err(reject)?;
+        let command_id = fitflow_outbox::command_id(&request);
+        let user_ids = claims_user_ids(&request.get_ref().user_ids).map_err(reject)?;
+        self.accounts
+            .invalidate_claims(command_id, user_ids)
+            .await?;
+        Ok(Response::new(pb::InvalidateClaimsResponse {}))
+    }
+
     async fn list_public_keys(
         &self,
         _request: Request<pb::ListPublicKeysRequest>,
@@ -728,8 +765,9 @@ fn check_uuid(violations: &mut Violations, field: &str, raw: &str) -> Option<Uui
 }
 
 /// PERMISSION_DENIED unless tenancy calls. The peer policy admits no one
-/// else to `LookupUser`; checked again here so the handler never relies on
-/// a policy table alone for an RPC that finds any account by email.
+/// else to `LookupUser` and `InvalidateClaims`; checked again here so the
+/// handler never relies on a policy table alone for an RPC that finds any
+/// account by email or logs users out.
 fn require_tenancy_peer<T>(request: &Request<T>) -> Result<(), ApiError> {
     let peer = fitflow_auth::peer(request);
     if peer.is_some_and(|peer| peer.0 == crate::TENANCY_PEER) {
@@ -737,8 +775,73 @@ fn require_tenancy_peer<T>(request: &Request<T>) -> Result<(), ApiError> {
     } else {
         Err(ApiError::permission_denied(
             "PEER_NOT_ALLOWED",
-            "only the tenancy service may look users up",
+            "only the tenancy service may call this method",
         ))
+    }
+}
+
+/// PERMISSION_DENIED unless a FitFlow service calls (checked again beside
+/// the peer policy, like [`require_tenancy_peer`]).
+fn require_service_peer<T>(request: &Request<T>) -> Result<(), ApiError> {
+    let peer = fitflow_auth::peer(request);
+    if peer.is_some_and(|peer| fitflow_server::SERVICE_PEERS.contains(&peer.0.as_str())) {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied(
+            "PEER_NOT_ALLOWED",
+            "only FitFlow services may watch revocations",
+        ))
+    }
+}
+
+/// Most users one `InvalidateClaims` names.
+const MAX_INVALIDATED_USERS: usize = 1_000;
+
+/// The users of an `InvalidateClaims`, each once; field violations for an
+/// empty or too long list and for values that are not UUIDs.
+fn claims_user_ids(raw: &[String]) -> Result<Vec<Uuid>, ApiError> {
+    let mut violations = Violations::new();
+    violations.check(!raw.is_empty(), "user_ids", "must name at least one user");
+    violations.check(
+        raw.len() <= MAX_INVALIDATED_USERS,
+        "user_ids",
+        "must name at most 1000 users",
+    );
+    let mut user_ids = Vec::with_capacity(raw.len());
+    for (index, id) in raw.iter().enumerate().take(MAX_INVALIDATED_USERS) {
+        if let Some(id) = check_uuid(&mut violations, &format!("user_ids[{index}]"), id) {
+            user_ids.push(id);
+        }
+    }
+    violations.into_result()?;
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    Ok(user_ids)
+}
+
+fn revocations_to_proto(batch: RevocationBatch) -> pb::WatchRevocationsResponse {
+    pb::WatchRevocationsResponse {
+        revocations: batch
+            .entries
+            .into_iter()
+            .map(|entry| pb::Revocation {
+                position: entry.position,
+                kind: revocation_kind_to_proto(entry.kind).into(),
+                subject_id: entry.subject_id.to_string(),
+                issued_before: Some(timestamp(entry.issued_before)),
+                expire_time: Some(timestamp(entry.expires_at)),
+            })
+            .collect(),
+        position: batch.position,
+        caught_up: batch.caught_up,
+    }
+}
+
+fn revocation_kind_to_proto(kind: RevocationKind) -> pb::RevocationKind {
+    match kind {
+        RevocationKind::SessionRevoked => pb::RevocationKind::SessionRevoked,
+        RevocationKind::UserDisabled => pb::RevocationKind::UserDisabled,
+        RevocationKind::ClaimsStale => pb::RevocationKind::ClaimsStale,
     }
 }
 

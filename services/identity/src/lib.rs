@@ -10,6 +10,7 @@ mod error;
 mod grpc;
 mod hashing;
 mod repo;
+pub mod revocations;
 mod service;
 mod signing;
 pub mod structure;
@@ -19,6 +20,7 @@ use fitflow_server::{EDGE_PEERS, PeerPolicy, SERVICE_PEERS};
 pub use accounts::Accounts;
 pub use error::IdentityError;
 pub use grpc::IdentityGrpc;
+pub use revocations::RevocationFeed;
 pub use service::IdentityService;
 pub use signing::{SIGNING_KEY, TokenSigner};
 
@@ -46,18 +48,29 @@ pub const OPERATOR_RPCS: &[&str] = &[
     "ListUsers",
 ];
 
-/// The mTLS peer of the tenancy service, the only caller of [`INTERNAL_LOOKUP_RPC`].
+/// The mTLS peer of the tenancy service, the only caller of
+/// [`INTERNAL_LOOKUP_RPC`] and [`INVALIDATE_CLAIMS_RPC`].
 pub const TENANCY_PEER: &str = "tenancy";
+
+/// The revocation stream every FitFlow service's verifier follows; no edge
+/// peer may call it.
+pub const WATCH_REVOCATIONS_RPC: &str = "WatchRevocations";
+
+/// Tenancy's report of users whose structure claims went stale (a reliable
+/// command from its outbox); tenancy only.
+pub const INVALIDATE_CLAIMS_RPC: &str = "InvalidateClaims";
 
 /// The internal user lookup, for tenancy's invitations: no edge peer may
 /// call it (it finds any account by email without a user token).
 pub const INTERNAL_LOOKUP_RPC: &str = "LookupUser";
 
 /// Who may call what: the gateway and operators use every RPC but the
-/// operator powers ([`OPERATOR_RPCS`], operator peer only) and the internal
-/// user lookup ([`INTERNAL_LOOKUP_RPC`], tenancy only); other FitFlow
-/// services may only fetch the token verification keys (`ListPublicKeys`,
-/// `GetJwks`).
+/// operator powers ([`OPERATOR_RPCS`], operator peer only), the internal
+/// user lookup and claims invalidation ([`INTERNAL_LOOKUP_RPC`],
+/// [`INVALIDATE_CLAIMS_RPC`], tenancy only) and the revocation stream
+/// ([`WATCH_REVOCATIONS_RPC`], FitFlow services only); other FitFlow
+/// services may otherwise only fetch the token verification keys
+/// (`ListPublicKeys`, `GetJwks`).
 pub fn peer_policy() -> PeerPolicy {
     let key_readers: Vec<&str> = EDGE_PEERS.iter().chain(SERVICE_PEERS).copied().collect();
     let mut policy = PeerPolicy::new(EDGE_PEERS)
@@ -69,6 +82,14 @@ pub fn peer_policy() -> PeerPolicy {
         .allow(
             &format!("/fitflow.identity.v1.IdentityService/{INTERNAL_LOOKUP_RPC}"),
             &[TENANCY_PEER],
+        )
+        .allow(
+            &format!("/fitflow.identity.v1.IdentityService/{INVALIDATE_CLAIMS_RPC}"),
+            &[TENANCY_PEER],
+        )
+        .allow(
+            &format!("/fitflow.identity.v1.IdentityService/{WATCH_REVOCATIONS_RPC}"),
+            SERVICE_PEERS,
         );
     for rpc in OPERATOR_RPCS {
         policy = policy.allow(

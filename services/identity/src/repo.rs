@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{FailureCounter, FailureLimit};
+use crate::domain::{FailureCounter, FailureLimit, NewRevocations, RevocationKind};
 
 /// A row of `users`.
 #[derive(sqlx::FromRow)]
@@ -175,16 +175,17 @@ pub(crate) async fn revoke_sessions_beyond(
     user_id: Uuid,
     keep: i64,
 ) -> Result<u64, sqlx::Error> {
-    let revoked = sqlx::query(
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE sessions SET revoked_at = now() WHERE id IN ( \
              SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
-             ORDER BY created_at DESC, id DESC OFFSET $2)",
+             ORDER BY created_at DESC, id DESC OFFSET $2) \
+         RETURNING id",
     )
     .bind(user_id)
     .bind(keep)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(revoked.rows_affected())
+    streamed_session_revocations(conn, revoked).await
 }
 
 /// Stores the hash of a refresh token.
@@ -334,10 +335,13 @@ pub(crate) async fn revoke_session(
     conn: &mut PgConnection,
     session_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-        .bind(session_id)
-        .execute(conn)
-        .await?;
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(session_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    streamed_session_revocations(conn, revoked).await?;
     Ok(())
 }
 
@@ -580,8 +584,11 @@ pub(crate) async fn revoke_user_session(
     )
     .bind(session_id)
     .bind(user_id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    if was_live == Some(true) {
+        streamed_session_revocations(conn, vec![session_id]).await?;
+    }
     Ok(was_live)
 }
 
@@ -591,15 +598,126 @@ pub(crate) async fn revoke_user_sessions(
     user_id: Uuid,
     keep: Option<Uuid>,
 ) -> Result<u64, sqlx::Error> {
-    let revoked = sqlx::query(
+    let revoked: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE sessions SET revoked_at = now() \
-         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2) \
+         RETURNING id",
     )
     .bind(user_id)
     .bind(keep)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(revoked.rows_affected())
+    streamed_session_revocations(conn, revoked).await
+}
+
+/// Records revoked sessions for the revocation stream, in the transaction
+/// that revoked them, so no revoked session escapes it; returns how many.
+/// Every statement that revokes sessions goes through here.
+async fn streamed_session_revocations(
+    conn: &mut PgConnection,
+    sessions: Vec<Uuid>,
+) -> Result<u64, sqlx::Error> {
+    let count = sessions.len() as u64;
+    if count > 0 {
+        let entries = NewRevocations::at(RevocationKind::SessionRevoked, sessions, Utc::now());
+        insert_revocations(conn, &entries).await?;
+    }
+    Ok(count)
+}
+
+/// The channel `insert_revocations` notifies at commit, so the stream
+/// sends new entries at once instead of at its next poll.
+pub(crate) const REVOCATIONS_CHANNEL: &str = "fitflow_identity_revocations";
+
+/// Records revocation entries. Takes the advisory lock that orders writers
+/// of `revocations` until commit, so ids become visible in increasing order
+/// and a subscriber resuming after an id misses none; wakes the stream at
+/// commit.
+pub(crate) async fn insert_revocations(
+    conn: &mut PgConnection,
+    entries: &NewRevocations,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('identity.revocations'))")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO revocations (kind, subject_id, issued_before, expires_at) \
+         SELECT $1, subject, $3, $4 FROM unnest($2::uuid[]) AS subject",
+    )
+    .bind(entries.kind.as_str())
+    .bind(&entries.subjects)
+    .bind(entries.issued_before)
+    .bind(entries.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(REVOCATIONS_CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A row of `revocations`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RevocationRow {
+    pub(crate) id: i64,
+    pub(crate) kind: String,
+    pub(crate) subject_id: Uuid,
+    pub(crate) issued_before: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// Unexpired entries after `after`, oldest first, at most `limit`.
+pub(crate) async fn revocations_after(
+    conn: &mut PgConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<RevocationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, subject_id, issued_before, expires_at FROM revocations \
+         WHERE id > $1 AND expires_at > now() ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The largest id ever handed out (0 before the first): a subscriber's
+/// position beyond it comes from before a restore of the database.
+pub(crate) async fn newest_revocation_id(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM revocations_id_seq",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Deletes expired entries; returns how many.
+pub(crate) async fn delete_expired_revocations(
+    conn: &mut PgConnection,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM revocations WHERE expires_at <= now()")
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The latest live "tokens issued before" mark of a user (disabled or
+/// stale claims), if any.
+pub(crate) async fn latest_user_mark(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT max(issued_before) FROM revocations \
+         WHERE subject_id = $1 AND kind <> 'session_revoked' AND expires_at > now()",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await
 }
 
 /// Replaces the password hash.

@@ -8,7 +8,7 @@ use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
 use crate::structure::Structure;
-use crate::{Accounts, IdentityGrpc, MIGRATOR, SERVICE, TokenSigner};
+use crate::{Accounts, IdentityGrpc, MIGRATOR, RevocationFeed, SERVICE, TokenSigner};
 
 /// Largest request message: accounts are small.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -30,6 +30,11 @@ impl Service for IdentityService {
         crate::peer_policy()
     }
 
+    /// Identity authorizes by roles, never by `sup` or `studios`.
+    fn refuses_stale_claims(&self) -> bool {
+        false
+    }
+
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
             let signer = TokenSigner::new(context.vault.clone())
@@ -40,8 +45,12 @@ impl Service for IdentityService {
             let tenancy = context.peers.channel("tenancy").map_err(|error| {
                 anyhow::anyhow!("cannot prepare the channel to tenancy: {error}")
             })?;
+            let (feed, listener) =
+                RevocationFeed::new(context.pool.clone(), context.shutdown.clone());
+            context.spawn(listener);
             let accounts = Accounts::new(context.pool, context.keyring, Arc::new(signer))
-                .with_structure(Structure::new(tenancy));
+                .with_structure(Structure::new(tenancy))
+                .with_revocation_feed(feed);
             Ok(ServiceRoutes::new().add_service(
                 IdentityServiceServer::new(IdentityGrpc::new(accounts))
                     .max_decoding_message_size(MAX_MESSAGE),

@@ -2,6 +2,7 @@
 //! may do what (row-level security is the second wall), writes its audit
 //! event in the same transaction and commits only when all of it worked.
 
+mod claims;
 mod contracts;
 mod studios;
 mod teams;

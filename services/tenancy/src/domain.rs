@@ -347,9 +347,54 @@ pub fn chain_allows(studio: Option<Uuid>, parent_chain: &[Uuid], subtree_height:
     no_cycle && parent_chain.len() + subtree_height <= MAX_TREE_DEPTH
 }
 
+/// Whose token claims a team change makes stale: the leaders above the
+/// member (`chain` is the member and every leader above it, nearest first,
+/// as it was for a leave or is for a join). A leader's `sup` lists every
+/// trainer below them, so each gains or loses the member and the member's
+/// own team; the member's `sup` lists only those below the member, which the
+/// move leaves as they were.
+pub fn team_change_stale(chain: &[Uuid]) -> Vec<Uuid> {
+    distinct(chain.iter().skip(1).copied())
+}
+
+/// Whose token claims a studio change makes stale: the owners of the studio
+/// and of every studio above it, before and after the change (a user's
+/// `studios` lists the studios they own and every location below them, so
+/// each of these owners gains or loses the studio and its locations).
+pub fn studio_change_stale(owners_before: &[Uuid], owners_after: &[Uuid]) -> Vec<Uuid> {
+    distinct(owners_before.iter().chain(owners_after).copied())
+}
+
+fn distinct(users: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
+    let mut users: Vec<Uuid> = users.collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_team_change_makes_the_leaders_above_the_member_stale_not_the_member() {
+        let (member, lead, top) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut expected = vec![lead, top];
+        expected.sort_unstable();
+        assert_eq!(team_change_stale(&[member, lead, top]), expected);
+        assert!(team_change_stale(&[member]).is_empty());
+    }
+
+    #[test]
+    fn a_studio_change_makes_every_owner_up_both_chains_stale_once() {
+        let (owner, old_chain, new_chain) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut expected = vec![owner, old_chain, new_chain];
+        expected.sort_unstable();
+        assert_eq!(
+            studio_change_stale(&[owner, old_chain, owner], &[owner, new_chain]),
+            expected
+        );
+    }
 
     fn date(text: &str) -> NaiveDate {
         text.parse().expect("a date")

@@ -383,6 +383,25 @@ pub(crate) async fn chain_upwards(
     .await
 }
 
+/// The owners of `studio` and of every studio above it (one per studio,
+/// nearest first; repeats when one user owns several).
+pub(crate) async fn studio_chain_owners(
+    conn: &mut PgConnection,
+    studio: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE up (id, parent_studio_id, owner_id, depth) AS ( \
+             SELECT id, parent_studio_id, owner_id, 0 FROM studios WHERE id = $1 \
+             UNION ALL \
+             SELECT s.id, s.parent_studio_id, s.owner_id, up.depth + 1 \
+             FROM studios s JOIN up ON s.id = up.parent_studio_id WHERE up.depth < 8) \
+         SELECT owner_id FROM up ORDER BY depth",
+    )
+    .bind(studio)
+    .fetch_all(conn)
+    .await
+}
+
 /// How many levels `studio` and its live locations span (1 when it has none).
 pub(crate) async fn subtree_height(
     conn: &mut PgConnection,

@@ -27,6 +27,12 @@ impl Service for TenancyService {
         crate::peer_policy()
     }
 
+    /// Tenancy is the structure's authority: it checks who acts for whom
+    /// in its own tables, never in the token's claims.
+    fn refuses_stale_claims(&self) -> bool {
+        false
+    }
+
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
             let identity = context.peers.channel("identity").map_err(|error| {

@@ -184,6 +184,8 @@ async fn join_team(
     answer(sandbox, &member.2, &invitation.id, true)
         .await
         .expect("join");
+    // The join makes the lead's tokens stale: log in once identity knows.
+    sandbox.structure_settled().await;
     sandbox.login(&lead.1).await.access_token
 }
 
@@ -372,8 +374,12 @@ async fn strangers_revoked_grantees_former_supervisors_and_studio_owners_see_not
     let stranger = trainer(&sandbox, "Sam").await;
     let grantee = trainer(&sandbox, "Gus").await;
     let lead = trainer(&sandbox, "Lena").await;
-    let studio_owner = trainer(&sandbox, "Olga").await;
+    let mut studio_owner = trainer(&sandbox, "Olga").await;
     crate::tenancy::create_studio(&sandbox, &studio_owner.2, "Studio Nord", "").await;
+    // Owning a studio made the owner's token stale (TOKEN_STALE here): a
+    // gateway would refresh it.
+    sandbox.structure_settled().await;
+    studio_owner.2 = sandbox.login(&studio_owner.1).await.access_token;
     let lead_token = join_team(&sandbox, &lead, &owner).await;
     let created = create(
         &sandbox,
@@ -418,6 +424,7 @@ async fn strangers_revoked_grantees_former_supervisors_and_studio_owners_see_not
         ))
         .await
         .expect("leave the team");
+    sandbox.structure_settled().await;
     let former_lead = sandbox.login(&lead.1).await.access_token;
 
     for (who, token) in [

@@ -20,6 +20,7 @@ mod profile;
 mod python_client;
 mod python_support;
 mod retries;
+mod revocation;
 mod scheduling;
 mod sealed_fields;
 mod sessions;

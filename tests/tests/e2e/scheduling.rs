@@ -321,6 +321,8 @@ async fn another_trainer_sees_and_books_nothing_while_a_supervisor_manages_it_al
     answer(&sandbox, &ana.2, &invitation.id, true)
         .await
         .expect("join");
+    // The join makes the lead's tokens stale: log in once identity knows.
+    sandbox.structure_settled().await;
     let lead_token = sandbox.login(&lead.1).await.access_token;
     let group = class_type(&sandbox, &ana.2, pb::ClassCategory::Group, 10).await;
     let start = next_year(7, 7, 7);

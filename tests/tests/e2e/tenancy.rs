@@ -1017,7 +1017,7 @@ async fn strangers_cannot_touch_a_team() {
 
 /// The claims of an access token, read without verifying it (the services
 /// verify; this only looks).
-fn claims_of(token: &str) -> serde_json::Value {
+pub(crate) fn claims_of(token: &str) -> serde_json::Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -1026,7 +1026,7 @@ fn claims_of(token: &str) -> serde_json::Value {
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
-fn ids(claims: &serde_json::Value, name: &str) -> Vec<String> {
+pub(crate) fn ids(claims: &serde_json::Value, name: &str) -> Vec<String> {
     claims[name]
         .as_array()
         .map(|ids| {
@@ -1037,7 +1037,7 @@ fn ids(claims: &serde_json::Value, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn member_trail(sandbox: &Sandbox, token: &str, member_id: &str) -> Code {
+pub(crate) async fn member_trail(sandbox: &Sandbox, token: &str, member_id: &str) -> Code {
     let request = fitflow_proto::audit::ListEventsRequest {
         filter: Some(fitflow_proto::audit::EventFilter {
             tenant_id: member_id.into(),
@@ -1062,13 +1062,15 @@ async fn a_token_carries_the_team_and_studios_from_tenancy_so_other_services_hon
     let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
     let (lead_id, lead_email, lead_token) = trainer(&sandbox, "Lena").await;
     let (member_id, member_email, member_token) = trainer(&sandbox, "Milo").await;
-    let studio = create_studio(&sandbox, &lead_token, "Studio Nord", "").await;
     assert!(ids(&claims_of(&lead_token), "sup").is_empty());
     assert_eq!(
         member_trail(&sandbox, &lead_token, &member_id).await,
         Code::PermissionDenied,
         "not yet the lead"
     );
+    // After the studio is created, the lead's token is stale at audit
+    // (TOKEN_STALE) until refreshed: the login below is that refresh.
+    let studio = create_studio(&sandbox, &lead_token, "Studio Nord", "").await;
 
     let invitation = invite_to_team(&sandbox, &lead_token, &lead_id, &member_email)
         .await
@@ -1076,6 +1078,7 @@ async fn a_token_carries_the_team_and_studios_from_tenancy_so_other_services_hon
     answer(&sandbox, &member_token, &invitation.id, true)
         .await
         .expect("join");
+    sandbox.structure_settled().await;
     let lead_token = sandbox.login(&lead_email).await.access_token;
     let claims = claims_of(&lead_token);
     assert_eq!(ids(&claims, "sup"), vec![member_id.clone()]);
@@ -1101,7 +1104,7 @@ async fn a_token_issued_while_tenancy_is_down_is_partial_and_grants_only_the_use
 }
 
 /// Runs `fitflow bench` against the sandbox's identity and tenancy.
-async fn bench(sandbox: &Sandbox, scenario: &str, seed: &str) -> std::process::Output {
+pub(crate) async fn bench(sandbox: &Sandbox, scenario: &str, seed: &str) -> std::process::Output {
     use secrecy::ExposeSecret as _;
     tokio::process::Command::new(fitflow_e2e::fitflow_binary())
         .args([

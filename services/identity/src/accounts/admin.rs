@@ -1,10 +1,12 @@
 //! Operator actions on any account: suspend, restore, delete, roles.
 
+use chrono::Utc;
 use fitflow_auth::{Caller, Principal, Role};
 use fitflow_outbox::{Action, AuditEventBuilder};
 use uuid::Uuid;
 
 use super::{Account, Accounts};
+use crate::domain::{NewRevocations, RevocationKind};
 use crate::repo::{self, UserRow};
 use crate::{IdentityError, SERVICE};
 
@@ -94,6 +96,13 @@ impl Accounts {
         };
         if user.status != status {
             repo::set_status(&mut tx, user_id, status).await?;
+            if status != "active" {
+                // Beside its revoked sessions: refuses a token of a session
+                // opened while this transaction ran, too.
+                let disabled =
+                    NewRevocations::at(RevocationKind::UserDisabled, vec![user_id], Utc::now());
+                repo::insert_revocations(&mut tx, &disabled).await?;
+            }
             let action = if status == "deleted" {
                 Action::Delete
             } else {

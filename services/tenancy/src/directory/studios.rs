@@ -260,6 +260,8 @@ impl Directory {
             sealed.as_deref(),
         )
         .await?;
+        let owners = repo::studio_chain_owners(&mut tx, studio_id).await?;
+        super::claims::invalidate(&mut tx, &domain::studio_change_stale(&[], &owners)).await?;
         let mut event = AuditEventBuilder::new(SERVICE, Action::Create, TABLE, studio_id)
             .actor_user(principal.user_id)
             .tenant(studio_id)
@@ -395,7 +397,18 @@ impl Directory {
             Some(None) => SealedUpdate::Set(None),
             Some(Some(_)) => SealedUpdate::Set(sealed.as_deref()),
         };
+        let moved = changed.contains(&"parent_studio_id");
+        let owners_before = if moved {
+            repo::studio_chain_owners(&mut tx, studio_id).await?
+        } else {
+            Vec::new()
+        };
         repo::update_studio(&mut tx, studio_id, &profile, bank).await?;
+        if moved {
+            let owners_after = repo::studio_chain_owners(&mut tx, studio_id).await?;
+            let stale = domain::studio_change_stale(&owners_before, &owners_after);
+            super::claims::invalidate(&mut tx, &stale).await?;
+        }
         let mut event = AuditEventBuilder::new(SERVICE, Action::Update, TABLE, studio_id)
             .actor_user(principal.user_id)
             .tenant(studio_id);
@@ -445,6 +458,9 @@ impl Directory {
             }
         }
         repo::set_studio_deleted(&mut tx, studio_id, delete).await?;
+        // Every owner up the chain gains or loses the studio in `studios`.
+        let owners = repo::studio_chain_owners(&mut tx, studio_id).await?;
+        super::claims::invalidate(&mut tx, &domain::studio_change_stale(&owners, &[])).await?;
         let action = if delete {
             Action::Delete
         } else {

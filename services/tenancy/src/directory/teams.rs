@@ -150,6 +150,9 @@ impl Directory {
                 ));
             }
             repo::insert_team_link(&mut tx, invitation.trainer_id, invitation.leader_id).await?;
+            let mut chain = vec![invitation.trainer_id];
+            chain.extend(leader_chain);
+            super::claims::invalidate(&mut tx, &domain::team_change_stale(&chain)).await?;
         }
         let state = if accept { "accepted" } else { "declined" };
         repo::answer_team_invitation(&mut tx, invitation_id, state).await?;
@@ -199,7 +202,10 @@ impl Directory {
         let mut row = repo::trainer(&mut tx, trainer_id, false)
             .await?
             .ok_or(TenancyError::TrainerNotFound)?;
+        // The leaders the member leaves, read before the link goes.
+        let chain = repo::team_chain_upwards(&mut tx, trainer_id).await?;
         repo::delete_team_link(&mut tx, trainer_id).await?;
+        super::claims::invalidate(&mut tx, &domain::team_change_stale(&chain)).await?;
         row.leader_id = None;
         let event = AuditEventBuilder::new(SERVICE, Action::Delete, "team_links", trainer_id)
             .actor_user(principal.user_id)
