@@ -41,7 +41,7 @@ pub enum Scenario {
     /// rate versions.
     Rate,
     /// clients `GetClient` (every sealed field opened, an access event) at
-    /// concurrency 1, 8 and 32, each beside pgbench replaying the same SQL
+    /// each of `--steps` (1, 8 and 32), each beside pgbench replaying the same SQL
     /// (deploy/bench/get-client.sql), among `--seed` clients.
     GetClient,
     /// clients `ListClients` by name prefix (first page of 20) among
@@ -85,6 +85,8 @@ pub struct BenchPlan {
     pub clients_endpoint: String,
     /// Scheduling's endpoint (scheduling scenarios).
     pub scheduling_endpoint: String,
+    /// The concurrencies get-client measures, each beside pgbench.
+    pub steps: Vec<usize>,
     /// Rows to seed first: studios (`studio-search`), rate versions (`rate`)
     /// or clients in all (`get-client`, `client-search`).
     pub seed: u64,

@@ -24,8 +24,6 @@ use crate::bench::{BenchPlan, BenchReport, Scenario, Tally, bearer};
 
 /// The pgbench script: the SQL of one GetClient.
 const GET_CLIENT_SQL: &str = include_str!("../../../deploy/bench/get-client.sql");
-/// The concurrencies get-client measures, each beside pgbench.
-const STEPS: [usize; 3] = [1, 8, 32];
 /// Most clients the bench trainer gets through the API (the rest is filler).
 const OWN_CLIENTS: u64 = 1_000;
 /// First names of the bench trainer's clients: searches rotate through
@@ -206,7 +204,7 @@ async fn measure(
     Tally::merge(started, workers).await
 }
 
-/// GetClient at each of [`STEPS`], each followed by pgbench replaying the
+/// GetClient at each of the plan's steps, each followed by pgbench replaying the
 /// same SQL at the same concurrency; prints both and their ratio.
 async fn compare_with_pgbench(
     plan: &BenchPlan,
@@ -224,7 +222,7 @@ async fn compare_with_pgbench(
         "conc.", "GetClient/s", "p99 ms", "pgbench tx/s", "ratio"
     );
     let mut last = None;
-    for concurrency in STEPS {
+    for &concurrency in &plan.steps {
         let report = measure(Scenario::GetClient, target, concurrency, plan.duration).await?;
         let rpc_rate = report.ok as f64 / report.elapsed.as_secs_f64();
         let p99 = report.latency_us.value_at_quantile(0.99) as f64 / 1000.0;

@@ -75,6 +75,10 @@ enum Command {
         /// Scheduling's endpoint (scheduling scenarios).
         #[arg(long, default_value = "https://127.0.0.1:50054")]
         scheduling_endpoint: String,
+        /// The concurrencies get-client measures, each beside pgbench (which
+        /// opens that many connections).
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
+        steps: Vec<usize>,
         /// Rows to seed first through FITFLOW_ADMIN_DATABASE_URL: studios
         /// (studio-search), rate versions (rate), or clients in all
         /// (get-client, client-search: up to 1,000 of the bench trainer's
@@ -236,6 +240,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             tenancy_endpoint,
             clients_endpoint,
             scheduling_endpoint,
+            steps,
             seed,
         } => {
             let plan = BenchPlan {
@@ -246,6 +251,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 tenancy_endpoint,
                 clients_endpoint,
                 scheduling_endpoint,
+                steps: steps.into_iter().map(|step| step.max(1)).collect(),
                 seed,
             };
             let report = fitflow::bench::run(&plan).await?;

@@ -1316,6 +1316,9 @@ async fn the_clients_bench_seeds_and_runs_both_scenarios_beside_pgbench() {
                 &format!("https://127.0.0.1:{}", sandbox.ports[IDENTITY]),
                 "--clients-endpoint",
                 &format!("https://127.0.0.1:{}", sandbox.ports[CLIENTS]),
+                // Few pgbench connections: the suite's databases share one server.
+                "--steps",
+                "1,2,3",
             ])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
