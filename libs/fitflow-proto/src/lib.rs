@@ -56,7 +56,7 @@ pub mod fitflow {
     }
 }
 
-/// Vendored googleapis types (`google.type.Date`).
+/// Vendored googleapis types (`google.type.Date`, `google.type.DayOfWeek`).
 #[allow(unreachable_pub, missing_docs, clippy::all, clippy::pedantic)]
 pub mod google {
     /// `google.type`.

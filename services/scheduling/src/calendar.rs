@@ -209,21 +209,46 @@ impl Calendar {
         booking: NewBooking,
         request: Idempotency,
     ) -> Result<AppointmentView, SchedulingError> {
+        let start = booking.start_time;
+        let mut booked = self
+            .book_all(principal, bearer, booking, &[start], None, request)
+            .await?;
+        booked.pop().ok_or(SchedulingError::AppointmentNotFound)
+    }
+
+    /// Books `starts` of one class type for one trainer, all or nothing.
+    /// Returns the appointments in start order (on a replay: the first
+    /// create's, found through the idempotency record's appointment).
+    pub(crate) async fn book_all(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        booking: NewBooking,
+        starts: &[DateTime<Utc>],
+        series_id: Option<Uuid>,
+        request: Idempotency,
+    ) -> Result<Vec<AppointmentView>, SchedulingError> {
         let trainer_id = trainer_of(principal, booking.trainer_id)?;
         if let Some(client_id) = booking.client_id {
             // Asked before the transaction: no transaction waits on the network.
             self.clients.require_write(bearer, client_id).await?;
         }
-        let id = Uuid::now_v7();
+        let ids: Vec<Uuid> = starts.iter().map(|_| Uuid::now_v7()).collect();
+        let first_id = *ids.first().ok_or(SchedulingError::AppointmentNotFound)?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         if let Some((key, hash)) = &request.0
-            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+            && let Claim::Replay(existing) =
+                idempotency::claim(&mut tx, key, hash, first_id).await?
         {
             let row = repo::appointment(&mut tx, existing, false)
                 .await?
                 .ok_or(SchedulingError::AppointmentNotFound)?;
+            let rows = match row.series_id {
+                Some(series) => repo::series(&mut tx, series).await?,
+                None => vec![row],
+            };
             commit(tx).await?;
-            return Ok(row.into());
+            return Ok(rows.into_iter().map(AppointmentView::from).collect());
         }
         let class = repo::class_type(&mut tx, booking.class_type_id)
             .await?
@@ -246,62 +271,73 @@ impl Calendar {
             }
             _ => {}
         }
-        let end_time = domain::end_of(booking.start_time, class.duration_minutes);
-        if let Some(conflict) =
-            repo::overlapping(&mut tx, trainer_id, booking.start_time, end_time).await?
-        {
-            return Err(SchedulingError::TrainerBusy(Some(conflict)));
-        }
-        let row = AppointmentRow {
-            id,
-            start_time: booking.start_time,
-            end_time,
-            trainer_id,
-            class_type_id: class.id,
-            client_id: booking.client_id,
-            status: Status::Scheduled.as_str().to_owned(),
-            location_type: booking.location.as_str().to_owned(),
-            location_details: booking.location_details,
-            client_price: booking.client_price.or(class.default_rate),
-            cancelled_at: None,
-            cancel_reason: String::new(),
-            cancelled_by: None,
-            version: 1,
-            created_at: Utc::now(),
-            late_cancel: false,
-            penalty_fee: None,
-            fee_waived: false,
-            client_attended: None,
-        };
-        repo::insert_appointment(&mut tx, &row).await?;
-        match repo::hold_time(&mut tx, id, trainer_id, row.start_time, end_time).await {
-            Ok(()) => {}
-            Err(HoldError::Overlap) => {
-                // A concurrent booking took the time after our check: name it
-                // from a fresh transaction (this one is aborted).
-                drop(tx);
-                let mut look = fitflow_db::tx(&self.pool, &user(principal)).await?;
-                let conflict =
-                    repo::overlapping(&mut look, trainer_id, row.start_time, end_time).await?;
-                commit(look).await?;
-                return Err(SchedulingError::TrainerBusy(conflict));
+        let mut placed = Vec::with_capacity(starts.len());
+        for (id, start) in ids.iter().zip(starts) {
+            let end_time = domain::end_of(*start, class.duration_minutes);
+            if let Some(conflict) = repo::overlapping(&mut tx, trainer_id, *start, end_time).await?
+            {
+                return Err(SchedulingError::TrainerBusy(Some(conflict)));
             }
-            Err(HoldError::Database(error)) => return Err(error.into()),
+            let row = AppointmentRow {
+                id: *id,
+                start_time: *start,
+                end_time,
+                trainer_id,
+                class_type_id: class.id,
+                client_id: booking.client_id,
+                status: Status::Scheduled.as_str().to_owned(),
+                location_type: booking.location.as_str().to_owned(),
+                location_details: booking.location_details.clone(),
+                client_price: booking.client_price.or(class.default_rate),
+                cancelled_at: None,
+                cancel_reason: String::new(),
+                cancelled_by: None,
+                version: 1,
+                created_at: Utc::now(),
+                late_cancel: false,
+                penalty_fee: None,
+                fee_waived: false,
+                client_attended: None,
+                series_id,
+            };
+            repo::insert_appointment(&mut tx, &row).await?;
+            match repo::hold_time(&mut tx, *id, trainer_id, row.start_time, end_time).await {
+                Ok(()) => {}
+                Err(HoldError::Overlap) => {
+                    // A concurrent booking took the time after our check:
+                    // name it from a fresh transaction (this one is aborted).
+                    drop(tx);
+                    let mut look = fitflow_db::tx(&self.pool, &user(principal)).await?;
+                    let conflict =
+                        repo::overlapping(&mut look, trainer_id, row.start_time, end_time).await?;
+                    commit(look).await?;
+                    return Err(SchedulingError::TrainerBusy(conflict));
+                }
+                Err(HoldError::Database(error)) => return Err(error.into()),
+            }
+            let mut event = AuditEventBuilder::new(SERVICE, Action::Create, "appointments", *id)
+                .actor_user(principal.user_id)
+                .tenant(trainer_id)
+                .change("start_time", "", &row.start_time.to_rfc3339())
+                .change("class_type_id", "", &class.id.to_string());
+            if let Some(client_id) = row.client_id {
+                event = event.change("client_id", "", &client_id.to_string());
+            }
+            if let Some(series) = series_id {
+                event = event.change("series_id", "", &series.to_string());
+            }
+            fitflow_outbox::record(&mut tx, &event.build()).await?;
+            placed.push(*id);
         }
-        let mut event = AuditEventBuilder::new(SERVICE, Action::Create, "appointments", id)
-            .actor_user(principal.user_id)
-            .tenant(trainer_id)
-            .change("start_time", "", &row.start_time.to_rfc3339())
-            .change("class_type_id", "", &class.id.to_string());
-        if let Some(client_id) = row.client_id {
-            event = event.change("client_id", "", &client_id.to_string());
+        let mut stored = Vec::with_capacity(placed.len());
+        for id in placed {
+            let row = repo::appointment(&mut tx, id, false)
+                .await?
+                .ok_or(SchedulingError::AppointmentNotFound)?;
+            stored.push(AppointmentView::from(row));
         }
-        fitflow_outbox::record(&mut tx, &event.build()).await?;
-        let stored = repo::appointment(&mut tx, id, false)
-            .await?
-            .ok_or(SchedulingError::AppointmentNotFound)?;
         commit(tx).await?;
-        Ok(stored.into())
+        Ok(stored)
     }
 
     /// An appointment of a trainer the caller acts for.

@@ -234,7 +234,99 @@ pub(crate) fn appointment_out(view: AppointmentView) -> pb::Appointment {
         fee_waived: row.fee_waived,
         late_cancel: row.late_cancel,
         client_attended: row.client_attended,
+        series_id: row.series_id.map(|id| id.to_string()).unwrap_or_default(),
     }
+}
+
+/// The weekly rule of a series request whose first occurrence starts at
+/// `first`; `None` after recording what is wrong.
+pub(crate) fn weekly_rule(
+    violations: &mut Violations,
+    first: Option<chrono::DateTime<chrono::Utc>>,
+    time_zone: &str,
+    rule: Option<&pb::WeeklyRule>,
+) -> Option<crate::series::WeeklyRule> {
+    use chrono::Datelike as _;
+    let zone = match time_zone.parse::<chrono_tz::Tz>() {
+        Ok(zone) => Some(zone),
+        Err(_) => {
+            violations.add(
+                "time_zone",
+                "must be an IANA time zone like \"America/Toronto\"",
+            );
+            None
+        }
+    };
+    let Some(rule) = rule else {
+        violations.add("rule", "is required");
+        return None;
+    };
+    let mut days = Vec::new();
+    if rule.days.is_empty() || rule.days.len() > 7 {
+        violations.add("rule.days", "must name 1 to 7 weekdays");
+    }
+    for (index, day) in rule.days.iter().enumerate() {
+        use fitflow_proto::google::r#type::DayOfWeek as Day;
+        let weekday = match Day::try_from(*day) {
+            Ok(Day::Monday) => chrono::Weekday::Mon,
+            Ok(Day::Tuesday) => chrono::Weekday::Tue,
+            Ok(Day::Wednesday) => chrono::Weekday::Wed,
+            Ok(Day::Thursday) => chrono::Weekday::Thu,
+            Ok(Day::Friday) => chrono::Weekday::Fri,
+            Ok(Day::Saturday) => chrono::Weekday::Sat,
+            Ok(Day::Sunday) => chrono::Weekday::Sun,
+            _ => {
+                violations.add(format!("rule.days[{index}]"), "must be MONDAY to SUNDAY");
+                continue;
+            }
+        };
+        days.push(weekday);
+    }
+    if !(0..=4).contains(&rule.interval_weeks) {
+        violations.add("rule.interval_weeks", "must be 1 to 4 (0 means 1)");
+    }
+    let count = usize::try_from(rule.count)
+        .ok()
+        .filter(|count| *count <= crate::series::MAX_OCCURRENCES);
+    if count.is_none() {
+        violations.add("rule.count", "must be 0 to 100");
+    }
+    let until = fitflow_api::time::optional_date(
+        violations,
+        "rule.until",
+        rule.until
+            .as_ref()
+            .map(|date| fitflow_api::time::CivilDate {
+                year: date.year,
+                month: date.month,
+                day: date.day,
+            }),
+    );
+    let (zone, first) = (zone?, first?);
+    let local_first = first.with_timezone(&zone).naive_local();
+    if !days.is_empty() && !days.contains(&local_first.weekday()) {
+        violations.add(
+            "rule.days",
+            "must include the weekday of the first occurrence (in time_zone)",
+        );
+    }
+    if let Some(until) = until
+        && (until < local_first.date()
+            || until > local_first.date() + chrono::Duration::days(crate::series::MAX_SPAN_DAYS))
+    {
+        violations.add(
+            "rule.until",
+            "must be on or after the first occurrence and within a year of it",
+        );
+    }
+    Some(crate::series::WeeklyRule {
+        first: local_first,
+        zone,
+        days,
+        interval_weeks: u32::try_from(rule.interval_weeks.max(1)).unwrap_or(1),
+        until,
+        count: count.filter(|count| *count > 0),
+    })
 }
 
 /// The policy a request describes.

@@ -482,4 +482,61 @@ impl SchedulingService for SchedulingGrpc {
             appointment: Some(convert::appointment_out(view)),
         }))
     }
+
+    async fn book_series(
+        &self,
+        request: Request<pb::BookSeriesRequest>,
+    ) -> Result<Response<pb::BookSeriesResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        if request.request_id.is_empty() {
+            violations.add("request_id", "is required: a UUID that makes retries safe");
+        }
+        let idempotency = idempotency(
+            &mut violations,
+            &principal,
+            "/fitflow.scheduling.v1.SchedulingService/BookSeries",
+            &request.request_id,
+            &request,
+        );
+        let template = request.appointment.clone().unwrap_or_default();
+        let booking = convert::new_booking(&mut violations, &template);
+        let first = template
+            .start_time
+            .as_ref()
+            .and_then(fitflow_api::time::parse_timestamp);
+        let rule = convert::weekly_rule(
+            &mut violations,
+            first,
+            &request.time_zone,
+            request.rule.as_ref(),
+        );
+        let starts = rule.as_ref().map(crate::series::expand).unwrap_or_default();
+        if rule.is_some() && starts.is_empty() {
+            violations.add("rule", "yields no occurrence");
+        }
+        done(violations)?;
+        let series_id = uuid::Uuid::now_v7();
+        let views = self
+            .calendar
+            .book_all(
+                &principal,
+                &token,
+                booking,
+                &starts,
+                Some(series_id),
+                idempotency,
+            )
+            .await?;
+        let series_id = views
+            .first()
+            .and_then(|view| view.row.series_id)
+            .unwrap_or(series_id);
+        Ok(Response::new(pb::BookSeriesResponse {
+            series_id: series_id.to_string(),
+            appointments: views.into_iter().map(convert::appointment_out).collect(),
+        }))
+    }
 }

@@ -19,6 +19,7 @@ pub mod domain;
 mod error;
 pub mod grpc;
 mod repo;
+pub mod series;
 mod service;
 
 use fitflow_server::{EDGE_PEERS, PeerPolicy};

@@ -105,12 +105,13 @@ pub(crate) struct AppointmentRow {
     pub penalty_fee: Option<Decimal>,
     pub fee_waived: bool,
     pub client_attended: Option<bool>,
+    pub series_id: Option<Uuid>,
 }
 
 const APPOINTMENT_COLUMNS: &str = "id, start_time, end_time, trainer_id, class_type_id, \
      client_id, status, location_type, location_details, client_price, cancelled_at, \
      cancel_reason, cancelled_by, version, created_at, late_cancel, penalty_fee, fee_waived, \
-     client_attended";
+     client_attended, series_id";
 
 /// Inserts an appointment.
 pub(crate) async fn insert_appointment(
@@ -119,8 +120,8 @@ pub(crate) async fn insert_appointment(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO appointments (id, start_time, end_time, trainer_id, class_type_id, client_id, \
-         location_type, location_details, client_price) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         location_type, location_details, client_price, series_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(row.id)
     .bind(row.start_time)
@@ -131,6 +132,7 @@ pub(crate) async fn insert_appointment(
     .bind(&row.location_type)
     .bind(&row.location_details)
     .bind(row.client_price)
+    .bind(row.series_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -507,4 +509,18 @@ pub(crate) async fn waive(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The appointments of a series, in start order.
+pub(crate) async fn series(
+    conn: &mut PgConnection,
+    series_id: Uuid,
+) -> Result<Vec<AppointmentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE series_id = $1 \
+         ORDER BY start_time, id LIMIT 200"
+    ))
+    .bind(series_id)
+    .fetch_all(conn)
+    .await
 }

@@ -1127,3 +1127,134 @@ async fn completing_a_class_records_who_came_and_only_participants_can_be_marked
         .expect_err("a client listed twice");
     assert_eq!(violated_fields(&duplicate), vec!["attendance[1].client_id"]);
 }
+
+#[tokio::test]
+async fn a_weekly_series_keeps_its_local_time_across_daylight_saving_and_books_all_or_nothing() {
+    use fitflow_proto::google::r#type::{Date, DayOfWeek};
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let group = class_type(&sandbox, &ana.2, pb::ClassCategory::Group, 10).await;
+    let zone = chrono_tz::America::St_Johns;
+    let year = chrono::Datelike::year(&Utc::now()) + 1;
+    // The first Sunday of March next year, 07:00 in St. John's (UTC-3:30,
+    // UTC-2:30 from the second Sunday of March).
+    let mut first_day = chrono::NaiveDate::from_ymd_opt(year, 3, 1).expect("date");
+    while chrono::Datelike::weekday(&first_day) != chrono::Weekday::Sun {
+        first_day += Duration::days(1);
+    }
+    let first = zone
+        .from_local_datetime(&first_day.and_hms_opt(7, 0, 0).expect("time"))
+        .single()
+        .expect("07:00 exists")
+        .with_timezone(&Utc);
+    let series = |request_id: String, count: i32| pb::BookSeriesRequest {
+        appointment: Some(pb::Appointment {
+            class_type_id: group.id.clone(),
+            start_time: at(first),
+            ..Default::default()
+        }),
+        time_zone: "America/St_Johns".into(),
+        rule: Some(pb::WeeklyRule {
+            days: vec![DayOfWeek::Sunday as i32],
+            interval_weeks: 1,
+            until: None,
+            count,
+        }),
+        request_id,
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let booked = scheduling(&sandbox)
+        .book_series(bearer(series(request_id.clone(), 4), &ana.2))
+        .await
+        .expect("book the series")
+        .into_inner();
+    let local: Vec<String> = booked
+        .appointments
+        .iter()
+        .map(|a| {
+            Utc.timestamp_opt(a.start_time.expect("start").seconds, 0)
+                .single()
+                .expect("instant")
+                .with_timezone(&zone)
+                .format("%H:%M")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        local,
+        ["07:00", "07:00", "07:00", "07:00"],
+        "07:00 local every week"
+    );
+    let offsets: Vec<i64> = booked
+        .appointments
+        .windows(2)
+        .map(|pair| pair[1].start_time.expect("b").seconds - pair[0].start_time.expect("a").seconds)
+        .collect();
+    assert!(
+        offsets.contains(&(7 * 86_400 - 3_600)),
+        "one week is an hour shorter: {offsets:?}"
+    );
+    assert!(
+        booked
+            .appointments
+            .iter()
+            .all(|a| a.series_id == booked.series_id)
+    );
+
+    let retried = scheduling(&sandbox)
+        .book_series(bearer(series(request_id, 4), &ana.2))
+        .await
+        .expect("a retry answers with the same series")
+        .into_inner();
+    assert_eq!(retried.series_id, booked.series_id);
+    assert_eq!(retried.appointments.len(), 4);
+
+    // A longer series over the same Sundays conflicts: nothing more is booked.
+    let clash = scheduling(&sandbox)
+        .book_series(bearer(series(uuid::Uuid::new_v4().to_string(), 6), &ana.2))
+        .await
+        .expect_err("overlaps the first series");
+    assert_eq!(reason(&clash), "TRAINER_BUSY");
+    let week_after = Utc
+        .timestamp_opt(booked.appointments[3].start_time.expect("s").seconds, 0)
+        .single()
+        .expect("instant")
+        + Duration::days(7);
+    let listed = scheduling(&sandbox)
+        .list_appointments(bearer(
+            pb::ListAppointmentsRequest {
+                start_time: at(first - Duration::days(1)),
+                end_time: at(week_after + Duration::days(14)),
+                ..Default::default()
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .appointments;
+    assert_eq!(listed.len(), 4, "all or nothing");
+
+    let wrong_day = scheduling(&sandbox)
+        .book_series(bearer(
+            pb::BookSeriesRequest {
+                rule: Some(pb::WeeklyRule {
+                    days: vec![DayOfWeek::Monday as i32],
+                    until: Some(Date {
+                        year: year + 3,
+                        month: 1,
+                        day: 1,
+                    }),
+                    ..Default::default()
+                }),
+                time_zone: "Mars/Olympus".into(),
+                ..series(uuid::Uuid::new_v4().to_string(), 2)
+            },
+            &ana.2,
+        ))
+        .await
+        .expect_err("a bad rule");
+    let fields = violated_fields(&wrong_day);
+    assert!(fields.contains(&"time_zone".to_owned()), "{fields:?}");
+}
