@@ -70,6 +70,26 @@ pub fn request_id(violations: &mut Violations, field: &str, value: &str) -> Opti
     parsed
 }
 
+/// The idempotency record of a create carrying a `request_id` (AIP-155):
+/// its key (caller, method, the parsed id) and the hash of the request
+/// without its id, so that every spelling of one id (Swift sends capitals)
+/// replays the same create. `None` when the field is empty, or invalid (then
+/// a violation on `request_id` is recorded).
+pub fn record<M: prost::Message + Clone>(
+    violations: &mut Violations,
+    caller: &Caller,
+    method: &'static str,
+    request: &M,
+    request_id_field: fn(&mut M) -> &mut String,
+) -> Option<(IdempotencyKey, RequestHash)> {
+    let mut without_id = request.clone();
+    let value = std::mem::take(request_id_field(&mut without_id));
+    let id = request_id(violations, "request_id", &value)?;
+    let key = IdempotencyKey::new(caller, method, id);
+    let hash = RequestHash::of(&key, &without_id.encode_to_vec());
+    Some((key, hash))
+}
+
 /// Who sent which request id to which method: the record's primary key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
@@ -216,6 +236,43 @@ pub async fn prune_expired(conn: &mut PgConnection, max_rows: i64) -> Result<u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A create request with an id and a body.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Create {
+        #[prost(string, tag = "1")]
+        request_id: String,
+        #[prost(string, tag = "2")]
+        name: String,
+    }
+
+    fn recorded(request_id: &str, name: &str) -> Option<(IdempotencyKey, RequestHash)> {
+        let request = Create {
+            request_id: request_id.to_owned(),
+            name: name.to_owned(),
+        };
+        let mut violations = Violations::new();
+        let record = record(
+            &mut violations,
+            &Caller::Service("billing"),
+            "/fitflow.billing.v1.BillingService/CreateInvoice",
+            &request,
+            |request| &mut request.request_id,
+        );
+        assert!(violations.is_empty());
+        record
+    }
+
+    #[test]
+    fn one_id_in_capitals_or_not_is_one_record_and_another_body_is_not() {
+        let lower = recorded("0b8f6a2e-53d4-4c1e-9c55-2f1a2b3c4d5e", "a").expect("record");
+        let upper = recorded("0B8F6A2E-53D4-4C1E-9C55-2F1A2B3C4D5E", "a").expect("record");
+        assert_eq!(lower.0, upper.0);
+        assert!(lower.1 == upper.1, "same request, same hash");
+        let other = recorded("0b8f6a2e-53d4-4c1e-9c55-2f1a2b3c4d5e", "b").expect("record");
+        assert!(lower.1 != other.1, "another body under the same id");
+        assert!(recorded("", "a").is_none());
+    }
 
     fn key(request_id: Uuid) -> IdempotencyKey {
         IdempotencyKey::new(

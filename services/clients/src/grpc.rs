@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use fitflow_api::field_mask::fields_to_update;
-use fitflow_api::idempotency::{IdempotencyKey, RequestHash, request_id};
+use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
 use fitflow_auth::{Caller, Principal};
@@ -66,25 +66,13 @@ impl ClientsService for ClientsGrpc {
         let principal = principal(&request)?;
         let request = request.into_inner();
         let mut violations = Violations::new();
-        let idempotency = if request.request_id.is_empty() {
-            Idempotency::default()
-        } else {
-            match request_id(&mut violations, "request_id", &request.request_id) {
-                Some(id) => {
-                    let key =
-                        IdempotencyKey::new(&Caller::User(principal.clone()), CREATE_METHOD, id);
-                    // Hashed with the id spelled canonically: a retry that
-                    // writes the same UUID in capitals is the same request.
-                    let canonical = pb::CreateClientRequest {
-                        request_id: id.to_string(),
-                        ..request.clone()
-                    };
-                    let hash = RequestHash::of(&key, &canonical.encode_to_vec());
-                    Idempotency(Some((key, hash)))
-                }
-                None => Idempotency::default(),
-            }
-        };
+        let idempotency = Idempotency(record(
+            &mut violations,
+            &Caller::User(principal.clone()),
+            CREATE_METHOD,
+            &request,
+            |request| &mut request.request_id,
+        ));
         let client = request.client.unwrap_or_default();
         let owner = optional_uuid(
             &mut violations,

@@ -1,7 +1,7 @@
 //! `fitflow.scheduling.v1.SchedulingService`: authenticate, validate, call
 //! the use case, encode.
 
-use fitflow_api::idempotency::{IdempotencyKey, RequestHash, request_id};
+use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
 use fitflow_api::time::required_timestamp;
@@ -57,23 +57,23 @@ fn bearer<T>(request: &Request<T>) -> String {
         .to_owned()
 }
 
-/// The idempotency record of a create carrying `value` as its request id.
-fn idempotency<M: prost::Message>(
+/// The idempotency record of a create carrying `request_id`, bound to the
+/// caller, the method and the whole request.
+fn idempotency<M: prost::Message + Clone>(
     violations: &mut Violations,
     principal: &Principal,
     method: &'static str,
-    value: &str,
     request: &M,
+    request_id_field: fn(&mut M) -> &mut String,
 ) -> Idempotency {
-    if value.is_empty() {
-        return Idempotency::default();
-    }
-    let Some(id) = request_id(violations, "request_id", value) else {
-        return Idempotency::default();
-    };
-    let key = IdempotencyKey::new(&Caller::User(principal.clone()), method, id);
-    let hash = RequestHash::of(&key, &request.encode_to_vec());
-    Idempotency(Some((key, hash)))
+    let caller = Caller::User(principal.clone());
+    Idempotency(record(
+        violations,
+        &caller,
+        method,
+        request,
+        request_id_field,
+    ))
 }
 
 fn cursor<T>(next: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>, issue: T) -> String
@@ -97,8 +97,8 @@ impl SchedulingService for SchedulingGrpc {
             &mut violations,
             &principal,
             "/fitflow.scheduling.v1.SchedulingService/CreateClassType",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         let new = convert::new_class_type(&mut violations, &request.class_type.unwrap_or_default());
         done(violations)?;
@@ -178,8 +178,8 @@ impl SchedulingService for SchedulingGrpc {
             &mut violations,
             &principal,
             "/fitflow.scheduling.v1.SchedulingService/BookAppointment",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         let booking =
             convert::new_booking(&mut violations, &request.appointment.unwrap_or_default());
@@ -314,8 +314,8 @@ impl SchedulingService for SchedulingGrpc {
             &mut violations,
             &principal,
             "/fitflow.scheduling.v1.SchedulingService/JoinClass",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         done(violations)?;
         let row = self
@@ -498,8 +498,8 @@ impl SchedulingService for SchedulingGrpc {
             &mut violations,
             &principal,
             "/fitflow.scheduling.v1.SchedulingService/BookSeries",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         let template = request.appointment.clone().unwrap_or_default();
         let booking = convert::new_booking(&mut violations, &template);

@@ -1,7 +1,7 @@
 //! `fitflow.tenancy.v1.TenancyService`: authenticate, validate, call the use
 //! case, encode.
 
-use fitflow_api::idempotency::{IdempotencyKey, RequestHash, request_id};
+use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{TextKind, check_text, uuid};
 use fitflow_auth::{Caller, Principal};
@@ -48,22 +48,21 @@ fn done(violations: Violations) -> Result<(), Status> {
 
 /// The idempotency record of a create carrying `request_id`, bound to the
 /// caller, the method and the whole request.
-fn idempotency<M: prost::Message>(
+fn idempotency<M: prost::Message + Clone>(
     violations: &mut Violations,
     principal: &Principal,
     method: &'static str,
-    value: &str,
     request: &M,
+    request_id_field: fn(&mut M) -> &mut String,
 ) -> Idempotency {
-    if value.is_empty() {
-        return Idempotency::default();
-    }
-    let Some(id) = request_id(violations, "request_id", value) else {
-        return Idempotency::default();
-    };
-    let key = IdempotencyKey::new(&Caller::User(principal.clone()), method, id);
-    let hash = RequestHash::of(&key, &request.encode_to_vec());
-    Idempotency(Some((key, hash)))
+    let caller = Caller::User(principal.clone());
+    Idempotency(record(
+        violations,
+        &caller,
+        method,
+        request,
+        request_id_field,
+    ))
 }
 
 fn cursor_of(next: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>) -> Option<TimeIdCursor> {
@@ -83,8 +82,8 @@ impl TenancyService for TenancyGrpc {
             &mut violations,
             &principal,
             "/fitflow.tenancy.v1.TenancyService/CreateTrainer",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         let new = convert::new_trainer(&mut violations, request.trainer.as_ref());
         done(violations)?;
@@ -217,8 +216,8 @@ impl TenancyService for TenancyGrpc {
             &mut violations,
             &principal,
             "/fitflow.tenancy.v1.TenancyService/CreateStudio",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         let new = convert::new_studio(&mut violations, request.studio.as_ref());
         done(violations)?;
@@ -420,8 +419,8 @@ impl TenancyService for TenancyGrpc {
             &mut violations,
             &principal,
             "/fitflow.tenancy.v1.TenancyService/CreateContract",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         let studio_id = uuid(&mut violations, "studio_id", &request.studio_id);
         let trainer = match &request.trainer {
@@ -704,8 +703,8 @@ impl TenancyService for TenancyGrpc {
             &mut violations,
             &principal,
             "/fitflow.tenancy.v1.TenancyService/InviteTeamMember",
-            &request.request_id,
             &request,
+            |request| &mut request.request_id,
         );
         let leader_id = uuid(&mut violations, "leader_id", &request.leader_id);
         let invitee = match &request.trainer {

@@ -57,7 +57,8 @@ fn consent() -> Option<pb::HealthConsent> {
     Some(pb::HealthConsent {
         text_version: "2026-01".into(),
         consent_time: Some(Timestamp {
-            seconds: chrono::Utc::now().timestamp() - 60,
+            // A fixed past instant: bodies built twice must be equal (retries).
+            seconds: 1_767_225_600,
             nanos: 0,
         }),
     })
@@ -2150,7 +2151,6 @@ async fn the_first_searches_after_a_start_do_not_starve_the_database_pool() {
     let sandbox = Sandbox::new().await;
     let _stack = sandbox.start(EVERYONE).await;
     let owner = trainer(&sandbox, "Ana").await;
-    let started = Instant::now();
     let outcomes = futures::future::join_all((0..64).map(|index| {
         let sandbox = &sandbox;
         let token = owner.2.clone();
@@ -2173,15 +2173,13 @@ async fn the_first_searches_after_a_start_do_not_starve_the_database_pool() {
         }
     }))
     .await;
+    // A starved pool answers DATABASE_UNAVAILABLE after its acquire
+    // timeout: every search succeeding is the check (no wall-clock bound,
+    // which would flake on a shared machine).
     for outcome in outcomes {
         let listed = outcome.expect("a search on a cold start answers");
         assert!(listed.clients.is_empty());
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "64 empty searches took {:?} (a pool starved until its acquire timeout)",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
