@@ -27,6 +27,7 @@ use crate::{ClientsError, SERVICE};
 /// indexes), the page-token key and the purge retention period.
 pub struct ClientBook {
     pool: PgPool,
+    appointments: crate::Appointments,
     sealer: Sealer,
     page_tokens: PageTokens,
     retention: chrono::Duration,
@@ -34,15 +35,19 @@ pub struct ClientBook {
 
 impl ClientBook {
     /// The use cases over `pool`; client keys from `subjects`, blind indexes
-    /// from `keyring`; purges allowed `retention` after a soft delete.
+    /// from `keyring`; a client's appointments for the export from
+    /// scheduling through `appointments`; purges allowed `retention` after a
+    /// soft delete.
     pub fn new(
         pool: PgPool,
+        appointments: crate::Appointments,
         subjects: fitflow_crypto::SubjectKeys,
         keyring: fitflow_crypto::KeyRing,
         retention: chrono::Duration,
     ) -> Self {
         Self {
             pool,
+            appointments,
             sealer: Sealer::new(subjects, keyring),
             page_tokens: PageTokens::with_random_key(),
             retention,

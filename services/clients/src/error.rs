@@ -35,6 +35,9 @@ pub enum ClientsError {
     /// Purge refused.
     #[error("purge refused: {0:?}")]
     PurgeRefused(PurgeRefusal),
+    /// Scheduling could not give the client's appointments (export).
+    #[error("scheduling unavailable")]
+    SchedulingUnavailable,
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] fitflow_db::DbError),
@@ -102,6 +105,10 @@ impl From<ClientsError> for ApiError {
                 Code::FailedPrecondition,
                 "RETENTION_NOT_ELAPSED",
                 "the client was deleted less than the retention period ago",
+            ),
+            ClientsError::SchedulingUnavailable => ApiError::unavailable(
+                "DEPENDENCY_UNAVAILABLE",
+                "scheduling cannot be reached for the client's appointments; retry with backoff",
             ),
             ClientsError::Database(error) => error.into(),
             ClientsError::Crypto(error) => error.into(),

@@ -20,6 +20,7 @@ pub mod domain;
 mod error;
 pub mod grpc;
 mod repo;
+mod scheduling;
 mod seal;
 mod service;
 
@@ -28,6 +29,7 @@ use fitflow_server::{EDGE_PEERS, PeerPolicy};
 pub use book::ClientBook;
 pub use error::ClientsError;
 pub use grpc::ClientsGrpc;
+pub use scheduling::Appointments;
 pub use service::ClientsService;
 
 /// The service's name, schema and audit source.

@@ -8,7 +8,7 @@ use fitflow_proto::clients::clients_service_server::ClientsServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{ClientBook, ClientsGrpc, MIGRATOR, SERVICE};
+use crate::{Appointments, ClientBook, ClientsGrpc, MIGRATOR, SERVICE};
 
 /// Largest request message: a client record is small.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -75,7 +75,16 @@ impl Service for ClientsService {
         Box::pin(async move {
             let retention = self.retention()?;
             let subjects = SubjectKeys::new(context.vault.clone(), SERVICE, SUBJECT_KEY_TTL);
-            let book = ClientBook::new(context.pool, subjects, context.keyring, retention);
+            let scheduling = context.peers.channel("scheduling").map_err(|error| {
+                anyhow::anyhow!("cannot prepare the channel to scheduling: {error}")
+            })?;
+            let book = ClientBook::new(
+                context.pool,
+                Appointments::new(scheduling),
+                subjects,
+                context.keyring,
+                retention,
+            );
             Ok(ServiceRoutes::new().add_service(
                 ClientsServiceServer::new(ClientsGrpc::new(book))
                     .max_decoding_message_size(MAX_MESSAGE),

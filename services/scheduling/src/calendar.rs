@@ -432,4 +432,34 @@ impl Calendar {
             fitflow_api::page::split_page(&mut rows, page_size, |row| (row.start_time, row.id));
         Ok((rows.into_iter().map(AppointmentView::from).collect(), next))
     }
+
+    /// Every appointment and class place of a client, for the clients
+    /// service's export (which checked the user's access), with an access
+    /// event.
+    pub(crate) async fn export_client(
+        &self,
+        client_id: Uuid,
+    ) -> Result<(Vec<AppointmentView>, Vec<repo::ParticipantRow>), SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let appointments = repo::appointments_of_client(&mut tx, client_id).await?;
+        let participations = repo::participations_of_client(&mut tx, client_id).await?;
+        let event =
+            AuditEventBuilder::new(SERVICE, Action::Export, "client_appointments", client_id)
+                // The audit service admits only the sending service as a service
+                // actor; only clients may call this RPC.
+                .actor_service(SERVICE)
+                .change("appointments", "", &appointments.len().to_string())
+                .change("participations", "", &participations.len().to_string())
+                .purpose(fitflow_outbox::Purpose::Operations)
+                .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        commit(tx).await?;
+        Ok((
+            appointments
+                .into_iter()
+                .map(AppointmentView::from)
+                .collect(),
+            participations,
+        ))
+    }
 }

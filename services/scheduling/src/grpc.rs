@@ -539,4 +539,27 @@ impl SchedulingService for SchedulingGrpc {
             appointments: views.into_iter().map(convert::appointment_out).collect(),
         }))
     }
+
+    async fn export_client_appointments(
+        &self,
+        request: Request<pb::ExportClientAppointmentsRequest>,
+    ) -> Result<Response<pb::ExportClientAppointmentsResponse>, Status> {
+        let mut violations = Violations::new();
+        let client_id = uuid(&mut violations, "client_id", &request.get_ref().client_id);
+        done(violations)?;
+        let (appointments, participations) = self
+            .calendar
+            .export_client(client_id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::ExportClientAppointmentsResponse {
+            appointments: appointments
+                .into_iter()
+                .map(convert::appointment_out)
+                .collect(),
+            participations: participations
+                .into_iter()
+                .map(convert::participant_out)
+                .collect(),
+        }))
+    }
 }

@@ -37,8 +37,12 @@ pub const ERROR_DOMAIN: &str = "fitflow.scheduling";
 /// Its migrations (reversible).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Who may call what: the gateway and operators, every RPC (internal RPCs
+/// Who may call what: the gateway and operators, the public RPCs; clients
+/// alone reads a client's appointments for their export (the internal RPCs
 /// for billing and documentation come with their issues).
 pub fn peer_policy() -> PeerPolicy {
-    PeerPolicy::new(EDGE_PEERS)
+    PeerPolicy::new(EDGE_PEERS).allow(
+        "/fitflow.scheduling.v1.SchedulingService/ExportClientAppointments",
+        &["clients"],
+    )
 }

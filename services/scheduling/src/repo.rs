@@ -524,3 +524,31 @@ pub(crate) async fn series(
     .fetch_all(conn)
     .await
 }
+
+/// A client's appointments, oldest first (system role).
+pub(crate) async fn appointments_of_client(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<Vec<AppointmentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE client_id = $1 \
+         ORDER BY start_time, id LIMIT 10000"
+    ))
+    .bind(client_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A client's places in group classes, oldest first (system role).
+pub(crate) async fn participations_of_client(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<Vec<ParticipantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM appointment_participants WHERE client_id = $1 \
+         ORDER BY joined_at, appointment_id LIMIT 10000"
+    ))
+    .bind(client_id)
+    .fetch_all(conn)
+    .await
+}

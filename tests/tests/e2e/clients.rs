@@ -22,7 +22,8 @@ use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, answer, invite_to_team, trainer};
 
 const CLIENTS: &str = "clients";
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, AUDIT];
+// Scheduling too: a client's export holds their appointments.
+const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, "scheduling", AUDIT];
 
 fn clients(sandbox: &Sandbox, peer: &str) -> ClientsServiceClient<Channel> {
     ClientsServiceClient::new(sandbox.channel(CLIENTS, peer))
@@ -781,6 +782,7 @@ async fn a_purged_client_cannot_be_opened_from_a_backup_with_any_key_the_system_
         Arc::new(fitflow_clients::ClientsService::with_retention(
             chrono::Duration::zero(),
         )),
+        Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");
@@ -1078,6 +1080,7 @@ async fn an_export_streams_the_whole_record_as_json_and_is_itself_an_access_even
     )
     .await
     .expect("share");
+    let (session_id, class_id) = book_for(&sandbox, &owner.2, &created.id).await;
     let mut stream = clients(&sandbox, "gateway")
         .export_client(bearer(
             pb::ExportClientRequest {
@@ -1103,6 +1106,16 @@ async fn an_export_streams_the_whole_record_as_json_and_is_itself_an_access_even
     assert_eq!(json["client"]["medical_info"]["allergies"][0], "peanuts");
     assert_eq!(json["shares"][0]["trainer_id"], grantee.0.as_str());
     assert_eq!(json["sharing_history"][0]["event"], "granted");
+    assert_eq!(json["appointments"][0]["id"], session_id.as_str());
+    assert_eq!(
+        json["appointments"][0]["status"],
+        "APPOINTMENT_STATUS_SCHEDULED"
+    );
+    assert_eq!(
+        json["class_participations"][0]["appointment_id"],
+        class_id.as_str()
+    );
+    assert_eq!(json["sections"][1], "scheduling");
 
     let by_writer = clients(&sandbox, "gateway")
         .export_client(bearer(
@@ -1372,4 +1385,82 @@ async fn the_clients_bench_seeds_and_runs_both_scenarios_beside_pgbench() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// An individual session for `client_id` and a place in a group class, booked
+/// in scheduling by the trainer whose `token` this is; their ids.
+async fn book_for(sandbox: &Sandbox, token: &str, client_id: &str) -> (String, String) {
+    use fitflow_proto::scheduling as sched;
+    let mut api = sched::scheduling_service_client::SchedulingServiceClient::new(
+        sandbox.channel("scheduling", "gateway"),
+    );
+    let class_type = |category: sched::ClassCategory, places: i32| {
+        let mut api = api.clone();
+        let token = token.to_owned();
+        async move {
+            api.create_class_type(bearer(
+                sched::CreateClassTypeRequest {
+                    class_type: Some(sched::ClassType {
+                        name: "Strength".into(),
+                        category: category as i32,
+                        duration_minutes: 60,
+                        max_participants: places,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &token,
+            ))
+            .await
+            .expect("class type")
+            .into_inner()
+            .class_type
+            .expect("class type")
+            .id
+        }
+    };
+    let individual = class_type(sched::ClassCategory::Individual, 1).await;
+    let group = class_type(sched::ClassCategory::Group, 8).await;
+    let start = chrono::Utc::now().timestamp() / 60 * 60 + 30 * 86_400;
+    let book = |class_type_id: String, start: i64, client: &str| {
+        let mut api = api.clone();
+        let token = token.to_owned();
+        let client = client.to_owned();
+        async move {
+            api.book_appointment(bearer(
+                sched::BookAppointmentRequest {
+                    appointment: Some(sched::Appointment {
+                        class_type_id,
+                        start_time: Some(prost_types::Timestamp {
+                            seconds: start,
+                            nanos: 0,
+                        }),
+                        client_id: client,
+                        ..Default::default()
+                    }),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &token,
+            ))
+            .await
+            .expect("book")
+            .into_inner()
+            .appointment
+            .expect("appointment")
+            .id
+        }
+    };
+    let session = book(individual, start, client_id).await;
+    let class = book(group, start + 7_200, "").await;
+    api.join_class(bearer(
+        sched::JoinClassRequest {
+            appointment_id: class.clone(),
+            client_id: client_id.to_owned(),
+            request_id: String::new(),
+        },
+        token,
+    ))
+    .await
+    .expect("join the class");
+    (session, class)
 }

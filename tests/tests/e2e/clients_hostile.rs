@@ -24,7 +24,8 @@ use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, trainer};
 
 const CLIENTS: &str = "clients";
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, AUDIT];
+// Scheduling too: a client's export holds their appointments.
+const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, "scheduling", AUDIT];
 
 /// Control characters no field accepts: NUL, vertical tab and next line
 /// (whitespace a trim would silently drop), escape and delete.
@@ -1757,6 +1758,7 @@ async fn purging_sandbox() -> Sandbox {
         Arc::new(fitflow_clients::ClientsService::with_retention(
             chrono::Duration::zero(),
         )),
+        Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

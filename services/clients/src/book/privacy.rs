@@ -40,9 +40,95 @@ struct ExportDocument<'a> {
     client: ExportedClient<'a>,
     shares: Vec<ExportedShare>,
     sharing_history: &'a [HistoryRow],
-    /// Which services' records this document holds; the others add theirs
-    /// through their own export RPCs as they are built.
+    /// Scheduling's records: individual and trial appointments.
+    appointments: Vec<ExportedAppointment>,
+    /// Scheduling's records: places in group classes.
+    class_participations: Vec<ExportedParticipation>,
+    /// Which services' records this document holds; documentation and
+    /// billing add theirs through their own export RPCs as they are built.
     sections: &'static [&'static str],
+}
+
+#[derive(Serialize)]
+struct ExportedAppointment {
+    id: String,
+    trainer_id: String,
+    class_type_id: String,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    status: &'static str,
+    location_type: &'static str,
+    location_details: String,
+    client_price: Option<String>,
+    cancel_time: Option<String>,
+    cancel_reason: String,
+    late_cancel: bool,
+    penalty_fee: Option<String>,
+    fee_waived: bool,
+    attended: Option<bool>,
+    series_id: String,
+}
+
+#[derive(Serialize)]
+struct ExportedParticipation {
+    appointment_id: String,
+    status: &'static str,
+    position: i64,
+    join_time: Option<String>,
+}
+
+fn time_text(value: Option<&prost_types::Timestamp>) -> Option<String> {
+    value
+        .and_then(fitflow_api::time::parse_timestamp)
+        .map(|at| at.to_rfc3339())
+}
+
+fn exported_appointments(
+    answer: fitflow_proto::scheduling::ExportClientAppointmentsResponse,
+) -> (Vec<ExportedAppointment>, Vec<ExportedParticipation>) {
+    use fitflow_proto::scheduling as sched;
+    let appointments = answer
+        .appointments
+        .into_iter()
+        .map(|a| ExportedAppointment {
+            start_time: time_text(a.start_time.as_ref()),
+            end_time: time_text(a.end_time.as_ref()),
+            status: sched::AppointmentStatus::try_from(a.status)
+                .map_or("APPOINTMENT_STATUS_UNSPECIFIED", |status| {
+                    status.as_str_name()
+                }),
+            location_type: sched::LocationType::try_from(a.location_type)
+                .map_or("LOCATION_TYPE_UNSPECIFIED", |location| {
+                    location.as_str_name()
+                }),
+            client_price: a.client_price.map(|money| money.amount),
+            cancel_time: time_text(a.cancel_time.as_ref()),
+            penalty_fee: a.penalty_fee.map(|money| money.amount),
+            id: a.id,
+            trainer_id: a.trainer_id,
+            class_type_id: a.class_type_id,
+            location_details: a.location_details,
+            cancel_reason: a.cancel_reason,
+            late_cancel: a.late_cancel,
+            fee_waived: a.fee_waived,
+            attended: a.client_attended,
+            series_id: a.series_id,
+        })
+        .collect();
+    let participations = answer
+        .participations
+        .into_iter()
+        .map(|p| ExportedParticipation {
+            status: sched::ParticipantStatus::try_from(p.status)
+                .map_or("PARTICIPANT_STATUS_UNSPECIFIED", |status| {
+                    status.as_str_name()
+                }),
+            join_time: time_text(p.join_time.as_ref()),
+            appointment_id: p.appointment_id,
+            position: p.position,
+        })
+        .collect();
+    (appointments, participations)
 }
 
 #[derive(Serialize)]
@@ -120,6 +206,10 @@ impl ClientBook {
         }
         let shares = repo::shares(&mut tx, client_id).await?;
         let history = repo::history(&mut tx, client_id).await?;
+        // Asked once the caller's access is established and before the
+        // access event commits: an export that cannot be whole fails whole.
+        let (appointments, class_participations) =
+            exported_appointments(self.appointments.of_client(client_id).await?);
         let access = event(principal, Action::Export, TABLE, client_id, row.trainer_id)
             .purpose(purpose)
             .build();
@@ -147,7 +237,9 @@ impl ClientBook {
             client: exported_client(client_id, row.trainer_id, &record, &row),
             shares: exported_shares,
             sharing_history: &history,
-            sections: &["clients"],
+            appointments,
+            class_participations,
+            sections: &["clients", "scheduling"],
         };
         let bytes = serde_json::to_vec_pretty(&document)
             .map_err(|_| ClientsError::Corrupt("export document"))?;

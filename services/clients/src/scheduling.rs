@@ -1,0 +1,52 @@
+//! What clients asks scheduling: a client's appointments and class places,
+//! for the client's export (scheduling's internal `ExportClientAppointments`).
+
+use std::time::Duration;
+
+use fitflow_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
+use fitflow_proto::scheduling::{
+    ExportClientAppointmentsRequest, ExportClientAppointmentsResponse,
+};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::ClientsError;
+
+/// Longest wait for scheduling when the caller set no shorter deadline.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Scheduling's records of clients, over mTLS.
+#[derive(Clone)]
+pub struct Appointments {
+    client: SchedulingServiceClient<Channel>,
+}
+
+impl Appointments {
+    /// Asks scheduling over `channel`.
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            client: SchedulingServiceClient::new(channel),
+        }
+    }
+
+    /// Every appointment and class place of `client_id`.
+    pub(crate) async fn of_client(
+        &self,
+        client_id: Uuid,
+    ) -> Result<ExportClientAppointmentsResponse, ClientsError> {
+        let mut request = tonic::Request::new(ExportClientAppointmentsRequest {
+            client_id: client_id.to_string(),
+        });
+        let timeout = fitflow_server::deadline::remaining()
+            .map_or(EXPORT_TIMEOUT, |remaining| remaining.min(EXPORT_TIMEOUT));
+        request.set_timeout(timeout);
+        // The outer timeout also bounds connecting and the TLS handshake.
+        let mut client = self.client.clone();
+        tokio::time::timeout(timeout, client.export_client_appointments(request))
+            .await
+            .map_err(|_| ClientsError::SchedulingUnavailable)?
+            .map(tonic::Response::into_inner)
+            // Scheduling's answer is not the caller's business beyond "down".
+            .map_err(|_| ClientsError::SchedulingUnavailable)
+    }
+}
