@@ -258,8 +258,15 @@ ensure_tools() {
 # ---------------------------------------------------------------------------
 
 _ensure_pg_client() {
-  if ! command -v psql >/dev/null 2>&1 || ! command -v pg_isready >/dev/null 2>&1; then
+  if ! command -v psql >/dev/null 2>&1 || ! command -v pg_isready >/dev/null 2>&1 ||
+    ! command -v pg_dump >/dev/null 2>&1; then
     _apt_install postgresql-client
+    hash -r
+  fi
+  # The tests replay GetClient's SQL with pgbench (fitflow bench --scenario
+  # get-client), which Debian ships with the server package, not the client.
+  if ! command -v pgbench >/dev/null 2>&1; then
+    _apt_install postgresql
     hash -r
   fi
 }

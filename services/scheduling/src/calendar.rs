@@ -216,10 +216,47 @@ impl Calendar {
         booked.pop().ok_or(SchedulingError::AppointmentNotFound)
     }
 
+    /// Books the occurrences of a weekly rule, all or nothing; returns the
+    /// series id (the first create's, on a replay) and the appointments.
+    pub(crate) async fn book_series(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        booking: NewBooking,
+        rule: &crate::series::WeeklyRule,
+        request: Idempotency,
+    ) -> Result<(Uuid, Vec<AppointmentView>), SchedulingError> {
+        let starts = crate::series::expand(rule);
+        if starts.is_empty() {
+            return Err(SchedulingError::Rejected(ApiError::invalid_argument(vec![
+                FieldViolation {
+                    field: "rule".to_owned(),
+                    description: "yields no occurrence".to_owned(),
+                },
+            ])));
+        }
+        let series_id = Uuid::now_v7();
+        let views = self
+            .book_all(
+                principal,
+                bearer,
+                booking,
+                &starts,
+                Some(series_id),
+                request,
+            )
+            .await?;
+        let series_id = views
+            .first()
+            .and_then(|view| view.row.series_id)
+            .unwrap_or(series_id);
+        Ok((series_id, views))
+    }
+
     /// Books `starts` of one class type for one trainer, all or nothing.
     /// Returns the appointments in start order (on a replay: the first
     /// create's, found through the idempotency record's appointment).
-    pub(crate) async fn book_all(
+    async fn book_all(
         &self,
         principal: &Principal,
         bearer: &str,

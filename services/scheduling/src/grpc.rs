@@ -513,27 +513,14 @@ impl SchedulingService for SchedulingGrpc {
             &request.time_zone,
             request.rule.as_ref(),
         );
-        let starts = rule.as_ref().map(crate::series::expand).unwrap_or_default();
-        if rule.is_some() && starts.is_empty() {
-            violations.add("rule", "yields no occurrence");
-        }
         done(violations)?;
-        let series_id = uuid::Uuid::now_v7();
-        let views = self
+        let Some(rule) = rule else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let (series_id, views) = self
             .calendar
-            .book_all(
-                &principal,
-                &token,
-                booking,
-                &starts,
-                Some(series_id),
-                idempotency,
-            )
+            .book_series(&principal, &token, booking, &rule, idempotency)
             .await?;
-        let series_id = views
-            .first()
-            .and_then(|view| view.row.series_id)
-            .unwrap_or(series_id);
         Ok(Response::new(pb::BookSeriesResponse {
             series_id: series_id.to_string(),
             appointments: views.into_iter().map(convert::appointment_out).collect(),

@@ -299,7 +299,6 @@ async fn the_revocation_bench_measures_every_logout() {
     // Figures are printed, never asserted: only that every logout was seen.
     assert!(printed.contains("10 ok, 0 failed"), "{printed}");
     assert!(printed.contains("p99"), "{printed}");
-    println!("{printed}");
 }
 
 #[tokio::test]
