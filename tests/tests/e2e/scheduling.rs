@@ -1258,3 +1258,112 @@ async fn a_weekly_series_keeps_its_local_time_across_daylight_saving_and_books_a
     let fields = violated_fields(&wrong_day);
     assert!(fields.contains(&"time_zone".to_owned()), "{fields:?}");
 }
+
+#[tokio::test]
+async fn two_hundred_concurrent_hundred_occurrence_series_never_answer_internal_and_others_are_served()
+ {
+    use fitflow_proto::google::r#type::DayOfWeek;
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let sam = trainer(&sandbox, "Sam").await;
+    let short = scheduling(&sandbox)
+        .create_class_type(bearer(
+            pb::CreateClassTypeRequest {
+                class_type: Some(pb::ClassType {
+                    name: "Sprint".into(),
+                    category: pb::ClassCategory::Group as i32,
+                    duration_minutes: 5,
+                    max_participants: 10,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("class type")
+        .into_inner()
+        .class_type
+        .expect("class type");
+    let sams = class_type(&sandbox, &sam.2, pb::ClassCategory::Group, 5).await;
+    let monday = {
+        let mut day = next_year(1, 4, 6);
+        while chrono::Datelike::weekday(&day) != chrono::Weekday::Mon {
+            day += Duration::days(1);
+        }
+        day
+    };
+    let sandbox = Arc::new(sandbox);
+    let mut tasks = Vec::new();
+    for index in 0..200 {
+        let (sandbox, token, class_type_id) =
+            (Arc::clone(&sandbox), ana.2.clone(), short.id.clone());
+        tasks.push(tokio::spawn(async move {
+            scheduling(&sandbox)
+                .book_series(bearer(
+                    pb::BookSeriesRequest {
+                        appointment: Some(pb::Appointment {
+                            class_type_id,
+                            start_time: at(monday + Duration::minutes(5 * index)),
+                            ..Default::default()
+                        }),
+                        time_zone: "UTC".into(),
+                        rule: Some(pb::WeeklyRule {
+                            days: vec![DayOfWeek::Monday as i32],
+                            count: 100,
+                            ..Default::default()
+                        }),
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                    },
+                    &token,
+                ))
+                .await
+                .map(|_| ())
+        }));
+    }
+    // Another trainer is still answered while the flood runs.
+    let other = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        scheduling(&sandbox).get_class_type(bearer(
+            pb::GetClassTypeRequest {
+                class_type_id: sams.id.clone(),
+            },
+            &sam.2,
+        )),
+    )
+    .await;
+    let (mut booked, mut refusals) = (0, Vec::new());
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(()) => booked += 1,
+            Err(status) => {
+                assert_ne!(status.code(), Code::Internal, "{status:?}");
+                refusals.push(format!("{:?} {}", status.code(), reason(&status)));
+            }
+        }
+    }
+    refusals.sort();
+    refusals.dedup();
+    // What holds today: no INTERNAL, and a refusal is only the retryable
+    // DATABASE_UNAVAILABLE of a pool whose 5-second acquire timeout ran out
+    // (about a third of the series on 2 cores). Each series writes its
+    // occurrences one statement at a time; batching them is open work.
+    assert!(booked > 0, "none booked: {refusals:?}");
+    assert!(
+        refusals
+            .iter()
+            .all(|r| r == "Unavailable DATABASE_UNAVAILABLE"),
+        "{refusals:?}"
+    );
+    // Answered, never stalled: served, or at worst the same retryable
+    // refusal (admission control per caller is open work).
+    let answered = other.expect("another trainer is answered during the flood");
+    if let Err(status) = answered {
+        assert_eq!(
+            (status.code(), reason(&status)),
+            (Code::Unavailable, "DATABASE_UNAVAILABLE".to_owned()),
+            "{status:?}"
+        );
+    }
+}
