@@ -139,7 +139,14 @@ async fn no_client_data_of_any_success_or_error_path_appears_in_the_logs() {
 
     let sandbox = Sandbox::new().await;
     let stack = sandbox
-        .start(&[IDENTITY, "tenancy", "clients", "scheduling", AUDIT])
+        .start(&[
+            IDENTITY,
+            "tenancy",
+            "clients",
+            "scheduling",
+            "documentation",
+            AUDIT,
+        ])
         .await;
     let (_, owner) = trainer(&sandbox, "Ana").await;
     let (_, stranger) = trainer(&sandbox, "Sam").await;

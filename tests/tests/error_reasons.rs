@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fitflow_proto::{audit, clients, identity, scheduling, tenancy, types};
+use fitflow_proto::{audit, clients, documentation, identity, scheduling, tenancy, types};
 
 /// The `ApiError` constructors that take a reason, and the argument (from 0)
 /// that holds it.
@@ -148,6 +148,8 @@ enum Sender {
     Clients,
     /// The scheduling service.
     Scheduling,
+    /// The documentation service.
+    Documentation,
 }
 
 impl Sender {
@@ -161,6 +163,7 @@ impl Sender {
             (Some("services"), Some("tenancy")) => Ok(Sender::Tenancy),
             (Some("services"), Some("clients")) => Ok(Sender::Clients),
             (Some("services"), Some("scheduling")) => Ok(Sender::Scheduling),
+            (Some("services"), Some("documentation")) => Ok(Sender::Documentation),
             _ => Err(format!(
                 "{}: a new service? map its directory to its package's ErrorReason in this test",
                 relative.display()
@@ -182,6 +185,9 @@ impl Sender {
             Sender::Clients => clients::ErrorReason::from_str_name(&name).map(|value| value as i32),
             Sender::Scheduling => {
                 scheduling::ErrorReason::from_str_name(&name).map(|value| value as i32)
+            }
+            Sender::Documentation => {
+                documentation::ErrorReason::from_str_name(&name).map(|value| value as i32)
             }
         };
         // UNSPECIFIED is the enum's zero, never a reason.
@@ -356,6 +362,11 @@ fn the_shared_and_service_reasons_never_share_a_name() {
             (1..1000)
                 .filter_map(|n| scheduling::ErrorReason::try_from(n).ok())
                 .map(|value| value.as_str_name()),
+        )
+        .chain(
+            (1..1000)
+                .filter_map(|n| documentation::ErrorReason::try_from(n).ok())
+                .map(|value| value.as_str_name()),
         );
     for name in services {
         assert!(!shared.contains(&name), "{name} is declared twice");
@@ -406,6 +417,10 @@ fn every_reason_the_proto_comments_name_is_declared() {
         (
             "proto/fitflow/scheduling/v1/scheduling.proto",
             Sender::Scheduling,
+        ),
+        (
+            "proto/fitflow/documentation/v1/documentation.proto",
+            Sender::Documentation,
         ),
     ] {
         let proto = std::fs::read_to_string(root.join(relative)).expect("read proto");

@@ -140,6 +140,16 @@ impl Violations {
         self.0.is_empty()
     }
 
+    /// How many violations were recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The violated fields' paths, in the order recorded.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|violation| violation.field.as_str())
+    }
+
     /// `Ok(())` when empty, else INVALID_ARGUMENT with every violation.
     pub fn into_result(self) -> Result<(), ApiError> {
         if self.0.is_empty() {

@@ -307,6 +307,9 @@ fn check_k8s_service_values(spec: &ServiceSpec, file: &str, text: &str) -> Vec<D
         .collect()
 }
 
+/// Where the per-person keys live in OpenBao (key/value v1).
+const SUBJECT_KEYS_PREFIX: &str = "fitflow-subject-keys/";
+
 /// The policy template renders, for each row, a policy that reaches only that
 /// service's own transit key and PKI role, reads the token key's public keys,
 /// and signs with it only for identity.
@@ -359,7 +362,15 @@ pub fn check_policies(
                 ));
             }
         }
-        for (path, _) in &rules {
+        for (path, capabilities) in &rules {
+            // A client's own key seals their data in every service that
+            // keeps it (DESIGN.md §4); only its owner, clients, may create or
+            // destroy one, so another service may read them and nothing more.
+            let reads_subject_keys = path.starts_with(SUBJECT_KEYS_PREFIX)
+                && capabilities.iter().all(|capability| capability == "read");
+            if reads_subject_keys {
+                continue;
+            }
             let signs = path.starts_with(&format!("transit/sign/{TOKEN_KEY}"));
             if signs && name != TOKEN_SIGNER {
                 drifts.push(drift(

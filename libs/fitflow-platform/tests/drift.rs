@@ -107,3 +107,28 @@ fn a_per_service_policy_copy_beside_the_template_is_reported() {
         listed(&drifts)
     );
 }
+
+#[test]
+fn another_service_may_read_client_keys_but_never_write_or_delete_them() {
+    let mut files = deploy_files();
+    files.insert(
+        "deploy/openbao/policies/documentation.extra.hcl".to_owned(),
+        "path \"fitflow-subject-keys/clients/*\" {\n  capabilities = [\"read\", \"delete\"]\n}\n"
+            .to_owned(),
+    );
+
+    let drifts = drift::check(table::services_table(), &files);
+
+    assert!(
+        drifts.iter().any(|drift| {
+            drift.service.as_deref() == Some("documentation")
+                && drift.problem.contains("belongs to clients")
+        }),
+        "{}",
+        listed(&drifts)
+    );
+    assert!(
+        drift::check(table::services_table(), &deploy_files()).is_empty(),
+        "the committed read-only grant is allowed"
+    );
+}

@@ -40,6 +40,13 @@ pub mod fitflow {
             tonic::include_proto!("fitflow.clients.v1");
         }
     }
+    /// `fitflow.documentation.v1`.
+    pub mod documentation {
+        /// Version 1.
+        pub mod v1 {
+            tonic::include_proto!("fitflow.documentation.v1");
+        }
+    }
     /// `fitflow.scheduling.v1`.
     pub mod scheduling {
         /// Version 1.
@@ -67,6 +74,7 @@ pub mod google {
 
 pub use fitflow::audit::v1 as audit;
 pub use fitflow::clients::v1 as clients;
+pub use fitflow::documentation::v1 as documentation;
 pub use fitflow::identity::v1 as identity;
 pub use fitflow::scheduling::v1 as scheduling;
 pub use fitflow::tenancy::v1 as tenancy;

@@ -28,6 +28,7 @@ use crate::{ClientsError, SERVICE};
 pub struct ClientBook {
     pool: PgPool,
     appointments: crate::Appointments,
+    documentation: crate::Documentation,
     sealer: Sealer,
     page_tokens: PageTokens,
     retention: chrono::Duration,
@@ -36,11 +37,12 @@ pub struct ClientBook {
 impl ClientBook {
     /// The use cases over `pool`; client keys from `subjects`, blind indexes
     /// from `keyring`; a client's appointments for the export from
-    /// scheduling through `appointments`; purges allowed `retention` after a
-    /// soft delete.
+    /// scheduling through `appointments` and their notes and plans from
+    /// `documentation`; purges allowed `retention` after a soft delete.
     pub fn new(
         pool: PgPool,
         appointments: crate::Appointments,
+        documentation: crate::Documentation,
         subjects: fitflow_crypto::SubjectKeys,
         keyring: fitflow_crypto::KeyRing,
         retention: chrono::Duration,
@@ -48,6 +50,7 @@ impl ClientBook {
         Self {
             pool,
             appointments,
+            documentation,
             sealer: Sealer::new(subjects, keyring),
             page_tokens: PageTokens::with_random_key(),
             retention,

@@ -38,6 +38,9 @@ pub enum ClientsError {
     /// Scheduling could not give the client's appointments (export).
     #[error("scheduling unavailable")]
     SchedulingUnavailable,
+    /// Documentation could not give the client's notes and plans (export).
+    #[error("documentation unavailable")]
+    DocumentationUnavailable,
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] fitflow_db::DbError),
@@ -109,6 +112,10 @@ impl From<ClientsError> for ApiError {
             ClientsError::SchedulingUnavailable => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",
                 "scheduling cannot be reached for the client's appointments; retry with backoff",
+            ),
+            ClientsError::DocumentationUnavailable => ApiError::unavailable(
+                "DEPENDENCY_UNAVAILABLE",
+                "documentation cannot be reached for the client's notes; retry with backoff",
             ),
             ClientsError::Database(error) => error.into(),
             ClientsError::Crypto(error) => error.into(),

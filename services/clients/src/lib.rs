@@ -16,6 +16,7 @@
 pub mod bench;
 mod book;
 mod convert;
+mod documentation;
 pub mod domain;
 mod error;
 pub mod grpc;
@@ -27,6 +28,7 @@ mod service;
 use fitflow_server::{EDGE_PEERS, PeerPolicy};
 
 pub use book::ClientBook;
+pub use documentation::Documentation;
 pub use error::ClientsError;
 pub use grpc::ClientsGrpc;
 pub use scheduling::Appointments;

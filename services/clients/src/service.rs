@@ -8,7 +8,7 @@ use fitflow_proto::clients::clients_service_server::ClientsServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{Appointments, ClientBook, ClientsGrpc, MIGRATOR, SERVICE};
+use crate::{Appointments, ClientBook, ClientsGrpc, Documentation, MIGRATOR, SERVICE};
 
 /// Largest request message: a client record is small.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -78,9 +78,13 @@ impl Service for ClientsService {
             let scheduling = context.peers.channel("scheduling").map_err(|error| {
                 anyhow::anyhow!("cannot prepare the channel to scheduling: {error}")
             })?;
+            let documentation = context.peers.channel("documentation").map_err(|error| {
+                anyhow::anyhow!("cannot prepare the channel to documentation: {error}")
+            })?;
             let book = ClientBook::new(
                 context.pool,
                 Appointments::new(scheduling),
+                Documentation::new(documentation),
                 subjects,
                 context.keyring,
                 retention,

@@ -13,6 +13,7 @@ pub fn registry() -> Registry {
         Arc::new(fitflow_tenancy::TenancyService),
         Arc::new(fitflow_clients::ClientsService::from_env()),
         Arc::new(fitflow_scheduling::SchedulingService),
+        Arc::new(fitflow_documentation::DocumentationService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("the registry matches deploy/services.tsv")
@@ -25,7 +26,14 @@ mod tests {
         let names = super::registry().names();
         assert_eq!(
             names,
-            ["identity", "tenancy", "clients", "scheduling", "audit"]
+            [
+                "identity",
+                "tenancy",
+                "clients",
+                "scheduling",
+                "documentation",
+                "audit"
+            ]
         );
     }
 }

@@ -499,4 +499,21 @@ impl Calendar {
             participations,
         ))
     }
+
+    /// Whether `client_id` attended appointment `id` (for documentation and
+    /// billing, which checked the user's access): the appointment and the
+    /// answer; present only when the appointment was completed.
+    pub(crate) async fn attendance(
+        &self,
+        id: Uuid,
+        client_id: Uuid,
+    ) -> Result<(AppointmentView, bool), SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let (row, attended) = repo::attendance(&mut tx, id, client_id)
+            .await?
+            .ok_or(SchedulingError::AppointmentNotFound)?;
+        commit(tx).await?;
+        let held = Status::parse(&row.status) == Some(Status::Completed);
+        Ok((row.into(), held && attended))
+    }
 }

@@ -549,4 +549,27 @@ impl SchedulingService for SchedulingGrpc {
                 .collect(),
         }))
     }
+
+    async fn get_attendance(
+        &self,
+        request: Request<pb::GetAttendanceRequest>,
+    ) -> Result<Response<pb::GetAttendanceResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "appointment_id", &request.appointment_id);
+        let client_id = uuid(&mut violations, "client_id", &request.client_id);
+        done(violations)?;
+        let (view, attended) = self
+            .calendar
+            .attendance(id.unwrap_or_default(), client_id.unwrap_or_default())
+            .await?;
+        let appointment = convert::appointment_out(view);
+        Ok(Response::new(pb::GetAttendanceResponse {
+            trainer_id: appointment.trainer_id,
+            start_time: appointment.start_time,
+            end_time: appointment.end_time,
+            status: appointment.status,
+            attended,
+        }))
+    }
 }

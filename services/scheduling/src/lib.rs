@@ -38,11 +38,16 @@ pub const ERROR_DOMAIN: &str = "fitflow.scheduling";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Who may call what: the gateway and operators, the public RPCs; clients
-/// alone reads a client's appointments for their export (the internal RPCs
-/// for billing and documentation come with their issues).
+/// alone reads a client's appointments for their export; documentation and
+/// billing ask whether a client attended.
 pub fn peer_policy() -> PeerPolicy {
-    PeerPolicy::new(EDGE_PEERS).allow(
-        "/fitflow.scheduling.v1.SchedulingService/ExportClientAppointments",
-        &["clients"],
-    )
+    PeerPolicy::new(EDGE_PEERS)
+        .allow(
+            "/fitflow.scheduling.v1.SchedulingService/ExportClientAppointments",
+            &["clients"],
+        )
+        .allow(
+            "/fitflow.scheduling.v1.SchedulingService/GetAttendance",
+            &["documentation", "billing"],
+        )
 }

@@ -552,3 +552,29 @@ pub(crate) async fn participations_of_client(
     .fetch_all(conn)
     .await
 }
+
+/// Whether `client_id` was recorded present at appointment `id`: its own
+/// client's `client_attended`, or the participant row's `attended`. `None`
+/// when the client is neither the appointment's client nor a participant.
+pub(crate) async fn attendance(
+    conn: &mut PgConnection,
+    id: Uuid,
+    client_id: Uuid,
+) -> Result<Option<(AppointmentRow, bool)>, sqlx::Error> {
+    let Some(row) = appointment(&mut *conn, id, false).await? else {
+        return Ok(None);
+    };
+    if row.client_id == Some(client_id) {
+        let attended = row.client_attended == Some(true);
+        return Ok(Some((row, attended)));
+    }
+    let attended: Option<Option<bool>> = sqlx::query_scalar(
+        "SELECT attended FROM appointment_participants \
+         WHERE appointment_id = $1 AND client_id = $2",
+    )
+    .bind(id)
+    .bind(client_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(attended.map(|attended| (row, attended == Some(true))))
+}

@@ -41,11 +41,15 @@ const RPC: &str = "/fitflow.tenancy.v1.TenancyService/";
 
 /// Who may call what: the gateway and operators use the public RPCs;
 /// billing alone reads tax profiles, identity alone what a user acts for,
-/// and `GetRate` admits billing beside the edge.
+/// `GetRate` admits billing and `GetTrainer` documentation beside the edge.
 pub fn peer_policy() -> PeerPolicy {
     PeerPolicy::new(EDGE_PEERS)
         .allow(&format!("{RPC}GetTaxProfile"), &["billing"])
         .allow(&format!("{RPC}GetActingFor"), &["identity"])
+        .allow(
+            &format!("{RPC}GetTrainer"),
+            &["gateway", "operator", "documentation"],
+        )
         .allow(
             &format!("{RPC}GetRate"),
             &["gateway", "operator", "billing"],

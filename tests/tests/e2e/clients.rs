@@ -23,7 +23,14 @@ use crate::tenancy::{TENANCY, answer, invite_to_team, trainer};
 
 const CLIENTS: &str = "clients";
 // Scheduling too: a client's export holds their appointments.
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, "scheduling", AUDIT];
+const EVERYONE: &[&str] = &[
+    IDENTITY,
+    TENANCY,
+    CLIENTS,
+    "scheduling",
+    "documentation",
+    AUDIT,
+];
 
 fn clients(sandbox: &Sandbox, peer: &str) -> ClientsServiceClient<Channel> {
     ClientsServiceClient::new(sandbox.channel(CLIENTS, peer))
@@ -40,7 +47,7 @@ fn consent() -> Option<pb::HealthConsent> {
 }
 
 /// A whole client with health information; names and contacts from `tag`.
-fn full_client(first: &str, last: &str, email: &str, phone: &str) -> pb::Client {
+pub(crate) fn full_client(first: &str, last: &str, email: &str, phone: &str) -> pb::Client {
     pb::Client {
         first_name: first.into(),
         last_name: last.into(),
@@ -75,7 +82,7 @@ fn full_client(first: &str, last: &str, email: &str, phone: &str) -> pb::Client 
     }
 }
 
-async fn create(
+pub(crate) async fn create(
     sandbox: &Sandbox,
     token: &str,
     client: pb::Client,
@@ -145,7 +152,7 @@ async fn list(
         .clients
 }
 
-async fn share(
+pub(crate) async fn share(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,
@@ -165,7 +172,7 @@ async fn share(
         .map(|response| response.into_inner().share.expect("share"))
 }
 
-fn code<T>(outcome: &Result<T, tonic::Status>) -> Code {
+pub(crate) fn code<T>(outcome: &Result<T, tonic::Status>) -> Code {
     match outcome {
         Ok(_) => Code::Ok,
         Err(status) => status.code(),
@@ -174,7 +181,7 @@ fn code<T>(outcome: &Result<T, tonic::Status>) -> Code {
 
 /// Puts `member` in `lead`'s team and returns the lead's fresh token (the
 /// team travels in tokens issued after the change).
-async fn join_team(
+pub(crate) async fn join_team(
     sandbox: &Sandbox,
     lead: &(String, String, String),
     member: &(String, String, String),
@@ -783,6 +790,7 @@ async fn a_purged_client_cannot_be_opened_from_a_backup_with_any_key_the_system_
             chrono::Duration::zero(),
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
+        Arc::new(fitflow_documentation::DocumentationService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

@@ -25,7 +25,14 @@ use crate::tenancy::{TENANCY, trainer};
 
 const CLIENTS: &str = "clients";
 // Scheduling too: a client's export holds their appointments.
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, "scheduling", AUDIT];
+const EVERYONE: &[&str] = &[
+    IDENTITY,
+    TENANCY,
+    CLIENTS,
+    "scheduling",
+    "documentation",
+    AUDIT,
+];
 
 /// Control characters no field accepts: NUL, vertical tab and next line
 /// (whitespace a trim would silently drop), escape and delete.
@@ -1759,6 +1766,7 @@ async fn purging_sandbox() -> Sandbox {
             chrono::Duration::zero(),
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
+        Arc::new(fitflow_documentation::DocumentationService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

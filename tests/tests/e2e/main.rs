@@ -11,6 +11,7 @@ mod clients_hostile;
 mod commands;
 mod database;
 mod directory;
+mod documentation;
 mod identity_support;
 mod jwks;
 mod key_rotation;

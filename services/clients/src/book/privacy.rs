@@ -44,8 +44,11 @@ struct ExportDocument<'a> {
     appointments: Vec<ExportedAppointment>,
     /// Scheduling's records: places in group classes.
     class_participations: Vec<ExportedParticipation>,
-    /// Which services' records this document holds; documentation and
-    /// billing add theirs through their own export RPCs as they are built.
+    /// Documentation's records: session notes with their amendments, and
+    /// every version of every training plan, in the contract's JSON mapping.
+    documentation: serde_json::Value,
+    /// Which services' records this document holds; billing adds its own
+    /// through its export RPC when it is built.
     sections: &'static [&'static str],
 }
 
@@ -210,6 +213,7 @@ impl ClientBook {
         // access event commits: an export that cannot be whole fails whole.
         let (appointments, class_participations) =
             exported_appointments(self.appointments.of_client(client_id).await?);
+        let documentation = self.documentation.of_client(client_id).await?;
         let access = event(principal, Action::Export, TABLE, client_id, row.trainer_id)
             .purpose(purpose)
             .build();
@@ -239,7 +243,8 @@ impl ClientBook {
             sharing_history: &history,
             appointments,
             class_participations,
-            sections: &["clients", "scheduling"],
+            documentation,
+            sections: &["clients", "scheduling", "documentation"],
         };
         let bytes = serde_json::to_vec_pretty(&document)
             .map_err(|_| ClientsError::Corrupt("export document"))?;

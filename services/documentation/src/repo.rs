@@ -1,0 +1,476 @@
+//! Every SQL statement of the documentation service. Sealed columns come
+//! and go as bytes; row-level security admits rows of trainers the caller
+//! acts for and of the client set by [`grant_client`].
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Admits the caller to `client_id`'s rows for the rest of the transaction
+/// (the clients service said yes).
+pub(crate) async fn grant_client(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('fitflow.granted_client_id', $1, true)")
+        .bind(client_id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A `session_notes` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct NoteRow {
+    pub id: Uuid,
+    pub client_id: Uuid,
+    pub trainer_id: Uuid,
+    pub appointment_id: Uuid,
+    pub session_date: NaiveDate,
+    pub session_time: DateTime<Utc>,
+    pub status: String,
+    pub body: Vec<u8>,
+    pub measurements: Option<Vec<u8>>,
+    pub private_notes: Option<Vec<u8>>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub signed_by: Option<Uuid>,
+    pub ai_summary: Option<Vec<u8>>,
+    pub ai_model: Option<String>,
+    pub ai_generated_at: Option<DateTime<Utc>>,
+    pub ai_submitted_by: Option<Uuid>,
+    pub ai_submitted_at: Option<DateTime<Utc>>,
+    pub ai_accepted_by: Option<Uuid>,
+    pub ai_accepted_at: Option<DateTime<Utc>>,
+    pub amendment_count: i32,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const NOTE_COLUMNS: &str = "id, client_id, trainer_id, appointment_id, session_date, session_time, \
+     status, body, measurements, private_notes, signed_at, signed_by, ai_summary, ai_model, \
+     ai_generated_at, ai_submitted_by, ai_submitted_at, ai_accepted_by, ai_accepted_at, \
+     amendment_count, version, created_at, updated_at";
+
+/// A note's sealed parts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SealedNote {
+    pub body: Vec<u8>,
+    pub measurements: Option<Vec<u8>>,
+    pub private_notes: Option<Vec<u8>>,
+}
+
+/// A new draft.
+#[derive(Debug, Clone)]
+pub(crate) struct NewNote {
+    pub id: Uuid,
+    pub client_id: Uuid,
+    pub trainer_id: Uuid,
+    pub appointment_id: Uuid,
+    pub session_date: NaiveDate,
+    pub session_time: DateTime<Utc>,
+    pub sealed: SealedNote,
+}
+
+/// Inserts a draft; `false` when the session already has a note for the client.
+pub(crate) async fn insert_note(
+    conn: &mut PgConnection,
+    note: &NewNote,
+) -> Result<bool, sqlx::Error> {
+    let outcome = sqlx::query(
+        "INSERT INTO session_notes (id, client_id, trainer_id, appointment_id, session_date, \
+         session_time, body, measurements, private_notes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(note.id)
+    .bind(note.client_id)
+    .bind(note.trainer_id)
+    .bind(note.appointment_id)
+    .bind(note.session_date)
+    .bind(note.session_time)
+    .bind(&note.sealed.body)
+    .bind(&note.sealed.measurements)
+    .bind(&note.sealed.private_notes)
+    .execute(conn)
+    .await;
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(error) if fitflow_db::is_unique_violation(&error, "session_notes_one_per_session") => {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The note `id` of `client_id`, if the caller sees it (locked for a change).
+pub(crate) async fn note(
+    conn: &mut PgConnection,
+    id: Uuid,
+    client_id: Uuid,
+    lock: bool,
+) -> Result<Option<NoteRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {NOTE_COLUMNS} FROM session_notes WHERE id = $1 AND client_id = $2{}",
+        if lock { " FOR UPDATE" } else { "" }
+    ))
+    .bind(id)
+    .bind(client_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Replaces a draft's sealed parts.
+pub(crate) async fn update_draft(
+    conn: &mut PgConnection,
+    id: Uuid,
+    sealed: &SealedNote,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE session_notes SET body = $2, measurements = $3, private_notes = $4, \
+         version = version + 1, updated_at = now() WHERE id = $1 AND status = 'draft'",
+    )
+    .bind(id)
+    .bind(&sealed.body)
+    .bind(&sealed.measurements)
+    .bind(&sealed.private_notes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Signs a draft.
+pub(crate) async fn sign(conn: &mut PgConnection, id: Uuid, by: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE session_notes SET status = 'signed', signed_at = now(), signed_by = $2, \
+         version = version + 1, updated_at = now() WHERE id = $1 AND status = 'draft'",
+    )
+    .bind(id)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A `session_note_amendments` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct AmendmentRow {
+    pub id: Uuid,
+    pub note_id: Uuid,
+    pub client_id: Uuid,
+    pub trainer_id: Uuid,
+    pub sequence: i32,
+    pub author_id: Uuid,
+    pub reason: Vec<u8>,
+    pub body: Vec<u8>,
+    pub measurements: Option<Vec<u8>>,
+    pub private_notes: Option<Vec<u8>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const AMENDMENT_COLUMNS: &str = "id, note_id, client_id, trainer_id, sequence, author_id, reason, \
+     body, measurements, private_notes, created_at";
+
+/// Adds an amendment as the note's next and counts it on the note.
+pub(crate) async fn insert_amendment(
+    conn: &mut PgConnection,
+    row: &AmendmentRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO session_note_amendments (id, note_id, client_id, trainer_id, sequence, \
+         author_id, reason, body, measurements, private_notes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(row.id)
+    .bind(row.note_id)
+    .bind(row.client_id)
+    .bind(row.trainer_id)
+    .bind(row.sequence)
+    .bind(row.author_id)
+    .bind(&row.reason)
+    .bind(&row.body)
+    .bind(&row.measurements)
+    .bind(&row.private_notes)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE session_notes SET amendment_count = $2, version = version + 1, updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(row.note_id)
+    .bind(row.sequence)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every amendment of a note, oldest first.
+pub(crate) async fn amendments(
+    conn: &mut PgConnection,
+    note_id: Uuid,
+) -> Result<Vec<AmendmentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {AMENDMENT_COLUMNS} FROM session_note_amendments WHERE note_id = $1 ORDER BY sequence"
+    ))
+    .bind(note_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The latest amendment of each of `note_ids` that has one.
+pub(crate) async fn latest_amendments(
+    conn: &mut PgConnection,
+    note_ids: &[Uuid],
+) -> Result<Vec<AmendmentRow>, sqlx::Error> {
+    if note_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(&format!(
+        "SELECT DISTINCT ON (note_id) {AMENDMENT_COLUMNS} FROM session_note_amendments \
+         WHERE note_id = ANY($1) ORDER BY note_id, sequence DESC"
+    ))
+    .bind(note_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// An AI summary with its provenance.
+#[derive(Debug, Clone)]
+pub(crate) struct AiSummaryRow<'a> {
+    pub sealed: &'a [u8],
+    pub model: &'a str,
+    pub generated_at: DateTime<Utc>,
+    pub submitted_by: Uuid,
+}
+
+/// Attaches (or replaces) a note's AI summary; clears any acceptance.
+pub(crate) async fn set_ai_summary(
+    conn: &mut PgConnection,
+    id: Uuid,
+    summary: &AiSummaryRow<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE session_notes SET ai_summary = $2, ai_model = $3, ai_generated_at = $4, \
+         ai_submitted_by = $5, ai_submitted_at = now(), ai_accepted_by = NULL, \
+         ai_accepted_at = NULL, version = version + 1, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(summary.sealed)
+    .bind(summary.model)
+    .bind(summary.generated_at)
+    .bind(summary.submitted_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records who accepted a note's AI summary.
+pub(crate) async fn accept_ai_summary(
+    conn: &mut PgConnection,
+    id: Uuid,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE session_notes SET ai_accepted_by = $2, ai_accepted_at = now(), \
+         version = version + 1, updated_at = now() WHERE id = $1 AND ai_summary IS NOT NULL",
+    )
+    .bind(id)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One page of a client's notes the caller sees, latest session first.
+pub(crate) async fn notes_of_client(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+    signed_only: bool,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    sqlx::query_as(&format!(
+        "SELECT {NOTE_COLUMNS} FROM session_notes WHERE client_id = $1 \
+         AND ($2::boolean IS FALSE OR status = 'signed') \
+         AND ($3::timestamptz IS NULL OR (session_time, id) < ($3, $4)) \
+         ORDER BY session_time DESC, id DESC LIMIT $5"
+    ))
+    .bind(client_id)
+    .bind(signed_only)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every note of a client, oldest session first (export).
+pub(crate) async fn all_notes_of_client(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {NOTE_COLUMNS} FROM session_notes WHERE client_id = $1 \
+         ORDER BY session_time, id LIMIT 10000"
+    ))
+    .bind(client_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A signed note's current measurements: where they are sealed and the bytes.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct MeasuredSession {
+    pub note_id: Uuid,
+    pub session_date: NaiveDate,
+    /// The amendment holding the current text, if amended.
+    pub amendment_id: Option<Uuid>,
+    pub measurements: Option<Vec<u8>>,
+}
+
+/// The signed notes of a client with sessions in [first, last], oldest
+/// first, at most `limit`, each with its current measurements.
+pub(crate) async fn measured_sessions(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+    first: NaiveDate,
+    last: NaiveDate,
+    limit: i64,
+) -> Result<Vec<MeasuredSession>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT n.id AS note_id, n.session_date, a.id AS amendment_id, \
+                CASE WHEN a.id IS NULL THEN n.measurements ELSE a.measurements END AS measurements \
+         FROM session_notes n \
+         LEFT JOIN LATERAL (SELECT id, measurements FROM session_note_amendments \
+                            WHERE note_id = n.id ORDER BY sequence DESC LIMIT 1) a ON n.amendment_count > 0 \
+         WHERE n.client_id = $1 AND n.status = 'signed' AND n.session_date BETWEEN $2 AND $3 \
+         ORDER BY n.session_date, n.session_time, n.id LIMIT $4",
+    )
+    .bind(client_id)
+    .bind(first)
+    .bind(last)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A plan version, with its plan's trainer and current version.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PlanVersionRow {
+    pub id: Uuid,
+    pub plan_id: Uuid,
+    pub version: i32,
+    pub client_id: Uuid,
+    pub trainer_id: Uuid,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub sessions_per_week: i32,
+    pub status: String,
+    pub body: Vec<u8>,
+    pub author_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+const PLAN_VERSION_COLUMNS: &str = "v.id, v.plan_id, v.version, v.client_id, v.trainer_id, v.start_date, \
+     v.end_date, v.sessions_per_week, v.status, v.body, v.author_id, v.created_at";
+
+/// Creates a plan whose first version is `first`.
+pub(crate) async fn insert_plan(
+    conn: &mut PgConnection,
+    first: &PlanVersionRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO training_plans (id, client_id, trainer_id) VALUES ($1, $2, $3)")
+        .bind(first.plan_id)
+        .bind(first.client_id)
+        .bind(first.trainer_id)
+        .execute(&mut *conn)
+        .await?;
+    insert_plan_version(conn, first).await
+}
+
+/// Adds a version and makes it the plan's current one.
+pub(crate) async fn insert_plan_version(
+    conn: &mut PgConnection,
+    row: &PlanVersionRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO training_plan_versions (id, plan_id, version, client_id, trainer_id, \
+         start_date, end_date, sessions_per_week, status, body, author_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(row.id)
+    .bind(row.plan_id)
+    .bind(row.version)
+    .bind(row.client_id)
+    .bind(row.trainer_id)
+    .bind(row.start_date)
+    .bind(row.end_date)
+    .bind(row.sessions_per_week)
+    .bind(&row.status)
+    .bind(&row.body)
+    .bind(row.author_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE training_plans SET current_version = $2 WHERE id = $1")
+        .bind(row.plan_id)
+        .bind(row.version)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Version `version` (0: the current one) of plan `id` of `client_id`,
+/// locking the plan for a revision when `lock`.
+pub(crate) async fn plan_version(
+    conn: &mut PgConnection,
+    id: Uuid,
+    client_id: Uuid,
+    version: i32,
+    lock: bool,
+) -> Result<Option<PlanVersionRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PLAN_VERSION_COLUMNS} FROM training_plans p \
+         JOIN training_plan_versions v ON v.plan_id = p.id \
+          AND v.version = CASE WHEN $3 = 0 THEN p.current_version ELSE $3 END \
+         WHERE p.id = $1 AND p.client_id = $2{}",
+        if lock { " FOR UPDATE OF p" } else { "" }
+    ))
+    .bind(id)
+    .bind(client_id)
+    .bind(version)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The current version of each of a client's plans the caller sees, newest
+/// plan first.
+pub(crate) async fn current_plans(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+    limit: i64,
+) -> Result<Vec<PlanVersionRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PLAN_VERSION_COLUMNS} FROM training_plans p \
+         JOIN training_plan_versions v ON v.plan_id = p.id AND v.version = p.current_version \
+         WHERE p.client_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT $2"
+    ))
+    .bind(client_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every version of every plan of a client (export).
+pub(crate) async fn all_plan_versions(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<Vec<PlanVersionRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PLAN_VERSION_COLUMNS} FROM training_plans p \
+         JOIN training_plan_versions v ON v.plan_id = p.id \
+         WHERE p.client_id = $1 ORDER BY p.created_at, p.id, v.version LIMIT 100000"
+    ))
+    .bind(client_id)
+    .fetch_all(conn)
+    .await
+}
