@@ -53,6 +53,12 @@ pub enum Scenario {
     /// How long after a logout tenancy refuses the session's token: `--seed`
     /// logouts (50 when 0), one at a time; p50 and p99 of the delay.
     Revocation,
+    /// documentation `ListSessionNotes`: a client's last 20 signed notes,
+    /// every field opened, among `--seed` notes in all.
+    Notes,
+    /// documentation `GetProgress`: body weight over five years of a
+    /// client's weekly signed notes (260), among `--seed` notes in all.
+    Progress,
 }
 
 impl Scenario {
@@ -83,8 +89,10 @@ pub struct BenchPlan {
     pub tenancy_endpoint: String,
     /// Clients' endpoint (clients scenarios).
     pub clients_endpoint: String,
-    /// Scheduling's endpoint (scheduling scenarios).
+    /// Scheduling's endpoint (scheduling and documentation scenarios).
     pub scheduling_endpoint: String,
+    /// Documentation's endpoint (documentation scenarios).
+    pub documentation_endpoint: String,
     /// The concurrencies get-client measures, each beside pgbench.
     pub steps: Vec<usize>,
     /// Rows to seed first: studios (`studio-search`), rate versions (`rate`)
@@ -155,7 +163,9 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::GetClient
         | Scenario::ClientSearch
         | Scenario::Week
-        | Scenario::Revocation => {
+        | Scenario::Revocation
+        | Scenario::Notes
+        | Scenario::Progress => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -193,6 +203,22 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         let scheduling =
             fitflow_server::client::channel(&plan.scheduling_endpoint, "scheduling", &paths)?;
         return crate::bench_scheduling::run(plan, scheduling, token.unwrap_or_default()).await;
+    }
+    if matches!(plan.scenario, Scenario::Notes | Scenario::Progress) {
+        let channels = crate::bench_documentation::Channels {
+            clients: fitflow_server::client::channel(&plan.clients_endpoint, "clients", &paths)?,
+            scheduling: fitflow_server::client::channel(
+                &plan.scheduling_endpoint,
+                "scheduling",
+                &paths,
+            )?,
+            documentation: fitflow_server::client::channel(
+                &plan.documentation_endpoint,
+                "documentation",
+                &paths,
+            )?,
+        };
+        return crate::bench_documentation::run(plan, channels, token.unwrap_or_default()).await;
     }
     if plan.scenario == Scenario::Revocation {
         let tenancy = fitflow_server::client::channel(&plan.tenancy_endpoint, "tenancy", &paths)?;
@@ -402,7 +428,9 @@ async fn one_request(
         | Scenario::GetClient
         | Scenario::ClientSearch
         | Scenario::Week
-        | Scenario::Revocation => {}
+        | Scenario::Revocation
+        | Scenario::Notes
+        | Scenario::Progress => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

@@ -4,6 +4,7 @@
 pub mod audit_ops;
 pub mod bench;
 mod bench_clients;
+mod bench_documentation;
 mod bench_revocation;
 mod bench_scheduling;
 mod bench_tenancy;

@@ -72,9 +72,12 @@ enum Command {
         /// Clients' endpoint (clients scenarios).
         #[arg(long, default_value = "https://127.0.0.1:50053")]
         clients_endpoint: String,
-        /// Scheduling's endpoint (scheduling scenarios).
+        /// Scheduling's endpoint (scheduling and documentation scenarios).
         #[arg(long, default_value = "https://127.0.0.1:50054")]
         scheduling_endpoint: String,
+        /// Documentation's endpoint (documentation scenarios).
+        #[arg(long, default_value = "https://127.0.0.1:50055")]
+        documentation_endpoint: String,
         /// The concurrencies get-client measures, each beside pgbench (which
         /// opens that many connections).
         #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
@@ -83,7 +86,7 @@ enum Command {
         /// (studio-search), rate versions (rate), or clients in all
         /// (get-client, client-search: up to 1,000 of the bench trainer's
         /// through the API, the rest other trainers' filler rows), or
-        /// appointments in all (week).
+        /// appointments in all (week), or notes in all (notes, progress).
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
@@ -240,6 +243,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             tenancy_endpoint,
             clients_endpoint,
             scheduling_endpoint,
+            documentation_endpoint,
             steps,
             seed,
         } => {
@@ -251,6 +255,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 tenancy_endpoint,
                 clients_endpoint,
                 scheduling_endpoint,
+                documentation_endpoint,
                 steps: steps.into_iter().map(|step| step.max(1)).collect(),
                 seed,
             };

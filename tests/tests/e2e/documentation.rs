@@ -1281,3 +1281,61 @@ async fn the_clients_export_holds_every_note_with_its_history_and_every_plan_ver
     assert_eq!(plans.len(), 1);
     assert_eq!(plans[0]["goal"], "Run 10 km");
 }
+
+#[tokio::test]
+async fn the_documentation_benches_seed_notes_and_read_them_without_errors() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let endpoint = |service: &str| format!("https://127.0.0.1:{}", sandbox.ports[service]);
+    for (scenario, seed) in [("notes", "3000"), ("progress", "0")] {
+        let output = tokio::process::Command::new(fitflow_e2e::fitflow_binary())
+            .args([
+                "bench",
+                "--scenario",
+                scenario,
+                "--seed",
+                seed,
+                "--seconds",
+                "1",
+                "--concurrency",
+                "2",
+                "--endpoint",
+                &endpoint(IDENTITY),
+                "--clients-endpoint",
+                &endpoint(CLIENTS),
+                "--scheduling-endpoint",
+                &endpoint(SCHEDULING),
+                "--documentation-endpoint",
+                &endpoint(DOCUMENTATION),
+            ])
+            .env_clear()
+            .env("FITFLOW_TLS_DIR", &sandbox.certs.dir)
+            .env("FITFLOW_DEV_INSECURE", "1")
+            .env(
+                "FITFLOW_ADMIN_DATABASE_URL",
+                sandbox.db.admin_url().expose_secret(),
+            )
+            .env("FITFLOW_LOG", "error")
+            .output()
+            .await
+            .expect("run fitflow bench");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{scenario}: {printed}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Figures are printed, never asserted: only that requests succeeded.
+        assert!(printed.contains(" ok, 0 failed"), "{scenario}: {printed}");
+    }
+    let admin = sandbox.db.admin_pool().await;
+    let (notes, signed): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'signed') \
+         FROM documentation.session_notes",
+    )
+    .fetch_one(&admin)
+    .await
+    .expect("counts");
+    assert!(notes >= 3000 + 260, "{notes} notes");
+    assert_eq!(notes, signed, "every note is signed");
+}
