@@ -721,7 +721,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-async fn bao_client() -> vaultrs::client::VaultClient {
+pub(crate) async fn bao_client() -> vaultrs::client::VaultClient {
     let bao = fitflow_testkit::openbao().await;
     vaultrs::client::VaultClient::new(
         vaultrs::client::VaultClientSettingsBuilder::default()
@@ -735,7 +735,7 @@ async fn bao_client() -> vaultrs::client::VaultClient {
 
 /// Every key the system still holds: each live client's own key, and every
 /// service's unwrapped data keys.
-async fn every_key_still_held(sandbox: &Sandbox) -> Vec<Vec<u8>> {
+pub(crate) async fn every_key_still_held(sandbox: &Sandbox) -> Vec<Vec<u8>> {
     use base64::Engine as _;
     let bao = bao_client().await;
     let mut keys = Vec::new();
@@ -755,7 +755,14 @@ async fn every_key_still_held(sandbox: &Sandbox) -> Vec<Vec<u8>> {
         );
     }
     let admin = sandbox.db.admin_pool().await;
-    for schema in ["identity", "tenancy", "clients", "audit"] {
+    for schema in [
+        "identity",
+        "tenancy",
+        "clients",
+        "scheduling",
+        "documentation",
+        "audit",
+    ] {
         let wrapped: Vec<String> =
             sqlx::query_scalar(&format!("SELECT wrapped_key FROM {schema}.data_keys"))
                 .fetch_all(&admin)

@@ -1339,3 +1339,91 @@ async fn the_documentation_benches_seed_notes_and_read_them_without_errors() {
     assert!(notes >= 3000 + 260, "{notes} notes");
     assert_eq!(notes, signed, "every note is signed");
 }
+
+#[tokio::test]
+async fn purging_the_client_erases_their_notes_for_good_even_from_a_backup() {
+    use std::sync::Arc;
+    let registry = fitflow_platform::Registry::new(vec![
+        Arc::new(fitflow_identity::IdentityService),
+        Arc::new(fitflow_tenancy::TenancyService),
+        Arc::new(fitflow_clients::ClientsService::with_retention(
+            chrono::Duration::zero(),
+        )),
+        Arc::new(fitflow_scheduling::SchedulingService),
+        Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_audit::AuditService),
+    ])
+    .expect("registry");
+    let sandbox = Sandbox::with_registry(registry).await;
+    let stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let (client_id, note) = signed_note(&sandbox, &owner).await;
+    let (kept_client, kept_note) = signed_note_at(&sandbox, &owner, next_year(6, 1, 15)).await;
+    let admin = sandbox.db.admin_pool().await;
+    // The backup, taken before the purge.
+    let body: Vec<u8> =
+        sqlx::query_scalar("SELECT body FROM documentation.session_notes WHERE id = $1::uuid")
+            .bind(&note.id)
+            .fetch_one(&admin)
+            .await
+            .expect("sealed body");
+
+    let mut clients = ClientsServiceClient::new(sandbox.channel(CLIENTS, "gateway"));
+    clients
+        .delete_client(bearer(
+            clients_pb::DeleteClientRequest {
+                client_id: client_id.clone(),
+                etag: String::new(),
+            },
+            &owner.2,
+        ))
+        .await
+        .expect("soft delete");
+    let (_, operator) = sandbox.operator().await;
+    ClientsServiceClient::new(sandbox.channel(CLIENTS, "operator"))
+        .purge_client(bearer(
+            clients_pb::PurgeClientRequest {
+                client_id: client_id.clone(),
+            },
+            &operator.access_token,
+        ))
+        .await
+        .expect("purge");
+
+    // A fresh documentation process (no key cached): the note's trainer
+    // still finds the row, and it no longer opens.
+    stack.shutdown().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let erased = get_note(&sandbox, &owner.2, &note, pb::NoteView::Trainer, false)
+        .await
+        .expect_err("erased");
+    assert_eq!(
+        (erased.code(), reason(&erased).as_str()),
+        (Code::NotFound, "SUBJECT_ERASED"),
+        "{erased:?}"
+    );
+
+    let keys = crate::clients::every_key_still_held(&sandbox).await;
+    assert!(
+        keys.len() >= 2,
+        "the other client's key and data keys remain"
+    );
+    let note_id: uuid::Uuid = note.id.parse().expect("uuid");
+    let client: uuid::Uuid = client_id.parse().expect("uuid");
+    for key in &keys {
+        let at = fitflow_crypto::FieldAddress {
+            table: "session_notes",
+            column: "body",
+            row_id: note_id,
+        };
+        assert!(
+            fitflow_crypto::open_with_raw_key(key, client, at, &body).is_err(),
+            "a key still held opens the purged client's note"
+        );
+    }
+    // The other client's notes are untouched.
+    let kept = get_note(&sandbox, &owner.2, &kept_note, pb::NoteView::Trainer, false)
+        .await
+        .expect("the other client's note still reads");
+    assert_eq!(kept.client_id, kept_client);
+}
