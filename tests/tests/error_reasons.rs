@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fitflow_proto::{audit, clients, documentation, identity, scheduling, tenancy, types};
+use fitflow_proto::{audit, billing, clients, documentation, identity, scheduling, tenancy, types};
 
 /// The `ApiError` constructors that take a reason, and the argument (from 0)
 /// that holds it.
@@ -150,6 +150,8 @@ enum Sender {
     Scheduling,
     /// The documentation service.
     Documentation,
+    /// The billing service.
+    Billing,
 }
 
 impl Sender {
@@ -164,6 +166,7 @@ impl Sender {
             (Some("services"), Some("clients")) => Ok(Sender::Clients),
             (Some("services"), Some("scheduling")) => Ok(Sender::Scheduling),
             (Some("services"), Some("documentation")) => Ok(Sender::Documentation),
+            (Some("services"), Some("billing")) => Ok(Sender::Billing),
             _ => Err(format!(
                 "{}: a new service? map its directory to its package's ErrorReason in this test",
                 relative.display()
@@ -189,6 +192,7 @@ impl Sender {
             Sender::Documentation => {
                 documentation::ErrorReason::from_str_name(&name).map(|value| value as i32)
             }
+            Sender::Billing => billing::ErrorReason::from_str_name(&name).map(|value| value as i32),
         };
         // UNSPECIFIED is the enum's zero, never a reason.
         shared.is_some_and(|value| value != types::ErrorReason::Unspecified)
@@ -367,6 +371,11 @@ fn the_shared_and_service_reasons_never_share_a_name() {
             (1..1000)
                 .filter_map(|n| documentation::ErrorReason::try_from(n).ok())
                 .map(|value| value.as_str_name()),
+        )
+        .chain(
+            (1..1000)
+                .filter_map(|n| billing::ErrorReason::try_from(n).ok())
+                .map(|value| value.as_str_name()),
         );
     for name in services {
         assert!(!shared.contains(&name), "{name} is declared twice");
@@ -422,6 +431,7 @@ fn every_reason_the_proto_comments_name_is_declared() {
             "proto/fitflow/documentation/v1/documentation.proto",
             Sender::Documentation,
         ),
+        ("proto/fitflow/billing/v1/billing.proto", Sender::Billing),
     ] {
         let proto = std::fs::read_to_string(root.join(relative)).expect("read proto");
         for (line, reason) in reasons_named_in_comments(&proto) {

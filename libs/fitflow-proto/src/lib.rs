@@ -33,6 +33,13 @@ pub mod fitflow {
             tonic::include_proto!("fitflow.audit.v1");
         }
     }
+    /// `fitflow.billing.v1`.
+    pub mod billing {
+        /// Version 1.
+        pub mod v1 {
+            tonic::include_proto!("fitflow.billing.v1");
+        }
+    }
     /// `fitflow.clients.v1`.
     pub mod clients {
         /// Version 1.
@@ -73,6 +80,7 @@ pub mod google {
 }
 
 pub use fitflow::audit::v1 as audit;
+pub use fitflow::billing::v1 as billing;
 pub use fitflow::clients::v1 as clients;
 pub use fitflow::documentation::v1 as documentation;
 pub use fitflow::identity::v1 as identity;

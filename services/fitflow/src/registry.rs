@@ -14,6 +14,7 @@ pub fn registry() -> Registry {
         Arc::new(fitflow_clients::ClientsService::from_env()),
         Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("the registry matches deploy/services.tsv")
@@ -32,6 +33,7 @@ mod tests {
                 "clients",
                 "scheduling",
                 "documentation",
+                "billing",
                 "audit"
             ]
         );

@@ -5,6 +5,7 @@ mod abuse;
 mod accounts;
 mod audit_complete;
 mod audit_trail;
+mod billing;
 mod bootstrap;
 mod clients;
 mod clients_hostile;

@@ -1,0 +1,2 @@
+DROP TABLE tax_rates;
+DROP FUNCTION caller_is_operator();

@@ -1,0 +1,71 @@
+//! The billing service's errors and their one mapping to what callers see.
+
+use fitflow_error::ApiError;
+use tonic::Code;
+
+/// Everything that can go wrong in the billing service.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// Already classified (bad input, role checks).
+    #[error(transparent)]
+    Rejected(#[from] ApiError),
+    /// The tax table cannot price a line (no federal rate on that date).
+    #[error("no tax rate")]
+    NoTaxRate,
+    /// A new rate must start after the version in force, today or later.
+    #[error("tax rate not later")]
+    TaxRateNotLater,
+    /// PostgreSQL failed.
+    #[error(transparent)]
+    Database(#[from] fitflow_db::DbError),
+    /// Writing the audit event failed.
+    #[error(transparent)]
+    Outbox(#[from] fitflow_outbox::OutboxError),
+    /// A stored value could not be read back, or the table is inconsistent.
+    #[error("corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+impl From<sqlx::Error> for BillingError {
+    fn from(error: sqlx::Error) -> Self {
+        BillingError::Database(error.into())
+    }
+}
+
+impl From<crate::tax::TaxError> for BillingError {
+    fn from(error: crate::tax::TaxError) -> Self {
+        match error {
+            crate::tax::TaxError::NoFederalRate { .. } => BillingError::NoTaxRate,
+            crate::tax::TaxError::Ambiguous { .. } => {
+                BillingError::Corrupt("overlapping tax rates")
+            }
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        match error {
+            BillingError::Rejected(api) => api,
+            BillingError::NoTaxRate => ApiError::new(
+                Code::FailedPrecondition,
+                "NO_TAX_RATE",
+                "the tax table has no GST or HST in force on that date",
+            ),
+            BillingError::TaxRateNotLater => ApiError::new(
+                Code::FailedPrecondition,
+                "TAX_RATE_NOT_LATER",
+                "a new rate takes effect today or later, after the version in force starts",
+            ),
+            BillingError::Database(error) => error.into(),
+            BillingError::Outbox(error) => error.into(),
+            BillingError::Corrupt(_) => ApiError::internal(&error),
+        }
+    }
+}
+
+impl From<BillingError> for tonic::Status {
+    fn from(error: BillingError) -> Self {
+        ApiError::from(error).into_status(crate::ERROR_DOMAIN)
+    }
+}

@@ -1,0 +1,39 @@
+//! Billing as a platform service.
+
+use fitflow_platform::{Service, ServiceContext, ServiceRoutes, StartFuture};
+use fitflow_proto::billing::billing_service_server::BillingServiceServer;
+use fitflow_server::PeerPolicy;
+use sqlx::migrate::Migrator;
+
+use crate::{BillingGrpc, MIGRATOR, SERVICE, TaxTable};
+
+/// Largest request message: a quote of 500 lines fits well within it.
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// The billing service, for the platform's registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BillingService;
+
+impl Service for BillingService {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn migrations(&self) -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn peer_policy(&self) -> PeerPolicy {
+        crate::peer_policy()
+    }
+
+    fn start(&self, context: ServiceContext) -> StartFuture<'_> {
+        Box::pin(async move {
+            let table = TaxTable::new(context.pool);
+            Ok(ServiceRoutes::new().add_service(
+                BillingServiceServer::new(BillingGrpc::new(table))
+                    .max_decoding_message_size(MAX_MESSAGE),
+            ))
+        })
+    }
+}
