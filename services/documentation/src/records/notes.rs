@@ -290,6 +290,25 @@ impl Records {
         Ok(note)
     }
 
+    /// Reads the changed note back (view TRAINER, with its history when
+    /// `history`), commits, and returns it.
+    async fn finish(
+        &self,
+        mut tx: fitflow_db::Tx,
+        note_id: Uuid,
+        client_id: Uuid,
+        history: bool,
+    ) -> Result<pb::SessionNote, DocumentationError> {
+        let row = repo::note(&mut tx, note_id, client_id, false)
+            .await?
+            .ok_or(DocumentationError::NoteNotFound)?;
+        let note = self
+            .render(&mut tx, &row, View::Trainer, history, None)
+            .await?;
+        commit(tx).await?;
+        Ok(note)
+    }
+
     /// Starts the draft of a client's session.
     pub(crate) async fn create_note(
         &self,
@@ -358,14 +377,7 @@ impl Records {
             audit = audit.changed_field(field);
         }
         fitflow_outbox::record(&mut tx, &audit.build()).await?;
-        let row = repo::note(&mut tx, id, client_id, false)
-            .await?
-            .ok_or(DocumentationError::NoteNotFound)?;
-        let note = self
-            .render(&mut tx, &row, View::Trainer, false, None)
-            .await?;
-        commit(tx).await?;
-        Ok(note)
+        self.finish(tx, id, client_id, false).await
     }
 
     /// The note locked for a change the caller may make to it.
@@ -413,14 +425,7 @@ impl Records {
             audit = audit.changed_field(field);
         }
         fitflow_outbox::record(&mut tx, &audit.build()).await?;
-        let row = repo::note(&mut tx, note_id, client_id, false)
-            .await?
-            .ok_or(DocumentationError::NoteNotFound)?;
-        let note = self
-            .render(&mut tx, &row, View::Trainer, false, None)
-            .await?;
-        commit(tx).await?;
-        Ok(note)
+        self.finish(tx, note_id, client_id, false).await
     }
 
     /// Signs a draft; only its own trainer may.
@@ -453,14 +458,7 @@ impl Records {
             .change("signed_by", "", &principal.user_id.to_string())
             .build();
         fitflow_outbox::record(&mut tx, &audit).await?;
-        let row = repo::note(&mut tx, note_id, client_id, false)
-            .await?
-            .ok_or(DocumentationError::NoteNotFound)?;
-        let note = self
-            .render(&mut tx, &row, View::Trainer, false, None)
-            .await?;
-        commit(tx).await?;
-        Ok(note)
+        self.finish(tx, note_id, client_id, false).await
     }
 
     /// Amends a signed note; the original and earlier amendments stay.
@@ -514,14 +512,7 @@ impl Records {
             audit = audit.changed_field(field);
         }
         fitflow_outbox::record(&mut tx, &audit.build()).await?;
-        let row = repo::note(&mut tx, note_id, client_id, false)
-            .await?
-            .ok_or(DocumentationError::NoteNotFound)?;
-        let note = self
-            .render(&mut tx, &row, View::Trainer, true, None)
-            .await?;
-        commit(tx).await?;
-        Ok(note)
+        self.finish(tx, note_id, client_id, true).await
     }
 
     /// Reads a note for `view`, with an access event for `purpose`.
@@ -654,14 +645,7 @@ impl Records {
             .changed_field("ai_summary")
             .build();
         fitflow_outbox::record(&mut tx, &audit).await?;
-        let row = repo::note(&mut tx, note_id, client_id, false)
-            .await?
-            .ok_or(DocumentationError::NoteNotFound)?;
-        let note = self
-            .render(&mut tx, &row, View::Trainer, false, None)
-            .await?;
-        commit(tx).await?;
-        Ok(note)
+        self.finish(tx, note_id, client_id, false).await
     }
 
     /// The note's trainer accepts its AI summary.
@@ -687,14 +671,7 @@ impl Records {
             .change("ai_summary_accepted_by", "", &principal.user_id.to_string())
             .build();
         fitflow_outbox::record(&mut tx, &audit).await?;
-        let row = repo::note(&mut tx, note_id, client_id, false)
-            .await?
-            .ok_or(DocumentationError::NoteNotFound)?;
-        let note = self
-            .render(&mut tx, &row, View::Trainer, false, None)
-            .await?;
-        commit(tx).await?;
-        Ok(note)
+        self.finish(tx, note_id, client_id, false).await
     }
 }
 
