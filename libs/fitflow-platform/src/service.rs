@@ -77,6 +77,8 @@ pub struct ServiceContext {
     pub verifier: Arc<TokenVerifier>,
     /// mTLS channels to the other services.
     pub peers: PeerClients,
+    /// Sends mail, when the settings name an SMTP server.
+    pub mail: Option<fitflow_mail::Mailer>,
     /// Cancelled when the service must stop.
     pub shutdown: CancellationToken,
     pub(crate) tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,

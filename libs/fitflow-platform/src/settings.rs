@@ -129,6 +129,28 @@ pub struct Settings {
     /// How to reach every service in the table (`https://host:port`); the
     /// TLS name is the service name.
     pub endpoints: BTreeMap<&'static str, String>,
+    /// Where to send mail (`FITFLOW_SMTP_URL`), if anywhere; identity
+    /// refuses to start without it.
+    pub mail: Option<fitflow_mail::MailSettings>,
+}
+
+/// `smtp://host[:port]` (STARTTLS when offered) or `smtps://host[:port]`.
+pub const SMTP_URL_VAR: &str = "FITFLOW_SMTP_URL";
+/// The sender of FitFlow's mail, e.g. `FitFlow <no-reply@fitflow.example>`.
+pub const MAIL_FROM_VAR: &str = "FITFLOW_MAIL_FROM";
+/// The sender when [`MAIL_FROM_VAR`] is unset.
+const DEFAULT_MAIL_FROM: &str = "FitFlow <no-reply@fitflow.invalid>";
+
+/// The mail settings from the environment, if `FITFLOW_SMTP_URL` is set.
+pub fn mail_settings() -> Result<Option<fitflow_mail::MailSettings>, ConfigError> {
+    let Some(url) = config::optional(SMTP_URL_VAR)? else {
+        return Ok(None);
+    };
+    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+        return Err(invalid(SMTP_URL_VAR, "must be an smtp:// or smtps:// URL"));
+    }
+    let from = config::optional(MAIL_FROM_VAR)?.unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
+    Ok(Some(fitflow_mail::MailSettings { url, from }))
 }
 
 /// The service's environment variable with `suffix`, e.g. `FITFLOW_IDENTITY_DATABASE_URL`.
@@ -186,6 +208,7 @@ impl Settings {
             vault,
             served,
             endpoints,
+            mail: mail_settings()?,
         })
     }
 }

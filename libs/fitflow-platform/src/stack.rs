@@ -198,6 +198,12 @@ impl Stack {
             keyring: KeyRing::new(vault.clone(), pool.clone(), name, DATA_KEY_CACHE_TTL),
             verifier: Arc::clone(&verifier),
             peers: peers.clone(),
+            mail: match &settings.mail {
+                Some(mail) => {
+                    Some(fitflow_mail::Mailer::new(mail).context("cannot configure the mailer")?)
+                }
+                None => None,
+            },
             shutdown: group.token.clone(),
             tasks: Arc::clone(&group.tasks),
         };

@@ -288,6 +288,8 @@ async fn bench_in(
                 )
             })
             .collect::<BTreeMap<_, _>>(),
+        // Audit sends no mail.
+        mail: None,
     };
     let stack = Stack::start(&registry, settings).await?;
     let audit_addr = stack.addrs[fitflow_audit::SCHEMA];

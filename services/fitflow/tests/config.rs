@@ -60,6 +60,7 @@ fn a_malformed_variable_stops_the_process_and_is_named_without_its_value() {
         ),
         ("FITFLOW_VAULT_ADDR", "bao.internal:8200"),
         ("FITFLOW_AUDIT_ENDPOINT", "http://audit:50057"),
+        ("FITFLOW_SMTP_URL", "http://secret-password@mail"),
     ];
     for (var, value) in cases {
         let mut env = without(var);

@@ -99,6 +99,8 @@ async fn rpc_spans_and_duration_metrics_reach_the_otlp_collector() {
         .env("FITFLOW_TLS_DIR", &certs.dir)
         // The test OpenBao speaks http:// and the test database has no TLS.
         .env("FITFLOW_DEV_INSECURE", "1")
+        // Identity needs a mail server to start; this test sends no mail.
+        .env("FITFLOW_SMTP_URL", "smtp://127.0.0.1:1")
         .env("FITFLOW_VAULT_ADDR", &bao.addr)
         .env("FITFLOW_VAULT_TOKEN", bao.root_token.expose_secret())
         .env(

@@ -24,6 +24,8 @@ pub const REFRESH_RETRY_WINDOW: chrono::Duration = chrono::Duration::seconds(10)
 pub const EMAIL_VERIFICATION_TTL: chrono::Duration = chrono::Duration::hours(48);
 /// Lifetime of a password reset token.
 pub const PASSWORD_RESET_TTL: chrono::Duration = chrono::Duration::hours(1);
+/// Shortest time between two verification codes mailed to one account.
+pub const RESEND_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
 /// Lifetime of an MFA login challenge.
 pub const MFA_CHALLENGE_TTL: chrono::Duration = chrono::Duration::minutes(5);
 /// Wrong codes after which an MFA challenge is spent.

@@ -18,6 +18,7 @@ use crate::accounts::{
     OperatorCall, ProfileChange, RegisterRetry, RoleChange, session_page_size,
 };
 use crate::domain::{self, MAX_CLIENT_FIELD_CHARS, RevocationKind};
+use crate::letters::Letters;
 use crate::revocations::RevocationBatch;
 use futures::StreamExt as _;
 
@@ -43,12 +44,13 @@ const LIST_USERS_METHOD: &str = "/fitflow.identity.v1.IdentityService/ListUsers"
 /// The gRPC face of [`Accounts`].
 pub struct IdentityGrpc {
     accounts: Accounts,
+    letters: Letters,
 }
 
 impl IdentityGrpc {
-    /// Serves `accounts` over gRPC.
-    pub fn new(accounts: Accounts) -> Self {
-        Self { accounts }
+    /// Serves `accounts` over gRPC, mailing codes with `letters`.
+    pub fn new(accounts: Accounts, letters: Letters) -> Self {
+        Self { accounts, letters }
     }
 }
 
@@ -105,13 +107,18 @@ impl IdentityService for IdentityGrpc {
             let hash = RequestHash::of(&key, &without_password.encode_to_vec());
             RegisterRetry { key, hash }
         });
-        let (account, email_verification_token) = self
+        let (account, verification_code) = self
             .accounts
             .register(account, request.password, retry)
             .await?;
+        if !verification_code.is_empty() {
+            self.letters
+                .send_verification(&account.email, verification_code);
+        }
         Ok(Response::new(pb::RegisterResponse {
             user: Some(user_to_proto(account)),
-            email_verification_token,
+            // Mailed, never returned (the field stays for wire compatibility).
+            email_verification_token: String::new(),
         }))
     }
 
@@ -440,13 +447,31 @@ impl IdentityService for IdentityGrpc {
         let email = domain::normalize_email(&request.email);
         violations.check(email.is_some(), "email", "must be an email address");
         violations.into_result().map_err(reject)?;
-        let token = self
-            .accounts
-            .request_password_reset(&email.unwrap_or_default())
-            .await?;
+        let email = email.unwrap_or_default();
+        if let Some(code) = self.accounts.request_password_reset(&email).await? {
+            self.letters.send_reset(&email, code);
+        }
+        // Mailed, never returned; the same answer whether or not the
+        // address has an account.
         Ok(Response::new(pb::RequestPasswordResetResponse {
-            reset_token: token.unwrap_or_default(),
+            reset_token: String::new(),
         }))
+    }
+
+    async fn resend_verification(
+        &self,
+        request: Request<pb::ResendVerificationRequest>,
+    ) -> Result<Response<pb::ResendVerificationResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let email = domain::normalize_email(&request.email);
+        violations.check(email.is_some(), "email", "must be an email address");
+        violations.into_result().map_err(reject)?;
+        let email = email.unwrap_or_default();
+        if let Some(code) = self.accounts.resend_verification(&email).await? {
+            self.letters.send_verification(&email, code);
+        }
+        Ok(Response::new(pb::ResendVerificationResponse {}))
     }
 
     async fn reset_password(

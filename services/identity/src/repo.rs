@@ -76,6 +76,28 @@ pub(crate) async fn insert_email_verification(
     Ok(())
 }
 
+/// When the user's newest email verification code expires, if any.
+pub(crate) async fn newest_verification_expiry(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(expires_at) FROM email_verifications WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// When the user's newest password reset code was issued, if ever.
+pub(crate) async fn newest_reset_at(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(created_at) FROM password_resets WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+}
+
 /// The user with a normalised email, if any.
 pub(crate) async fn find_user_by_email(
     conn: &mut PgConnection,

@@ -8,7 +8,7 @@ use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
 use crate::structure::Structure;
-use crate::{Accounts, IdentityGrpc, MIGRATOR, RevocationFeed, SERVICE, TokenSigner};
+use crate::{Accounts, IdentityGrpc, Letters, MIGRATOR, RevocationFeed, SERVICE, TokenSigner};
 
 /// Largest request message: accounts are small.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -37,6 +37,12 @@ impl Service for IdentityService {
 
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
+            let mailer = context.mail.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "identity mails verification and reset codes: set FITFLOW_SMTP_URL \
+                     (smtp://host:port)"
+                )
+            })?;
             let signer = TokenSigner::new(context.vault.clone())
                 .await
                 .map_err(|error| {
@@ -52,7 +58,7 @@ impl Service for IdentityService {
                 .with_structure(Structure::new(tenancy))
                 .with_revocation_feed(feed);
             Ok(ServiceRoutes::new().add_service(
-                IdentityServiceServer::new(IdentityGrpc::new(accounts))
+                IdentityServiceServer::new(IdentityGrpc::new(accounts, Letters::new(mailer)))
                     .max_decoding_message_size(MAX_MESSAGE),
             ))
         })

@@ -21,7 +21,7 @@ fn registration(email: &str) -> RegisterRequest {
 }
 
 #[tokio::test]
-async fn an_email_verification_token_works_once() {
+async fn an_email_verification_code_is_mailed_never_returned_and_works_once() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox.start(&[IDENTITY]).await;
     let email = format!("verify-{}@example.com", uuid::Uuid::new_v4());
@@ -32,8 +32,11 @@ async fn an_email_verification_token_works_once() {
         .unwrap()
         .into_inner();
     assert!(!registered.user.unwrap().email_verified);
-    let token = registered.email_verification_token;
-    assert!(!token.is_empty());
+    assert!(
+        registered.email_verification_token.is_empty(),
+        "the code is mailed, never returned"
+    );
+    let token = sandbox.mailed_code(&email, "Verify your email", 1).await;
 
     let verified = sandbox
         .identity()

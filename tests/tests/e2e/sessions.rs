@@ -268,7 +268,7 @@ async fn changing_the_password_needs_the_current_one_and_revokes_the_other_sessi
 }
 
 #[tokio::test]
-async fn a_password_reset_token_sets_a_new_password_once_and_revokes_every_session() {
+async fn a_mailed_password_reset_code_sets_a_new_password_once_and_revokes_every_session() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Forgetful").await;
@@ -284,16 +284,34 @@ async fn a_password_reset_token_sets_a_new_password_once_and_revokes_every_sessi
         .into_inner();
     assert!(unknown.reset_token.is_empty());
 
-    let token = sandbox
+    let answer = sandbox
         .identity()
         .request_password_reset(RequestPasswordResetRequest {
             email: email.to_uppercase(),
         })
         .await
         .unwrap()
-        .into_inner()
-        .reset_token;
-    assert!(!token.is_empty());
+        .into_inner();
+    assert!(
+        answer.reset_token.is_empty(),
+        "the code is mailed, never returned"
+    );
+    let token = sandbox.mailed_code(&email, "Reset your password", 1).await;
+    // A second request within the minute mails nothing: no mailbox flooding.
+    sandbox
+        .identity()
+        .request_password_reset(RequestPasswordResetRequest {
+            email: email.clone(),
+        })
+        .await
+        .expect("answered the same way");
+    assert!(
+        sandbox
+            .mail
+            .received_by("nobody-here@example.com")
+            .is_empty(),
+        "nothing is mailed for an unknown address"
+    );
 
     sandbox
         .identity()

@@ -177,6 +177,13 @@ impl Accounts {
         else {
             return Ok(None);
         };
+        // One code a minute at most: the endpoint must not flood a mailbox.
+        if repo::newest_reset_at(&mut tx, user.id)
+            .await?
+            .is_some_and(|at| at + domain::RESEND_INTERVAL > Utc::now())
+        {
+            return Ok(None);
+        }
         repo::insert_password_reset(
             &mut tx,
             &token_hash,
@@ -188,6 +195,44 @@ impl Accounts {
             .actor_service(SERVICE)
             .tenant(user.id)
             .change("event", "", "password_reset_requested")
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        Ok(Some(token))
+    }
+
+    /// A new email verification code for the active, unverified account of
+    /// `email`, to mail; `None` when there is none, or when one was issued
+    /// less than [`domain::RESEND_INTERVAL`] ago (so the endpoint cannot be
+    /// used to flood someone's mailbox).
+    pub async fn resend_verification(&self, email: &str) -> Result<Option<String>, IdentityError> {
+        let (token, token_hash) =
+            domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
+        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let Some(user) = repo::find_user_by_email(&mut tx, email)
+            .await?
+            .filter(|user| user.status == "active" && !user.email_verified)
+        else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let newest = repo::newest_verification_expiry(&mut tx, user.id).await?;
+        if newest.is_some_and(|expiry| {
+            expiry - domain::EMAIL_VERIFICATION_TTL + domain::RESEND_INTERVAL > now
+        }) {
+            return Ok(None);
+        }
+        repo::insert_email_verification(
+            &mut tx,
+            &token_hash,
+            user.id,
+            now + domain::EMAIL_VERIFICATION_TTL,
+        )
+        .await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Create, "email_verifications", user.id)
+            .actor_service(SERVICE)
+            .tenant(user.id)
+            .change("event", "", "verification_resent")
             .build();
         fitflow_outbox::record(&mut tx, &event).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;

@@ -24,6 +24,7 @@ struct Identity {
     grpc: IdentityGrpc,
     verifier: TokenVerifier,
     _database: TestDatabase,
+    _mail: fitflow_testkit::SmtpSink,
 }
 
 async fn identity() -> Identity {
@@ -48,10 +49,20 @@ async fn identity() -> Identity {
         let keys = Arc::clone(&keys);
         Box::pin(async move { keys.public_keys().await.map_err(|error| error.to_string()) })
     }));
+    let mail = fitflow_testkit::SmtpSink::start().await;
+    let mailer = fitflow_mail::Mailer::new(&fitflow_mail::MailSettings {
+        url: mail.url(),
+        from: "FitFlow <no-reply@fitflow.test>".to_owned(),
+    })
+    .expect("a mailer for the sink");
     Identity {
-        grpc: IdentityGrpc::new(Accounts::new(pool, keyring, signer)),
+        grpc: IdentityGrpc::new(
+            Accounts::new(pool, keyring, signer),
+            fitflow_identity::Letters::new(mailer),
+        ),
         verifier,
         _database: database,
+        _mail: mail,
     }
 }
 
