@@ -452,6 +452,7 @@ impl DocumentationService for DocumentationGrpc {
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
         let note_id = uuid(&mut violations, "note_id", &request.note_id);
+        etag(&mut violations, &request.etag);
         done(violations)?;
         let asker = Asker {
             principal: &principal,
@@ -463,6 +464,7 @@ impl DocumentationService for DocumentationGrpc {
                 asker,
                 client_id.unwrap_or_default(),
                 note_id.unwrap_or_default(),
+                &request.etag,
             )
             .await?;
         Ok(Response::new(pb::AcceptAiSummaryResponse {

@@ -805,6 +805,7 @@ async fn accept_summary(
             pb::AcceptAiSummaryRequest {
                 client_id: note.client_id.clone(),
                 note_id: note.id.clone(),
+                etag: note.etag.clone(),
             },
             token,
         ))
@@ -862,6 +863,7 @@ async fn an_ai_summary_keeps_its_provenance_and_reaches_the_client_only_once_its
     let submitted = submit_summary(&sandbox, &colleague.2, &note, generated)
         .await
         .expect("a writer submits a summary");
+    let read = submitted.clone();
     let summary = submitted.ai_summary.expect("summary");
     assert_eq!(summary.model, "summarizer-1");
     assert_eq!(summary.submitted_by, colleague.0);
@@ -882,9 +884,9 @@ async fn an_ai_summary_keeps_its_provenance_and_reaches_the_client_only_once_its
         .expect_err("only the note's trainer accepts");
     assert_eq!(by_colleague.code(), Code::PermissionDenied);
     assert_eq!(reason(&by_colleague), "NOT_NOTE_AUTHOR");
-    let accepted = accept_summary(&sandbox, &owner.2, &note)
+    let accepted = accept_summary(&sandbox, &owner.2, &read)
         .await
-        .expect("accept");
+        .expect("accept the summary read");
     assert_eq!(accepted.ai_summary.expect("summary").accepted_by, owner.0);
     let shown = get_note(&sandbox, &owner.2, &note, pb::NoteView::Client, false)
         .await

@@ -664,12 +664,13 @@ impl Records {
         Ok(note)
     }
 
-    /// The note's trainer accepts its AI summary.
+    /// The note's trainer accepts the AI summary they read (`etag`).
     pub(crate) async fn accept_ai_summary(
         &self,
         asker: Asker<'_>,
         client_id: Uuid,
         note_id: Uuid,
+        etag: &str,
     ) -> Result<pb::SessionNote, DocumentationError> {
         let principal = asker.principal;
         let (mut tx, reach) = self.begin(asker, client_id).await?;
@@ -682,6 +683,9 @@ impl Records {
         if row.ai_summary.is_none() {
             return Err(DocumentationError::NoAiSummary);
         }
+        // A summary submitted since the trainer's read changed the etag: they
+        // accept only what they read.
+        Etag::of_version(row.id, row.version).check(etag)?;
         repo::accept_ai_summary(&mut tx, note_id, principal.user_id).await?;
         let audit = event(principal, Action::Update, NOTES, note_id, row.trainer_id)
             .change("ai_summary_accepted_by", "", &principal.user_id.to_string())
