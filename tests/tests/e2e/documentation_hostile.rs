@@ -1453,6 +1453,196 @@ const SHED: [(Code, &str); 2] = [
     (Code::Unavailable, "DEPENDENCY_UNAVAILABLE"),
 ];
 
+/// Asserts exactly one success and every other outcome among `losers` (or
+/// shed under load): never INTERNAL, never a second change.
+fn one_winner(what: &str, outcomes: &[(Code, String)], losers: &[(Code, &str)]) {
+    let counts = tally(outcomes);
+    let wins = outcomes
+        .iter()
+        .filter(|(code, _)| *code == Code::Ok)
+        .count();
+    assert_eq!(wins, 1, "{what}: {counts:?}");
+    for (code, reason) in outcomes.iter().filter(|(code, _)| *code != Code::Ok) {
+        assert!(
+            losers
+                .iter()
+                .chain(SHED.iter())
+                .any(|(lost, why)| lost == code && why == reason),
+            "{what}: {counts:?}"
+        );
+    }
+}
+
+const RACERS: usize = 100;
+
+#[tokio::test]
+async fn a_hundred_concurrent_writers_of_one_note_or_plan_leave_exactly_one_change() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    let api = docs(&sandbox);
+
+    // A hundred drafts of one session.
+    let held = session(
+        &sandbox,
+        &owner.2,
+        &client_id,
+        next_year(3, 2, 9),
+        Some(true),
+    )
+    .await;
+    let creates = (0..RACERS).map(|index| {
+        let mut api = api.clone();
+        let request = pb::CreateSessionNoteRequest {
+            client_id: client_id.clone(),
+            appointment_id: held.clone(),
+            content: Some(content(&format!("Racer {index}."), "", kg(80.0))),
+            request_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let token = owner.2.clone();
+        async move { answer(&api.create_session_note(bearer(request, &token)).await) }
+    });
+    let outcomes = join_all(creates).await;
+    one_winner("create", &outcomes, &[(Code::AlreadyExists, "NOTE_EXISTS")]);
+    let notes = list_notes(
+        &sandbox,
+        &owner.2,
+        pb::ListSessionNotesRequest {
+            client_id: client_id.clone(),
+            purpose: TREATMENT,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("list")
+    .notes;
+    assert_eq!(notes.len(), 1, "one note per session");
+    let draft = notes[0].clone();
+
+    // A hundred signatures of it.
+    let signs = (0..RACERS).map(|_| {
+        let mut api = api.clone();
+        let request = pb::SignSessionNoteRequest {
+            client_id: client_id.clone(),
+            note_id: draft.id.clone(),
+            etag: draft.etag.clone(),
+        };
+        let token = owner.2.clone();
+        async move { answer(&api.sign_session_note(bearer(request, &token)).await) }
+    });
+    let outcomes = join_all(signs).await;
+    one_winner(
+        "sign",
+        &outcomes,
+        &[
+            (Code::FailedPrecondition, "NOTE_SIGNED"),
+            (Code::Aborted, "ETAG_MISMATCH"),
+        ],
+    );
+    let signed = get_note(&sandbox, &owner.2, &draft, pb::NoteView::Trainer, false)
+        .await
+        .expect("read");
+    assert_eq!(signed.status, pb::NoteStatus::Signed as i32);
+
+    // A hundred amendments from the same read.
+    let amends = (0..RACERS).map(|index| {
+        let mut api = api.clone();
+        let request = pb::AmendSessionNoteRequest {
+            client_id: client_id.clone(),
+            note_id: signed.id.clone(),
+            reason: format!("correction {index}"),
+            content: Some(content(&format!("Amended {index}."), "", None)),
+            etag: signed.etag.clone(),
+        };
+        let token = owner.2.clone();
+        async move { answer(&api.amend_session_note(bearer(request, &token)).await) }
+    });
+    let outcomes = join_all(amends).await;
+    one_winner("amend", &outcomes, &[(Code::Aborted, "ETAG_MISMATCH")]);
+    let amended = get_note(&sandbox, &owner.2, &signed, pb::NoteView::Trainer, true)
+        .await
+        .expect("read");
+    assert_eq!(amended.amendment_count, 1);
+    assert_eq!(amended.amendments.len(), 1);
+
+    // A hundred retries of one create (one request id): one plan, the same
+    // answer to all.
+    let request = pb::CreateTrainingPlanRequest {
+        plan: Some(plan_of(&client_id)),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let retries = (0..RACERS).map(|_| {
+        let mut api = api.clone();
+        let request = request.clone();
+        let token = owner.2.clone();
+        async move {
+            api.create_training_plan(bearer(request, &token))
+                .await
+                .map(|response| response.into_inner().plan.expect("plan").id)
+        }
+    });
+    let mut ids = Vec::new();
+    for outcome in join_all(retries).await {
+        match outcome {
+            Ok(id) => ids.push(id),
+            Err(status) => assert!(
+                SHED.contains(&(status.code(), reason(&status).as_str())),
+                "a retry is answered or shed: {status:?}"
+            ),
+        }
+    }
+    assert!(!ids.is_empty());
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one plan for one request id"
+    );
+    let plans = api
+        .clone()
+        .list_training_plans(bearer(
+            pb::ListTrainingPlansRequest {
+                client_id: client_id.clone(),
+                purpose: TREATMENT,
+            },
+            &owner.2,
+        ))
+        .await
+        .expect("plans")
+        .into_inner()
+        .plans;
+    assert_eq!(plans.len(), 1);
+
+    // A hundred revisions of one plan version.
+    let plan = plans[0].clone();
+    let revisions = (0..RACERS).map(|index| {
+        let mut api = api.clone();
+        let mut revision = plan.clone();
+        revision.goal = format!("Goal {index}");
+        let token = owner.2.clone();
+        async move {
+            answer(
+                &api.revise_training_plan(bearer(
+                    pb::ReviseTrainingPlanRequest {
+                        plan: Some(revision),
+                    },
+                    &token,
+                ))
+                .await,
+            )
+        }
+    });
+    let outcomes = join_all(revisions).await;
+    one_winner("revise", &outcomes, &[(Code::Aborted, "ETAG_MISMATCH")]);
+    let current = get_plan(&sandbox, &owner.2, &client_id, &plan.id, 0)
+        .await
+        .expect("plan");
+    assert_eq!(current.version, 2);
+    let beyond = get_plan(&sandbox, &owner.2, &client_id, &plan.id, 3)
+        .await
+        .expect_err("no third version");
+    assert_eq!(reason(&beyond), "PLAN_NOT_FOUND");
+}
+
 #[tokio::test]
 async fn two_hundred_concurrent_charts_and_lists_never_answer_internal_and_others_are_served() {
     let sandbox = Sandbox::new().await;
