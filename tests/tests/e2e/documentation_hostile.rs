@@ -1951,3 +1951,36 @@ async fn an_ai_summary_is_accepted_only_as_read_not_one_submitted_since() {
         "Client asked to double the load."
     );
 }
+
+#[tokio::test]
+async fn a_page_of_session_notes_holds_twenty_when_no_size_is_given() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    for index in 0..21 {
+        let start = next_year(2, 2, 9) + chrono::Duration::days(index);
+        draft_at(&sandbox, &owner, &client_id, start, "Daily.").await;
+    }
+    let request = pb::ListSessionNotesRequest {
+        client_id: client_id.clone(),
+        purpose: TREATMENT,
+        ..Default::default()
+    };
+    let first = list_notes(&sandbox, &owner.2, request.clone())
+        .await
+        .expect("first page");
+    assert_eq!(first.notes.len(), 20, "the contract's default");
+    let rest = list_notes(
+        &sandbox,
+        &owner.2,
+        pb::ListSessionNotesRequest {
+            page_token: first.next_page_token,
+            ..request
+        },
+    )
+    .await
+    .expect("second page");
+    assert_eq!(rest.notes.len(), 1);
+    assert!(rest.next_page_token.is_empty());
+}
