@@ -1984,3 +1984,104 @@ async fn a_page_of_session_notes_holds_twenty_when_no_size_is_given() {
     assert_eq!(rest.notes.len(), 1);
     assert!(rest.next_page_token.is_empty());
 }
+
+/// The largest content one request carries (under the service's 1 MiB
+/// limit): every SOAP field at its 20,000 characters and sixty exercises
+/// with 2,000-character notes, in four-byte characters.
+fn heaviest_content(tag: &str) -> pb::SessionNoteContent {
+    let text = |chars: usize| format!("{tag}{}", "𝄞".repeat(chars - tag.chars().count()));
+    pb::SessionNoteContent {
+        subjective: text(20_000),
+        objective: text(20_000),
+        assessment: text(20_000),
+        plan: text(20_000),
+        exercises: (0..60)
+            .map(|_| pb::Exercise {
+                name: "Row".into(),
+                notes: text(2_000),
+                ..Default::default()
+            })
+            .collect(),
+        measurements: None,
+        private_notes: text(20_000),
+    }
+}
+
+#[tokio::test]
+async fn a_client_with_more_documentation_than_one_default_grpc_message_is_still_exported_and_listed()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    let mut notes = Vec::new();
+    for index in 0..5 {
+        let start = next_year(2, 2, 9) + chrono::Duration::days(index);
+        let appointment = session(&sandbox, &owner.2, &client_id, start, Some(true)).await;
+        let note = create_note(
+            &sandbox,
+            &owner.2,
+            &client_id,
+            &appointment,
+            heaviest_content(&format!("note{index}")),
+        )
+        .await
+        .expect("a heavy note");
+        notes.push(note);
+    }
+    // Over 4 MiB in all: the default gRPC message limit.
+    let total: usize = notes.iter().map(prost::Message::encoded_len).sum();
+    assert!(total > 4 * 1024 * 1024, "{total} bytes");
+
+    // Every note is listed, a page at a time, each page readable.
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = list_notes(
+            &sandbox,
+            &owner.2,
+            pb::ListSessionNotesRequest {
+                client_id: client_id.clone(),
+                purpose: TREATMENT,
+                page_size: 100,
+                page_token,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("a page within the message limit");
+        assert!(!page.notes.is_empty());
+        listed.extend(page.notes.into_iter().map(|note| note.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let mut expected: Vec<String> = notes.iter().map(|note| note.id.clone()).collect();
+    expected.reverse();
+    assert_eq!(listed, expected, "every note once, latest session first");
+
+    // The client's export (the right of access) holds all of it.
+    let mut stream = fitflow_proto::clients::clients_service_client::ClientsServiceClient::new(
+        sandbox.channel("clients", "gateway"),
+    )
+    .export_client(bearer(
+        clients_pb::ExportClientRequest {
+            client_id: client_id.clone(),
+            purpose: AccessPurpose::Operations as i32,
+        },
+        &owner.2,
+    ))
+    .await
+    .expect("export")
+    .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.expect("every chunk") {
+        bytes.extend(chunk.data);
+    }
+    let document: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let exported = document["documentation"]["notes"]
+        .as_array()
+        .expect("notes");
+    assert_eq!(exported.len(), 5);
+}
