@@ -1985,6 +1985,102 @@ async fn a_page_of_session_notes_holds_twenty_when_no_size_is_given() {
     assert!(rest.next_page_token.is_empty());
 }
 
+#[tokio::test]
+async fn once_the_client_is_purged_their_documentation_answers_subject_erased_never_internal() {
+    // Clients purges at once (no retention period).
+    let registry = fitflow_platform::Registry::new(vec![
+        std::sync::Arc::new(fitflow_identity::IdentityService),
+        std::sync::Arc::new(fitflow_tenancy::TenancyService),
+        std::sync::Arc::new(fitflow_clients::ClientsService::with_retention(
+            chrono::Duration::zero(),
+        )),
+        std::sync::Arc::new(fitflow_scheduling::SchedulingService),
+        std::sync::Arc::new(fitflow_documentation::DocumentationService),
+        std::sync::Arc::new(fitflow_audit::AuditService),
+    ])
+    .expect("registry");
+    let sandbox = Sandbox::with_registry(registry).await;
+    let stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let (client_id, note) = signed_note(&sandbox, &owner).await;
+    let draft = draft_at(&sandbox, &owner, &client_id, next_year(3, 9, 15), "Draft.").await;
+    let plan = create_plan(&sandbox, &owner.2, plan_of(&client_id))
+        .await
+        .expect("plan");
+    let clients = |peer: &str| {
+        fitflow_proto::clients::clients_service_client::ClientsServiceClient::new(
+            sandbox.channel("clients", peer),
+        )
+    };
+    clients("gateway")
+        .delete_client(bearer(
+            clients_pb::DeleteClientRequest {
+                client_id: client_id.clone(),
+                etag: String::new(),
+            },
+            &owner.2,
+        ))
+        .await
+        .expect("soft delete");
+    let (_, operator) = sandbox.operator().await;
+    clients("operator")
+        .purge_client(bearer(
+            clients_pb::PurgeClientRequest {
+                client_id: client_id.clone(),
+            },
+            &operator.access_token,
+        ))
+        .await
+        .expect("purge");
+    // Other processes forget a cached key within their cache time; a
+    // restart stands for that wait.
+    stack.shutdown().await;
+    let _stack = sandbox.start(EVERYONE).await;
+
+    // The note's own trainer still reaches their rows (RLS), but nothing
+    // opens: every read and write answers SUBJECT_ERASED.
+    let erased = (Code::NotFound, "SUBJECT_ERASED".to_owned());
+    let outcome = get_note(&sandbox, &owner.2, &note, pb::NoteView::Trainer, true).await;
+    assert_eq!(answer(&outcome), erased, "GetSessionNote");
+    let outcome = list_notes(
+        &sandbox,
+        &owner.2,
+        pb::ListSessionNotesRequest {
+            client_id: client_id.clone(),
+            purpose: TREATMENT,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(answer(&outcome), erased, "ListSessionNotes");
+    let outcome = amend(&sandbox, &owner.2, &note, "late", content("x", "", None)).await;
+    assert_eq!(answer(&outcome), erased, "AmendSessionNote");
+    let outcome = docs(&sandbox)
+        .update_session_note(bearer(
+            pb::UpdateSessionNoteRequest {
+                client_id: client_id.clone(),
+                note_id: draft.id.clone(),
+                content: Some(content("x", "", None)),
+                etag: draft.etag.clone(),
+            },
+            &owner.2,
+        ))
+        .await;
+    assert_eq!(answer(&outcome), erased, "UpdateSessionNote");
+    let outcome = get_plan(&sandbox, &owner.2, &client_id, &plan.id, 0).await;
+    assert_eq!(answer(&outcome), erased, "GetTrainingPlan");
+    let outcome = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "clients"))
+        .export_client_documentation(tonic::Request::new(pb::ExportClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await;
+    assert_eq!(answer(&outcome), erased, "ExportClientDocumentation");
+    let after = get_note(&sandbox, &owner.2, &note, pb::NoteView::Trainer, false)
+        .await
+        .expect_err("still erased");
+    assert!(!format!("{after:?}").contains("Knee"), "no plaintext");
+}
+
 /// The largest content one request carries (under the service's 1 MiB
 /// limit): every SOAP field at its 20,000 characters and sixty exercises
 /// with 2,000-character notes, in four-byte characters.
