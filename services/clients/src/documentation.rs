@@ -16,6 +16,10 @@ use crate::ClientsError;
 
 /// Longest wait for documentation when the caller set no shorter deadline.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest export answer read: a client's whole documentation is one
+/// message, which a few long notes already take past tonic's 4 MiB default;
+/// still bounded, so a runaway answer cannot exhaust memory.
+const MAX_EXPORT_MESSAGE: usize = 256 * 1024 * 1024;
 /// The message whose JSON form the export holds.
 const EXPORT_MESSAGE: &str = "fitflow.documentation.v1.ExportClientDocumentationResponse";
 
@@ -29,7 +33,8 @@ impl Documentation {
     /// Asks documentation over `channel`.
     pub fn new(channel: Channel) -> Self {
         Self {
-            client: DocumentationServiceClient::new(channel),
+            client: DocumentationServiceClient::new(channel)
+                .max_decoding_message_size(MAX_EXPORT_MESSAGE),
         }
     }
 

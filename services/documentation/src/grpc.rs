@@ -21,6 +21,9 @@ use crate::{ERROR_DOMAIN, records};
 
 /// Largest page of ListSessionNotes.
 const MAX_NOTES_PAGE: u32 = 100;
+/// Its page when `page_size` is 0, as the contract says (the platform's
+/// default is larger).
+const DEFAULT_NOTES_PAGE: u32 = 20;
 /// Longest range of GetProgress, in days (ten years).
 const MAX_PROGRESS_DAYS: i64 = 3_660;
 
@@ -335,7 +338,10 @@ impl DocumentationService for DocumentationGrpc {
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
         let view = view(&mut violations, request.view);
         let purpose = purpose(&mut violations, request.purpose);
-        let size = page_size(&mut violations, request.page_size, MAX_NOTES_PAGE);
+        let size = match request.page_size {
+            0 => DEFAULT_NOTES_PAGE,
+            asked => page_size(&mut violations, asked, MAX_NOTES_PAGE),
+        };
         let caller = Caller::User(principal.clone());
         let mut filter = request.client_id.as_bytes().to_vec();
         filter.extend_from_slice(&request.view.to_be_bytes());
@@ -452,6 +458,7 @@ impl DocumentationService for DocumentationGrpc {
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
         let note_id = uuid(&mut violations, "note_id", &request.note_id);
+        etag(&mut violations, &request.etag);
         done(violations)?;
         let asker = Asker {
             principal: &principal,
@@ -463,6 +470,7 @@ impl DocumentationService for DocumentationGrpc {
                 asker,
                 client_id.unwrap_or_default(),
                 note_id.unwrap_or_default(),
+                &request.etag,
             )
             .await?;
         Ok(Response::new(pb::AcceptAiSummaryResponse {

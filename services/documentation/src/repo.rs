@@ -428,12 +428,26 @@ pub(crate) async fn plan_version(
     version: i32,
     lock: bool,
 ) -> Result<Option<PlanVersionRow>, sqlx::Error> {
+    if lock {
+        // The lock is taken alone, then the version read in a new statement:
+        // a join locked `FOR UPDATE OF p` re-checks, after waiting for a
+        // concurrent revision, the new `current_version` against the old
+        // snapshot's versions and finds no row (the plan would seem gone).
+        let found =
+            sqlx::query("SELECT 1 FROM training_plans WHERE id = $1 AND client_id = $2 FOR UPDATE")
+                .bind(id)
+                .bind(client_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+    }
     sqlx::query_as(&format!(
         "SELECT {PLAN_VERSION_COLUMNS} FROM training_plans p \
          JOIN training_plan_versions v ON v.plan_id = p.id \
           AND v.version = CASE WHEN $3 = 0 THEN p.current_version ELSE $3 END \
-         WHERE p.id = $1 AND p.client_id = $2{}",
-        if lock { " FOR UPDATE OF p" } else { "" }
+         WHERE p.id = $1 AND p.client_id = $2"
     ))
     .bind(id)
     .bind(client_id)

@@ -23,14 +23,15 @@ use crate::clients::{code, create, full_client, join_team, share};
 use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, trainer};
 
-const CLIENTS: &str = "clients";
-const SCHEDULING: &str = "scheduling";
-const DOCUMENTATION: &str = "documentation";
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, SCHEDULING, DOCUMENTATION, AUDIT];
+pub(crate) const CLIENTS: &str = "clients";
+pub(crate) const SCHEDULING: &str = "scheduling";
+pub(crate) const DOCUMENTATION: &str = "documentation";
+pub(crate) const EVERYONE: &[&str] =
+    &[IDENTITY, TENANCY, CLIENTS, SCHEDULING, DOCUMENTATION, AUDIT];
 
-type Trainer = (String, String, String);
+pub(crate) type Trainer = (String, String, String);
 
-fn docs(sandbox: &Sandbox) -> DocumentationServiceClient<Channel> {
+pub(crate) fn docs(sandbox: &Sandbox) -> DocumentationServiceClient<Channel> {
     DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "gateway"))
 }
 
@@ -38,31 +39,31 @@ fn scheduling(sandbox: &Sandbox) -> SchedulingServiceClient<Channel> {
     SchedulingServiceClient::new(sandbox.channel(SCHEDULING, "gateway"))
 }
 
-fn at(time: DateTime<Utc>) -> Option<Timestamp> {
+pub(crate) fn at(time: DateTime<Utc>) -> Option<Timestamp> {
     Some(Timestamp {
         seconds: time.timestamp(),
         nanos: 0,
     })
 }
 
-fn day(year: i32, month: i32, day: i32) -> Option<Date> {
+pub(crate) fn day(year: i32, month: i32, day: i32) -> Option<Date> {
     Some(Date { year, month, day })
 }
 
 /// A time next year (partitions exist for this year and the next two).
-fn next_year(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
+pub(crate) fn next_year(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
     let year = chrono::Datelike::year(&Utc::now()) + 1;
     Utc.with_ymd_and_hms(year, month, day, hour, 0, 0).unwrap()
 }
 
-fn kg(value: f64) -> Option<pb::Weight> {
+pub(crate) fn kg(value: f64) -> Option<pb::Weight> {
     Some(pb::Weight {
         value,
         unit: pb::WeightUnit::Kg as i32,
     })
 }
 
-fn content(
+pub(crate) fn content(
     subjective: &str,
     private_notes: &str,
     weight: Option<pb::Weight>,
@@ -90,7 +91,7 @@ fn content(
 }
 
 /// A client of `owner`'s; its id.
-async fn client_of(sandbox: &Sandbox, owner: &Trainer) -> String {
+pub(crate) async fn client_of(sandbox: &Sandbox, owner: &Trainer) -> String {
     create(sandbox, &owner.2, full_client("Zoé", "Roy", "", ""))
         .await
         .expect("create client")
@@ -122,7 +123,7 @@ async fn class_type(sandbox: &Sandbox, token: &str) -> String {
 
 /// An appointment of the trainer whose token this is with `client_id` at
 /// `start`, completed with the client present when `attended`; its id.
-async fn session(
+pub(crate) async fn session(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,
@@ -167,7 +168,7 @@ async fn session(
     appointment.id
 }
 
-async fn create_note(
+pub(crate) async fn create_note(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,
@@ -188,7 +189,7 @@ async fn create_note(
         .map(|response| response.into_inner().note.expect("note"))
 }
 
-async fn sign(
+pub(crate) async fn sign(
     sandbox: &Sandbox,
     token: &str,
     note: &pb::SessionNote,
@@ -206,7 +207,7 @@ async fn sign(
         .map(|response| response.into_inner().note.expect("note"))
 }
 
-async fn get_note(
+pub(crate) async fn get_note(
     sandbox: &Sandbox,
     token: &str,
     note: &pb::SessionNote,
@@ -228,7 +229,7 @@ async fn get_note(
         .map(|response| response.into_inner().note.expect("note"))
 }
 
-async fn amend(
+pub(crate) async fn amend(
     sandbox: &Sandbox,
     token: &str,
     note: &pb::SessionNote,
@@ -251,12 +252,12 @@ async fn amend(
 }
 
 /// A signed note of `owner`'s new client; (client id, note).
-async fn signed_note(sandbox: &Sandbox, owner: &Trainer) -> (String, pb::SessionNote) {
+pub(crate) async fn signed_note(sandbox: &Sandbox, owner: &Trainer) -> (String, pb::SessionNote) {
     signed_note_at(sandbox, owner, next_year(3, 2, 15)).await
 }
 
 /// The same for a session at `start`.
-async fn signed_note_at(
+pub(crate) async fn signed_note_at(
     sandbox: &Sandbox,
     owner: &Trainer,
     start: DateTime<Utc>,
@@ -508,7 +509,7 @@ async fn a_note_needs_a_held_session_the_client_attended_and_there_is_one_per_se
 
 /// Every RPC as `token`'s user against `owner`'s client and signed note;
 /// the codes, in RPC order.
-async fn attack(
+pub(crate) async fn attack(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,
@@ -621,7 +622,7 @@ async fn attack(
     codes
 }
 
-fn plan_of(client_id: &str) -> pb::TrainingPlan {
+pub(crate) fn plan_of(client_id: &str) -> pb::TrainingPlan {
     pb::TrainingPlan {
         client_id: client_id.into(),
         name: "Base building".into(),
@@ -649,7 +650,7 @@ fn plan_of(client_id: &str) -> pb::TrainingPlan {
     }
 }
 
-async fn create_plan(
+pub(crate) async fn create_plan(
     sandbox: &Sandbox,
     token: &str,
     plan: pb::TrainingPlan,
@@ -771,7 +772,7 @@ async fn strangers_revoked_grantees_and_other_teams_reach_nothing_and_readers_ca
     assert_eq!(reason(&export), "PEER_NOT_ALLOWED");
 }
 
-async fn submit_summary(
+pub(crate) async fn submit_summary(
     sandbox: &Sandbox,
     token: &str,
     note: &pb::SessionNote,
@@ -795,7 +796,7 @@ async fn submit_summary(
         .map(|response| response.into_inner().note.expect("note"))
 }
 
-async fn accept_summary(
+pub(crate) async fn accept_summary(
     sandbox: &Sandbox,
     token: &str,
     note: &pb::SessionNote,
@@ -805,6 +806,7 @@ async fn accept_summary(
             pb::AcceptAiSummaryRequest {
                 client_id: note.client_id.clone(),
                 note_id: note.id.clone(),
+                etag: note.etag.clone(),
             },
             token,
         ))
@@ -862,6 +864,7 @@ async fn an_ai_summary_keeps_its_provenance_and_reaches_the_client_only_once_its
     let submitted = submit_summary(&sandbox, &colleague.2, &note, generated)
         .await
         .expect("a writer submits a summary");
+    let read = submitted.clone();
     let summary = submitted.ai_summary.expect("summary");
     assert_eq!(summary.model, "summarizer-1");
     assert_eq!(summary.submitted_by, colleague.0);
@@ -882,9 +885,9 @@ async fn an_ai_summary_keeps_its_provenance_and_reaches_the_client_only_once_its
         .expect_err("only the note's trainer accepts");
     assert_eq!(by_colleague.code(), Code::PermissionDenied);
     assert_eq!(reason(&by_colleague), "NOT_NOTE_AUTHOR");
-    let accepted = accept_summary(&sandbox, &owner.2, &note)
+    let accepted = accept_summary(&sandbox, &owner.2, &read)
         .await
-        .expect("accept");
+        .expect("accept the summary read");
     assert_eq!(accepted.ai_summary.expect("summary").accepted_by, owner.0);
     let shown = get_note(&sandbox, &owner.2, &note, pb::NoteView::Client, false)
         .await

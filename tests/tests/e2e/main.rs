@@ -13,6 +13,7 @@ mod commands;
 mod database;
 mod directory;
 mod documentation;
+mod documentation_hostile;
 mod identity_support;
 mod jwks;
 mod key_rotation;

@@ -9,6 +9,7 @@ use fitflow_error::{ApiError, FieldViolation};
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use fitflow_proto::documentation as pb;
 use fitflow_proto::google::r#type::Date;
+use prost::Message as _;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -20,6 +21,9 @@ use crate::seal::Slot;
 use crate::{DocumentationError, SERVICE};
 
 const NOTES: &str = "session_notes";
+/// Most bytes of notes in one ListSessionNotes page: well under gRPC's
+/// default 4 MiB message limit, above the largest single note.
+const MAX_PAGE_BYTES: usize = 3 * 1024 * 1024;
 const AMENDMENTS: &str = "session_note_amendments";
 
 /// A new note's draft as asked.
@@ -571,7 +575,7 @@ impl Records {
         if rows.is_empty() && reach.level == Level::None {
             return Err(DocumentationError::ClientNotFound);
         }
-        let next =
+        let mut next =
             fitflow_api::page::split_page(&mut rows, page_size, |row| (row.session_time, row.id));
         let amended: Vec<Uuid> = rows
             .iter()
@@ -579,19 +583,32 @@ impl Records {
             .map(|row| row.id)
             .collect();
         let latest = repo::latest_amendments(&mut tx, &amended).await?;
+        // Opened before the access event (which counts what is returned),
+        // returned after the commit.
+        let mut notes = Vec::with_capacity(rows.len());
+        let mut bytes = 0;
+        for (index, row) in rows.iter().enumerate() {
+            let latest = latest.iter().find(|amendment| amendment.note_id == row.id);
+            let note = self.render(&mut tx, row, view, false, latest).await?;
+            bytes += note.encoded_len();
+            // A page any gRPC client can read (4 MiB by default): past the
+            // budget, the rest is the next page.
+            if bytes > MAX_PAGE_BYTES
+                && let Some(last) = index.checked_sub(1).and_then(|last| rows.get(last))
+            {
+                next = Some((last.session_time, last.id));
+                break;
+            }
+            notes.push(note);
+        }
         let access =
             AuditEventBuilder::new(SERVICE, Action::View, "client_session_notes", client_id)
                 .actor_user(principal.user_id)
-                .change("notes", "", &rows.len().to_string())
+                .change("notes", "", &notes.len().to_string())
                 .change("view", "", view_name(view))
                 .purpose(purpose)
                 .build();
         fitflow_outbox::record(&mut tx, &access).await?;
-        let mut notes = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let latest = latest.iter().find(|amendment| amendment.note_id == row.id);
-            notes.push(self.render(&mut tx, row, view, false, latest).await?);
-        }
         commit(tx).await?;
         Ok((notes, next))
     }
@@ -648,12 +665,13 @@ impl Records {
         self.finish(tx, note_id, client_id, false).await
     }
 
-    /// The note's trainer accepts its AI summary.
+    /// The note's trainer accepts the AI summary they read (`etag`).
     pub(crate) async fn accept_ai_summary(
         &self,
         asker: Asker<'_>,
         client_id: Uuid,
         note_id: Uuid,
+        etag: &str,
     ) -> Result<pb::SessionNote, DocumentationError> {
         let principal = asker.principal;
         let (mut tx, reach) = self.begin(asker, client_id).await?;
@@ -666,6 +684,9 @@ impl Records {
         if row.ai_summary.is_none() {
             return Err(DocumentationError::NoAiSummary);
         }
+        // A summary submitted since the trainer's read changed the etag: they
+        // accept only what they read.
+        Etag::of_version(row.id, row.version).check(etag)?;
         repo::accept_ai_summary(&mut tx, note_id, principal.user_id).await?;
         let audit = event(principal, Action::Update, NOTES, note_id, row.trainer_id)
             .change("ai_summary_accepted_by", "", &principal.user_id.to_string())
