@@ -21,7 +21,8 @@ pub mod proto {
 /// Its descriptor set, for reflection.
 pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/widget_descriptor.bin"));
 
-/// The name it serves under (a table row no build implements yet).
+/// The name it serves under: a row of the table, whose real service the
+/// widget's registry leaves out (every row is implemented now).
 pub const WIDGETS: &str = "documentation";
 
 const DOMAIN: &str = "fitflow.testing";

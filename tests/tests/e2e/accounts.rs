@@ -3,8 +3,8 @@
 use fitflow_e2e::IDENTITY;
 use fitflow_e2e::{PASSWORD, Sandbox, bearer};
 use fitflow_proto::identity::{
-    ListSessionsRequest, LoginRequest, RegisterRequest, RevokeSessionRequest, SuspendUserRequest,
-    VerifyEmailRequest,
+    ListSessionsRequest, LoginRequest, RegisterRequest, ResendVerificationRequest,
+    RevokeSessionRequest, SuspendUserRequest, VerifyEmailRequest,
 };
 use tonic::Code;
 
@@ -18,6 +18,83 @@ fn registration(email: &str) -> RegisterRequest {
         roles: vec![],
         request_id: String::new(),
     }
+}
+
+async fn resend(sandbox: &Sandbox, email: &str) {
+    sandbox
+        .identity()
+        .resend_verification(ResendVerificationRequest {
+            email: email.into(),
+        })
+        .await
+        .expect("answered OK whatever the address");
+}
+
+#[tokio::test]
+async fn a_resent_verification_code_is_mailed_at_most_once_a_minute_and_only_to_an_unverified_account()
+ {
+    let sandbox = Sandbox::new().await;
+    let stack = sandbox.start(&[IDENTITY]).await;
+    let email = format!("resend-{}@example.com", uuid::Uuid::new_v4());
+    sandbox
+        .identity()
+        .register(registration(&email))
+        .await
+        .expect("register");
+    let first = sandbox.mailed_code(&email, "Verify your email", 1).await;
+
+    // At once: nothing more is mailed (no mailbox flooding).
+    resend(&sandbox, &email).await;
+    // A minute later (moved back in the database rather than waited for).
+    let admin = sandbox.db.admin_pool().await;
+    sqlx::query(
+        "UPDATE identity.email_verifications SET expires_at = expires_at - interval '2 minutes' \
+         WHERE user_id = (SELECT id FROM identity.users WHERE email = $1)",
+    )
+    .bind(&email)
+    .execute(&admin)
+    .await
+    .expect("age the first code");
+    resend(&sandbox, &email).await;
+    let second = sandbox.mailed_code(&email, "Verify your email", 2).await;
+    assert_ne!(first, second);
+    assert_eq!(
+        sandbox.mail.received_by(&email).len(),
+        2,
+        "the immediate resend mailed nothing"
+    );
+
+    // Unknown addresses get the same answer and no mail.
+    resend(&sandbox, "nobody-at-all@example.com").await;
+    sandbox
+        .identity()
+        .verify_email(VerifyEmailRequest { token: second })
+        .await
+        .expect("the resent code verifies");
+    // Verified: a resend mails nothing, however long after.
+    sqlx::query(
+        "UPDATE identity.email_verifications SET expires_at = expires_at - interval '1 hour'",
+    )
+    .execute(&admin)
+    .await
+    .expect("age every code");
+    resend(&sandbox, &email).await;
+    let refused = sandbox
+        .identity()
+        .resend_verification(ResendVerificationRequest {
+            email: "not an email\0".into(),
+        })
+        .await
+        .expect_err("not an address");
+    assert_eq!(violated_fields(&refused), ["email"]);
+    assert_eq!(sandbox.mail.received_by(&email).len(), 2);
+    assert!(
+        sandbox
+            .mail
+            .received_by("nobody-at-all@example.com")
+            .is_empty()
+    );
+    stack.shutdown().await;
 }
 
 #[tokio::test]

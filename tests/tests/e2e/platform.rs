@@ -17,7 +17,16 @@ use tonic_health::pb::health_client::HealthClient;
 use uuid::Uuid;
 
 async fn widget_sandbox() -> Sandbox {
-    let registry = fitflow::registry()
+    // The widget borrows a real service's row of the table (its port, schema
+    // and SPIFFE id), so that service is left out of this registry.
+    let others: Vec<_> = fitflow::registry()
+        .services()
+        .iter()
+        .filter(|service| service.name() != WIDGETS)
+        .cloned()
+        .collect();
+    let registry = fitflow_platform::Registry::new(others)
+        .expect("the build's other services")
         .with(Arc::new(WidgetService))
         .expect("the throwaway service fits the table");
     Sandbox::with_registry(registry).await
