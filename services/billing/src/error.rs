@@ -15,6 +15,27 @@ pub enum BillingError {
     /// A new rate must start after the version in force, today or later.
     #[error("tax rate not later")]
     TaxRateNotLater,
+    /// Already classified contract error (etag, request id).
+    #[error(transparent)]
+    Contract(#[from] fitflow_api::ContractError),
+    /// No invoice the caller may see.
+    #[error("invoice not found")]
+    InvoiceNotFound,
+    /// The invoice's state does not allow this.
+    #[error("invoice state")]
+    InvoiceState,
+    /// Clients says the caller may not bill this client.
+    #[error("client not found")]
+    ClientNotFound,
+    /// The caller does not act for the trainer.
+    #[error("trainer not found")]
+    TrainerNotFound,
+    /// The issuer has no tax profile.
+    #[error("tax profile required")]
+    TaxProfileRequired,
+    /// Clients or tenancy could not answer.
+    #[error("dependency unavailable: {0}")]
+    DependencyUnavailable(String),
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] fitflow_db::DbError),
@@ -56,6 +77,31 @@ impl From<BillingError> for ApiError {
                 Code::FailedPrecondition,
                 "TAX_RATE_NOT_LATER",
                 "a new rate takes effect today or later, after the version in force starts",
+            ),
+            BillingError::Contract(contract) => contract.into(),
+            BillingError::InvoiceNotFound => {
+                ApiError::not_found("INVOICE_NOT_FOUND", "no such invoice")
+            }
+            BillingError::InvoiceState => ApiError::new(
+                Code::FailedPrecondition,
+                "INVOICE_STATE",
+                "the invoice's status does not allow this",
+            ),
+            BillingError::ClientNotFound => {
+                ApiError::not_found("CLIENT_NOT_FOUND", "no such client")
+            }
+            BillingError::TrainerNotFound => ApiError::not_found(
+                "TRAINER_NOT_FOUND",
+                "no trainer the caller acts for with this id",
+            ),
+            BillingError::TaxProfileRequired => ApiError::new(
+                Code::FailedPrecondition,
+                "TAX_PROFILE_REQUIRED",
+                "the issuer needs a tax profile (tenancy) before invoices are issued",
+            ),
+            BillingError::DependencyUnavailable(_) => ApiError::unavailable(
+                "DEPENDENCY_UNAVAILABLE",
+                "a service billing relies on cannot be reached; retry with backoff",
             ),
             BillingError::Database(error) => error.into(),
             BillingError::Outbox(error) => error.into(),

@@ -15,25 +15,225 @@ use fitflow_proto::types::Money;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
+use crate::invoices::{Draft, Idempotency, InvoiceView, treatment_name};
 use crate::rates::NewRate;
-use crate::repo::RateRow;
+use crate::repo::{LineRow, RateRow};
 use crate::tax::{Line, TaxKind, TaxLine, Treatment};
-use crate::{ERROR_DOMAIN, TaxTable};
+use crate::{ERROR_DOMAIN, Invoicing, TaxTable};
+use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
+use fitflow_api::text::{optional_uuid, uuid};
+use fitflow_auth::Caller;
 
 /// Most lines one quote takes.
 const MAX_LINES: usize = 500;
 /// Longest source of a rate.
 const MAX_SOURCE: usize = 500;
 
-/// The gRPC face of [`TaxTable`].
+/// Most lines of an invoice.
+const MAX_INVOICE_LINES: usize = 200;
+/// Largest page of ListInvoices.
+const MAX_INVOICES_PAGE: u32 = 100;
+/// Longest line description or void reason.
+const MAX_DESCRIPTION: usize = 500;
+/// Longest invoice notes.
+const MAX_NOTES: usize = 2_000;
+/// Largest amount NUMERIC(12,2) holds: 9,999,999,999.99 (999,999,999,999
+/// cents = 232 × 2³² + 3,567,587,327).
+const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2);
+
+/// The gRPC face of [`TaxTable`] and [`Invoicing`].
 pub struct BillingGrpc {
     table: TaxTable,
+    invoicing: Invoicing,
 }
 
 impl BillingGrpc {
-    /// Serves `table` over gRPC.
-    pub fn new(table: TaxTable) -> Self {
-        Self { table }
+    /// Serves `table` and `invoicing` over gRPC.
+    pub fn new(table: TaxTable, invoicing: Invoicing) -> Self {
+        Self { table, invoicing }
+    }
+}
+
+/// The caller's bearer token, to forward to clients and tenancy (the guard
+/// verified it).
+fn bearer<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn etag_field(violations: &mut Violations, field: &str, value: &str) {
+    if required(violations, field, value) {
+        check_text(violations, field, value, TextKind::Line, 100);
+    }
+}
+
+/// A draft's lines, terms and notes as asked; line amounts computed.
+fn draft(violations: &mut Violations, invoice: &pb::Invoice) -> Vec<LineRow> {
+    if invoice.lines.is_empty() || invoice.lines.len() > MAX_INVOICE_LINES {
+        violations.add(
+            "invoice.lines",
+            format!("must hold 1 to {MAX_INVOICE_LINES} lines"),
+        );
+    }
+    if !(0..=120).contains(&invoice.payment_terms_days) {
+        violations.add("invoice.payment_terms_days", "must be from 0 to 120 days");
+    }
+    check_text(
+        violations,
+        "invoice.notes",
+        &invoice.notes,
+        TextKind::FreeText,
+        MAX_NOTES,
+    );
+    let mut lines = Vec::new();
+    let mut subtotal = Decimal::ZERO;
+    for (index, line) in invoice.lines.iter().take(MAX_INVOICE_LINES).enumerate() {
+        let at = format!("invoice.lines[{index}]");
+        let description = format!("{at}.description");
+        if required(violations, &description, &line.description) {
+            check_text(
+                violations,
+                &description,
+                &line.description,
+                TextKind::Line,
+                MAX_DESCRIPTION,
+            );
+        }
+        let quantity = if line.quantity.is_empty() {
+            Some(Decimal::ONE)
+        } else {
+            fitflow_api::money::decimal(&line.quantity)
+        }
+        .filter(|quantity| {
+            quantity.scale() <= 2 && *quantity > Decimal::ZERO && *quantity <= Decimal::from(10_000)
+        });
+        violations.check(
+            quantity.is_some(),
+            &format!("{at}.quantity"),
+            "must be a decimal above 0 and at most 10000, with at most two decimals",
+        );
+        let unit_price = match line.unit_price.as_ref() {
+            Some(money) => match cad_amount(&money.currency_code, &money.amount) {
+                Ok(price) => Some(price),
+                Err(problem) => {
+                    violations.add(format!("{at}.unit_price"), problem);
+                    None
+                }
+            },
+            None => {
+                violations.add(format!("{at}.unit_price"), "is required");
+                None
+            }
+        };
+        let province = Province::from_proto(line.province);
+        violations.check(
+            province.is_some(),
+            &format!("{at}.province"),
+            "must be a known province",
+        );
+        let treatment = match pb::TaxTreatment::try_from(line.treatment) {
+            Ok(pb::TaxTreatment::Unspecified | pb::TaxTreatment::Taxable) => {
+                Some(Treatment::Taxable)
+            }
+            Ok(pb::TaxTreatment::ZeroRated) => Some(Treatment::ZeroRated),
+            Ok(pb::TaxTreatment::Exempt) => Some(Treatment::Exempt),
+            Err(_) => None,
+        };
+        violations.check(
+            treatment.is_some(),
+            &format!("{at}.treatment"),
+            "must be a known treatment",
+        );
+        if let (Some(quantity), Some(unit_price), Some(province), Some(treatment)) =
+            (quantity, unit_price, province, treatment)
+        {
+            let amount = crate::tax::to_cent(quantity * unit_price);
+            if amount > MAX_AMOUNT {
+                violations.add(format!("{at}.unit_price"), "the line's amount is too large");
+                continue;
+            }
+            subtotal += amount;
+            lines.push(LineRow {
+                position: i32::try_from(index + 1).unwrap_or(i32::MAX),
+                description: line.description.clone(),
+                quantity,
+                unit_price,
+                amount,
+                province: province.code().to_owned(),
+                treatment: treatment_name(treatment).to_owned(),
+            });
+        }
+    }
+    if subtotal > MAX_AMOUNT {
+        violations.add("invoice.lines", "the invoice's total is too large");
+    }
+    lines
+}
+
+fn invoice_status(status: &str) -> pb::InvoiceStatus {
+    match status {
+        "draft" => pb::InvoiceStatus::Draft,
+        "issued" => pb::InvoiceStatus::Issued,
+        "void" => pb::InvoiceStatus::Void,
+        _ => pb::InvoiceStatus::Unspecified,
+    }
+}
+
+fn invoice_out(view: InvoiceView) -> pb::Invoice {
+    let row = view.row;
+    pb::Invoice {
+        id: row.id.to_string(),
+        issuer_id: row.issuer_id.to_string(),
+        client_id: row.client_id.to_string(),
+        status: invoice_status(&row.status) as i32,
+        number: row.number.unwrap_or_default(),
+        invoice_date: row.invoice_date.map(date_out),
+        due_date: row.due_date.map(date_out),
+        payment_terms_days: row.payment_terms_days,
+        lines: view
+            .lines
+            .into_iter()
+            .map(|line| pb::InvoiceLine {
+                description: line.description,
+                quantity: line.quantity.normalize().to_string(),
+                unit_price: Some(money(line.unit_price)),
+                province: Province::from_code(&line.province).map_or(0, Province::to_proto),
+                treatment: match line.treatment.as_str() {
+                    "zero_rated" => pb::TaxTreatment::ZeroRated,
+                    "exempt" => pb::TaxTreatment::Exempt,
+                    _ => pb::TaxTreatment::Taxable,
+                } as i32,
+                amount: Some(money(line.amount)),
+            })
+            .collect(),
+        taxes: view
+            .taxes
+            .into_iter()
+            .map(|tax| pb::TaxLine {
+                province: Province::from_code(&tax.province).map_or(0, Province::to_proto),
+                kind: TaxKind::parse(&tax.kind).map_or(0, |kind| kind_out(kind) as i32),
+                percent: tax.percent.normalize().to_string(),
+                base: Some(money(tax.base)),
+                amount: Some(money(tax.amount)),
+            })
+            .collect(),
+        subtotal: Some(money(row.subtotal)),
+        tax_total: Some(money(row.tax_total)),
+        total: Some(money(row.total)),
+        tax_registered: row.tax_registered,
+        gst_hst_number: row.gst_hst_number,
+        qst_number: row.qst_number,
+        notes: row.notes,
+        create_time: Some(to_timestamp(row.created_at)),
+        issue_time: row.issued_at.map(to_timestamp),
+        void_time: row.voided_at.map(to_timestamp),
+        etag: view.etag.as_str().to_owned(),
     }
 }
 
@@ -286,5 +486,196 @@ impl BillingService for BillingGrpc {
             rate: Some(rate_out(added)),
             ended: ended.map(rate_out),
         }))
+    }
+
+    async fn create_invoice(
+        &self,
+        request: Request<pb::CreateInvoiceRequest>,
+    ) -> Result<Response<pb::CreateInvoiceResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let idempotency = Idempotency(fitflow_api::idempotency::record(
+            &mut violations,
+            &Caller::User(principal.clone()),
+            "/fitflow.billing.v1.BillingService/CreateInvoice",
+            &request,
+            |request| &mut request.request_id,
+        ));
+        let invoice = request.invoice.unwrap_or_default();
+        let issuer_id = optional_uuid(&mut violations, "invoice.issuer_id", &invoice.issuer_id);
+        let client_id = uuid(&mut violations, "invoice.client_id", &invoice.client_id);
+        let lines = draft(&mut violations, &invoice);
+        done(violations)?;
+        let draft = Draft {
+            issuer_id,
+            client_id: client_id.unwrap_or_default(),
+            lines,
+            payment_terms_days: if invoice.payment_terms_days == 0 {
+                30
+            } else {
+                invoice.payment_terms_days
+            },
+            notes: invoice.notes,
+        };
+        let view = self
+            .invoicing
+            .create(&principal, &token, draft, idempotency)
+            .await?;
+        Ok(Response::new(pb::CreateInvoiceResponse {
+            invoice: Some(invoice_out(view)),
+        }))
+    }
+
+    async fn update_invoice(
+        &self,
+        request: Request<pb::UpdateInvoiceRequest>,
+    ) -> Result<Response<pb::UpdateInvoiceResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let invoice = request.invoice.unwrap_or_default();
+        let id = uuid(&mut violations, "invoice.id", &invoice.id);
+        etag_field(&mut violations, "etag", &request.etag);
+        let lines = draft(&mut violations, &invoice);
+        done(violations)?;
+        let draft = Draft {
+            issuer_id: None,
+            client_id: uuid::Uuid::nil(),
+            lines,
+            payment_terms_days: invoice.payment_terms_days,
+            notes: invoice.notes,
+        };
+        let view = self
+            .invoicing
+            .update(&principal, id.unwrap_or_default(), draft, &request.etag)
+            .await?;
+        Ok(Response::new(pb::UpdateInvoiceResponse {
+            invoice: Some(invoice_out(view)),
+        }))
+    }
+
+    async fn issue_invoice(
+        &self,
+        request: Request<pb::IssueInvoiceRequest>,
+    ) -> Result<Response<pb::IssueInvoiceResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "invoice_id", &request.invoice_id);
+        etag_field(&mut violations, "etag", &request.etag);
+        done(violations)?;
+        let view = self
+            .invoicing
+            .issue(&principal, &token, id.unwrap_or_default(), &request.etag)
+            .await?;
+        Ok(Response::new(pb::IssueInvoiceResponse {
+            invoice: Some(invoice_out(view)),
+        }))
+    }
+
+    async fn get_invoice(
+        &self,
+        request: Request<pb::GetInvoiceRequest>,
+    ) -> Result<Response<pb::GetInvoiceResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "invoice_id", &request.get_ref().invoice_id);
+        done(violations)?;
+        let view = self
+            .invoicing
+            .get(&principal, id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::GetInvoiceResponse {
+            invoice: Some(invoice_out(view)),
+        }))
+    }
+
+    async fn list_invoices(
+        &self,
+        request: Request<pb::ListInvoicesRequest>,
+    ) -> Result<Response<pb::ListInvoicesResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let issuer = optional_uuid(&mut violations, "issuer_id", &request.issuer_id);
+        let size = page_size(&mut violations, request.page_size, MAX_INVOICES_PAGE);
+        let caller = Caller::User(principal.clone());
+        let filter = request.issuer_id.as_bytes().to_vec();
+        let query = PageQuery {
+            method: "/fitflow.billing.v1.BillingService/ListInvoices",
+            caller: &caller,
+            filter: &filter,
+        };
+        let after: Option<TimeIdCursor> =
+            self.invoicing
+                .page_tokens()
+                .read(&mut violations, &query, &request.page_token);
+        done(violations)?;
+        let (views, next) = self
+            .invoicing
+            .list(
+                &principal,
+                issuer,
+                after.map(|cursor| (cursor.at, cursor.id)),
+                size,
+            )
+            .await?;
+        let next_page_token = next
+            .map(|(at, id)| {
+                self.invoicing
+                    .page_tokens()
+                    .issue(&query, &TimeIdCursor { at, id })
+            })
+            .unwrap_or_default();
+        Ok(Response::new(pb::ListInvoicesResponse {
+            invoices: views.into_iter().map(invoice_out).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn void_invoice(
+        &self,
+        request: Request<pb::VoidInvoiceRequest>,
+    ) -> Result<Response<pb::VoidInvoiceResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "invoice_id", &request.invoice_id);
+        if required(&mut violations, "reason", &request.reason) {
+            check_text(
+                &mut violations,
+                "reason",
+                &request.reason,
+                TextKind::FreeText,
+                MAX_DESCRIPTION,
+            );
+        }
+        etag_field(&mut violations, "etag", &request.etag);
+        done(violations)?;
+        let view = self
+            .invoicing
+            .void(
+                &principal,
+                id.unwrap_or_default(),
+                &request.reason,
+                &request.etag,
+            )
+            .await?;
+        Ok(Response::new(pb::VoidInvoiceResponse {
+            invoice: Some(invoice_out(view)),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_amount_is_what_numeric_12_2_holds() {
+        assert_eq!(MAX_AMOUNT.to_string(), "9999999999.99");
     }
 }

@@ -1,14 +1,18 @@
-//! The billing service. This first part holds Canadian sales tax as data
-//! (the `tax_rates` table, statutory versions with effective dates that
-//! only operators extend) and the pure tax engine every invoice will use;
-//! invoices, payments, bank accounts and remittances build on it.
+//! The billing service. Built so far: Canadian sales tax as data (the
+//! `tax_rates` table, statutory versions with effective dates that only
+//! operators extend), the pure tax engine, and client invoices from draft
+//! to issued (numbered without gaps, taxed as of their date) or void;
+//! payments, bank accounts and remittances build on them.
 //!
-//! Reads top-down: [`grpc`] (handlers and conversion) → `rates` (use cases;
-//! each owns its transaction and writes its audit event in it) → [`tax`]
-//! (the engine: pure, table-driven tests) and `repo` (every SQL statement).
+//! Reads top-down: [`grpc`] (handlers and conversion) → `rates` and
+//! `invoices` (use cases; each owns its transaction and writes its audit
+//! event in it) → [`tax`] (the engine: pure, table-driven tests), `peers`
+//! (clients, tenancy) and `repo` (every SQL statement).
 
 mod error;
 pub mod grpc;
+mod invoices;
+mod peers;
 mod rates;
 mod repo;
 mod service;
@@ -18,6 +22,8 @@ use fitflow_server::{EDGE_PEERS, PeerPolicy};
 
 pub use error::BillingError;
 pub use grpc::BillingGrpc;
+pub use invoices::Invoicing;
+pub use peers::Peers;
 pub use rates::TaxTable;
 pub use service::BillingService;
 

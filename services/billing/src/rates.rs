@@ -39,7 +39,7 @@ async fn commit(tx: fitflow_db::Tx) -> Result<(), BillingError> {
 }
 
 /// A stored row as the engine's rate.
-fn engine_rate(row: &RateRow) -> Result<TaxRate, BillingError> {
+pub(crate) fn engine_rate(row: &RateRow) -> Result<TaxRate, BillingError> {
     let province = match &row.province {
         Some(code) => Some(Province::from_code(code).ok_or(BillingError::Corrupt("province"))?),
         None => None,

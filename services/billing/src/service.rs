@@ -5,7 +5,7 @@ use fitflow_proto::billing::billing_service_server::BillingServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{BillingGrpc, MIGRATOR, SERVICE, TaxTable};
+use crate::{BillingGrpc, Invoicing, MIGRATOR, Peers, SERVICE, TaxTable};
 
 /// Largest request message: a quote of 500 lines fits well within it.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -29,9 +29,16 @@ impl Service for BillingService {
 
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
-            let table = TaxTable::new(context.pool);
+            let channel = |peer: &'static str| {
+                context.peers.channel(peer).map_err(|error| {
+                    anyhow::anyhow!("cannot prepare the channel to {peer}: {error}")
+                })
+            };
+            let peers = Peers::new(channel("clients")?, channel("tenancy")?);
+            let table = TaxTable::new(context.pool.clone());
+            let invoicing = Invoicing::new(context.pool, peers);
             Ok(ServiceRoutes::new().add_service(
-                BillingServiceServer::new(BillingGrpc::new(table))
+                BillingServiceServer::new(BillingGrpc::new(table, invoicing))
                     .max_decoding_message_size(MAX_MESSAGE),
             ))
         })

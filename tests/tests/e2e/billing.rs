@@ -3,6 +3,7 @@
 //! operator with MFA, audited, and never changed retroactively.
 
 use chrono::{Datelike as _, Utc};
+
 use fitflow_e2e::{AUDIT, IDENTITY, Sandbox, bearer};
 use fitflow_proto::billing as pb;
 use fitflow_proto::billing::billing_service_client::BillingServiceClient;
@@ -11,11 +12,13 @@ use fitflow_proto::types::{Money, Province};
 use tonic::Code;
 use tonic::transport::Channel;
 
+use crate::clients::{create, full_client};
 use crate::identity_support::{reason, violated_fields};
-use crate::tenancy::{TENANCY, trainer};
+use crate::tenancy::{TENANCY, member, trainer};
 
 const BILLING: &str = "billing";
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, BILLING, AUDIT];
+const CLIENTS: &str = "clients";
+const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, BILLING, AUDIT];
 
 fn billing(sandbox: &Sandbox, peer: &str) -> BillingServiceClient<Channel> {
     BillingServiceClient::new(sandbox.channel(BILLING, peer))
@@ -358,4 +361,447 @@ async fn only_an_operator_with_mfa_adds_a_rate_and_never_retroactively() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(found, "the new rate is audited");
+}
+
+fn invoice_line(description: &str, price: &str, province: Province) -> pb::InvoiceLine {
+    pb::InvoiceLine {
+        description: description.into(),
+        quantity: String::new(),
+        unit_price: cad(price),
+        province: province as i32,
+        ..Default::default()
+    }
+}
+
+async fn draft(
+    sandbox: &Sandbox,
+    token: &str,
+    client_id: &str,
+    lines: Vec<pb::InvoiceLine>,
+) -> Result<pb::Invoice, tonic::Status> {
+    billing(sandbox, "gateway")
+        .create_invoice(bearer(
+            pb::CreateInvoiceRequest {
+                invoice: Some(pb::Invoice {
+                    client_id: client_id.into(),
+                    lines,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().invoice.expect("invoice"))
+}
+
+async fn issue(
+    sandbox: &Sandbox,
+    token: &str,
+    invoice: &pb::Invoice,
+) -> Result<pb::Invoice, tonic::Status> {
+    billing(sandbox, "gateway")
+        .issue_invoice(bearer(
+            pb::IssueInvoiceRequest {
+                invoice_id: invoice.id.clone(),
+                etag: invoice.etag.clone(),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().invoice.expect("invoice"))
+}
+
+async fn client_of(sandbox: &Sandbox, token: &str) -> String {
+    create(sandbox, token, full_client("Zoé", "Roy", "", ""))
+        .await
+        .expect("client")
+        .id
+}
+
+#[tokio::test]
+async fn an_issued_invoice_is_numbered_taxed_as_of_its_date_and_never_changes() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (trainer_id, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let mut lines = vec![invoice_line("Personal training, 60 min", "33.33", Province::On); 3];
+    lines.push(pb::InvoiceLine {
+        quantity: "2".into(),
+        ..invoice_line("Online session (client in Quebec)", "16.665", Province::Qc)
+    });
+    let refused = draft(&sandbox, &token, &client_id, lines.clone())
+        .await
+        .expect_err("a price with three decimals");
+    assert_eq!(violated_fields(&refused), ["invoice.lines[3].unit_price"]);
+    lines[3].unit_price = cad("16.67");
+    let drafted = draft(&sandbox, &token, &client_id, lines)
+        .await
+        .expect("draft");
+    assert_eq!(drafted.status, pb::InvoiceStatus::Draft as i32);
+    assert!(drafted.number.is_empty() && drafted.taxes.is_empty());
+    assert_eq!(drafted.subtotal.as_ref().unwrap().amount, "133.33");
+    assert_eq!(drafted.issuer_id, trainer_id);
+
+    let issued = issue(&sandbox, &token, &drafted).await.expect("issue");
+    let year = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::Toronto)
+        .year();
+    assert_eq!(issued.number, format!("{year}-000001"));
+    assert_eq!(issued.status, pb::InvoiceStatus::Issued as i32);
+    assert!(issued.tax_registered);
+    assert_eq!(issued.gst_hst_number, "123456782RT0001");
+    let taxes: Vec<(i32, i32, String)> = issued
+        .taxes
+        .iter()
+        .map(|tax| (tax.province, tax.kind, tax.amount.clone().unwrap().amount))
+        .collect();
+    assert_eq!(
+        taxes,
+        [
+            (Province::On as i32, pb::TaxKind::Hst as i32, "13.00".into()),
+            (Province::Qc as i32, pb::TaxKind::Gst as i32, "1.67".into()),
+            (Province::Qc as i32, pb::TaxKind::Qst as i32, "3.33".into()),
+        ]
+    );
+    assert_eq!(issued.tax_total.as_ref().unwrap().amount, "18.00");
+    assert_eq!(issued.total.as_ref().unwrap().amount, "151.33");
+    let (date, due) = (issued.invoice_date.unwrap(), issued.due_date.unwrap());
+    let date =
+        chrono::NaiveDate::from_ymd_opt(date.year, date.month as u32, date.day as u32).unwrap();
+    let due = chrono::NaiveDate::from_ymd_opt(due.year, due.month as u32, due.day as u32).unwrap();
+    assert_eq!((due - date).num_days(), 30, "30 days' terms by default");
+
+    // Never changes: not through the API, not even as the schema's owner.
+    let edit = billing(&sandbox, "gateway")
+        .update_invoice(bearer(
+            pb::UpdateInvoiceRequest {
+                invoice: Some(pb::Invoice {
+                    id: issued.id.clone(),
+                    lines: vec![invoice_line("Rewritten", "1", Province::On)],
+                    ..Default::default()
+                }),
+                etag: issued.etag.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("issued");
+    assert_eq!(reason(&edit), "INVOICE_STATE");
+    let again = issue(&sandbox, &token, &issued)
+        .await
+        .expect_err("issued once");
+    assert_eq!(reason(&again), "INVOICE_STATE");
+    let admin = sandbox.db.admin_pool().await;
+    let rewrite = sqlx::query("UPDATE billing.invoices SET notes = 'x' WHERE id = $1::uuid")
+        .bind(&issued.id)
+        .execute(&admin)
+        .await
+        .expect_err("the database refuses");
+    assert!(rewrite.to_string().contains("never changes"), "{rewrite}");
+    let line_rewrite =
+        sqlx::query("UPDATE billing.invoice_lines SET unit_price = 0 WHERE invoice_id = $1::uuid")
+            .bind(&issued.id)
+            .execute(&admin)
+            .await
+            .expect_err("the database refuses");
+    assert!(
+        line_rewrite.to_string().contains("never change"),
+        "{line_rewrite}"
+    );
+
+    // Void keeps the number.
+    let voided = billing(&sandbox, "gateway")
+        .void_invoice(bearer(
+            pb::VoidInvoiceRequest {
+                invoice_id: issued.id.clone(),
+                reason: "Billed twice".into(),
+                etag: issued.etag.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("void")
+        .into_inner()
+        .invoice
+        .unwrap();
+    assert_eq!(voided.status, pb::InvoiceStatus::Void as i32);
+    assert_eq!(voided.number, issued.number);
+    let listed = billing(&sandbox, "gateway")
+        .list_invoices(bearer(pb::ListInvoicesRequest::default(), &token))
+        .await
+        .expect("list")
+        .into_inner()
+        .invoices;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].lines.len(), 4);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_issues_take_numbers_one_to_a_hundred_and_a_failed_issue_takes_none() {
+    let sandbox = std::sync::Arc::new(Sandbox::new().await);
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let mut drafts = Vec::new();
+    for _ in 0..100 {
+        drafts.push(
+            draft(
+                &sandbox,
+                &token,
+                &client_id,
+                vec![invoice_line("Session", "85", Province::On)],
+            )
+            .await
+            .expect("draft"),
+        );
+    }
+    let mut tasks = Vec::new();
+    for invoice in drafts {
+        let (sandbox, token) = (std::sync::Arc::clone(&sandbox), token.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match issue(&sandbox, &token, &invoice).await {
+                    Ok(issued) => return issued.number,
+                    // Under this load the pool may refuse; a retry is safe.
+                    Err(status) if status.code() == Code::Unavailable => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(status) => panic!("issue: {status:?}"),
+                }
+            }
+        }));
+    }
+    let mut numbers = Vec::new();
+    for task in tasks {
+        let number = task.await.expect("task");
+        let (_, sequence) = number.split_once('-').expect("YYYY-NNNNNN");
+        numbers.push(sequence.parse::<u32>().expect("digits"));
+    }
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (1..=100).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
+
+    // A failure inside the issuing transaction, after the number is taken,
+    // gives the number back.
+    let admin = sandbox.db.admin_pool().await;
+    sqlx::query(
+        "CREATE FUNCTION billing.poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.notes = 'poison' AND NEW.status = 'issued' THEN \
+         RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$",
+    )
+    .execute(&admin)
+    .await
+    .expect("a failing trigger");
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE UPDATE ON billing.invoices \
+         FOR EACH ROW EXECUTE FUNCTION billing.poison()",
+    )
+    .execute(&admin)
+    .await
+    .expect("installed");
+    let poisoned = billing(&sandbox, "gateway")
+        .create_invoice(bearer(
+            pb::CreateInvoiceRequest {
+                invoice: Some(pb::Invoice {
+                    client_id: client_id.clone(),
+                    lines: vec![invoice_line("Session", "85", Province::On)],
+                    notes: "poison".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("draft")
+        .into_inner()
+        .invoice
+        .unwrap();
+    issue(&sandbox, &token, &poisoned)
+        .await
+        .expect_err("the injected failure");
+    let next = draft(
+        &sandbox,
+        &token,
+        &client_id,
+        vec![invoice_line("Session", "85", Province::On)],
+    )
+    .await
+    .expect("draft");
+    let issued = issue(&sandbox, &token, &next).await.expect("issue");
+    assert!(issued.number.ends_with("-000101"), "{}", issued.number);
+}
+
+#[tokio::test]
+async fn another_trainer_reaches_no_invoice_and_bills_no_client_of_someone_else() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (owner_id, _, owner) = trainer(&sandbox, "Ana").await;
+    let (_, _, stranger) = trainer(&sandbox, "Sam").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    let invoice = draft(
+        &sandbox,
+        &owner,
+        &client_id,
+        vec![invoice_line("Session", "85", Province::On)],
+    )
+    .await
+    .expect("draft");
+
+    let theirs = draft(
+        &sandbox,
+        &stranger,
+        &client_id,
+        vec![invoice_line("Session", "85", Province::On)],
+    )
+    .await
+    .expect_err("not their client");
+    assert_eq!(reason(&theirs), "CLIENT_NOT_FOUND");
+    let get = billing(&sandbox, "gateway")
+        .get_invoice(bearer(
+            pb::GetInvoiceRequest {
+                invoice_id: invoice.id.clone(),
+            },
+            &stranger,
+        ))
+        .await
+        .expect_err("not theirs");
+    assert_eq!(reason(&get), "INVOICE_NOT_FOUND");
+    let issued = issue(&sandbox, &stranger, &invoice)
+        .await
+        .expect_err("not theirs");
+    assert_eq!(reason(&issued), "INVOICE_NOT_FOUND");
+    let voided = billing(&sandbox, "gateway")
+        .void_invoice(bearer(
+            pb::VoidInvoiceRequest {
+                invoice_id: invoice.id.clone(),
+                reason: "attack".into(),
+                etag: invoice.etag.clone(),
+            },
+            &stranger,
+        ))
+        .await
+        .expect_err("not theirs");
+    assert_eq!(reason(&voided), "INVOICE_NOT_FOUND");
+    let listed = billing(&sandbox, "gateway")
+        .list_invoices(bearer(
+            pb::ListInvoicesRequest {
+                issuer_id: owner_id.clone(),
+                ..Default::default()
+            },
+            &stranger,
+        ))
+        .await
+        .expect_err("another issuer");
+    assert_eq!(reason(&listed), "TRAINER_NOT_FOUND");
+    let own = billing(&sandbox, "gateway")
+        .list_invoices(bearer(pb::ListInvoicesRequest::default(), &stranger))
+        .await
+        .expect("their own list")
+        .into_inner();
+    assert!(own.invoices.is_empty());
+
+    // A trainer without a tax profile cannot issue: whether to charge tax
+    // is unknown.
+    let (_, _, bare) = member(&sandbox, "Bea").await;
+    let bare_client = client_of(&sandbox, &bare).await;
+    let bare_invoice = draft(
+        &sandbox,
+        &bare,
+        &bare_client,
+        vec![invoice_line("Session", "85", Province::On)],
+    )
+    .await
+    .expect("draft");
+    let no_profile = issue(&sandbox, &bare, &bare_invoice)
+        .await
+        .expect_err("no tax profile");
+    assert_eq!(reason(&no_profile), "TAX_PROFILE_REQUIRED");
+}
+
+#[tokio::test]
+async fn a_hostile_draft_is_refused_field_by_field_and_writes_nothing() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let refused = billing(&sandbox, "gateway")
+        .create_invoice(bearer(
+            pb::CreateInvoiceRequest {
+                invoice: Some(pb::Invoice {
+                    client_id: client_id.clone(),
+                    issuer_id: "\0".into(),
+                    payment_terms_days: 121,
+                    notes: "bell\u{7}".into(),
+                    lines: vec![
+                        pb::InvoiceLine {
+                            description: "nul\0".into(),
+                            quantity: "0".into(),
+                            unit_price: cad("-1"),
+                            province: 99,
+                            treatment: 9,
+                            ..Default::default()
+                        },
+                        pb::InvoiceLine {
+                            quantity: "1e3".into(),
+                            ..invoice_line("Session", "9999999999.99", Province::On)
+                        },
+                        pb::InvoiceLine {
+                            quantity: "10000".into(),
+                            ..invoice_line("Session", "9999999999.99", Province::On)
+                        },
+                    ],
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("hostile");
+    assert_eq!(
+        violated_fields(&refused),
+        [
+            "invoice.issuer_id",
+            "invoice.payment_terms_days",
+            "invoice.notes",
+            "invoice.lines[0].description",
+            "invoice.lines[0].quantity",
+            "invoice.lines[0].unit_price",
+            "invoice.lines[0].province",
+            "invoice.lines[0].treatment",
+            "invoice.lines[1].quantity",
+            "invoice.lines[2].unit_price",
+        ]
+    );
+    let too_many = draft(
+        &sandbox,
+        &token,
+        &client_id,
+        vec![invoice_line("Session", "1", Province::On); 201],
+    )
+    .await
+    .expect_err("too many lines");
+    assert_eq!(violated_fields(&too_many), ["invoice.lines"]);
+    let listed = billing(&sandbox, "gateway")
+        .list_invoices(bearer(pb::ListInvoicesRequest::default(), &token))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.invoices.is_empty(), "nothing was written");
+    let forged = billing(&sandbox, "gateway")
+        .list_invoices(bearer(
+            pb::ListInvoicesRequest {
+                page_token: "forged".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect_err("a forged page token");
+    assert_eq!(violated_fields(&forged), ["page_token"]);
 }

@@ -1,0 +1,419 @@
+//! Client invoices: drafts, issuing (a gapless number, the taxes of the
+//! invoice date, the issuer's tax numbers) and voiding. Each use case opens
+//! one transaction as the caller (row-level security admits the issuer's
+//! rows to whoever acts for them), writes its audit or access event in it,
+//! and commits only when all of it worked.
+
+use chrono::{DateTime, Datelike as _, Duration, Utc};
+use fitflow_api::canada::Province;
+use fitflow_api::etag::Etag;
+use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
+use fitflow_api::page::PageTokens;
+use fitflow_auth::{Caller, Principal};
+use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::peers::Peers;
+use crate::repo::{self, InvoiceRow, LineRow, TaxRow};
+use crate::tax::{self, Line, Treatment};
+use crate::{BillingError, SERVICE};
+
+/// A create's idempotency record (AIP-155).
+#[derive(Debug, Default)]
+pub(crate) struct Idempotency(pub Option<(IdempotencyKey, RequestHash)>);
+
+/// A draft as asked: who bills whom, its lines (amounts computed), its terms.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    pub issuer_id: Option<Uuid>,
+    pub client_id: Uuid,
+    pub lines: Vec<LineRow>,
+    pub payment_terms_days: i32,
+    pub notes: String,
+}
+
+impl Draft {
+    fn subtotal(&self) -> Decimal {
+        self.lines.iter().map(|line| line.amount).sum()
+    }
+}
+
+/// An invoice as returned: the row, its lines and its taxes.
+#[derive(Debug, Clone)]
+pub(crate) struct InvoiceView {
+    pub row: InvoiceRow,
+    pub lines: Vec<LineRow>,
+    pub taxes: Vec<TaxRow>,
+    pub etag: Etag,
+}
+
+/// The service's invoices.
+pub struct Invoicing {
+    pool: PgPool,
+    peers: Peers,
+    page_tokens: PageTokens,
+}
+
+fn user(principal: &Principal) -> Caller {
+    Caller::User(principal.clone())
+}
+
+async fn commit(tx: fitflow_db::Tx) -> Result<(), BillingError> {
+    tx.commit().await.map_err(fitflow_db::DbError::from)?;
+    Ok(())
+}
+
+fn treatment_of(stored: &str) -> Result<Treatment, BillingError> {
+    match stored {
+        "taxable" => Ok(Treatment::Taxable),
+        "zero_rated" => Ok(Treatment::ZeroRated),
+        "exempt" => Ok(Treatment::Exempt),
+        _ => Err(BillingError::Corrupt("line treatment")),
+    }
+}
+
+/// The stored form of a treatment.
+pub(crate) fn treatment_name(treatment: Treatment) -> &'static str {
+    match treatment {
+        Treatment::Taxable => "taxable",
+        Treatment::ZeroRated => "zero_rated",
+        Treatment::Exempt => "exempt",
+    }
+}
+
+/// "YYYY-NNNNNN".
+fn number_text(year: i32, number: i32) -> String {
+    format!("{year}-{number:06}")
+}
+
+impl Invoicing {
+    /// The use cases over `pool`, asking `peers`.
+    pub fn new(pool: PgPool, peers: Peers) -> Self {
+        Self {
+            pool,
+            peers,
+            page_tokens: PageTokens::with_random_key(),
+        }
+    }
+
+    /// The page-token issuer, for ListInvoices.
+    pub(crate) fn page_tokens(&self) -> &PageTokens {
+        &self.page_tokens
+    }
+
+    async fn view(tx: &mut fitflow_db::Tx, id: Uuid) -> Result<InvoiceView, BillingError> {
+        let row = repo::invoice(tx, id, false)
+            .await?
+            .ok_or(BillingError::InvoiceNotFound)?;
+        let lines = repo::lines(tx, id).await?;
+        let taxes = repo::taxes(tx, id).await?;
+        let etag = Etag::of_version(row.id, row.version);
+        Ok(InvoiceView {
+            row,
+            lines,
+            taxes,
+            etag,
+        })
+    }
+
+    /// The invoice locked for a change, if the caller acts for its issuer.
+    async fn locked(
+        tx: &mut fitflow_db::Tx,
+        principal: &Principal,
+        id: Uuid,
+        etag: &str,
+    ) -> Result<InvoiceRow, BillingError> {
+        let row = repo::invoice(tx, id, true)
+            .await?
+            .filter(|row| principal.acts_for(row.issuer_id))
+            .ok_or(BillingError::InvoiceNotFound)?;
+        Etag::of_version(row.id, row.version).check(etag)?;
+        Ok(row)
+    }
+
+    /// Starts a draft.
+    pub(crate) async fn create(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        draft: Draft,
+        request: Idempotency,
+    ) -> Result<InvoiceView, BillingError> {
+        let issuer_id = draft.issuer_id.unwrap_or(principal.user_id);
+        if !principal.acts_for(issuer_id) {
+            return Err(BillingError::TrainerNotFound);
+        }
+        self.peers.require_client(bearer, draft.client_id).await?;
+        let id = Uuid::now_v7();
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let view = Self::view(&mut tx, existing).await?;
+            commit(tx).await?;
+            return Ok(view);
+        }
+        let subtotal = draft.subtotal();
+        let row = InvoiceRow {
+            id,
+            issuer_id,
+            client_id: draft.client_id,
+            status: "draft".to_owned(),
+            number: None,
+            invoice_date: None,
+            due_date: None,
+            payment_terms_days: draft.payment_terms_days,
+            subtotal,
+            tax_total: Decimal::ZERO,
+            total: subtotal,
+            tax_registered: false,
+            gst_hst_number: String::new(),
+            qst_number: String::new(),
+            notes: draft.notes,
+            version: 1,
+            created_at: Utc::now(),
+            issued_at: None,
+            voided_at: None,
+        };
+        repo::insert_invoice(&mut tx, &row).await?;
+        repo::insert_lines(&mut tx, id, issuer_id, &draft.lines).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(issuer_id)
+            .change("client_id", "", &draft.client_id.to_string())
+            .change("lines", "", &draft.lines.len().to_string())
+            .change("subtotal", "", &subtotal.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let view = Self::view(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+
+    /// Replaces a draft's lines, terms and notes.
+    pub(crate) async fn update(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        draft: Draft,
+        etag: &str,
+    ) -> Result<InvoiceView, BillingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = Self::locked(&mut tx, principal, id, etag).await?;
+        if row.status != "draft" {
+            return Err(BillingError::InvoiceState);
+        }
+        let subtotal = draft.subtotal();
+        repo::delete_lines(&mut tx, id).await?;
+        repo::insert_lines(&mut tx, id, row.issuer_id, &draft.lines).await?;
+        repo::update_draft(
+            &mut tx,
+            id,
+            draft.payment_terms_days,
+            &draft.notes,
+            subtotal,
+        )
+        .await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(row.issuer_id)
+            .change("subtotal", &row.subtotal.to_string(), &subtotal.to_string())
+            .change("lines", "", &draft.lines.len().to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let view = Self::view(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+
+    /// Issues a draft: the next number, today's date in the issuer's zone,
+    /// the taxes of that date, the issuer's tax numbers.
+    pub(crate) async fn issue(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        id: Uuid,
+        etag: &str,
+    ) -> Result<InvoiceView, BillingError> {
+        // The peers first: no transaction waits on another service.
+        let issuer = {
+            let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+            let row = repo::invoice(&mut tx, id, false)
+                .await?
+                .filter(|row| principal.acts_for(row.issuer_id))
+                .ok_or(BillingError::InvoiceNotFound)?;
+            commit(tx).await?;
+            row.issuer_id
+        };
+        let standing = self.peers.tax_standing(issuer).await?;
+        let zone = self.peers.zone(bearer, issuer).await?;
+        let invoice_date = Utc::now().with_timezone(&zone).date_naive();
+
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = Self::locked(&mut tx, principal, id, etag).await?;
+        if row.status != "draft" {
+            return Err(BillingError::InvoiceState);
+        }
+        let lines = repo::lines(&mut tx, id).await?;
+        let mut priced = Vec::with_capacity(lines.len());
+        for line in &lines {
+            priced.push(Line {
+                amount: line.amount,
+                province: Province::from_code(&line.province)
+                    .ok_or(BillingError::Corrupt("line province"))?,
+                treatment: treatment_of(&line.treatment)?,
+            });
+        }
+        let table = repo::rates(&mut tx)
+            .await?
+            .iter()
+            .map(crate::rates::engine_rate)
+            .collect::<Result<Vec<_>, _>>()?;
+        let taxes = tax::compute(&table, invoice_date, &priced, standing.registered)?;
+        let tax_rows: Vec<TaxRow> = taxes
+            .iter()
+            .map(|tax| TaxRow {
+                province: tax.province.code().to_owned(),
+                kind: tax.kind.as_str().to_owned(),
+                percent: tax.percent,
+                base: tax.base,
+                amount: tax.amount,
+            })
+            .collect();
+        let tax_total: Decimal = taxes.iter().map(|tax| tax.amount).sum();
+        let year = invoice_date.year();
+        let number = number_text(year, repo::next_number(&mut tx, row.issuer_id, year).await?);
+        let due_date = invoice_date + Duration::days(i64::from(row.payment_terms_days));
+        repo::issue(
+            &mut tx,
+            id,
+            row.issuer_id,
+            &repo::Issue {
+                number: &number,
+                invoice_date,
+                due_date,
+                tax_total,
+                registered: standing.registered,
+                gst_hst_number: &standing.gst_hst_number,
+                qst_number: &standing.qst_number,
+            },
+            &tax_rows,
+        )
+        .await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(row.issuer_id)
+            .change("status", "draft", "issued")
+            .change("number", "", &number)
+            .change("tax_total", "", &tax_total.to_string())
+            .change("total", "", &(row.subtotal + tax_total).to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let view = Self::view(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+
+    /// Reads an invoice, with an access event (financial data).
+    pub(crate) async fn get(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<InvoiceView, BillingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let view = Self::view(&mut tx, id).await?;
+        if !principal.acts_for(view.row.issuer_id) {
+            return Err(BillingError::InvoiceNotFound);
+        }
+        let access = AuditEventBuilder::new(SERVICE, Action::Read, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(view.row.issuer_id)
+            .purpose(Purpose::Payment)
+            .build();
+        fitflow_outbox::record(&mut tx, &access).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+
+    /// One page of an issuer's invoices, with one access event.
+    pub(crate) async fn list(
+        &self,
+        principal: &Principal,
+        issuer: Option<Uuid>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size: u32,
+    ) -> Result<(Vec<InvoiceView>, Option<(DateTime<Utc>, Uuid)>), BillingError> {
+        let issuer_id = issuer.unwrap_or(principal.user_id);
+        if !principal.acts_for(issuer_id) {
+            return Err(BillingError::TrainerNotFound);
+        }
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let mut rows =
+            repo::invoices_of(&mut tx, issuer_id, after, i64::from(page_size) + 1).await?;
+        let next =
+            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.created_at, row.id));
+        let access = AuditEventBuilder::new(SERVICE, Action::Read, "invoice_list", issuer_id)
+            .actor_user(principal.user_id)
+            .tenant(issuer_id)
+            .change("invoices", "", &rows.len().to_string())
+            .purpose(Purpose::Payment)
+            .build();
+        fitflow_outbox::record(&mut tx, &access).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            views.push(Self::view(&mut tx, row.id).await?);
+        }
+        commit(tx).await?;
+        Ok((views, next))
+    }
+
+    /// Voids a draft or an issued invoice; an issued one keeps its number.
+    pub(crate) async fn void(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        reason: &str,
+        etag: &str,
+    ) -> Result<InvoiceView, BillingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = Self::locked(&mut tx, principal, id, etag).await?;
+        if row.status == "void" {
+            return Err(BillingError::InvoiceState);
+        }
+        repo::void(&mut tx, id, reason).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(row.issuer_id)
+            .change("status", &row.status, "void")
+            .change(
+                "void_reason_length",
+                "",
+                &reason.chars().count().to_string(),
+            )
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let view = Self::view(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_year_dash_six_digits_and_treatments_round_trip() {
+        assert_eq!(number_text(2026, 7), "2026-000007");
+        assert_eq!(number_text(2027, 123_456), "2027-123456");
+        for treatment in [Treatment::Taxable, Treatment::ZeroRated, Treatment::Exempt] {
+            assert_eq!(
+                treatment_of(treatment_name(treatment)).ok(),
+                Some(treatment)
+            );
+        }
+        assert!(treatment_of("taxed").is_err());
+    }
+}

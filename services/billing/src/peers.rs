@@ -1,0 +1,158 @@
+//! What billing asks other services, over mTLS: clients (may this user bill
+//! this client?) and tenancy (the issuer's tax profile and time zone). Each
+//! call is bounded by the caller's deadline and at most [`PEER_TIMEOUT`].
+
+use std::time::Duration;
+
+use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
+use fitflow_proto::clients::{AccessLevel, CheckClientAccessRequest};
+use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
+use fitflow_proto::tenancy::{GetTaxProfileRequest, GetTrainerRequest, SupplierStatus};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::BillingError;
+
+/// Longest wait for a peer when the caller set no shorter deadline.
+const PEER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What an invoice prints of its issuer's taxes.
+#[derive(Debug, Clone)]
+pub(crate) struct TaxStanding {
+    /// Registered for GST/HST: charges tax.
+    pub registered: bool,
+    /// The GST/HST number, when registered.
+    pub gst_hst_number: String,
+    /// The QST number, when registered in Quebec.
+    pub qst_number: String,
+}
+
+/// The peers billing asks.
+#[derive(Clone)]
+pub struct Peers {
+    clients: ClientsServiceClient<Channel>,
+    tenancy: TenancyServiceClient<Channel>,
+}
+
+fn timeout() -> Duration {
+    fitflow_server::deadline::remaining().map_or(PEER_TIMEOUT, |left| left.min(PEER_TIMEOUT))
+}
+
+fn unavailable(rpc: &str, status: &tonic::Status) -> BillingError {
+    BillingError::DependencyUnavailable(format!("{rpc}: {:?}", status.code()))
+}
+
+/// Runs `call` within [`timeout`]: the outer bound also covers connecting
+/// and the TLS handshake.
+async fn bounded<T>(
+    rpc: &str,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<Result<T, tonic::Status>, BillingError> {
+    tokio::time::timeout(timeout(), call)
+        .await
+        .map(|answer| answer.map(tonic::Response::into_inner))
+        .map_err(|_| BillingError::DependencyUnavailable(format!("{rpc} timed out")))
+}
+
+fn with_token<T>(message: T, bearer: &str) -> Result<tonic::Request<T>, BillingError> {
+    let mut request = tonic::Request::new(message);
+    let value = MetadataValue::try_from(format!("Bearer {bearer}"))
+        .map_err(|_| BillingError::ClientNotFound)?;
+    request.metadata_mut().insert("authorization", value);
+    request.set_timeout(timeout());
+    Ok(request)
+}
+
+impl Peers {
+    /// Peers over the given channels.
+    pub fn new(clients: Channel, tenancy: Channel) -> Self {
+        Self {
+            clients: ClientsServiceClient::new(clients),
+            tenancy: TenancyServiceClient::new(tenancy),
+        }
+    }
+
+    /// CLIENT_NOT_FOUND unless the user whose `bearer` token this is may
+    /// write `client_id`'s records (billing a client is a write).
+    pub(crate) async fn require_client(
+        &self,
+        bearer: &str,
+        client_id: Uuid,
+    ) -> Result<(), BillingError> {
+        let request = with_token(
+            CheckClientAccessRequest {
+                client_id: client_id.to_string(),
+                level: AccessLevel::Write as i32,
+            },
+            bearer,
+        )?;
+        let mut clients = self.clients.clone();
+        let answer = bounded("CheckClientAccess", clients.check_client_access(request))
+            .await?
+            .map_err(|status| unavailable("CheckClientAccess", &status))?;
+        if answer.allowed {
+            Ok(())
+        } else {
+            Err(BillingError::ClientNotFound)
+        }
+    }
+
+    /// The issuer's tax standing; TAX_PROFILE_REQUIRED when they have none.
+    pub(crate) async fn tax_standing(&self, issuer: Uuid) -> Result<TaxStanding, BillingError> {
+        let mut request = tonic::Request::new(GetTaxProfileRequest {
+            trainer_id: issuer.to_string(),
+        });
+        request.set_timeout(timeout());
+        let mut tenancy = self.tenancy.clone();
+        let answer = match bounded("GetTaxProfile", tenancy.get_tax_profile(request)).await? {
+            Ok(answer) => answer,
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                return Err(BillingError::TaxProfileRequired);
+            }
+            Err(status) => return Err(unavailable("GetTaxProfile", &status)),
+        };
+        let profile = answer.tax_profile.ok_or(BillingError::TaxProfileRequired)?;
+        let registered = match SupplierStatus::try_from(profile.supplier_status) {
+            Ok(SupplierStatus::Registered) => true,
+            Ok(SupplierStatus::SmallSupplier) => false,
+            _ => return Err(BillingError::TaxProfileRequired),
+        };
+        Ok(TaxStanding {
+            registered,
+            gst_hst_number: if registered {
+                profile.gst_hst_number
+            } else {
+                String::new()
+            },
+            qst_number: if registered {
+                profile.qst_number
+            } else {
+                String::new()
+            },
+        })
+    }
+
+    /// The issuer's IANA time zone (tenancy); UTC without a profile or zone.
+    pub(crate) async fn zone(
+        &self,
+        bearer: &str,
+        issuer: Uuid,
+    ) -> Result<chrono_tz::Tz, BillingError> {
+        let request = with_token(
+            GetTrainerRequest {
+                trainer_id: issuer.to_string(),
+            },
+            bearer,
+        )?;
+        let mut tenancy = self.tenancy.clone();
+        match bounded("GetTrainer", tenancy.get_trainer(request)).await? {
+            Ok(answer) => Ok(answer
+                .trainer
+                .and_then(|trainer| trainer.time_zone.parse().ok())
+                .unwrap_or(chrono_tz::UTC)),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(chrono_tz::UTC),
+            Err(status) => Err(unavailable("GetTrainer", &status)),
+        }
+    }
+}
