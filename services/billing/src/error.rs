@@ -33,6 +33,9 @@ pub enum BillingError {
     /// The issuer has no tax profile.
     #[error("tax profile required")]
     TaxProfileRequired,
+    /// Credit notes would credit more than the invoice.
+    #[error("credit exceeds invoice")]
+    CreditExceedsInvoice,
     /// Clients or tenancy could not answer.
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
@@ -98,6 +101,11 @@ impl From<BillingError> for ApiError {
                 Code::FailedPrecondition,
                 "TAX_PROFILE_REQUIRED",
                 "the issuer needs a tax profile (tenancy) before invoices are issued",
+            ),
+            BillingError::CreditExceedsInvoice => ApiError::new(
+                Code::FailedPrecondition,
+                "CREDIT_EXCEEDS_INVOICE",
+                "the invoice's credit notes would credit more than its subtotal",
             ),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",

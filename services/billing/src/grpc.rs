@@ -75,12 +75,6 @@ fn etag_field(violations: &mut Violations, field: &str, value: &str) {
 
 /// A draft's lines, terms and notes as asked; line amounts computed.
 fn draft(violations: &mut Violations, invoice: &pb::Invoice) -> Vec<LineRow> {
-    if invoice.lines.is_empty() || invoice.lines.len() > MAX_INVOICE_LINES {
-        violations.add(
-            "invoice.lines",
-            format!("must hold 1 to {MAX_INVOICE_LINES} lines"),
-        );
-    }
     if !(0..=120).contains(&invoice.payment_terms_days) {
         violations.add("invoice.payment_terms_days", "must be from 0 to 120 days");
     }
@@ -91,10 +85,22 @@ fn draft(violations: &mut Violations, invoice: &pb::Invoice) -> Vec<LineRow> {
         TextKind::FreeText,
         MAX_NOTES,
     );
+    parse_lines(violations, "invoice.lines", &invoice.lines)
+}
+
+/// Invoice lines at `field` as asked; amounts computed.
+fn parse_lines(
+    violations: &mut Violations,
+    field: &str,
+    given: &[pb::InvoiceLine],
+) -> Vec<LineRow> {
+    if given.is_empty() || given.len() > MAX_INVOICE_LINES {
+        violations.add(field, format!("must hold 1 to {MAX_INVOICE_LINES} lines"));
+    }
     let mut lines = Vec::new();
     let mut subtotal = Decimal::ZERO;
-    for (index, line) in invoice.lines.iter().take(MAX_INVOICE_LINES).enumerate() {
-        let at = format!("invoice.lines[{index}]");
+    for (index, line) in given.iter().take(MAX_INVOICE_LINES).enumerate() {
+        let at = format!("{field}[{index}]");
         let description = format!("{at}.description");
         if required(violations, &description, &line.description) {
             check_text(
@@ -171,7 +177,7 @@ fn draft(violations: &mut Violations, invoice: &pb::Invoice) -> Vec<LineRow> {
         }
     }
     if subtotal > MAX_AMOUNT {
-        violations.add("invoice.lines", "the invoice's total is too large");
+        violations.add(field, "the total is too large");
     }
     lines
 }
@@ -234,6 +240,12 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
         issue_time: row.issued_at.map(to_timestamp),
         void_time: row.voided_at.map(to_timestamp),
         etag: view.etag.as_str().to_owned(),
+        kind: if row.kind == "credit_note" {
+            pb::DocumentKind::CreditNote
+        } else {
+            pb::DocumentKind::Invoice
+        } as i32,
+        credit_of_invoice_id: row.credit_of.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -633,6 +645,58 @@ impl BillingService for BillingGrpc {
         Ok(Response::new(pb::ListInvoicesResponse {
             invoices: views.into_iter().map(invoice_out).collect(),
             next_page_token,
+        }))
+    }
+
+    async fn issue_credit_note(
+        &self,
+        request: Request<pb::IssueCreditNoteRequest>,
+    ) -> Result<Response<pb::IssueCreditNoteResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        if request.request_id.is_empty() {
+            violations.add("request_id", "is required: a UUID that makes retries safe");
+        }
+        let idempotency = Idempotency(fitflow_api::idempotency::record(
+            &mut violations,
+            &Caller::User(principal.clone()),
+            "/fitflow.billing.v1.BillingService/IssueCreditNote",
+            &request,
+            |request| &mut request.request_id,
+        ));
+        let invoice_id = uuid(&mut violations, "invoice_id", &request.invoice_id);
+        let lines = parse_lines(&mut violations, "lines", &request.lines);
+        if required(&mut violations, "notes", &request.notes) {
+            check_text(
+                &mut violations,
+                "notes",
+                &request.notes,
+                TextKind::FreeText,
+                MAX_NOTES,
+            );
+        }
+        done(violations)?;
+        let credit = Draft {
+            issuer_id: None,
+            client_id: uuid::Uuid::nil(),
+            lines,
+            payment_terms_days: 0,
+            notes: request.notes,
+        };
+        let view = self
+            .invoicing
+            .credit(
+                &principal,
+                &token,
+                invoice_id.unwrap_or_default(),
+                credit,
+                idempotency,
+            )
+            .await?;
+        Ok(Response::new(pb::IssueCreditNoteResponse {
+            credit_note: Some(invoice_out(view)),
         }))
     }
 

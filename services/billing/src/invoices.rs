@@ -176,6 +176,8 @@ impl Invoicing {
             created_at: Utc::now(),
             issued_at: None,
             voided_at: None,
+            kind: "invoice".to_owned(),
+            credit_of: None,
         };
         repo::insert_invoice(&mut tx, &row).await?;
         repo::insert_lines(&mut tx, id, issuer_id, &draft.lines).await?;
@@ -284,7 +286,10 @@ impl Invoicing {
             .collect();
         let tax_total: Decimal = taxes.iter().map(|tax| tax.amount).sum();
         let year = invoice_date.year();
-        let number = number_text(year, repo::next_number(&mut tx, row.issuer_id, year).await?);
+        let number = number_text(
+            year,
+            repo::next_number(&mut tx, row.issuer_id, "invoice", year).await?,
+        );
         let due_date = invoice_date + Duration::days(i64::from(row.payment_terms_days));
         repo::issue(
             &mut tx,
@@ -309,6 +314,150 @@ impl Invoicing {
             .change("number", "", &number)
             .change("tax_total", "", &tax_total.to_string())
             .change("total", "", &(row.subtotal + tax_total).to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let view = Self::view(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+
+    /// Issues a credit note correcting an issued invoice: its own series'
+    /// next number, the credited `lines` (stored negative) taxed as of the
+    /// invoice's date with its registration, never more than its subtotal.
+    pub(crate) async fn credit(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        invoice_id: Uuid,
+        credit: Draft,
+        request: Idempotency,
+    ) -> Result<InvoiceView, BillingError> {
+        let issuer = {
+            let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+            let row = repo::invoice(&mut tx, invoice_id, false)
+                .await?
+                .filter(|row| principal.acts_for(row.issuer_id))
+                .ok_or(BillingError::InvoiceNotFound)?;
+            commit(tx).await?;
+            row.issuer_id
+        };
+        let zone = self.peers.zone(bearer, issuer).await?;
+        let credit_date = Utc::now().with_timezone(&zone).date_naive();
+        let id = Uuid::now_v7();
+
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let view = Self::view(&mut tx, existing).await?;
+            commit(tx).await?;
+            return Ok(view);
+        }
+        // Locked: two credit notes of one invoice are added one at a time.
+        let original = repo::invoice(&mut tx, invoice_id, true)
+            .await?
+            .filter(|row| principal.acts_for(row.issuer_id))
+            .ok_or(BillingError::InvoiceNotFound)?;
+        let invoice_date = match (original.kind.as_str(), original.status.as_str()) {
+            ("invoice", "issued") => original
+                .invoice_date
+                .ok_or(BillingError::Corrupt("issued without a date"))?,
+            _ => return Err(BillingError::InvoiceState),
+        };
+        let credited = credit.subtotal();
+        if repo::credited(&mut tx, invoice_id).await? + credited > original.subtotal {
+            return Err(BillingError::CreditExceedsInvoice);
+        }
+        let lines: Vec<LineRow> = credit
+            .lines
+            .into_iter()
+            .map(|line| LineRow {
+                amount: -line.amount,
+                ..line
+            })
+            .collect();
+        let mut priced = Vec::with_capacity(lines.len());
+        for line in &lines {
+            priced.push(Line {
+                amount: line.amount,
+                province: Province::from_code(&line.province)
+                    .ok_or(BillingError::Corrupt("line province"))?,
+                treatment: treatment_of(&line.treatment)?,
+            });
+        }
+        let table = repo::rates(&mut tx)
+            .await?
+            .iter()
+            .map(crate::rates::engine_rate)
+            .collect::<Result<Vec<_>, _>>()?;
+        // The original supply's tax point: a credit note adjusts the tax
+        // charged then, at the rates charged then.
+        let taxes = tax::compute(&table, invoice_date, &priced, original.tax_registered)?;
+        let tax_rows: Vec<TaxRow> = taxes
+            .iter()
+            .map(|tax| TaxRow {
+                province: tax.province.code().to_owned(),
+                kind: tax.kind.as_str().to_owned(),
+                percent: tax.percent,
+                base: tax.base,
+                amount: tax.amount,
+            })
+            .collect();
+        let tax_total: Decimal = taxes.iter().map(|tax| tax.amount).sum();
+        let year = credit_date.year();
+        let number = number_text(
+            year,
+            repo::next_number(&mut tx, original.issuer_id, "credit_note", year).await?,
+        );
+        let row = InvoiceRow {
+            id,
+            issuer_id: original.issuer_id,
+            client_id: original.client_id,
+            status: "issued".to_owned(),
+            number: Some(number.clone()),
+            invoice_date: Some(credit_date),
+            due_date: Some(credit_date),
+            payment_terms_days: 0,
+            subtotal: -credited,
+            tax_total,
+            total: tax_total - credited,
+            tax_registered: original.tax_registered,
+            gst_hst_number: original.gst_hst_number.clone(),
+            qst_number: original.qst_number.clone(),
+            notes: credit.notes,
+            version: 1,
+            created_at: Utc::now(),
+            issued_at: Some(Utc::now()),
+            voided_at: None,
+            kind: "credit_note".to_owned(),
+            credit_of: Some(invoice_id),
+        };
+        repo::insert_credit_note(&mut tx, &row).await?;
+        repo::insert_lines(&mut tx, id, row.issuer_id, &lines).await?;
+        repo::issue(
+            &mut tx,
+            id,
+            row.issuer_id,
+            &repo::Issue {
+                number: &number,
+                invoice_date: credit_date,
+                due_date: credit_date,
+                tax_total,
+                registered: row.tax_registered,
+                gst_hst_number: &row.gst_hst_number,
+                qst_number: &row.qst_number,
+            },
+            &tax_rows,
+        )
+        .await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(row.issuer_id)
+            .change("kind", "", "credit_note")
+            .change("credit_of", "", &invoice_id.to_string())
+            .change("number", "", &number)
+            .change("subtotal", "", &row.subtotal.to_string())
+            .change("tax_total", "", &tax_total.to_string())
             .build();
         fitflow_outbox::record(&mut tx, &event).await?;
         let view = Self::view(&mut tx, id).await?;
@@ -379,7 +528,7 @@ impl Invoicing {
     ) -> Result<InvoiceView, BillingError> {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let row = Self::locked(&mut tx, principal, id, etag).await?;
-        if row.status == "void" {
+        if row.status == "void" || row.kind == "credit_note" {
             return Err(BillingError::InvoiceState);
         }
         repo::void(&mut tx, id, reason).await?;

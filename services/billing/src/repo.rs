@@ -132,11 +132,13 @@ pub(crate) struct InvoiceRow {
     pub created_at: DateTime<Utc>,
     pub issued_at: Option<DateTime<Utc>>,
     pub voided_at: Option<DateTime<Utc>>,
+    pub kind: String,
+    pub credit_of: Option<Uuid>,
 }
 
 const INVOICE_COLUMNS: &str = "id, issuer_id, client_id, status, number, invoice_date, due_date, \
      payment_terms_days, subtotal, tax_total, total, tax_registered, gst_hst_number, qst_number, \
-     notes, version, created_at, issued_at, voided_at";
+     notes, version, created_at, issued_at, voided_at, kind, credit_of";
 
 /// An `invoice_lines` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -277,25 +279,89 @@ pub(crate) async fn update_draft(
     Ok(())
 }
 
-/// The issuer's next invoice number in `year`, taken in this transaction
-/// (the series row stays locked until it ends, so numbers follow the order
-/// issues commit in, and a rollback gives the number back).
+/// The issuer's next number of `doc_type` (`invoice`, `credit_note`) in
+/// `year`, taken in this transaction (the series row stays locked until it
+/// ends, so numbers follow the order issues commit in, and a rollback gives
+/// the number back).
 pub(crate) async fn next_number(
     conn: &mut PgConnection,
     issuer_id: Uuid,
+    doc_type: &str,
     year: i32,
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO invoice_series (issuer_id, doc_type, year, last_number) \
-         VALUES ($1, 'invoice', $2, 1) \
+         VALUES ($1, $2, $3, 1) \
          ON CONFLICT (issuer_id, doc_type, year) \
          DO UPDATE SET last_number = invoice_series.last_number + 1 \
          RETURNING last_number",
     )
     .bind(issuer_id)
+    .bind(doc_type)
     .bind(year)
     .fetch_one(conn)
     .await
+}
+
+/// How much the credit notes of `invoice_id` credit so far (a positive sum).
+pub(crate) async fn credited(
+    conn: &mut PgConnection,
+    invoice_id: Uuid,
+) -> Result<Decimal, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(-sum(subtotal), 0) FROM invoices \
+         WHERE credit_of = $1 AND kind = 'credit_note'",
+    )
+    .bind(invoice_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Inserts a credit note as a draft (its lines go in next; [`issue`] then
+/// numbers it, in the same transaction).
+pub(crate) async fn insert_credit_note(
+    conn: &mut PgConnection,
+    row: &InvoiceRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO invoices (id, issuer_id, client_id, payment_terms_days, subtotal, total, \
+         notes, kind, credit_of) VALUES ($1, $2, $3, 0, $4, $4, $5, 'credit_note', $6)",
+    )
+    .bind(row.id)
+    .bind(row.issuer_id)
+    .bind(row.client_id)
+    .bind(row.subtotal)
+    .bind(&row.notes)
+    .bind(row.credit_of)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a document's taxes.
+pub(crate) async fn insert_taxes(
+    conn: &mut PgConnection,
+    id: Uuid,
+    issuer_id: Uuid,
+    taxes: &[TaxRow],
+) -> Result<(), sqlx::Error> {
+    for (index, tax) in taxes.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO invoice_taxes (invoice_id, position, issuer_id, province, kind, percent, \
+             base, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
+        .bind(issuer_id)
+        .bind(&tax.province)
+        .bind(&tax.kind)
+        .bind(tax.percent)
+        .bind(tax.base)
+        .bind(tax.amount)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// What issuing records.
@@ -318,22 +384,7 @@ pub(crate) async fn issue(
     issue: &Issue<'_>,
     taxes: &[TaxRow],
 ) -> Result<(), sqlx::Error> {
-    for (index, tax) in taxes.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO invoice_taxes (invoice_id, position, issuer_id, province, kind, percent, \
-             base, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(i32::try_from(index + 1).unwrap_or(i32::MAX))
-        .bind(issuer_id)
-        .bind(&tax.province)
-        .bind(&tax.kind)
-        .bind(tax.percent)
-        .bind(tax.base)
-        .bind(tax.amount)
-        .execute(&mut *conn)
-        .await?;
-    }
+    insert_taxes(&mut *conn, id, issuer_id, taxes).await?;
     sqlx::query(
         "UPDATE invoices SET status = 'issued', number = $2, invoice_date = $3, due_date = $4, \
          tax_total = $5, total = subtotal + $5, tax_registered = $6, gst_hst_number = $7, \

@@ -805,3 +805,143 @@ async fn a_hostile_draft_is_refused_field_by_field_and_writes_nothing() {
         .expect_err("a forged page token");
     assert_eq!(violated_fields(&forged), ["page_token"]);
 }
+
+async fn credit(
+    sandbox: &Sandbox,
+    token: &str,
+    invoice_id: &str,
+    amount: &str,
+    request_id: &str,
+) -> Result<pb::Invoice, tonic::Status> {
+    billing(sandbox, "gateway")
+        .issue_credit_note(bearer(
+            pb::IssueCreditNoteRequest {
+                invoice_id: invoice_id.into(),
+                lines: vec![invoice_line("Session not held", amount, Province::On)],
+                notes: "Refund of a cancelled session".into(),
+                request_id: request_id.into(),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().credit_note.expect("credit note"))
+}
+
+#[tokio::test]
+async fn a_credit_note_corrects_an_issued_invoice_with_its_own_number_and_mirrored_tax() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let drafted = draft(
+        &sandbox,
+        &token,
+        &client_id,
+        vec![invoice_line("Personal training", "33.33", Province::On); 3],
+    )
+    .await
+    .expect("draft");
+    let on_draft = credit(
+        &sandbox,
+        &token,
+        &drafted.id,
+        "1",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect_err("only an issued invoice is credited");
+    assert_eq!(reason(&on_draft), "INVOICE_STATE");
+    let issued = issue(&sandbox, &token, &drafted).await.expect("issue");
+
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let note = credit(&sandbox, &token, &issued.id, "33.33", &request_id)
+        .await
+        .expect("a credit note");
+    assert_eq!(note.kind, pb::DocumentKind::CreditNote as i32);
+    assert_eq!(note.status, pb::InvoiceStatus::Issued as i32);
+    assert_eq!(note.credit_of_invoice_id, issued.id);
+    assert!(
+        note.number.ends_with("-000001"),
+        "its own series: {}",
+        note.number
+    );
+    assert_eq!(note.subtotal.as_ref().unwrap().amount, "-33.33");
+    assert_eq!(note.tax_total.as_ref().unwrap().amount, "-4.33");
+    assert_eq!(note.total.as_ref().unwrap().amount, "-37.66");
+    assert_eq!(note.lines[0].amount.as_ref().unwrap().amount, "-33.33");
+    let retried = credit(&sandbox, &token, &issued.id, "33.33", &request_id)
+        .await
+        .expect("a retry answers the same credit note");
+    assert_eq!(retried.id, note.id);
+
+    let rest = credit(
+        &sandbox,
+        &token,
+        &issued.id,
+        "66.66",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("the rest of the invoice");
+    assert!(rest.number.ends_with("-000002"), "{}", rest.number);
+    let beyond = credit(
+        &sandbox,
+        &token,
+        &issued.id,
+        "0.01",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect_err("more than was billed");
+    assert_eq!(beyond.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&beyond), "CREDIT_EXCEEDS_INVOICE");
+    let of_a_credit = credit(
+        &sandbox,
+        &token,
+        &note.id,
+        "1",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect_err("a credit note is not credited");
+    assert_eq!(reason(&of_a_credit), "INVOICE_STATE");
+    let void_credit = billing(&sandbox, "gateway")
+        .void_invoice(bearer(
+            pb::VoidInvoiceRequest {
+                invoice_id: note.id.clone(),
+                reason: "undo".into(),
+                etag: note.etag.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("a credit note is never voided");
+    assert_eq!(reason(&void_credit), "INVOICE_STATE");
+    let (_, _, stranger) = trainer(&sandbox, "Sam").await;
+    let foreign = credit(
+        &sandbox,
+        &stranger,
+        &issued.id,
+        "1",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect_err("not theirs");
+    assert_eq!(reason(&foreign), "INVOICE_NOT_FOUND");
+
+    // The invoice itself is untouched, and its own number series continues.
+    let read = billing(&sandbox, "gateway")
+        .get_invoice(bearer(
+            pb::GetInvoiceRequest {
+                invoice_id: issued.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .invoice
+        .unwrap();
+    assert_eq!(read.total, issued.total);
+    assert_eq!(read.etag, issued.etag);
+}
