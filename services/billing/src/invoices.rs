@@ -145,7 +145,9 @@ impl Invoicing {
         if !principal.acts_for(issuer_id) {
             return Err(BillingError::TrainerNotFound);
         }
-        self.peers.require_client(bearer, draft.client_id).await?;
+        self.peers
+            .require_client(bearer, draft.client_id, issuer_id)
+            .await?;
         let id = Uuid::now_v7();
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         if let Some((key, hash)) = &request.0

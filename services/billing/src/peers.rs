@@ -74,11 +74,14 @@ impl Peers {
     }
 
     /// CLIENT_NOT_FOUND unless the user whose `bearer` token this is may
-    /// write `client_id`'s records (billing a client is a write).
+    /// write `client_id`'s records (billing a client is a write) and the
+    /// client is `issuer`'s own: a supervisor or a trainer the client is
+    /// shared with never bills someone else's client.
     pub(crate) async fn require_client(
         &self,
         bearer: &str,
         client_id: Uuid,
+        issuer: Uuid,
     ) -> Result<(), BillingError> {
         let request = with_token(
             CheckClientAccessRequest {
@@ -91,7 +94,7 @@ impl Peers {
         let answer = bounded("CheckClientAccess", clients.check_client_access(request))
             .await?
             .map_err(|status| unavailable("CheckClientAccess", &status))?;
-        if answer.allowed {
+        if answer.allowed && Uuid::try_parse(&answer.owner_trainer_id).ok() == Some(issuer) {
             Ok(())
         } else {
             Err(BillingError::ClientNotFound)
