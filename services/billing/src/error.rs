@@ -36,6 +36,10 @@ pub enum BillingError {
     /// Credit notes would credit more than the invoice.
     #[error("credit exceeds invoice")]
     CreditExceedsInvoice,
+    /// An amount of the issued document (its total with tax, a tax line)
+    /// would not fit NUMERIC(12,2).
+    #[error("invoice too large")]
+    InvoiceTooLarge,
     /// Clients or tenancy could not answer.
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
@@ -106,6 +110,11 @@ impl From<BillingError> for ApiError {
                 Code::FailedPrecondition,
                 "CREDIT_EXCEEDS_INVOICE",
                 "the invoice's credit notes would credit more than its subtotal",
+            ),
+            BillingError::InvoiceTooLarge => ApiError::new(
+                Code::FailedPrecondition,
+                "INVOICE_TOO_LARGE",
+                "with its tax, the invoice's total would exceed 9999999999.99; split it",
             ),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",

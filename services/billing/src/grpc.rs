@@ -39,7 +39,7 @@ const MAX_DESCRIPTION: usize = 500;
 const MAX_NOTES: usize = 2_000;
 /// Largest amount NUMERIC(12,2) holds: 9,999,999,999.99 (999,999,999,999
 /// cents = 232 × 2³² + 3,567,587,327).
-const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2);
+pub(crate) const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2);
 
 /// The gRPC face of [`TaxTable`] and [`Invoicing`].
 pub struct BillingGrpc {

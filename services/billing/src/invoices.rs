@@ -83,6 +83,25 @@ pub(crate) fn treatment_name(treatment: Treatment) -> &'static str {
     }
 }
 
+/// INVOICE_TOO_LARGE unless every amount of a document with `subtotal` and
+/// `taxes` fits NUMERIC(12,2): a draft's subtotal fits, but its tax may carry
+/// its total beyond what the column holds.
+fn fits(subtotal: Decimal, taxes: &[TaxRow]) -> Result<Decimal, BillingError> {
+    let max = crate::grpc::MAX_AMOUNT;
+    let tax_total: Decimal = taxes.iter().map(|tax| tax.amount).sum();
+    let amounts = taxes.iter().flat_map(|tax| [tax.base, tax.amount]).chain([
+        subtotal,
+        tax_total,
+        subtotal + tax_total,
+    ]);
+    for amount in amounts {
+        if amount.abs() > max {
+            return Err(BillingError::InvoiceTooLarge);
+        }
+    }
+    Ok(tax_total)
+}
+
 /// "YYYY-NNNNNN".
 fn number_text(year: i32, number: i32) -> String {
     format!("{year}-{number:06}")
@@ -286,7 +305,7 @@ impl Invoicing {
                 amount: tax.amount,
             })
             .collect();
-        let tax_total: Decimal = taxes.iter().map(|tax| tax.amount).sum();
+        let tax_total = fits(row.subtotal, &tax_rows)?;
         let year = invoice_date.year();
         let number = number_text(
             year,
@@ -405,7 +424,7 @@ impl Invoicing {
                 amount: tax.amount,
             })
             .collect();
-        let tax_total: Decimal = taxes.iter().map(|tax| tax.amount).sum();
+        let tax_total = fits(-credited, &tax_rows)?;
         let year = credit_date.year();
         let number = number_text(
             year,
