@@ -16,26 +16,26 @@ use crate::clients::{create, full_client};
 use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, member, trainer};
 
-const BILLING: &str = "billing";
+pub(crate) const BILLING: &str = "billing";
 const CLIENTS: &str = "clients";
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, BILLING, AUDIT];
+pub(crate) const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, BILLING, AUDIT];
 
-fn billing(sandbox: &Sandbox, peer: &str) -> BillingServiceClient<Channel> {
+pub(crate) fn billing(sandbox: &Sandbox, peer: &str) -> BillingServiceClient<Channel> {
     BillingServiceClient::new(sandbox.channel(BILLING, peer))
 }
 
-fn day(year: i32, month: i32, day: i32) -> Option<Date> {
+pub(crate) fn day(year: i32, month: i32, day: i32) -> Option<Date> {
     Some(Date { year, month, day })
 }
 
-fn cad(amount: &str) -> Option<Money> {
+pub(crate) fn cad(amount: &str) -> Option<Money> {
     Some(Money {
         currency_code: "CAD".into(),
         amount: amount.into(),
     })
 }
 
-fn line(amount: &str, province: Province) -> pb::QuoteLine {
+pub(crate) fn line(amount: &str, province: Province) -> pb::QuoteLine {
     pb::QuoteLine {
         amount: cad(amount),
         province: province as i32,
@@ -43,7 +43,7 @@ fn line(amount: &str, province: Province) -> pb::QuoteLine {
     }
 }
 
-async fn quote(
+pub(crate) async fn quote(
     sandbox: &Sandbox,
     token: &str,
     date: Option<Date>,
@@ -209,7 +209,12 @@ async fn hostile_quotes_are_refused_field_by_field() {
     assert_eq!(anonymous.code(), Code::Unauthenticated);
 }
 
-fn rate(province: Province, kind: pb::TaxKind, percent: &str, from: Option<Date>) -> pb::TaxRate {
+pub(crate) fn rate(
+    province: Province,
+    kind: pb::TaxKind,
+    percent: &str,
+    from: Option<Date>,
+) -> pb::TaxRate {
     pb::TaxRate {
         province: province as i32,
         kind: kind as i32,
@@ -363,7 +368,7 @@ async fn only_an_operator_with_mfa_adds_a_rate_and_never_retroactively() {
     assert!(found, "the new rate is audited");
 }
 
-fn invoice_line(description: &str, price: &str, province: Province) -> pb::InvoiceLine {
+pub(crate) fn invoice_line(description: &str, price: &str, province: Province) -> pb::InvoiceLine {
     pb::InvoiceLine {
         description: description.into(),
         quantity: String::new(),
@@ -373,7 +378,7 @@ fn invoice_line(description: &str, price: &str, province: Province) -> pb::Invoi
     }
 }
 
-async fn draft(
+pub(crate) async fn draft(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,
@@ -395,7 +400,7 @@ async fn draft(
         .map(|response| response.into_inner().invoice.expect("invoice"))
 }
 
-async fn issue(
+pub(crate) async fn issue(
     sandbox: &Sandbox,
     token: &str,
     invoice: &pb::Invoice,
@@ -412,7 +417,7 @@ async fn issue(
         .map(|response| response.into_inner().invoice.expect("invoice"))
 }
 
-async fn client_of(sandbox: &Sandbox, token: &str) -> String {
+pub(crate) async fn client_of(sandbox: &Sandbox, token: &str) -> String {
     create(sandbox, token, full_client("Zoé", "Roy", "", ""))
         .await
         .expect("client")
@@ -806,7 +811,7 @@ async fn a_hostile_draft_is_refused_field_by_field_and_writes_nothing() {
     assert_eq!(violated_fields(&forged), ["page_token"]);
 }
 
-async fn credit(
+pub(crate) async fn credit(
     sandbox: &Sandbox,
     token: &str,
     invoice_id: &str,

@@ -6,6 +6,7 @@ mod accounts;
 mod audit_complete;
 mod audit_trail;
 mod billing;
+mod billing_hostile;
 mod bootstrap;
 mod clients;
 mod clients_hostile;
