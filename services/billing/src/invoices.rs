@@ -539,7 +539,8 @@ impl Invoicing {
         Ok((views, next))
     }
 
-    /// Voids a draft or an issued invoice; an issued one keeps its number.
+    /// Voids a draft or an issued invoice no credit note corrects; an issued
+    /// one keeps its number.
     pub(crate) async fn void(
         &self,
         principal: &Principal,
@@ -550,6 +551,11 @@ impl Invoicing {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let row = Self::locked(&mut tx, principal, id, etag).await?;
         if row.status == "void" || row.kind == "credit_note" {
+            return Err(BillingError::InvoiceState);
+        }
+        // Credited already: voiding it too would correct it twice. The row
+        // lock above orders this after any credit note being added.
+        if repo::has_credit_notes(&mut tx, id).await? {
             return Err(BillingError::InvoiceState);
         }
         repo::void(&mut tx, id, reason).await?;

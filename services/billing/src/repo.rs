@@ -317,6 +317,19 @@ pub(crate) async fn credited(
     .await
 }
 
+/// Whether any credit note corrects `invoice_id`.
+pub(crate) async fn has_credit_notes(
+    conn: &mut PgConnection,
+    invoice_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invoices WHERE credit_of = $1 AND kind = 'credit_note')",
+    )
+    .bind(invoice_id)
+    .fetch_one(conn)
+    .await
+}
+
 /// Inserts a credit note as a draft (its lines go in next; [`issue`] then
 /// numbers it, in the same transaction).
 pub(crate) async fn insert_credit_note(
