@@ -1037,3 +1037,147 @@ async fn issue_and_void_raced_on_one_draft_end_issued_or_void_and_never_a_number
         "never a numbered draft"
     );
 }
+
+#[tokio::test]
+async fn a_credited_invoice_is_never_voided_and_void_raced_with_credit_lets_one_win() {
+    let sandbox = Arc::new(Sandbox::new().await);
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let issued = issue(
+        &sandbox,
+        &token,
+        &draft(
+            &sandbox,
+            &token,
+            &client_id,
+            vec![invoice_line("Session", "85", Province::On)],
+        )
+        .await
+        .expect("draft"),
+    )
+    .await
+    .expect("issue");
+    credit(
+        &sandbox,
+        &token,
+        &issued.id,
+        "10",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("credit");
+    let voided = void(&sandbox, &token, &issued.id, &issued.etag)
+        .await
+        .expect_err("credited already: voiding would correct it twice");
+    assert_eq!(voided.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&voided), "INVOICE_STATE");
+
+    for _ in 0..10 {
+        let issued = issue(
+            &sandbox,
+            &token,
+            &draft(
+                &sandbox,
+                &token,
+                &client_id,
+                vec![invoice_line("Session", "85", Province::On)],
+            )
+            .await
+            .expect("draft"),
+        )
+        .await
+        .expect("issue");
+        let crediting = {
+            let (sandbox, token, id) = (Arc::clone(&sandbox), token.clone(), issued.id.clone());
+            tokio::spawn(async move {
+                credit(
+                    &sandbox,
+                    &token,
+                    &id,
+                    "10",
+                    &uuid::Uuid::new_v4().to_string(),
+                )
+                .await
+            })
+        };
+        let voiding = {
+            let (sandbox, token, issued) = (Arc::clone(&sandbox), token.clone(), issued.clone());
+            tokio::spawn(async move { void(&sandbox, &token, &issued.id, &issued.etag).await })
+        };
+        let (credited, voided) = (crediting.await.expect("task"), voiding.await.expect("task"));
+        assert!(credited.is_ok() != voided.is_ok(), "exactly one correction");
+        for status in [credited.err(), voided.err()].into_iter().flatten() {
+            assert_eq!(reason(&status), "INVOICE_STATE", "{status:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn retries_raced_with_one_request_id_make_one_invoice_and_one_credit_note() {
+    let sandbox = Arc::new(Sandbox::new().await);
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (sandbox, token, client_id, request_id) = (
+            Arc::clone(&sandbox),
+            token.clone(),
+            client_id.clone(),
+            request_id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            billing(&sandbox, "gateway")
+                .create_invoice(bearer(
+                    pb::CreateInvoiceRequest {
+                        invoice: Some(pb::Invoice {
+                            client_id,
+                            lines: vec![invoice_line("Session", "85", Province::On)],
+                            ..Default::default()
+                        }),
+                        request_id,
+                    },
+                    &token,
+                ))
+                .await
+                .map(|response| response.into_inner().invoice.expect("invoice"))
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("task").expect("create or replay").id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one invoice");
+    let drafted = get(&sandbox, &token, &ids[0]).await.expect("get");
+    let issued = issue(&sandbox, &token, &drafted).await.expect("issue");
+
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (sandbox, token, id, request_id) = (
+            Arc::clone(&sandbox),
+            token.clone(),
+            issued.id.clone(),
+            request_id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            credit(&sandbox, &token, &id, "85", &request_id).await
+        }));
+    }
+    let mut notes = Vec::new();
+    for task in tasks {
+        notes.push(task.await.expect("task").expect("credit or replay").id);
+    }
+    notes.sort();
+    notes.dedup();
+    assert_eq!(notes.len(), 1, "one credit note");
+    let listed = list(&sandbox, &token, pb::ListInvoicesRequest::default())
+        .await
+        .expect("list")
+        .invoices;
+    assert_eq!(listed.len(), 2, "one invoice and one credit note");
+}
