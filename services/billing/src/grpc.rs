@@ -73,6 +73,12 @@ fn etag_field(violations: &mut Violations, field: &str, value: &str) {
     }
 }
 
+/// The payment terms asked: 30 days when not given (0), on create and on
+/// update alike.
+fn terms_or_default(days: i32) -> i32 {
+    if days == 0 { 30 } else { days }
+}
+
 /// A draft's lines, terms and notes as asked; line amounts computed.
 fn draft(violations: &mut Violations, invoice: &pb::Invoice) -> Vec<LineRow> {
     if !(0..=120).contains(&invoice.payment_terms_days) {
@@ -524,11 +530,7 @@ impl BillingService for BillingGrpc {
             issuer_id,
             client_id: client_id.unwrap_or_default(),
             lines,
-            payment_terms_days: if invoice.payment_terms_days == 0 {
-                30
-            } else {
-                invoice.payment_terms_days
-            },
+            payment_terms_days: terms_or_default(invoice.payment_terms_days),
             notes: invoice.notes,
         };
         let view = self
@@ -556,7 +558,7 @@ impl BillingService for BillingGrpc {
             issuer_id: None,
             client_id: uuid::Uuid::nil(),
             lines,
-            payment_terms_days: invoice.payment_terms_days,
+            payment_terms_days: terms_or_default(invoice.payment_terms_days),
             notes: invoice.notes,
         };
         let view = self
