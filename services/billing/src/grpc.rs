@@ -670,6 +670,10 @@ impl BillingService for BillingGrpc {
         ));
         let invoice_id = uuid(&mut violations, "invoice_id", &request.invoice_id);
         let lines = parse_lines(&mut violations, "lines", &request.lines);
+        if !lines.is_empty() && lines.iter().all(|line| line.amount.is_zero()) {
+            // A credit note of nothing would only take a number.
+            violations.add("lines", "must credit more than 0.00");
+        }
         if required(&mut violations, "notes", &request.notes) {
             check_text(
                 &mut violations,
