@@ -1181,3 +1181,64 @@ async fn retries_raced_with_one_request_id_make_one_invoice_and_one_credit_note(
         .invoices;
     assert_eq!(listed.len(), 2, "one invoice and one credit note");
 }
+
+#[tokio::test]
+async fn an_update_without_terms_keeps_the_30_day_default_and_a_credit_of_nothing_is_refused() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let drafted = draft(
+        &sandbox,
+        &token,
+        &client_id,
+        vec![invoice_line("Session", "85", Province::On)],
+    )
+    .await
+    .expect("draft");
+    assert_eq!(drafted.payment_terms_days, 30);
+    let updated = update(
+        &sandbox,
+        &token,
+        pb::Invoice {
+            id: drafted.id.clone(),
+            lines: vec![invoice_line("Session", "90", Province::On)],
+            ..Default::default()
+        },
+        &drafted.etag,
+    )
+    .await
+    .expect("update");
+    assert_eq!(
+        updated.payment_terms_days, 30,
+        "not given: 30 days, as on create"
+    );
+    let issued = issue(&sandbox, &token, &updated).await.expect("issue");
+    let free = billing(&sandbox, "gateway")
+        .issue_credit_note(bearer(
+            pb::IssueCreditNoteRequest {
+                invoice_id: issued.id.clone(),
+                lines: vec![invoice_line("Nothing", "0.00", Province::On); 2],
+                notes: "Goodwill".into(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+            &token,
+        ))
+        .await
+        .expect_err("a credit note of nothing");
+    refused_on(&free, vec!["lines"]);
+    let note = credit(
+        &sandbox,
+        &token,
+        &issued.id,
+        "1",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("a real credit");
+    assert!(
+        note.number.ends_with("-000001"),
+        "no number was taken: {}",
+        note.number
+    );
+}
