@@ -811,6 +811,27 @@ async fn strangers_and_foreign_supervisors_reach_no_invoice_and_bill_no_foreign_
         .await
         .expect_err("the lead's client billed by the member");
     assert_eq!(reason(&under_member), "CLIENT_NOT_FOUND");
+    // The member's own client, billed by the supervisor in the member's name.
+    let members_client = client_of(&sandbox, &member.2).await;
+    let for_member = billing(&sandbox, "gateway")
+        .create_invoice(bearer(
+            pb::CreateInvoiceRequest {
+                invoice: Some(pb::Invoice {
+                    issuer_id: member.0.clone(),
+                    client_id: members_client,
+                    lines: vec![invoice_line("Session", "85", Province::On)],
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &lead_token,
+        ))
+        .await
+        .expect("a supervisor bills for their member")
+        .into_inner()
+        .invoice
+        .expect("invoice");
+    assert_eq!(for_member.issuer_id, member.0);
     // A client shared for writing is still someone else's to bill.
     share(
         &sandbox,
@@ -830,13 +851,12 @@ async fn strangers_and_foreign_supervisors_reach_no_invoice_and_bill_no_foreign_
     .await
     .expect_err("a shared client is the owner's to bill");
     assert_eq!(reason(&shared), "CLIENT_NOT_FOUND");
-    assert!(
-        list(&sandbox, &member.2, pb::ListInvoicesRequest::default())
-            .await
-            .expect("member's list")
-            .invoices
-            .is_empty()
-    );
+    let members = list(&sandbox, &member.2, pb::ListInvoicesRequest::default())
+        .await
+        .expect("member's list")
+        .invoices;
+    assert_eq!(members.len(), 1, "only the one billed in their name");
+    assert_eq!(members[0].id, for_member.id);
 
     // Page tokens: bound to who asked and for which issuer.
     let first = list(
