@@ -1262,3 +1262,91 @@ async fn an_update_without_terms_keeps_the_30_day_default_and_a_credit_of_nothin
         note.number
     );
 }
+
+#[tokio::test]
+async fn raced_rate_versions_leave_one_open_version_and_no_overlap() {
+    let sandbox = Arc::new(Sandbox::new().await);
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, operator) = sandbox.operator().await;
+    let next_year = chrono::Datelike::year(&chrono::Utc::now()) + 1;
+    let mut tasks = Vec::new();
+    for month in 1..=12 {
+        for percent in ["12", "14"] {
+            let (sandbox, token) = (Arc::clone(&sandbox), operator.access_token.clone());
+            tasks.push(tokio::spawn(async move {
+                billing(&sandbox, "operator")
+                    .add_tax_rate(bearer(
+                        pb::AddTaxRateRequest {
+                            rate: Some(rate(
+                                Province::On,
+                                pb::TaxKind::Hst,
+                                percent,
+                                day(next_year, month, 1),
+                            )),
+                        },
+                        &token,
+                    ))
+                    .await
+            }));
+        }
+    }
+    let mut added = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => added += 1,
+            Err(status) => assert_eq!(reason(&status), "TAX_RATE_NOT_LATER", "{status:?}"),
+        }
+    }
+    assert!(added >= 1);
+    let mut ontario: Vec<pb::TaxRate> = billing(&sandbox, "gateway")
+        .list_tax_rates(bearer(pb::ListTaxRatesRequest {}, &operator.access_token))
+        .await
+        .expect("rates")
+        .into_inner()
+        .rates
+        .into_iter()
+        .filter(|rate| rate.province == Province::On as i32 && rate.kind == pb::TaxKind::Hst as i32)
+        .collect();
+    ontario.sort_by_key(|rate| {
+        let from = rate.valid_from.expect("from");
+        (from.year, from.month, from.day)
+    });
+    assert_eq!(
+        ontario.len(),
+        added + 1,
+        "the seeded version and each added one"
+    );
+    assert_eq!(
+        ontario
+            .iter()
+            .filter(|rate| rate.valid_until.is_none())
+            .count(),
+        1,
+        "one open version"
+    );
+    for pair in ontario.windows(2) {
+        let until = pair[0].valid_until.expect("closed");
+        let from = pair[1].valid_from.expect("from");
+        let until =
+            chrono::NaiveDate::from_ymd_opt(until.year, until.month as u32, until.day as u32)
+                .expect("date");
+        let from = chrono::NaiveDate::from_ymd_opt(from.year, from.month as u32, from.day as u32)
+            .expect("date");
+        assert_eq!(
+            until.succ_opt(),
+            Some(from),
+            "contiguous, never overlapping"
+        );
+    }
+    // Quotes on every day of next year still price: no overlap to trip on.
+    for month in 1..=12 {
+        quote(
+            &sandbox,
+            &operator.access_token,
+            day(next_year, month, 1),
+            vec![line("100", Province::On)],
+        )
+        .await
+        .expect("a quote");
+    }
+}
