@@ -109,7 +109,8 @@ impl From<BillingError> for ApiError {
             BillingError::CreditExceedsInvoice => ApiError::new(
                 Code::FailedPrecondition,
                 "CREDIT_EXCEEDS_INVOICE",
-                "the invoice's credit notes would credit more than its subtotal",
+                "the invoice's credit notes would credit more than its subtotal, or than it billed \
+                 in that province and treatment",
             ),
             BillingError::InvoiceTooLarge => ApiError::new(
                 Code::FailedPrecondition,

@@ -4,6 +4,8 @@
 //! rows to whoever acts for them), writes its audit or access event in it,
 //! and commits only when all of it worked.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike as _, Duration, Utc};
 use fitflow_api::canada::Province;
 use fitflow_api::etag::Etag;
@@ -388,6 +390,25 @@ impl Invoicing {
         let credited = credit.subtotal();
         if repo::credited(&mut tx, invoice_id).await? + credited > original.subtotal {
             return Err(BillingError::CreditExceedsInvoice);
+        }
+        // And per (province, treatment): a credit is taxed like the supply it
+        // corrects, so it never credits what was not billed there (crediting
+        // an Alberta invoice as an Ontario supply would refund 13% HST where
+        // 5% GST was charged).
+        let mut left: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+        for line in repo::lines(&mut tx, invoice_id).await? {
+            *left.entry((line.province, line.treatment)).or_default() += line.amount;
+        }
+        for (province, treatment, amount) in repo::credited_by_supply(&mut tx, invoice_id).await? {
+            *left.entry((province, treatment)).or_default() -= amount;
+        }
+        for line in &credit.lines {
+            let supply = (line.province.clone(), line.treatment.clone());
+            let remaining = left.entry(supply).or_default();
+            *remaining -= line.amount;
+            if *remaining < Decimal::ZERO {
+                return Err(BillingError::CreditExceedsInvoice);
+            }
         }
         let lines: Vec<LineRow> = credit
             .lines

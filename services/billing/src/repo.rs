@@ -317,6 +317,23 @@ pub(crate) async fn credited(
     .await
 }
 
+/// What the credit notes of `invoice_id` credit so far per (province,
+/// treatment) of their lines (positive sums).
+pub(crate) async fn credited_by_supply(
+    conn: &mut PgConnection,
+    invoice_id: Uuid,
+) -> Result<Vec<(String, String, Decimal)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.province, l.treatment, -sum(l.amount) FROM invoice_lines l \
+         JOIN invoices i ON i.id = l.invoice_id \
+         WHERE i.credit_of = $1 AND i.kind = 'credit_note' \
+         GROUP BY l.province, l.treatment",
+    )
+    .bind(invoice_id)
+    .fetch_all(conn)
+    .await
+}
+
 /// Whether any credit note corrects `invoice_id`.
 pub(crate) async fn has_credit_notes(
     conn: &mut PgConnection,
