@@ -1350,3 +1350,78 @@ async fn raced_rate_versions_leave_one_open_version_and_no_overlap() {
         .expect("a quote");
     }
 }
+
+#[tokio::test]
+async fn a_credit_note_credits_only_what_was_billed_in_that_province_and_treatment() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let issued = issue(
+        &sandbox,
+        &token,
+        &draft(
+            &sandbox,
+            &token,
+            &client_id,
+            vec![
+                invoice_line("Session in Alberta", "100", Province::Ab),
+                pb::InvoiceLine {
+                    treatment: pb::TaxTreatment::Exempt as i32,
+                    ..invoice_line("Physiotherapy referral", "50", Province::On)
+                },
+            ],
+        )
+        .await
+        .expect("draft"),
+    )
+    .await
+    .expect("issue");
+    assert_eq!(amount(issued.tax_total.as_ref()), "5.00");
+    let credit_as = |description: &'static str,
+                     price: &'static str,
+                     province: Province,
+                     treatment: pb::TaxTreatment| {
+        let mut client = billing(&sandbox, "gateway");
+        let request = bearer(
+            pb::IssueCreditNoteRequest {
+                invoice_id: issued.id.clone(),
+                lines: vec![pb::InvoiceLine {
+                    treatment: treatment as i32,
+                    ..invoice_line(description, price, province)
+                }],
+                notes: "Correction".into(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+            &token,
+        );
+        async move { client.issue_credit_note(request).await }
+    };
+    // Within the subtotal, but as an Ontario taxable supply it would refund
+    // 13% HST where 5% GST was charged.
+    let elsewhere = credit_as("Session", "100", Province::On, pb::TaxTreatment::Taxable)
+        .await
+        .expect_err("never billed in Ontario as taxable");
+    assert_eq!(reason(&elsewhere), "CREDIT_EXCEEDS_INVOICE");
+    let taxed = credit_as("Referral", "50", Province::On, pb::TaxTreatment::Taxable)
+        .await
+        .expect_err("billed exempt, not taxable");
+    assert_eq!(reason(&taxed), "CREDIT_EXCEEDS_INVOICE");
+    let note = credit_as("Session", "60", Province::Ab, pb::TaxTreatment::Taxable)
+        .await
+        .expect("part of the Alberta supply")
+        .into_inner()
+        .credit_note
+        .expect("note");
+    assert_eq!(amount(note.tax_total.as_ref()), "-3.00");
+    let beyond = credit_as("Session", "40.01", Province::Ab, pb::TaxTreatment::Taxable)
+        .await
+        .expect_err("more than the Alberta supply left");
+    assert_eq!(reason(&beyond), "CREDIT_EXCEEDS_INVOICE");
+    credit_as("Session", "40", Province::Ab, pb::TaxTreatment::Taxable)
+        .await
+        .expect("the rest of the Alberta supply");
+    credit_as("Referral", "50", Province::On, pb::TaxTreatment::Exempt)
+        .await
+        .expect("the exempt supply");
+}
