@@ -445,6 +445,30 @@ impl Invoicing {
                 amount: tax.amount,
             })
             .collect();
+        // Rounded per credit note, partial credits could refund a cent more
+        // tax than was charged (1.00 at 13% is 0.13; two credits of 0.50
+        // round to 0.07 each): each tax refunds at most what is left of it.
+        let mut tax_left: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+        for tax in repo::taxes(&mut tx, invoice_id).await? {
+            *tax_left.entry((tax.province, tax.kind)).or_default() += tax.amount;
+        }
+        for (province, kind, amount) in repo::credited_taxes(&mut tx, invoice_id).await? {
+            *tax_left.entry((province, kind)).or_default() += amount;
+        }
+        let tax_rows: Vec<TaxRow> = tax_rows
+            .into_iter()
+            .map(|tax| {
+                let left = tax_left
+                    .get(&(tax.province.clone(), tax.kind.clone()))
+                    .copied()
+                    .unwrap_or_default()
+                    .max(Decimal::ZERO);
+                TaxRow {
+                    amount: tax.amount.max(-left),
+                    ..tax
+                }
+            })
+            .collect();
         let tax_total = fits(-credited, &tax_rows)?;
         let year = credit_date.year();
         let number = number_text(
