@@ -1425,3 +1425,55 @@ async fn a_credit_note_credits_only_what_was_billed_in_that_province_and_treatme
         .await
         .expect("the exempt supply");
 }
+
+#[tokio::test]
+async fn partial_credit_notes_never_refund_a_cent_more_tax_than_was_charged() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let issued = issue(
+        &sandbox,
+        &token,
+        &draft(
+            &sandbox,
+            &token,
+            &client_id,
+            vec![invoice_line("Session", "1.00", Province::On)],
+        )
+        .await
+        .expect("draft"),
+    )
+    .await
+    .expect("issue");
+    assert_eq!(amount(issued.tax_total.as_ref()), "0.13");
+    let first = credit(
+        &sandbox,
+        &token,
+        &issued.id,
+        "0.50",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("half");
+    assert_eq!(
+        amount(first.tax_total.as_ref()),
+        "-0.07",
+        "0.065 rounds away from zero"
+    );
+    let second = credit(
+        &sandbox,
+        &token,
+        &issued.id,
+        "0.50",
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("the other half");
+    assert_eq!(
+        amount(second.tax_total.as_ref()),
+        "-0.06",
+        "only what is left of the tax"
+    );
+    assert_eq!(amount(second.total.as_ref()), "-0.56");
+}
