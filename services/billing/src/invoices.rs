@@ -447,26 +447,34 @@ impl Invoicing {
             .collect();
         // Rounded per credit note, partial credits could refund a cent more
         // tax than was charged (1.00 at 13% is 0.13; two credits of 0.50
-        // round to 0.07 each): each tax refunds at most what is left of it.
-        let mut tax_left: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+        // round to 0.07 each), or a cent less once all is credited: each tax
+        // refunds at most what is left of it, and all that is left of it
+        // with the rest of its base.
+        let mut left: BTreeMap<(String, String), (Decimal, Decimal)> = BTreeMap::new();
         for tax in repo::taxes(&mut tx, invoice_id).await? {
-            *tax_left.entry((tax.province, tax.kind)).or_default() += tax.amount;
+            let entry = left.entry((tax.province, tax.kind)).or_default();
+            entry.0 += tax.amount;
+            entry.1 += tax.base;
         }
-        for (province, kind, amount) in repo::credited_taxes(&mut tx, invoice_id).await? {
-            *tax_left.entry((province, kind)).or_default() += amount;
+        for (province, kind, amount, base) in repo::credited_taxes(&mut tx, invoice_id).await? {
+            let entry = left.entry((province, kind)).or_default();
+            entry.0 += amount;
+            entry.1 += base;
         }
         let tax_rows: Vec<TaxRow> = tax_rows
             .into_iter()
             .map(|tax| {
-                let left = tax_left
+                let (tax_left, base_left) = left
                     .get(&(tax.province.clone(), tax.kind.clone()))
                     .copied()
-                    .unwrap_or_default()
-                    .max(Decimal::ZERO);
-                TaxRow {
-                    amount: tax.amount.max(-left),
-                    ..tax
-                }
+                    .unwrap_or_default();
+                let tax_left = tax_left.max(Decimal::ZERO);
+                let amount = if -tax.base >= base_left {
+                    -tax_left
+                } else {
+                    tax.amount.max(-tax_left)
+                };
+                TaxRow { amount, ..tax }
             })
             .collect();
         let tax_total = fits(-credited, &tax_rows)?;

@@ -334,14 +334,14 @@ pub(crate) async fn credited_by_supply(
     .await
 }
 
-/// The tax the credit notes of `invoice_id` credit so far per (province,
-/// kind) (negative sums).
+/// The tax and base the credit notes of `invoice_id` credit so far per
+/// (province, kind) (negative sums).
 pub(crate) async fn credited_taxes(
     conn: &mut PgConnection,
     invoice_id: Uuid,
-) -> Result<Vec<(String, String, Decimal)>, sqlx::Error> {
+) -> Result<Vec<(String, String, Decimal, Decimal)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.province, t.kind, sum(t.amount) FROM invoice_taxes t \
+        "SELECT t.province, t.kind, sum(t.amount), sum(t.base) FROM invoice_taxes t \
          JOIN invoices i ON i.id = t.invoice_id \
          WHERE i.credit_of = $1 AND i.kind = 'credit_note' \
          GROUP BY t.province, t.kind",
