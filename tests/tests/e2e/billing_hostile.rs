@@ -1477,3 +1477,44 @@ async fn partial_credit_notes_never_refund_a_cent_more_tax_than_was_charged() {
     );
     assert_eq!(amount(second.total.as_ref()), "-0.56");
 }
+
+#[tokio::test]
+async fn credit_notes_crediting_everything_refund_exactly_the_tax_charged() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    let issued = issue(
+        &sandbox,
+        &token,
+        &draft(
+            &sandbox,
+            &token,
+            &client_id,
+            vec![invoice_line("Session", "33.33", Province::On); 3],
+        )
+        .await
+        .expect("draft"),
+    )
+    .await
+    .expect("issue");
+    assert_eq!(amount(issued.tax_total.as_ref()), "13.00");
+    let mut refunded = Vec::new();
+    for _ in 0..3 {
+        let note = credit(
+            &sandbox,
+            &token,
+            &issued.id,
+            "33.33",
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .expect("a third");
+        refunded.push(amount(note.tax_total.as_ref()).to_owned());
+    }
+    assert_eq!(
+        refunded,
+        ["-4.33", "-4.33", "-4.34"],
+        "the last takes the rest"
+    );
+}
