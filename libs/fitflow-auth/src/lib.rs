@@ -7,8 +7,8 @@ pub mod revocation;
 mod verifier;
 
 pub use principal::{
-    AMR_OTP, AMR_PASSWORD, Caller, OPERATOR_PEER, PeerIdentity, Principal, Role, peer, principal,
-    require_operator_peer,
+    AMR_OTP, AMR_PASSWORD, Caller, OPERATOR_PEER, PeerIdentity, Principal, Role, forwarded_bearer,
+    peer, principal, require_operator_peer,
 };
 pub use revocation::{
     Revocation, RevocationBatch, RevocationFollower, RevocationSource, RevocationStream,

@@ -327,6 +327,20 @@ pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, ApiError>
         .ok_or_else(|| ApiError::unauthenticated("TOKEN_REQUIRED", "a bearer token is required"))
 }
 
+/// The caller's bearer token as sent, to forward to another service that
+/// decides for the same user (the token layer verified it before the
+/// handler ran); empty when there is none.
+pub fn forwarded_bearer<T>(request: &tonic::Request<T>) -> String {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// The mTLS peer that the server attached to `request`.
 pub fn peer<T>(request: &tonic::Request<T>) -> Option<&PeerIdentity> {
     request.extensions().get::<PeerIdentity>()

@@ -54,19 +54,6 @@ impl BillingGrpc {
     }
 }
 
-/// The caller's bearer token, to forward to clients and tenancy (the guard
-/// verified it).
-fn bearer<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
 fn etag_field(violations: &mut Violations, field: &str, value: &str) {
     if required(violations, field, value) {
         check_text(violations, field, value, TextKind::Line, 100);
@@ -511,7 +498,7 @@ impl BillingService for BillingGrpc {
         request: Request<pb::CreateInvoiceRequest>,
     ) -> Result<Response<pb::CreateInvoiceResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let idempotency = Idempotency(fitflow_api::idempotency::record(
@@ -575,7 +562,7 @@ impl BillingService for BillingGrpc {
         request: Request<pb::IssueInvoiceRequest>,
     ) -> Result<Response<pb::IssueInvoiceResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let id = uuid(&mut violations, "invoice_id", &request.invoice_id);
@@ -655,7 +642,7 @@ impl BillingService for BillingGrpc {
         request: Request<pb::IssueCreditNoteRequest>,
     ) -> Result<Response<pb::IssueCreditNoteResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         if request.request_id.is_empty() {

@@ -2,6 +2,7 @@
 //! plans, for the client's export (documentation's internal
 //! `ExportClientDocumentation`), as canonical protobuf JSON.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use fitflow_proto::documentation::ExportClientDocumentationRequest;
@@ -22,6 +23,10 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_EXPORT_MESSAGE: usize = 256 * 1024 * 1024;
 /// The message whose JSON form the export holds.
 const EXPORT_MESSAGE: &str = "fitflow.documentation.v1.ExportClientDocumentationResponse";
+
+/// The contracts' descriptors, decoded once per process (not per export).
+static DESCRIPTORS: LazyLock<Option<DescriptorPool>> =
+    LazyLock::new(|| DescriptorPool::decode(fitflow_proto::FILE_DESCRIPTOR_SET).ok());
 
 /// Documentation's records of clients, over mTLS.
 #[derive(Clone)]
@@ -60,9 +65,9 @@ impl Documentation {
             // Documentation's answer is not the caller's business beyond "down".
             .map_err(|_| ClientsError::DocumentationUnavailable)?;
         let bytes = Zeroizing::new(answer.encode_to_vec());
-        let pool = DescriptorPool::decode(fitflow_proto::FILE_DESCRIPTOR_SET)
-            .map_err(|_| ClientsError::Corrupt("descriptor set"))?;
-        let descriptor = pool
+        let descriptor = DESCRIPTORS
+            .as_ref()
+            .ok_or(ClientsError::Corrupt("descriptor set"))?
             .get_message_by_name(EXPORT_MESSAGE)
             .ok_or(ClientsError::Corrupt("export message descriptor"))?;
         let message = DynamicMessage::decode(descriptor, bytes.as_slice())

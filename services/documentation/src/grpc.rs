@@ -51,19 +51,6 @@ fn done(violations: Violations) -> Result<(), Status> {
     violations.into_result().map_err(reject)
 }
 
-/// The caller's bearer token, to forward to clients and tenancy (the guard
-/// verified it).
-fn bearer<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
 fn purpose(violations: &mut Violations, value: i32) -> Purpose {
     match AccessPurpose::try_from(value) {
         Ok(AccessPurpose::Treatment) => Purpose::Treatment,
@@ -161,7 +148,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::CreateSessionNoteRequest>,
     ) -> Result<Response<pb::CreateSessionNoteResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let idempotency = idempotency(
@@ -195,7 +182,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::UpdateSessionNoteRequest>,
     ) -> Result<Response<pb::UpdateSessionNoteResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -227,7 +214,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::SignSessionNoteRequest>,
     ) -> Result<Response<pb::SignSessionNoteResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -257,7 +244,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::AmendSessionNoteRequest>,
     ) -> Result<Response<pb::AmendSessionNoteResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -299,7 +286,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::GetSessionNoteRequest>,
     ) -> Result<Response<pb::GetSessionNoteResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -332,7 +319,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::ListSessionNotesRequest>,
     ) -> Result<Response<pb::ListSessionNotesResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -388,7 +375,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::SubmitAiSummaryRequest>,
     ) -> Result<Response<pb::SubmitAiSummaryResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -453,7 +440,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::AcceptAiSummaryRequest>,
     ) -> Result<Response<pb::AcceptAiSummaryResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -483,7 +470,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::CreateTrainingPlanRequest>,
     ) -> Result<Response<pb::CreateTrainingPlanResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let idempotency = idempotency(
@@ -522,7 +509,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::ReviseTrainingPlanRequest>,
     ) -> Result<Response<pb::ReviseTrainingPlanResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let plan = request.into_inner().plan.unwrap_or_default();
         let mut violations = Violations::new();
         let plan_id = uuid(&mut violations, "plan.id", &plan.id);
@@ -566,7 +553,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::GetTrainingPlanRequest>,
     ) -> Result<Response<pb::GetTrainingPlanResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -602,7 +589,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::ListTrainingPlansRequest>,
     ) -> Result<Response<pb::ListTrainingPlansResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
@@ -624,7 +611,7 @@ impl DocumentationService for DocumentationGrpc {
         request: Request<pb::GetProgressRequest>,
     ) -> Result<Response<pb::GetProgressResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);

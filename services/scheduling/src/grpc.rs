@@ -45,18 +45,6 @@ fn done(violations: Violations) -> Result<(), Status> {
     violations.into_result().map_err(reject)
 }
 
-/// The caller's bearer token, to forward to clients (the guard verified it).
-fn bearer<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
-}
-
 /// The idempotency record of a create carrying `request_id`, bound to the
 /// caller, the method and the whole request.
 fn idempotency<M: prost::Message + Clone>(
@@ -168,7 +156,7 @@ impl SchedulingService for SchedulingGrpc {
         request: Request<pb::BookAppointmentRequest>,
     ) -> Result<Response<pb::BookAppointmentResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         if request.request_id.is_empty() {
@@ -305,7 +293,7 @@ impl SchedulingService for SchedulingGrpc {
         request: Request<pb::JoinClassRequest>,
     ) -> Result<Response<pb::JoinClassResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let appointment_id = uuid(&mut violations, "appointment_id", &request.appointment_id);
@@ -488,7 +476,7 @@ impl SchedulingService for SchedulingGrpc {
         request: Request<pb::BookSeriesRequest>,
     ) -> Result<Response<pb::BookSeriesResponse>, Status> {
         let principal = principal(&request)?;
-        let token = bearer(&request);
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         if request.request_id.is_empty() {
