@@ -4,6 +4,7 @@
 
 mod principal;
 pub mod revocation;
+mod verified;
 mod verifier;
 
 pub use principal::{

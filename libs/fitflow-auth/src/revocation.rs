@@ -336,7 +336,7 @@ fn backoff_delay(failures: u32) -> Duration {
         .min(BACKOFF_MAX)
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {

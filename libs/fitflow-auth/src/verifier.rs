@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
-use crate::revocation::{RevocationFollower, RevocationSource, SharedRevocations};
+use crate::revocation::{RevocationFollower, RevocationSource, SharedRevocations, unix_now};
+use crate::verified::{Verified, VerifiedTokens};
 use crate::{Principal, Role};
 
 /// The `iss` of every FitFlow access token.
@@ -210,6 +211,8 @@ pub struct TokenVerifier {
     validation: Validation,
     /// Identity's pushed revocations; `None` checks none (tools, tests).
     revocations: Option<Arc<SharedRevocations>>,
+    /// Tokens whose signature was already checked.
+    verified: VerifiedTokens,
 }
 
 impl TokenVerifier {
@@ -226,6 +229,7 @@ impl TokenVerifier {
             fetching: Mutex::new(()),
             validation,
             revocations: None,
+            verified: VerifiedTokens::new(crate::verified::CAPACITY),
         }
     }
 
@@ -247,7 +251,33 @@ impl TokenVerifier {
     }
 
     /// Verifies `token` and returns the principal it carries.
+    ///
+    /// A token verified before is not checked for its signature again
+    /// (see [`crate::verified`]); its expiry, its key still being published
+    /// and the revocations are checked every time.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let now = unix_now();
+        let verified = match self.verified.get(token, now) {
+            Some(verified) => {
+                self.key(&verified.key_id).await?;
+                verified
+            }
+            None => {
+                let verified = Arc::new(self.check_signature(token).await?);
+                self.verified.insert(token, Arc::clone(&verified), now);
+                verified
+            }
+        };
+        if let Some(revocations) = &self.revocations {
+            revocations
+                .check(&verified.claims, FIRST_REPLAY_WAIT)
+                .await?;
+        }
+        Ok(verified.principal.clone())
+    }
+
+    /// Decodes `token` and checks its signature, issuer, audience and expiry.
+    async fn check_signature(&self, token: &str) -> Result<Verified, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Malformed);
@@ -261,10 +291,14 @@ impl TokenVerifier {
                     _ => TokenError::Invalid,
                 }
             })?;
-        if let Some(revocations) = &self.revocations {
-            revocations.check(&data.claims, FIRST_REPLAY_WAIT).await?;
-        }
-        principal_from_claims(data.claims)
+        let principal = principal_from_claims(data.claims.clone())?;
+        let leeway = i64::try_from(EXPIRY_LEEWAY.as_secs()).unwrap_or(i64::MAX);
+        Ok(Verified {
+            usable_until: data.claims.exp.saturating_add(leeway),
+            claims: data.claims,
+            key_id,
+            principal,
+        })
     }
 
     /// The key for `key_id`: from a fresh cache when it can, else after a
@@ -603,6 +637,53 @@ mod tests {
             Err(TokenError::Revoked),
             "every older token of the disabled user"
         );
+        let _ = stop.0.send(());
+        follow.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_served_from_memory_is_refused_once_its_session_is_revoked() {
+        let signer = signer();
+        let mine = claims(900);
+        let token = sign(&signer, "k1", &mine);
+        let (send, receive) = tokio::sync::mpsc::unbounded_channel::<crate::RevocationBatch>();
+        let receive = Arc::new(std::sync::Mutex::new(Some(receive)));
+        let source: crate::RevocationSource = Arc::new(move |_after| {
+            let receive = receive.lock().unwrap().take();
+            Box::pin(async move {
+                let stream: crate::RevocationStream = match receive {
+                    Some(receive) => {
+                        Box::pin(futures::stream::unfold(receive, |mut receive| async {
+                            receive.recv().await.map(|batch| (Ok(batch), receive))
+                        }))
+                    }
+                    None => Box::pin(futures::stream::pending()),
+                };
+                Ok(stream)
+            })
+        });
+        let (verifier, follower) = verifier_for(&signer, "k1").with_revocations(source, true);
+        let stop = shutdown_signal();
+        let follow = tokio::spawn(follower.run(stop.1));
+        send.send(crate::RevocationBatch {
+            revocations: vec![],
+            position: 1,
+            caught_up: true,
+        })
+        .unwrap();
+        verifier.verify(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
+        send.send(crate::RevocationBatch {
+            revocations: vec![crate::Revocation::SessionRevoked {
+                session_id: mine.sid,
+                expires_at: mine.exp + 60,
+            }],
+            position: 2,
+            caught_up: true,
+        })
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(verifier.verify(&token).await, Err(TokenError::Revoked));
         let _ = stop.0.send(());
         follow.await.unwrap();
     }

@@ -30,6 +30,10 @@ pub enum DbError {
         /// Its description.
         description: String,
     },
+    /// A row-level-security context value held a character that is never
+    /// in an id or a role name (a bug, never caller input).
+    #[error("a row-level-security context value is not an id or a role name")]
+    UnsafeContext,
     /// Any other database error.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),

@@ -57,37 +57,60 @@ pub async fn connect(
 /// `fitflow.user_id`, `fitflow.roles` and `fitflow.supervised`; a service
 /// acting for itself switches to its schema's system role
 /// (`fitflow_<schema>_system`), which the policies that see every row name.
+///
+/// The context and the `BEGIN` travel in one simple-protocol message (see
+/// [`begin_statement`]): one round trip where a `BEGIN` and a parameterised
+/// `set_config` took two, on every request of every service.
 pub async fn tx(pool: &PgPool, caller: &Caller) -> Result<Tx, DbError> {
-    let mut transaction = pool.begin().await?;
-    match caller {
-        Caller::User(principal) => {
-            sqlx::query(
-                "SELECT set_config('fitflow.user_id', $1, true), set_config('fitflow.roles', $2, true), \
-                 set_config('fitflow.supervised', $3, true)",
-            )
-            .bind(principal.user_id.to_string())
-            .bind(join(principal.roles.iter().map(|role| role.as_str())))
-            .bind(join(
+    Ok(pool.begin_with(begin_statement(caller)?).await?)
+}
+
+/// The message that sets `caller`'s context and begins the transaction.
+///
+/// `set_config(.., true)` comes first and `BEGIN` last: PostgreSQL runs a
+/// multi-statement message in one implicit transaction, which the `BEGIN`
+/// turns into the explicit one, so the settings last until its `COMMIT` or
+/// `ROLLBACK`. Had the `BEGIN` come first, a failing `set_config` (a missing
+/// system role) would leave the pooled connection inside an aborted
+/// transaction; this way it fails with nothing begun. The simple protocol
+/// takes no parameters, so the values are written as literals, and only
+/// from typed ids and role names (see [`literal`]).
+pub fn begin_statement(caller: &Caller) -> Result<String, DbError> {
+    Ok(match caller {
+        Caller::User(principal) => format!(
+            "SELECT set_config('fitflow.user_id', {}, true), set_config('fitflow.roles', {}, true), \
+             set_config('fitflow.supervised', {}, true); BEGIN",
+            literal(&principal.user_id.to_string())?,
+            literal(&join(principal.roles.iter().map(|role| role.as_str())))?,
+            literal(&join(
                 principal
                     .supervised_trainer_ids
                     .iter()
                     .map(|id| id.to_string()),
-            ))
-            .execute(&mut *transaction)
-            .await?;
-        }
+            ))?,
+        ),
+        // The pool pins search_path to the service's schema, so
+        // current_schema() names it; the role exists once provisioned.
         Caller::Service(_) => {
-            // The pool pins search_path to the service's schema, so
-            // current_schema() names it; the role exists once provisioned.
-            sqlx::query(
-                "SELECT set_config('role', 'fitflow_' || current_schema() || '_system', true)",
-            )
-            .execute(&mut *transaction)
-            .await?;
+            "SELECT set_config('role', 'fitflow_' || current_schema() || '_system', true); BEGIN"
+                .to_owned()
         }
-        Caller::Anonymous => {}
+        Caller::Anonymous => "BEGIN".to_owned(),
+    })
+}
+
+/// `value` as a SQL string literal. Only ids, role names and lists of them
+/// are ever written this way, so anything but ASCII letters, digits, `_`,
+/// `-` and `,` is refused rather than escaped.
+fn literal(value: &str) -> Result<String, DbError> {
+    if value
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b','))
+    {
+        Ok(format!("'{value}'"))
+    } else {
+        Err(DbError::UnsafeContext)
     }
-    Ok(transaction)
 }
 
 fn join<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
@@ -95,4 +118,62 @@ fn join<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
         .map(|item| item.as_ref().to_owned())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fitflow_auth::{Principal, Role};
+    use uuid::Uuid;
+
+    fn principal() -> Principal {
+        Principal {
+            user_id: Uuid::nil(),
+            session_id: Uuid::nil(),
+            roles: vec![Role::Trainer, Role::StudioOwner],
+            supervised_trainer_ids: vec![Uuid::max(), Uuid::nil()],
+            amr: vec![],
+            studio_ids: vec![],
+            claims_truncated: false,
+            claims_partial: false,
+        }
+    }
+
+    #[test]
+    fn a_user_context_is_set_before_the_begin_that_keeps_it() {
+        let statement = begin_statement(&Caller::User(principal())).unwrap();
+        assert_eq!(
+            statement,
+            "SELECT set_config('fitflow.user_id', '00000000-0000-0000-0000-000000000000', true), \
+             set_config('fitflow.roles', 'trainer,studio_owner', true), \
+             set_config('fitflow.supervised', \
+             'ffffffff-ffff-ffff-ffff-ffffffffffff,00000000-0000-0000-0000-000000000000', true); BEGIN"
+        );
+    }
+
+    #[test]
+    fn a_user_without_roles_or_team_sets_empty_lists() {
+        let mut principal = principal();
+        principal.roles.clear();
+        principal.supervised_trainer_ids.clear();
+        let statement = begin_statement(&Caller::User(principal)).unwrap();
+        assert!(statement.contains("set_config('fitflow.roles', '', true)"));
+        assert!(statement.contains("set_config('fitflow.supervised', '', true); BEGIN"));
+    }
+
+    #[test]
+    fn an_anonymous_caller_only_begins() {
+        assert_eq!(begin_statement(&Caller::Anonymous).unwrap(), "BEGIN");
+    }
+
+    #[test]
+    fn literals_refuse_quotes_and_anything_but_ids() {
+        assert_eq!(literal("a-b_c,1").unwrap(), "'a-b_c,1'");
+        for hostile in ["x'; DROP TABLE users; --", "a\\b", "a b", "é", "a\0"] {
+            assert!(
+                matches!(literal(hostile), Err(DbError::UnsafeContext)),
+                "{hostile}"
+            );
+        }
+    }
 }

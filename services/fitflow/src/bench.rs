@@ -59,6 +59,11 @@ pub enum Scenario {
     /// documentation `GetProgress`: body weight over five years of a
     /// client's weekly signed notes (260), among `--seed` notes in all.
     Progress,
+    /// Each authenticated read beside its SQL replayed by pgbench, and the
+    /// health check beside a bare tonic server (`--bare-endpoint`), at each
+    /// of `--steps`, with CPU per request (`--server-pid`); see
+    /// deploy/bench/compare.
+    Compare,
 }
 
 impl Scenario {
@@ -98,6 +103,10 @@ pub struct BenchPlan {
     /// Rows to seed first: studios (`studio-search`), rate versions (`rate`)
     /// or clients in all (`get-client`, `client-search`).
     pub seed: u64,
+    /// A bare tonic health server to compare the health check with (`compare`).
+    pub bare_endpoint: Option<String>,
+    /// The serving process, whose CPU time `compare` reads from `/proc`.
+    pub server_pid: Option<u32>,
 }
 
 /// What a run measured.
@@ -165,7 +174,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::Week
         | Scenario::Revocation
         | Scenario::Notes
-        | Scenario::Progress => {
+        | Scenario::Progress
+        | Scenario::Compare => {
             let mut identity = IdentityServiceClient::new(channel.clone());
             identity
                 .register(RegisterRequest {
@@ -198,6 +208,9 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
 
     if plan.scenario == Scenario::Verify {
         return verify_tokens(plan, channel, token.unwrap_or_default()).await;
+    }
+    if plan.scenario == Scenario::Compare {
+        return crate::bench_compare::run(plan, channel, &paths, token.unwrap_or_default()).await;
     }
     if plan.scenario == Scenario::Week {
         let scheduling =
@@ -430,7 +443,8 @@ async fn one_request(
         | Scenario::Week
         | Scenario::Revocation
         | Scenario::Notes
-        | Scenario::Progress => {}
+        | Scenario::Progress
+        | Scenario::Compare => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

@@ -227,18 +227,19 @@ async fn compare_with_pgbench(
         let rpc_rate = report.ok as f64 / report.elapsed.as_secs_f64();
         let p99 = report.latency_us.value_at_quantile(0.99) as f64 / 1000.0;
         let pgbench = match &runtime_url {
-            Some(url) => {
-                pgbench_tps(
-                    &script,
-                    url,
-                    concurrency,
-                    plan.duration,
-                    user_id,
-                    &target.client_id,
-                    &payload,
-                )
-                .await
-            }
+            Some(url) => crate::bench_pgbench::run(
+                &script,
+                url,
+                concurrency,
+                plan.duration,
+                &[
+                    ("uid", user_id),
+                    ("cid", &target.client_id),
+                    ("payload", &payload),
+                ],
+            )
+            .await
+            .map(|figures| figures.tps),
             None => Err(anyhow::anyhow!("FITFLOW_CLIENTS_DATABASE_URL is not set")),
         };
         match pgbench {
@@ -277,54 +278,6 @@ fn sample_event(user_id: &str, client_id: &str) -> String {
     let bytes = event.encode_to_vec();
     let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
     format!("\\x{hex}")
-}
-
-/// pgbench's transactions per second for `script` at `concurrency`.
-async fn pgbench_tps(
-    script: &std::path::Path,
-    url: &str,
-    concurrency: usize,
-    duration: Duration,
-    user_id: &str,
-    client_id: &str,
-    payload: &str,
-) -> anyhow::Result<f64> {
-    let output = tokio::process::Command::new("pgbench")
-        .arg("-n")
-        .args(["-M", "prepared"])
-        .arg("-f")
-        .arg(script)
-        .args(["-c", &concurrency.to_string()])
-        .args(["-j", &concurrency.min(4).to_string()])
-        .args(["-T", &duration.as_secs().max(1).to_string()])
-        // Prepared mode sends variables as parameters: no SQL quoting.
-        .args(["-D", &format!("uid={user_id}")])
-        .args(["-D", &format!("cid={client_id}")])
-        .args(["-D", &format!("payload={payload}")])
-        .arg(url)
-        .output()
-        .await
-        .context("pgbench is not installed (it comes with PostgreSQL's server package)")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        anyhow::bail!(
-            "pgbench failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or_default()
-        );
-    }
-    stdout
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("tps = ")?
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .context("pgbench printed no tps")
 }
 
 async fn one_request(

@@ -4,7 +4,10 @@
 pub mod audit_ops;
 pub mod bench;
 mod bench_clients;
+mod bench_compare;
+mod bench_cpu;
 mod bench_documentation;
+mod bench_pgbench;
 mod bench_revocation;
 mod bench_scheduling;
 mod bench_tenancy;

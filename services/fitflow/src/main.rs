@@ -89,6 +89,13 @@ enum Command {
         /// appointments in all (week), or notes in all (notes, progress).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// compare: a bare tonic health server holding identity's certificates
+        /// (deploy/bench/compare starts one).
+        #[arg(long)]
+        bare_endpoint: Option<String>,
+        /// compare: the serving process, whose CPU time is read from /proc.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
 }
 
@@ -246,6 +253,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             documentation_endpoint,
             steps,
             seed,
+            bare_endpoint,
+            server_pid,
         } => {
             let plan = BenchPlan {
                 scenario,
@@ -258,6 +267,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 documentation_endpoint,
                 steps: steps.into_iter().map(|step| step.max(1)).collect(),
                 seed,
+                bare_endpoint,
+                server_pid,
             };
             let report = fitflow::bench::run(&plan).await?;
             report.print(&plan);
