@@ -17,11 +17,11 @@ use tonic::{Request, Response, Status};
 
 use crate::bank_accounts::{AccountDetails, AccountNumbers, AccountView, masked};
 use crate::invoices::{Draft, Idempotency, InvoiceView, treatment_name};
-use crate::remittances::{Calculation, RemittanceView};
-use crate::tax_return::RemittanceKind;
 use crate::rates::NewRate;
+use crate::remittances::{Calculation, RemittanceView};
 use crate::repo::{LineRow, RateRow};
 use crate::tax::{Line, TaxKind, TaxLine, Treatment};
+use crate::tax_return::RemittanceKind;
 use crate::{BankAccounts, ERROR_DOMAIN, Invoicing, Remittances, TaxTable};
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{optional_uuid, uuid};
@@ -137,7 +137,10 @@ fn account_details(
         "CAD" => "CAD",
         "USD" => "USD",
         _ => {
-            violations.add(format!("{path}.currency_code"), "must be \"CAD\" or \"USD\"");
+            violations.add(
+                format!("{path}.currency_code"),
+                "must be \"CAD\" or \"USD\"",
+            );
             ""
         }
     };
@@ -978,11 +981,8 @@ impl BillingService for BillingGrpc {
     ) -> Result<Response<pb::ListBankAccountsResponse>, Status> {
         let principal = principal(&request)?;
         let mut violations = Violations::new();
-        let trainer_id = optional_uuid(
-            &mut violations,
-            "trainer_id",
-            &request.get_ref().trainer_id,
-        );
+        let trainer_id =
+            optional_uuid(&mut violations, "trainer_id", &request.get_ref().trainer_id);
         done(violations)?;
         let views = self.accounts.list(&principal, trainer_id).await?;
         Ok(Response::new(pb::ListBankAccountsResponse {

@@ -174,13 +174,8 @@ impl Remittances {
             rates: &rates,
             establishment,
         });
-        let figures = tax_return::compute(
-            asked.kind,
-            gross,
-            &supplies,
-            asked.input_tax_credits,
-            quick,
-        )?;
+        let figures =
+            tax_return::compute(asked.kind, gross, &supplies, asked.input_tax_credits, quick)?;
         let id = existing.as_ref().map_or_else(Uuid::now_v7, |row| row.id);
         let now = Utc::now();
         let row = RemittanceRow {
@@ -215,9 +210,8 @@ impl Remittances {
         } else {
             Action::Create
         };
-        let before = |value: fn(&RemittanceRow) -> String| {
-            existing.as_ref().map(value).unwrap_or_default()
-        };
+        let before =
+            |value: fn(&RemittanceRow) -> String| existing.as_ref().map(value).unwrap_or_default();
         let event = AuditEventBuilder::new(SERVICE, action, TABLE, id)
             .actor_user(principal.user_id)
             .tenant(trainer_id)

@@ -48,7 +48,7 @@ impl Service for BillingService {
                     accounts,
                     remittances,
                 ))
-                    .max_decoding_message_size(MAX_MESSAGE),
+                .max_decoding_message_size(MAX_MESSAGE),
             ))
         })
     }

@@ -103,7 +103,13 @@ pub struct QuickRate {
 }
 
 impl QuickRate {
-    fn applies(&self, kind: RemittanceKind, establishment: &str, supply: &str, date: NaiveDate) -> bool {
+    fn applies(
+        &self,
+        kind: RemittanceKind,
+        establishment: &str,
+        supply: &str,
+        date: NaiveDate,
+    ) -> bool {
         self.kind == kind
             && self.establishment_region == establishment
             && self.supply_region == supply
@@ -307,7 +313,12 @@ mod tests {
         credits: &'static str,
         quick_from: Option<&'static str>,
         // taxable revenue, tax collected, net tax, quick base, quick remittance
-        expected: (&'static str, &'static str, &'static str, Option<(&'static str, &'static str)>),
+        expected: (
+            &'static str,
+            &'static str,
+            &'static str,
+            Option<(&'static str, &'static str)>,
+        ),
     }
 
     #[test]
@@ -458,9 +469,7 @@ mod tests {
             assert_eq!(figures.tax_collected, amount(collected), "{}", case.name);
             assert_eq!(figures.net_tax, amount(net), "{}", case.name);
             assert_eq!(
-                figures
-                    .quick
-                    .map(|quick| (quick.base, quick.remittance)),
+                figures.quick.map(|quick| (quick.base, quick.remittance)),
                 expected_quick.map(|(base, remittance)| (amount(base), amount(remittance))),
                 "{}",
                 case.name
@@ -481,7 +490,10 @@ mod tests {
                 establishment: Province::from_code("AB").expect("province"),
             }),
         );
-        assert!(matches!(ontario_from_alberta, Err(ReturnError::RateMissing { .. })));
+        assert!(matches!(
+            ontario_from_alberta,
+            Err(ReturnError::RateMissing { .. })
+        ));
         let nova_scotia_at_fourteen = compute(
             RemittanceKind::GstHst,
             amount("100"),
@@ -492,7 +504,10 @@ mod tests {
                 establishment: Province::from_code("NS").expect("province"),
             }),
         );
-        assert!(matches!(nova_scotia_at_fourteen, Err(ReturnError::RateMissing { .. })));
+        assert!(matches!(
+            nova_scotia_at_fourteen,
+            Err(ReturnError::RateMissing { .. })
+        ));
         let qst_outside_quebec = compute(
             RemittanceKind::Qst,
             amount("100"),
@@ -503,7 +518,10 @@ mod tests {
                 establishment: Province::from_code("ON").expect("province"),
             }),
         );
-        assert!(matches!(qst_outside_quebec, Err(ReturnError::RateMissing { .. })));
+        assert!(matches!(
+            qst_outside_quebec,
+            Err(ReturnError::RateMissing { .. })
+        ));
     }
 
     #[test]
