@@ -271,11 +271,14 @@ impl BankAccounts {
             None => None,
         };
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        // The trainer's lock before the row's, in the order `create` takes
+        // them (it locks the trainer, then demotes a row): never a deadlock.
+        // Only the owner reaches the row, so the trainer is the caller.
+        repo::lock_bank_accounts(&mut tx, principal.user_id).await?;
         let row = Self::locked(&mut tx, principal, id, etag).await?;
         if row.status != "active" {
             return Err(BillingError::BankAccountState);
         }
-        repo::lock_bank_accounts(&mut tx, row.trainer_id).await?;
         if details.primary && !row.is_primary {
             Self::demote_other_primary(&mut tx, principal, row.trainer_id, id).await?;
         }

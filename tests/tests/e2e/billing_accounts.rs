@@ -632,3 +632,48 @@ async fn another_trainer_reaches_none_of_a_trainers_bank_accounts_or_remittances
         .expect_err("gateway only");
     assert_eq!(operator.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn concurrent_primary_accounts_leave_exactly_one_primary() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let first = create_account(&sandbox, &token, account("First", "1000001", true))
+        .await
+        .expect("create");
+    // Creates making themselves primary race an update doing the same.
+    let creates = (0..6).map(|index| {
+        create_account(
+            &sandbox,
+            &token,
+            account(&format!("Account {index}"), &format!("200000{index}"), true),
+        )
+    });
+    let promote = update(
+        &sandbox,
+        &token,
+        pb::BankAccount {
+            id: first.id.clone(),
+            institution_number: String::new(),
+            transit_number: String::new(),
+            ..account("First", "", true)
+        },
+        &first.etag,
+    );
+    let (created, promoted) = tokio::join!(futures::future::join_all(creates), promote);
+    for result in created {
+        result.expect("every create succeeds");
+    }
+    // A create that demoted it first changed its etag: ABORTED, never a
+    // deadlock or an internal error.
+    if let Err(status) = promoted {
+        assert_eq!(reason(&status), "ETAG_MISMATCH", "{status:?}");
+    }
+    let listed = list(&sandbox, &token).await;
+    assert_eq!(listed.len(), 7);
+    assert_eq!(
+        listed.iter().filter(|account| account.primary).count(),
+        1,
+        "{listed:?}"
+    );
+}
