@@ -40,6 +40,33 @@ pub enum BillingError {
     /// would not fit NUMERIC(12,2).
     #[error("invoice too large")]
     InvoiceTooLarge,
+    /// No bank account the caller owns.
+    #[error("bank account not found")]
+    BankAccountNotFound,
+    /// The bank account is closed.
+    #[error("bank account state")]
+    BankAccountState,
+    /// The trainer has as many bank accounts as allowed.
+    #[error("bank account limit")]
+    BankAccountLimit,
+    /// No remittance the caller owns.
+    #[error("remittance not found")]
+    RemittanceNotFound,
+    /// The remittance's status does not allow this.
+    #[error("remittance state")]
+    RemittanceState,
+    /// Another remittance of the tax covers part of the period.
+    #[error("remittance period overlaps")]
+    RemittancePeriodOverlaps,
+    /// Taxable supplies above the quick method's limit.
+    #[error("quick method not eligible")]
+    QuickMethodNotEligible,
+    /// No published quick-method rate for a supply.
+    #[error("quick method rate missing")]
+    QuickMethodRateMissing,
+    /// Sealing or opening a field failed (OpenBao, a tampered value).
+    #[error(transparent)]
+    Crypto(#[from] fitflow_crypto::CryptoError),
     /// Clients or tenancy could not answer.
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
@@ -66,6 +93,16 @@ impl From<crate::tax::TaxError> for BillingError {
             crate::tax::TaxError::NoFederalRate { .. } => BillingError::NoTaxRate,
             crate::tax::TaxError::Ambiguous { .. } => {
                 BillingError::Corrupt("overlapping tax rates")
+            }
+        }
+    }
+}
+
+impl From<crate::tax_return::ReturnError> for BillingError {
+    fn from(error: crate::tax_return::ReturnError) -> Self {
+        match error {
+            crate::tax_return::ReturnError::RateMissing { .. } => {
+                BillingError::QuickMethodRateMissing
             }
         }
     }
@@ -117,6 +154,45 @@ impl From<BillingError> for ApiError {
                 "INVOICE_TOO_LARGE",
                 "with its tax, the invoice's total would exceed 9999999999.99; split it",
             ),
+            BillingError::BankAccountNotFound => {
+                ApiError::not_found("BANK_ACCOUNT_NOT_FOUND", "no such bank account")
+            }
+            BillingError::BankAccountState => ApiError::new(
+                Code::FailedPrecondition,
+                "BANK_ACCOUNT_STATE",
+                "the bank account is closed",
+            ),
+            BillingError::BankAccountLimit => ApiError::new(
+                Code::FailedPrecondition,
+                "BANK_ACCOUNT_LIMIT",
+                "a trainer keeps at most 50 bank accounts, closed ones included",
+            ),
+            BillingError::RemittanceNotFound => {
+                ApiError::not_found("REMITTANCE_NOT_FOUND", "no such tax remittance")
+            }
+            BillingError::RemittanceState => ApiError::new(
+                Code::FailedPrecondition,
+                "REMITTANCE_STATE",
+                "the remittance's status does not allow this",
+            ),
+            BillingError::RemittancePeriodOverlaps => ApiError::new(
+                Code::FailedPrecondition,
+                "REMITTANCE_PERIOD_OVERLAPS",
+                "another remittance of this tax covers part of the period with other bounds",
+            ),
+            BillingError::QuickMethodNotEligible => ApiError::new(
+                Code::FailedPrecondition,
+                "QUICK_METHOD_NOT_ELIGIBLE",
+                "the quick method is open only with taxable supplies of at most 400000.00 in the \
+                 four quarters ending with the period",
+            ),
+            BillingError::QuickMethodRateMissing => ApiError::new(
+                Code::FailedPrecondition,
+                "QUICK_METHOD_RATE_MISSING",
+                "no published quick-method rate for a province of supply from this establishment \
+                 on that date",
+            ),
+            BillingError::Crypto(error) => error.into(),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",
                 "a service billing relies on cannot be reached; retry with backoff",

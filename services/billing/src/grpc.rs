@@ -15,11 +15,14 @@ use fitflow_proto::types::Money;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
+use crate::bank_accounts::{AccountDetails, AccountNumbers, AccountView, masked};
 use crate::invoices::{Draft, Idempotency, InvoiceView, treatment_name};
 use crate::rates::NewRate;
+use crate::remittances::{Calculation, RemittanceView};
 use crate::repo::{LineRow, RateRow};
 use crate::tax::{Line, TaxKind, TaxLine, Treatment};
-use crate::{ERROR_DOMAIN, Invoicing, TaxTable};
+use crate::tax_return::RemittanceKind;
+use crate::{BankAccounts, ERROR_DOMAIN, Invoicing, Remittances, TaxTable};
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{optional_uuid, uuid};
 use fitflow_auth::Caller;
@@ -41,16 +44,197 @@ const MAX_NOTES: usize = 2_000;
 /// cents = 232 × 2³² + 3,567,587,327).
 pub(crate) const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2);
 
-/// The gRPC face of [`TaxTable`] and [`Invoicing`].
+/// Longest bank-account name, bank name or filing reference.
+const MAX_NAME: usize = 100;
+/// Largest page of ListTaxRemittances.
+const MAX_REMITTANCES_PAGE: u32 = 100;
+/// Longest reporting period, in days after its first.
+const MAX_PERIOD_DAYS: i64 = 366;
+
+/// The gRPC face of [`TaxTable`], [`Invoicing`], [`BankAccounts`] and
+/// [`Remittances`].
 pub struct BillingGrpc {
     table: TaxTable,
     invoicing: Invoicing,
+    accounts: BankAccounts,
+    remittances: Remittances,
 }
 
 impl BillingGrpc {
-    /// Serves `table` and `invoicing` over gRPC.
-    pub fn new(table: TaxTable, invoicing: Invoicing) -> Self {
-        Self { table, invoicing }
+    /// Serves the use cases over gRPC.
+    pub fn new(
+        table: TaxTable,
+        invoicing: Invoicing,
+        accounts: BankAccounts,
+        remittances: Remittances,
+    ) -> Self {
+        Self {
+            table,
+            invoicing,
+            accounts,
+            remittances,
+        }
+    }
+}
+
+/// A string of ASCII digits whose length is in `count`.
+fn all_digits(value: &str, count: std::ops::RangeInclusive<usize>) -> bool {
+    count.contains(&value.len()) && value.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// A bank account's numbers at `path`, checked field by field.
+fn account_numbers(
+    violations: &mut Violations,
+    path: &str,
+    account: &pb::BankAccount,
+) -> AccountNumbers {
+    violations.check(
+        all_digits(&account.institution_number, 3..=3),
+        &format!("{path}.institution_number"),
+        "must be exactly 3 digits",
+    );
+    violations.check(
+        all_digits(&account.transit_number, 5..=5),
+        &format!("{path}.transit_number"),
+        "must be exactly 5 digits",
+    );
+    violations.check(
+        all_digits(&account.account_number, 7..=12),
+        &format!("{path}.account_number"),
+        "must be 7 to 12 digits",
+    );
+    AccountNumbers {
+        institution: account.institution_number.clone(),
+        transit: account.transit_number.clone(),
+        account: account.account_number.clone(),
+    }
+}
+
+/// A bank account's details at `path`, checked field by field.
+fn account_details(
+    violations: &mut Violations,
+    path: &str,
+    account: &pb::BankAccount,
+) -> AccountDetails {
+    for (field, value) in [("name", &account.name), ("bank_name", &account.bank_name)] {
+        let at = format!("{path}.{field}");
+        if required(violations, &at, value) {
+            check_text(violations, &at, value, TextKind::Line, MAX_NAME);
+        }
+    }
+    let account_type = match pb::BankAccountType::try_from(account.account_type) {
+        Ok(pb::BankAccountType::Chequing) => "chequing",
+        Ok(pb::BankAccountType::Savings) => "savings",
+        Ok(pb::BankAccountType::Unspecified) | Err(_) => {
+            violations.add(
+                format!("{path}.account_type"),
+                "must be CHEQUING or SAVINGS",
+            );
+            ""
+        }
+    };
+    let currency = match account.currency_code.as_str() {
+        "CAD" => "CAD",
+        "USD" => "USD",
+        _ => {
+            violations.add(
+                format!("{path}.currency_code"),
+                "must be \"CAD\" or \"USD\"",
+            );
+            ""
+        }
+    };
+    AccountDetails {
+        name: account.name.clone(),
+        bank_name: account.bank_name.clone(),
+        account_type,
+        currency,
+        primary: account.primary,
+    }
+}
+
+fn bank_account_out(view: AccountView) -> pb::BankAccount {
+    let row = view.row;
+    pb::BankAccount {
+        id: row.id.to_string(),
+        trainer_id: row.trainer_id.to_string(),
+        name: row.name,
+        bank_name: row.bank_name,
+        account_type: match row.account_type.as_str() {
+            "chequing" => pb::BankAccountType::Chequing,
+            "savings" => pb::BankAccountType::Savings,
+            _ => pb::BankAccountType::Unspecified,
+        } as i32,
+        currency_code: row.currency,
+        primary: row.is_primary,
+        status: match row.status.as_str() {
+            "active" => pb::BankAccountStatus::Active,
+            "closed" => pb::BankAccountStatus::Closed,
+            _ => pb::BankAccountStatus::Unspecified,
+        } as i32,
+        institution_number: String::new(),
+        transit_number: String::new(),
+        account_number: String::new(),
+        account_number_masked: masked(&row.account_number_last3),
+        create_time: Some(to_timestamp(row.created_at)),
+        update_time: Some(to_timestamp(row.updated_at)),
+        close_time: row.closed_at.map(to_timestamp),
+        etag: view.etag.as_str().to_owned(),
+    }
+}
+
+fn remittance_kind_in(value: i32) -> Option<RemittanceKind> {
+    match pb::RemittanceKind::try_from(value) {
+        Ok(pb::RemittanceKind::GstHst) => Some(RemittanceKind::GstHst),
+        Ok(pb::RemittanceKind::Qst) => Some(RemittanceKind::Qst),
+        Ok(pb::RemittanceKind::Unspecified) | Err(_) => None,
+    }
+}
+
+fn remittance_out(view: RemittanceView) -> pb::TaxRemittance {
+    let row = view.row;
+    pb::TaxRemittance {
+        id: row.id.to_string(),
+        trainer_id: row.trainer_id.to_string(),
+        kind: match RemittanceKind::parse(&row.kind) {
+            Some(RemittanceKind::GstHst) => pb::RemittanceKind::GstHst,
+            Some(RemittanceKind::Qst) => pb::RemittanceKind::Qst,
+            None => pb::RemittanceKind::Unspecified,
+        } as i32,
+        period_start: Some(date_out(row.period_start)),
+        period_end: Some(date_out(row.period_end)),
+        status: match row.status.as_str() {
+            "calculated" => pb::RemittanceStatus::Calculated,
+            "filed" => pb::RemittanceStatus::Filed,
+            "paid" => pb::RemittanceStatus::Paid,
+            _ => pb::RemittanceStatus::Unspecified,
+        } as i32,
+        gross_revenue: Some(money(row.gross_revenue)),
+        taxable_revenue: Some(money(row.taxable_revenue)),
+        tax_collected: Some(money(row.tax_collected)),
+        input_tax_credits: Some(money(row.input_tax_credits)),
+        net_tax: Some(money(row.net_tax)),
+        quick_method: row.quick_method,
+        quick_method_base: row.quick_method_base.map(money),
+        quick_method_remittance: row.quick_method_remittance.map(money),
+        establishment_province: row
+            .establishment_province
+            .as_deref()
+            .and_then(Province::from_code)
+            .map_or(0, Province::to_proto),
+        filed_on: row.filed_on.map(date_out),
+        filing_reference: row.filing_reference,
+        paid_on: row.paid_on.map(date_out),
+        payment_reference: row.payment_reference,
+        calculate_time: Some(to_timestamp(row.calculated_at)),
+        etag: view.etag.as_str().to_owned(),
+    }
+}
+
+/// A confirmation number: required, one line, at most 100 characters.
+fn reference_field(violations: &mut Violations, field: &str, value: &str) {
+    if required(violations, field, value) {
+        check_text(violations, field, value, TextKind::Line, MAX_NAME);
     }
 }
 
@@ -723,6 +907,328 @@ impl BillingService for BillingGrpc {
             .await?;
         Ok(Response::new(pb::VoidInvoiceResponse {
             invoice: Some(invoice_out(view)),
+        }))
+    }
+
+    async fn create_bank_account(
+        &self,
+        request: Request<pb::CreateBankAccountRequest>,
+    ) -> Result<Response<pb::CreateBankAccountResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let idempotency = Idempotency(fitflow_api::idempotency::record(
+            &mut violations,
+            &Caller::User(principal.clone()),
+            "/fitflow.billing.v1.BillingService/CreateBankAccount",
+            &request,
+            |request| &mut request.request_id,
+        ));
+        let account = request.bank_account.unwrap_or_default();
+        let trainer_id = optional_uuid(
+            &mut violations,
+            "bank_account.trainer_id",
+            &account.trainer_id,
+        );
+        let details = account_details(&mut violations, "bank_account", &account);
+        let numbers = account_numbers(&mut violations, "bank_account", &account);
+        done(violations)?;
+        let view = self
+            .accounts
+            .create(&principal, trainer_id, details, numbers, idempotency)
+            .await?;
+        Ok(Response::new(pb::CreateBankAccountResponse {
+            bank_account: Some(bank_account_out(view)),
+        }))
+    }
+
+    async fn update_bank_account(
+        &self,
+        request: Request<pb::UpdateBankAccountRequest>,
+    ) -> Result<Response<pb::UpdateBankAccountResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let account = request.bank_account.unwrap_or_default();
+        let id = uuid(&mut violations, "bank_account.id", &account.id);
+        etag_field(&mut violations, "etag", &request.etag);
+        let details = account_details(&mut violations, "bank_account", &account);
+        let any_number = !(account.institution_number.is_empty()
+            && account.transit_number.is_empty()
+            && account.account_number.is_empty());
+        // All three or none: a partial change would mix two accounts.
+        let numbers =
+            any_number.then(|| account_numbers(&mut violations, "bank_account", &account));
+        done(violations)?;
+        let view = self
+            .accounts
+            .update(
+                &principal,
+                id.unwrap_or_default(),
+                details,
+                numbers,
+                &request.etag,
+            )
+            .await?;
+        Ok(Response::new(pb::UpdateBankAccountResponse {
+            bank_account: Some(bank_account_out(view)),
+        }))
+    }
+
+    async fn list_bank_accounts(
+        &self,
+        request: Request<pb::ListBankAccountsRequest>,
+    ) -> Result<Response<pb::ListBankAccountsResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let trainer_id =
+            optional_uuid(&mut violations, "trainer_id", &request.get_ref().trainer_id);
+        done(violations)?;
+        let views = self.accounts.list(&principal, trainer_id).await?;
+        Ok(Response::new(pb::ListBankAccountsResponse {
+            bank_accounts: views.into_iter().map(bank_account_out).collect(),
+        }))
+    }
+
+    async fn reveal_bank_account(
+        &self,
+        request: Request<pb::RevealBankAccountRequest>,
+    ) -> Result<Response<pb::RevealBankAccountResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let id = uuid(
+            &mut violations,
+            "bank_account_id",
+            &request.get_ref().bank_account_id,
+        );
+        done(violations)?;
+        let (view, numbers) = self
+            .accounts
+            .reveal(&principal, id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::RevealBankAccountResponse {
+            bank_account: Some(bank_account_out(view)),
+            numbers: Some(pb::BankAccountNumbers {
+                institution_number: numbers.institution,
+                transit_number: numbers.transit,
+                account_number: numbers.account,
+            }),
+        }))
+    }
+
+    async fn close_bank_account(
+        &self,
+        request: Request<pb::CloseBankAccountRequest>,
+    ) -> Result<Response<pb::CloseBankAccountResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "bank_account_id", &request.bank_account_id);
+        etag_field(&mut violations, "etag", &request.etag);
+        done(violations)?;
+        let view = self
+            .accounts
+            .close(&principal, id.unwrap_or_default(), &request.etag)
+            .await?;
+        Ok(Response::new(pb::CloseBankAccountResponse {
+            bank_account: Some(bank_account_out(view)),
+        }))
+    }
+
+    async fn calculate_tax_remittance(
+        &self,
+        request: Request<pb::CalculateTaxRemittanceRequest>,
+    ) -> Result<Response<pb::CalculateTaxRemittanceResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let trainer_id = optional_uuid(&mut violations, "trainer_id", &request.trainer_id);
+        let kind = remittance_kind_in(request.kind);
+        violations.check(kind.is_some(), "kind", "must be GST_HST or QST");
+        let start = date_in(
+            &mut violations,
+            "period_start",
+            request.period_start.as_ref(),
+        );
+        let end = date_in(&mut violations, "period_end", request.period_end.as_ref());
+        if let (Some(start), Some(end)) = (start, end) {
+            let days = (end - start).num_days();
+            violations.check(
+                (0..=MAX_PERIOD_DAYS).contains(&days),
+                "period_end",
+                "must be on or after period_start, at most 366 days after it",
+            );
+        }
+        let credits = match request.input_tax_credits.as_ref() {
+            None => Some(Decimal::ZERO),
+            Some(value) => match cad_amount(&value.currency_code, &value.amount) {
+                Ok(amount) => Some(amount),
+                Err(problem) => {
+                    violations.add("input_tax_credits", problem);
+                    None
+                }
+            },
+        };
+        let establishment = Province::from_proto(request.establishment_province);
+        if request.quick_method {
+            violations.check(
+                establishment.is_some(),
+                "establishment_province",
+                "is required with the quick method: the province of the permanent establishment",
+            );
+        } else {
+            violations.check(
+                request.establishment_province == 0,
+                "establishment_province",
+                "is given only with the quick method",
+            );
+        }
+        done(violations)?;
+        let (Some(kind), Some(period_start), Some(period_end), Some(input_tax_credits)) =
+            (kind, start, end, credits)
+        else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let view = self
+            .remittances
+            .calculate(
+                &principal,
+                Calculation {
+                    trainer_id,
+                    kind,
+                    period_start,
+                    period_end,
+                    input_tax_credits,
+                    quick_method: establishment.filter(|_| request.quick_method),
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::CalculateTaxRemittanceResponse {
+            remittance: Some(remittance_out(view)),
+        }))
+    }
+
+    async fn get_tax_remittance(
+        &self,
+        request: Request<pb::GetTaxRemittanceRequest>,
+    ) -> Result<Response<pb::GetTaxRemittanceResponse>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let id = uuid(
+            &mut violations,
+            "remittance_id",
+            &request.get_ref().remittance_id,
+        );
+        done(violations)?;
+        let view = self
+            .remittances
+            .get(&principal, id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pb::GetTaxRemittanceResponse {
+            remittance: Some(remittance_out(view)),
+        }))
+    }
+
+    async fn list_tax_remittances(
+        &self,
+        request: Request<pb::ListTaxRemittancesRequest>,
+    ) -> Result<Response<pb::ListTaxRemittancesResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let trainer = optional_uuid(&mut violations, "trainer_id", &request.trainer_id);
+        let size = page_size(&mut violations, request.page_size, MAX_REMITTANCES_PAGE);
+        let caller = Caller::User(principal.clone());
+        let filter = request.trainer_id.as_bytes().to_vec();
+        let query = PageQuery {
+            method: "/fitflow.billing.v1.BillingService/ListTaxRemittances",
+            caller: &caller,
+            filter: &filter,
+        };
+        let after: Option<TimeIdCursor> =
+            self.remittances
+                .page_tokens()
+                .read(&mut violations, &query, &request.page_token);
+        done(violations)?;
+        let (views, next) = self
+            .remittances
+            .list(
+                &principal,
+                trainer,
+                after.map(|cursor| (cursor.at, cursor.id)),
+                size,
+            )
+            .await?;
+        let next_page_token = next
+            .map(|(at, id)| {
+                self.remittances
+                    .page_tokens()
+                    .issue(&query, &TimeIdCursor { at, id })
+            })
+            .unwrap_or_default();
+        Ok(Response::new(pb::ListTaxRemittancesResponse {
+            remittances: views.into_iter().map(remittance_out).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn file_tax_remittance(
+        &self,
+        request: Request<pb::FileTaxRemittanceRequest>,
+    ) -> Result<Response<pb::FileTaxRemittanceResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "remittance_id", &request.remittance_id);
+        let filed_on = date_in(&mut violations, "filed_on", request.filed_on.as_ref());
+        reference_field(&mut violations, "reference", &request.reference);
+        etag_field(&mut violations, "etag", &request.etag);
+        done(violations)?;
+        let Some(filed_on) = filed_on else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let view = self
+            .remittances
+            .file(
+                &principal,
+                id.unwrap_or_default(),
+                filed_on,
+                &request.reference,
+                &request.etag,
+            )
+            .await?;
+        Ok(Response::new(pb::FileTaxRemittanceResponse {
+            remittance: Some(remittance_out(view)),
+        }))
+    }
+
+    async fn mark_tax_remittance_paid(
+        &self,
+        request: Request<pb::MarkTaxRemittancePaidRequest>,
+    ) -> Result<Response<pb::MarkTaxRemittancePaidResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "remittance_id", &request.remittance_id);
+        let paid_on = date_in(&mut violations, "paid_on", request.paid_on.as_ref());
+        reference_field(&mut violations, "reference", &request.reference);
+        etag_field(&mut violations, "etag", &request.etag);
+        done(violations)?;
+        let Some(paid_on) = paid_on else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let view = self
+            .remittances
+            .pay(
+                &principal,
+                id.unwrap_or_default(),
+                paid_on,
+                &request.reference,
+                &request.etag,
+            )
+            .await?;
+        Ok(Response::new(pb::MarkTaxRemittancePaidResponse {
+            remittance: Some(remittance_out(view)),
         }))
     }
 }

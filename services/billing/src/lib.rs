@@ -2,29 +2,36 @@
 //! `tax_rates` table, statutory versions with effective dates that only
 //! operators extend), the pure tax engine, and client invoices from draft
 //! to issued (numbered without gaps, taxed as of their date) or void;
-//! payments, bank accounts and remittances build on them.
+//! trainers' bank accounts (numbers sealed under the trainer's data key);
+//! and sales-tax remittances of a period (regular or quick method).
 //!
 //! Reads top-down: [`grpc`] (handlers and conversion) → `rates` and
-//! `invoices` (use cases; each owns its transaction and writes its audit
-//! event in it) → [`tax`] (the engine: pure, table-driven tests), `peers`
-//! (clients, tenancy) and `repo` (every SQL statement).
+//! `invoices`, `bank_accounts` and `remittances` (use cases; each owns its
+//! transaction and writes its audit event in it) → [`tax`] and
+//! [`tax_return`] (pure, table-driven tests), `peers` (clients, tenancy)
+//! and `repo` (every SQL statement).
 
+mod bank_accounts;
 mod error;
 pub mod grpc;
 mod invoices;
 mod peers;
 mod rates;
+mod remittances;
 mod repo;
 mod service;
 pub mod tax;
+pub mod tax_return;
 
 use fitflow_server::{EDGE_PEERS, PeerPolicy};
 
+pub use bank_accounts::BankAccounts;
 pub use error::BillingError;
 pub use grpc::BillingGrpc;
 pub use invoices::Invoicing;
 pub use peers::Peers;
 pub use rates::TaxTable;
+pub use remittances::Remittances;
 pub use service::BillingService;
 
 /// The service's name, schema and audit source.
@@ -34,11 +41,30 @@ pub const ERROR_DOMAIN: &str = "fitflow.billing";
 /// Its migrations (reversible).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Who may call what: the gateway and operators read the table and quote
-/// tax; only operators add rates.
+/// The RPCs only the gateway may call: a trainer's own bank accounts and
+/// remittances.
+const GATEWAY_ONLY: &[&str] = &[
+    "/fitflow.billing.v1.BillingService/CreateBankAccount",
+    "/fitflow.billing.v1.BillingService/UpdateBankAccount",
+    "/fitflow.billing.v1.BillingService/ListBankAccounts",
+    "/fitflow.billing.v1.BillingService/RevealBankAccount",
+    "/fitflow.billing.v1.BillingService/CloseBankAccount",
+    "/fitflow.billing.v1.BillingService/CalculateTaxRemittance",
+    "/fitflow.billing.v1.BillingService/GetTaxRemittance",
+    "/fitflow.billing.v1.BillingService/ListTaxRemittances",
+    "/fitflow.billing.v1.BillingService/FileTaxRemittance",
+    "/fitflow.billing.v1.BillingService/MarkTaxRemittancePaid",
+];
+
+/// Who may call what: the gateway and operators read the table, quote tax
+/// and handle invoices; only operators add rates; only the gateway reaches
+/// bank accounts and remittances.
 pub fn peer_policy() -> PeerPolicy {
-    PeerPolicy::new(EDGE_PEERS).allow(
-        "/fitflow.billing.v1.BillingService/AddTaxRate",
-        &["operator"],
+    GATEWAY_ONLY.iter().fold(
+        PeerPolicy::new(EDGE_PEERS).allow(
+            "/fitflow.billing.v1.BillingService/AddTaxRate",
+            &["operator"],
+        ),
+        |policy, method| policy.allow(method, &["gateway"]),
     )
 }

@@ -488,3 +488,436 @@ pub(crate) async fn invoices_of(
     .fetch_all(conn)
     .await
 }
+
+/// A `bank_accounts` row (the numbers sealed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct BankAccountRow {
+    pub id: Uuid,
+    pub trainer_id: Uuid,
+    pub name: String,
+    pub bank_name: String,
+    pub account_type: String,
+    pub currency: String,
+    pub is_primary: bool,
+    pub status: String,
+    pub institution_number_sealed: Vec<u8>,
+    pub transit_number_sealed: Vec<u8>,
+    pub account_number_sealed: Vec<u8>,
+    pub account_number_last3: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+const BANK_ACCOUNT_COLUMNS: &str = "id, trainer_id, name, bank_name, account_type, currency, \
+     is_primary, status, institution_number_sealed, transit_number_sealed, account_number_sealed, \
+     account_number_last3, version, created_at, updated_at, closed_at";
+
+/// Serialises a trainer's bank-account changes (the primary flag, the
+/// count) for the transaction.
+pub(crate) async fn lock_bank_accounts(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('fitflow_bank_accounts:' || $1::text))")
+        .bind(trainer_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many bank accounts the trainer has, closed ones included.
+pub(crate) async fn bank_account_count(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM bank_accounts WHERE trainer_id = $1")
+        .bind(trainer_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Adds a bank account.
+pub(crate) async fn insert_bank_account(
+    conn: &mut PgConnection,
+    row: &BankAccountRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO bank_accounts (id, trainer_id, name, bank_name, account_type, currency, \
+         is_primary, institution_number_sealed, transit_number_sealed, account_number_sealed, \
+         account_number_last3) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(row.id)
+    .bind(row.trainer_id)
+    .bind(&row.name)
+    .bind(&row.bank_name)
+    .bind(&row.account_type)
+    .bind(&row.currency)
+    .bind(row.is_primary)
+    .bind(&row.institution_number_sealed)
+    .bind(&row.transit_number_sealed)
+    .bind(&row.account_number_sealed)
+    .bind(&row.account_number_last3)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Bank account `id`, if the caller owns it (locked for a change).
+pub(crate) async fn bank_account(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<BankAccountRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {BANK_ACCOUNT_COLUMNS} FROM bank_accounts WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A trainer's bank accounts: primary first, then by creation.
+pub(crate) async fn bank_accounts_of(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+) -> Result<Vec<BankAccountRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {BANK_ACCOUNT_COLUMNS} FROM bank_accounts WHERE trainer_id = $1 \
+         ORDER BY is_primary DESC, created_at, id"
+    ))
+    .bind(trainer_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The trainer's primary account other than `except`, if any.
+pub(crate) async fn other_primary(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    except: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM bank_accounts WHERE trainer_id = $1 AND is_primary AND id <> $2",
+    )
+    .bind(trainer_id)
+    .bind(except)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Makes account `id` not primary.
+pub(crate) async fn unset_primary(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE bank_accounts SET is_primary = false, version = version + 1, updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces an active account's details (and its sealed numbers, kept
+/// as they are when `None`).
+pub(crate) async fn update_bank_account(
+    conn: &mut PgConnection,
+    row: &BankAccountRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE bank_accounts SET name = $2, bank_name = $3, account_type = $4, currency = $5, \
+         is_primary = $6, institution_number_sealed = $7, transit_number_sealed = $8, \
+         account_number_sealed = $9, account_number_last3 = $10, version = version + 1, \
+         updated_at = now() WHERE id = $1 AND status = 'active'",
+    )
+    .bind(row.id)
+    .bind(&row.name)
+    .bind(&row.bank_name)
+    .bind(&row.account_type)
+    .bind(&row.currency)
+    .bind(row.is_primary)
+    .bind(&row.institution_number_sealed)
+    .bind(&row.transit_number_sealed)
+    .bind(&row.account_number_sealed)
+    .bind(&row.account_number_last3)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Closes an account.
+pub(crate) async fn close_bank_account(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE bank_accounts SET status = 'closed', is_primary = false, closed_at = now(), \
+         updated_at = now(), version = version + 1 WHERE id = $1 AND status = 'active'",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A `tax_remittances` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct RemittanceRow {
+    pub id: Uuid,
+    pub trainer_id: Uuid,
+    pub kind: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub status: String,
+    pub gross_revenue: Decimal,
+    pub taxable_revenue: Decimal,
+    pub tax_collected: Decimal,
+    pub input_tax_credits: Decimal,
+    pub net_tax: Decimal,
+    pub quick_method: bool,
+    pub quick_method_base: Option<Decimal>,
+    pub quick_method_remittance: Option<Decimal>,
+    pub establishment_province: Option<String>,
+    pub filed_on: Option<NaiveDate>,
+    pub filing_reference: String,
+    pub paid_on: Option<NaiveDate>,
+    pub payment_reference: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub calculated_at: DateTime<Utc>,
+}
+
+const REMITTANCE_COLUMNS: &str = "id, trainer_id, kind, period_start, period_end, status, \
+     gross_revenue, taxable_revenue, tax_collected, input_tax_credits, net_tax, quick_method, \
+     quick_method_base, quick_method_remittance, establishment_province, filed_on, \
+     filing_reference, paid_on, payment_reference, version, created_at, calculated_at";
+
+/// Serialises a trainer's calculations of one tax for the transaction.
+pub(crate) async fn lock_remittances(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    kind: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('fitflow_tax_remittances:' || $1::text || ':' || $2))",
+    )
+    .bind(trainer_id)
+    .bind(kind)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Remittance `id`, if the caller owns it (locked for a change).
+pub(crate) async fn remittance(
+    conn: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<RemittanceRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REMITTANCE_COLUMNS} FROM tax_remittances WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The trainer's remittances of `kind` whose period overlaps `start..=end`.
+pub(crate) async fn overlapping_remittances(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    kind: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Vec<RemittanceRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REMITTANCE_COLUMNS} FROM tax_remittances \
+         WHERE trainer_id = $1 AND kind = $2 AND period_start <= $4 AND period_end >= $3 \
+         FOR UPDATE"
+    ))
+    .bind(trainer_id)
+    .bind(kind)
+    .bind(start)
+    .bind(end)
+    .fetch_all(conn)
+    .await
+}
+
+/// Stores a new remittance, or the recalculation of `row.id`.
+pub(crate) async fn upsert_remittance(
+    conn: &mut PgConnection,
+    row: &RemittanceRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tax_remittances (id, trainer_id, kind, period_start, period_end, \
+         gross_revenue, taxable_revenue, tax_collected, input_tax_credits, net_tax, quick_method, \
+         quick_method_base, quick_method_remittance, establishment_province) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (id) DO UPDATE SET gross_revenue = $6, taxable_revenue = $7, \
+         tax_collected = $8, input_tax_credits = $9, net_tax = $10, quick_method = $11, \
+         quick_method_base = $12, quick_method_remittance = $13, establishment_province = $14, \
+         calculated_at = now(), version = tax_remittances.version + 1 \
+         WHERE tax_remittances.status = 'calculated'",
+    )
+    .bind(row.id)
+    .bind(row.trainer_id)
+    .bind(&row.kind)
+    .bind(row.period_start)
+    .bind(row.period_end)
+    .bind(row.gross_revenue)
+    .bind(row.taxable_revenue)
+    .bind(row.tax_collected)
+    .bind(row.input_tax_credits)
+    .bind(row.net_tax)
+    .bind(row.quick_method)
+    .bind(row.quick_method_base)
+    .bind(row.quick_method_remittance)
+    .bind(&row.establishment_province)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the filing of a calculated remittance.
+pub(crate) async fn file_remittance(
+    conn: &mut PgConnection,
+    id: Uuid,
+    filed_on: NaiveDate,
+    reference: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tax_remittances SET status = 'filed', filed_on = $2, filing_reference = $3, \
+         version = version + 1 WHERE id = $1 AND status = 'calculated'",
+    )
+    .bind(id)
+    .bind(filed_on)
+    .bind(reference)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the payment of a filed remittance.
+pub(crate) async fn pay_remittance(
+    conn: &mut PgConnection,
+    id: Uuid,
+    paid_on: NaiveDate,
+    reference: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tax_remittances SET status = 'paid', paid_on = $2, payment_reference = $3, \
+         version = version + 1 WHERE id = $1 AND status = 'filed'",
+    )
+    .bind(id)
+    .bind(paid_on)
+    .bind(reference)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One page of a trainer's remittances, latest period first.
+pub(crate) async fn remittances_of(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<RemittanceRow>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    sqlx::query_as(&format!(
+        "SELECT {REMITTANCE_COLUMNS} FROM tax_remittances WHERE trainer_id = $1 \
+         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(trainer_id)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The subtotals of the trainer's issued invoices and credit notes dated
+/// in `start..=end` (void invoices excluded).
+pub(crate) async fn period_revenue(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Decimal, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(subtotal), 0) FROM invoices \
+         WHERE issuer_id = $1 AND status = 'issued' AND invoice_date BETWEEN $2 AND $3",
+    )
+    .bind(trainer_id)
+    .bind(start)
+    .bind(end)
+    .fetch_one(conn)
+    .await
+}
+
+/// The tax lines of the trainer's issued invoices and credit notes dated
+/// in `start..=end`: (date, province, kind, base, amount).
+pub(crate) async fn period_taxes(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Vec<(NaiveDate, String, String, Decimal, Decimal)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT i.invoice_date, t.province, t.kind, t.base, t.amount FROM invoice_taxes t \
+         JOIN invoices i ON i.id = t.invoice_id \
+         WHERE i.issuer_id = $1 AND i.status = 'issued' AND i.invoice_date BETWEEN $2 AND $3 \
+         ORDER BY i.invoice_date, i.id, t.position",
+    )
+    .bind(trainer_id)
+    .bind(start)
+    .bind(end)
+    .fetch_all(conn)
+    .await
+}
+
+/// The trainer's taxable supplies (taxable and zero-rated lines, net of
+/// credit notes) dated in `start..=end`.
+pub(crate) async fn taxable_supplies(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<Decimal, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(l.amount), 0) FROM invoice_lines l \
+         JOIN invoices i ON i.id = l.invoice_id \
+         WHERE i.issuer_id = $1 AND i.status = 'issued' AND i.invoice_date BETWEEN $2 AND $3 \
+         AND l.treatment IN ('taxable', 'zero_rated')",
+    )
+    .bind(trainer_id)
+    .bind(start)
+    .bind(end)
+    .fetch_one(conn)
+    .await
+}
+
+/// A `quick_method_rates` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct QuickRateRow {
+    pub kind: String,
+    pub establishment_region: String,
+    pub supply_region: String,
+    pub percent: Decimal,
+    pub valid_from: NaiveDate,
+    pub valid_until: Option<NaiveDate>,
+}
+
+/// The quick method's published rates.
+pub(crate) async fn quick_rates(conn: &mut PgConnection) -> Result<Vec<QuickRateRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, establishment_region, supply_region, percent, valid_from, valid_until \
+         FROM quick_method_rates ORDER BY kind, establishment_region, supply_region, valid_from",
+    )
+    .fetch_all(conn)
+    .await
+}

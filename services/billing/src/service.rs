@@ -5,7 +5,9 @@ use fitflow_proto::billing::billing_service_server::BillingServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{BillingGrpc, Invoicing, MIGRATOR, Peers, SERVICE, TaxTable};
+use crate::{
+    BankAccounts, BillingGrpc, Invoicing, MIGRATOR, Peers, Remittances, SERVICE, TaxTable,
+};
 
 /// Largest request message: a quote of 500 lines fits well within it.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -36,10 +38,17 @@ impl Service for BillingService {
             };
             let peers = Peers::new(channel("clients")?, channel("tenancy")?);
             let table = TaxTable::new(context.pool.clone());
-            let invoicing = Invoicing::new(context.pool, peers);
+            let invoicing = Invoicing::new(context.pool.clone(), peers);
+            let accounts = BankAccounts::new(context.pool.clone(), context.keyring.clone());
+            let remittances = Remittances::new(context.pool);
             Ok(ServiceRoutes::new().add_service(
-                BillingServiceServer::new(BillingGrpc::new(table, invoicing))
-                    .max_decoding_message_size(MAX_MESSAGE),
+                BillingServiceServer::new(BillingGrpc::new(
+                    table,
+                    invoicing,
+                    accounts,
+                    remittances,
+                ))
+                .max_decoding_message_size(MAX_MESSAGE),
             ))
         })
     }

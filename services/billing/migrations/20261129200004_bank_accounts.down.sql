@@ -1,0 +1,2 @@
+DROP TABLE bank_accounts;
+DROP FUNCTION caller_is(uuid);
