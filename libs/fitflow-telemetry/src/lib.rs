@@ -10,6 +10,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -85,8 +86,15 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError
         opentelemetry::global::set_meter_provider(meter_provider.clone());
     }
 
+    // The logs print no span (`with_current_span` and `with_span_list` are
+    // off), so the log layer takes events only: given spans, it would format
+    // every span's fields to JSON when it opens and on each `record`, once
+    // per request, for nothing; and without OTLP no layer wants a span, so
+    // none is built at all. (Span-scoped FITFLOW_LOG directives such as
+    // `[grpc.server]=debug` therefore select nothing.)
+    let events_only = filter_fn(|metadata| metadata.is_event());
     tracing_subscriber::registry()
-        .with(json_logs.with_filter(filter))
+        .with(json_logs.with_filter(filter.and(events_only)))
         .with(otel_layer)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;

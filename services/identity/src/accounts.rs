@@ -724,7 +724,7 @@ impl Accounts {
             .await?
             .filter(|user| user.status != "deleted")
             .ok_or(IdentityError::UserNotFound)?;
-        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        fitflow_db::end_read(tx);
         self.open_account(row).await
     }
 

@@ -339,3 +339,90 @@ async fn a_migration_without_a_down_script_or_validation_query_is_refused_before
     let error = fitflow_db::plan(&migrator).expect_err("no validation query");
     assert!(error.to_string().contains("validate"), "{error}");
 }
+
+#[tokio::test]
+async fn an_ended_read_hands_back_a_connection_with_nothing_of_its_context_or_writes() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
+        .await
+        .unwrap();
+    let alice = Caller::User(Principal {
+        user_id: Uuid::now_v7(),
+        session_id: Uuid::now_v7(),
+        roles: vec![Role::Trainer],
+        supervised_trainer_ids: vec![Uuid::now_v7()],
+        amr: vec![],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
+    });
+    for _ in 0..3 {
+        let mut tx = fitflow_db::tx(&pool, &alice).await.unwrap();
+        let seen: String = sqlx::query_scalar("SELECT current_setting('fitflow.roles')")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(seen, "trainer");
+        fitflow_db::end_read(tx);
+    }
+    // A write inside an ended read does not survive it.
+    let mut tx = fitflow_db::tx(&pool, &Caller::Service("identity"))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, display_name_sealed) \
+         VALUES ($1, 'ended@example.com', 'x', '\\x00')",
+    )
+    .bind(Uuid::now_v7())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    fitflow_db::end_read(tx);
+
+    // The one pooled connection comes back outside any transaction, with
+    // no user context and no system role, and the insert rolled back.
+    let mut tx = fitflow_db::tx(&pool, &Caller::Anonymous).await.unwrap();
+    let (user, role, user_id): (String, String, Option<String>) = sqlx::query_as(
+        "SELECT current_user::text, current_setting('role'), \
+         nullif(current_setting('fitflow.user_id', true), '')",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!((user.as_str(), role.as_str()), ("fitflow_identity", "none"));
+    assert_eq!(user_id, None);
+    tx.commit().await.unwrap();
+    let mut tx = fitflow_db::tx(&pool, &Caller::Service("identity"))
+        .await
+        .unwrap();
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'ended@example.com'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0);
+}
+
+#[tokio::test]
+async fn a_context_that_cannot_be_set_begins_nothing_and_the_connection_stays_usable() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    // search_path names a schema with no system role: switching to
+    // `fitflow_public_system` fails.
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "public", 1)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert!(
+            fitflow_db::tx(&pool, &Caller::Service("identity"))
+                .await
+                .is_err()
+        );
+        let mut tx = fitflow_db::tx(&pool, &Caller::Anonymous).await.unwrap();
+        let (user, one): (String, i32) = sqlx::query_as("SELECT current_user::text, 1")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("the connection is not left in an aborted transaction");
+        assert_eq!((user.as_str(), one), ("fitflow_identity", 1));
+        tx.commit().await.unwrap();
+    }
+}
