@@ -205,6 +205,17 @@ mod tests {
     }
 
     #[test]
+    fn metadata_travels_in_the_error_info() {
+        let status = ApiError::new(Code::Aborted, "ETAG_MISMATCH", "changed meanwhile")
+            .with_metadata("version", "12")
+            .into_status("fitflow.billing");
+        let details = status.get_error_details();
+        let info = details.error_info().expect("error info");
+        assert_eq!(info.metadata.get("version").map(String::as_str), Some("12"));
+        assert_eq!(info.metadata.len(), 1);
+    }
+
+    #[test]
     fn internal_error_hides_its_detail_from_the_caller() {
         let status = ApiError::internal(&"duplicate key value violates users_email_key")
             .into_status("fitflow.identity");

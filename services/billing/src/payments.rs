@@ -205,8 +205,8 @@ impl Payments {
                 return Err(BillingError::BankAccountState);
             }
         }
-        let balance =
-            invoice.total + repo::credit_note_totals(&mut tx, invoice.id).await? - invoice.amount_paid;
+        let balance = invoice.total + repo::credit_note_totals(&mut tx, invoice.id).await?
+            - invoice.amount_paid;
         if new.amount > balance {
             return Err(BillingError::PaymentExceedsBalance {
                 balance: balance.max(Decimal::ZERO),
@@ -326,11 +326,7 @@ impl Payments {
             .change("kind", "", "refund")
             .change("refund_of", "", &payment.id.to_string())
             .change("amount", "", &row.amount.to_string())
-            .change(
-                "reason_length",
-                "",
-                &row.reason.chars().count().to_string(),
-            )
+            .change("reason_length", "", &row.reason.chars().count().to_string())
             .build();
         fitflow_outbox::record(&mut tx, &created).await?;
         let changed = audit_invoice_change(principal, &invoice, amount_paid, status);

@@ -6,8 +6,7 @@ use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
 use crate::{
-    BankAccounts, BillingGrpc, Invoicing, MIGRATOR, Payments, Peers, Remittances, SERVICE,
-    TaxTable,
+    BankAccounts, BillingGrpc, Invoicing, MIGRATOR, Payments, Peers, Remittances, SERVICE, TaxTable,
 };
 
 /// Largest request message: a quote of 500 lines fits well within it.
