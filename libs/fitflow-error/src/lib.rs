@@ -32,6 +32,9 @@ pub struct ApiError {
     pub message: String,
     /// Field violations, for INVALID_ARGUMENT.
     pub violations: Vec<FieldViolation>,
+    /// `ErrorInfo.metadata`: values a caller may act on (a balance, a
+    /// limit), never PHI or secrets.
+    pub metadata: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -42,6 +45,7 @@ impl ApiError {
             reason,
             message: message.into(),
             violations: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 
@@ -52,6 +56,7 @@ impl ApiError {
             reason: "INVALID_ARGUMENT",
             message: "the request has invalid fields".to_owned(),
             violations,
+            metadata: Vec::new(),
         }
     }
 
@@ -82,13 +87,23 @@ impl ApiError {
         Self::new(Code::Internal, "INTERNAL", "internal error")
     }
 
+    /// Adds `key` = `value` to the error's `ErrorInfo.metadata`.
+    #[must_use]
+    pub fn with_metadata(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.metadata.push((key, value.into()));
+        self
+    }
+
     /// Converts into a status carrying `ErrorInfo` for `domain` (e.g.
     /// `fitflow.identity`) and `BadRequest` when there are field violations.
     pub fn into_status(self, domain: &str) -> Status {
         let mut details = ErrorDetails::with_error_info(
             self.reason,
             domain,
-            std::collections::HashMap::<String, String>::new(),
+            self.metadata
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), value.clone()))
+                .collect::<std::collections::HashMap<String, String>>(),
         );
         if !self.violations.is_empty() {
             let violations = self
@@ -187,6 +202,17 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["email", "password"]);
+    }
+
+    #[test]
+    fn metadata_travels_in_the_error_info() {
+        let status = ApiError::new(Code::Aborted, "ETAG_MISMATCH", "changed meanwhile")
+            .with_metadata("version", "12")
+            .into_status("fitflow.billing");
+        let details = status.get_error_details();
+        let info = details.error_info().expect("error info");
+        assert_eq!(info.metadata.get("version").map(String::as_str), Some("12"));
+        assert_eq!(info.metadata.len(), 1);
     }
 
     #[test]

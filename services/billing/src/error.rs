@@ -64,6 +64,30 @@ pub enum BillingError {
     /// No published quick-method rate for a supply.
     #[error("quick method rate missing")]
     QuickMethodRateMissing,
+    /// No payment or refund the caller may see.
+    #[error("payment not found")]
+    PaymentNotFound,
+    /// The payment exceeds the invoice's balance (overpayments are refused).
+    #[error("payment exceeds balance")]
+    PaymentExceedsBalance {
+        /// What remains due.
+        balance: rust_decimal::Decimal,
+    },
+    /// The invoice is paid in full.
+    #[error("invoice paid")]
+    InvoicePaid,
+    /// The refund exceeds what remains refundable of the payment.
+    #[error("refund exceeds payment")]
+    RefundExceedsPayment {
+        /// What remains refundable.
+        refundable: rust_decimal::Decimal,
+    },
+    /// A refund is not refunded.
+    #[error("payment state")]
+    PaymentState,
+    /// The invoice has payments not refunded.
+    #[error("invoice has payments")]
+    InvoiceHasPayments,
     /// Sealing or opening a field failed (OpenBao, a tampered value).
     #[error(transparent)]
     Crypto(#[from] fitflow_crypto::CryptoError),
@@ -191,6 +215,44 @@ impl From<BillingError> for ApiError {
                 "QUICK_METHOD_RATE_MISSING",
                 "no published quick-method rate for a province of supply from this establishment \
                  on that date",
+            ),
+            BillingError::PaymentNotFound => {
+                ApiError::not_found("PAYMENT_NOT_FOUND", "no such payment")
+            }
+            BillingError::PaymentExceedsBalance { balance } => ApiError::new(
+                Code::FailedPrecondition,
+                "PAYMENT_EXCEEDS_BALANCE",
+                format!(
+                    "the payment exceeds the invoice's balance of {}; overpayments are refused",
+                    fitflow_api::money::two_decimals(balance)
+                ),
+            )
+            .with_metadata("balance", fitflow_api::money::two_decimals(balance))
+            .with_metadata("currency_code", fitflow_api::money::CURRENCY),
+            BillingError::InvoicePaid => ApiError::new(
+                Code::FailedPrecondition,
+                "INVOICE_PAID",
+                "the invoice is paid in full",
+            ),
+            BillingError::RefundExceedsPayment { refundable } => ApiError::new(
+                Code::FailedPrecondition,
+                "REFUND_EXCEEDS_PAYMENT",
+                format!(
+                    "the refund exceeds the {} that remains refundable of the payment",
+                    fitflow_api::money::two_decimals(refundable)
+                ),
+            )
+            .with_metadata("refundable", fitflow_api::money::two_decimals(refundable))
+            .with_metadata("currency_code", fitflow_api::money::CURRENCY),
+            BillingError::PaymentState => ApiError::new(
+                Code::FailedPrecondition,
+                "PAYMENT_STATE",
+                "a refund is not refunded; refund its payment",
+            ),
+            BillingError::InvoiceHasPayments => ApiError::new(
+                Code::FailedPrecondition,
+                "INVOICE_HAS_PAYMENTS",
+                "the invoice has payments that are not refunded; refund them first",
             ),
             BillingError::Crypto(error) => error.into(),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(

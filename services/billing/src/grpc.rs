@@ -1,5 +1,7 @@
 //! `fitflow.billing.v1.BillingService`: authenticate, validate, call the
-//! use case, encode.
+//! use case, encode (payments' conversions in [`payments`]).
+
+mod payments;
 
 use chrono::NaiveDate;
 use fitflow_api::canada::Province;
@@ -22,7 +24,7 @@ use crate::remittances::{Calculation, RemittanceView};
 use crate::repo::{LineRow, RateRow};
 use crate::tax::{Line, TaxKind, TaxLine, Treatment};
 use crate::tax_return::RemittanceKind;
-use crate::{BankAccounts, ERROR_DOMAIN, Invoicing, Remittances, TaxTable};
+use crate::{BankAccounts, ERROR_DOMAIN, Invoicing, Payments, Remittances, TaxTable};
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{optional_uuid, uuid};
 use fitflow_auth::Caller;
@@ -51,13 +53,14 @@ const MAX_REMITTANCES_PAGE: u32 = 100;
 /// Longest reporting period, in days after its first.
 const MAX_PERIOD_DAYS: i64 = 366;
 
-/// The gRPC face of [`TaxTable`], [`Invoicing`], [`BankAccounts`] and
-/// [`Remittances`].
+/// The gRPC face of [`TaxTable`], [`Invoicing`], [`BankAccounts`],
+/// [`Remittances`] and [`Payments`].
 pub struct BillingGrpc {
     table: TaxTable,
     invoicing: Invoicing,
     accounts: BankAccounts,
     remittances: Remittances,
+    payments: Payments,
 }
 
 impl BillingGrpc {
@@ -67,12 +70,14 @@ impl BillingGrpc {
         invoicing: Invoicing,
         accounts: BankAccounts,
         remittances: Remittances,
+        payments: Payments,
     ) -> Self {
         Self {
             table,
             invoicing,
             accounts,
             remittances,
+            payments,
         }
     }
 }
@@ -363,6 +368,9 @@ fn invoice_status(status: &str) -> pb::InvoiceStatus {
     match status {
         "draft" => pb::InvoiceStatus::Draft,
         "issued" => pb::InvoiceStatus::Issued,
+        "partially_paid" => pb::InvoiceStatus::PartiallyPaid,
+        "paid" => pb::InvoiceStatus::Paid,
+        "overdue" => pb::InvoiceStatus::Overdue,
         "void" => pb::InvoiceStatus::Void,
         _ => pb::InvoiceStatus::Unspecified,
     }
@@ -423,6 +431,8 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
             pb::DocumentKind::Invoice
         } as i32,
         credit_of_invoice_id: row.credit_of.map(|id| id.to_string()).unwrap_or_default(),
+        amount_paid: Some(money(row.amount_paid)),
+        balance_due: Some(money(view.balance)),
     }
 }
 
@@ -1230,6 +1240,56 @@ impl BillingService for BillingGrpc {
         Ok(Response::new(pb::MarkTaxRemittancePaidResponse {
             remittance: Some(remittance_out(view)),
         }))
+    }
+
+    async fn record_payment(
+        &self,
+        request: Request<pb::RecordPaymentRequest>,
+    ) -> Result<Response<pb::RecordPaymentResponse>, Status> {
+        let principal = principal(&request)?;
+        payments::record(&self.payments, &principal, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_payment(
+        &self,
+        request: Request<pb::GetPaymentRequest>,
+    ) -> Result<Response<pb::GetPaymentResponse>, Status> {
+        let principal = principal(&request)?;
+        payments::get(&self.payments, &principal, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_payments(
+        &self,
+        request: Request<pb::ListPaymentsRequest>,
+    ) -> Result<Response<pb::ListPaymentsResponse>, Status> {
+        let principal = principal(&request)?;
+        payments::list(&self.payments, &principal, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn refund_payment(
+        &self,
+        request: Request<pb::RefundPaymentRequest>,
+    ) -> Result<Response<pb::RefundPaymentResponse>, Status> {
+        let principal = principal(&request)?;
+        payments::refund(&self.payments, &principal, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn sweep_overdue_invoices(
+        &self,
+        request: Request<pb::SweepOverdueInvoicesRequest>,
+    ) -> Result<Response<pb::SweepOverdueInvoicesResponse>, Status> {
+        let principal = principal(&request)?;
+        payments::sweep(&self.payments, &principal)
+            .await
+            .map(Response::new)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Client invoices: drafts, issuing (a gapless number, the taxes of the
-//! invoice date, the issuer's tax numbers) and voiding. Each use case opens
+//! invoice date, the issuer's tax numbers) and voiding (payments and the
+//! statuses they set are in `payments`). Each use case opens
 //! one transaction as the caller (row-level security admits the issuer's
 //! rows to whoever acts for them), writes its audit or access event in it,
 //! and commits only when all of it worked.
@@ -46,6 +47,9 @@ impl Draft {
 #[derive(Debug, Clone)]
 pub(crate) struct InvoiceView {
     pub row: InvoiceRow,
+    /// What remains due on an issued invoice (zero on drafts, void
+    /// invoices and credit notes).
+    pub balance: Decimal,
     pub lines: Vec<LineRow>,
     pub taxes: Vec<TaxRow>,
     pub etag: Etag,
@@ -124,15 +128,25 @@ impl Invoicing {
         &self.page_tokens
     }
 
-    async fn view(tx: &mut fitflow_db::Tx, id: Uuid) -> Result<InvoiceView, BillingError> {
+    /// Invoice `id` as returned, with its lines, taxes and balance.
+    pub(crate) async fn view(
+        tx: &mut fitflow_db::Tx,
+        id: Uuid,
+    ) -> Result<InvoiceView, BillingError> {
         let row = repo::invoice(tx, id, false)
             .await?
             .ok_or(BillingError::InvoiceNotFound)?;
         let lines = repo::lines(tx, id).await?;
         let taxes = repo::taxes(tx, id).await?;
         let etag = Etag::of_version(row.id, row.version);
+        let balance = if crate::payments::is_payable_kind_and_status(&row) {
+            row.total + repo::credit_note_totals(tx, id).await? - row.amount_paid
+        } else {
+            Decimal::ZERO
+        };
         Ok(InvoiceView {
             row,
+            balance,
             lines,
             taxes,
             etag,
@@ -201,6 +215,7 @@ impl Invoicing {
             voided_at: None,
             kind: "invoice".to_owned(),
             credit_of: None,
+            amount_paid: Decimal::ZERO,
         };
         repo::insert_invoice(&mut tx, &row).await?;
         repo::insert_lines(&mut tx, id, issuer_id, &draft.lines).await?;
@@ -382,11 +397,16 @@ impl Invoicing {
             .filter(|row| principal.acts_for(row.issuer_id))
             .ok_or(BillingError::InvoiceNotFound)?;
         let invoice_date = match (original.kind.as_str(), original.status.as_str()) {
-            ("invoice", "issued") => original
+            ("invoice", "issued" | "partially_paid" | "paid" | "overdue") => original
                 .invoice_date
                 .ok_or(BillingError::Corrupt("issued without a date"))?,
             _ => return Err(BillingError::InvoiceState),
         };
+        // A credit note corrects what was billed before anything is paid:
+        // with payments, it could leave more paid than due (refund first).
+        if original.amount_paid > Decimal::ZERO {
+            return Err(BillingError::InvoiceHasPayments);
+        }
         let credited = credit.subtotal();
         if repo::credited(&mut tx, invoice_id).await? + credited > original.subtotal {
             return Err(BillingError::CreditExceedsInvoice);
@@ -505,6 +525,7 @@ impl Invoicing {
             voided_at: None,
             kind: "credit_note".to_owned(),
             credit_of: Some(invoice_id),
+            amount_paid: Decimal::ZERO,
         };
         repo::insert_credit_note(&mut tx, &row).await?;
         repo::insert_lines(&mut tx, id, row.issuer_id, &lines).await?;
@@ -524,6 +545,23 @@ impl Invoicing {
             &tax_rows,
         )
         .await?;
+        // A credit that leaves nothing due ends an overdue status.
+        let balance = original.total + repo::credit_note_totals(&mut tx, invoice_id).await?;
+        let status = crate::payments::payment_status(
+            balance,
+            original.amount_paid,
+            original.due_date,
+            crate::payments::overdue_today(),
+        );
+        if status != original.status {
+            repo::set_payment_state(&mut tx, invoice_id, original.amount_paid, status).await?;
+            let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", invoice_id)
+                .actor_user(principal.user_id)
+                .tenant(original.issuer_id)
+                .change("status", &original.status, status)
+                .build();
+            fitflow_outbox::record(&mut tx, &event).await?;
+        }
         let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)
             .actor_user(principal.user_id)
             .tenant(row.issuer_id)
@@ -610,6 +648,10 @@ impl Invoicing {
         // lock above orders this after any credit note being added.
         if repo::has_credit_notes(&mut tx, id).await? {
             return Err(BillingError::InvoiceState);
+        }
+        // Money received is given back before the invoice goes away.
+        if row.amount_paid > Decimal::ZERO {
+            return Err(BillingError::InvoiceHasPayments);
         }
         repo::void(&mut tx, id, reason).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", id)

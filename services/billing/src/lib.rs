@@ -3,10 +3,11 @@
 //! operators extend), the pure tax engine, and client invoices from draft
 //! to issued (numbered without gaps, taxed as of their date) or void;
 //! trainers' bank accounts (numbers sealed under the trainer's data key);
-//! and sales-tax remittances of a period (regular or quick method).
+//! sales-tax remittances of a period (regular or quick method); payments
+//! and refunds of invoices, and the overdue sweep.
 //!
 //! Reads top-down: [`grpc`] (handlers and conversion) → `rates` and
-//! `invoices`, `bank_accounts` and `remittances` (use cases; each owns its
+//! `invoices`, `payments`, `bank_accounts` and `remittances` (use cases; each owns its
 //! transaction and writes its audit event in it) → [`tax`] and
 //! [`tax_return`] (pure, table-driven tests), `peers` (clients, tenancy)
 //! and `repo` (every SQL statement).
@@ -15,6 +16,7 @@ mod bank_accounts;
 mod error;
 pub mod grpc;
 mod invoices;
+mod payments;
 mod peers;
 mod rates;
 mod remittances;
@@ -29,6 +31,7 @@ pub use bank_accounts::BankAccounts;
 pub use error::BillingError;
 pub use grpc::BillingGrpc;
 pub use invoices::Invoicing;
+pub use payments::{Payments, SWEEP_INTERVAL, overdue_today, sweep_overdue};
 pub use peers::Peers;
 pub use rates::TaxTable;
 pub use remittances::Remittances;
@@ -57,14 +60,20 @@ const GATEWAY_ONLY: &[&str] = &[
 ];
 
 /// Who may call what: the gateway and operators read the table, quote tax
-/// and handle invoices; only operators add rates; only the gateway reaches
+/// and handle invoices and payments; only operators add rates and run an
+/// overdue sweep; only the gateway reaches
 /// bank accounts and remittances.
 pub fn peer_policy() -> PeerPolicy {
     GATEWAY_ONLY.iter().fold(
-        PeerPolicy::new(EDGE_PEERS).allow(
-            "/fitflow.billing.v1.BillingService/AddTaxRate",
-            &["operator"],
-        ),
+        PeerPolicy::new(EDGE_PEERS)
+            .allow(
+                "/fitflow.billing.v1.BillingService/AddTaxRate",
+                &["operator"],
+            )
+            .allow(
+                "/fitflow.billing.v1.BillingService/SweepOverdueInvoices",
+                &["operator"],
+            ),
         |policy, method| policy.allow(method, &["gateway"]),
     )
 }

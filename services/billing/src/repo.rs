@@ -1,4 +1,9 @@
-//! Every SQL statement of the billing service.
+//! Every SQL statement of the billing service (payments' in
+//! [`payments`]).
+
+mod payments;
+
+pub(crate) use payments::*;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -134,11 +139,12 @@ pub(crate) struct InvoiceRow {
     pub voided_at: Option<DateTime<Utc>>,
     pub kind: String,
     pub credit_of: Option<Uuid>,
+    pub amount_paid: Decimal,
 }
 
 const INVOICE_COLUMNS: &str = "id, issuer_id, client_id, status, number, invoice_date, due_date, \
      payment_terms_days, subtotal, tax_total, total, tax_registered, gst_hst_number, qst_number, \
-     notes, version, created_at, issued_at, voided_at, kind, credit_of";
+     notes, version, created_at, issued_at, voided_at, kind, credit_of, amount_paid";
 
 /// An `invoice_lines` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -850,7 +856,7 @@ pub(crate) async fn period_revenue(
 ) -> Result<Decimal, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT coalesce(sum(subtotal), 0) FROM invoices \
-         WHERE issuer_id = $1 AND status = 'issued' AND invoice_date BETWEEN $2 AND $3",
+         WHERE issuer_id = $1 AND status NOT IN ('draft', 'void') AND invoice_date BETWEEN $2 AND $3",
     )
     .bind(trainer_id)
     .bind(start)
@@ -870,7 +876,7 @@ pub(crate) async fn period_taxes(
     sqlx::query_as(
         "SELECT i.invoice_date, t.province, t.kind, t.base, t.amount FROM invoice_taxes t \
          JOIN invoices i ON i.id = t.invoice_id \
-         WHERE i.issuer_id = $1 AND i.status = 'issued' AND i.invoice_date BETWEEN $2 AND $3 \
+         WHERE i.issuer_id = $1 AND i.status NOT IN ('draft', 'void') AND i.invoice_date BETWEEN $2 AND $3 \
          ORDER BY i.invoice_date, i.id, t.position",
     )
     .bind(trainer_id)
@@ -891,7 +897,7 @@ pub(crate) async fn taxable_supplies(
     sqlx::query_scalar(
         "SELECT coalesce(sum(l.amount), 0) FROM invoice_lines l \
          JOIN invoices i ON i.id = l.invoice_id \
-         WHERE i.issuer_id = $1 AND i.status = 'issued' AND i.invoice_date BETWEEN $2 AND $3 \
+         WHERE i.issuer_id = $1 AND i.status NOT IN ('draft', 'void') AND i.invoice_date BETWEEN $2 AND $3 \
          AND l.treatment IN ('taxable', 'zero_rated')",
     )
     .bind(trainer_id)

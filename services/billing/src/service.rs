@@ -6,7 +6,7 @@ use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
 use crate::{
-    BankAccounts, BillingGrpc, Invoicing, MIGRATOR, Peers, Remittances, SERVICE, TaxTable,
+    BankAccounts, BillingGrpc, Invoicing, MIGRATOR, Payments, Peers, Remittances, SERVICE, TaxTable,
 };
 
 /// Largest request message: a quote of 500 lines fits well within it.
@@ -40,13 +40,21 @@ impl Service for BillingService {
             let table = TaxTable::new(context.pool.clone());
             let invoicing = Invoicing::new(context.pool.clone(), peers);
             let accounts = BankAccounts::new(context.pool.clone(), context.keyring.clone());
-            let remittances = Remittances::new(context.pool);
+            let remittances = Remittances::new(context.pool.clone());
+            let payments = Payments::new(context.pool.clone());
+            // The overdue sweep, until shutdown (every replica may run it:
+            // it skips invoices another holds and changes each once).
+            context.spawn(crate::payments::sweep_until(
+                context.pool.clone(),
+                context.shutdown.clone(),
+            ));
             Ok(ServiceRoutes::new().add_service(
                 BillingServiceServer::new(BillingGrpc::new(
                     table,
                     invoicing,
                     accounts,
                     remittances,
+                    payments,
                 ))
                 .max_decoding_message_size(MAX_MESSAGE),
             ))

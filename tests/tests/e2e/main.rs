@@ -8,6 +8,7 @@ mod audit_trail;
 mod billing;
 mod billing_accounts;
 mod billing_hostile;
+mod billing_payments;
 mod billing_remittances;
 mod bootstrap;
 mod clients;
