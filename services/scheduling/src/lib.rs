@@ -6,10 +6,10 @@
 //!
 //! Reads top-down: [`grpc`] (handlers; with `convert`, the only place proto
 //! types appear) → `calendar` (use cases; each owns its transaction and
-//! writes its audit event in it) → [`domain`] (pure rules), `clients` (the
-//! access check the clients service answers) and `repo` (every SQL
-//! statement). Row-level security (`FORCE`) repeats the handlers' check:
-//! rows belong to whoever acts for their trainer.
+//! writes its audit event in it) → [`domain`], [`series`] and [`slots`]
+//! (pure rules), `clients` (the access check the clients service answers)
+//! and `repo` (every SQL statement). Row-level security (`FORCE`) repeats
+//! the handlers' check: rows belong to whoever acts for their trainer.
 
 pub mod bench;
 mod calendar;
@@ -21,6 +21,7 @@ pub mod grpc;
 mod repo;
 pub mod series;
 mod service;
+pub mod slots;
 
 use fitflow_server::{EDGE_PEERS, PeerPolicy};
 
