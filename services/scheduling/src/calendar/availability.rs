@@ -149,8 +149,10 @@ fn as_i16(value: u16) -> i16 {
 
 impl Calendar {
     /// Creates a weekly rule for a trainer the caller acts for, unless it
-    /// overlaps one of theirs (checked here to name it, and by the
-    /// database's exclusion constraint, which holds under concurrency).
+    /// overlaps one of theirs: checked here under the trainer's rule lock
+    /// (so concurrent creates are serialized and the check names the rule),
+    /// and by the database's exclusion constraint, which holds whatever the
+    /// code does.
     pub(crate) async fn create_rule(
         &self,
         principal: &Principal,
@@ -169,6 +171,7 @@ impl Calendar {
             commit(tx).await?;
             return Ok(row);
         }
+        repo::lock_trainer_rules(&mut tx, trainer_id).await?;
         let row = RuleRow {
             id,
             trainer_id,

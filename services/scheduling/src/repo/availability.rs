@@ -33,6 +33,21 @@ pub(crate) enum RuleInsertError {
     Database(sqlx::Error),
 }
 
+/// Takes the trainer's rule lock until the transaction ends: creates of one
+/// trainer's rules run one at a time, so each check sees the rules committed
+/// before it and concurrent inserts never wait on each other inside the
+/// exclusion constraint (where two could deadlock).
+pub(crate) async fn lock_trainer_rules(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('fitflow.availability_rules:' || $1::text, 0))")
+        .bind(trainer_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Inserts a rule; the database refuses one that overlaps another of the
 /// trainer's, even when both are created at once.
 pub(crate) async fn insert_rule(
