@@ -3,8 +3,11 @@
 //! wall), writes its audit event in the same transaction and commits only
 //! when all of it worked.
 
+mod availability;
 mod classes;
 mod outcomes;
+
+pub(crate) use availability::{NewException, NewRule, SlotRequest};
 
 pub(crate) use outcomes::Attended;
 
@@ -22,6 +25,7 @@ use uuid::Uuid;
 use crate::clients::ClientAccess;
 use crate::domain::{self, Category, Location, Status};
 use crate::repo::{self, AppointmentRow, ClassTypeRow, HoldError};
+use crate::tenancy::TrainerZones;
 use crate::{SERVICE, SchedulingError};
 
 /// A create's idempotency record (AIP-155).
@@ -68,10 +72,12 @@ impl From<AppointmentRow> for AppointmentView {
     }
 }
 
-/// The service's state: its pool, the clients service, page tokens.
+/// The service's state: its pool, the clients and tenancy services, page
+/// tokens.
 pub struct Calendar {
     pool: PgPool,
     clients: ClientAccess,
+    zones: TrainerZones,
     page_tokens: PageTokens,
 }
 
@@ -95,12 +101,14 @@ fn trainer_of(principal: &Principal, named: Option<Uuid>) -> Result<Uuid, Schedu
 }
 
 impl Calendar {
-    /// The use cases over `pool`, asking `clients` before booking a client.
-    /// Page tokens are signed with a key drawn once per process.
-    pub fn new(pool: PgPool, clients: ClientAccess) -> Self {
+    /// The use cases over `pool`, asking `clients` before booking a client
+    /// and `zones` for a trainer's time zone. Page tokens are signed with a
+    /// key drawn once per process.
+    pub fn new(pool: PgPool, clients: ClientAccess, zones: TrainerZones) -> Self {
         Self {
             pool,
             clients,
+            zones,
             page_tokens: PageTokens::with_random_key(),
         }
     }

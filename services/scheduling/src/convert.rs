@@ -2,6 +2,10 @@
 //! validated here (all bad fields reported at once), and every response is
 //! encoded here.
 
+mod availability;
+
+pub(crate) use availability::{exception_out, new_exception, new_rule, rule_out, slot_out};
+
 use fitflow_api::money::{CURRENCY, cad_amount, two_decimals};
 use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
 use fitflow_api::time::{parse_timestamp, to_timestamp};

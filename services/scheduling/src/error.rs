@@ -49,9 +49,21 @@ pub enum SchedulingError {
     /// No fee to waive.
     #[error("no fee")]
     NoFee,
+    /// No availability rule the caller may see.
+    #[error("availability rule not found")]
+    AvailabilityRuleNotFound,
+    /// The trainer has a rule that overlaps.
+    #[error("availability rule overlap")]
+    AvailabilityRuleOverlap(Option<Uuid>),
+    /// No availability exception the caller may see.
+    #[error("availability exception not found")]
+    AvailabilityExceptionNotFound,
     /// The clients service could not be asked.
     #[error("clients unavailable: {0}")]
     ClientsUnavailable(String),
+    /// The tenancy service could not be asked.
+    #[error("tenancy unavailable: {0}")]
+    TenancyUnavailable(String),
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] fitflow_db::DbError),
@@ -126,6 +138,28 @@ impl From<SchedulingError> for ApiError {
                 Code::FailedPrecondition,
                 "NO_FEE",
                 "the appointment owes no fee to waive",
+            ),
+            SchedulingError::AvailabilityRuleNotFound => {
+                ApiError::not_found("AVAILABILITY_RULE_NOT_FOUND", "no such availability rule")
+            }
+            SchedulingError::AvailabilityRuleOverlap(conflict) => ApiError::new(
+                Code::FailedPrecondition,
+                "AVAILABILITY_RULE_OVERLAP",
+                match conflict {
+                    Some(id) => format!(
+                        "the trainer has a rule on that weekday whose hours and dates overlap (rule {id})"
+                    ),
+                    None => "the trainer has a rule on that weekday whose hours and dates overlap"
+                        .to_owned(),
+                },
+            ),
+            SchedulingError::AvailabilityExceptionNotFound => ApiError::not_found(
+                "AVAILABILITY_EXCEPTION_NOT_FOUND",
+                "no such availability exception",
+            ),
+            SchedulingError::TenancyUnavailable(_) => ApiError::unavailable(
+                "DEPENDENCY_UNAVAILABLE",
+                "the tenancy service cannot be reached; retry with backoff",
             ),
             SchedulingError::ClientsUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",

@@ -1,6 +1,8 @@
 //! `fitflow.scheduling.v1.SchedulingService`: authenticate, validate, call
 //! the use case, encode.
 
+mod availability;
+
 use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
@@ -559,5 +561,54 @@ impl SchedulingService for SchedulingGrpc {
             status: appointment.status,
             attended,
         }))
+    }
+
+    async fn create_availability_rule(
+        &self,
+        request: Request<pb::CreateAvailabilityRuleRequest>,
+    ) -> Result<Response<pb::CreateAvailabilityRuleResponse>, Status> {
+        self.create_rule(request).await
+    }
+
+    async fn list_availability_rules(
+        &self,
+        request: Request<pb::ListAvailabilityRulesRequest>,
+    ) -> Result<Response<pb::ListAvailabilityRulesResponse>, Status> {
+        self.list_rules(request).await
+    }
+
+    async fn delete_availability_rule(
+        &self,
+        request: Request<pb::DeleteAvailabilityRuleRequest>,
+    ) -> Result<Response<pb::DeleteAvailabilityRuleResponse>, Status> {
+        self.delete_rule(request).await
+    }
+
+    async fn create_availability_exception(
+        &self,
+        request: Request<pb::CreateAvailabilityExceptionRequest>,
+    ) -> Result<Response<pb::CreateAvailabilityExceptionResponse>, Status> {
+        self.create_exception(request).await
+    }
+
+    async fn list_availability_exceptions(
+        &self,
+        request: Request<pb::ListAvailabilityExceptionsRequest>,
+    ) -> Result<Response<pb::ListAvailabilityExceptionsResponse>, Status> {
+        self.list_exceptions(request).await
+    }
+
+    async fn delete_availability_exception(
+        &self,
+        request: Request<pb::DeleteAvailabilityExceptionRequest>,
+    ) -> Result<Response<pb::DeleteAvailabilityExceptionResponse>, Status> {
+        self.delete_exception(request).await
+    }
+
+    async fn list_free_slots(
+        &self,
+        request: Request<pb::ListFreeSlotsRequest>,
+    ) -> Result<Response<pb::ListFreeSlotsResponse>, Status> {
+        self.free_slots(request).await
     }
 }

@@ -1,15 +1,17 @@
-//! The scheduling service: class types and appointments. Its promise is the
-//! calendar's: a trainer is never booked twice at the same moment, enforced
-//! by PostgreSQL (an exclusion constraint on `trainer_busy`, written in the
-//! same transaction as each live appointment), with a handler check in
-//! front that names the conflicting appointment.
+//! The scheduling service: class types, appointments and availability. Its
+//! promise is the calendar's: a trainer is never booked twice at the same
+//! moment, enforced by PostgreSQL (an exclusion constraint on
+//! `trainer_busy`, written in the same transaction as each live
+//! appointment), with a handler check in front that names the conflicting
+//! appointment.
 //!
 //! Reads top-down: [`grpc`] (handlers; with `convert`, the only place proto
 //! types appear) → `calendar` (use cases; each owns its transaction and
-//! writes its audit event in it) → [`domain`] (pure rules), `clients` (the
-//! access check the clients service answers) and `repo` (every SQL
-//! statement). Row-level security (`FORCE`) repeats the handlers' check:
-//! rows belong to whoever acts for their trainer.
+//! writes its audit event in it) → [`domain`], [`series`] and [`slots`]
+//! (pure rules), `clients` (the access check the clients service answers),
+//! `tenancy` (a trainer's time zone) and `repo` (every SQL statement).
+//! Row-level security (`FORCE`) repeats the handlers' check: rows belong to
+//! whoever acts for their trainer.
 
 pub mod bench;
 mod calendar;
@@ -21,6 +23,8 @@ pub mod grpc;
 mod repo;
 pub mod series;
 mod service;
+pub mod slots;
+mod tenancy;
 
 use fitflow_server::{EDGE_PEERS, PeerPolicy};
 
@@ -29,6 +33,7 @@ pub use clients::ClientAccess;
 pub use error::SchedulingError;
 pub use grpc::SchedulingGrpc;
 pub use service::SchedulingService;
+pub use tenancy::TrainerZones;
 
 /// The service's name, schema and audit source.
 pub const SERVICE: &str = "scheduling";

@@ -1,6 +1,10 @@
 //! Every SQL statement of the scheduling service. Row-level security applies
 //! to each (the caller's context is set by `fitflow_db::tx`).
 
+mod availability;
+
+pub(crate) use availability::*;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;

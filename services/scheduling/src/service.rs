@@ -5,7 +5,7 @@ use fitflow_proto::scheduling::scheduling_service_server::SchedulingServiceServe
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{Calendar, ClientAccess, MIGRATOR, SERVICE, SchedulingGrpc};
+use crate::{Calendar, ClientAccess, MIGRATOR, SERVICE, SchedulingGrpc, TrainerZones};
 
 /// Largest request message: bookings are small.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -29,10 +29,16 @@ impl Service for SchedulingService {
 
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
-            let clients = context.peers.channel("clients").map_err(|error| {
-                anyhow::anyhow!("cannot prepare the channel to clients: {error}")
-            })?;
-            let calendar = Calendar::new(context.pool.clone(), ClientAccess::new(clients));
+            let channel = |peer: &'static str| {
+                context.peers.channel(peer).map_err(|error| {
+                    anyhow::anyhow!("cannot prepare the channel to {peer}: {error}")
+                })
+            };
+            let calendar = Calendar::new(
+                context.pool.clone(),
+                ClientAccess::new(channel("clients")?),
+                TrainerZones::new(channel("tenancy")?),
+            );
             calendar.ensure_partitions().await?;
             Ok(ServiceRoutes::new().add_service(
                 SchedulingServiceServer::new(SchedulingGrpc::new(calendar))

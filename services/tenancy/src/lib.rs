@@ -41,15 +41,22 @@ const RPC: &str = "/fitflow.tenancy.v1.TenancyService/";
 
 /// Who may call what: the gateway and operators use the public RPCs;
 /// billing alone reads tax profiles, identity alone what a user acts for,
-/// `GetRate` admits billing, and `GetTrainer` documentation and billing
-/// (a note's or an invoice's date is in the trainer's zone), beside the edge.
+/// `GetRate` admits billing, and `GetTrainer` scheduling, documentation and
+/// billing (free slots, a note's or an invoice's date are in the trainer's
+/// zone), beside the edge.
 pub fn peer_policy() -> PeerPolicy {
     PeerPolicy::new(EDGE_PEERS)
         .allow(&format!("{RPC}GetTaxProfile"), &["billing"])
         .allow(&format!("{RPC}GetActingFor"), &["identity"])
         .allow(
             &format!("{RPC}GetTrainer"),
-            &["gateway", "operator", "documentation", "billing"],
+            &[
+                "gateway",
+                "operator",
+                "scheduling",
+                "documentation",
+                "billing",
+            ],
         )
         .allow(
             &format!("{RPC}GetRate"),

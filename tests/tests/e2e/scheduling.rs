@@ -19,21 +19,21 @@ use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, answer, invite_to_team, trainer};
 
 const CLIENTS: &str = "clients";
-const SCHEDULING: &str = "scheduling";
-const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, SCHEDULING, AUDIT];
+pub(crate) const SCHEDULING: &str = "scheduling";
+pub(crate) const EVERYONE: &[&str] = &[IDENTITY, TENANCY, CLIENTS, SCHEDULING, AUDIT];
 
-fn scheduling(sandbox: &Sandbox) -> SchedulingServiceClient<Channel> {
+pub(crate) fn scheduling(sandbox: &Sandbox) -> SchedulingServiceClient<Channel> {
     SchedulingServiceClient::new(sandbox.channel(SCHEDULING, "gateway"))
 }
 
-fn at(time: DateTime<Utc>) -> Option<Timestamp> {
+pub(crate) fn at(time: DateTime<Utc>) -> Option<Timestamp> {
     Some(Timestamp {
         seconds: time.timestamp(),
         nanos: 0,
     })
 }
 
-async fn class_type(
+pub(crate) async fn class_type(
     sandbox: &Sandbox,
     token: &str,
     category: pb::ClassCategory,
@@ -65,7 +65,7 @@ async fn class_type(
         .expect("class type")
 }
 
-async fn book(
+pub(crate) async fn book(
     sandbox: &Sandbox,
     token: &str,
     class_type_id: &str,
@@ -113,7 +113,7 @@ async fn client_of(sandbox: &Sandbox, token: &str) -> String {
 
 /// A time next year, on a whole hour: partitions exist for this year and
 /// the next two.
-fn next_year(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
+pub(crate) fn next_year(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
     let year = chrono::Datelike::year(&Utc::now()) + 1;
     Utc.with_ymd_and_hms(year, month, day, hour, 0, 0).unwrap()
 }

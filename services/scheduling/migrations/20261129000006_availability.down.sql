@@ -1,0 +1,3 @@
+-- Drops availability rules and exceptions.
+DROP TABLE availability_exceptions;
+DROP TABLE availability_rules;

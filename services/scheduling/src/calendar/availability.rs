@@ -1,0 +1,396 @@
+//! Availability: weekly rules (no two of a trainer overlap, enforced by the
+//! database), exceptions, and the free slots they leave around booked
+//! appointments.
+
+use chrono::{DateTime, Duration, Utc};
+use fitflow_api::etag::Etag;
+use fitflow_api::idempotency::{self, Claim};
+use fitflow_auth::Principal;
+use fitflow_outbox::{Action, AuditEventBuilder};
+use uuid::Uuid;
+
+use super::{Calendar, Idempotency, commit, trainer_of, user};
+use crate::repo::{self, ExceptionRow, RuleInsertError, RuleRow};
+use crate::slots::{self, DayWindow, Exception, ExceptionKind, Rule, Slot, SlotQuery};
+use crate::{SERVICE, SchedulingError};
+
+const RULES: &str = "availability_rules";
+const EXCEPTIONS: &str = "availability_exceptions";
+
+/// A rule to create.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRule {
+    pub trainer_id: Option<Uuid>,
+    pub studio_id: Option<Uuid>,
+    pub rule: Rule,
+}
+
+/// An exception to create.
+#[derive(Debug, Clone)]
+pub(crate) struct NewException {
+    pub trainer_id: Option<Uuid>,
+    pub exception: Exception,
+}
+
+/// A free-slot question.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotRequest {
+    pub trainer_id: Option<Uuid>,
+    pub class_type_id: Uuid,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub buffer_minutes: i32,
+}
+
+/// As stored: `time_off` or `extra_hours`.
+pub(crate) fn kind_str(kind: ExceptionKind) -> &'static str {
+    match kind {
+        ExceptionKind::TimeOff => "time_off",
+        ExceptionKind::ExtraHours => "extra_hours",
+    }
+}
+
+fn minute(value: i16) -> Result<u16, SchedulingError> {
+    u16::try_from(value).map_err(|_| SchedulingError::Corrupt("availability minute"))
+}
+
+/// A stored rule as the slot computation reads it.
+pub(crate) fn rule_of(row: &RuleRow) -> Result<Rule, SchedulingError> {
+    Ok(Rule {
+        day: slots::iso_weekday(row.day_of_week)
+            .ok_or(SchedulingError::Corrupt("availability weekday"))?,
+        window: DayWindow::new(minute(row.start_minute)?, minute(row.end_minute)?)
+            .ok_or(SchedulingError::Corrupt("availability hours"))?,
+        effective_from: row.effective_from,
+        effective_until: row.effective_until,
+    })
+}
+
+/// A stored exception as the slot computation reads it.
+pub(crate) fn exception_of(row: &ExceptionRow) -> Result<Exception, SchedulingError> {
+    let kind = match row.kind.as_str() {
+        "time_off" => ExceptionKind::TimeOff,
+        "extra_hours" => ExceptionKind::ExtraHours,
+        _ => return Err(SchedulingError::Corrupt("exception kind")),
+    };
+    let window = match (row.start_minute, row.end_minute) {
+        (Some(start), Some(end)) => Some(
+            DayWindow::new(minute(start)?, minute(end)?)
+                .ok_or(SchedulingError::Corrupt("exception hours"))?,
+        ),
+        _ => None,
+    };
+    Ok(Exception {
+        kind,
+        start_date: row.start_date,
+        end_date: row.end_date,
+        window,
+    })
+}
+
+/// `(old, new)` of a field a create sets or a delete clears.
+fn change_of(action: Action, value: String) -> (String, String) {
+    if action == Action::Delete {
+        (value, String::new())
+    } else {
+        (String::new(), value)
+    }
+}
+
+/// The audit event of a rule created or deleted: its weekday, hours, dates
+/// and studio (no personal information).
+fn rule_event(principal: &Principal, action: Action, row: &RuleRow) -> AuditEventBuilder {
+    let until = row
+        .effective_until
+        .map(|until| until.to_string())
+        .unwrap_or_default();
+    let studio = row.studio_id.map(|id| id.to_string()).unwrap_or_default();
+    let mut event = AuditEventBuilder::new(SERVICE, action, RULES, row.id)
+        .actor_user(principal.user_id)
+        .tenant(row.trainer_id);
+    for (field, value) in [
+        ("day_of_week", row.day_of_week.to_string()),
+        ("start_minute", row.start_minute.to_string()),
+        ("end_minute", row.end_minute.to_string()),
+        ("effective_from", row.effective_from.to_string()),
+        ("effective_until", until),
+        ("studio_id", studio),
+    ] {
+        let (old, new) = change_of(action, value);
+        event = event.change(field, &old, &new);
+    }
+    event
+}
+
+/// The audit event of an exception created or deleted: its kind, dates and
+/// hours (no reason is kept, so none is recorded).
+fn exception_event(principal: &Principal, action: Action, row: &ExceptionRow) -> AuditEventBuilder {
+    let minute = |value: Option<i16>| value.map(|minute| minute.to_string()).unwrap_or_default();
+    let mut event = AuditEventBuilder::new(SERVICE, action, EXCEPTIONS, row.id)
+        .actor_user(principal.user_id)
+        .tenant(row.trainer_id);
+    for (field, value) in [
+        ("kind", row.kind.clone()),
+        ("start_date", row.start_date.to_string()),
+        ("end_date", row.end_date.to_string()),
+        ("start_minute", minute(row.start_minute)),
+        ("end_minute", minute(row.end_minute)),
+    ] {
+        let (old, new) = change_of(action, value);
+        event = event.change(field, &old, &new);
+    }
+    event
+}
+
+fn as_i16(value: u16) -> i16 {
+    // Minutes of a day (at most 1440) always fit.
+    i16::try_from(value).unwrap_or(i16::MAX)
+}
+
+impl Calendar {
+    /// Creates a weekly rule for a trainer the caller acts for, unless it
+    /// overlaps one of theirs: checked here under the trainer's rule lock
+    /// (so concurrent creates are serialized and the check names the rule),
+    /// and by the database's exclusion constraint, which holds whatever the
+    /// code does.
+    pub(crate) async fn create_rule(
+        &self,
+        principal: &Principal,
+        new: NewRule,
+        request: Idempotency,
+    ) -> Result<RuleRow, SchedulingError> {
+        let trainer_id = trainer_of(principal, new.trainer_id)?;
+        let id = Uuid::now_v7();
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let row = repo::rule(&mut tx, existing, false)
+                .await?
+                .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
+            commit(tx).await?;
+            return Ok(row);
+        }
+        repo::lock_trainer_rules(&mut tx, trainer_id).await?;
+        let row = RuleRow {
+            id,
+            trainer_id,
+            studio_id: new.studio_id,
+            day_of_week: i16::from(u8::try_from(new.rule.day.number_from_monday()).unwrap_or(1)),
+            start_minute: as_i16(new.rule.window.start_minute),
+            end_minute: as_i16(new.rule.window.end_minute),
+            effective_from: new.rule.effective_from,
+            effective_until: new.rule.effective_until,
+            version: 1,
+            created_at: Utc::now(),
+        };
+        if let Some(conflict) = repo::overlapping_rule(&mut tx, &row).await? {
+            return Err(SchedulingError::AvailabilityRuleOverlap(Some(conflict)));
+        }
+        match repo::insert_rule(&mut tx, &row).await {
+            Ok(()) => {}
+            Err(RuleInsertError::Overlap) => {
+                // A concurrent create took the hours after our check: name
+                // it from a fresh transaction (this one is aborted).
+                drop(tx);
+                let mut look = fitflow_db::tx(&self.pool, &user(principal)).await?;
+                let conflict = repo::overlapping_rule(&mut look, &row).await?;
+                commit(look).await?;
+                return Err(SchedulingError::AvailabilityRuleOverlap(conflict));
+            }
+            Err(RuleInsertError::Database(error)) => return Err(error.into()),
+        }
+        fitflow_outbox::record(
+            &mut tx,
+            &rule_event(principal, Action::Create, &row).build(),
+        )
+        .await?;
+        let stored = repo::rule(&mut tx, id, false)
+            .await?
+            .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
+        commit(tx).await?;
+        Ok(stored)
+    }
+
+    /// One page of a trainer's rules.
+    pub(crate) async fn rules(
+        &self,
+        principal: &Principal,
+        trainer: Option<Uuid>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size: u32,
+    ) -> Result<(Vec<RuleRow>, Option<(DateTime<Utc>, Uuid)>), SchedulingError> {
+        let trainer_id = trainer_of(principal, trainer)?;
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let mut rows = repo::rules(&mut tx, trainer_id, after, i64::from(page_size) + 1).await?;
+        commit(tx).await?;
+        let next =
+            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.created_at, row.id));
+        Ok((rows, next))
+    }
+
+    /// Deletes a rule of a trainer the caller acts for.
+    pub(crate) async fn delete_rule(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        etag: &str,
+    ) -> Result<(), SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = repo::rule(&mut tx, id, true)
+            .await?
+            .filter(|row| principal.acts_for(row.trainer_id))
+            .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
+        Etag::of_version(row.id, row.version).check(etag)?;
+        repo::delete_rule(&mut tx, id).await?;
+        fitflow_outbox::record(
+            &mut tx,
+            &rule_event(principal, Action::Delete, &row).build(),
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    /// Creates an exception for a trainer the caller acts for.
+    pub(crate) async fn create_exception(
+        &self,
+        principal: &Principal,
+        new: NewException,
+        request: Idempotency,
+    ) -> Result<ExceptionRow, SchedulingError> {
+        let trainer_id = trainer_of(principal, new.trainer_id)?;
+        let id = Uuid::now_v7();
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let row = repo::exception(&mut tx, existing, false)
+                .await?
+                .ok_or(SchedulingError::AvailabilityExceptionNotFound)?;
+            commit(tx).await?;
+            return Ok(row);
+        }
+        let exception = new.exception;
+        let row = ExceptionRow {
+            id,
+            trainer_id,
+            kind: kind_str(exception.kind).to_owned(),
+            start_date: exception.start_date,
+            end_date: exception.end_date,
+            start_minute: exception.window.map(|window| as_i16(window.start_minute)),
+            end_minute: exception.window.map(|window| as_i16(window.end_minute)),
+            version: 1,
+            created_at: Utc::now(),
+        };
+        repo::insert_exception(&mut tx, &row).await?;
+        fitflow_outbox::record(
+            &mut tx,
+            &exception_event(principal, Action::Create, &row).build(),
+        )
+        .await?;
+        let stored = repo::exception(&mut tx, id, false)
+            .await?
+            .ok_or(SchedulingError::AvailabilityExceptionNotFound)?;
+        commit(tx).await?;
+        Ok(stored)
+    }
+
+    /// One page of a trainer's exceptions.
+    pub(crate) async fn exceptions(
+        &self,
+        principal: &Principal,
+        trainer: Option<Uuid>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size: u32,
+    ) -> Result<(Vec<ExceptionRow>, Option<(DateTime<Utc>, Uuid)>), SchedulingError> {
+        let trainer_id = trainer_of(principal, trainer)?;
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let mut rows =
+            repo::exceptions(&mut tx, trainer_id, after, i64::from(page_size) + 1).await?;
+        commit(tx).await?;
+        let next =
+            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.created_at, row.id));
+        Ok((rows, next))
+    }
+
+    /// Deletes an exception of a trainer the caller acts for.
+    pub(crate) async fn delete_exception(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        etag: &str,
+    ) -> Result<(), SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = repo::exception(&mut tx, id, true)
+            .await?
+            .filter(|row| principal.acts_for(row.trainer_id))
+            .ok_or(SchedulingError::AvailabilityExceptionNotFound)?;
+        Etag::of_version(row.id, row.version).check(etag)?;
+        repo::delete_exception(&mut tx, id).await?;
+        fitflow_outbox::record(
+            &mut tx,
+            &exception_event(principal, Action::Delete, &row).build(),
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    /// The open start times of a class type with a trainer the caller acts
+    /// for, and the zone they were computed in.
+    pub(crate) async fn free_slots(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        request: SlotRequest,
+    ) -> Result<(chrono_tz::Tz, Vec<Slot>), SchedulingError> {
+        let trainer_id = trainer_of(principal, request.trainer_id)?;
+        // Asked before the transaction: no transaction waits on the network.
+        let zone = self.zones.zone(bearer, trainer_id).await?;
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let class = repo::class_type(&mut tx, request.class_type_id)
+            .await?
+            .filter(|class| class.trainer_id == trainer_id)
+            .ok_or(SchedulingError::ClassTypeNotFound)?;
+        if class.status != "active" {
+            return Err(SchedulingError::ClassTypeInactive);
+        }
+        // Nothing before now is open.
+        let from = request.from.max(Utc::now());
+        if from >= request.to {
+            commit(tx).await?;
+            return Ok((zone, Vec::new()));
+        }
+        // A day either side: local dates run ahead of or behind UTC.
+        let first = from.with_timezone(&zone).date_naive() - Duration::days(1);
+        let last = request.to.with_timezone(&zone).date_naive() + Duration::days(1);
+        let rule_rows = repo::rules_between(&mut tx, trainer_id, first, last).await?;
+        let exception_rows = repo::exceptions_between(&mut tx, trainer_id, first, last).await?;
+        let busy = repo::busy_between(
+            &mut tx,
+            trainer_id,
+            from - Duration::days(1),
+            request.to + Duration::days(1),
+        )
+        .await?;
+        commit(tx).await?;
+        let rules = rule_rows
+            .iter()
+            .map(rule_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let exceptions = exception_rows
+            .iter()
+            .map(exception_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let query = SlotQuery {
+            zone,
+            from,
+            to: request.to,
+            duration: Duration::minutes(i64::from(class.duration_minutes)),
+            buffer: Duration::minutes(i64::from(request.buffer_minutes)),
+            rules: &rules,
+            exceptions: &exceptions,
+            busy: &busy,
+        };
+        Ok((zone, slots::free_slots(&query)))
+    }
+}

@@ -1,0 +1,778 @@
+//! Free slots: the start times a trainer can still be booked at, computed
+//! from their weekly availability rules and one-off exceptions in local wall
+//! time, minus their booked appointments and a buffer around each. Pure: no
+//! I/O, no clock; the use case reads the rows and the zone and passes them in.
+//!
+//! How a range is read:
+//! 1. For each local date the range touches, every rule in effect on that
+//!    date and weekday gives a window `[start, end)` of wall time.
+//! 2. Time off removes wall time (whole days, or part of one day).
+//! 3. Extra hours add wall time — after time off is removed, so extra hours
+//!    inside a day off are still offered (they are the more specific word).
+//! 4. Candidate starts are the wall times on a [`SLOT_STEP_MINUTES`] grid
+//!    (:00, :15, :30, :45) inside a window. Each becomes an instant with the
+//!    zone's rules: a wall time that does not exist (the hour skipped when
+//!    clocks spring forward) is no slot; an ambiguous one (the hour repeated
+//!    when clocks fall back) is its first occurrence only. So a 07:00–08:00
+//!    rule offers 07:00 local on both sides of each change.
+//! 5. A slot is offered when the whole session (class duration) ends by the
+//!    window's end, it starts inside the requested range, and it keeps
+//!    `buffer` clear of every busy period on both sides.
+
+use chrono::{
+    DateTime, Datelike as _, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone as _,
+    Timelike as _, Utc, Weekday,
+};
+use chrono_tz::Tz;
+
+/// Slots start on this grid of local wall time.
+pub const SLOT_STEP_MINUTES: i64 = 15;
+/// The longest range `ListFreeSlots` reads at once.
+pub const MAX_RANGE_DAYS: i64 = 31;
+/// The largest buffer between sessions a request may ask for.
+pub const MAX_BUFFER_MINUTES: i32 = 240;
+/// Minutes in a day: the end of a window that runs to midnight.
+pub const DAY_MINUTES: u16 = 1440;
+
+/// The weekday of an ISO number, 1 Monday .. 7 Sunday.
+pub fn iso_weekday(number: i16) -> Option<Weekday> {
+    let index = usize::try_from(number.checked_sub(1)?).ok()?;
+    [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ]
+    .get(index)
+    .copied()
+}
+
+/// A part of a local day: minutes after midnight, `[start, end)`, with
+/// `start < end <= 1440` (no window runs overnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayWindow {
+    /// First minute, 0..=1439.
+    pub start_minute: u16,
+    /// Minute after the last, 1..=1440.
+    pub end_minute: u16,
+}
+
+impl DayWindow {
+    /// The window `[start, end)` if it is one: forward, within the day.
+    pub fn new(start_minute: u16, end_minute: u16) -> Option<Self> {
+        (start_minute < end_minute && end_minute <= DAY_MINUTES).then_some(Self {
+            start_minute,
+            end_minute,
+        })
+    }
+
+    /// The window's wall times on `date`; an end of 1440 is the next midnight.
+    fn on(self, date: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
+        let midnight = date.and_time(chrono::NaiveTime::MIN);
+        (
+            midnight + Duration::minutes(i64::from(self.start_minute)),
+            midnight + Duration::minutes(i64::from(self.end_minute)),
+        )
+    }
+
+    /// Whether the two share a minute.
+    pub fn overlaps(self, other: DayWindow) -> bool {
+        self.start_minute < other.end_minute && other.start_minute < self.end_minute
+    }
+}
+
+/// A weekly availability rule in local wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The weekday it applies on.
+    pub day: Weekday,
+    /// The hours.
+    pub window: DayWindow,
+    /// First local date it applies on.
+    pub effective_from: NaiveDate,
+    /// Last local date it applies on (inclusive); none: no end.
+    pub effective_until: Option<NaiveDate>,
+}
+
+impl Rule {
+    /// Whether it gives hours on `date`.
+    pub fn applies_on(&self, date: NaiveDate) -> bool {
+        date.weekday() == self.day
+            && date >= self.effective_from
+            && self.effective_until.is_none_or(|until| date <= until)
+    }
+
+    /// Whether two rules of one trainer would give the same wall time on
+    /// some date: same weekday, overlapping hours, overlapping dates. (The
+    /// database's exclusion constraint says the same.)
+    pub fn overlaps(&self, other: &Rule) -> bool {
+        let dates_meet = self
+            .effective_until
+            .is_none_or(|until| other.effective_from <= until)
+            && other
+                .effective_until
+                .is_none_or(|until| self.effective_from <= until);
+        self.day == other.day && self.window.overlaps(other.window) && dates_meet
+    }
+}
+
+/// What an exception does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceptionKind {
+    /// Removes availability.
+    TimeOff,
+    /// Adds availability.
+    ExtraHours,
+}
+
+/// A one-off change to availability, in local dates and wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exception {
+    /// Removes or adds.
+    pub kind: ExceptionKind,
+    /// First local date.
+    pub start_date: NaiveDate,
+    /// Last local date (inclusive); equals `start_date` when `window` is set.
+    pub end_date: NaiveDate,
+    /// Part of the one date; none: the whole days (time off only).
+    pub window: Option<DayWindow>,
+}
+
+impl Exception {
+    /// Its wall time: whole days from `start_date` to `end_date`, or the
+    /// window on `start_date`.
+    fn wall_time(&self) -> (NaiveDateTime, NaiveDateTime) {
+        match self.window {
+            Some(window) => window.on(self.start_date),
+            None => (
+                self.start_date.and_time(chrono::NaiveTime::MIN),
+                (self.end_date + Duration::days(1)).and_time(chrono::NaiveTime::MIN),
+            ),
+        }
+    }
+}
+
+/// Everything a free-slot computation reads.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotQuery<'a> {
+    /// The trainer's zone.
+    pub zone: Tz,
+    /// Slots start at or after this...
+    pub from: DateTime<Utc>,
+    /// ...and before this.
+    pub to: DateTime<Utc>,
+    /// How long a session lasts (the class type's duration).
+    pub duration: Duration,
+    /// Time kept free before and after every busy period.
+    pub buffer: Duration,
+    /// The trainer's rules.
+    pub rules: &'a [Rule],
+    /// The trainer's exceptions.
+    pub exceptions: &'a [Exception],
+    /// The trainer's booked periods `[start, end)`.
+    pub busy: &'a [(DateTime<Utc>, DateTime<Utc>)],
+}
+
+/// An open start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// When the session would start.
+    pub start: DateTime<Utc>,
+    /// When it would end.
+    pub end: DateTime<Utc>,
+    /// The start in the trainer's wall time.
+    pub local: NaiveDateTime,
+}
+
+/// The instant of a wall time that may start a slot: none in a
+/// spring-forward gap, the first occurrence when ambiguous.
+fn slot_instant(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(at) => Some(at.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
+        LocalResult::None => None,
+    }
+}
+
+/// `intervals` without `[cut_start, cut_end)`.
+fn subtract(
+    intervals: Vec<(NaiveDateTime, NaiveDateTime)>,
+    (cut_start, cut_end): (NaiveDateTime, NaiveDateTime),
+) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    let mut kept = Vec::with_capacity(intervals.len() + 1);
+    for (start, end) in intervals {
+        if cut_end <= start || end <= cut_start {
+            kept.push((start, end));
+            continue;
+        }
+        if start < cut_start {
+            kept.push((start, cut_start));
+        }
+        if cut_end < end {
+            kept.push((cut_end, end));
+        }
+    }
+    kept
+}
+
+/// Sorted, with overlapping and touching intervals joined.
+fn merge(
+    mut intervals: Vec<(NaiveDateTime, NaiveDateTime)>,
+) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    intervals.sort();
+    let mut merged: Vec<(NaiveDateTime, NaiveDateTime)> = Vec::with_capacity(intervals.len());
+    for (start, end) in intervals {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// The first wall time on the slot grid at or after `at`.
+fn grid_ceiling(at: NaiveDateTime) -> NaiveDateTime {
+    let whole_minute = at.with_second(0).and_then(|at| at.with_nanosecond(0));
+    let mut at = match whole_minute {
+        Some(floor) if floor < at => floor + Duration::minutes(1),
+        Some(floor) => floor,
+        None => at,
+    };
+    let past_grid = i64::from(at.minute()) % SLOT_STEP_MINUTES;
+    if past_grid != 0 {
+        at += Duration::minutes(SLOT_STEP_MINUTES - past_grid);
+    }
+    at
+}
+
+/// The trainer's available wall time around the query's range: rules, less
+/// time off, plus extra hours; sorted and merged.
+fn available_wall_time(query: &SlotQuery<'_>) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    // A day either side: the zone's offset moves local dates against UTC.
+    let first_date = query.from.with_timezone(&query.zone).date_naive() - Duration::days(1);
+    let last_date = query.to.with_timezone(&query.zone).date_naive() + Duration::days(1);
+    let mut windows = Vec::new();
+    let mut date = first_date;
+    while date <= last_date {
+        windows.extend(
+            query
+                .rules
+                .iter()
+                .filter(|rule| rule.applies_on(date))
+                .map(|rule| rule.window.on(date)),
+        );
+        date += Duration::days(1);
+    }
+    for exception in query.exceptions {
+        if exception.kind == ExceptionKind::TimeOff {
+            windows = subtract(windows, exception.wall_time());
+        }
+    }
+    windows.extend(
+        query
+            .exceptions
+            .iter()
+            .filter(|exception| {
+                exception.kind == ExceptionKind::ExtraHours
+                    && exception.end_date >= first_date
+                    && exception.start_date <= last_date
+            })
+            .map(Exception::wall_time),
+    );
+    merge(windows)
+}
+
+/// Whether a session `[start, end)` keeps `buffer` clear of every busy period.
+fn clear_of_busy(query: &SlotQuery<'_>, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    query.busy.iter().all(|(busy_start, busy_end)| {
+        end + query.buffer <= *busy_start || *busy_end + query.buffer <= start
+    })
+}
+
+/// The open start times of the query, in order.
+pub fn free_slots(query: &SlotQuery<'_>) -> Vec<Slot> {
+    let step = Duration::minutes(SLOT_STEP_MINUTES);
+    let mut slots = Vec::new();
+    for (window_start, window_end) in available_wall_time(query) {
+        // The window's end as an instant: a wall time in a gap is read with
+        // the offset before it (as series do), an ambiguous one at its first
+        // occurrence.
+        let Some(window_end_at) = crate::series::instant(query.zone, window_end) else {
+            continue;
+        };
+        let mut local = grid_ceiling(window_start);
+        while local < window_end {
+            if let Some(start) = slot_instant(query.zone, local) {
+                let end = start + query.duration;
+                if start >= query.from
+                    && start < query.to
+                    && end <= window_end_at
+                    && clear_of_busy(query, start, end)
+                {
+                    slots.push(Slot { start, end, local });
+                }
+            }
+            local += step;
+        }
+    }
+    slots.sort_by_key(|slot| slot.start);
+    slots.dedup_by_key(|slot| slot.start);
+    slots
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveTime;
+
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    fn minute(text: &str) -> u16 {
+        let time = NaiveTime::parse_from_str(text, "%H:%M").unwrap();
+        u16::try_from(time.num_seconds_from_midnight() / 60).unwrap()
+    }
+
+    fn hours(start: &str, end: &str) -> DayWindow {
+        let end = if end == "24:00" {
+            DAY_MINUTES
+        } else {
+            minute(end)
+        };
+        DayWindow::new(minute(start), end).unwrap()
+    }
+
+    fn weekly(day: Weekday, start: &str, end: &str) -> Rule {
+        Rule {
+            day,
+            window: hours(start, end),
+            effective_from: date("2020-01-01"),
+            effective_until: None,
+        }
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+            .unwrap()
+            .and_utc()
+    }
+
+    /// Slots of one or more local days in `zone`: from the first date's
+    /// local midnight to the day after the last.
+    #[allow(clippy::too_many_arguments, reason = "a table row's columns")]
+    fn query<'a>(
+        zone: Tz,
+        first: &str,
+        last: &str,
+        duration: i64,
+        buffer: i64,
+        rules: &'a [Rule],
+        exceptions: &'a [Exception],
+        busy: &'a [(DateTime<Utc>, DateTime<Utc>)],
+    ) -> SlotQuery<'a> {
+        let from = crate::series::instant(zone, date(first).and_time(NaiveTime::MIN)).unwrap();
+        let to = crate::series::instant(
+            zone,
+            (date(last) + Duration::days(1)).and_time(NaiveTime::MIN),
+        )
+        .unwrap();
+        SlotQuery {
+            zone,
+            from,
+            to,
+            duration: Duration::minutes(duration),
+            buffer: Duration::minutes(buffer),
+            rules,
+            exceptions,
+            busy,
+        }
+    }
+
+    fn local(slots: &[Slot]) -> Vec<String> {
+        slots
+            .iter()
+            .map(|slot| slot.local.format("%m-%d %H:%M").to_string())
+            .collect()
+    }
+
+    fn utc_times(slots: &[Slot]) -> Vec<String> {
+        slots
+            .iter()
+            .map(|slot| slot.start.format("%m-%d %H:%M").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_seven_oclock_rule_offers_seven_local_on_both_sides_of_each_change() {
+        // Sundays 2027: clocks spring forward on 14 March and fall back on
+        // 7 November in every Canadian zone that changes.
+        let rules = [weekly(Weekday::Sun, "07:00", "08:00")];
+        let table = [
+            // (zone, UTC before spring, after spring, before fall, after fall)
+            (
+                chrono_tz::America::Toronto,
+                "12:00",
+                "11:00",
+                "11:00",
+                "12:00",
+            ),
+            (
+                chrono_tz::America::Halifax,
+                "11:00",
+                "10:00",
+                "10:00",
+                "11:00",
+            ),
+            (
+                chrono_tz::America::St_Johns,
+                "10:30",
+                "09:30",
+                "09:30",
+                "10:30",
+            ),
+            (
+                chrono_tz::America::Regina,
+                "13:00",
+                "13:00",
+                "13:00",
+                "13:00",
+            ),
+        ];
+        for (zone, spring_before, spring_after, fall_before, fall_after) in table {
+            let spring = free_slots(&query(
+                zone,
+                "2027-03-07",
+                "2027-03-14",
+                60,
+                0,
+                &rules,
+                &[],
+                &[],
+            ));
+            assert_eq!(local(&spring), ["03-07 07:00", "03-14 07:00"], "{zone}");
+            assert_eq!(
+                utc_times(&spring),
+                [
+                    format!("03-07 {spring_before}"),
+                    format!("03-14 {spring_after}")
+                ],
+                "{zone}"
+            );
+            let fall = free_slots(&query(
+                zone,
+                "2027-10-31",
+                "2027-11-07",
+                60,
+                0,
+                &rules,
+                &[],
+                &[],
+            ));
+            assert_eq!(local(&fall), ["10-31 07:00", "11-07 07:00"], "{zone}");
+            assert_eq!(
+                utc_times(&fall),
+                [
+                    format!("10-31 {fall_before}"),
+                    format!("11-07 {fall_after}")
+                ],
+                "{zone}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wall_time_skipped_by_spring_forward_is_no_slot() {
+        // 14 March 2027, Toronto: 02:00 EST jumps to 03:00 EDT.
+        let rules = [weekly(Weekday::Sun, "01:30", "03:30")];
+        let slots = free_slots(&query(
+            chrono_tz::America::Toronto,
+            "2027-03-14",
+            "2027-03-14",
+            30,
+            0,
+            &rules,
+            &[],
+            &[],
+        ));
+        assert_eq!(
+            local(&slots),
+            ["03-14 01:30", "03-14 01:45", "03-14 03:00"],
+            "02:00 to 02:45 do not exist that night"
+        );
+        // 01:45 EST ends at 03:15 EDT, half an hour of real time later.
+        assert_eq!(
+            utc_times(&slots),
+            ["03-14 06:30", "03-14 06:45", "03-14 07:00"]
+        );
+    }
+
+    #[test]
+    fn an_ambiguous_fall_back_wall_time_is_offered_once_at_its_first_occurrence() {
+        // 7 November 2027, Toronto: 01:00-02:00 happens twice (EDT, then EST).
+        let rules = [weekly(Weekday::Sun, "01:00", "02:00")];
+        let slots = free_slots(&query(
+            chrono_tz::America::Toronto,
+            "2027-11-07",
+            "2027-11-07",
+            30,
+            0,
+            &rules,
+            &[],
+            &[],
+        ));
+        assert_eq!(
+            local(&slots),
+            ["11-07 01:00", "11-07 01:15", "11-07 01:30", "11-07 01:45"]
+        );
+        assert_eq!(
+            utc_times(&slots),
+            ["11-07 05:00", "11-07 05:15", "11-07 05:30", "11-07 05:45"],
+            "EDT (UTC-4), the first occurrence"
+        );
+    }
+
+    #[test]
+    fn buffers_appointments_time_off_and_extra_hours_shape_the_slots() {
+        let utc_zone = chrono_tz::UTC;
+        // Monday 4 January 2027.
+        let rules = [weekly(Weekday::Mon, "09:00", "13:00")];
+        let appointment = [(utc("2027-01-04 10:00"), utc("2027-01-04 11:00"))];
+        let day_off = [Exception {
+            kind: ExceptionKind::TimeOff,
+            start_date: date("2027-01-04"),
+            end_date: date("2027-01-04"),
+            window: None,
+        }];
+        let morning_off = [Exception {
+            kind: ExceptionKind::TimeOff,
+            start_date: date("2027-01-04"),
+            end_date: date("2027-01-04"),
+            window: Some(hours("09:00", "11:30")),
+        }];
+        let extra_saturday = [Exception {
+            kind: ExceptionKind::ExtraHours,
+            start_date: date("2027-01-09"),
+            end_date: date("2027-01-09"),
+            window: Some(hours("10:00", "11:30")),
+        }];
+        let extra_inside_day_off = [
+            day_off[0],
+            Exception {
+                kind: ExceptionKind::ExtraHours,
+                start_date: date("2027-01-04"),
+                end_date: date("2027-01-04"),
+                window: Some(hours("12:00", "13:00")),
+            },
+        ];
+        type Case<'a> = (
+            &'a str,
+            &'a [Exception],
+            &'a [(DateTime<Utc>, DateTime<Utc>)],
+            i64,
+            &'a [&'a str],
+        );
+        let table: [Case<'_>; 8] = [
+            (
+                "an open morning, every quarter hour whose session ends by 13:00",
+                &[],
+                &[],
+                0,
+                &[
+                    "09:00", "09:15", "09:30", "09:45", "10:00", "10:15", "10:30", "10:45",
+                    "11:00", "11:15", "11:30", "11:45", "12:00",
+                ],
+            ),
+            (
+                "an appointment splits the window; sessions may touch it",
+                &[],
+                &appointment,
+                0,
+                &["09:00", "11:00", "11:15", "11:30", "11:45", "12:00"],
+            ),
+            (
+                "a fifteen-minute buffer keeps a quarter hour clear on both sides",
+                &[],
+                &appointment,
+                15,
+                &["11:15", "11:30", "11:45", "12:00"],
+            ),
+            (
+                "a buffer larger than what is left leaves nothing before the appointment",
+                &[],
+                &appointment,
+                45,
+                &["11:45", "12:00"],
+            ),
+            ("a day off removes the rule's hours", &day_off, &[], 0, &[]),
+            (
+                "part of a day off removes only those hours",
+                &morning_off,
+                &[],
+                0,
+                &["11:30", "11:45", "12:00"],
+            ),
+            (
+                "extra hours on a day off are offered",
+                &extra_inside_day_off,
+                &[],
+                0,
+                &["12:00"],
+            ),
+            (
+                "extra hours add a day without a rule",
+                &extra_saturday,
+                &[],
+                0,
+                &[
+                    "09:00",
+                    "09:15",
+                    "09:30",
+                    "09:45",
+                    "10:00",
+                    "10:15",
+                    "10:30",
+                    "10:45",
+                    "11:00",
+                    "11:15",
+                    "11:30",
+                    "11:45",
+                    "12:00",
+                    "Sat 10:00",
+                    "Sat 10:15",
+                    "Sat 10:30",
+                ],
+            ),
+        ];
+        for (rule_name, exceptions, busy, buffer, expected) in table {
+            let slots = free_slots(&query(
+                utc_zone,
+                "2027-01-04",
+                "2027-01-10",
+                60,
+                buffer,
+                &rules,
+                exceptions,
+                busy,
+            ));
+            let seen: Vec<String> = slots
+                .iter()
+                .map(|slot| {
+                    let prefix = if slot.local.weekday() == Weekday::Sat {
+                        "Sat "
+                    } else {
+                        ""
+                    };
+                    format!("{prefix}{}", slot.local.format("%H:%M"))
+                })
+                .collect();
+            assert_eq!(seen, expected, "{rule_name}");
+        }
+    }
+
+    #[test]
+    fn a_slot_that_would_end_past_its_window_is_not_offered() {
+        let rules = [weekly(Weekday::Mon, "09:00", "10:30")];
+        let slots = free_slots(&query(
+            chrono_tz::America::Toronto,
+            "2027-01-04",
+            "2027-01-04",
+            60,
+            0,
+            &rules,
+            &[],
+            &[],
+        ));
+        assert_eq!(local(&slots), ["01-04 09:00", "01-04 09:15", "01-04 09:30"]);
+    }
+
+    #[test]
+    fn starts_follow_the_quarter_hour_grid_and_a_rule_may_run_to_midnight() {
+        let rules = [weekly(Weekday::Mon, "22:10", "24:00")];
+        let slots = free_slots(&query(
+            chrono_tz::America::Regina,
+            "2027-01-04",
+            "2027-01-04",
+            45,
+            0,
+            &rules,
+            &[],
+            &[],
+        ));
+        assert_eq!(
+            local(&slots),
+            [
+                "01-04 22:15",
+                "01-04 22:30",
+                "01-04 22:45",
+                "01-04 23:00",
+                "01-04 23:15"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_gives_hours_only_within_its_effective_dates_and_the_range() {
+        let rules = [Rule {
+            effective_from: date("2027-01-11"),
+            effective_until: Some(date("2027-01-18")),
+            ..weekly(Weekday::Mon, "09:00", "10:00")
+        }];
+        let slots = free_slots(&query(
+            chrono_tz::America::Halifax,
+            "2027-01-01",
+            "2027-01-31",
+            60,
+            0,
+            &rules,
+            &[],
+            &[],
+        ));
+        assert_eq!(local(&slots), ["01-11 09:00", "01-18 09:00"]);
+        // A range starting mid-morning leaves out the earlier starts.
+        let late = SlotQuery {
+            from: utc("2027-01-11 13:05"),
+            ..query(
+                chrono_tz::America::Halifax,
+                "2027-01-11",
+                "2027-01-11",
+                15,
+                0,
+                &rules,
+                &[],
+                &[],
+            )
+        };
+        assert_eq!(
+            local(&free_slots(&late)),
+            ["01-11 09:15", "01-11 09:30", "01-11 09:45"]
+        );
+    }
+
+    #[test]
+    fn rules_overlap_on_one_weekday_with_shared_minutes_and_shared_dates() {
+        let monday = weekly(Weekday::Mon, "09:00", "12:00");
+        assert!(monday.overlaps(&weekly(Weekday::Mon, "11:00", "13:00")));
+        assert!(
+            !monday.overlaps(&weekly(Weekday::Mon, "12:00", "13:00")),
+            "touching"
+        );
+        assert!(!monday.overlaps(&weekly(Weekday::Tue, "09:00", "12:00")));
+        let ended = Rule {
+            effective_until: Some(date("2026-12-31")),
+            ..monday
+        };
+        let later = Rule {
+            effective_from: date("2027-01-01"),
+            ..monday
+        };
+        assert!(!ended.overlaps(&later));
+        assert!(monday.overlaps(&later));
+        assert_eq!(DayWindow::new(600, 600), None);
+        assert_eq!(DayWindow::new(0, 1441), None);
+    }
+}

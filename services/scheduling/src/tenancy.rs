@@ -1,0 +1,67 @@
+//! What scheduling asks the tenancy service: a trainer's IANA time zone
+//! (`GetTrainer`, the user's token forwarded), the zone availability rules
+//! are read in.
+
+use std::time::Duration;
+
+use fitflow_proto::tenancy::GetTrainerRequest;
+use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::SchedulingError;
+
+/// Longest wait for tenancy when the caller set no shorter deadline.
+const ZONE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Trainers' time zones, from tenancy over mTLS.
+#[derive(Clone)]
+pub struct TrainerZones {
+    client: TenancyServiceClient<Channel>,
+}
+
+impl TrainerZones {
+    /// Asks tenancy over `channel`.
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            client: TenancyServiceClient::new(channel),
+        }
+    }
+
+    /// The trainer's zone from their tenancy profile, as the user whose
+    /// `bearer` token this is sees it; UTC for a trainer without a profile
+    /// (or with a zone this build does not know), as documentation does.
+    pub async fn zone(
+        &self,
+        bearer: &str,
+        trainer_id: Uuid,
+    ) -> Result<chrono_tz::Tz, SchedulingError> {
+        let mut request = tonic::Request::new(GetTrainerRequest {
+            trainer_id: trainer_id.to_string(),
+        });
+        let value = MetadataValue::try_from(format!("Bearer {bearer}"))
+            .map_err(|_| SchedulingError::TrainerNotFound)?;
+        request.metadata_mut().insert("authorization", value);
+        let timeout = fitflow_server::deadline::remaining()
+            .map_or(ZONE_TIMEOUT, |remaining| remaining.min(ZONE_TIMEOUT));
+        request.set_timeout(timeout);
+        // The outer timeout also bounds connecting and the TLS handshake.
+        let mut client = self.client.clone();
+        let answer = tokio::time::timeout(timeout, client.get_trainer(request))
+            .await
+            .map_err(|_| SchedulingError::TenancyUnavailable("GetTrainer timed out".into()))?;
+        match answer {
+            Ok(answer) => Ok(answer
+                .into_inner()
+                .trainer
+                .and_then(|trainer| trainer.time_zone.parse().ok())
+                .unwrap_or(chrono_tz::UTC)),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(chrono_tz::UTC),
+            Err(status) => Err(SchedulingError::TenancyUnavailable(format!(
+                "GetTrainer: {:?}",
+                status.code()
+            ))),
+        }
+    }
+}
