@@ -9,5 +9,5 @@
 -- It connects as the identity runtime role, so row-level security applies.
 BEGIN;
 SELECT set_config('fitflow.user_id', :uid, true), set_config('fitflow.roles', '', true), set_config('fitflow.supervised', '', true);
-SELECT id, email, email_verified, password_hash, display_name_sealed, roles, mfa_enabled, status, created_at, last_login_at, deleted_at, mfa_secret_sealed, mfa_last_step, version FROM users WHERE id = :uid::uuid;
+SELECT id, email, email_verified, password_hash, display_name_sealed, roles, mfa_enabled, status, created_at, last_login_at, deleted_at, mfa_secret_sealed, mfa_last_step, version FROM identity.users WHERE id = :uid::uuid;
 COMMIT;

@@ -8,9 +8,10 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::subscriber::Interest;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+use tracing_subscriber::filter::{DynFilterFn, FilterExt as _, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -92,7 +93,19 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError
     // per request, for nothing; and without OTLP no layer wants a span, so
     // none is built at all. (Span-scoped FITFLOW_LOG directives such as
     // `[grpc.server]=debug` therefore select nothing.)
-    let events_only = filter_fn(|metadata| metadata.is_event());
+    // Decided once per callsite (never per call), and no limit on the level,
+    // so the log filter's level stays the process's maximum: a filter
+    // without a hint would raise it to TRACE and wake every `trace!` and
+    // `log::trace!` (rustls logs per TLS record) on every request.
+    let events_only = DynFilterFn::new(|metadata, _| metadata.is_event())
+        .with_callsite_filter(|metadata| {
+            if metadata.is_event() {
+                Interest::always()
+            } else {
+                Interest::never()
+            }
+        })
+        .with_max_level_hint(LevelFilter::TRACE);
     tracing_subscriber::registry()
         .with(json_logs.with_filter(filter.and(events_only)))
         .with(otel_layer)

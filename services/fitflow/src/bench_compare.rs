@@ -173,6 +173,9 @@ async fn current_user(
             }
             None => Err(anyhow::anyhow!("{IDENTITY_DATABASE_URL_VAR} is not set")),
         };
+        // pgbench's backends have exited; their time reaches the
+        // postmaster's account once it has reaped them.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let pg_after = bench_cpu::postgres();
         match pgbench {
             Ok(figures) => {
