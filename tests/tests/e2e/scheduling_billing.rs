@@ -17,7 +17,7 @@ use crate::identity_support::{reason, violated_fields};
 use crate::scheduling::{
     EVERYONE, SCHEDULING, book, cad, class_type, client_of, from_now, join, scheduling,
 };
-use crate::tenancy::trainer;
+use crate::tenancy::{answer, invite_to_team, trainer};
 
 /// Scheduling as billing calls it (mTLS peer `billing`).
 fn as_billing(sandbox: &Sandbox) -> SchedulingServiceClient<Channel> {
@@ -294,11 +294,21 @@ async fn billing_sees_held_sessions_and_unwaived_late_fees_but_no_waived_no_show
 }
 
 #[tokio::test]
-async fn only_billing_may_ask_and_only_for_trainers_the_forwarded_user_acts_for() {
+async fn only_billing_may_ask_and_only_for_the_trainer_or_a_supervisor_whose_token_it_forwards() {
     let sandbox = Sandbox::new().await;
     let _stack = sandbox.start(EVERYONE).await;
+    let lead = trainer(&sandbox, "Lena").await;
     let ana = trainer(&sandbox, "Ana").await;
     let sam = trainer(&sandbox, "Sam").await;
+    let invitation = invite_to_team(&sandbox, &lead.2, &lead.0, &ana.1)
+        .await
+        .expect("invite");
+    answer(&sandbox, &ana.2, &invitation.id, true)
+        .await
+        .expect("join");
+    // The join makes the lead's tokens stale: log in once identity knows.
+    sandbox.structure_settled().await;
+    let lead_token = sandbox.login(&lead.1).await.access_token;
     let individual = class_type(&sandbox, &ana.2, pb::ClassCategory::Individual, 1).await;
     let zoe = client_of(&sandbox, &ana.2).await;
     let held = book(&sandbox, &ana.2, &individual.id, from_now(2), &zoe)
@@ -306,6 +316,15 @@ async fn only_billing_may_ask_and_only_for_trainers_the_forwarded_user_acts_for(
         .expect("book");
     complete(&sandbox, &ana.2, &held.id, &[(&zoe, true)]).await;
 
+    // Her supervisor's token, through the billing peer: her items.
+    let (supervised, _) = all_items(&sandbox, &lead_token, next_days(&ana.0)).await;
+    assert_eq!(
+        supervised
+            .iter()
+            .map(|item| (item.appointment_id.clone(), item.client_id.clone()))
+            .collect::<Vec<_>>(),
+        vec![(held.id.clone(), zoe.clone())]
+    );
     // Another trainer's token, through the billing peer: Ana does not exist.
     let stranger = as_billing(&sandbox)
         .list_billable_appointments(bearer(next_days(&ana.0), &sam.2))
