@@ -4,10 +4,12 @@
 //! when all of it worked.
 
 mod availability;
+mod billing;
 mod classes;
 mod outcomes;
 
 pub(crate) use availability::{NewException, NewRule, SlotRequest};
+pub(crate) use billing::{BILLING_PEER, BillableCursor, BillingPeriod, PaymentChange};
 
 pub(crate) use outcomes::Attended;
 

@@ -3,8 +3,12 @@
 //! encoded here.
 
 mod availability;
+mod billing;
 
 pub(crate) use availability::{exception_out, new_exception, new_rule, rule_out, slot_out};
+pub(crate) use billing::{
+    BillableToken, billable_item_out, billing_period, payment_change, payment_status_out,
+};
 
 use fitflow_api::money::{CURRENCY, cad_amount, two_decimals};
 use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
@@ -30,7 +34,7 @@ fn money(violations: &mut Violations, path: &str, value: Option<&Money>) -> Opti
     }
 }
 
-fn money_out(value: Option<Decimal>) -> Option<Money> {
+pub(super) fn money_out(value: Option<Decimal>) -> Option<Money> {
     value.map(|amount| Money {
         currency_code: CURRENCY.to_owned(),
         amount: two_decimals(amount),

@@ -1,7 +1,9 @@
 //! Scheduling's rules as pure functions: class categories, appointment
-//! states, when a booking is well-formed, and how long a listing may span.
+//! states, when a booking is well-formed, how long a listing may span, and
+//! which instants a billing period of local dates covers.
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone as _, Timelike, Utc};
+use chrono_tz::Tz;
 
 /// What kind of class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +212,41 @@ pub fn valid_window(start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
     end > start && end - start <= MAX_LIST_SPAN
 }
 
+/// The most local dates one `ListBillableAppointments` period holds.
+pub const MAX_BILLING_DAYS: i64 = 93;
+
+/// Whether [first, last] (local dates, inclusive) is a billing period: in
+/// order, at most [`MAX_BILLING_DAYS`] dates.
+pub fn valid_billing_period(first: NaiveDate, last: NaiveDate) -> bool {
+    last >= first && (last - first).num_days() < MAX_BILLING_DAYS
+}
+
+/// The first instant of local `date` in `zone`: its midnight (the first one
+/// when midnight repeats), or, where clocks skip midnight, the instant the
+/// gap ends (the date's first wall time).
+pub fn start_of_local_day(zone: Tz, date: NaiveDate) -> DateTime<Utc> {
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    // A gap lasts at most a few hours; look minute by minute past it.
+    for minutes in 0..=24 * 60 {
+        match zone.from_local_datetime(&(midnight + Duration::minutes(minutes))) {
+            LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => {
+                return at.with_timezone(&Utc);
+            }
+            LocalResult::None => {}
+        }
+    }
+    // Unreachable for any real zone; read the date as UTC then.
+    midnight.and_utc()
+}
+
+/// The instants [from, to) of the local dates [first, last] in `zone`.
+pub fn local_period(zone: Tz, first: NaiveDate, last: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
+        start_of_local_day(zone, first),
+        start_of_local_day(zone, last + Duration::days(1)),
+    )
+}
+
 /// A calendar colour "#RRGGBB" (upper-cased), or empty.
 pub fn color(value: &str) -> Option<String> {
     let upper = value.to_ascii_uppercase();
@@ -225,6 +262,39 @@ mod tests {
     use chrono::TimeZone as _;
 
     use super::*;
+
+    #[test]
+    fn a_billing_period_is_in_order_and_at_most_ninety_three_dates() {
+        let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        assert!(valid_billing_period(day, day));
+        assert!(valid_billing_period(day, day + Duration::days(92)));
+        assert!(!valid_billing_period(day, day + Duration::days(93)));
+        assert!(!valid_billing_period(day, day - Duration::days(1)));
+    }
+
+    #[test]
+    fn a_local_period_runs_from_the_first_dates_midnight_to_the_day_after_the_last() {
+        let toronto = chrono_tz::America::Toronto;
+        let (from, to) = local_period(
+            toronto,
+            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        );
+        // EST before the March change, EDT after.
+        assert_eq!(from, Utc.with_ymd_and_hms(2026, 3, 1, 5, 0, 0).unwrap());
+        assert_eq!(to, Utc.with_ymd_and_hms(2026, 4, 1, 4, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn a_date_whose_midnight_is_skipped_starts_when_the_gap_ends() {
+        // Havana springs forward at midnight: 00:00 CST becomes 01:00 CDT.
+        let havana = chrono_tz::America::Havana;
+        let day = NaiveDate::from_ymd_opt(2025, 3, 9).unwrap();
+        assert_eq!(
+            start_of_local_day(havana, day),
+            Utc.with_ymd_and_hms(2025, 3, 9, 5, 0, 0).unwrap()
+        );
+    }
 
     #[test]
     fn only_group_classes_book_without_a_client() {

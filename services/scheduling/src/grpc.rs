@@ -2,6 +2,7 @@
 //! the use case, encode.
 
 mod availability;
+mod billing;
 
 use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
@@ -561,6 +562,20 @@ impl SchedulingService for SchedulingGrpc {
             status: appointment.status,
             attended,
         }))
+    }
+
+    async fn list_billable_appointments(
+        &self,
+        request: Request<pb::ListBillableAppointmentsRequest>,
+    ) -> Result<Response<pb::ListBillableAppointmentsResponse>, Status> {
+        self.billable(request).await
+    }
+
+    async fn set_payment_status(
+        &self,
+        request: Request<pb::SetPaymentStatusRequest>,
+    ) -> Result<Response<pb::SetPaymentStatusResponse>, Status> {
+        self.payment_status(request).await
     }
 
     async fn create_availability_rule(

@@ -2,8 +2,10 @@
 //! to each (the caller's context is set by `fitflow_db::tx`).
 
 mod availability;
+mod billing;
 
 pub(crate) use availability::*;
+pub(crate) use billing::*;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -29,6 +29,7 @@ mod python_support;
 mod retries;
 mod revocation;
 mod scheduling;
+mod scheduling_billing;
 mod scheduling_slots;
 mod sealed_fields;
 mod sessions;

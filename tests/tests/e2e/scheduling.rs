@@ -90,7 +90,7 @@ pub(crate) async fn book(
 }
 
 /// A new client of the trainer whose `token` this is; its id.
-async fn client_of(sandbox: &Sandbox, token: &str) -> String {
+pub(crate) async fn client_of(sandbox: &Sandbox, token: &str) -> String {
     ClientsServiceClient::new(sandbox.channel(CLIENTS, "gateway"))
         .create_client(bearer(
             clients_pb::CreateClientRequest {
@@ -642,7 +642,7 @@ async fn hostile_input_is_refused_field_by_field() {
     assert!(fields.contains(&"end_time".to_owned()) && fields.contains(&"page_token".to_owned()));
 }
 
-async fn join(
+pub(crate) async fn join(
     sandbox: &Sandbox,
     token: &str,
     appointment_id: &str,
@@ -867,14 +867,14 @@ async fn the_week_bench_seeds_partitions_and_lists_without_errors() {
 }
 
 /// The next whole minute at least `hours` from now.
-fn from_now(hours: i64) -> DateTime<Utc> {
+pub(crate) fn from_now(hours: i64) -> DateTime<Utc> {
     let later = Utc::now() + Duration::hours(hours) + Duration::minutes(1);
     Utc.timestamp_opt(later.timestamp() - later.timestamp() % 60, 0)
         .single()
         .expect("a time")
 }
 
-fn cad(amount: &str) -> Option<Money> {
+pub(crate) fn cad(amount: &str) -> Option<Money> {
     Some(Money {
         currency_code: "CAD".into(),
         amount: amount.into(),

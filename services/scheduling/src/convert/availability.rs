@@ -15,7 +15,7 @@ use crate::slots::{DAY_MINUTES, DayWindow, Exception, ExceptionKind, Rule, Slot}
 /// The longest time off one exception holds, in days after its first.
 const MAX_EXCEPTION_DAYS: i64 = 366;
 
-fn civil(date: Option<&Date>) -> Option<CivilDate> {
+pub(super) fn civil(date: Option<&Date>) -> Option<CivilDate> {
     date.map(|date| CivilDate {
         year: date.year,
         month: date.month,
@@ -23,7 +23,7 @@ fn civil(date: Option<&Date>) -> Option<CivilDate> {
     })
 }
 
-fn date_out(date: NaiveDate) -> Date {
+pub(super) fn date_out(date: NaiveDate) -> Date {
     let civil = to_civil_date(date);
     Date {
         year: civil.year,

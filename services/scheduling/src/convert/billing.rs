@@ -1,0 +1,150 @@
+//! Billing's requests in, billable items and payment statuses out.
+
+use chrono::{DateTime, Utc};
+use fitflow_api::page::Cursor;
+use fitflow_api::text::{optional_uuid, uuid};
+use fitflow_api::time::{required_date, to_timestamp};
+use fitflow_error::Violations;
+use fitflow_proto::scheduling as pb;
+use uuid::Uuid;
+
+use super::availability::{civil, date_out};
+use super::money_out;
+use crate::calendar::{BillableCursor, BillingPeriod, PaymentChange};
+use crate::domain::{self, Category};
+use crate::repo::BillableRow;
+
+/// A page token's position in the billable items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BillableToken(pub BillableCursor);
+
+impl Cursor for BillableToken {
+    fn to_bytes(&self) -> Vec<u8> {
+        let (at, appointment_id, client_id) = self.0;
+        let mut bytes = Vec::with_capacity(40);
+        bytes.extend_from_slice(&at.timestamp_micros().to_be_bytes());
+        bytes.extend_from_slice(appointment_id.as_bytes());
+        bytes.extend_from_slice(client_id.as_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (micros, ids) = bytes.split_first_chunk::<8>()?;
+        if ids.len() != 32 {
+            return None;
+        }
+        let (appointment_id, client_id) = ids.split_at(16);
+        Some(Self((
+            DateTime::<Utc>::from_timestamp_micros(i64::from_be_bytes(*micros))?,
+            Uuid::from_slice(appointment_id).ok()?,
+            Uuid::from_slice(client_id).ok()?,
+        )))
+    }
+}
+
+/// The period of a `ListBillableAppointments`: local dates, in order, at
+/// most [`domain::MAX_BILLING_DAYS`] of them.
+pub(crate) fn billing_period(
+    violations: &mut Violations,
+    request: &pb::ListBillableAppointmentsRequest,
+) -> Option<BillingPeriod> {
+    let trainer_id = optional_uuid(violations, "trainer_id", &request.trainer_id);
+    let first = required_date(violations, "start_date", civil(request.start_date.as_ref()));
+    let last = required_date(violations, "end_date", civil(request.end_date.as_ref()));
+    let (first, last) = (first?, last?);
+    if !domain::valid_billing_period(first, last) {
+        violations.add(
+            "end_date",
+            "must be on or after start_date and at most 92 days later",
+        );
+        return None;
+    }
+    Some(BillingPeriod {
+        trainer_id,
+        first,
+        last,
+    })
+}
+
+/// The change of a `SetPaymentStatus`.
+pub(crate) fn payment_change(
+    violations: &mut Violations,
+    request: &pb::SetPaymentStatusRequest,
+) -> Option<PaymentChange> {
+    let appointment_id = uuid(violations, "appointment_id", &request.appointment_id);
+    let client_id = uuid(violations, "client_id", &request.client_id);
+    let status = match pb::PaymentStatus::try_from(request.status) {
+        Ok(pb::PaymentStatus::Pending) => Some("pending"),
+        Ok(pb::PaymentStatus::Paid) => Some("paid"),
+        Ok(pb::PaymentStatus::Refunded) => Some("refunded"),
+        Ok(pb::PaymentStatus::Unspecified) | Err(_) => {
+            violations.add("status", "must be PENDING, PAID or REFUNDED");
+            None
+        }
+    };
+    Some(PaymentChange {
+        appointment_id: appointment_id?,
+        client_id: client_id?,
+        status: status?,
+    })
+}
+
+/// The wire form of a stored payment status.
+pub(crate) fn payment_status_out(status: &str) -> pb::PaymentStatus {
+    match status {
+        "pending" => pb::PaymentStatus::Pending,
+        "paid" => pb::PaymentStatus::Paid,
+        "refunded" => pb::PaymentStatus::Refunded,
+        _ => pb::PaymentStatus::Unspecified,
+    }
+}
+
+/// The wire form of a billable item, dated in `zone`.
+pub(crate) fn billable_item_out(zone: chrono_tz::Tz, row: BillableRow) -> pb::BillableItem {
+    let kind = match row.kind.as_str() {
+        "session" => pb::BillableKind::Session,
+        "late_cancel" => pb::BillableKind::LateCancel,
+        "no_show" => pb::BillableKind::NoShow,
+        _ => pb::BillableKind::Unspecified,
+    };
+    let category = match Category::parse(&row.category) {
+        Some(Category::Group) => pb::ClassCategory::Group,
+        Some(Category::Individual) => pb::ClassCategory::Individual,
+        Some(Category::Trial) => pb::ClassCategory::Trial,
+        None => pb::ClassCategory::Unspecified,
+    };
+    pb::BillableItem {
+        appointment_id: row.appointment_id.to_string(),
+        client_id: row.client_id.to_string(),
+        kind: kind as i32,
+        amount: money_out(row.amount),
+        class_type_id: row.class_type_id.to_string(),
+        category: category as i32,
+        studio_id: String::new(),
+        local_date: Some(date_out(row.start_time.with_timezone(&zone).date_naive())),
+        start_time: Some(to_timestamp(row.start_time)),
+        payment_status: payment_status_out(&row.payment_status) as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    #[test]
+    fn a_billable_page_position_reads_back_from_its_bytes_and_nothing_else_does() {
+        let position = BillableToken((
+            Utc.with_ymd_and_hms(2026, 11, 1, 9, 30, 0).unwrap(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        ));
+        assert_eq!(
+            BillableToken::from_bytes(&position.to_bytes()),
+            Some(position)
+        );
+        assert_eq!(BillableToken::from_bytes(&position.to_bytes()[..39]), None);
+        assert_eq!(BillableToken::from_bytes(&[]), None);
+    }
+}
