@@ -94,14 +94,9 @@ async fn a_logged_out_sessions_token_is_refused_by_other_services_and_identity()
     // Identity follows its own stream like every service, on its own
     // subscription, so it may learn of the revocation a moment after
     // tenancy did (seen under load): the same bound applies to it.
-    fitflow_testkit::eventually(
-        "identity honours the same set",
-        DEADLINE,
-        async || {
-            identity_answer(&sandbox, &phone.access_token).await
-                == Err("TOKEN_REVOKED".to_owned())
-        },
-    )
+    fitflow_testkit::eventually("identity honours the same set", DEADLINE, async || {
+        identity_answer(&sandbox, &phone.access_token).await == Err("TOKEN_REVOKED".to_owned())
+    })
     .await;
     assert_eq!(
         tenancy_answer(&sandbox, &laptop.access_token).await,
@@ -218,6 +213,14 @@ async fn a_member_leaving_makes_the_leads_token_stale_until_it_is_refreshed() {
 
     let refreshed = refresh(&sandbox, &lead.refresh_token).await;
     assert!(ids(&claims_of(&refreshed.access_token), "sup").is_empty());
+    // Identity's record of the invalidation reaches the lead's trail (an
+    // event naming tenancy as its actor would be refused by audit).
+    fitflow_testkit::eventually(
+        "the invalidation is in the lead's audit trail",
+        DEADLINE,
+        async || claims_invalidated_events(&sandbox, &refreshed.access_token, &lead_id).await > 0,
+    )
+    .await;
     assert_eq!(
         member_trail(&sandbox, &refreshed.access_token, &lead_id).await,
         Code::Ok,
@@ -228,6 +231,39 @@ async fn a_member_leaving_makes_the_leads_token_stale_until_it_is_refreshed() {
         Code::PermissionDenied,
         "and no longer acts for the member"
     );
+}
+
+/// How many of identity's `claims_invalidated` events `tenant_id`'s trail holds.
+async fn claims_invalidated_events(sandbox: &Sandbox, token: &str, tenant_id: &str) -> usize {
+    let request = fitflow_proto::audit::ListEventsRequest {
+        filter: Some(fitflow_proto::audit::EventFilter {
+            tenant_id: tenant_id.into(),
+            source_service: "identity".into(),
+            ..Default::default()
+        }),
+        page_size: 100,
+        ..Default::default()
+    };
+    let Ok(response) = fitflow_proto::audit::audit_service_client::AuditServiceClient::new(
+        sandbox.channel(AUDIT, "gateway"),
+    )
+    .list_events(bearer(request, token))
+    .await
+    else {
+        return 0;
+    };
+    response
+        .into_inner()
+        .events
+        .iter()
+        .filter_map(|stored| stored.event.as_ref())
+        .filter(|event| {
+            event
+                .changes
+                .iter()
+                .any(|change| change.new_value == "claims_invalidated")
+        })
+        .count()
 }
 
 /// Audit's answer to `token` reading `tenant_id`'s trail, with its status.

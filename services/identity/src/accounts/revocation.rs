@@ -39,10 +39,14 @@ impl Accounts {
         let marks = NewRevocations::at(RevocationKind::ClaimsStale, user_ids, Utc::now());
         repo::insert_revocations(&mut tx, &marks).await?;
         for user_id in &marks.subjects {
+            // The actor is identity, which sends the event: audit refuses an
+            // event naming another service as its actor (one service cannot
+            // speak for another), so tenancy is named as the requester.
             let event = AuditEventBuilder::new(SERVICE, Action::Update, "users", *user_id)
-                .actor_service(TENANCY_PEER)
+                .actor_service(SERVICE)
                 .tenant(*user_id)
                 .change("event", "", "claims_invalidated")
+                .change("requested_by", "", TENANCY_PEER)
                 .build();
             fitflow_outbox::record(&mut tx, &event).await?;
         }
