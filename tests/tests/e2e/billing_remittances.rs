@@ -50,7 +50,7 @@ fn figures(remittance: &pb::TaxRemittance) -> [&str; 5] {
 }
 
 /// Issues an invoice of one line of `price` supplied in `province`.
-async fn invoiced(
+pub(crate) async fn invoiced(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,
@@ -68,7 +68,7 @@ async fn invoiced(
     issue(sandbox, token, &drafted).await.expect("issue")
 }
 
-fn request(
+pub(crate) fn request(
     kind: pb::RemittanceKind,
     credits: &str,
     quick_from: Option<Province>,
