@@ -11,21 +11,29 @@ use fitflow_e2e::{Sandbox, bearer};
 use fitflow_proto::billing as pb;
 use fitflow_proto::google::r#type::Date;
 use fitflow_proto::identity::RevokeSessionRequest;
-use fitflow_proto::types::Money;
+use fitflow_proto::types::{Money, Province};
 use tonic::Code;
 
-use crate::billing::{EVERYONE, billing, cad, day};
+use crate::billing::{EVERYONE, billing, cad, client_of, day};
 use crate::billing_accounts::{account, create_account};
 use crate::billing_payments::{
     date_of, get_invoice, invoice_of_fifty, list_payments, new_request_id, pay, payment,
     payment_rows, refund, void,
 };
-use crate::billing_remittances::{calculate, request};
+use crate::billing_remittances::{calculate, invoiced, request};
 use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::trainer;
 
 fn amount(money: Option<&Money>) -> &str {
     money.map_or("", |money| money.amount.as_str())
+}
+
+async fn remittance_rows(sandbox: &Sandbox) -> i64 {
+    let admin = sandbox.db.admin_pool().await;
+    sqlx::query_scalar("SELECT count(*) FROM billing.tax_remittances")
+        .fetch_one(&admin)
+        .await
+        .expect("count remittances")
 }
 
 /// The first and last day of the `quarter` (1–4) of this year.
@@ -37,6 +45,50 @@ fn quarter(quarter: i32) -> (Option<Date>, Option<Date>) {
         day(year, first_month, 1),
         day(year, first_month + 2, last_day),
     )
+}
+
+#[tokio::test]
+async fn remittance_totals_beyond_numeric_12_2_are_refused_and_never_internal() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &token).await;
+    // Each invoice fits NUMERIC(12,2) (9,450,000,000.00 with GST); their
+    // period's gross revenue, 18,000,000,000.00, does not.
+    for _ in 0..2 {
+        let issued = invoiced(&sandbox, &token, &client_id, "9000000000.00", Province::Ab).await;
+        assert_eq!(amount(issued.total.as_ref()), "9450000000.00");
+    }
+    let refused = calculate(
+        &sandbox,
+        &token,
+        request(pb::RemittanceKind::GstHst, "0", None),
+    )
+    .await
+    .expect_err("totals NUMERIC(12,2) cannot hold");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused), "REMITTANCE_TOO_LARGE");
+    assert_eq!(remittance_rows(&sandbox).await, 0);
+    // The largest input tax credits on a period of one such invoice still fit.
+    let (period_start, period_end) = quarter(1);
+    let fits = calculate(
+        &sandbox,
+        &token,
+        pb::CalculateTaxRemittanceRequest {
+            period_start,
+            period_end,
+            ..request(pb::RemittanceKind::GstHst, "9999999999.99", None)
+        },
+    )
+    .await;
+    assert!(
+        fits.as_ref()
+            .is_ok_and(|remittance| amount(remittance.net_tax.as_ref()) == "-9999999999.99")
+            || fits
+                .as_ref()
+                .is_err_and(|status| status.code() != Code::Internal),
+        "{fits:?}"
+    );
 }
 
 #[tokio::test]
