@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_proto::billing as pb;
 use fitflow_proto::google::r#type::Date;
@@ -89,6 +89,92 @@ async fn remittance_totals_beyond_numeric_12_2_are_refused_and_never_internal() 
                 .is_err_and(|status| status.code() != Code::Internal),
         "{fits:?}"
     );
+}
+
+async fn file(
+    sandbox: &Sandbox,
+    token: &str,
+    remittance: &pb::TaxRemittance,
+    filed_on: Option<Date>,
+) -> Result<pb::TaxRemittance, tonic::Status> {
+    billing(sandbox, "gateway")
+        .file_tax_remittance(bearer(
+            pb::FileTaxRemittanceRequest {
+                remittance_id: remittance.id.clone(),
+                filed_on,
+                reference: "CRA-1".into(),
+                etag: remittance.etag.clone(),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().remittance.expect("remittance"))
+}
+
+async fn mark_paid(
+    sandbox: &Sandbox,
+    token: &str,
+    remittance: &pb::TaxRemittance,
+    paid_on: Option<Date>,
+) -> Result<pb::TaxRemittance, tonic::Status> {
+    billing(sandbox, "gateway")
+        .mark_tax_remittance_paid(bearer(
+            pb::MarkTaxRemittancePaidRequest {
+                remittance_id: remittance.id.clone(),
+                paid_on,
+                reference: "PAY-1".into(),
+                etag: remittance.etag.clone(),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().remittance.expect("remittance"))
+}
+
+#[tokio::test]
+async fn a_remittance_is_never_filed_or_paid_on_a_date_still_to_come() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let remittance = calculate(
+        &sandbox,
+        &token,
+        request(pb::RemittanceKind::GstHst, "0", None),
+    )
+    .await
+    .expect("calculate");
+    let today = Utc::now().date_naive();
+    for future in [
+        today + Duration::days(2),
+        NaiveDate::from_ymd_opt(9999, 12, 31).expect("date"),
+    ] {
+        let refused = file(&sandbox, &token, &remittance, date_of(future))
+            .await
+            .expect_err("filed in the future");
+        assert_eq!(violated_fields(&refused), ["filed_on"], "{future}");
+    }
+    for absurd in [day(0, 1, 1), day(10000, 1, 1), day(2026, 2, 29)] {
+        let refused = file(&sandbox, &token, &remittance, absurd)
+            .await
+            .expect_err("no such date");
+        assert_eq!(violated_fields(&refused), ["filed_on"], "{absurd:?}");
+    }
+    let filed = file(&sandbox, &token, &remittance, date_of(today))
+        .await
+        .expect("filed today");
+    for future in [
+        today + Duration::days(2),
+        NaiveDate::from_ymd_opt(9999, 12, 31).expect("date"),
+    ] {
+        let refused = mark_paid(&sandbox, &token, &filed, date_of(future))
+            .await
+            .expect_err("paid in the future");
+        assert_eq!(violated_fields(&refused), ["paid_on"], "{future}");
+    }
+    let paid = mark_paid(&sandbox, &token, &filed, date_of(today))
+        .await
+        .expect("paid today");
+    assert_eq!(paid.status, pb::RemittanceStatus::Paid as i32);
 }
 
 #[tokio::test]
