@@ -30,6 +30,7 @@ mod python_support;
 mod retries;
 mod revocation;
 mod scheduling;
+mod scheduling_attack;
 mod scheduling_slots;
 mod sealed_fields;
 mod sessions;
