@@ -22,7 +22,7 @@ use crate::billing_payments::{
 };
 use crate::billing_remittances::{calculate, invoiced, request};
 use crate::identity_support::{reason, violated_fields};
-use crate::tenancy::trainer;
+use crate::tenancy::{answer, invite_to_team, trainer};
 
 fn amount(money: Option<&Money>) -> &str {
     money.map_or("", |money| money.amount.as_str())
@@ -707,4 +707,203 @@ async fn a_remembered_token_is_refused_once_its_session_ends_and_an_altered_one_
         );
     }
     assert_eq!(bank_accounts(&sandbox, &laptop.access_token).await, Ok(()));
+}
+
+#[tokio::test]
+async fn a_supervisor_reaches_none_of_a_team_members_bank_accounts_or_remittances() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let lead = trainer(&sandbox, "Lena").await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let invitation = invite_to_team(&sandbox, &lead.2, &lead.0, &ana.1)
+        .await
+        .expect("invite");
+    answer(&sandbox, &ana.2, &invitation.id, true)
+        .await
+        .expect("join");
+    sandbox.structure_settled().await;
+    let lead_token = sandbox.login(&lead.1).await.access_token;
+    let anas_account = create_account(&sandbox, &ana.2, account("Payouts", "9876543123", true))
+        .await
+        .expect("account");
+    let anas_remittance = calculate(
+        &sandbox,
+        &ana.2,
+        request(pb::RemittanceKind::GstHst, "0", None),
+    )
+    .await
+    .expect("calculate");
+    let invoice = invoice_of_fifty(&sandbox, &ana.2).await;
+    // The supervisor records payments of Ana's invoices…
+    let client = billing(&sandbox, "gateway");
+    pay(
+        &sandbox,
+        &lead_token,
+        payment(&invoice.id, "1.00"),
+        &new_request_id(),
+    )
+    .await
+    .expect("a supervisor records a payment");
+    // …but never reaches her bank accounts or her remittances.
+    let mut refusals = vec![
+        (
+            "pay into her account",
+            pay(
+                &sandbox,
+                &lead_token,
+                pb::Payment {
+                    bank_account_id: anas_account.id.clone(),
+                    ..payment(&invoice.id, "1.00")
+                },
+                &new_request_id(),
+            )
+            .await
+            .map(drop),
+        ),
+        (
+            "list",
+            client
+                .clone()
+                .list_bank_accounts(bearer(
+                    pb::ListBankAccountsRequest {
+                        trainer_id: ana.0.clone(),
+                    },
+                    &lead_token,
+                ))
+                .await
+                .map(drop),
+        ),
+        (
+            "reveal",
+            client
+                .clone()
+                .reveal_bank_account(bearer(
+                    pb::RevealBankAccountRequest {
+                        bank_account_id: anas_account.id.clone(),
+                    },
+                    &lead_token,
+                ))
+                .await
+                .map(drop),
+        ),
+        (
+            "create",
+            create_account(
+                &sandbox,
+                &lead_token,
+                pb::BankAccount {
+                    trainer_id: ana.0.clone(),
+                    ..account("Hers", "1111111", true)
+                },
+            )
+            .await
+            .map(drop),
+        ),
+        (
+            "update",
+            client
+                .clone()
+                .update_bank_account(bearer(
+                    pb::UpdateBankAccountRequest {
+                        bank_account: Some(pb::BankAccount {
+                            id: anas_account.id.clone(),
+                            ..account("Mine now", "2222222", true)
+                        }),
+                        etag: anas_account.etag.clone(),
+                    },
+                    &lead_token,
+                ))
+                .await
+                .map(drop),
+        ),
+        (
+            "close",
+            client
+                .clone()
+                .close_bank_account(bearer(
+                    pb::CloseBankAccountRequest {
+                        bank_account_id: anas_account.id.clone(),
+                        etag: anas_account.etag.clone(),
+                    },
+                    &lead_token,
+                ))
+                .await
+                .map(drop),
+        ),
+        (
+            "calculate",
+            calculate(
+                &sandbox,
+                &lead_token,
+                pb::CalculateTaxRemittanceRequest {
+                    trainer_id: ana.0.clone(),
+                    ..request(pb::RemittanceKind::Qst, "0", None)
+                },
+            )
+            .await
+            .map(drop),
+        ),
+        (
+            "get remittance",
+            client
+                .clone()
+                .get_tax_remittance(bearer(
+                    pb::GetTaxRemittanceRequest {
+                        remittance_id: anas_remittance.id.clone(),
+                    },
+                    &lead_token,
+                ))
+                .await
+                .map(drop),
+        ),
+        (
+            "list remittances",
+            client
+                .clone()
+                .list_tax_remittances(bearer(
+                    pb::ListTaxRemittancesRequest {
+                        trainer_id: ana.0.clone(),
+                        ..Default::default()
+                    },
+                    &lead_token,
+                ))
+                .await
+                .map(drop),
+        ),
+    ];
+    refusals.push((
+        "file",
+        client
+            .clone()
+            .file_tax_remittance(bearer(
+                pb::FileTaxRemittanceRequest {
+                    remittance_id: anas_remittance.id.clone(),
+                    filed_on: date_of(Utc::now().date_naive()),
+                    reference: "CRA-1".into(),
+                    etag: anas_remittance.etag.clone(),
+                },
+                &lead_token,
+            ))
+            .await
+            .map(drop),
+    ));
+    for (name, outcome) in refusals {
+        let status = outcome.expect_err(name);
+        assert_eq!(status.code(), Code::NotFound, "{name}: {status:?}");
+        assert!(
+            !status.message().contains("987654"),
+            "{name} leaks: {status:?}"
+        );
+    }
+    // Nothing changed: Ana's account is as she left it, and one payment was made.
+    let accounts = client
+        .clone()
+        .list_bank_accounts(bearer(pb::ListBankAccountsRequest::default(), &ana.2))
+        .await
+        .expect("her accounts")
+        .into_inner()
+        .bank_accounts;
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].etag, anas_account.etag);
+    assert_eq!(payment_rows(&sandbox, &invoice.id).await, 1);
 }
