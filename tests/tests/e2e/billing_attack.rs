@@ -907,3 +907,81 @@ async fn a_supervisor_reaches_none_of_a_team_members_bank_accounts_or_remittance
     assert_eq!(accounts[0].etag, anas_account.etag);
     assert_eq!(payment_rows(&sandbox, &invoice.id).await, 1);
 }
+
+#[tokio::test]
+async fn racing_promotions_and_a_close_leave_at_most_one_primary_and_never_internal() {
+    let sandbox = Arc::new(Sandbox::new().await);
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, token) = trainer(&sandbox, "Ana").await;
+    let primary = create_account(&sandbox, &token, account("Primary", "1000000", true))
+        .await
+        .expect("primary");
+    let mut others = Vec::new();
+    for index in 0..8 {
+        others.push(
+            create_account(
+                &sandbox,
+                &token,
+                account(&format!("Other {index}"), &format!("200000{index}"), false),
+            )
+            .await
+            .expect("account"),
+        );
+    }
+    let token = Arc::new(token);
+    let mut racers = tokio::task::JoinSet::new();
+    for other in others {
+        let (sandbox, token) = (Arc::clone(&sandbox), Arc::clone(&token));
+        racers.spawn(async move {
+            billing(&sandbox, "gateway")
+                .update_bank_account(bearer(
+                    pb::UpdateBankAccountRequest {
+                        bank_account: Some(pb::BankAccount {
+                            id: other.id.clone(),
+                            institution_number: String::new(),
+                            transit_number: String::new(),
+                            ..account(&other.name, "", true)
+                        }),
+                        etag: other.etag.clone(),
+                    },
+                    &token,
+                ))
+                .await
+                .map(drop)
+        });
+    }
+    {
+        let (sandbox, token, primary) = (Arc::clone(&sandbox), Arc::clone(&token), primary.clone());
+        racers.spawn(async move {
+            billing(&sandbox, "gateway")
+                .close_bank_account(bearer(
+                    pb::CloseBankAccountRequest {
+                        bank_account_id: primary.id.clone(),
+                        etag: primary.etag.clone(),
+                    },
+                    &token,
+                ))
+                .await
+                .map(drop)
+        });
+    }
+    while let Some(outcome) = racers.join_next().await {
+        if let Err(status) = outcome.expect("racer") {
+            assert_ne!(status.code(), Code::Internal, "{status:?}");
+            assert_eq!(status.code(), Code::Aborted, "{status:?}");
+        }
+    }
+    let accounts = billing(&sandbox, "gateway")
+        .list_bank_accounts(bearer(pb::ListBankAccountsRequest::default(), &token))
+        .await
+        .expect("list")
+        .into_inner()
+        .bank_accounts;
+    let primaries: Vec<_> = accounts.iter().filter(|account| account.primary).collect();
+    assert_eq!(primaries.len(), 1, "{accounts:?}");
+    assert_eq!(
+        primaries[0].status,
+        pb::BankAccountStatus::Active as i32,
+        "{accounts:?}"
+    );
+}
