@@ -40,6 +40,9 @@ pub enum BillingError {
     /// would not fit NUMERIC(12,2).
     #[error("invoice too large")]
     InvoiceTooLarge,
+    /// A figure of a remittance would not fit NUMERIC(12,2).
+    #[error("remittance too large")]
+    RemittanceTooLarge,
     /// No bank account the caller owns.
     #[error("bank account not found")]
     BankAccountNotFound,
@@ -177,6 +180,11 @@ impl From<BillingError> for ApiError {
                 Code::FailedPrecondition,
                 "INVOICE_TOO_LARGE",
                 "with its tax, the invoice's total would exceed 9999999999.99; split it",
+            ),
+            BillingError::RemittanceTooLarge => ApiError::new(
+                Code::FailedPrecondition,
+                "REMITTANCE_TOO_LARGE",
+                "a figure of the remittance would exceed 9999999999.99; split the period",
             ),
             BillingError::BankAccountNotFound => {
                 ApiError::not_found("BANK_ACCOUNT_NOT_FOUND", "no such bank account")

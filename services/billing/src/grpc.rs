@@ -460,6 +460,14 @@ fn date_in(violations: &mut Violations, field: &str, value: Option<&Date>) -> Op
     )
 }
 
+/// A filing or payment is recorded once it happened: its date is at most
+/// tomorrow (UTC), the day's grace payments have for clocks and zones.
+fn not_to_come(violations: &mut Violations, field: &str, date: Option<NaiveDate>) {
+    if date.is_some_and(|date| date > crate::payments::latest_payment_date()) {
+        violations.add(field, "must not be more than a day in the future");
+    }
+}
+
 fn date_out(value: NaiveDate) -> Date {
     let civil = to_civil_date(value);
     Date {
@@ -1191,6 +1199,7 @@ impl BillingService for BillingGrpc {
         let mut violations = Violations::new();
         let id = uuid(&mut violations, "remittance_id", &request.remittance_id);
         let filed_on = date_in(&mut violations, "filed_on", request.filed_on.as_ref());
+        not_to_come(&mut violations, "filed_on", filed_on);
         reference_field(&mut violations, "reference", &request.reference);
         etag_field(&mut violations, "etag", &request.etag);
         done(violations)?;
@@ -1221,6 +1230,7 @@ impl BillingService for BillingGrpc {
         let mut violations = Violations::new();
         let id = uuid(&mut violations, "remittance_id", &request.remittance_id);
         let paid_on = date_in(&mut violations, "paid_on", request.paid_on.as_ref());
+        not_to_come(&mut violations, "paid_on", paid_on);
         reference_field(&mut violations, "reference", &request.reference);
         etag_field(&mut violations, "etag", &request.etag);
         done(violations)?;

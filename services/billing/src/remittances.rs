@@ -66,6 +66,29 @@ fn quick_rate(row: &repo::QuickRateRow) -> Result<QuickRate, BillingError> {
     })
 }
 
+/// REMITTANCE_TOO_LARGE unless every figure fits NUMERIC(12,2): each
+/// invoice of the period fits, but their sums (and the net tax less credits
+/// of up to 9999999999.99) may not.
+fn fits(figures: &tax_return::Figures) -> Result<(), BillingError> {
+    let quick = figures
+        .quick
+        .iter()
+        .flat_map(|quick| [quick.base, quick.remittance]);
+    let mut amounts = [
+        figures.gross_revenue,
+        figures.taxable_revenue,
+        figures.tax_collected,
+        figures.input_tax_credits,
+        figures.net_tax,
+    ]
+    .into_iter()
+    .chain(quick);
+    if amounts.any(|amount| amount.abs() > crate::grpc::MAX_AMOUNT) {
+        return Err(BillingError::RemittanceTooLarge);
+    }
+    Ok(())
+}
+
 /// The service's remittances.
 pub struct Remittances {
     pool: PgPool,
@@ -176,6 +199,7 @@ impl Remittances {
         });
         let figures =
             tax_return::compute(asked.kind, gross, &supplies, asked.input_tax_credits, quick)?;
+        fits(&figures)?;
         let id = existing.as_ref().map_or_else(Uuid::now_v7, |row| row.id);
         let now = Utc::now();
         let row = RemittanceRow {

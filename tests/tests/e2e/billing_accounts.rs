@@ -469,6 +469,7 @@ async fn another_trainer_reaches_none_of_a_trainers_bank_accounts_or_remittances
         .await
         .expect("create");
     let (start, end) = year_period();
+    let today = crate::billing_payments::date_of(chrono::Utc::now().date_naive());
     let remittance = calculate(
         &sandbox,
         &owner,
@@ -580,7 +581,7 @@ async fn another_trainer_reaches_none_of_a_trainers_bank_accounts_or_remittances
         client.clone().file_tax_remittance(bearer(
             pb::FileTaxRemittanceRequest {
                 remittance_id: remittance.id.clone(),
-                filed_on: end,
+                filed_on: today,
                 reference: "CRA-1".into(),
                 etag: remittance.etag.clone(),
             },
@@ -592,7 +593,7 @@ async fn another_trainer_reaches_none_of_a_trainers_bank_accounts_or_remittances
         client.clone().mark_tax_remittance_paid(bearer(
             pb::MarkTaxRemittancePaidRequest {
                 remittance_id: remittance.id.clone(),
-                paid_on: end,
+                paid_on: today,
                 reference: "CRA-1".into(),
                 etag: remittance.etag.clone(),
             },

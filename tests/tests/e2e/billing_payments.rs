@@ -17,7 +17,7 @@ use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::trainer;
 
 /// An issued invoice of 50.00: 44.25 in Ontario and 5.75 of HST.
-async fn invoice_of_fifty(sandbox: &Sandbox, token: &str) -> pb::Invoice {
+pub(crate) async fn invoice_of_fifty(sandbox: &Sandbox, token: &str) -> pb::Invoice {
     let client_id = client_of(sandbox, token).await;
     let drafted = draft(
         sandbox,
@@ -32,7 +32,7 @@ async fn invoice_of_fifty(sandbox: &Sandbox, token: &str) -> pb::Invoice {
     issued
 }
 
-fn date_of(date: NaiveDate) -> Option<Date> {
+pub(crate) fn date_of(date: NaiveDate) -> Option<Date> {
     Some(Date {
         year: date.year(),
         month: i32::try_from(date.month()).unwrap(),
@@ -40,7 +40,7 @@ fn date_of(date: NaiveDate) -> Option<Date> {
     })
 }
 
-fn payment(invoice_id: &str, amount: &str) -> pb::Payment {
+pub(crate) fn payment(invoice_id: &str, amount: &str) -> pb::Payment {
     pb::Payment {
         invoice_id: invoice_id.into(),
         method: pb::PaymentMethod::ETransfer as i32,
@@ -50,11 +50,11 @@ fn payment(invoice_id: &str, amount: &str) -> pb::Payment {
     }
 }
 
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn pay(
+pub(crate) async fn pay(
     sandbox: &Sandbox,
     token: &str,
     payment: pb::Payment,
@@ -72,7 +72,7 @@ async fn pay(
         .map(tonic::Response::into_inner)
 }
 
-async fn refund(
+pub(crate) async fn refund(
     sandbox: &Sandbox,
     token: &str,
     payment_id: &str,
@@ -93,7 +93,7 @@ async fn refund(
         .map(tonic::Response::into_inner)
 }
 
-async fn get_invoice(sandbox: &Sandbox, token: &str, id: &str) -> pb::Invoice {
+pub(crate) async fn get_invoice(sandbox: &Sandbox, token: &str, id: &str) -> pb::Invoice {
     billing(sandbox, "gateway")
         .get_invoice(bearer(
             pb::GetInvoiceRequest {
@@ -108,7 +108,7 @@ async fn get_invoice(sandbox: &Sandbox, token: &str, id: &str) -> pb::Invoice {
         .expect("invoice")
 }
 
-async fn list_payments(
+pub(crate) async fn list_payments(
     sandbox: &Sandbox,
     token: &str,
     invoice_id: &str,
@@ -150,7 +150,7 @@ fn metadata(status: &tonic::Status, key: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn payment_rows(sandbox: &Sandbox, invoice_id: &str) -> i64 {
+pub(crate) async fn payment_rows(sandbox: &Sandbox, invoice_id: &str) -> i64 {
     let admin = sandbox.db.admin_pool().await;
     sqlx::query_scalar("SELECT count(*) FROM billing.payments WHERE invoice_id = $1::uuid")
         .bind(invoice_id)
@@ -189,7 +189,7 @@ async fn audit_events(
     count
 }
 
-async fn void(
+pub(crate) async fn void(
     sandbox: &Sandbox,
     token: &str,
     invoice: &pb::Invoice,

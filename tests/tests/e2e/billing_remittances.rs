@@ -11,6 +11,7 @@ use fitflow_proto::types::Province;
 use tonic::Code;
 
 use crate::billing::{EVERYONE, billing, cad, client_of, credit, day, draft, invoice_line, issue};
+use crate::billing_payments::date_of;
 use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::trainer;
 
@@ -50,7 +51,7 @@ fn figures(remittance: &pb::TaxRemittance) -> [&str; 5] {
 }
 
 /// Issues an invoice of one line of `price` supplied in `province`.
-async fn invoiced(
+pub(crate) async fn invoiced(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,
@@ -68,7 +69,7 @@ async fn invoiced(
     issue(sandbox, token, &drafted).await.expect("issue")
 }
 
-fn request(
+pub(crate) fn request(
     kind: pb::RemittanceKind,
     credits: &str,
     quick_from: Option<Province>,
@@ -180,14 +181,14 @@ async fn an_ontario_hst_remittance_nets_credit_notes_and_input_tax_credits_to_th
     assert_eq!(reason(&overlapping), "REMITTANCE_PERIOD_OVERLAPS");
 
     // Filed, then paid; a filed remittance is never recalculated.
-    let (_, end) = year_period();
+    let today = date_of(chrono::Utc::now().date_naive());
     let client = billing(&sandbox, "gateway");
     let filed = client
         .clone()
         .file_tax_remittance(bearer(
             pb::FileTaxRemittanceRequest {
                 remittance_id: calculated.id.clone(),
-                filed_on: end,
+                filed_on: today,
                 reference: "CRA-2026-0001".into(),
                 etag: recalculated.etag.clone(),
             },
@@ -227,7 +228,7 @@ async fn an_ontario_hst_remittance_nets_credit_notes_and_input_tax_credits_to_th
         .mark_tax_remittance_paid(bearer(
             pb::MarkTaxRemittancePaidRequest {
                 remittance_id: filed.id.clone(),
-                paid_on: end,
+                paid_on: today,
                 reference: "PAY-1".into(),
                 etag: filed.etag.clone(),
             },
@@ -239,13 +240,13 @@ async fn an_ontario_hst_remittance_nets_credit_notes_and_input_tax_credits_to_th
         .remittance
         .expect("remittance");
     assert_eq!(paid.status, pb::RemittanceStatus::Paid as i32);
-    assert_eq!(paid.paid_on, end);
+    assert_eq!(paid.paid_on, today);
     let twice = client
         .clone()
         .mark_tax_remittance_paid(bearer(
             pb::MarkTaxRemittancePaidRequest {
                 remittance_id: filed.id.clone(),
-                paid_on: end,
+                paid_on: today,
                 reference: "PAY-2".into(),
                 etag: paid.etag.clone(),
             },

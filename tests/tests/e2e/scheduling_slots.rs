@@ -16,7 +16,7 @@ use crate::identity_support::{reason, violated_fields};
 use crate::scheduling::{EVERYONE, at, book, class_type, scheduling};
 use crate::tenancy::{answer, invite_to_team, trainer};
 
-fn time(hours: i32, minutes: i32) -> Option<TimeOfDay> {
+pub(crate) fn time(hours: i32, minutes: i32) -> Option<TimeOfDay> {
     Some(TimeOfDay {
         hours,
         minutes,
@@ -25,7 +25,7 @@ fn time(hours: i32, minutes: i32) -> Option<TimeOfDay> {
     })
 }
 
-fn date(value: NaiveDate) -> Option<Date> {
+pub(crate) fn date(value: NaiveDate) -> Option<Date> {
     Some(Date {
         year: value.year(),
         month: i32::try_from(value.month()).unwrap(),
@@ -51,7 +51,7 @@ fn toronto(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn rule(
+pub(crate) fn rule(
     day: DayOfWeek,
     (start_hour, start_minute): (i32, i32),
     (end_hour, end_minute): (i32, i32),
@@ -68,7 +68,7 @@ fn rule(
     }
 }
 
-async fn create_rule(
+pub(crate) async fn create_rule(
     sandbox: &Sandbox,
     token: &str,
     rule: pb::AvailabilityRule,
@@ -85,7 +85,7 @@ async fn create_rule(
         .map(|response| response.into_inner().rule.expect("rule"))
 }
 
-async fn create_exception(
+pub(crate) async fn create_exception(
     sandbox: &Sandbox,
     token: &str,
     exception: pb::AvailabilityException,
