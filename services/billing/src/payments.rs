@@ -282,9 +282,14 @@ impl Payments {
             .invoice_id;
         // The invoice's lock orders the refunds of its payments too; the
         // payment is read again under it, with every refund committed.
+        // An invoice the caller cannot see hides its payment too; a database
+        // failure stays what it is (retryable), never a NOT_FOUND.
         let invoice = Self::locked_invoice(&mut tx, principal, invoice_id)
             .await
-            .map_err(|_| BillingError::PaymentNotFound)?;
+            .map_err(|error| match error {
+                BillingError::InvoiceNotFound => BillingError::PaymentNotFound,
+                other => other,
+            })?;
         let payment = repo::payment(&mut tx, new.payment_id)
             .await?
             .ok_or(BillingError::PaymentNotFound)?;
