@@ -64,6 +64,11 @@ pub enum Scenario {
     /// of `--steps`, with CPU per request (`--server-pid`); see
     /// deploy/bench/compare.
     Compare,
+    /// Identity under floods of password work — 500 unknown-email logins,
+    /// 200 password resets, 400 wrong-password changes — each beside a
+    /// bystander's `GetCurrentUser` (`--concurrency` in flight), with
+    /// identity's resident memory (`--server-pid`); see deploy/bench/flood.
+    Flood,
 }
 
 impl Scenario {
@@ -175,35 +180,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::Revocation
         | Scenario::Notes
         | Scenario::Progress
-        | Scenario::Compare => {
-            let mut identity = IdentityServiceClient::new(channel.clone());
-            identity
-                .register(RegisterRequest {
-                    email: email.clone(),
-                    password: password.clone(),
-                    display_name: "Bench User".into(),
-                    roles: vec![],
-                    request_id: String::new(),
-                })
-                .await
-                .context("registering the bench user")?;
-            let tokens = identity
-                .login(LoginRequest {
-                    email: email.clone(),
-                    password: password.clone(),
-                    ..Default::default()
-                })
-                .await
-                .context("logging in the bench user")?
-                .into_inner()
-                .result
-                .and_then(|result| match result {
-                    login_response::Result::Tokens(tokens) => Some(tokens),
-                    login_response::Result::MfaChallenge(_) => None,
-                })
-                .context("login returned no tokens")?;
-            Some(tokens.access_token)
-        }
+        | Scenario::Compare
+        | Scenario::Flood => Some(register_and_log_in(&channel, &email, &password).await?),
     };
 
     if plan.scenario == Scenario::Verify {
@@ -211,6 +189,19 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     }
     if plan.scenario == Scenario::Compare {
         return crate::bench_compare::run(plan, channel, &paths, token.unwrap_or_default()).await;
+    }
+    if plan.scenario == Scenario::Flood {
+        let attacker_email = format!("bench-{}@example.com", uuid::Uuid::new_v4());
+        let attacker = register_and_log_in(&channel, &attacker_email, &password).await?;
+        let users = crate::bench_flood::Users {
+            bystander: token.unwrap_or_default(),
+            attacker,
+        };
+        let endpoint = plan.endpoint.clone();
+        let connect = move || {
+            fitflow_server::client::channel(&endpoint, "identity", &paths).map_err(Into::into)
+        };
+        return crate::bench_flood::run(plan, connect, users).await;
     }
     if plan.scenario == Scenario::Week {
         let scheduling =
@@ -273,6 +264,41 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     Tally::merge(started, workers).await
 }
 
+/// Registers `email` with `password` and logs it in; its access token.
+async fn register_and_log_in(
+    channel: &Channel,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let mut identity = IdentityServiceClient::new(channel.clone());
+    identity
+        .register(RegisterRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            display_name: "Bench User".into(),
+            roles: vec![],
+            request_id: String::new(),
+        })
+        .await
+        .context("registering a bench user")?;
+    let tokens = identity
+        .login(LoginRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .context("logging in a bench user")?
+        .into_inner()
+        .result
+        .and_then(|result| match result {
+            login_response::Result::Tokens(tokens) => Some(tokens),
+            login_response::Result::MfaChallenge(_) => None,
+        })
+        .context("login returned no tokens")?;
+    Ok(tokens.access_token)
+}
+
 /// Hashes passwords with identity's argon2id parameters on `concurrency`
 /// blocking threads for the plan's duration.
 async fn hash_passwords(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
@@ -282,10 +308,14 @@ async fn hash_passwords(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
     for _ in 0..plan.concurrency.max(1) {
         workers.push(tokio::task::spawn_blocking(move || {
             let mut tally = Tally::new();
+            // Each worker hashes in its own memory, as identity's do.
+            let mut memory = fitflow_identity::domain::HashMemory::new();
             while Instant::now() < deadline {
                 let begun = Instant::now();
-                let outcome =
-                    fitflow_identity::domain::hash_password("bench password that is long enough");
+                let outcome = fitflow_identity::domain::hash_password_in(
+                    &mut memory,
+                    "bench password that is long enough",
+                );
                 tally.record(begun, outcome);
             }
             tally
@@ -402,6 +432,36 @@ impl Tally {
     }
 }
 
+/// `concurrency` workers calling `call` back to back for `duration`.
+pub(crate) async fn closed_loop<F>(
+    concurrency: usize,
+    duration: Duration,
+    call: F,
+) -> anyhow::Result<BenchReport>
+where
+    F: Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>
+        + Clone
+        + Send
+        + 'static,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        workers.push(tokio::spawn(async move {
+            let mut tally = Tally::new();
+            while Instant::now() < deadline {
+                let begun = Instant::now();
+                let outcome = call().await;
+                tally.record(begun, outcome);
+            }
+            tally
+        }));
+    }
+    Tally::merge(started, workers).await
+}
+
 fn unreachable_histogram() -> Histogram<u64> {
     // Three significant figures are always valid; this only satisfies the type.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
@@ -444,7 +504,8 @@ async fn one_request(
         | Scenario::Revocation
         | Scenario::Notes
         | Scenario::Progress
-        | Scenario::Compare => {}
+        | Scenario::Compare
+        | Scenario::Flood => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {

@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::bench::{BenchPlan, BenchReport, Tally, bearer};
+use crate::bench::{BenchPlan, BenchReport, bearer, closed_loop};
 use crate::{bench_cpu, bench_pgbench};
 
 /// The pgbench script: the SQL of one GetCurrentUser, as sent before the
@@ -215,34 +215,4 @@ fn rate_and_p99(report: &BenchReport) -> (f64, f64) {
         report.ok as f64 / report.elapsed.as_secs_f64(),
         report.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
     )
-}
-
-/// `concurrency` workers calling `call` back to back for `duration`.
-async fn closed_loop<F>(
-    concurrency: usize,
-    duration: Duration,
-    call: F,
-) -> anyhow::Result<BenchReport>
-where
-    F: Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>
-        + Clone
-        + Send
-        + 'static,
-{
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let call = call.clone();
-        workers.push(tokio::spawn(async move {
-            let mut tally = Tally::new();
-            while Instant::now() < deadline {
-                let begun = Instant::now();
-                let outcome = call().await;
-                tally.record(begun, outcome);
-            }
-            tally
-        }));
-    }
-    Tally::merge(started, workers).await
 }

@@ -7,6 +7,7 @@ mod bench_clients;
 mod bench_compare;
 mod bench_cpu;
 mod bench_documentation;
+mod bench_flood;
 mod bench_pgbench;
 mod bench_revocation;
 mod bench_scheduling;
