@@ -67,8 +67,8 @@ struct ExportState {
 /// Bytes `item` adds to a message, with its field tag and length.
 fn exported_len(item: &Exported) -> usize {
     match item {
-        Exported::Note(note) => prost::encoding::message::encoded_len(1, note),
-        Exported::Plan(plan) => prost::encoding::message::encoded_len(2, plan),
+        Exported::Note(note) => prost::encoding::message::encoded_len(1, &**note),
+        Exported::Plan(plan) => prost::encoding::message::encoded_len(2, &**plan),
     }
 }
 
@@ -111,8 +111,8 @@ async fn next_export_message(
         }
         bytes += size;
         match state.pending.pop_front() {
-            Some(Exported::Note(note)) => message.notes.push(note),
-            Some(Exported::Plan(plan)) => message.plan_versions.push(plan),
+            Some(Exported::Note(note)) => message.notes.push(*note),
+            Some(Exported::Plan(plan)) => message.plan_versions.push(*plan),
             None => break,
         }
     }

@@ -20,9 +20,9 @@ const BATCH_ROWS: i64 = 100;
 #[derive(Debug, Clone)]
 pub(crate) enum Exported {
     /// A note with its history, view TRAINER.
-    Note(pb::SessionNote),
+    Note(Box<pb::SessionNote>),
     /// A plan version.
-    Plan(pb::TrainingPlan),
+    Plan(Box<pb::TrainingPlan>),
 }
 
 /// Where an export stands: the last note and plan version read.
@@ -90,7 +90,7 @@ impl Records {
                 let mut batch = Vec::with_capacity(rows.len());
                 for row in &rows {
                     let note = self.render(tx, row, View::Trainer, true, None).await?;
-                    batch.push(Exported::Note(note));
+                    batch.push(Exported::Note(Box::new(note)));
                 }
                 return Ok(batch);
             }
@@ -108,7 +108,9 @@ impl Records {
         }
         let mut batch = Vec::with_capacity(rows.len());
         for row in &rows {
-            batch.push(Exported::Plan(self.open_plan(&row.version).await?));
+            batch.push(Exported::Plan(Box::new(
+                self.open_plan(&row.version).await?,
+            )));
         }
         Ok(batch)
     }
