@@ -430,6 +430,7 @@ async fn no_note_or_plan_text_of_any_success_or_error_path_appears_in_the_logs()
         pb::ListTrainingPlansRequest {
             client_id: client_id.clone(),
             purpose: TREATMENT,
+            ..Default::default()
         },
         &owner,
     ))

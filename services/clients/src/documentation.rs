@@ -1,11 +1,11 @@
 //! What clients asks documentation: a client's session notes and training
 //! plans, for the client's export (documentation's internal
-//! `ExportClientDocumentation`), as canonical protobuf JSON.
+//! `StreamClientDocumentation`), as canonical protobuf JSON.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use fitflow_proto::documentation::ExportClientDocumentationRequest;
+use fitflow_proto::documentation::StreamClientDocumentationRequest;
 use fitflow_proto::documentation::documentation_service_client::DocumentationServiceClient;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
@@ -17,12 +17,18 @@ use crate::ClientsError;
 
 /// Longest wait for documentation when the caller set no shorter deadline.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest export answer read: a client's whole documentation is one
-/// message, which a few long notes already take past tonic's 4 MiB default;
-/// still bounded, so a runaway answer cannot exhaust memory.
-const MAX_EXPORT_MESSAGE: usize = 256 * 1024 * 1024;
-/// The message whose JSON form the export holds.
-const EXPORT_MESSAGE: &str = "fitflow.documentation.v1.ExportClientDocumentationResponse";
+/// Largest message read: gRPC's default. Documentation streams the export
+/// in messages of at most 3 MiB of notes and plans, and one note with its
+/// whole history or one plan always fits alone.
+const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+/// Most bytes of documentation one export holds (the document is built in
+/// memory, so a runaway answer cannot exhaust it).
+const MAX_EXPORT_BYTES: usize = 256 * 1024 * 1024;
+/// The message whose JSON form each streamed message has: its fields are
+/// those of `ExportClientDocumentationResponse`, the section's shape.
+const EXPORT_MESSAGE: &str = "fitflow.documentation.v1.StreamClientDocumentationResponse";
+/// The section's arrays, in the proto3 JSON names.
+const SECTION_ARRAYS: [&str; 2] = ["notes", "planVersions"];
 
 /// The contracts' descriptors, decoded once per process (not per export).
 static DESCRIPTORS: LazyLock<Option<DescriptorPool>> =
@@ -38,40 +44,74 @@ impl Documentation {
     /// Asks documentation over `channel`.
     pub fn new(channel: Channel) -> Self {
         Self {
-            client: DocumentationServiceClient::new(channel)
-                .max_decoding_message_size(MAX_EXPORT_MESSAGE),
+            client: DocumentationServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE),
         }
     }
 
     /// Every note and plan version of `client_id`, as the proto3 JSON
     /// mapping of `ExportClientDocumentationResponse` (the contract's own
-    /// names, so the document reads like the API).
+    /// names, so the document reads like the API): the streamed messages'
+    /// `notes` and `planVersions` concatenated in order.
     pub(crate) async fn of_client(
         &self,
         client_id: Uuid,
     ) -> Result<serde_json::Value, ClientsError> {
-        let mut request = tonic::Request::new(ExportClientDocumentationRequest {
+        let mut request = tonic::Request::new(StreamClientDocumentationRequest {
             client_id: client_id.to_string(),
         });
         let timeout = fitflow_server::deadline::remaining()
             .map_or(EXPORT_TIMEOUT, |remaining| remaining.min(EXPORT_TIMEOUT));
         request.set_timeout(timeout);
-        // The outer timeout also bounds connecting and the TLS handshake.
-        let mut client = self.client.clone();
-        let answer = tokio::time::timeout(timeout, client.export_client_documentation(request))
-            .await
-            .map_err(|_| ClientsError::DocumentationUnavailable)?
-            .map(tonic::Response::into_inner)
-            // Documentation's answer is not the caller's business beyond "down".
-            .map_err(|_| ClientsError::DocumentationUnavailable)?;
-        let bytes = Zeroizing::new(answer.encode_to_vec());
+        let deadline = tokio::time::Instant::now() + timeout;
         let descriptor = DESCRIPTORS
             .as_ref()
             .ok_or(ClientsError::Corrupt("descriptor set"))?
             .get_message_by_name(EXPORT_MESSAGE)
             .ok_or(ClientsError::Corrupt("export message descriptor"))?;
-        let message = DynamicMessage::decode(descriptor, bytes.as_slice())
-            .map_err(|_| ClientsError::Corrupt("documentation export"))?;
-        serde_json::to_value(&message).map_err(|_| ClientsError::Corrupt("documentation export"))
+        // The outer timeout also bounds connecting and the TLS handshake.
+        let mut client = self.client.clone();
+        let mut stream =
+            tokio::time::timeout_at(deadline, client.stream_client_documentation(request))
+                .await
+                .map_err(|_| ClientsError::DocumentationUnavailable)?
+                .map(tonic::Response::into_inner)
+                // Documentation's answer is not the caller's business beyond "down".
+                .map_err(|_| ClientsError::DocumentationUnavailable)?;
+        let mut section = serde_json::Map::new();
+        let mut total = 0;
+        while let Some(message) = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .map_err(|_| ClientsError::DocumentationUnavailable)?
+            .map_err(|_| ClientsError::DocumentationUnavailable)?
+        {
+            let bytes = Zeroizing::new(message.encode_to_vec());
+            total += bytes.len();
+            if total > MAX_EXPORT_BYTES {
+                return Err(ClientsError::ExportTooLarge);
+            }
+            let message = DynamicMessage::decode(descriptor.clone(), bytes.as_slice())
+                .map_err(|_| ClientsError::Corrupt("documentation export"))?;
+            let serde_json::Value::Object(fields) = serde_json::to_value(&message)
+                .map_err(|_| ClientsError::Corrupt("documentation export"))?
+            else {
+                return Err(ClientsError::Corrupt("documentation export"));
+            };
+            for (name, value) in fields {
+                let serde_json::Value::Array(items) = value else {
+                    return Err(ClientsError::Corrupt("documentation export"));
+                };
+                if !SECTION_ARRAYS.contains(&name.as_str()) {
+                    return Err(ClientsError::Corrupt("documentation export"));
+                }
+                match section
+                    .entry(name)
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+                {
+                    serde_json::Value::Array(all) => all.extend(items),
+                    _ => return Err(ClientsError::Corrupt("documentation export")),
+                }
+            }
+        }
+        Ok(serde_json::Value::Object(section))
     }
 }

@@ -41,6 +41,9 @@ pub enum ClientsError {
     /// Documentation could not give the client's notes and plans (export).
     #[error("documentation unavailable")]
     DocumentationUnavailable,
+    /// The client's documentation is more than one export holds.
+    #[error("export too large")]
+    ExportTooLarge,
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] fitflow_db::DbError),
@@ -116,6 +119,11 @@ impl From<ClientsError> for ApiError {
             ClientsError::DocumentationUnavailable => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",
                 "documentation cannot be reached for the client's notes; retry with backoff",
+            ),
+            ClientsError::ExportTooLarge => ApiError::new(
+                Code::FailedPrecondition,
+                "EXPORT_TOO_LARGE",
+                "the client's documentation is more than 256 MiB, more than one export holds",
             ),
             ClientsError::Database(error) => error.into(),
             ClientsError::Crypto(error) => error.into(),

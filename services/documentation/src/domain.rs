@@ -82,6 +82,39 @@ pub enum View {
     Client,
 }
 
+/// gRPC's default largest message (tonic and most clients): every answer
+/// is built to fit it.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Most bytes of notes or plans in one list page or export message: under
+/// [`MAX_MESSAGE_BYTES`], above any single note or plan (a page always holds
+/// at least one).
+pub const MAX_PAGE_BYTES: usize = 3 * 1024 * 1024;
+/// Most bytes of a note with its whole history (original, amendments and
+/// current text, view TRAINER) without its AI summary: with the longest AI
+/// summary beside it, a read still fits [`MAX_MESSAGE_BYTES`]; and a note
+/// of the largest request plus one amendment of the largest request (its
+/// text counted twice, as original-then-amended and as current) fits it.
+pub const MAX_NOTE_HISTORY_BYTES: usize = 3 * 1024 * 1024 + 512 * 1024;
+/// Most notes one GetProgress reads (so its answer is bounded too).
+pub const MAX_PROGRESS_NOTES: usize = 5_000;
+
+/// The bytes `note` counts against [`MAX_NOTE_HISTORY_BYTES`]: its encoded
+/// form without its AI summary (bounded apart, by validation).
+pub fn history_bytes(note: &pb::SessionNote) -> usize {
+    use prost::Message as _;
+    let summary = note.ai_summary.as_ref().map_or(0, |summary| {
+        prost::encoding::message::encoded_len(14, summary)
+    });
+    note.encoded_len() - summary
+}
+
+/// Whether an item of `next` bytes joins a page already holding `used`
+/// bytes: always the first, then only while the page stays within
+/// [`MAX_PAGE_BYTES`].
+pub fn joins_page(used: usize, next: usize) -> bool {
+    used == 0 || used + next <= MAX_PAGE_BYTES
+}
+
 /// What a view of a note may hold: the client's view never shows private
 /// notes, nor an AI summary the trainer has not accepted.
 pub fn shape_for_view(note: &mut pb::SessionNote, view: View) {
@@ -275,6 +308,60 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_note_at_its_history_budget_with_the_longest_ai_summary_fits_one_grpc_message() {
+        use prost::Message as _;
+        let four_bytes = |chars: usize| "𝄞".repeat(chars);
+        let time = Some(prost_types::Timestamp {
+            seconds: 253_402_300_799,
+            nanos: 999_999_999,
+        });
+        let summary = pb::AiSummary {
+            text: four_bytes(crate::validate::MAX_TEXT),
+            model: four_bytes(crate::validate::MAX_NAME),
+            generate_time: time,
+            submitted_by: uuid::Uuid::max().to_string(),
+            submit_time: time,
+            accepted_by: uuid::Uuid::max().to_string(),
+            accept_time: time,
+        };
+        let note = pb::SessionNote {
+            ai_summary: Some(summary.clone()),
+            ..Default::default()
+        };
+        assert_eq!(history_bytes(&note), 0, "the summary is counted apart");
+        // Field tag and length of the summary in the note, of the note in
+        // the response.
+        let answer = MAX_NOTE_HISTORY_BYTES + 1 + 4 + summary.encoded_len() + 1 + 4;
+        assert!(answer < MAX_MESSAGE_BYTES, "{answer} bytes");
+    }
+
+    #[test]
+    fn a_note_and_one_amendment_each_of_the_largest_request_fit_the_history_budget() {
+        // Requests are decoded up to 1 MiB (service.rs): the original, the
+        // amendment and the current text (the amendment's again) at most.
+        let largest_request = 1024 * 1024;
+        assert!(3 * largest_request + 4 * 1024 < MAX_NOTE_HISTORY_BYTES);
+    }
+
+    #[test]
+    fn a_page_takes_its_first_item_whatever_its_size_and_then_only_what_fits() {
+        assert!(joins_page(0, MAX_MESSAGE_BYTES));
+        assert!(joins_page(MAX_PAGE_BYTES - 10, 10));
+        assert!(!joins_page(MAX_PAGE_BYTES - 10, 11));
+        let mib = 1024 * 1024;
+        let mut used = 0;
+        let mut taken = 0;
+        for size in [mib, mib, mib, mib] {
+            if !joins_page(used, size) {
+                break;
+            }
+            used += size;
+            taken += 1;
+        }
+        assert_eq!(taken, 3);
     }
 
     #[test]

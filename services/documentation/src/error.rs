@@ -48,6 +48,9 @@ pub enum DocumentationError {
     /// The caller does not act for the trainer.
     #[error("trainer not found")]
     TrainerNotFound,
+    /// The amendment would take the note with its history past its budget.
+    #[error("note history too large")]
+    NoteHistoryTooLarge,
     /// Clients, scheduling or tenancy could not answer.
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
@@ -120,6 +123,11 @@ impl From<DocumentationError> for ApiError {
             E::TrainerNotFound => ApiError::not_found(
                 "TRAINER_NOT_FOUND",
                 "no trainer the caller acts for with this id",
+            ),
+            E::NoteHistoryTooLarge => ApiError::new(
+                Code::FailedPrecondition,
+                "NOTE_HISTORY_TOO_LARGE",
+                "the note with its whole history would exceed 3.5 MiB; amend it with a shorter text",
             ),
             E::DependencyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",

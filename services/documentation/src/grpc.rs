@@ -12,10 +12,15 @@ use fitflow_proto::clients::AccessPurpose;
 use fitflow_proto::documentation as pb;
 use fitflow_proto::documentation::documentation_service_server::DocumentationService;
 use fitflow_proto::google::r#type::Date;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Metric, View};
-use crate::records::{Asker, Idempotency, NoteDraft, PlanDraft, Records};
+use crate::domain::{self, Metric, View};
+use crate::records::{Asker, ExportPosition, Exported, Idempotency, NoteDraft, PlanDraft, Records};
 use crate::validate::{self, MAX_NAME, MAX_SHORT_TEXT, MAX_TEXT};
 use crate::{ERROR_DOMAIN, records};
 
@@ -24,19 +29,97 @@ const MAX_NOTES_PAGE: u32 = 100;
 /// Its page when `page_size` is 0, as the contract says (the platform's
 /// default is larger).
 const DEFAULT_NOTES_PAGE: u32 = 20;
+/// Largest page of ListTrainingPlans, and its page when `page_size` is 0:
+/// as many plans as the list returned before it had pages.
+const MAX_PLANS_PAGE: u32 = 200;
 /// Longest range of GetProgress, in days (ten years).
 const MAX_PROGRESS_DAYS: i64 = 3_660;
 
 /// The gRPC face of [`Records`].
 pub struct DocumentationGrpc {
-    records: Records,
+    records: Arc<Records>,
 }
 
 impl DocumentationGrpc {
     /// Serves `records` over gRPC.
     pub fn new(records: Records) -> Self {
-        Self { records }
+        Self {
+            records: Arc::new(records),
+        }
     }
+}
+
+/// The stream of a client's documentation, message by message.
+type DocumentationStream =
+    Pin<Box<dyn Stream<Item = Result<pb::StreamClientDocumentationResponse, Status>> + Send>>;
+
+/// A streamed export between two messages: records read but not yet sent,
+/// and where reading resumes.
+struct ExportState {
+    records: Arc<Records>,
+    client_id: uuid::Uuid,
+    pending: VecDeque<Exported>,
+    position: ExportPosition,
+    /// Nothing more to read (or a failure was sent): end after `pending`.
+    exhausted: bool,
+}
+
+/// Bytes `item` adds to a message, with its field tag and length.
+fn exported_len(item: &Exported) -> usize {
+    match item {
+        Exported::Note(note) => prost::encoding::message::encoded_len(1, &**note),
+        Exported::Plan(plan) => prost::encoding::message::encoded_len(2, &**plan),
+    }
+}
+
+/// The next message of an export: records while they fit
+/// [`domain::MAX_PAGE_BYTES`] (at least one), reading the next batch when
+/// none is pending; `None` when the export is whole.
+async fn next_export_message(
+    mut state: ExportState,
+) -> Option<(
+    Result<pb::StreamClientDocumentationResponse, Status>,
+    ExportState,
+)> {
+    let mut message = pb::StreamClientDocumentationResponse::default();
+    let mut bytes = 0;
+    loop {
+        let Some(item) = state.pending.front() else {
+            if state.exhausted {
+                break;
+            }
+            match state
+                .records
+                .export_batch(state.client_id, &mut state.position)
+                .await
+            {
+                Ok(batch) if batch.is_empty() => state.exhausted = true,
+                Ok(batch) => state.pending.extend(batch),
+                Err(error) => {
+                    // The records read so far are dropped: the caller gets
+                    // the failure in their place, and the stream ends.
+                    state.exhausted = true;
+                    state.pending.clear();
+                    return Some((Err(error.into()), state));
+                }
+            }
+            continue;
+        };
+        let size = exported_len(item);
+        if !domain::joins_page(bytes, size) {
+            break;
+        }
+        bytes += size;
+        match state.pending.pop_front() {
+            Some(Exported::Note(note)) => message.notes.push(*note),
+            Some(Exported::Plan(plan)) => message.plan_versions.push(*plan),
+            None => break,
+        }
+    }
+    if message.notes.is_empty() && message.plan_versions.is_empty() {
+        return None;
+    }
+    Some((Ok(message), state))
 }
 
 fn reject(error: ApiError) -> Status {
@@ -594,16 +677,46 @@ impl DocumentationService for DocumentationGrpc {
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
         let purpose = purpose(&mut violations, request.purpose);
+        let size = match request.page_size {
+            0 => MAX_PLANS_PAGE,
+            asked => page_size(&mut violations, asked, MAX_PLANS_PAGE),
+        };
+        let caller = Caller::User(principal.clone());
+        let query = PageQuery {
+            method: "/fitflow.documentation.v1.DocumentationService/ListTrainingPlans",
+            caller: &caller,
+            filter: request.client_id.as_bytes(),
+        };
+        let after: Option<TimeIdCursor> =
+            self.records
+                .page_tokens()
+                .read(&mut violations, &query, &request.page_token);
         done(violations)?;
         let asker = Asker {
             principal: &principal,
             bearer: &token,
         };
-        let plans = self
+        let (plans, next) = self
             .records
-            .plans(asker, client_id.unwrap_or_default(), purpose)
+            .plans(
+                asker,
+                client_id.unwrap_or_default(),
+                purpose,
+                after.map(|cursor| (cursor.at, cursor.id)),
+                size,
+            )
             .await?;
-        Ok(Response::new(pb::ListTrainingPlansResponse { plans }))
+        let next_page_token = next
+            .map(|(at, id)| {
+                self.records
+                    .page_tokens()
+                    .issue(&query, &TimeIdCursor { at, id })
+            })
+            .unwrap_or_default();
+        Ok(Response::new(pb::ListTrainingPlansResponse {
+            plans,
+            next_page_token,
+        }))
     }
 
     async fn get_progress(
@@ -687,11 +800,67 @@ impl DocumentationService for DocumentationGrpc {
             plan_versions,
         }))
     }
+
+    type StreamClientDocumentationStream = DocumentationStream;
+
+    async fn stream_client_documentation(
+        &self,
+        request: Request<pb::StreamClientDocumentationRequest>,
+    ) -> Result<Response<Self::StreamClientDocumentationStream>, Status> {
+        let mut violations = Violations::new();
+        let client_id = uuid(&mut violations, "client_id", &request.get_ref().client_id);
+        done(violations)?;
+        let client_id = client_id.unwrap_or_default();
+        // The event commits, and the first batch is read, before the stream
+        // starts: an erased client fails as the call's own answer.
+        let (first, position) = self.records.begin_export(client_id).await?;
+        let state = ExportState {
+            records: Arc::clone(&self.records),
+            client_id,
+            exhausted: first.is_empty(),
+            pending: first.into(),
+            position,
+        };
+        Ok(Response::new(Box::pin(futures::stream::unfold(
+            state,
+            next_export_message,
+        ))))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_progress_answer_fits_one_grpc_message() {
+        use prost::Message as _;
+        let day = Some(Date {
+            year: 9999,
+            month: 12,
+            day: 31,
+        });
+        let answer = pb::GetProgressResponse {
+            unit: "mmHg".into(),
+            // One point per note read, at most.
+            points: (0..domain::MAX_PROGRESS_NOTES)
+                .map(|_| pb::ProgressPoint {
+                    date: day,
+                    value: f64::MAX,
+                    note_id: uuid::Uuid::max().to_string(),
+                })
+                .collect(),
+            // Every ISO week overlapping the longest range.
+            adherence: (0..=MAX_PROGRESS_DAYS / 7 + 2)
+                .map(|_| pb::WeekAdherence {
+                    week_start: day,
+                    sessions_done: i32::MAX,
+                    sessions_planned: i32::MAX,
+                })
+                .collect(),
+        };
+        assert!(answer.encoded_len() < domain::MAX_MESSAGE_BYTES);
+    }
 
     #[test]
     fn a_girth_chart_needs_a_site_and_other_charts_refuse_one() {

@@ -41,10 +41,16 @@ pub const ERROR_DOMAIN: &str = "fitflow.documentation";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Who may call what: the gateway and operators use the public RPCs; the
-/// clients service alone exports a client's documentation.
+/// clients service alone exports a client's documentation (streamed, or in
+/// one message as before).
 pub fn peer_policy() -> PeerPolicy {
-    PeerPolicy::new(EDGE_PEERS).allow(
-        "/fitflow.documentation.v1.DocumentationService/ExportClientDocumentation",
-        &["clients"],
-    )
+    PeerPolicy::new(EDGE_PEERS)
+        .allow(
+            "/fitflow.documentation.v1.DocumentationService/ExportClientDocumentation",
+            &["clients"],
+        )
+        .allow(
+            "/fitflow.documentation.v1.DocumentationService/StreamClientDocumentation",
+            &["clients"],
+        )
 }

@@ -8,10 +8,12 @@
 //! plans, even after the client moved to another trainer; everyone else
 //! needs READ to read and WRITE to write.
 
+mod export;
 mod notes;
 mod plans;
 mod progress;
 
+pub(crate) use export::{ExportPosition, Exported};
 pub(crate) use notes::{AiSummaryDraft, NoteDraft};
 pub(crate) use plans::PlanDraft;
 

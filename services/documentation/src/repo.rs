@@ -456,18 +456,73 @@ pub(crate) async fn plan_version(
     .await
 }
 
-/// The current version of each of a client's plans the caller sees, newest
-/// plan first.
-pub(crate) async fn current_plans(
+/// A plan's current version in a page, with what the page needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PlanPageRow {
+    #[sqlx(flatten)]
+    pub version: PlanVersionRow,
+    /// When the plan (not this version) was created: the page's order.
+    pub plan_created_at: DateTime<Utc>,
+    /// How many plans the caller sees from this page on (this page's too).
+    pub remaining: i64,
+}
+
+/// One page of a client's plans the caller sees (current versions), newest
+/// plan first, after the plan `after` (its creation and id): at most
+/// `limit`, and no plan beyond the first whose sealed bodies before it add
+/// up to `max_bytes` or more, so a page of long plans is not loaded whole.
+pub(crate) async fn plans_page(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+    max_bytes: i64,
+) -> Result<Vec<PlanPageRow>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    sqlx::query_as(&format!(
+        "SELECT * FROM ( \
+           SELECT {PLAN_VERSION_COLUMNS}, p.created_at AS plan_created_at, \
+                  count(*) OVER () AS remaining, \
+                  sum(octet_length(v.body)) OVER (ORDER BY p.created_at DESC, p.id DESC) AS through \
+           FROM training_plans p \
+           JOIN training_plan_versions v ON v.plan_id = p.id AND v.version = p.current_version \
+           WHERE p.client_id = $1 \
+             AND ($2::timestamptz IS NULL OR (p.created_at, p.id) < ($2, $3)) \
+           ORDER BY p.created_at DESC, p.id DESC LIMIT $4 \
+         ) page WHERE through - octet_length(body) < $5 \
+         ORDER BY plan_created_at DESC, plan_id DESC"
+    ))
+    .bind(client_id)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .bind(max_bytes)
+    .fetch_all(conn)
+    .await
+}
+
+/// What adherence needs of a plan: its current version's dates, status
+/// and pace (no sealed body).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PlanSpanRow {
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub status: String,
+    pub sessions_per_week: i32,
+}
+
+/// The current versions' spans of a client's plans the caller sees, newest
+/// plan first, at most `limit`.
+pub(crate) async fn plan_spans(
     conn: &mut PgConnection,
     client_id: Uuid,
     limit: i64,
-) -> Result<Vec<PlanVersionRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {PLAN_VERSION_COLUMNS} FROM training_plans p \
+) -> Result<Vec<PlanSpanRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.start_date, v.end_date, v.status, v.sessions_per_week FROM training_plans p \
          JOIN training_plan_versions v ON v.plan_id = p.id AND v.version = p.current_version \
-         WHERE p.client_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT $2"
-    ))
+         WHERE p.client_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT $2",
+    )
     .bind(client_id)
     .bind(limit)
     .fetch_all(conn)
@@ -485,6 +540,104 @@ pub(crate) async fn all_plan_versions(
          WHERE p.client_id = $1 ORDER BY p.created_at, p.id, v.version LIMIT 100000"
     ))
     .bind(client_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// How many notes and plan versions a client has (the export's event).
+pub(crate) async fn documentation_counts(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM session_notes WHERE client_id = $1), \
+                (SELECT count(*) FROM training_plan_versions WHERE client_id = $1)",
+    )
+    .bind(client_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// The next notes of a client after `after` (session time, id), oldest
+/// session first: at most `limit`, and none beyond the first whose sealed
+/// parts and amendments before it add up to `max_bytes` or more, so a run
+/// of long notes is not loaded at once (export).
+pub(crate) async fn notes_batch(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+    max_bytes: i64,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    sqlx::query_as(&format!(
+        "SELECT {NOTE_COLUMNS} FROM ( \
+           SELECT n.*, sum(n.size) OVER (ORDER BY n.session_time, n.id) AS through FROM ( \
+             SELECT s.*, octet_length(s.body) + coalesce(octet_length(s.measurements), 0) \
+                    + coalesce(octet_length(s.private_notes), 0) \
+                    + coalesce(octet_length(s.ai_summary), 0) \
+                    + (SELECT coalesce(sum(octet_length(a.body) + octet_length(a.reason) \
+                                           + coalesce(octet_length(a.measurements), 0) \
+                                           + coalesce(octet_length(a.private_notes), 0)), 0) \
+                       FROM session_note_amendments a WHERE a.note_id = s.id) AS size \
+             FROM session_notes s WHERE s.client_id = $1 \
+               AND ($2::timestamptz IS NULL OR (s.session_time, s.id) > ($2, $3)) \
+             ORDER BY s.session_time, s.id LIMIT $4 \
+           ) n \
+         ) page WHERE through - size < $5 ORDER BY session_time, id"
+    ))
+    .bind(client_id)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .bind(max_bytes)
+    .fetch_all(conn)
+    .await
+}
+
+/// A plan version in the export, with its plan's creation (the order).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ExportedPlanRow {
+    #[sqlx(flatten)]
+    pub version: PlanVersionRow,
+    pub plan_created_at: DateTime<Utc>,
+}
+
+/// The next plan versions of a client after `after` (plan creation, plan
+/// id, version), oldest plan and version first: at most `limit`, and none
+/// beyond the first whose sealed bodies before it add up to `max_bytes` or
+/// more (export).
+pub(crate) async fn plan_versions_batch(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid, i32)>,
+    limit: i64,
+    max_bytes: i64,
+) -> Result<Vec<ExportedPlanRow>, sqlx::Error> {
+    let (after_time, after_id, after_version) = match after {
+        Some((time, id, version)) => (Some(time), Some(id), Some(version)),
+        None => (None, None, None),
+    };
+    sqlx::query_as(&format!(
+        "SELECT * FROM ( \
+           SELECT page.*, sum(octet_length(page.body)) \
+                  OVER (ORDER BY page.plan_created_at, page.plan_id, page.version) AS through \
+           FROM ( \
+             SELECT {PLAN_VERSION_COLUMNS}, p.created_at AS plan_created_at \
+             FROM training_plans p JOIN training_plan_versions v ON v.plan_id = p.id \
+             WHERE p.client_id = $1 \
+               AND ($2::timestamptz IS NULL OR (p.created_at, p.id, v.version) > ($2, $3, $4)) \
+             ORDER BY p.created_at, p.id, v.version LIMIT $5 \
+           ) page \
+         ) batch WHERE through - octet_length(body) < $6 \
+         ORDER BY plan_created_at, plan_id, version"
+    ))
+    .bind(client_id)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(after_version)
+    .bind(limit)
+    .bind(max_bytes)
     .fetch_all(conn)
     .await
 }

@@ -588,6 +588,7 @@ pub(crate) async fn attack(
             pb::ListTrainingPlansRequest {
                 client_id: client_id.into(),
                 purpose,
+                ..Default::default()
             },
             token,
         ))
@@ -1073,6 +1074,7 @@ async fn a_plan_revision_is_a_new_version_and_every_earlier_one_stays_readable()
             pb::ListTrainingPlansRequest {
                 client_id: client_id.clone(),
                 purpose: AccessPurpose::Treatment as i32,
+                ..Default::default()
             },
             &owner.2,
         ))

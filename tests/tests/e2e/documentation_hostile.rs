@@ -381,6 +381,7 @@ async fn a_nul_or_control_character_in_any_string_field_is_refused_by_name_and_w
             pb::ListTrainingPlansRequest {
                 client_id: format!("\0{client_id}"),
                 purpose: TREATMENT,
+                ..Default::default()
             },
             &owner.2,
         ))
@@ -396,6 +397,12 @@ async fn a_nul_or_control_character_in_any_string_field_is_refused_by_name_and_w
         }))
         .await;
     refused("export", outcome, &["client_id"]);
+    let outcome = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "clients"))
+        .stream_client_documentation(tonic::Request::new(pb::StreamClientDocumentationRequest {
+            client_id: format!("{client_id}\0"),
+        }))
+        .await;
+    refused("streamed export", outcome, &["client_id"]);
 
     // Nothing was written: the two notes, the signed one unamended and
     // without summary, the draft unchanged, one plan at version 1.
@@ -677,6 +684,7 @@ async fn impossible_numbers_unknown_enums_and_dates_outside_the_calendar_are_ref
             pb::ListTrainingPlansRequest {
                 client_id: client_id.clone(),
                 purpose: 42,
+                ..Default::default()
             },
             &owner.2,
         ))
@@ -814,6 +822,7 @@ async fn impossible_numbers_unknown_enums_and_dates_outside_the_calendar_are_ref
             pb::ListTrainingPlansRequest {
                 client_id: client_id.clone(),
                 purpose: TREATMENT,
+                ..Default::default()
             },
             &owner.2,
         ))
@@ -1069,6 +1078,7 @@ async fn answers(
             pb::ListTrainingPlansRequest {
                 client_id: client_id.into(),
                 purpose: TREATMENT,
+                ..Default::default()
             },
             token,
         ))
@@ -1331,6 +1341,19 @@ async fn a_service_peer_calls_no_public_rpc_and_only_clients_exports() {
             (Code::PermissionDenied, "PEER_NOT_ALLOWED".into()),
             "{peer} exporting"
         );
+        let streamed = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, peer))
+            .stream_client_documentation(bearer(
+                pb::StreamClientDocumentationRequest {
+                    client_id: client_id.clone(),
+                },
+                &owner.2,
+            ))
+            .await;
+        assert_eq!(
+            answer(&streamed),
+            (Code::PermissionDenied, "PEER_NOT_ALLOWED".into()),
+            "{peer} streaming an export"
+        );
     }
     let exported = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "clients"))
         .export_client_documentation(tonic::Request::new(pb::ExportClientDocumentationRequest {
@@ -1340,6 +1363,18 @@ async fn a_service_peer_calls_no_public_rpc_and_only_clients_exports() {
         .expect("clients exports")
         .into_inner();
     assert_eq!(exported.notes.len(), 1);
+    let mut streamed = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "clients"))
+        .stream_client_documentation(tonic::Request::new(pb::StreamClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await
+        .expect("clients streams the export")
+        .into_inner();
+    let mut notes = 0;
+    while let Some(message) = streamed.message().await.expect("a message") {
+        notes += message.notes.len();
+    }
+    assert_eq!(notes, 1);
 }
 
 /// [`answers`] through `api` (another peer's channel).
@@ -1424,6 +1459,7 @@ async fn answers_via(
             pb::ListTrainingPlansRequest {
                 client_id: client_id.into(),
                 purpose: TREATMENT,
+                ..Default::default()
             },
             token,
         ))
@@ -1603,6 +1639,7 @@ async fn a_hundred_concurrent_writers_of_one_note_or_plan_leave_exactly_one_chan
             pb::ListTrainingPlansRequest {
                 client_id: client_id.clone(),
                 purpose: TREATMENT,
+                ..Default::default()
             },
             &owner.2,
         ))
@@ -2075,6 +2112,12 @@ async fn once_the_client_is_purged_their_documentation_answers_subject_erased_ne
         }))
         .await;
     assert_eq!(answer(&outcome), erased, "ExportClientDocumentation");
+    let outcome = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "clients"))
+        .stream_client_documentation(tonic::Request::new(pb::StreamClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await;
+    assert_eq!(answer(&outcome), erased, "StreamClientDocumentation");
     let after = get_note(&sandbox, &owner.2, &note, pb::NoteView::Trainer, false)
         .await
         .expect_err("still erased");

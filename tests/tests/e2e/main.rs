@@ -19,6 +19,7 @@ mod database;
 mod directory;
 mod documentation;
 mod documentation_hostile;
+mod documentation_size;
 mod floods;
 mod identity_support;
 mod jwks;

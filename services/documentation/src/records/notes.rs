@@ -14,16 +14,13 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Asker, Idempotency, Records, commit, event};
-use crate::domain::{self, NoteStatus, View};
+use crate::domain::{self, MAX_NOTE_HISTORY_BYTES, NoteStatus, View};
 use crate::peers::Level;
 use crate::repo::{self, AmendmentRow, NewNote, NoteRow, SealedNote};
 use crate::seal::Slot;
 use crate::{DocumentationError, SERVICE};
 
 const NOTES: &str = "session_notes";
-/// Most bytes of notes in one ListSessionNotes page: well under gRPC's
-/// default 4 MiB message limit, above the largest single note.
-const MAX_PAGE_BYTES: usize = 3 * 1024 * 1024;
 const AMENDMENTS: &str = "session_note_amendments";
 
 /// A new note's draft as asked.
@@ -516,7 +513,19 @@ impl Records {
             audit = audit.changed_field(field);
         }
         fitflow_outbox::record(&mut tx, &audit.build()).await?;
-        self.finish(tx, note_id, client_id, true).await
+        let row = repo::note(&mut tx, note_id, client_id, false)
+            .await?
+            .ok_or(DocumentationError::NoteNotFound)?;
+        let note = self
+            .render(&mut tx, &row, View::Trainer, true, None)
+            .await?;
+        // Every read of the note must fit one gRPC message: past its budget
+        // the transaction is dropped (rolled back) and nothing is written.
+        if domain::history_bytes(&note) > MAX_NOTE_HISTORY_BYTES {
+            return Err(DocumentationError::NoteHistoryTooLarge);
+        }
+        commit(tx).await?;
+        Ok(note)
     }
 
     /// Reads a note for `view`, with an access event for `purpose`.
@@ -590,15 +599,16 @@ impl Records {
         for (index, row) in rows.iter().enumerate() {
             let latest = latest.iter().find(|amendment| amendment.note_id == row.id);
             let note = self.render(&mut tx, row, view, false, latest).await?;
-            bytes += note.encoded_len();
             // A page any gRPC client can read (4 MiB by default): past the
             // budget, the rest is the next page.
-            if bytes > MAX_PAGE_BYTES
+            let size = note.encoded_len();
+            if !domain::joins_page(bytes, size)
                 && let Some(last) = index.checked_sub(1).and_then(|last| rows.get(last))
             {
                 next = Some((last.session_time, last.id));
                 break;
             }
+            bytes += size;
             notes.push(note);
         }
         let access =

@@ -1,16 +1,17 @@
 //! Training plans: every revision is a new version; none is ever changed.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use fitflow_api::etag::Etag;
 use fitflow_api::idempotency::{self, Claim};
 use fitflow_api::time::{to_civil_date, to_timestamp};
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use fitflow_proto::documentation as pb;
 use fitflow_proto::google::r#type::Date;
+use prost::Message as _;
 use uuid::Uuid;
 
 use super::{Asker, Idempotency, Records, commit, event};
-use crate::domain::PlanStatus;
+use crate::domain::{self, MAX_PAGE_BYTES, PlanStatus};
 use crate::peers::Level;
 use crate::repo::{self, PlanVersionRow};
 use crate::seal::Slot;
@@ -18,8 +19,6 @@ use crate::validate::PlanHeader;
 use crate::{DocumentationError, SERVICE};
 
 const VERSIONS: &str = "training_plan_versions";
-/// Most plans ListTrainingPlans returns.
-const MAX_PLANS: i64 = 200;
 
 /// A plan as asked: its checked header and the rest, to seal.
 #[derive(Debug, Clone)]
@@ -274,32 +273,52 @@ impl Records {
         Ok(plan)
     }
 
-    /// A client's plans (current versions), with one access event.
+    /// One page of a client's plans (current versions), newest plan first,
+    /// at most `page_size` and [`MAX_PAGE_BYTES`] of them, with one access
+    /// event for the page; and where the next page starts, if any.
     pub(crate) async fn plans(
         &self,
         asker: Asker<'_>,
         client_id: Uuid,
         purpose: Purpose,
-    ) -> Result<Vec<pb::TrainingPlan>, DocumentationError> {
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size: u32,
+    ) -> Result<(Vec<pb::TrainingPlan>, Option<(DateTime<Utc>, Uuid)>), DocumentationError> {
         let principal = asker.principal;
         let (mut tx, reach) = self.begin(asker, client_id).await?;
-        let mut rows = repo::current_plans(&mut tx, client_id, MAX_PLANS).await?;
-        rows.retain(|row| reach.reads(principal, row.trainer_id));
+        let budget = i64::try_from(MAX_PAGE_BYTES).unwrap_or(i64::MAX);
+        let mut rows =
+            repo::plans_page(&mut tx, client_id, after, i64::from(page_size), budget).await?;
+        rows.retain(|row| reach.reads(principal, row.version.trainer_id));
         if rows.is_empty() && reach.level == Level::None {
             return Err(DocumentationError::ClientNotFound);
         }
+        let remaining = rows.first().map_or(0, |row| row.remaining);
+        // Opened before the access event (which counts what is returned),
+        // returned after the commit.
+        let mut plans = Vec::with_capacity(rows.len());
+        let mut bytes = 0;
+        let mut last = None;
+        for row in &rows {
+            let plan = self.open_plan(&row.version).await?;
+            // A page any gRPC client can read (4 MiB by default).
+            let size = plan.encoded_len();
+            if !domain::joins_page(bytes, size) {
+                break;
+            }
+            bytes += size;
+            plans.push(plan);
+            last = Some((row.plan_created_at, row.version.plan_id));
+        }
+        let next = last.filter(|_| i64::try_from(plans.len()).unwrap_or(i64::MAX) < remaining);
         let access =
             AuditEventBuilder::new(SERVICE, Action::View, "client_training_plans", client_id)
                 .actor_user(principal.user_id)
-                .change("plans", "", &rows.len().to_string())
+                .change("plans", "", &plans.len().to_string())
                 .purpose(purpose)
                 .build();
         fitflow_outbox::record(&mut tx, &access).await?;
-        let mut plans = Vec::with_capacity(rows.len());
-        for row in &rows {
-            plans.push(self.open_plan(row).await?);
-        }
         commit(tx).await?;
-        Ok(plans)
+        Ok((plans, next))
     }
 }

@@ -15,7 +15,7 @@ use crate::seal::Slot;
 use crate::{DocumentationError, SERVICE};
 
 /// Most notes one GetProgress reads.
-const MAX_PROGRESS_NOTES: i64 = 5_000;
+const MAX_PROGRESS_NOTES: i64 = domain::MAX_PROGRESS_NOTES as i64;
 
 /// A chart: its unit, its points (date, value, note) and the weeks'
 /// adherence.
@@ -46,7 +46,8 @@ impl Records {
         }
         let sessions =
             repo::measured_sessions(&mut tx, client_id, first, last, MAX_PROGRESS_NOTES).await?;
-        let plans = repo::current_plans(&mut tx, client_id, 200).await?;
+        // Dates and pace only: adherence needs no plan's sealed body.
+        let plans = repo::plan_spans(&mut tx, client_id, 200).await?;
         let access = AuditEventBuilder::new(SERVICE, Action::View, "client_progress", client_id)
             .actor_user(principal.user_id)
             .change("notes", "", &sessions.len().to_string())
