@@ -159,6 +159,13 @@ impl Stack {
         endpoints: &Arc<BTreeMap<&'static str, String>>,
     ) -> anyhow::Result<()> {
         let name = service.name();
+        if service.sends_mail() && settings.mail.is_none() {
+            anyhow::bail!(
+                "{name} sends mail and does not start without a mail server: set {} \
+                 (smtp://host:port)",
+                crate::settings::SMTP_URL_VAR
+            );
+        }
         let paths = TlsPaths::in_dir(&settings.tls_dir, name);
         let (tls_config, cert_resolver) = tls::server_config(&paths).context("TLS")?;
         let pool = fitflow_db::connect(&served.database_url, name, POOL_SIZE)

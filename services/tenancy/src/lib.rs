@@ -19,6 +19,7 @@ mod error;
 pub mod formats;
 pub mod grpc;
 mod identity;
+mod letters;
 mod repo;
 mod service;
 
@@ -28,6 +29,7 @@ pub use directory::Directory;
 pub use error::TenancyError;
 pub use grpc::TenancyGrpc;
 pub use identity::Accounts;
+pub use letters::Letters;
 pub use service::TenancyService;
 
 /// The service's name, schema and audit source.

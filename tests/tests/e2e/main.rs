@@ -37,6 +37,7 @@ mod sealed_fields;
 mod sessions;
 mod tenancy;
 mod tenancy_hostile;
+mod tenancy_mail;
 mod tokens;
 #[macro_use]
 mod transport;
