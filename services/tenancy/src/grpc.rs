@@ -185,9 +185,9 @@ impl TenancyService for TenancyGrpc {
         let mut violations = Violations::new();
         let user_id = uuid(&mut violations, "user_id", &request.user_id);
         violations.check(
-            (0..=256).contains(&request.limit),
+            (0..=fitflow_auth::MAX_ACTING_FOR_IDS).contains(&request.limit),
             "limit",
-            "must be 0 (the default, 256) to 256",
+            "must be 0 (the default, 256) to 10000",
         );
         done(violations)?;
         let limit = match usize::try_from(request.limit) {

@@ -38,6 +38,7 @@ mod sessions;
 mod tenancy;
 mod tenancy_hostile;
 mod tenancy_mail;
+mod tenancy_truncated;
 mod tokens;
 #[macro_use]
 mod transport;

@@ -542,14 +542,14 @@ async fn another_tenant_and_the_wrong_peer_see_nothing() {
         .await
         .expect_err("only billing reads tax profiles");
     assert_eq!(reason(&tax_via_gateway), "PEER_NOT_ALLOWED");
-    let acting_via_billing = tenancy(&sandbox, "billing")
+    let acting_via_gateway = tenancy(&sandbox, "gateway")
         .get_acting_for(pb::GetActingForRequest {
             user_id: trainer_id.clone(),
             limit: 0,
         })
         .await
-        .expect_err("only identity asks what a user acts for");
-    assert_eq!(reason(&acting_via_billing), "PEER_NOT_ALLOWED");
+        .expect_err("only services ask what a user acts for");
+    assert_eq!(reason(&acting_via_gateway), "PEER_NOT_ALLOWED");
     let rate_via_clients = tenancy(&sandbox, "clients")
         .get_rate(pb::GetRateRequest::default())
         .await

@@ -2177,14 +2177,16 @@ async fn another_chain_a_stranger_a_former_lead_and_wrong_peers_learn_nothing() 
             .await
             .expect_err("only billing reads tax profiles");
         assert_eq!(reason(&status), "PEER_NOT_ALLOWED", "{peer}");
-        let status = as_peer
-            .get_acting_for(pb::GetActingForRequest {
-                user_id: trainer_id.clone(),
-                limit: 0,
-            })
-            .await
-            .expect_err("only identity asks what a user acts for");
-        assert_eq!(reason(&status), "PEER_NOT_ALLOWED", "{peer}");
+        if matches!(peer, "gateway" | "operator") {
+            let status = as_peer
+                .get_acting_for(pb::GetActingForRequest {
+                    user_id: trainer_id.clone(),
+                    limit: 0,
+                })
+                .await
+                .expect_err("only services ask what a user acts for");
+            assert_eq!(reason(&status), "PEER_NOT_ALLOWED", "{peer}");
+        }
     }
     let status = tenancy(&sandbox, IDENTITY)
         .get_tax_profile(pb::GetTaxProfileRequest {
@@ -2193,14 +2195,13 @@ async fn another_chain_a_stranger_a_former_lead_and_wrong_peers_learn_nothing() 
         .await
         .expect_err("identity does not read tax profiles");
     assert_eq!(reason(&status), "PEER_NOT_ALLOWED");
-    let status = tenancy(&sandbox, "billing")
+    tenancy(&sandbox, "clients")
         .get_acting_for(pb::GetActingForRequest {
             user_id: trainer_id.clone(),
             limit: 0,
         })
         .await
-        .expect_err("billing does not ask what a user acts for");
-    assert_eq!(reason(&status), "PEER_NOT_ALLOWED");
+        .expect("a service completing a truncated token asks what a user acts for");
     for peer in ["clients", "scheduling", "identity", "audit"] {
         let status = tenancy(&sandbox, peer)
             .get_rate(pb::GetRateRequest {
@@ -3322,7 +3323,7 @@ async fn out_of_range_numbers_are_refused_by_field() {
             .await;
         assert_refused_on(outcome, "page_size", "contracts");
     }
-    for limit in [-1, 257, i32::MAX] {
+    for limit in [-1, 10_001, i32::MAX] {
         let outcome = tenancy(&sandbox, IDENTITY)
             .get_acting_for(pb::GetActingForRequest {
                 user_id: trainer_id.clone(),
