@@ -1578,9 +1578,10 @@ async fn search_queries_with_operators_punctuation_or_many_words_never_fail_inte
             .await;
         assert!(outcome.is_ok(), "{query:?}: {outcome:?}");
     }
-    // The operators are dropped, the words kept: the studio is still found.
+    // The operators are dropped, the words kept: the studio is still found
+    // (words of three characters or more are prefixes).
     let found = client
-        .list_studios(bearer(search("yo:* & !no|"), &owner_token))
+        .list_studios(bearer(search("yog:* & !nor|"), &owner_token))
         .await
         .expect("search")
         .into_inner()
@@ -1594,8 +1595,9 @@ async fn search_queries_with_operators_punctuation_or_many_words_never_fail_inte
         .await
         .expect_err("longer than 100 characters");
     assert_eq!(violated_fields(&status), ["query"]);
-    // The most words that fit: 50 one-letter words.
-    let many_words = vec!["y"; 50].join(" ");
+    // The most words that fit: 25 three-letter prefixes (the first eight
+    // count).
+    let many_words = vec!["yog"; 25].join(" ");
     let found = client
         .list_studios(bearer(search(&many_words), &owner_token))
         .await
@@ -1624,7 +1626,7 @@ async fn five_hundred_concurrent_searches_all_answer_and_another_user_is_still_s
             client
                 .list_studios(bearer(
                     pb::ListStudiosRequest {
-                        query: format!("yoga {}", ["nord", "sud", "ou", ""][index % 4]),
+                        query: format!("yoga {}", ["nord", "sud", "oue", ""][index % 4]),
                         page_size: 200,
                         ..Default::default()
                     },
@@ -3389,4 +3391,43 @@ async fn out_of_range_numbers_are_refused_by_field() {
         assert_refused_on(outcome, "rates.commission_rate", rate);
     }
     assert_eq!(digest(&admin).await, before, "a refused call wrote");
+}
+
+#[tokio::test]
+async fn a_search_word_shorter_than_three_characters_matches_whole_words_only() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let seven = create_studio(&sandbox, &owner_token, "Pulse 7", "").await;
+    let seventy = create_studio(&sandbox, &owner_token, "Pulse 71", "").await;
+    let mut client = tenancy(&sandbox, "gateway");
+    let mut found = async |query: &str| -> Vec<String> {
+        let mut ids: Vec<String> = client
+            .list_studios(bearer(
+                pb::ListStudiosRequest {
+                    query: query.into(),
+                    ..Default::default()
+                },
+                &owner_token,
+            ))
+            .await
+            .expect("search")
+            .into_inner()
+            .studios
+            .into_iter()
+            .map(|studio| studio.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![seven.id.clone(), seventy.id.clone()];
+    both.sort();
+    assert_eq!(found("pulse 7").await, [seven.id.clone()]);
+    assert_eq!(found("pulse 71").await, [seventy.id.clone()]);
+    assert_eq!(
+        found("puls").await,
+        both,
+        "three characters or more: a prefix"
+    );
+    assert!(found("pu").await.is_empty(), "two: a whole word");
 }
