@@ -169,5 +169,8 @@ async fn a_refusal_quoting_the_recipient_is_an_error_that_does_not() {
     );
     assert!(!printed.contains("ana@example.com"), "{printed}");
     assert!(!printed.contains("no such user"), "{printed}");
-    assert!(std::error::Error::source(&error).is_none(), "no source to print");
+    assert!(
+        std::error::Error::source(&error).is_none(),
+        "no source to print"
+    );
 }

@@ -3422,8 +3422,13 @@ async fn a_search_word_shorter_than_three_characters_matches_whole_words_only() 
     };
     let mut both = vec![seven.id.clone(), seventy.id.clone()];
     both.sort();
-    assert_eq!(found("pulse 7").await, [seven.id.clone()]);
-    assert_eq!(found("pulse 71").await, [seventy.id.clone()]);
+    assert_eq!(
+        found("puls").await,
+        both,
+        "three characters or more: a prefix"
+    );
+    assert_eq!(found("pulse 7").await, [seven.id]);
+    assert_eq!(found("pulse 71").await, [seventy.id]);
     assert_eq!(
         found("puls").await,
         both,

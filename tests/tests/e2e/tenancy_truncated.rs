@@ -86,11 +86,9 @@ async fn a_truncated_token_reaches_a_member_beyond_the_cap_until_the_member_leav
         .await
         .expect("the lead removes the member");
     sandbox.structure_settled().await;
-    fitflow_testkit::eventually(
-        "the old token is refused as stale",
-        SETTLE,
-        async || member_trail(&sandbox, &token, staying).await == Code::Unauthenticated,
-    )
+    fitflow_testkit::eventually("the old token is refused as stale", SETTLE, async || {
+        member_trail(&sandbox, &token, staying).await == Code::Unauthenticated
+    })
     .await;
     let refreshed = sandbox.login(&lead_email).await.access_token;
     assert_eq!(
@@ -98,11 +96,9 @@ async fn a_truncated_token_reaches_a_member_beyond_the_cap_until_the_member_leav
         serde_json::Value::Bool(true),
         "still more than 256"
     );
-    fitflow_testkit::eventually(
-        "the member who left is out of reach",
-        SETTLE,
-        async || member_trail(&sandbox, &refreshed, leaving).await == Code::PermissionDenied,
-    )
+    fitflow_testkit::eventually("the member who left is out of reach", SETTLE, async || {
+        member_trail(&sandbox, &refreshed, leaving).await == Code::PermissionDenied
+    })
     .await;
     assert_eq!(
         member_trail(&sandbox, &refreshed, staying).await,
