@@ -4,6 +4,7 @@
 
 mod principal;
 pub mod revocation;
+pub mod structure;
 mod verified;
 mod verifier;
 
@@ -14,6 +15,7 @@ pub use principal::{
 pub use revocation::{
     Revocation, RevocationBatch, RevocationFollower, RevocationSource, RevocationStream,
 };
+pub use structure::{ActingFor, MAX_ACTING_FOR_IDS, STRUCTURE_TTL, StructureSource};
 pub use verifier::{
     AUDIENCE, Claims, EXPIRY_LEEWAY, ISSUER, KEY_SET_TTL, KeySource, MIN_FETCH_GAP, PublicKeyEntry,
     TokenError, TokenVerifier,

@@ -68,7 +68,11 @@ pub struct Principal {
     /// Studios the user manages (owned, and every location below), from
     /// tenancy's structure at login or refresh.
     pub studio_ids: Vec<Uuid>,
-    /// The structure was cut at 256 ids of a kind: ask tenancy for the rest.
+    /// The token's structure was cut at 256 ids of a kind. A service that
+    /// authorizes from the structure has its verifier complete the lists
+    /// from tenancy (`fitflow_auth::structure`), and this stays true only
+    /// when tenancy could not answer (the token's own, shorter lists) or
+    /// even its answer was cut.
     pub claims_truncated: bool,
     /// Tenancy could not be asked when the token was issued: it carries the
     /// user's own id only (fewer rights, never more); refresh for the rest.

@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
 use crate::revocation::{RevocationFollower, RevocationSource, SharedRevocations, unix_now};
+use crate::structure::{Structure, StructureSource};
 use crate::verified::{Verified, VerifiedTokens};
 use crate::{Principal, Role};
 
@@ -213,6 +214,9 @@ pub struct TokenVerifier {
     revocations: Option<Arc<SharedRevocations>>,
     /// Tokens whose signature was already checked.
     verified: VerifiedTokens,
+    /// Completes truncated tokens from tenancy; `None` leaves them as they
+    /// are (tenancy itself, identity, tools).
+    structure: Option<Structure>,
 }
 
 impl TokenVerifier {
@@ -230,7 +234,18 @@ impl TokenVerifier {
             validation,
             revocations: None,
             verified: VerifiedTokens::new(crate::verified::CAPACITY),
+            structure: None,
         }
+    }
+
+    /// The same verifier, replacing the lists of a token that says
+    /// `claims_truncated` with `source`'s answer for its user (tenancy's
+    /// `GetActingFor`), remembered per user for at most
+    /// [`crate::STRUCTURE_TTL`]; see [`crate::structure`].
+    #[must_use]
+    pub fn with_structure(mut self, source: StructureSource) -> Self {
+        self.structure = Some(Structure::new(source));
+        self
     }
 
     /// The same verifier, refusing what identity revokes: tokens of revoked
@@ -273,7 +288,15 @@ impl TokenVerifier {
                 .check(&verified.claims, FIRST_REPLAY_WAIT)
                 .await?;
         }
-        Ok(verified.principal.clone())
+        let mut principal = verified.principal.clone();
+        if principal.claims_truncated
+            && let Some(structure) = &self.structure
+        {
+            structure
+                .complete(&mut principal, verified.claims.iat)
+                .await;
+        }
+        Ok(principal)
     }
 
     /// Decodes `token` and checks its signature, issuer, audience and expiry.

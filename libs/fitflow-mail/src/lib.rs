@@ -10,7 +10,8 @@
 //! plain text in UTF-8.
 //!
 //! A message body may hold a secret (a one-time link): neither the body nor
-//! the recipient ever appears in an error or a log line here.
+//! the recipient ever appears in an error or a log line here — not even
+//! through the server's reply, which may quote the recipient.
 
 use std::fmt;
 
@@ -72,10 +73,55 @@ pub enum MailError {
     /// The message could not be built.
     #[error("the message could not be built")]
     Message,
-    /// The SMTP server could not be reached or refused the message; the
-    /// detail is lettre's, which never holds the message.
+    /// The SMTP server could not be reached or refused the message.
     #[error("smtp: {0}")]
-    Smtp(#[from] lettre::transport::smtp::Error),
+    Smtp(SmtpFailure),
+}
+
+/// What went wrong with the SMTP server, without its words: a server's
+/// reply may echo the recipient ("550 <ana@example.com>: no such user"),
+/// so only the kind of failure and the reply code are kept, and lettre's
+/// error is not kept as a source a logger could print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpFailure {
+    /// `permanent`, `transient`, `timeout`, `tls`, `connection`, `response`
+    /// or `client`.
+    pub kind: &'static str,
+    /// The server's reply code, when it replied with one (e.g. `550`).
+    pub code: Option<String>,
+}
+
+impl fmt::Display for SmtpFailure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(formatter, "{} failure (reply {code})", self.kind),
+            None => write!(formatter, "{} failure", self.kind),
+        }
+    }
+}
+
+impl From<lettre::transport::smtp::Error> for MailError {
+    fn from(error: lettre::transport::smtp::Error) -> Self {
+        let kind = if error.is_permanent() {
+            "permanent"
+        } else if error.is_transient() {
+            "transient"
+        } else if error.is_timeout() {
+            "timeout"
+        } else if error.is_tls() {
+            "tls"
+        } else if error.is_response() {
+            "response"
+        } else if error.is_client() {
+            "client"
+        } else {
+            "connection"
+        };
+        MailError::Smtp(SmtpFailure {
+            kind,
+            code: error.status().map(|code| code.to_string()),
+        })
+    }
 }
 
 /// Sends mail over one SMTP server.

@@ -108,3 +108,69 @@ async fn a_bad_recipient_is_refused_before_any_connection() {
     assert!(matches!(refused, Err(MailError::Recipient)));
     assert!(sink.received().is_empty());
 }
+
+/// A server that greets, then refuses every recipient with a reply quoting
+/// it, as real servers do ("550 5.1.1 <ana@example.com>: no such user").
+async fn server_refusing_recipients() -> u16 {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (reader, mut writer) = stream.into_split();
+                let mut lines = BufReader::new(reader).lines();
+                writer.write_all(b"220 refusing ESMTP\r\n").await.ok();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply = if upper.starts_with("EHLO") {
+                        "250 refusing\r\n".to_owned()
+                    } else if let Some(recipient) = upper
+                        .starts_with("RCPT TO:")
+                        .then(|| line["RCPT TO:".len()..].trim().to_owned())
+                    {
+                        format!("550 5.1.1 {recipient}: no such user here\r\n")
+                    } else if upper.starts_with("QUIT") {
+                        writer.write_all(b"221 bye\r\n").await.ok();
+                        return;
+                    } else {
+                        "250 ok\r\n".to_owned()
+                    };
+                    if writer.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_refusal_quoting_the_recipient_is_an_error_that_does_not() {
+    fitflow_server::install_crypto_provider();
+    let port = server_refusing_recipients().await;
+    let mailer = Mailer::new(&MailSettings {
+        url: format!("smtp://127.0.0.1:{port}"),
+        from: FROM.into(),
+    })
+    .expect("a mailer");
+    let error = mailer
+        .send(verification_mail("ana@example.com"))
+        .await
+        .expect_err("the server refuses the recipient");
+    let printed = format!("{error} {error:?}");
+    assert!(
+        matches!(&error, MailError::Smtp(failure) if failure.kind == "permanent"
+            && failure.code.as_deref() == Some("550")),
+        "{printed}"
+    );
+    assert!(!printed.contains("ana@example.com"), "{printed}");
+    assert!(!printed.contains("no such user"), "{printed}");
+    assert!(
+        std::error::Error::source(&error).is_none(),
+        "no source to print"
+    );
+}

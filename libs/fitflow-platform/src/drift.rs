@@ -133,6 +133,46 @@ pub fn check(table: &[ServiceSpec], files: &BTreeMap<String, String>) -> Vec<Dri
     drifts
 }
 
+/// The dev stack's start script, which exports the process environment.
+pub const DEV_UP: &str = "deploy/dev/up";
+
+/// When any of `senders` (the registry's services that send mail) is
+/// deployed, the Kubernetes base's shared ConfigMap names an SMTP server
+/// (`FITFLOW_SMTP_URL=smtp://…` or `smtps://…`) and the dev stack exports
+/// one: those services do not start without it.
+pub fn check_mail(senders: &[&str], files: &BTreeMap<String, String>) -> Vec<Drift> {
+    if senders.is_empty() {
+        return Vec::new();
+    }
+    let who = senders.join(", ");
+    let mut drifts = Vec::new();
+    let base_names_a_server = files.get(K8S_BASE).is_some_and(|text| {
+        code_lines(text).any(|line| {
+            let item = line.trim().trim_start_matches("- ").trim();
+            item.strip_prefix("FITFLOW_SMTP_URL=")
+                .is_some_and(|url| url.starts_with("smtp://") || url.starts_with("smtps://"))
+        })
+    });
+    if !base_names_a_server {
+        drifts.push(drift(
+            K8S_BASE,
+            None,
+            format!("no FITFLOW_SMTP_URL=smtp://… in the shared ConfigMap, but {who} send mail"),
+        ));
+    }
+    let dev_exports_one = files.get(DEV_UP).is_some_and(|text| {
+        code_lines(text).any(|line| line.trim().starts_with("export FITFLOW_SMTP_URL="))
+    });
+    if !dev_exports_one {
+        drifts.push(drift(
+            DEV_UP,
+            None,
+            format!("does not export FITFLOW_SMTP_URL, but {who} send mail"),
+        ));
+    }
+    drifts
+}
+
 /// The ports of the Dockerfile's `EXPOSE` lines (`50051`, `50051/tcp` or a
 /// range `50051-50057`) must be exactly the table's.
 pub fn check_dockerfile(table: &[ServiceSpec], file: &str, text: &str) -> Vec<Drift> {
@@ -520,6 +560,36 @@ path "pki/issue/{{service}}" {
   capabilities = ["update"]
 }
 "#;
+
+    #[test]
+    fn a_mail_sender_needs_an_smtp_server_in_the_k8s_base_and_the_dev_stack() {
+        let mut files = BTreeMap::new();
+        files.insert(
+            K8S_BASE.to_owned(),
+            "literals:\n  # - FITFLOW_SMTP_URL=smtp://commented-out:25\n".to_owned(),
+        );
+        files.insert(
+            DEV_UP.to_owned(),
+            "  # export FITFLOW_SMTP_URL=x\n".to_owned(),
+        );
+        assert!(check_mail(&[], &files).is_empty());
+        let drifts = check_mail(&["identity", "tenancy"], &files);
+        assert_eq!(drifts.len(), 2, "{drifts:?}");
+        assert!(
+            drifts
+                .iter()
+                .all(|drift| drift.problem.contains("identity, tenancy"))
+        );
+        files.insert(
+            K8S_BASE.to_owned(),
+            "literals:\n      - FITFLOW_SMTP_URL=smtp://smtp-relay:587\n".to_owned(),
+        );
+        files.insert(
+            DEV_UP.to_owned(),
+            "  export FITFLOW_SMTP_URL=\"smtp://127.0.0.1:$SMTP_PORT\"\n".to_owned(),
+        );
+        assert!(check_mail(&["tenancy"], &files).is_empty());
+    }
 
     #[test]
     fn exposed_ports_are_read_from_lists_ranges_and_protocols() {

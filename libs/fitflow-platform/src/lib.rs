@@ -15,6 +15,7 @@ mod revocations;
 pub mod service;
 pub mod settings;
 pub mod stack;
+mod structure;
 pub mod table;
 
 pub use registry::Registry;

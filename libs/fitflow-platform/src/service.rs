@@ -48,13 +48,21 @@ pub trait Service: Send + Sync + 'static {
         ServiceKind::Producer
     }
 
-    /// Whether its verifier refuses tokens whose structure claims (`sup`,
-    /// `studios`) went stale (TOKEN_STALE). A service that authorizes from
-    /// them must; one that never reads them (tenancy keeps the structure
-    /// itself, identity checks roles only) says false, so a structure change
-    /// costs its callers no refresh there.
+    /// Whether it authorizes from the token's structure claims (`sup`,
+    /// `studios`): its verifier then refuses tokens whose claims went stale
+    /// (TOKEN_STALE) and completes a token that says `claims_truncated` from
+    /// tenancy's `GetActingFor` (cached ≤ 2 s). One that never reads them
+    /// (tenancy keeps the structure itself, identity checks roles only) says
+    /// false, so a structure change costs its callers no refresh there.
     fn refuses_stale_claims(&self) -> bool {
         true
+    }
+
+    /// Whether it sends mail: the platform then refuses to start it without
+    /// an SMTP server (`FITFLOW_SMTP_URL`), and the deployment files must
+    /// name one (a test checks them against the registry).
+    fn sends_mail(&self) -> bool {
+        false
     }
 
     /// Builds its gRPC services from `context`. Long-running work goes

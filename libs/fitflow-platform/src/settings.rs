@@ -129,8 +129,8 @@ pub struct Settings {
     /// How to reach every service in the table (`https://host:port`); the
     /// TLS name is the service name.
     pub endpoints: BTreeMap<&'static str, String>,
-    /// Where to send mail (`FITFLOW_SMTP_URL`), if anywhere; identity
-    /// refuses to start without it.
+    /// Where to send mail (`FITFLOW_SMTP_URL`), if anywhere; the services
+    /// that send mail (identity, tenancy) refuse to start without it.
     pub mail: Option<fitflow_mail::MailSettings>,
 }
 

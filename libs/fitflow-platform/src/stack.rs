@@ -31,6 +31,8 @@ const AUDIT_MAX_MESSAGE: usize = 8 * 1024 * 1024;
 const POOL_SIZE: u32 = 16;
 /// The service that issues user tokens and publishes their keys.
 const TOKEN_ISSUER: &str = "identity";
+/// The service whose structure (`GetActingFor`) completes truncated tokens.
+const STRUCTURE_AUTHORITY: &str = "tenancy";
 /// The service that receives every outbox's audit events.
 const AUDIT_SINK: &str = "audit";
 
@@ -159,6 +161,13 @@ impl Stack {
         endpoints: &Arc<BTreeMap<&'static str, String>>,
     ) -> anyhow::Result<()> {
         let name = service.name();
+        if service.sends_mail() && settings.mail.is_none() {
+            anyhow::bail!(
+                "{name} sends mail and does not start without a mail server: set {} \
+                 (smtp://host:port)",
+                crate::settings::SMTP_URL_VAR
+            );
+        }
         let paths = TlsPaths::in_dir(&settings.tls_dir, name);
         let (tls_config, cert_resolver) = tls::server_config(&paths).context("TLS")?;
         let pool = fitflow_db::connect(&served.database_url, name, POOL_SIZE)
@@ -175,11 +184,19 @@ impl Stack {
         // One connection to identity carries both the key fetches and the
         // revocation stream.
         let issuer = peers.channel(TOKEN_ISSUER)?;
-        let (verifier, revocations) = TokenVerifier::new(issuer_key_source(issuer.clone()))
-            .with_revocations(
-                crate::revocations::identity_source(issuer),
-                service.refuses_stale_claims(),
-            );
+        let mut verifier = TokenVerifier::new(issuer_key_source(issuer.clone()));
+        // A service that authorizes from the structure claims completes a
+        // truncated token from their authority; the authority itself reads
+        // its own tables, and identity authorizes by roles.
+        if service.refuses_stale_claims() && name != STRUCTURE_AUTHORITY {
+            verifier = verifier.with_structure(crate::structure::tenancy_source(
+                peers.channel(STRUCTURE_AUTHORITY)?,
+            ));
+        }
+        let (verifier, revocations) = verifier.with_revocations(
+            crate::revocations::identity_source(issuer),
+            service.refuses_stale_claims(),
+        );
         let verifier = Arc::new(verifier);
         let phase = match service.kind() {
             ServiceKind::Producer => Phase::Producers,

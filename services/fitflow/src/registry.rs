@@ -22,6 +22,34 @@ pub fn registry() -> Registry {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use fitflow_platform::drift;
+
+    #[test]
+    fn every_service_that_sends_mail_is_deployed_with_an_smtp_server() {
+        let registry = super::registry();
+        let senders: Vec<&str> = registry
+            .services()
+            .iter()
+            .filter(|service| service.sends_mail())
+            .map(|service| service.name())
+            .collect();
+        assert_eq!(senders, ["identity", "tenancy"]);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let files: BTreeMap<String, String> = [drift::K8S_BASE, drift::DEV_UP]
+            .into_iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(root.join(path))
+                    .unwrap_or_else(|error| panic!("read {path}: {error}"));
+                (path.to_owned(), text)
+            })
+            .collect();
+        let drifts = drift::check_mail(&senders, &files);
+        assert!(drifts.is_empty(), "{drifts:?}");
+    }
+
     #[test]
     fn the_registry_matches_the_table_of_services() {
         let names = super::registry().names();

@@ -35,6 +35,11 @@ impl Service for IdentityService {
         false
     }
 
+    /// Verification and password-reset codes leave only by mail.
+    fn sends_mail(&self) -> bool {
+        true
+    }
+
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
             let mailer = context.mail.clone().ok_or_else(|| {

@@ -22,26 +22,30 @@ use uuid::Uuid;
 use crate::TenancyError;
 use crate::domain::BankAccount;
 use crate::identity::Accounts;
+use crate::letters::Letters;
 
-/// The tenancy service's state: its pool, key ring, page-token key and the
-/// identity client it checks accounts with.
+/// The tenancy service's state: its pool, key ring, page-token key, the
+/// identity client it checks accounts with and the letters it mails.
 pub struct Directory {
     pool: PgPool,
     keyring: KeyRing,
     page_tokens: PageTokens,
     accounts: Accounts,
+    letters: Letters,
 }
 
 impl Directory {
     /// The use cases over `pool`, sealing with `keyring`, asking identity
-    /// through `accounts`. Page tokens are signed with a key drawn once per
-    /// process (a restarted process refuses older tokens; callers start over).
-    pub fn new(pool: PgPool, keyring: KeyRing, accounts: Accounts) -> Self {
+    /// through `accounts` and mailing invitations with `letters`. Page
+    /// tokens are signed with a key drawn once per process (a restarted
+    /// process refuses older tokens; callers start over).
+    pub fn new(pool: PgPool, keyring: KeyRing, accounts: Accounts, letters: Letters) -> Self {
         Self {
             pool,
             keyring,
             page_tokens: PageTokens::with_random_key(),
             accounts,
+            letters,
         }
     }
 

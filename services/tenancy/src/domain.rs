@@ -11,6 +11,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::formats::Province;
 
+pub mod search;
+
 /// Deepest a studio chain or a team may be (the top counts as level 1).
 pub const MAX_TREE_DEPTH: usize = 4;
 

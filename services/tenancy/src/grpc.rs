@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::ERROR_DOMAIN;
 use crate::convert;
 use crate::directory::{Directory, Idempotency, NewContract, TrainerRef};
+use crate::domain;
 use crate::formats::Province;
 use crate::repo::{Party, StudioFilter};
 
@@ -185,9 +186,9 @@ impl TenancyService for TenancyGrpc {
         let mut violations = Violations::new();
         let user_id = uuid(&mut violations, "user_id", &request.user_id);
         violations.check(
-            (0..=256).contains(&request.limit),
+            (0..=fitflow_auth::MAX_ACTING_FOR_IDS).contains(&request.limit),
             "limit",
-            "must be 0 (the default, 256) to 256",
+            "must be 0 (the default, 256) to 10000",
         );
         done(violations)?;
         let limit = match usize::try_from(request.limit) {
@@ -296,7 +297,7 @@ impl TenancyService for TenancyGrpc {
                 .read(&mut violations, &query, &request.page_token);
         done(violations)?;
         let filter = StudioFilter {
-            tsquery: prefix_query(&request.query),
+            tsquery: domain::search::studio_query(&request.query),
             province: province.map(Province::code),
             parent_studio_id: parent,
             managed_only: request.managed_only,
@@ -845,34 +846,4 @@ fn contract_and_etag(contract_id: &str, etag: &str) -> Result<(uuid::Uuid, Strin
     check_text(&mut violations, "etag", etag, TextKind::Line, 100);
     done(violations)?;
     Ok((contract_id.unwrap_or_default(), etag.to_owned()))
-}
-
-/// A `tsquery` matching every word of `query` as a prefix: words are runs of
-/// letters and digits (everything else separates them), at most eight.
-/// Nothing of the caller's text reaches `to_tsquery` but those runs, so its
-/// operators cannot be injected.
-pub fn prefix_query(query: &str) -> Option<String> {
-    let words: Vec<String> = query
-        .split(|character: char| !character.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .take(8)
-        .map(|word| format!("{}:*", word.to_lowercase()))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" & "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn search_words_become_prefix_terms_and_operators_are_dropped() {
-        assert_eq!(
-            prefix_query("Montréal  yoga").as_deref(),
-            Some("montréal:* & yoga:*")
-        );
-        assert_eq!(prefix_query("a|b & !c").as_deref(), Some("a:* & b:* & c:*"));
-        assert_eq!(prefix_query(" '&:* "), None);
-        assert_eq!(prefix_query("").as_deref(), None);
-    }
 }

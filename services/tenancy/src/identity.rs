@@ -1,5 +1,6 @@
-//! What tenancy asks identity: whether an account is active, and whose
-//! account an email is (identity's internal `LookupUser`, tenancy only).
+//! What tenancy asks identity: whether an account is active, whose account
+//! an email is, and where to mail an invitee (identity's internal
+//! `LookupUser`, tenancy only).
 
 use std::time::Duration;
 
@@ -13,6 +14,22 @@ use crate::TenancyError;
 
 /// Longest wait for identity when the caller set no shorter deadline.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where and how to address an account's owner.
+#[derive(Clone)]
+pub(crate) struct Contact {
+    /// The normalised email address.
+    pub email: String,
+    /// The name shown to other users.
+    pub display_name: String,
+}
+
+/// One account as identity describes it.
+struct Account {
+    id: Uuid,
+    active: bool,
+    contact: Contact,
+}
 
 /// Identity's account directory, over mTLS.
 #[derive(Clone)]
@@ -28,12 +45,9 @@ impl Accounts {
         }
     }
 
-    /// The account's id and whether it is active; `None` when identity
-    /// knows no such account (or it is deleted).
-    async fn lookup(
-        &self,
-        key: lookup_user_request::Key,
-    ) -> Result<Option<(Uuid, bool)>, TenancyError> {
+    /// The account; `None` when identity knows no such account (or it is
+    /// deleted).
+    async fn lookup(&self, key: lookup_user_request::Key) -> Result<Option<Account>, TenancyError> {
         let mut request = tonic::Request::new(LookupUserRequest { key: Some(key) });
         let timeout = fitflow_server::deadline::remaining()
             .map_or(LOOKUP_TIMEOUT, |remaining| remaining.min(LOOKUP_TIMEOUT));
@@ -48,7 +62,14 @@ impl Accounts {
                 let response = response.into_inner();
                 let id = Uuid::try_parse(&response.user_id)
                     .map_err(|_| TenancyError::IdentityUnavailable("a malformed user id".into()))?;
-                Ok(Some((id, response.status == UserStatus::Active as i32)))
+                Ok(Some(Account {
+                    id,
+                    active: response.status == UserStatus::Active as i32,
+                    contact: Contact {
+                        email: response.email,
+                        display_name: response.display_name,
+                    },
+                }))
             }
             Err(status) if status.code() == Code::NotFound => Ok(None),
             // Identity's answer is not the caller's business beyond "down".
@@ -65,7 +86,7 @@ impl Accounts {
             .lookup(lookup_user_request::Key::UserId(user_id.to_string()))
             .await?
         {
-            Some((_, true)) => Ok(()),
+            Some(account) if account.active => Ok(()),
             _ => Err(TenancyError::UserNotActive),
         }
     }
@@ -75,7 +96,17 @@ impl Accounts {
         Ok(self
             .lookup(lookup_user_request::Key::Email(email.to_owned()))
             .await?
-            .filter(|(_, active)| *active)
-            .map(|(id, _)| id))
+            .filter(|account| account.active)
+            .map(|account| account.id))
+    }
+
+    /// Where to mail the owner of `user_id`: `None` unless it is an active
+    /// account.
+    pub(crate) async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, TenancyError> {
+        Ok(self
+            .lookup(lookup_user_request::Key::UserId(user_id.to_string()))
+            .await?
+            .filter(|account| account.active)
+            .map(|account| account.contact))
     }
 }

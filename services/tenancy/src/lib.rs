@@ -19,6 +19,7 @@ mod error;
 pub mod formats;
 pub mod grpc;
 mod identity;
+mod letters;
 mod repo;
 mod service;
 
@@ -28,6 +29,7 @@ pub use directory::Directory;
 pub use error::TenancyError;
 pub use grpc::TenancyGrpc;
 pub use identity::Accounts;
+pub use letters::Letters;
 pub use service::TenancyService;
 
 /// The service's name, schema and audit source.
@@ -40,14 +42,26 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const RPC: &str = "/fitflow.tenancy.v1.TenancyService/";
 
 /// Who may call what: the gateway and operators use the public RPCs;
-/// billing alone reads tax profiles, identity alone what a user acts for,
-/// `GetRate` admits billing, and `GetTrainer` scheduling, documentation and
-/// billing (free slots, a note's or an invoice's date are in the trainer's
-/// zone), beside the edge.
+/// billing alone reads tax profiles; what a user acts for is read by
+/// identity (for tokens) and by every service that authorizes from a
+/// token's structure (to complete a truncated one); `GetRate` admits
+/// billing, and `GetTrainer` scheduling, documentation and billing (free
+/// slots, a note's or an invoice's date are in the trainer's zone), beside
+/// the edge.
 pub fn peer_policy() -> PeerPolicy {
     PeerPolicy::new(EDGE_PEERS)
         .allow(&format!("{RPC}GetTaxProfile"), &["billing"])
-        .allow(&format!("{RPC}GetActingFor"), &["identity"])
+        .allow(
+            &format!("{RPC}GetActingFor"),
+            &[
+                "identity",
+                "clients",
+                "scheduling",
+                "documentation",
+                "billing",
+                "audit",
+            ],
+        )
         .allow(
             &format!("{RPC}GetTrainer"),
             &[

@@ -501,7 +501,15 @@ pub(crate) async fn list_studios(
     query
         .push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
         .push_bind(limit);
-    query.build_query_as().fetch_all(conn).await
+    // A search is planned with its own words every time (an unnamed
+    // statement): a prepared one turns generic after five runs, and the
+    // generic plan walks the newest-first index for every search, through
+    // all 100,000 studios for a word that matches none (133 ms measured).
+    query
+        .build_query_as()
+        .persistent(filter.tsquery.is_none())
+        .fetch_all(conn)
+        .await
 }
 
 /// A `contracts` row.

@@ -5,7 +5,7 @@ use fitflow_proto::tenancy::tenancy_service_server::TenancyServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{Accounts, Directory, MIGRATOR, SERVICE, TenancyGrpc};
+use crate::{Accounts, Directory, Letters, MIGRATOR, SERVICE, TenancyGrpc};
 
 /// Largest request message: profiles and studios are small.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -33,12 +33,24 @@ impl Service for TenancyService {
         false
     }
 
+    /// Team and contract invitations are mailed to the invitee.
+    fn sends_mail(&self) -> bool {
+        true
+    }
+
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
+            let mailer = context.mail.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "tenancy mails invitations: set FITFLOW_SMTP_URL (smtp://host:port)"
+                )
+            })?;
             let identity = context.peers.channel("identity").map_err(|error| {
                 anyhow::anyhow!("cannot prepare the channel to identity: {error}")
             })?;
-            let directory = Directory::new(context.pool, context.keyring, Accounts::new(identity));
+            let accounts = Accounts::new(identity);
+            let letters = Letters::new(mailer, accounts.clone());
+            let directory = Directory::new(context.pool, context.keyring, accounts, letters);
             Ok(ServiceRoutes::new().add_service(
                 TenancyServiceServer::new(TenancyGrpc::new(directory))
                     .max_decoding_message_size(MAX_MESSAGE),

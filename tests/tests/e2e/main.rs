@@ -39,6 +39,8 @@ mod sealed_fields;
 mod sessions;
 mod tenancy;
 mod tenancy_hostile;
+mod tenancy_mail;
+mod tenancy_truncated;
 mod tokens;
 #[macro_use]
 mod transport;

@@ -542,14 +542,14 @@ async fn another_tenant_and_the_wrong_peer_see_nothing() {
         .await
         .expect_err("only billing reads tax profiles");
     assert_eq!(reason(&tax_via_gateway), "PEER_NOT_ALLOWED");
-    let acting_via_billing = tenancy(&sandbox, "billing")
+    let acting_via_gateway = tenancy(&sandbox, "gateway")
         .get_acting_for(pb::GetActingForRequest {
             user_id: trainer_id.clone(),
             limit: 0,
         })
         .await
-        .expect_err("only identity asks what a user acts for");
-    assert_eq!(reason(&acting_via_billing), "PEER_NOT_ALLOWED");
+        .expect_err("only services ask what a user acts for");
+    assert_eq!(reason(&acting_via_gateway), "PEER_NOT_ALLOWED");
     let rate_via_clients = tenancy(&sandbox, "clients")
         .get_rate(pb::GetRateRequest::default())
         .await
@@ -1281,4 +1281,87 @@ async fn a_contracted_studio_sees_the_trainer_card_and_nothing_private() {
         sees_trainer(&sandbox, &trainer_token, &trainer_id).await,
         Code::Ok
     );
+}
+
+/// Waits until audit refuses `token` as stale (its structure claims changed).
+async fn refused_as_stale(sandbox: &Sandbox, token: &str, own_id: &str) {
+    fitflow_testkit::eventually(
+        "audit refuses the owner's stale token",
+        std::time::Duration::from_secs(20),
+        async || member_trail(sandbox, token, own_id).await == Code::Unauthenticated,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn moving_deleting_and_restoring_a_location_makes_its_owners_token_stale_each_time() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    let (owner_id, owner_email, _) = member(&sandbox, "Olga").await;
+    let token = sandbox.login(&owner_email).await.access_token;
+    let first = create_studio(&sandbox, &token, "Chain One", "").await;
+    let second = create_studio(&sandbox, &token, "Chain Two", "").await;
+    let location = create_studio(&sandbox, &token, "Location", &first.id).await;
+    sandbox.structure_settled().await;
+    let token = sandbox.login(&owner_email).await.access_token;
+    let mut studios = ids(&claims_of(&token), "studios");
+    studios.sort();
+    let mut expected = vec![first.id.clone(), second.id.clone(), location.id.clone()];
+    expected.sort();
+    assert_eq!(studios, expected);
+    assert_eq!(member_trail(&sandbox, &token, &owner_id).await, Code::Ok);
+    let mut client = tenancy(&sandbox, "gateway");
+
+    // Moved into the other chain.
+    client
+        .update_studio(bearer(
+            pb::UpdateStudioRequest {
+                studio: Some(pb::Studio {
+                    id: location.id.clone(),
+                    parent_studio_id: second.id.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["parent_studio_id".into()],
+                }),
+                etag: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("move the location");
+    refused_as_stale(&sandbox, &token, &owner_id).await;
+    let token = sandbox.login(&owner_email).await.access_token;
+    assert!(ids(&claims_of(&token), "studios").contains(&location.id));
+
+    // Deleted: the refreshed token no longer holds it.
+    client
+        .delete_studio(bearer(
+            pb::DeleteStudioRequest {
+                studio_id: location.id.clone(),
+                etag: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("delete the location");
+    refused_as_stale(&sandbox, &token, &owner_id).await;
+    let token = sandbox.login(&owner_email).await.access_token;
+    assert!(!ids(&claims_of(&token), "studios").contains(&location.id));
+    assert_eq!(member_trail(&sandbox, &token, &owner_id).await, Code::Ok);
+
+    // Restored: stale again, and back in the claims after a refresh.
+    client
+        .undelete_studio(bearer(
+            pb::UndeleteStudioRequest {
+                studio_id: location.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("restore the location");
+    refused_as_stale(&sandbox, &token, &owner_id).await;
+    let token = sandbox.login(&owner_email).await.access_token;
+    assert!(ids(&claims_of(&token), "studios").contains(&location.id));
+    assert_eq!(member_trail(&sandbox, &token, &owner_id).await, Code::Ok);
 }

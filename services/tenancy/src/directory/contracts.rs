@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{Directory, Idempotency, user};
 use crate::domain::{self, ClassCategory, ContractRefusal, ContractState, Rates};
+use crate::letters::ContractInvitationLetter;
 use crate::repo::{self, ContractRow, Party, RateRow};
 use crate::{SERVICE, TenancyError};
 
@@ -203,6 +204,16 @@ impl Directory {
             .ok_or(TenancyError::ContractNotFound)?;
         let view = view(&mut tx, row).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        // Only a new invitation is mailed: a replay of its request is not.
+        self.letters.send_contract_invitation(
+            trainer_id,
+            ContractInvitationLetter {
+                contract_id,
+                studio_name: studio.name,
+                role: invitation.role,
+                start_date: invitation.start_date,
+            },
+        );
         Ok(view)
     }
 

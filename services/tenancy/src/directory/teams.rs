@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::trainers::TrainerView;
 use super::{Directory, Idempotency, TrainerRef, user};
 use crate::domain;
+use crate::letters::TeamInvitationLetter;
 use crate::repo::{self, TeamInvitationRow};
 use crate::{SERVICE, TenancyError};
 
@@ -48,11 +49,12 @@ impl Directory {
             tx.commit().await.map_err(fitflow_db::DbError::from)?;
             return Ok(row);
         }
-        if !repo::caller_acts_for(&mut tx, leader_id).await?
-            || repo::trainer(&mut tx, leader_id, false).await?.is_none()
-        {
+        if !repo::caller_acts_for(&mut tx, leader_id).await? {
             return Err(TenancyError::TrainerNotFound);
         }
+        let leader = repo::trainer(&mut tx, leader_id, false)
+            .await?
+            .ok_or(TenancyError::TrainerNotFound)?;
         repo::lock_teams(&mut tx).await?;
         let leader_chain = repo::team_chain_upwards(&mut tx, leader_id).await?;
         if leader_chain.contains(&trainer_id) {
@@ -98,6 +100,15 @@ impl Directory {
             .await?
             .ok_or(TenancyError::TeamInvitationNotFound)?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
+        // Only a new invitation is mailed: a replay of its request is not.
+        self.letters.send_team_invitation(
+            trainer_id,
+            TeamInvitationLetter {
+                invitation_id,
+                lead_name: leader.business_name,
+                expires_at: row.expires_at,
+            },
+        );
         Ok(row)
     }
 
