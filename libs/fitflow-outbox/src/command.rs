@@ -111,7 +111,10 @@ pub fn is_permanent(code: Code) -> bool {
     )
 }
 
-/// Opens a channel to a service by name.
+/// Opens a channel to a service by name; its connecting and handshake must
+/// be bounded (`fitflow_server::client::channel` bounds them), so that a
+/// receiver that accepts the TCP connection but never answers (a hung
+/// process, a port held by something else) does not stall the relay.
 pub type Channels = Arc<dyn Fn(&str) -> Result<Channel, String> + Send + Sync>;
 
 /// How a [`CommandRelay`] paces itself.
@@ -288,17 +291,9 @@ impl CommandRelay {
         }
     }
 
-    /// One delivery attempt, bounded as a whole: a receiver that accepts the
-    /// TCP connection but never answers (a hung process, a port held by
-    /// something else) must not stall the relay.
+    /// One delivery attempt, bounded by [`CommandRelayConfig::call_timeout`]
+    /// once connected and by the channel's own bounds before.
     async fn deliver(&self, command: &store::PendingCommand) -> Delivery {
-        match tokio::time::timeout(self.config.call_timeout, self.try_deliver(command)).await {
-            Ok(delivery) => delivery,
-            Err(_) => Delivery::Retry("DeadlineExceeded".to_owned()),
-        }
-    }
-
-    async fn try_deliver(&self, command: &store::PendingCommand) -> Delivery {
         let channel = match (self.channels)(&command.target) {
             Ok(channel) => channel,
             Err(error) => return Delivery::Retry(format!("no channel: {error}")),

@@ -68,15 +68,15 @@ impl Documentation {
             .ok_or(ClientsError::Corrupt("descriptor set"))?
             .get_message_by_name(EXPORT_MESSAGE)
             .ok_or(ClientsError::Corrupt("export message descriptor"))?;
-        // The outer timeout also bounds connecting and the TLS handshake.
         let mut client = self.client.clone();
-        let mut stream =
-            tokio::time::timeout_at(deadline, client.stream_client_documentation(request))
-                .await
-                .map_err(|_| ClientsError::DocumentationUnavailable)?
-                .map(tonic::Response::into_inner)
-                // Documentation's answer is not the caller's business beyond "down".
-                .map_err(|_| ClientsError::DocumentationUnavailable)?;
+        let mut stream = client
+            .stream_client_documentation(request)
+            .await
+            .map(tonic::Response::into_inner)
+            // Documentation's answer is not the caller's business beyond "down".
+            .map_err(|_| ClientsError::DocumentationUnavailable)?;
+        // One deadline for the whole stream: the request's own timeout ends
+        // only the wait for its first answer.
         let mut section = serde_json::Map::new();
         let mut total = 0;
         while let Some(message) = tokio::time::timeout_at(deadline, stream.message())

@@ -40,11 +40,10 @@ impl Appointments {
         let timeout = fitflow_server::deadline::remaining()
             .map_or(EXPORT_TIMEOUT, |remaining| remaining.min(EXPORT_TIMEOUT));
         request.set_timeout(timeout);
-        // The outer timeout also bounds connecting and the TLS handshake.
         let mut client = self.client.clone();
-        tokio::time::timeout(timeout, client.export_client_appointments(request))
+        client
+            .export_client_appointments(request)
             .await
-            .map_err(|_| ClientsError::SchedulingUnavailable)?
             .map(tonic::Response::into_inner)
             // Scheduling's answer is not the caller's business beyond "down".
             .map_err(|_| ClientsError::SchedulingUnavailable)

@@ -82,20 +82,13 @@ impl Structure {
             user_id: user_id.to_string(),
             limit: MAX_CLAIM_IDS,
         });
+        // Connecting and the handshake are bounded by the platform's channel.
         request.set_timeout(ASK_TIMEOUT);
-        // The outer timeout also bounds connecting and the TLS handshake,
-        // which the request's own deadline does not cover.
         let mut client = self.client.clone();
-        let answer = tokio::time::timeout(ASK_TIMEOUT, client.get_acting_for(request)).await;
-        let response = match answer {
-            Ok(Ok(response)) => response.into_inner(),
-            Ok(Err(status)) => {
+        let response = match client.get_acting_for(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
                 tracing::warn!(code = ?status.code(), "tenancy's GetActingFor failed; issuing partial claims");
-                self.record(true);
-                return ActingFor::partial();
-            }
-            Err(_) => {
-                tracing::warn!("tenancy's GetActingFor timed out; issuing partial claims");
                 self.record(true);
                 return ActingFor::partial();
             }

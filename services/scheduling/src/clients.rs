@@ -45,11 +45,10 @@ impl ClientAccess {
         let timeout = fitflow_server::deadline::remaining()
             .map_or(CHECK_TIMEOUT, |remaining| remaining.min(CHECK_TIMEOUT));
         request.set_timeout(timeout);
-        // The outer timeout also bounds connecting and the TLS handshake.
         let mut client = self.client.clone();
-        let answer = tokio::time::timeout(timeout, client.check_client_access(request))
+        let answer = client
+            .check_client_access(request)
             .await
-            .map_err(|_| SchedulingError::ClientsUnavailable("CheckClientAccess timed out".into()))?
             .map_err(|status| {
                 SchedulingError::ClientsUnavailable(format!(
                     "CheckClientAccess: {:?}",

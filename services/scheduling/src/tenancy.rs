@@ -46,12 +46,8 @@ impl TrainerZones {
         let timeout = fitflow_server::deadline::remaining()
             .map_or(ZONE_TIMEOUT, |remaining| remaining.min(ZONE_TIMEOUT));
         request.set_timeout(timeout);
-        // The outer timeout also bounds connecting and the TLS handshake.
         let mut client = self.client.clone();
-        let answer = tokio::time::timeout(timeout, client.get_trainer(request))
-            .await
-            .map_err(|_| SchedulingError::TenancyUnavailable("GetTrainer timed out".into()))?;
-        match answer {
+        match client.get_trainer(request).await {
             Ok(answer) => Ok(answer
                 .into_inner()
                 .trainer

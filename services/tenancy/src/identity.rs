@@ -52,12 +52,8 @@ impl Accounts {
         let timeout = fitflow_server::deadline::remaining()
             .map_or(LOOKUP_TIMEOUT, |remaining| remaining.min(LOOKUP_TIMEOUT));
         request.set_timeout(timeout);
-        // The outer timeout also bounds connecting and the TLS handshake.
         let mut client = self.client.clone();
-        let answer = tokio::time::timeout(timeout, client.lookup_user(request))
-            .await
-            .map_err(|_| TenancyError::IdentityUnavailable("LookupUser timed out".into()))?;
-        match answer {
+        match client.lookup_user(request).await {
             Ok(response) => {
                 let response = response.into_inner();
                 let id = Uuid::try_parse(&response.user_id)

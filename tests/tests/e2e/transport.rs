@@ -169,3 +169,63 @@ async fn reflection_describes_error_details_so_grpcurl_can_decode_them() {
     }
     stack.shutdown().await;
 }
+
+/// Guards a test against the hang it checks for; generous, so a slow
+/// machine never fails it (the test asserts the outcome, not a duration).
+const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A port that accepts TCP connections (the kernel completes them into the
+/// listen backlog) and never says a word, like a hung process.
+fn silent_port() -> (std::net::TcpListener, u16) {
+    let listener =
+        std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).expect("bind a listener");
+    let port = listener.local_addr().expect("its address").port();
+    (listener, port)
+}
+
+#[tokio::test]
+async fn a_peer_that_accepts_tcp_and_never_answers_fails_a_call_without_a_deadline_as_unavailable()
+{
+    fitflow_server::install_crypto_provider();
+    let certs = fitflow_testkit::certs(&["audit", "billing"]);
+    let (_listener, port) = silent_port();
+    let channel = fitflow_server::client::channel(
+        &format!("https://127.0.0.1:{port}"),
+        "audit",
+        &TlsPaths::in_dir(&certs.dir, "billing"),
+    )
+    .expect("a channel");
+
+    // No deadline on the call: only the channel's handshake bound ends it.
+    let answer = tokio::time::timeout(HANG_GUARD, health_over(channel))
+        .await
+        .expect("the call ends instead of hanging");
+    let status = answer.expect_err("a silent peer answers nothing");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+}
+
+#[tokio::test]
+async fn a_booking_whose_clients_service_accepts_tcp_and_never_answers_is_dependency_unavailable() {
+    use crate::identity_support::reason;
+    use crate::scheduling::{SCHEDULING, book, class_type, next_year};
+    use fitflow_proto::scheduling::ClassCategory;
+
+    let sandbox = Sandbox::new().await;
+    // Clients and tenancy are not started: the sandbox keeps their ports
+    // bound, so scheduling's (and identity's) connections to them are
+    // accepted and never answered.
+    let stack = sandbox.start(&[IDENTITY, AUDIT, SCHEDULING]).await;
+    let (_, email) = sandbox.register("Trainer").await;
+    let token = sandbox.login(&email).await.access_token;
+    let class = class_type(&sandbox, &token, ClassCategory::Individual, 1).await;
+
+    let client_id = uuid::Uuid::new_v4().to_string();
+    let booking = book(&sandbox, &token, &class.id, next_year(3, 2, 15), &client_id);
+    let answer = tokio::time::timeout(HANG_GUARD, booking)
+        .await
+        .expect("the booking is answered instead of hanging");
+    let status = answer.expect_err("clients never answered");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(reason(&status), "DEPENDENCY_UNAVAILABLE");
+    stack.shutdown().await;
+}
