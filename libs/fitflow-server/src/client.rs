@@ -9,10 +9,41 @@
 
 use std::time::Duration;
 
+use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::tls::{TlsError, TlsPaths, client_tls};
+
+/// The user's token could not be forwarded: it is not a valid header value
+/// (the token layer admits only tokens that are, so a caller never sees it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the bearer token is not a valid header value")]
+pub struct UnforwardableToken;
+
+/// A call to a peer made while serving a request: `message` with a timeout
+/// of what that request has left, at most `limit` (connecting and the
+/// handshake are bounded by the channel).
+pub fn peer_request<T>(message: T, limit: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(crate::deadline::remaining().map_or(limit, |left| left.min(limit)));
+    request
+}
+
+/// The same, carrying the user's `bearer` token (as
+/// `fitflow_auth::forwarded_bearer` read it) to a peer that decides for
+/// that user.
+pub fn forwarding_request<T>(
+    message: T,
+    bearer: &str,
+    limit: Duration,
+) -> Result<tonic::Request<T>, UnforwardableToken> {
+    let value =
+        MetadataValue::try_from(format!("Bearer {bearer}")).map_err(|_| UnforwardableToken)?;
+    let mut request = peer_request(message, limit);
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -73,4 +104,47 @@ pub type TracedChannel = InterceptedService<
 /// Wraps `channel` so that every request carries the current trace context and deadline.
 pub fn traced(channel: Channel) -> TracedChannel {
     InterceptedService::new(channel, trace_context)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn timeout_of<T>(request: &tonic::Request<T>) -> Option<Duration> {
+        let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+        crate::deadline::parse_grpc_timeout(value)
+    }
+
+    #[test]
+    fn a_peer_call_outside_any_request_waits_its_limit() {
+        let request = peer_request((), Duration::from_secs(3));
+        assert_eq!(timeout_of(&request), Some(Duration::from_secs(3)));
+    }
+
+    #[tokio::test]
+    async fn a_peer_call_never_outlives_the_request_being_served() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let request = crate::deadline::scope(Some(deadline), async {
+            peer_request((), Duration::from_secs(3))
+        })
+        .await;
+        let timeout = timeout_of(&request).expect("a timeout");
+        assert!(timeout <= Duration::from_secs(1), "{timeout:?}");
+    }
+
+    #[test]
+    fn a_forwarded_token_travels_as_the_bearer_and_a_token_that_is_no_header_value_is_refused() {
+        let request = forwarding_request((), "abc.def.ghi", Duration::from_secs(3)).unwrap();
+        assert_eq!(
+            request.metadata().get("authorization").unwrap(),
+            "Bearer abc.def.ghi"
+        );
+        assert_eq!(timeout_of(&request), Some(Duration::from_secs(3)));
+        assert_eq!(
+            forwarding_request((), "abc\ndef", Duration::from_secs(3)).unwrap_err(),
+            UnforwardableToken
+        );
+    }
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod deadline;
 mod guard;
+pub mod handler;
 mod incoming;
 mod policy;
 mod serve;

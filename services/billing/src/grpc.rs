@@ -8,7 +8,6 @@ use fitflow_api::canada::Province;
 use fitflow_api::money::{CURRENCY, cad_amount, two_decimals};
 use fitflow_api::text::{TextKind, check_text, required};
 use fitflow_api::time::{CivilDate, required_date, to_civil_date, to_timestamp};
-use fitflow_auth::Principal;
 use fitflow_error::{ApiError, Violations};
 use fitflow_proto::billing as pb;
 use fitflow_proto::billing::billing_service_server::BillingService;
@@ -436,17 +435,7 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
     }
 }
 
-fn reject(error: ApiError) -> Status {
-    error.into_status(ERROR_DOMAIN)
-}
-
-fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
-    fitflow_auth::principal(request).cloned().map_err(reject)
-}
-
-fn done(violations: Violations) -> Result<(), Status> {
-    violations.into_result().map_err(reject)
-}
+fitflow_server::handler_helpers!(ERROR_DOMAIN);
 
 fn date_in(violations: &mut Violations, field: &str, value: Option<&Date>) -> Option<NaiveDate> {
     required_date(

@@ -8,7 +8,7 @@ use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
 use fitflow_proto::clients::{AccessLevel, CheckClientAccessRequest};
 use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
 use fitflow_proto::tenancy::{GetTaxProfileRequest, GetTrainerRequest, SupplierStatus};
-use tonic::metadata::MetadataValue;
+use fitflow_server::client::{forwarding_request, peer_request};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -35,21 +35,14 @@ pub struct Peers {
     tenancy: TenancyServiceClient<Channel>,
 }
 
-fn timeout() -> Duration {
-    fitflow_server::deadline::remaining().map_or(PEER_TIMEOUT, |left| left.min(PEER_TIMEOUT))
-}
-
 fn unavailable(rpc: &str, status: &tonic::Status) -> BillingError {
     BillingError::DependencyUnavailable(format!("{rpc}: {:?}", status.code()))
 }
 
+/// `message` for a peer that decides for the user whose `bearer` token
+/// this is; a token that is no header value finds no client.
 fn with_token<T>(message: T, bearer: &str) -> Result<tonic::Request<T>, BillingError> {
-    let mut request = tonic::Request::new(message);
-    let value = MetadataValue::try_from(format!("Bearer {bearer}"))
-        .map_err(|_| BillingError::ClientNotFound)?;
-    request.metadata_mut().insert("authorization", value);
-    request.set_timeout(timeout());
-    Ok(request)
+    forwarding_request(message, bearer, PEER_TIMEOUT).map_err(|_| BillingError::ClientNotFound)
 }
 
 impl Peers {
@@ -93,10 +86,12 @@ impl Peers {
 
     /// The issuer's tax standing; TAX_PROFILE_REQUIRED when they have none.
     pub(crate) async fn tax_standing(&self, issuer: Uuid) -> Result<TaxStanding, BillingError> {
-        let mut request = tonic::Request::new(GetTaxProfileRequest {
-            trainer_id: issuer.to_string(),
-        });
-        request.set_timeout(timeout());
+        let request = peer_request(
+            GetTaxProfileRequest {
+                trainer_id: issuer.to_string(),
+            },
+            PEER_TIMEOUT,
+        );
         let mut tenancy = self.tenancy.clone();
         let answer = match tenancy
             .get_tax_profile(request)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use fitflow_proto::documentation::StreamClientDocumentationRequest;
 use fitflow_proto::documentation::documentation_service_client::DocumentationServiceClient;
+use fitflow_server::client::peer_request;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use tonic::transport::Channel;
@@ -56,12 +57,14 @@ impl Documentation {
         &self,
         client_id: Uuid,
     ) -> Result<serde_json::Value, ClientsError> {
-        let mut request = tonic::Request::new(StreamClientDocumentationRequest {
-            client_id: client_id.to_string(),
-        });
         let timeout = fitflow_server::deadline::remaining()
             .map_or(EXPORT_TIMEOUT, |remaining| remaining.min(EXPORT_TIMEOUT));
-        request.set_timeout(timeout);
+        let request = peer_request(
+            StreamClientDocumentationRequest {
+                client_id: client_id.to_string(),
+            },
+            timeout,
+        );
         let deadline = tokio::time::Instant::now() + timeout;
         let descriptor = DESCRIPTORS
             .as_ref()

@@ -7,8 +7,8 @@ use fitflow_api::field_mask::fields_to_update;
 use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
-use fitflow_auth::{Caller, Principal};
-use fitflow_error::{ApiError, Violations};
+use fitflow_auth::Caller;
+use fitflow_error::Violations;
 use fitflow_proto::clients as pb;
 use fitflow_proto::clients::clients_service_server::ClientsService;
 use futures::Stream;
@@ -38,17 +38,7 @@ impl ClientsGrpc {
     }
 }
 
-fn reject(error: ApiError) -> Status {
-    error.into_status(ERROR_DOMAIN)
-}
-
-fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
-    fitflow_auth::principal(request).cloned().map_err(reject)
-}
-
-fn done(violations: Violations) -> Result<(), Status> {
-    violations.into_result().map_err(reject)
-}
+fitflow_server::handler_helpers!(ERROR_DOMAIN);
 
 fn etag(violations: &mut Violations, value: &str) {
     check_text(violations, "etag", value, TextKind::Line, 100);

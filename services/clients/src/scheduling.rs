@@ -7,6 +7,7 @@ use fitflow_proto::scheduling::scheduling_service_client::SchedulingServiceClien
 use fitflow_proto::scheduling::{
     ExportClientAppointmentsRequest, ExportClientAppointmentsResponse,
 };
+use fitflow_server::client::peer_request;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -34,12 +35,12 @@ impl Appointments {
         &self,
         client_id: Uuid,
     ) -> Result<ExportClientAppointmentsResponse, ClientsError> {
-        let mut request = tonic::Request::new(ExportClientAppointmentsRequest {
-            client_id: client_id.to_string(),
-        });
-        let timeout = fitflow_server::deadline::remaining()
-            .map_or(EXPORT_TIMEOUT, |remaining| remaining.min(EXPORT_TIMEOUT));
-        request.set_timeout(timeout);
+        let request = peer_request(
+            ExportClientAppointmentsRequest {
+                client_id: client_id.to_string(),
+            },
+            EXPORT_TIMEOUT,
+        );
         let mut client = self.client.clone();
         client
             .export_client_appointments(request)

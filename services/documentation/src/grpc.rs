@@ -122,17 +122,7 @@ async fn next_export_message(
     Some((Ok(message), state))
 }
 
-fn reject(error: ApiError) -> Status {
-    error.into_status(ERROR_DOMAIN)
-}
-
-fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
-    fitflow_auth::principal(request).cloned().map_err(reject)
-}
-
-fn done(violations: Violations) -> Result<(), Status> {
-    violations.into_result().map_err(reject)
-}
+fitflow_server::handler_helpers!(ERROR_DOMAIN);
 
 fn purpose(violations: &mut Violations, value: i32) -> Purpose {
     match AccessPurpose::try_from(value) {

@@ -12,7 +12,7 @@ use fitflow_proto::scheduling::scheduling_service_client::SchedulingServiceClien
 use fitflow_proto::scheduling::{AppointmentStatus, GetAttendanceRequest};
 use fitflow_proto::tenancy::GetTrainerRequest;
 use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
-use tonic::metadata::MetadataValue;
+use fitflow_server::client::{forwarding_request, peer_request};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -49,22 +49,15 @@ pub struct Peers {
     tenancy: TenancyServiceClient<Channel>,
 }
 
-fn timeout() -> Duration {
-    fitflow_server::deadline::remaining().map_or(PEER_TIMEOUT, |left| left.min(PEER_TIMEOUT))
-}
-
 fn unavailable(rpc: &str, status: &tonic::Status) -> DocumentationError {
     DocumentationError::DependencyUnavailable(format!("{rpc}: {:?}", status.code()))
 }
 
-/// `message` with the user's token forwarded and the deadline set.
+/// `message` for a peer that decides for the user whose `bearer` token
+/// this is; a token that is no header value finds no client.
 fn with_token<T>(message: T, bearer: &str) -> Result<tonic::Request<T>, DocumentationError> {
-    let mut request = tonic::Request::new(message);
-    let value = MetadataValue::try_from(format!("Bearer {bearer}"))
-        .map_err(|_| DocumentationError::ClientNotFound)?;
-    request.metadata_mut().insert("authorization", value);
-    request.set_timeout(timeout());
-    Ok(request)
+    forwarding_request(message, bearer, PEER_TIMEOUT)
+        .map_err(|_| DocumentationError::ClientNotFound)
 }
 
 impl Peers {
@@ -111,11 +104,13 @@ impl Peers {
         appointment_id: Uuid,
         client_id: Uuid,
     ) -> Result<Option<Session>, DocumentationError> {
-        let mut request = tonic::Request::new(GetAttendanceRequest {
-            appointment_id: appointment_id.to_string(),
-            client_id: client_id.to_string(),
-        });
-        request.set_timeout(timeout());
+        let request = peer_request(
+            GetAttendanceRequest {
+                appointment_id: appointment_id.to_string(),
+                client_id: client_id.to_string(),
+            },
+            PEER_TIMEOUT,
+        );
         let mut scheduling = self.scheduling.clone();
         let answer = match scheduling
             .get_attendance(request)

@@ -54,9 +54,7 @@ impl IdentityGrpc {
     }
 }
 
-fn reject(error: ApiError) -> Status {
-    error.into_status(ERROR_DOMAIN)
-}
+fitflow_server::handler_helpers!(ERROR_DOMAIN);
 
 /// What `WatchRevocations` answers with.
 type RevocationResponses =
@@ -84,7 +82,7 @@ impl IdentityService for IdentityGrpc {
             &request.roles,
         ) {
             Ok(account) => {
-                violations.into_result().map_err(reject)?;
+                done(violations)?;
                 account
             }
             Err(mut invalid) => {
@@ -172,7 +170,7 @@ impl IdentityService for IdentityGrpc {
             "user_agent",
             "must not contain control characters",
         );
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         // Limits and audit events key on the one normalised form of the address.
         let address = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
         let client = ClientContext {
@@ -207,7 +205,7 @@ impl IdentityService for IdentityGrpc {
         let request = request.into_inner();
         let mut violations = Violations::new();
         check_token(&mut violations, "token", &request.token);
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let account = self.accounts.verify_email(&request.token).await?;
         Ok(Response::new(pb::VerifyEmailResponse {
             user: Some(user_to_proto(account)),
@@ -222,7 +220,7 @@ impl IdentityService for IdentityGrpc {
         let mut violations = Violations::new();
         check_token(&mut violations, "challenge_token", &request.challenge_token);
         let proof = mfa_proof(&mut violations, request.proof.map(MfaProofField::from));
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let tokens = self
             .accounts
             .complete_mfa_login(&request.challenge_token, proof)
@@ -236,7 +234,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let principal = principal(&request)?;
         let message = request.into_inner();
         let mut violations = Violations::new();
         let mask_paths = message
@@ -275,7 +273,7 @@ impl IdentityService for IdentityGrpc {
             TextKind::Line,
             MAX_ETAG_CHARS,
         );
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let change = ProfileChange {
             display_name: fields
                 .contains("display_name")
@@ -294,7 +292,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::EnrollMfaRequest>,
     ) -> Result<Response<pb::EnrollMfaResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         check_password(
@@ -302,7 +300,7 @@ impl IdentityService for IdentityGrpc {
             "current_password",
             &request.current_password,
         );
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let enrollment = self
             .accounts
             .enroll_mfa(&principal, request.current_password)
@@ -317,7 +315,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::ConfirmMfaRequest>,
     ) -> Result<Response<pb::ConfirmMfaResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let principal = principal(&request)?;
         let code = &request.get_ref().totp_code;
         let mut violations = Violations::new();
         violations.check(
@@ -325,8 +323,8 @@ impl IdentityService for IdentityGrpc {
             "totp_code",
             "must be 6 digits",
         );
-        violations.into_result().map_err(reject)?;
-        let recovery_codes = self.accounts.confirm_mfa(principal, code).await?;
+        done(violations)?;
+        let recovery_codes = self.accounts.confirm_mfa(&principal, code).await?;
         Ok(Response::new(pb::ConfirmMfaResponse { recovery_codes }))
     }
 
@@ -334,12 +332,12 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::DisableMfaRequest>,
     ) -> Result<Response<pb::DisableMfaResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         check_password(&mut violations, "password", &request.password);
         let proof = mfa_proof(&mut violations, request.proof.map(MfaProofField::from));
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         self.accounts
             .disable_mfa(&principal, request.password, proof)
             .await?;
@@ -350,7 +348,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let principal = principal(&request)?;
         let message = request.get_ref();
         let mut violations = Violations::new();
         let page_size = session_page_size(message.page_size);
@@ -366,10 +364,10 @@ impl IdentityService for IdentityGrpc {
             );
             parsed
         };
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let page = self
             .accounts
-            .list_sessions(principal, page_size.unwrap_or_default(), after)
+            .list_sessions(&principal, page_size.unwrap_or_default(), after)
             .await?;
         Ok(Response::new(pb::ListSessionsResponse {
             sessions: page
@@ -392,12 +390,12 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::RevokeSessionRequest>,
     ) -> Result<Response<pb::RevokeSessionResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?;
+        let principal = principal(&request)?;
         let mut violations = Violations::new();
         let session_id = check_uuid(&mut violations, "session_id", &request.get_ref().session_id);
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         self.accounts
-            .revoke_session(principal, session_id.unwrap_or_default())
+            .revoke_session(&principal, session_id.unwrap_or_default())
             .await?;
         Ok(Response::new(pb::RevokeSessionResponse {}))
     }
@@ -406,8 +404,8 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::RevokeAllSessionsRequest>,
     ) -> Result<Response<pb::RevokeAllSessionsResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?;
-        let revoked = self.accounts.revoke_all_sessions(principal).await?;
+        let principal = principal(&request)?;
+        let revoked = self.accounts.revoke_all_sessions(&principal).await?;
         Ok(Response::new(pb::RevokeAllSessionsResponse {
             revoked_count: i32::try_from(revoked).unwrap_or(i32::MAX),
         }))
@@ -417,7 +415,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?.clone();
+        let principal = principal(&request)?;
         let request = request.into_inner();
         let mut violations = Violations::new();
         check_password(
@@ -428,7 +426,7 @@ impl IdentityService for IdentityGrpc {
         if let Some(problem) = domain::password_problem(&request.new_password) {
             violations.add("new_password", problem);
         }
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let revoked = self
             .accounts
             .change_password(&principal, request.current_password, request.new_password)
@@ -446,7 +444,7 @@ impl IdentityService for IdentityGrpc {
         let mut violations = Violations::new();
         let email = domain::normalize_email(&request.email);
         violations.check(email.is_some(), "email", "must be an email address");
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let email = email.unwrap_or_default();
         if let Some(code) = self.accounts.request_password_reset(&email).await? {
             self.letters.send_reset(&email, code);
@@ -466,7 +464,7 @@ impl IdentityService for IdentityGrpc {
         let mut violations = Violations::new();
         let email = domain::normalize_email(&request.email);
         violations.check(email.is_some(), "email", "must be an email address");
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let email = email.unwrap_or_default();
         if let Some(code) = self.accounts.resend_verification(&email).await? {
             self.letters.send_verification(&email, code);
@@ -484,7 +482,7 @@ impl IdentityService for IdentityGrpc {
         if let Some(problem) = domain::password_problem(&request.new_password) {
             violations.add("new_password", problem);
         }
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         self.accounts
             .reset_password(&request.reset_token, request.new_password)
             .await?;
@@ -548,7 +546,7 @@ impl IdentityService for IdentityGrpc {
             "reason",
             "must say why (e.g. the support ticket)",
         );
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let account = self
             .accounts
             .reset_user_mfa(operator, user_id.unwrap_or_default(), message.reason.trim())
@@ -620,7 +618,7 @@ impl IdentityService for IdentityGrpc {
         };
         let page_tokens = self.accounts.page_tokens().await?;
         let after = page_tokens.read::<Uuid>(&mut violations, &query, &message.page_token);
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let user_filter = crate::repo::UserFilter {
             email_prefix: &email_prefix,
             status,
@@ -678,7 +676,7 @@ impl IdentityService for IdentityGrpc {
         let request = request.into_inner();
         let mut violations = Violations::new();
         check_token(&mut violations, "refresh_token", &request.refresh_token);
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let tokens = self.accounts.refresh(&request.refresh_token).await?;
         Ok(Response::new(pb::RefreshTokenResponse {
             tokens: Some(tokens_to_proto(tokens)),
@@ -689,8 +687,8 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::GetCurrentUserRequest>,
     ) -> Result<Response<pb::GetCurrentUserResponse>, Status> {
-        let principal = fitflow_auth::principal(&request).map_err(reject)?;
-        let account = self.accounts.current(principal).await?;
+        let principal = principal(&request)?;
+        let account = self.accounts.current(&principal).await?;
         Ok(Response::new(pb::GetCurrentUserResponse {
             user: Some(user_to_proto(account)),
         }))
@@ -730,7 +728,7 @@ impl IdentityService for IdentityGrpc {
         let after = request.get_ref().after_position;
         let mut violations = Violations::new();
         violations.check(after >= 0, "after_position", "must not be negative");
-        violations.into_result().map_err(reject)?;
+        done(violations)?;
         let batches = self
             .accounts
             .watch_revocations(after)
@@ -971,7 +969,7 @@ fn operator_and_user<'r, T>(
     let principal = operator(request)?;
     let mut violations = Violations::new();
     let user_id = check_uuid(&mut violations, "user_id", raw_user_id);
-    violations.into_result().map_err(reject)?;
+    done(violations)?;
     Ok((principal, user_id.unwrap_or_default()))
 }
 
@@ -985,7 +983,7 @@ fn operator_user_and_role<'r, T>(
     let user_id = check_uuid(&mut violations, "user_id", raw_user_id);
     let role = domain::role_from_proto(raw_role);
     violations.check(role.is_some(), "role", "must be a known role");
-    violations.into_result().map_err(reject)?;
+    done(violations)?;
     Ok((
         principal,
         user_id.unwrap_or_default(),

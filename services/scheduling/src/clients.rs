@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
 use fitflow_proto::clients::{AccessLevel, CheckClientAccessRequest};
-use tonic::metadata::MetadataValue;
+use fitflow_server::client::forwarding_request;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -35,16 +35,15 @@ impl ClientAccess {
         bearer: &str,
         client_id: Uuid,
     ) -> Result<(), SchedulingError> {
-        let mut request = tonic::Request::new(CheckClientAccessRequest {
-            client_id: client_id.to_string(),
-            level: AccessLevel::Write as i32,
-        });
-        let value = MetadataValue::try_from(format!("Bearer {bearer}"))
-            .map_err(|_| SchedulingError::ClientNotFound)?;
-        request.metadata_mut().insert("authorization", value);
-        let timeout = fitflow_server::deadline::remaining()
-            .map_or(CHECK_TIMEOUT, |remaining| remaining.min(CHECK_TIMEOUT));
-        request.set_timeout(timeout);
+        let request = forwarding_request(
+            CheckClientAccessRequest {
+                client_id: client_id.to_string(),
+                level: AccessLevel::Write as i32,
+            },
+            bearer,
+            CHECK_TIMEOUT,
+        )
+        .map_err(|_| SchedulingError::ClientNotFound)?;
         let mut client = self.client.clone();
         let answer = client
             .check_client_access(request)

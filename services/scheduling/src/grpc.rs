@@ -36,17 +36,7 @@ impl SchedulingGrpc {
     }
 }
 
-fn reject(error: ApiError) -> Status {
-    error.into_status(ERROR_DOMAIN)
-}
-
-fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
-    fitflow_auth::principal(request).cloned().map_err(reject)
-}
-
-fn done(violations: Violations) -> Result<(), Status> {
-    violations.into_result().map_err(reject)
-}
+fitflow_server::handler_helpers!(ERROR_DOMAIN);
 
 /// The idempotency record of a create carrying `request_id`, bound to the
 /// caller, the method and the whole request.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fitflow_proto::tenancy::GetTrainerRequest;
 use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
-use tonic::metadata::MetadataValue;
+use fitflow_server::client::forwarding_request;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -37,15 +37,14 @@ impl TrainerZones {
         bearer: &str,
         trainer_id: Uuid,
     ) -> Result<chrono_tz::Tz, SchedulingError> {
-        let mut request = tonic::Request::new(GetTrainerRequest {
-            trainer_id: trainer_id.to_string(),
-        });
-        let value = MetadataValue::try_from(format!("Bearer {bearer}"))
-            .map_err(|_| SchedulingError::TrainerNotFound)?;
-        request.metadata_mut().insert("authorization", value);
-        let timeout = fitflow_server::deadline::remaining()
-            .map_or(ZONE_TIMEOUT, |remaining| remaining.min(ZONE_TIMEOUT));
-        request.set_timeout(timeout);
+        let request = forwarding_request(
+            GetTrainerRequest {
+                trainer_id: trainer_id.to_string(),
+            },
+            bearer,
+            ZONE_TIMEOUT,
+        )
+        .map_err(|_| SchedulingError::TrainerNotFound)?;
         let mut client = self.client.clone();
         match client.get_trainer(request).await {
             Ok(answer) => Ok(answer

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use fitflow_proto::identity::identity_service_client::IdentityServiceClient;
 use fitflow_proto::identity::{LookupUserRequest, UserStatus, lookup_user_request};
+use fitflow_server::client::peer_request;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -48,10 +49,7 @@ impl Accounts {
     /// The account; `None` when identity knows no such account (or it is
     /// deleted).
     async fn lookup(&self, key: lookup_user_request::Key) -> Result<Option<Account>, TenancyError> {
-        let mut request = tonic::Request::new(LookupUserRequest { key: Some(key) });
-        let timeout = fitflow_server::deadline::remaining()
-            .map_or(LOOKUP_TIMEOUT, |remaining| remaining.min(LOOKUP_TIMEOUT));
-        request.set_timeout(timeout);
+        let request = peer_request(LookupUserRequest { key: Some(key) }, LOOKUP_TIMEOUT);
         let mut client = self.client.clone();
         match client.lookup_user(request).await {
             Ok(response) => {
