@@ -21,8 +21,9 @@ pub enum DbError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A migration's validation query did not return true; it was rolled
-    /// back and not recorded.
+    /// A migration's validation query did not return true; it was not
+    /// recorded, and rolled back (or, for one that runs outside a
+    /// transaction, left for its next run to redo).
     #[error("migration {version} ({description}) failed its validation query")]
     ValidationFailed {
         /// The migration's version.

@@ -18,6 +18,18 @@
 //! migration without a down script or without a validation query is refused
 //! before anything runs. The history table keeps sqlx's `_sqlx_migrations`
 //! layout, and the runtime role may not write it.
+//!
+//! A migration whose first line is sqlx's marker `-- no-transaction` runs
+//! outside a transaction, for what PostgreSQL refuses inside one (`CREATE
+//! INDEX CONCURRENTLY`, which builds a large table's index without blocking
+//! its writes). Its statements run one at a time (dollar quoting is refused,
+//! since the migrator splits them itself), then its validation query, and it
+//! is recorded only if that returns true. Nothing rolls such a migration
+//! back: an interrupted or failed run leaves what it did (an INVALID index),
+//! so it must be written to run again (`DROP INDEX CONCURRENTLY IF EXISTS`
+//! before `CREATE INDEX CONCURRENTLY`) and validated so that a leftover fails
+//! (`pg_index.indisvalid`). The same marker on a down script reverts it
+//! outside a transaction too.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -133,10 +145,105 @@ pub struct Step {
     pub version: i64,
     /// Its description, from the file name.
     pub description: String,
-    up: String,
-    down: String,
+    up: Script,
+    down: Script,
     validation: String,
     checksum: Vec<u8>,
+}
+
+/// How a script runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Script {
+    /// Whole, inside the migration's transaction.
+    InTransaction(String),
+    /// Statement by statement, each committed on its own (`-- no-transaction`).
+    Outside(Vec<String>),
+}
+
+impl Script {
+    fn of(migration: &Migration) -> Result<Self, DbError> {
+        if !migration.no_tx {
+            return Ok(Self::InTransaction(migration.sql.to_string()));
+        }
+        statements(&migration.sql)
+            .map(Self::Outside)
+            .map_err(|reason| DbError::InvalidMigration {
+                version: migration.version,
+                reason,
+            })
+    }
+}
+
+/// The statements of a script that runs outside a transaction, without
+/// their comments. PostgreSQL runs a message of several statements as one
+/// implicit transaction, where `CREATE INDEX CONCURRENTLY` is refused, so
+/// each is sent alone. Quotes and comments are honoured; dollar quoting (a
+/// function body) is refused rather than parsed, as such a script only needs
+/// index and plain DDL statements.
+fn statements(sql: &str) -> Result<Vec<String>, &'static str> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '-' if chars.peek() == Some(&'-') => {
+                for skipped in chars.by_ref() {
+                    if skipped == '\n' {
+                        break;
+                    }
+                }
+                current.push('\n');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut previous = ' ';
+                loop {
+                    match chars.next() {
+                        Some('/') if previous == '*' => break,
+                        Some(next) => previous = next,
+                        None => return Err("a block comment is not closed"),
+                    }
+                }
+                current.push(' ');
+            }
+            '\'' | '"' => {
+                current.push(c);
+                loop {
+                    match chars.next() {
+                        Some(next) if next == c => {
+                            current.push(next);
+                            // A doubled quote is the quote itself; go on.
+                            if chars.peek() == Some(&c) {
+                                current.push(c);
+                                chars.next();
+                            } else {
+                                break;
+                            }
+                        }
+                        Some(next) => current.push(next),
+                        None => return Err("a quoted string or name is not closed"),
+                    }
+                }
+            }
+            '$' => return Err("a migration outside a transaction may not use dollar quoting"),
+            ';' => {
+                let statement = current.trim();
+                if !statement.is_empty() {
+                    statements.push(statement.to_owned());
+                }
+                current.clear();
+            }
+            _ => current.push(c),
+        }
+    }
+    let rest = current.trim();
+    if !rest.is_empty() {
+        statements.push(rest.to_owned());
+    }
+    if statements.is_empty() {
+        return Err("a migration outside a transaction has no statement");
+    }
+    Ok(statements)
 }
 
 /// The platform's migrations followed by `service`'s, checked: every up has
@@ -190,8 +297,8 @@ fn steps_of(migrator: &Migrator) -> Result<Vec<Step>, DbError> {
             Ok(Step {
                 version,
                 description: up.description.to_string(),
-                up: up.sql.to_string(),
-                down: down.sql.to_string(),
+                up: Script::of(up)?,
+                down: Script::of(down)?,
                 validation,
                 checksum: up.checksum.to_vec(),
             })
@@ -214,8 +321,9 @@ pub fn validation_query(sql: &str) -> Option<String> {
 }
 
 /// Applies every pending platform and service migration of `schema` as its
-/// owner role, each in its own transaction with its validation query, and
-/// keeps the runtime role out of the migration history.
+/// owner role, each in its own transaction with its validation query (or,
+/// when marked `-- no-transaction`, outside one), and keeps the runtime role
+/// out of the migration history.
 pub async fn migrate_up(
     admin_url: &SecretString,
     schema: &str,
@@ -255,9 +363,15 @@ async fn apply_pending(
 }
 
 async fn apply(conn: &mut PgConnection, step: &Step) -> Result<(), DbError> {
+    let up = match &step.up {
+        Script::InTransaction(up) => up,
+        Script::Outside(statements) => {
+            return apply_outside_transaction(conn, step, statements).await;
+        }
+    };
     let started = std::time::Instant::now();
     let mut transaction = conn.begin().await?;
-    sqlx::raw_sql(&step.up).execute(&mut *transaction).await?;
+    sqlx::raw_sql(up).execute(&mut *transaction).await?;
     let valid: Option<bool> = sqlx::query_scalar(&step.validation)
         .fetch_one(&mut *transaction)
         .await?;
@@ -273,6 +387,53 @@ async fn apply(conn: &mut PgConnection, step: &Step) -> Result<(), DbError> {
             description: step.description.clone(),
         });
     }
+    record(&mut transaction, step, started).await?;
+    transaction.commit().await?;
+    tracing::info!(version = step.version, description = %step.description, "migration applied");
+    Ok(())
+}
+
+/// Runs a `-- no-transaction` migration's statements one at a time, then its
+/// validation query; records it only if that returns true. What ran stays
+/// either way: the migration redoes it on its next run.
+async fn apply_outside_transaction(
+    conn: &mut PgConnection,
+    step: &Step,
+    statements: &[String],
+) -> Result<(), DbError> {
+    let started = std::time::Instant::now();
+    for statement in statements {
+        sqlx::raw_sql(statement).execute(&mut *conn).await?;
+    }
+    let valid: Option<bool> = sqlx::query_scalar(&step.validation)
+        .fetch_one(&mut *conn)
+        .await?;
+    if valid != Some(true) {
+        tracing::error!(
+            version = step.version,
+            description = %step.description,
+            "migration outside a transaction failed its validation; not recorded, to be redone on the next run"
+        );
+        return Err(DbError::ValidationFailed {
+            version: step.version,
+            description: step.description.clone(),
+        });
+    }
+    record(&mut *conn, step, started).await?;
+    tracing::info!(
+        version = step.version,
+        description = %step.description,
+        "migration applied outside a transaction"
+    );
+    Ok(())
+}
+
+/// Records `step` as applied, `started` when it began.
+async fn record(
+    conn: &mut PgConnection,
+    step: &Step,
+    started: std::time::Instant,
+) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES ($1, $2, true, $3, $4)",
@@ -281,10 +442,8 @@ async fn apply(conn: &mut PgConnection, step: &Step) -> Result<(), DbError> {
     .bind(&step.description)
     .bind(&step.checksum)
     .bind(i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX))
-    .execute(&mut *transaction)
+    .execute(&mut *conn)
     .await?;
-    transaction.commit().await?;
-    tracing::info!(version = step.version, description = %step.description, "migration applied");
     Ok(())
 }
 
@@ -307,14 +466,7 @@ pub async fn migrate_down(
             if step.version <= target_version || !applied.contains_key(&step.version) {
                 continue;
             }
-            let mut transaction = conn.begin().await?;
-            sqlx::raw_sql(&step.down).execute(&mut *transaction).await?;
-            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
-                .bind(step.version)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
-            tracing::info!(version = step.version, description = %step.description, "migration reverted");
+            revert(&mut conn, step).await?;
         }
         Ok::<_, DbError>(())
     }
@@ -322,6 +474,29 @@ pub async fn migrate_down(
     unlock_schema(&mut conn, schema).await?;
     result?;
     tracing::info!(schema, target_version, "migrations reverted");
+    Ok(())
+}
+
+/// Runs `step`'s down script and forgets it: in one transaction, or, for a
+/// `-- no-transaction` down script, statement by statement before the
+/// history row goes (a failure leaves it recorded, to be reverted again).
+async fn revert(conn: &mut PgConnection, step: &Step) -> Result<(), DbError> {
+    let forget = sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(step.version);
+    match &step.down {
+        Script::InTransaction(down) => {
+            let mut transaction = conn.begin().await?;
+            sqlx::raw_sql(down).execute(&mut *transaction).await?;
+            forget.execute(&mut *transaction).await?;
+            transaction.commit().await?;
+        }
+        Script::Outside(statements) => {
+            for statement in statements {
+                sqlx::raw_sql(statement).execute(&mut *conn).await?;
+            }
+            forget.execute(&mut *conn).await?;
+        }
+    }
+    tracing::info!(version = step.version, description = %step.description, "migration reverted");
     Ok(())
 }
 
@@ -420,6 +595,35 @@ mod tests {
             validation_query("CREATE TABLE t (id int);\n-- validate:\n"),
             None
         );
+    }
+
+    #[test]
+    fn a_script_outside_a_transaction_is_sent_statement_by_statement_without_comments() {
+        let sql = "-- no-transaction\n\
+                   DROP INDEX CONCURRENTLY IF EXISTS widgets_name; -- a leftover\n\
+                   /* a; block */ CREATE INDEX CONCURRENTLY widgets_name\n\
+                   ON widgets (name) WHERE name <> 'a;b' AND \"odd;\"\"name\" <> 'it''s';\n\
+                   \n-- validate:\n-- SELECT true;\n";
+        assert_eq!(
+            statements(sql).unwrap(),
+            [
+                "DROP INDEX CONCURRENTLY IF EXISTS widgets_name",
+                "CREATE INDEX CONCURRENTLY widgets_name\n\
+                 ON widgets (name) WHERE name <> 'a;b' AND \"odd;\"\"name\" <> 'it''s'",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_script_outside_a_transaction_refuses_dollar_quotes_open_quotes_and_emptiness() {
+        for sql in [
+            "DO $$ BEGIN PERFORM 1; END $$;",
+            "CREATE INDEX i ON t (a) WHERE b = 'open;",
+            "SELECT 1 /* open",
+            "-- no-transaction\n-- validate:\n-- SELECT true;\n",
+        ] {
+            assert!(statements(sql).is_err(), "{sql}");
+        }
     }
 
     #[test]

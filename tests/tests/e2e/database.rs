@@ -320,6 +320,133 @@ async fn a_migration_whose_validation_fails_is_rolled_back_and_not_recorded() {
     assert!(!label, "the failed migration's change was kept");
 }
 
+/// Writes a migration's up and down scripts into `folder`.
+fn write_migration(folder: &std::path::Path, name: &str, up: &str, down: &str) {
+    std::fs::write(folder.join(format!("{name}.up.sql")), up).expect("write the up script");
+    std::fs::write(folder.join(format!("{name}.down.sql")), down).expect("write the down script");
+}
+
+/// Whether `index` of schema `gadgets` exists, and whether it is valid.
+async fn index_state(admin: &sqlx::PgPool, index: &str) -> Option<bool> {
+    sqlx::query_scalar(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('gadgets.' || $1)",
+    )
+    .bind(index)
+    .fetch_optional(admin)
+    .await
+    .expect("read the index")
+}
+
+/// The recorded versions of the gadgets' own migrations (not the platform's).
+async fn recorded_versions(admin: &sqlx::PgPool) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT version FROM gadgets._sqlx_migrations WHERE version >= 1000 ORDER BY version",
+    )
+    .fetch_all(admin)
+    .await
+    .expect("read the history")
+}
+
+#[tokio::test]
+async fn a_concurrent_index_build_left_invalid_is_refused_by_its_validation_and_redone_by_a_migration_that_drops_it_first()
+ {
+    const TABLE: &str = "CREATE TABLE gadgets (id int PRIMARY KEY, code text NOT NULL);\n\
+         INSERT INTO gadgets VALUES (1, 'a'), (2, 'a'), (3, 'b');\n\n\
+         -- validate:\n-- SELECT to_regclass('gadgets') IS NOT NULL;\n";
+    const VALID_INDEX: &str = "-- validate:\n\
+         -- SELECT coalesce((SELECT indisvalid AND indisready FROM pg_index\n\
+         --                  WHERE indexrelid = to_regclass('gadgets_code')), false);\n";
+    const DOWN: &str = "-- no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS gadgets_code;\n";
+    let folder = tempfile::tempdir().expect("a temp dir");
+    write_migration(
+        folder.path(),
+        "20270101000001_gadgets",
+        TABLE,
+        "DROP TABLE gadgets;\n",
+    );
+    // The trap: IF NOT EXISTS keeps an INVALID index left by an earlier run.
+    write_migration(
+        folder.path(),
+        "20270101000002_gadget_codes",
+        &format!(
+            "-- no-transaction\n\
+             CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS gadgets_code ON gadgets (code);\n\n\
+             {VALID_INDEX}"
+        ),
+        DOWN,
+    );
+    let db = fitflow_testkit::database(&[]).await;
+    let admin_url = db.admin_url();
+    let admin = db.admin_pool().await;
+    fitflow_db::provision_schema(&admin_url, "gadgets")
+        .await
+        .expect("provision");
+    let migrator = sqlx::migrate::Migrator::new(folder.path())
+        .await
+        .expect("read the migrations");
+
+    // The build fails on the duplicate code and, outside a transaction,
+    // leaves its INVALID index behind, as an interrupted build does.
+    let failed = fitflow_db::migrate_up(&admin_url, "gadgets", &migrator).await;
+    assert!(
+        matches!(&failed, Err(fitflow_db::DbError::Sqlx(_))),
+        "{failed:?}"
+    );
+    assert_eq!(index_state(&admin, "gadgets_code").await, Some(false));
+    assert_eq!(recorded_versions(&admin).await, [20270101000001]);
+
+    // With the duplicate gone, IF NOT EXISTS skips the build: the
+    // validation sees the INVALID index and refuses to record it.
+    sqlx::query("DELETE FROM gadgets.gadgets WHERE id = 2")
+        .execute(&admin)
+        .await
+        .expect("remove the duplicate");
+    let refused = fitflow_db::migrate_up(&admin_url, "gadgets", &migrator).await;
+    assert!(
+        matches!(
+            refused,
+            Err(fitflow_db::DbError::ValidationFailed {
+                version: 20270101000002,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(recorded_versions(&admin).await, [20270101000001]);
+
+    // Written as the README says — drop what an earlier run left, then
+    // build — the migration redoes the index and is recorded.
+    write_migration(
+        folder.path(),
+        "20270101000002_gadget_codes",
+        &format!(
+            "-- no-transaction\n\
+             DROP INDEX CONCURRENTLY IF EXISTS gadgets_code;\n\
+             CREATE UNIQUE INDEX CONCURRENTLY gadgets_code ON gadgets (code);\n\n\
+             {VALID_INDEX}"
+        ),
+        DOWN,
+    );
+    let migrator = sqlx::migrate::Migrator::new(folder.path())
+        .await
+        .expect("read the migrations again");
+    fitflow_db::migrate_up(&admin_url, "gadgets", &migrator)
+        .await
+        .expect("the redone build is valid");
+    assert_eq!(index_state(&admin, "gadgets_code").await, Some(true));
+    assert_eq!(
+        recorded_versions(&admin).await,
+        [20270101000001, 20270101000002]
+    );
+
+    // Its down script runs outside a transaction too.
+    fitflow_db::migrate_down(&admin_url, "gadgets", &migrator, 20270101000001)
+        .await
+        .expect("revert the index");
+    assert_eq!(index_state(&admin, "gadgets_code").await, None);
+    assert_eq!(recorded_versions(&admin).await, [20270101000001]);
+}
+
 #[tokio::test]
 async fn a_migration_without_a_down_script_or_validation_query_is_refused_before_anything_runs() {
     let folder = tempfile::tempdir().expect("a temp dir");
