@@ -99,15 +99,19 @@ mod tests {
 
     #[test]
     fn a_rejected_error_keeps_its_code_and_reason() {
-        let status = reject(ApiError::not_found("WIDGET_NOT_FOUND", "no such widget"));
-        assert_eq!(status.code(), Code::NotFound);
+        // A shared reason: the error_reasons test holds platform code to those.
+        let status = reject(ApiError::permission_denied(
+            "PEER_NOT_ALLOWED",
+            "this peer may not call this method",
+        ));
+        assert_eq!(status.code(), Code::PermissionDenied);
         assert_eq!(
             status
                 .get_error_details()
                 .error_info()
                 .expect("info")
                 .reason,
-            "WIDGET_NOT_FOUND"
+            "PEER_NOT_ALLOWED"
         );
     }
 }
