@@ -7,6 +7,7 @@ use std::time::Duration;
 use fitflow_auth::{ActingFor, MAX_ACTING_FOR_IDS, StructureSource};
 use fitflow_proto::tenancy::GetActingForRequest;
 use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
+use fitflow_server::client::peer_request;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -22,17 +23,16 @@ pub(crate) fn tenancy_source(channel: Channel) -> StructureSource {
     Arc::new(move |user_id: Uuid| {
         let mut client = client.clone();
         Box::pin(async move {
-            let timeout = fitflow_server::deadline::remaining()
-                .map_or(ASK_TIMEOUT, |remaining| remaining.min(ASK_TIMEOUT));
-            let mut request = tonic::Request::new(GetActingForRequest {
-                user_id: user_id.to_string(),
-                limit: MAX_ACTING_FOR_IDS,
-            });
-            request.set_timeout(timeout);
-            // The outer timeout also bounds connecting and the handshake.
-            let response = tokio::time::timeout(timeout, client.get_acting_for(request))
+            let request = peer_request(
+                GetActingForRequest {
+                    user_id: user_id.to_string(),
+                    limit: MAX_ACTING_FOR_IDS,
+                },
+                ASK_TIMEOUT,
+            );
+            let response = client
+                .get_acting_for(request)
                 .await
-                .map_err(|_| "GetActingFor timed out".to_owned())?
                 .map_err(|status| format!("GetActingFor failed: {:?}", status.code()))?
                 .into_inner();
             let parse = |ids: &[String]| -> Result<Vec<Uuid>, String> {
