@@ -574,6 +574,33 @@ pub(crate) async fn all_plan_versions(
     .await
 }
 
+/// The stored bytes of a client's documentation: sealed note parts, AI
+/// summaries, amendments and plan versions, from their stored lengths
+/// (nothing is loaded).
+pub(crate) async fn documentation_bytes(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let (bytes,): (i64,) = sqlx::query_as(
+        "SELECT ( \
+           (SELECT coalesce(sum(octet_length(body) + coalesce(octet_length(measurements), 0) \
+                               + coalesce(octet_length(private_notes), 0) \
+                               + coalesce(octet_length(ai_summary), 0)), 0) \
+            FROM session_notes WHERE client_id = $1) \
+         + (SELECT coalesce(sum(octet_length(body) + octet_length(reason) \
+                               + coalesce(octet_length(measurements), 0) \
+                               + coalesce(octet_length(private_notes), 0)), 0) \
+            FROM session_note_amendments WHERE client_id = $1) \
+         + (SELECT coalesce(sum(octet_length(body)), 0) \
+            FROM training_plan_versions WHERE client_id = $1) \
+         )::bigint",
+    )
+    .bind(client_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(bytes)
+}
+
 /// How many notes and plan versions a client has (the export's event).
 pub(crate) async fn documentation_counts(
     conn: &mut PgConnection,

@@ -731,3 +731,64 @@ async fn two_hundred_concurrent_lists_of_large_notes_leave_another_users_read_se
     }
     assert!(served > 0, "some lists were served");
 }
+
+#[tokio::test]
+async fn the_superseded_one_message_export_refuses_more_than_64_mib_before_reading_it_and_the_stream_exports_it_whole()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    // One plan of the largest request revised until its versions pass
+    // 64 MiB: about 1 MiB each.
+    let mut plan = create_plan(&sandbox, &owner.2, fullest_plan(&client_id, "plan"))
+        .await
+        .expect("a plan of the largest request");
+    let mut stored = plan.encoded_len();
+    let mut versions = 1;
+    while stored <= 66 * 1024 * 1024 {
+        plan = docs(&sandbox)
+            .revise_training_plan(bearer(
+                pb::ReviseTrainingPlanRequest {
+                    plan: Some(pb::TrainingPlan {
+                        goal: text(&format!("revision{versions}"), 2_000),
+                        ..plan.clone()
+                    }),
+                },
+                &owner.2,
+            ))
+            .await
+            .expect("revise")
+            .into_inner()
+            .plan
+            .expect("plan");
+        stored += plan.encoded_len();
+        versions += 1;
+    }
+
+    let exports = || DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, CLIENTS));
+    let refused = exports()
+        .max_decoding_message_size(usize::MAX)
+        .export_client_documentation(tonic::Request::new(pb::ExportClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await
+        .expect_err("past 64 MiB");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&refused), "EXPORT_TOO_LARGE");
+
+    let mut stream = exports()
+        .stream_client_documentation(tonic::Request::new(pb::StreamClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut streamed = Vec::new();
+    while let Some(message) = stream.message().await.expect("every message") {
+        assert!(message.encoded_len() < MESSAGE_LIMIT);
+        streamed.extend(message.plan_versions.into_iter().map(|plan| plan.version));
+    }
+    let expected: Vec<i32> = (1..=versions).collect();
+    assert_eq!(streamed, expected, "every version once, in order");
+}
