@@ -5,7 +5,7 @@
 //! dev stack. Figures are printed, never asserted.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use fitflow_proto::identity::GetCurrentUserRequest;
