@@ -207,7 +207,7 @@ fn reset_flood(connect: &impl Fn() -> anyhow::Result<Channel>) -> anyhow::Result
     let mut turn = 0_usize;
     spread(connect, 200, move |client| {
         turn += 1;
-        if turn % 2 == 0 {
+        if turn.is_multiple_of(2) {
             Arc::new(move || {
                 let mut client = client.clone();
                 Box::pin(async move {
