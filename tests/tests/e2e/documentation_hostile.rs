@@ -2457,3 +2457,91 @@ async fn fifty_amendments_raced_at_the_history_budget_admit_exactly_those_that_f
         .expect("read");
     assert_eq!(after.etag, read.etag, "nothing written");
 }
+
+#[tokio::test]
+async fn a_client_purged_while_their_export_streams_ends_it_whole_or_as_subject_erased_never_internal()
+ {
+    // Clients purges at once (no retention period).
+    let registry = fitflow_platform::Registry::new(vec![
+        std::sync::Arc::new(fitflow_identity::IdentityService),
+        std::sync::Arc::new(fitflow_tenancy::TenancyService),
+        std::sync::Arc::new(fitflow_clients::ClientsService::with_retention(
+            chrono::Duration::zero(),
+        )),
+        std::sync::Arc::new(fitflow_scheduling::SchedulingService),
+        std::sync::Arc::new(fitflow_documentation::DocumentationService),
+        std::sync::Arc::new(fitflow_audit::AuditService),
+    ])
+    .expect("registry");
+    let sandbox = Sandbox::with_registry(registry).await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    // About 10 MB: several messages, each read when the stream asks.
+    for index in 0..12 {
+        let start = next_year(8, 1, 9) + chrono::Duration::days(index);
+        let appointment = session(&sandbox, &owner.2, &client_id, start, Some(true)).await;
+        create_note(
+            &sandbox,
+            &owner.2,
+            &client_id,
+            &appointment,
+            heaviest_content(&format!("note{index}")),
+        )
+        .await
+        .expect("a heavy note");
+    }
+    let mut stream = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "clients"))
+        .stream_client_documentation(tonic::Request::new(pb::StreamClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await
+        .expect("the export starts")
+        .into_inner();
+    let first = stream
+        .message()
+        .await
+        .expect("the first message")
+        .expect("some notes");
+    let mut notes = first.notes.len();
+    assert!(notes < 12, "more than one message");
+
+    let clients = |peer: &str| {
+        fitflow_proto::clients::clients_service_client::ClientsServiceClient::new(
+            sandbox.channel("clients", peer),
+        )
+    };
+    clients("gateway")
+        .delete_client(bearer(
+            clients_pb::DeleteClientRequest {
+                client_id: client_id.clone(),
+                etag: String::new(),
+            },
+            &owner.2,
+        ))
+        .await
+        .expect("soft delete");
+    let (_, operator) = sandbox.operator().await;
+    clients("operator")
+        .purge_client(bearer(
+            clients_pb::PurgeClientRequest {
+                client_id: client_id.clone(),
+            },
+            &operator.access_token,
+        ))
+        .await
+        .expect("purge");
+
+    // The rest comes (keys cached a while) or the stream ends as erased.
+    let ended = loop {
+        match stream.message().await {
+            Ok(Some(message)) => notes += message.notes.len(),
+            Ok(None) => break (Code::Ok, String::new()),
+            Err(status) => break answer::<()>(&Err(status)),
+        }
+    };
+    match ended {
+        (Code::Ok, _) => assert_eq!(notes, 12, "a whole export"),
+        ended => assert_eq!(ended, (Code::NotFound, "SUBJECT_ERASED".into())),
+    }
+}
