@@ -95,6 +95,9 @@ pub const MAX_PAGE_BYTES: usize = 3 * 1024 * 1024;
 /// of the largest request plus one amendment of the largest request (its
 /// text counted twice, as original-then-amended and as current) fits it.
 pub const MAX_NOTE_HISTORY_BYTES: usize = 3 * 1024 * 1024 + 512 * 1024;
+/// Most stored bytes of documentation the superseded one-message export
+/// loads for one request; past it the caller uses the stream.
+pub const MAX_WHOLE_EXPORT_BYTES: usize = 64 * 1024 * 1024;
 /// Most notes one GetProgress reads (so its answer is bounded too).
 pub const MAX_PROGRESS_NOTES: usize = 5_000;
 

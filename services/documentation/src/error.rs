@@ -51,6 +51,9 @@ pub enum DocumentationError {
     /// The amendment would take the note with its history past its budget.
     #[error("note history too large")]
     NoteHistoryTooLarge,
+    /// The one-message export would hold more than its budget.
+    #[error("export too large")]
+    ExportTooLarge,
     /// Clients, scheduling or tenancy could not answer.
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
@@ -128,6 +131,11 @@ impl From<DocumentationError> for ApiError {
                 Code::FailedPrecondition,
                 "NOTE_HISTORY_TOO_LARGE",
                 "the note with its whole history would exceed 3.5 MiB; amend it with a shorter text",
+            ),
+            E::ExportTooLarge => ApiError::new(
+                Code::FailedPrecondition,
+                "EXPORT_TOO_LARGE",
+                "the documentation exceeds one message's 64 MiB; use StreamClientDocumentation",
             ),
             E::DependencyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",

@@ -280,26 +280,56 @@ pub(crate) async fn accept_ai_summary(
     Ok(())
 }
 
-/// One page of a client's notes the caller sees, latest session first.
-pub(crate) async fn notes_of_client(
+/// A note in a page, with how many notes the page's query found.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct NotePageRow {
+    #[sqlx(flatten)]
+    pub note: NoteRow,
+    /// How many notes follow `after` up to `limit`, whether loaded or cut:
+    /// more than the page returns means a next page.
+    pub found: i64,
+}
+
+/// One page of a client's notes the caller sees, latest session first,
+/// after `after` (session time, id): at most `limit`, and none beyond the
+/// first whose stored size (sealed parts and AI summary, plus its latest
+/// amendment's sealed parts, which a page reads beside it) before it adds
+/// up to `max_bytes` or more, so a page of long notes is not loaded whole.
+/// Sizes are read from the stored lengths, without loading the values.
+pub(crate) async fn notes_page(
     conn: &mut PgConnection,
     client_id: Uuid,
     signed_only: bool,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> Result<Vec<NoteRow>, sqlx::Error> {
+    max_bytes: i64,
+) -> Result<Vec<NotePageRow>, sqlx::Error> {
     let (after_time, after_id) = after.unzip();
     sqlx::query_as(&format!(
-        "SELECT {NOTE_COLUMNS} FROM session_notes WHERE client_id = $1 \
-         AND ($2::boolean IS FALSE OR status = 'signed') \
-         AND ($3::timestamptz IS NULL OR (session_time, id) < ($3, $4)) \
-         ORDER BY session_time DESC, id DESC LIMIT $5"
+        "SELECT {NOTE_COLUMNS}, found FROM ( \
+           SELECT n.*, count(*) OVER () AS found, \
+                  sum(n.size) OVER (ORDER BY n.session_time DESC, n.id DESC) AS through FROM ( \
+             SELECT s.*, octet_length(s.body) + coalesce(octet_length(s.measurements), 0) \
+                    + coalesce(octet_length(s.private_notes), 0) \
+                    + coalesce(octet_length(s.ai_summary), 0) \
+                    + coalesce((SELECT octet_length(a.body) \
+                                       + coalesce(octet_length(a.measurements), 0) \
+                                       + coalesce(octet_length(a.private_notes), 0) \
+                                FROM session_note_amendments a WHERE a.note_id = s.id \
+                                ORDER BY a.sequence DESC LIMIT 1), 0) AS size \
+             FROM session_notes s WHERE s.client_id = $1 \
+               AND ($2::boolean IS FALSE OR s.status = 'signed') \
+               AND ($3::timestamptz IS NULL OR (s.session_time, s.id) < ($3, $4)) \
+             ORDER BY s.session_time DESC, s.id DESC LIMIT $5 \
+           ) n \
+         ) page WHERE through - size < $6 ORDER BY session_time DESC, id DESC"
     ))
     .bind(client_id)
     .bind(signed_only)
     .bind(after_time)
     .bind(after_id)
     .bind(limit)
+    .bind(max_bytes)
     .fetch_all(conn)
     .await
 }
@@ -542,6 +572,33 @@ pub(crate) async fn all_plan_versions(
     .bind(client_id)
     .fetch_all(conn)
     .await
+}
+
+/// The stored bytes of a client's documentation: sealed note parts, AI
+/// summaries, amendments and plan versions, from their stored lengths
+/// (nothing is loaded).
+pub(crate) async fn documentation_bytes(
+    conn: &mut PgConnection,
+    client_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let (bytes,): (i64,) = sqlx::query_as(
+        "SELECT ( \
+           (SELECT coalesce(sum(octet_length(body) + coalesce(octet_length(measurements), 0) \
+                               + coalesce(octet_length(private_notes), 0) \
+                               + coalesce(octet_length(ai_summary), 0)), 0) \
+            FROM session_notes WHERE client_id = $1) \
+         + (SELECT coalesce(sum(octet_length(body) + octet_length(reason) \
+                               + coalesce(octet_length(measurements), 0) \
+                               + coalesce(octet_length(private_notes), 0)), 0) \
+            FROM session_note_amendments WHERE client_id = $1) \
+         + (SELECT coalesce(sum(octet_length(body)), 0) \
+            FROM training_plan_versions WHERE client_id = $1) \
+         )::bigint",
+    )
+    .bind(client_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(bytes)
 }
 
 /// How many notes and plan versions a client has (the export's event).

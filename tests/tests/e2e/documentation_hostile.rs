@@ -2224,3 +2224,324 @@ async fn a_client_with_more_documentation_than_one_default_grpc_message_is_still
         .expect("notes");
     assert_eq!(exported.len(), 5);
 }
+
+async fn list_plans(
+    sandbox: &Sandbox,
+    token: &str,
+    client_id: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<pb::ListTrainingPlansResponse, tonic::Status> {
+    docs(sandbox)
+        .list_training_plans(bearer(
+            pb::ListTrainingPlansRequest {
+                client_id: client_id.into(),
+                purpose: TREATMENT,
+                page_size,
+                page_token: page_token.into(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn a_training_plans_page_token_forged_tampered_foreign_or_holding_control_characters_is_refused_by_name()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let reader = trainer(&sandbox, "Rita").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    for _ in 0..3 {
+        create_plan(&sandbox, &owner.2, plan_of(&client_id))
+            .await
+            .expect("plan");
+    }
+    share(
+        &sandbox,
+        &owner.2,
+        &client_id,
+        &reader.0,
+        clients_pb::AccessLevel::Read,
+    )
+    .await
+    .expect("share");
+    let first = list_plans(&sandbox, &owner.2, &client_id, 1, "")
+        .await
+        .expect("first page");
+    let token = first.next_page_token;
+    assert!(!token.is_empty(), "a second page");
+    // A token of the notes list of the same client and caller.
+    let note = draft_at(&sandbox, &owner, &client_id, next_year(4, 6, 9), "Text.").await;
+    sign(&sandbox, &owner.2, &note).await.expect("sign");
+    let note = draft_at(&sandbox, &owner, &client_id, next_year(4, 6, 11), "Text.").await;
+    sign(&sandbox, &owner.2, &note).await.expect("sign");
+    let notes_token = list_notes(
+        &sandbox,
+        &owner.2,
+        pb::ListSessionNotesRequest {
+            client_id: client_id.clone(),
+            purpose: TREATMENT,
+            page_size: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("notes page")
+    .next_page_token;
+    assert!(!notes_token.is_empty(), "a notes token");
+
+    let mut tampered = token.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    for (what, who, page_token) in [
+        (
+            "another user (who reads the client)",
+            &reader.2,
+            token.clone(),
+        ),
+        ("a tampered token", &owner.2, tampered),
+        ("a token with a suffix", &owner.2, format!("{token}A")),
+        (
+            "a truncated token",
+            &owner.2,
+            token[..token.len() - 2].to_owned(),
+        ),
+        ("an oversized token", &owner.2, "A".repeat(5_000)),
+        ("a notes list's token", &owner.2, notes_token.clone()),
+        ("a NUL in the token", &owner.2, format!("{token}\0")),
+        ("an ESC in the token", &owner.2, format!("\u{1b}{token}")),
+        (
+            "a C1 control in the token",
+            &owner.2,
+            format!("{token}\u{85}"),
+        ),
+        (
+            "a made-up token",
+            &owner.2,
+            "AAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        ),
+    ] {
+        let outcome = list_plans(&sandbox, who, &client_id, 1, &page_token).await;
+        refused(what, outcome, &["page_token"]);
+    }
+    for (what, page_size) in [("negative", -1), ("the lowest", i32::MIN)] {
+        let outcome = list_plans(&sandbox, &owner.2, &client_id, page_size, "").await;
+        refused(what, outcome, &["page_size"]);
+    }
+    // The notes list refuses the same characters in its token.
+    for (what, page_token) in [
+        ("a NUL in a notes token", format!("{notes_token}\0")),
+        ("a DEL in a notes token", format!("\u{7f}{notes_token}")),
+        ("a plans token on notes", token.clone()),
+    ] {
+        let outcome = list_notes(
+            &sandbox,
+            &owner.2,
+            pb::ListSessionNotesRequest {
+                client_id: client_id.clone(),
+                purpose: TREATMENT,
+                page_size: 1,
+                page_token,
+                ..Default::default()
+            },
+        )
+        .await;
+        refused(what, outcome, &["page_token"]);
+    }
+    // The largest size is capped, not refused; the token still resumes.
+    let whole = list_plans(&sandbox, &owner.2, &client_id, i32::MAX, "")
+        .await
+        .expect("capped");
+    assert_eq!(whole.plans.len(), 3);
+    let second = list_plans(&sandbox, &owner.2, &client_id, 1, &token)
+        .await
+        .expect("the genuine token resumes");
+    assert_eq!(second.plans.len(), 1);
+    assert_ne!(second.plans[0].id, first.plans[0].id);
+}
+
+#[tokio::test]
+async fn fifty_amendments_raced_at_the_history_budget_admit_exactly_those_that_fit_and_none_past_it()
+ {
+    const HISTORY_BUDGET: usize = 3 * 1024 * 1024 + 512 * 1024;
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    let appointment = session(
+        &sandbox,
+        &owner.2,
+        &client_id,
+        next_year(7, 1, 9),
+        Some(true),
+    )
+    .await;
+    let draft = create_note(
+        &sandbox,
+        &owner.2,
+        &client_id,
+        &appointment,
+        heaviest_content("original"),
+    )
+    .await
+    .expect("a heavy note");
+    let signed = sign(&sandbox, &owner.2, &draft).await.expect("sign");
+    // Fifty racers amend with about 320 KiB each, from the same read; a
+    // racer whose etag went stale reads again and retries: about seven fit.
+    let amendment = |index: usize| {
+        let text = format!("racer{index:02}{}", "𝄞".repeat(19_990));
+        pb::SessionNoteContent {
+            subjective: text.clone(),
+            objective: text.clone(),
+            assessment: text.clone(),
+            plan: text,
+            ..Default::default()
+        }
+    };
+    let racers = (0..50).map(|index| {
+        let sandbox = &sandbox;
+        let token = owner.2.clone();
+        let mut note = signed.clone();
+        async move {
+            for _ in 0..500 {
+                match amend(sandbox, &token, &note, "racing", amendment(index)).await {
+                    Err(status) if status.code() == Code::Aborted => {
+                        note = get_note(sandbox, &token, &note, pb::NoteView::Trainer, false)
+                            .await
+                            .expect("read again");
+                    }
+                    outcome => return outcome,
+                }
+            }
+            panic!("racer {index} never got its turn");
+        }
+    });
+    let outcomes = join_all(racers).await;
+    let mut admitted = 0;
+    for outcome in &outcomes {
+        match outcome {
+            Ok(note) => {
+                admitted += 1;
+                let mut whole = note.clone();
+                whole.ai_summary = None;
+                assert!(prost::Message::encoded_len(&whole) <= HISTORY_BUDGET);
+            }
+            Err(status) => assert_eq!(
+                answer::<()>(&Err(status.clone())),
+                (Code::FailedPrecondition, "NOTE_HISTORY_TOO_LARGE".into()),
+            ),
+        }
+    }
+    let read = get_note(&sandbox, &owner.2, &signed, pb::NoteView::Trainer, true)
+        .await
+        .expect("the whole history reads back");
+    assert!(admitted > 1 && admitted < 50, "{admitted} admitted");
+    assert_eq!(read.amendments.len(), admitted, "exactly the admitted ones");
+    assert_eq!(
+        usize::try_from(read.amendment_count).expect("count"),
+        admitted
+    );
+    let history = prost::Message::encoded_len(&read);
+    assert!(history <= HISTORY_BUDGET, "{history} bytes");
+    // At the edge: one more of the same size does not fit either.
+    let one_more = amend(&sandbox, &owner.2, &read, "late", amendment(99))
+        .await
+        .expect_err("past the budget");
+    assert_eq!(reason(&one_more), "NOTE_HISTORY_TOO_LARGE");
+    let after = get_note(&sandbox, &owner.2, &signed, pb::NoteView::Trainer, true)
+        .await
+        .expect("read");
+    assert_eq!(after.etag, read.etag, "nothing written");
+}
+
+#[tokio::test]
+async fn a_client_purged_while_their_export_streams_ends_it_whole_or_as_subject_erased_never_internal()
+ {
+    // Clients purges at once (no retention period).
+    let registry = fitflow_platform::Registry::new(vec![
+        std::sync::Arc::new(fitflow_identity::IdentityService),
+        std::sync::Arc::new(fitflow_tenancy::TenancyService),
+        std::sync::Arc::new(fitflow_clients::ClientsService::with_retention(
+            chrono::Duration::zero(),
+        )),
+        std::sync::Arc::new(fitflow_scheduling::SchedulingService),
+        std::sync::Arc::new(fitflow_documentation::DocumentationService),
+        std::sync::Arc::new(fitflow_audit::AuditService),
+    ])
+    .expect("registry");
+    let sandbox = Sandbox::with_registry(registry).await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    // About 10 MB: several messages, each read when the stream asks.
+    for index in 0..12 {
+        let start = next_year(8, 1, 9) + chrono::Duration::days(index);
+        let appointment = session(&sandbox, &owner.2, &client_id, start, Some(true)).await;
+        create_note(
+            &sandbox,
+            &owner.2,
+            &client_id,
+            &appointment,
+            heaviest_content(&format!("note{index}")),
+        )
+        .await
+        .expect("a heavy note");
+    }
+    let mut stream = DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, "clients"))
+        .stream_client_documentation(tonic::Request::new(pb::StreamClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await
+        .expect("the export starts")
+        .into_inner();
+    let first = stream
+        .message()
+        .await
+        .expect("the first message")
+        .expect("some notes");
+    let mut notes = first.notes.len();
+    assert!(notes < 12, "more than one message");
+
+    let clients = |peer: &str| {
+        fitflow_proto::clients::clients_service_client::ClientsServiceClient::new(
+            sandbox.channel("clients", peer),
+        )
+    };
+    clients("gateway")
+        .delete_client(bearer(
+            clients_pb::DeleteClientRequest {
+                client_id: client_id.clone(),
+                etag: String::new(),
+            },
+            &owner.2,
+        ))
+        .await
+        .expect("soft delete");
+    let (_, operator) = sandbox.operator().await;
+    clients("operator")
+        .purge_client(bearer(
+            clients_pb::PurgeClientRequest {
+                client_id: client_id.clone(),
+            },
+            &operator.access_token,
+        ))
+        .await
+        .expect("purge");
+
+    // The rest comes (keys cached a while) or the stream ends as erased.
+    let ended = loop {
+        match stream.message().await {
+            Ok(Some(message)) => notes += message.notes.len(),
+            Ok(None) => break (Code::Ok, String::new()),
+            Err(status) => break answer::<()>(&Err(status)),
+        }
+    };
+    match ended {
+        (Code::Ok, _) => assert_eq!(notes, 12, "a whole export"),
+        ended => assert_eq!(ended, (Code::NotFound, "SUBJECT_ERASED".into())),
+    }
+}

@@ -524,3 +524,271 @@ async fn a_client_whose_documentation_spans_many_grpc_messages_is_exported_whole
     assert_eq!(whole.notes.len(), 3);
     assert_eq!(whole.plan_versions.len(), 4);
 }
+
+/// The budget of one list page of notes or plans.
+const PAGE_BUDGET: usize = 3 * 1024 * 1024;
+
+/// `count` signed notes of `owner`'s `client_id`, one session a day apart
+/// (the latest last), each of the largest request; those at `amended`
+/// carry their largest first amendment too. The notes as listed (current
+/// text), in session order.
+async fn heavy_notes(
+    sandbox: &Sandbox,
+    owner: &crate::documentation::Trainer,
+    client_id: &str,
+    count: i64,
+    amended: &[i64],
+) -> Vec<pb::SessionNote> {
+    let mut notes = Vec::new();
+    for index in 0..count {
+        let start = next_year(6, 1, 9) + chrono::Duration::days(index);
+        let appointment = session(sandbox, &owner.2, client_id, start, Some(true)).await;
+        let content = fullest_draft(&format!("note{index}"), client_id, &appointment);
+        let draft = create_note(sandbox, &owner.2, client_id, &appointment, content)
+            .await
+            .expect("a note of the largest request");
+        let mut note = sign(sandbox, &owner.2, &draft).await.expect("sign");
+        if amended.contains(&index) {
+            let amendment = fullest_amendment(&format!("amended{index}"), &note, "typo");
+            note = amend(sandbox, &owner.2, &note, "typo", amendment)
+                .await
+                .expect("its largest first amendment");
+        }
+        notes.push(note);
+    }
+    notes
+}
+
+/// A page of `client_id`'s notes as `token` lists them.
+async fn list_notes(
+    sandbox: &Sandbox,
+    token: &str,
+    client_id: &str,
+    view: pb::NoteView,
+    page_size: i32,
+    page_token: String,
+) -> Result<pb::ListSessionNotesResponse, tonic::Status> {
+    docs(sandbox)
+        .list_session_notes(bearer(
+            pb::ListSessionNotesRequest {
+                client_id: client_id.into(),
+                view: view as i32,
+                purpose: TREATMENT,
+                page_size,
+                page_token,
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn session_notes_near_the_size_limit_are_listed_every_one_exactly_once_and_no_page_holds_more_than_its_budget_and_one_note()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    // Seven notes of about 1 MiB, two of them with an amendment as large
+    // (a page reads the note and its latest amendment), and a short one.
+    let mut notes = heavy_notes(&sandbox, &owner, &client_id, 7, &[2, 5]).await;
+    let appointment = session(
+        &sandbox,
+        &owner.2,
+        &client_id,
+        next_year(6, 20, 9),
+        Some(true),
+    )
+    .await;
+    let short = create_note(
+        &sandbox,
+        &owner.2,
+        &client_id,
+        &appointment,
+        pb::SessionNoteContent {
+            subjective: "short".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("a short note");
+    notes.push(sign(&sandbox, &owner.2, &short).await.expect("sign"));
+    let expected: Vec<String> = notes.iter().rev().map(|note| note.id.clone()).collect();
+
+    for view in [pb::NoteView::Trainer, pb::NoteView::Client] {
+        for page_size in [0, 3, 100] {
+            let mut listed = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = list_notes(&sandbox, &owner.2, &client_id, view, page_size, page_token)
+                    .await
+                    .expect("a page within one default gRPC message");
+                assert!(!page.notes.is_empty(), "no empty page");
+                assert!(page.encoded_len() < MESSAGE_LIMIT, "one default message");
+                if page_size > 0 {
+                    assert!(page.notes.len() <= usize::try_from(page_size).expect("size"));
+                }
+                // At most the budget, plus the note that crosses it.
+                let before_last: usize = page.notes[..page.notes.len() - 1]
+                    .iter()
+                    .map(prost::Message::encoded_len)
+                    .sum();
+                assert!(
+                    before_last < PAGE_BUDGET,
+                    "{before_last} bytes before the last note"
+                );
+                for note in &page.notes {
+                    let tag = note
+                        .content
+                        .as_ref()
+                        .map(|content| content.subjective.clone())
+                        .unwrap_or_default();
+                    let created = notes.iter().find(|known| known.id == note.id);
+                    let amended = created.is_some_and(|known| known.amendment_count > 0);
+                    assert_eq!(
+                        tag.starts_with("amended"),
+                        amended,
+                        "the current text of {}",
+                        note.id
+                    );
+                }
+                listed.extend(page.notes.into_iter().map(|note| note.id));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            assert_eq!(listed, expected, "view {view:?}, page size {page_size}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_lists_of_large_notes_leave_another_users_read_served() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    heavy_notes(&sandbox, &owner, &client_id, 4, &[1]).await;
+    let bystander = trainer(&sandbox, "Bea").await;
+    let (_, their_note) = crate::documentation::signed_note(&sandbox, &bystander).await;
+
+    let lists = (0..200).map(|_| {
+        let sandbox = &sandbox;
+        let token = owner.2.clone();
+        let client_id = client_id.clone();
+        async move {
+            list_notes(
+                sandbox,
+                &token,
+                &client_id,
+                pb::NoteView::Trainer,
+                0,
+                String::new(),
+            )
+            .await
+            .map(|page| page.notes.len())
+        }
+    });
+    let reads = async {
+        let mut outcomes = Vec::new();
+        for _ in 0..5 {
+            outcomes.push(
+                get_note(
+                    &sandbox,
+                    &bystander.2,
+                    &their_note,
+                    pb::NoteView::Trainer,
+                    true,
+                )
+                .await
+                .map(|note| note.id),
+            );
+        }
+        outcomes
+    };
+    let (listed, read) = tokio::join!(futures::future::join_all(lists), reads);
+    for outcome in read {
+        assert_eq!(
+            outcome.expect("the other user's note is served"),
+            their_note.id
+        );
+    }
+    let mut served = 0;
+    for outcome in listed {
+        match outcome {
+            Ok(count) => {
+                assert!(count >= 1, "no empty page");
+                served += 1;
+            }
+            // Shedding load (retryable) is allowed; failing is not.
+            Err(status) => assert!(
+                matches!(status.code(), Code::ResourceExhausted | Code::Unavailable),
+                "{status:?}"
+            ),
+        }
+    }
+    assert!(served > 0, "some lists were served");
+}
+
+#[tokio::test]
+async fn the_superseded_one_message_export_refuses_more_than_64_mib_before_reading_it_and_the_stream_exports_it_whole()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let client_id = client_of(&sandbox, &owner).await;
+    // One plan of the largest request revised until its versions pass
+    // 64 MiB: about 1 MiB each.
+    let mut plan = create_plan(&sandbox, &owner.2, fullest_plan(&client_id, "plan"))
+        .await
+        .expect("a plan of the largest request");
+    let mut stored = plan.encoded_len();
+    let mut versions = 1;
+    while stored <= 66 * 1024 * 1024 {
+        plan = docs(&sandbox)
+            .revise_training_plan(bearer(
+                pb::ReviseTrainingPlanRequest {
+                    plan: Some(pb::TrainingPlan {
+                        goal: text(&format!("revision{versions}"), 2_000),
+                        ..plan.clone()
+                    }),
+                },
+                &owner.2,
+            ))
+            .await
+            .expect("revise")
+            .into_inner()
+            .plan
+            .expect("plan");
+        stored += plan.encoded_len();
+        versions += 1;
+    }
+
+    let exports = || DocumentationServiceClient::new(sandbox.channel(DOCUMENTATION, CLIENTS));
+    let refused = exports()
+        .max_decoding_message_size(usize::MAX)
+        .export_client_documentation(tonic::Request::new(pb::ExportClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await
+        .expect_err("past 64 MiB");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&refused), "EXPORT_TOO_LARGE");
+
+    let mut stream = exports()
+        .stream_client_documentation(tonic::Request::new(pb::StreamClientDocumentationRequest {
+            client_id: client_id.clone(),
+        }))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut streamed = Vec::new();
+    while let Some(message) = stream.message().await.expect("every message") {
+        assert!(message.encoded_len() < MESSAGE_LIMIT);
+        streamed.extend(message.plan_versions.into_iter().map(|plan| plan.version));
+    }
+    let expected: Vec<i32> = (1..=versions).collect();
+    assert_eq!(streamed, expected, "every version once, in order");
+}

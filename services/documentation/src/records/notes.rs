@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Asker, Idempotency, Records, commit, event};
-use crate::domain::{self, MAX_NOTE_HISTORY_BYTES, NoteStatus, View};
+use crate::domain::{self, MAX_NOTE_HISTORY_BYTES, MAX_PAGE_BYTES, NoteStatus, View};
 use crate::peers::Level;
 use crate::repo::{self, AmendmentRow, NewNote, NoteRow, SealedNote};
 use crate::seal::Slot;
@@ -559,8 +559,9 @@ impl Records {
         Ok(note)
     }
 
-    /// One page of a client's notes, latest session first, with one access
-    /// event for the page.
+    /// One page of a client's notes, latest session first, at most
+    /// `page_size` and [`MAX_PAGE_BYTES`] of them, with one access event for
+    /// the page; and where the next page starts, if any.
     pub(crate) async fn notes(
         &self,
         asker: Asker<'_>,
@@ -572,20 +573,32 @@ impl Records {
     ) -> Result<(Vec<pb::SessionNote>, Option<(DateTime<Utc>, Uuid)>), DocumentationError> {
         let principal = asker.principal;
         let (mut tx, reach) = self.begin(asker, client_id).await?;
-        let mut rows = repo::notes_of_client(
+        // One more than the page tells whether a next page exists; the SQL
+        // stops loading rows once their stored size passes the budget, so a
+        // page holds at most the budget plus one note in memory.
+        let budget = i64::try_from(MAX_PAGE_BYTES).unwrap_or(i64::MAX);
+        let rows = repo::notes_page(
             &mut tx,
             client_id,
             view == View::Client,
             after,
             i64::from(page_size) + 1,
+            budget,
         )
         .await?;
-        rows.retain(|row| reach.reads(principal, row.trainer_id));
-        if rows.is_empty() && reach.level == Level::None {
+        let found = rows.first().map_or(0, |row| row.found);
+        let rows: Vec<NoteRow> = rows
+            .into_iter()
+            .take(usize::try_from(page_size).unwrap_or(usize::MAX))
+            .map(|row| row.note)
+            .collect();
+        if reach.level == Level::None
+            && !rows
+                .iter()
+                .any(|row| reach.reads(principal, row.trainer_id))
+        {
             return Err(DocumentationError::ClientNotFound);
         }
-        let mut next =
-            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.session_time, row.id));
         let amended: Vec<Uuid> = rows
             .iter()
             .filter(|row| row.amendment_count > 0)
@@ -596,21 +609,27 @@ impl Records {
         // returned after the commit.
         let mut notes = Vec::with_capacity(rows.len());
         let mut bytes = 0;
-        for (index, row) in rows.iter().enumerate() {
-            let latest = latest.iter().find(|amendment| amendment.note_id == row.id);
-            let note = self.render(&mut tx, row, view, false, latest).await?;
-            // A page any gRPC client can read (4 MiB by default): past the
-            // budget, the rest is the next page.
-            let size = note.encoded_len();
-            if !domain::joins_page(bytes, size)
-                && let Some(last) = index.checked_sub(1).and_then(|last| rows.get(last))
-            {
-                next = Some((last.session_time, last.id));
-                break;
+        // The last note passed (returned or not the caller's to see): the
+        // next page starts after it.
+        let mut passed = 0;
+        let mut last = None;
+        for row in &rows {
+            if reach.reads(principal, row.trainer_id) {
+                let latest = latest.iter().find(|amendment| amendment.note_id == row.id);
+                let note = self.render(&mut tx, row, view, false, latest).await?;
+                // A page any gRPC client can read (4 MiB by default): past
+                // the budget, the rest is the next page.
+                let size = note.encoded_len();
+                if !domain::joins_page(bytes, size) {
+                    break;
+                }
+                bytes += size;
+                notes.push(note);
             }
-            bytes += size;
-            notes.push(note);
+            passed += 1;
+            last = Some((row.session_time, row.id));
         }
+        let next = last.filter(|_| passed < found);
         let access =
             AuditEventBuilder::new(SERVICE, Action::View, "client_session_notes", client_id)
                 .actor_user(principal.user_id)

@@ -106,6 +106,12 @@ impl Records {
         client_id: Uuid,
     ) -> Result<(Vec<pb::SessionNote>, Vec<pb::TrainingPlan>), DocumentationError> {
         let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        // Measured before anything is loaded: one request must not hold
+        // gigabytes (10,000 notes at their history budget) in this process.
+        let stored = repo::documentation_bytes(&mut tx, client_id).await?;
+        if usize::try_from(stored).unwrap_or(usize::MAX) > domain::MAX_WHOLE_EXPORT_BYTES {
+            return Err(DocumentationError::ExportTooLarge);
+        }
         let rows = repo::all_notes_of_client(&mut tx, client_id).await?;
         let versions = repo::all_plan_versions(&mut tx, client_id).await?;
         let event =
