@@ -59,6 +59,12 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
 /// Trims and lower-cases an email address and checks its shape.
 pub fn normalize_email(raw: &str) -> Option<String> {
+    // Checked before trimming: a control character is refused wherever it
+    // is, never silently dropped (U+0085 and the C0 separators are trimmed
+    // as whitespace).
+    if raw.chars().any(char::is_control) {
+        return None;
+    }
     let email = raw.trim().to_lowercase();
     if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
         return None;
@@ -86,6 +92,11 @@ pub fn password_problem(password: &str) -> Option<&'static str> {
     if length > MAX_PASSWORD_CHARS {
         return Some("must be at most 128 characters");
     }
+    // A NUL cuts the password short in any C-string consumer, and no other
+    // control character can be typed the same way on every device.
+    if password.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
     let lowered = password.to_lowercase();
     if COMMON_PASSWORDS.lines().any(|common| common == lowered) {
         return Some("is too common; choose another");
@@ -95,15 +106,17 @@ pub fn password_problem(password: &str) -> Option<&'static str> {
 
 /// Checks a display name; returns what is wrong.
 pub fn display_name_problem(name: &str) -> Option<&'static str> {
+    // Checked before trimming, so a trailing line break or NEL is refused
+    // rather than silently dropped.
+    if name.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
     let trimmed = name.trim();
     if trimmed.is_empty() {
         return Some("must not be empty");
     }
     if trimmed.chars().count() > MAX_DISPLAY_NAME_CHARS {
         return Some("must be at most 100 characters");
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Some("must not contain control characters");
     }
     None
 }
@@ -805,6 +818,30 @@ mod tests {
     fn passwords_shorter_than_twelve_characters_are_refused() {
         assert!(password_problem("elevenchars").is_some());
         assert!(password_problem("correct horse battery").is_none());
+    }
+
+    #[test]
+    fn a_control_character_at_either_end_is_refused_not_trimmed_away() {
+        for bad in ["Ana\n", "\tAna", "Ana\u{85}", "\u{1c}Ana"] {
+            assert!(display_name_problem(bad).is_some(), "{bad:?}");
+            assert_eq!(
+                normalize_email(&format!("{bad}@example.com")),
+                None,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(display_name_problem("  Ana  "), None);
+    }
+
+    #[test]
+    fn a_new_password_holding_a_control_character_is_refused() {
+        for bad in [
+            "correct horse battery\0",
+            "correct\thorse battery",
+            "correct horse \u{1b}[0m",
+        ] {
+            assert!(password_problem(bad).is_some(), "{bad:?}");
+        }
     }
 
     #[test]
