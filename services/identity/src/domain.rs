@@ -69,7 +69,10 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
         return None;
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible_in_email(c))
+    {
         return None;
     }
     let (local, domain) = email.split_once('@')?;
@@ -118,7 +121,49 @@ pub fn display_name_problem(name: &str) -> Option<&'static str> {
     if trimmed.chars().count() > MAX_DISPLAY_NAME_CHARS {
         return Some("must be at most 100 characters");
     }
+    if trimmed.chars().any(is_spoofing_format_character) {
+        return Some("must not contain invisible or direction-changing characters");
+    }
     None
+}
+
+/// Whether `c` draws nothing or reorders the text after it: bidirectional
+/// overrides, embeddings and isolates, direction marks, zero-width space,
+/// word joiners and the byte-order mark. A name holding one can look exactly
+/// like another person's name, or show its text in another order than it is
+/// stored. The zero-width joiner and non-joiner are not among them: Persian,
+/// Indic scripts and emoji need them to shape letters.
+fn is_spoofing_format_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Whether `c` must never be in an email address: every invisible
+/// formatting character (the joiners, the soft hyphen, variation selectors and
+/// tag characters too), since no real mailbox needs one and an address
+/// holding one would be a second account that looks like the first.
+fn is_invisible_in_email(c: char) -> bool {
+    is_spoofing_format_character(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{180E}'
+                | '\u{200C}'
+                | '\u{200D}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
 }
 
 /// A validated registration.
@@ -812,6 +857,42 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(normalize_email(&long), None);
+    }
+
+    #[test]
+    fn an_email_with_an_invisible_character_is_refused_as_a_lookalike() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200D}",
+            "\u{202E}",
+            "\u{FEFF}",
+            "\u{AD}",
+            "\u{E0041}",
+        ] {
+            let lookalike = format!("ana{invisible}@example.com");
+            assert_eq!(normalize_email(&lookalike), None, "{invisible:?}");
+        }
+        assert!(normalize_email("zoë@exemple.ca").is_some());
+    }
+
+    #[test]
+    fn a_display_name_that_hides_or_reorders_text_is_refused_but_every_script_is_a_name() {
+        for invisible in [
+            "\u{202E}", "\u{2066}", "\u{200B}", "\u{200F}", "\u{2060}", "\u{FEFF}",
+        ] {
+            let name = format!("FitFlow {invisible}Support");
+            assert!(display_name_problem(&name).is_some(), "{invisible:?}");
+        }
+        // The zero-width non-joiner shapes Persian; the joiner builds emoji.
+        for name in [
+            "Zoë Lefèvre",
+            "محمد",
+            "می\u{200C}خواهم",
+            "Ana \u{1F469}\u{200D}\u{1F4BB}",
+            "李小龙",
+        ] {
+            assert_eq!(display_name_problem(name), None, "{name:?}");
+        }
     }
 
     #[test]
