@@ -22,6 +22,12 @@ pub enum AuditError {
     /// A rule the code itself keeps was broken: a bug.
     #[error("invariant: {0}")]
     Invariant(&'static str),
+    /// The process already runs as many exports as it allows at once.
+    #[error("too many exports at once")]
+    ExportsBusy {
+        /// When the caller may try again.
+        retry_after: std::time::Duration,
+    },
     /// PostgreSQL failed; its text is only logged.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -34,6 +40,11 @@ impl From<AuditError> for ApiError {
             AuditError::PeerRequired => ApiError::unauthenticated(
                 "PEER_UNIDENTIFIED",
                 "audit ingestion needs a FitFlow service's client certificate",
+            ),
+            AuditError::ExportsBusy { .. } => ApiError::new(
+                tonic::Code::ResourceExhausted,
+                "EXPORTS_BUSY",
+                "too many exports at once; try again shortly",
             ),
             AuditError::Archive(_) | AuditError::Io(_) | AuditError::Invariant(_) => {
                 ApiError::internal(&error)

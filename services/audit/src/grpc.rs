@@ -19,7 +19,7 @@ use fitflow_proto::audit::{
 use futures::Stream;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -33,6 +33,18 @@ const RESPONSE_BUFFER: usize = 4;
 
 fn status(error: impl Into<ApiError>) -> Status {
     error.into().into_status(ERROR_DOMAIN)
+}
+
+/// The status of a refused export: EXPORTS_BUSY with a retry hint.
+fn busy_status(error: AuditError) -> Status {
+    use tonic_types::StatusExt as _;
+    let AuditError::ExportsBusy { retry_after } = error else {
+        return status(error);
+    };
+    let status = status(error);
+    let mut details = status.get_error_details();
+    details.set_retry_info(Some(retry_after));
+    Status::with_error_details(status.code(), status.message(), details)
 }
 
 /// `AuditIngestService`: stores batches of events from FitFlow services.
@@ -139,7 +151,18 @@ impl AuditIngestService for AuditIngest {
 pub struct AuditQuery {
     pool: PgPool,
     page_tokens: Arc<PageTokenKey>,
+    exports: Arc<Semaphore>,
 }
+
+/// Exports one process runs at once. Each records its EXPORT event on the
+/// audit service's own chain, whose head serialises them; unbounded, 500
+/// concurrent exports held all 16 pool connections waiting on that lock and
+/// 40 % of them failed with DATABASE_UNAVAILABLE, while listings and
+/// ingestion queued behind them. A few at a time leave the pool to the rest.
+const MAX_CONCURRENT_EXPORTS: usize = 4;
+
+/// How long a refused export is told to wait before trying again.
+const EXPORTS_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl AuditQuery {
     /// A service reading through `pool`. Its page tokens are authenticated
@@ -153,6 +176,7 @@ impl AuditQuery {
         Self {
             pool,
             page_tokens: Arc::clone(&PROCESS_KEY),
+            exports: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS)),
         }
     }
 
@@ -254,6 +278,12 @@ impl AuditService for AuditQuery {
         let plan = domain::validate_export_request(&codec::export_draft(request.get_ref()))
             .map_err(|violations| status(AuditError::InvalidArgument(violations)))?;
         authorize(principal, peer, &plan.filter).map_err(status)?;
+        // Held until the stream ends; refused before anything is recorded.
+        let permit = Arc::clone(&self.exports).try_acquire_owned().map_err(|_| {
+            busy_status(AuditError::ExportsBusy {
+                retry_after: EXPORTS_BUSY_RETRY,
+            })
+        })?;
         // No event, no export: the EXPORT event is durable before any data leaves.
         let export_event_id = self
             .record_export(&plan, principal.user_id)
@@ -264,6 +294,7 @@ impl AuditService for AuditQuery {
         let (chunks, outbound) = mpsc::channel(EXPORT_BUFFER);
         let pool = self.pool.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut filter = plan.filter;
             let mut first = true;
             loop {

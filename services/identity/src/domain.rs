@@ -59,11 +59,20 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
 /// Trims and lower-cases an email address and checks its shape.
 pub fn normalize_email(raw: &str) -> Option<String> {
+    // Checked before trimming: a control character is refused wherever it
+    // is, never silently dropped (U+0085 and the C0 separators are trimmed
+    // as whitespace).
+    if raw.chars().any(char::is_control) {
+        return None;
+    }
     let email = raw.trim().to_lowercase();
     if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
         return None;
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible_in_email(c))
+    {
         return None;
     }
     let (local, domain) = email.split_once('@')?;
@@ -86,6 +95,11 @@ pub fn password_problem(password: &str) -> Option<&'static str> {
     if length > MAX_PASSWORD_CHARS {
         return Some("must be at most 128 characters");
     }
+    // A NUL cuts the password short in any C-string consumer, and no other
+    // control character can be typed the same way on every device.
+    if password.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
     let lowered = password.to_lowercase();
     if COMMON_PASSWORDS.lines().any(|common| common == lowered) {
         return Some("is too common; choose another");
@@ -95,6 +109,11 @@ pub fn password_problem(password: &str) -> Option<&'static str> {
 
 /// Checks a display name; returns what is wrong.
 pub fn display_name_problem(name: &str) -> Option<&'static str> {
+    // Checked before trimming, so a trailing line break or NEL is refused
+    // rather than silently dropped.
+    if name.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
     let trimmed = name.trim();
     if trimmed.is_empty() {
         return Some("must not be empty");
@@ -102,10 +121,49 @@ pub fn display_name_problem(name: &str) -> Option<&'static str> {
     if trimmed.chars().count() > MAX_DISPLAY_NAME_CHARS {
         return Some("must be at most 100 characters");
     }
-    if trimmed.chars().any(char::is_control) {
-        return Some("must not contain control characters");
+    if trimmed.chars().any(is_spoofing_format_character) {
+        return Some("must not contain invisible or direction-changing characters");
     }
     None
+}
+
+/// Whether `c` draws nothing or reorders the text after it: bidirectional
+/// overrides, embeddings and isolates, direction marks, zero-width space,
+/// word joiners and the byte-order mark. A name holding one can look exactly
+/// like another person's name, or show its text in another order than it is
+/// stored. The zero-width joiner and non-joiner are not among them: Persian,
+/// Indic scripts and emoji need them to shape letters.
+fn is_spoofing_format_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Whether `c` must never be in an email address: every invisible
+/// formatting character (the joiners, the soft hyphen, variation selectors and
+/// tag characters too), since no real mailbox needs one and an address
+/// holding one would be a second account that looks like the first.
+fn is_invisible_in_email(c: char) -> bool {
+    is_spoofing_format_character(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{180E}'
+                | '\u{200C}'
+                | '\u{200D}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
 }
 
 /// A validated registration.
@@ -802,9 +860,69 @@ mod tests {
     }
 
     #[test]
+    fn an_email_with_an_invisible_character_is_refused_as_a_lookalike() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200D}",
+            "\u{202E}",
+            "\u{FEFF}",
+            "\u{AD}",
+            "\u{E0041}",
+        ] {
+            let lookalike = format!("ana{invisible}@example.com");
+            assert_eq!(normalize_email(&lookalike), None, "{invisible:?}");
+        }
+        assert!(normalize_email("zoë@exemple.ca").is_some());
+    }
+
+    #[test]
+    fn a_display_name_that_hides_or_reorders_text_is_refused_but_every_script_is_a_name() {
+        for invisible in [
+            "\u{202E}", "\u{2066}", "\u{200B}", "\u{200F}", "\u{2060}", "\u{FEFF}",
+        ] {
+            let name = format!("FitFlow {invisible}Support");
+            assert!(display_name_problem(&name).is_some(), "{invisible:?}");
+        }
+        // The zero-width non-joiner shapes Persian; the joiner builds emoji.
+        for name in [
+            "Zoë Lefèvre",
+            "محمد",
+            "می\u{200C}خواهم",
+            "Ana \u{1F469}\u{200D}\u{1F4BB}",
+            "李小龙",
+        ] {
+            assert_eq!(display_name_problem(name), None, "{name:?}");
+        }
+    }
+
+    #[test]
     fn passwords_shorter_than_twelve_characters_are_refused() {
         assert!(password_problem("elevenchars").is_some());
         assert!(password_problem("correct horse battery").is_none());
+    }
+
+    #[test]
+    fn a_control_character_at_either_end_is_refused_not_trimmed_away() {
+        for bad in ["Ana\n", "\tAna", "Ana\u{85}", "\u{1c}Ana"] {
+            assert!(display_name_problem(bad).is_some(), "{bad:?}");
+            assert_eq!(
+                normalize_email(&format!("{bad}@example.com")),
+                None,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(display_name_problem("  Ana  "), None);
+    }
+
+    #[test]
+    fn a_new_password_holding_a_control_character_is_refused() {
+        for bad in [
+            "correct horse battery\0",
+            "correct\thorse battery",
+            "correct horse \u{1b}[0m",
+        ] {
+            assert!(password_problem(bad).is_some(), "{bad:?}");
+        }
     }
 
     #[test]

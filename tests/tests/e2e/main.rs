@@ -21,6 +21,7 @@ mod documentation;
 mod documentation_hostile;
 mod documentation_size;
 mod floods;
+mod identity_attack;
 mod identity_support;
 mod jwks;
 mod key_rotation;
