@@ -353,6 +353,9 @@ impl Accounts {
         password: String,
         client: ClientContext<'_>,
     ) -> Result<LoginOutcome, IdentityError> {
+        // A place in the hashing gate before anything else: a flood beyond
+        // its queue is refused without database work.
+        let admission = self.hashing.admit()?;
         let keys = self.limit_keys(email, client.address).await?;
         // The cheap checks first, in a transaction that ends before the hash:
         // no connection or lock is held while argon2id runs.
@@ -366,7 +369,7 @@ impl Accounts {
                 .map_or_else(|| DECOY_HASH.clone(), |row| row.password_hash.clone());
             (user, stored_hash)
         };
-        let password_ok = self.hashing.verify(password, stored_hash.clone()).await?;
+        let password_ok = admission.verify(password, stored_hash.clone()).await?;
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
         // The password may have changed while we hashed: only the verified one counts.
         let user = match user {
@@ -466,11 +469,12 @@ impl Accounts {
         stored_hash: String,
         password: String,
     ) -> Result<(), IdentityError> {
+        let admission = self.hashing.admit()?;
         let keys = self.limit_keys(email, "").await?;
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
         ensure_not_locked(&mut tx, &keys).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
-        if self.hashing.verify(password, stored_hash).await? {
+        if admission.verify(password, stored_hash).await? {
             return Ok(());
         }
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
