@@ -29,7 +29,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::{self, NewAccount};
-use crate::hashing::PasswordHashing;
+use crate::hashing::{Admission, PasswordHashing};
 use crate::repo::{self, NewUserRow, UserRow};
 use crate::revocations::RevocationFeed;
 use crate::structure::{ActingFor, Structure};
@@ -460,16 +460,17 @@ impl Accounts {
     }
 
     /// Checks the password a signed-in user gives to confirm a sensitive
-    /// change (ChangePassword, DisableMfa) against the same per-account limit
-    /// as login, so a stolen access token does not buy unlimited guesses.
-    /// The hash runs with no connection held.
+    /// change (ChangePassword, EnrollMfa, DisableMfa) against the same
+    /// per-account limit as login, so a stolen access token does not buy
+    /// unlimited guesses. The hash runs with no connection held, in the
+    /// gate place `admission` the caller took before any database work.
     async fn confirm_password(
         &self,
+        admission: Admission,
         email: &str,
         stored_hash: String,
         password: String,
     ) -> Result<(), IdentityError> {
-        let admission = self.hashing.admit()?;
         let keys = self.limit_keys(email, "").await?;
         let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
         ensure_not_locked(&mut tx, &keys).await?;

@@ -27,6 +27,7 @@ impl Accounts {
         principal: &Principal,
         current_password: String,
     ) -> Result<MfaEnrollment, IdentityError> {
+        let admission = self.hashing.admit()?;
         let user_id = principal.user_id;
         let user = self.active_account(principal).await?;
         if user.mfa_enabled {
@@ -34,7 +35,7 @@ impl Accounts {
         }
         let (email, stored_hash) = (user.email, user.password_hash);
         // Hashed with no connection held.
-        self.confirm_password(&email, stored_hash, current_password)
+        self.confirm_password(admission, &email, stored_hash, current_password)
             .await?;
         let secret = zeroize::Zeroizing::new(
             domain::new_totp_secret().map_err(|_| IdentityError::Credentials)?,
@@ -119,6 +120,7 @@ impl Accounts {
         password: String,
         proof: MfaProof,
     ) -> Result<(), IdentityError> {
+        let admission = self.hashing.admit()?;
         let user_id = principal.user_id;
         let caller = Caller::User(principal.clone());
         // Verify the password outside any transaction: no connection or row
@@ -128,7 +130,7 @@ impl Accounts {
             return Err(IdentityError::MfaNotEnabled);
         }
         let (email, stored_hash) = (user.email, user.password_hash);
-        self.confirm_password(&email, stored_hash.clone(), password)
+        self.confirm_password(admission, &email, stored_hash.clone(), password)
             .await?;
         self.second_factor_open(user_id).await?;
         let mut tx = fitflow_db::tx(&self.pool, &caller).await?;

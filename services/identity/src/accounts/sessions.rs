@@ -129,13 +129,16 @@ impl Accounts {
         current_password: String,
         new_password: String,
     ) -> Result<u64, IdentityError> {
+        // A place in the hashing gate first: a flood beyond its queue is
+        // refused without database work.
+        let admission = self.hashing.admit()?;
         let user_id = principal.user_id;
         let caller = Caller::User(principal.clone());
         // Hash and verify outside any transaction: no connection or row lock
         // is held while argon2id runs.
         let user = self.active_account(principal).await?;
         let (email, stored_hash) = (user.email, user.password_hash);
-        self.confirm_password(&email, stored_hash.clone(), current_password)
+        self.confirm_password(admission, &email, stored_hash.clone(), current_password)
             .await?;
         let new_hash = self.hashing.hash(new_password).await?;
         let mut tx = fitflow_db::tx(&self.pool, &caller).await?;
