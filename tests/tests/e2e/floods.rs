@@ -37,6 +37,28 @@ struct Outcome {
     memory_growth_mib: u64,
 }
 
+impl Outcome {
+    /// Every refusal says when to retry, the bystander was served every
+    /// time, and memory stayed under [`FLOOD_MEMORY_BOUND_MIB`].
+    fn assert_bounded_and_bystander_served(&self) {
+        assert_eq!(
+            self.retry_hint_missing, 0,
+            "every refusal says when to retry"
+        );
+        assert!(self.bystander_ok > 0);
+        assert!(
+            self.bystander_failures.is_empty(),
+            "the bystander was refused: {:?}",
+            self.bystander_failures
+        );
+        assert!(
+            self.memory_growth_mib < FLOOD_MEMORY_BOUND_MIB,
+            "resident memory grew {} MiB",
+            self.memory_growth_mib
+        );
+    }
+}
+
 /// Runs `callers` copies of `call` at once (each once), spread over
 /// connections of 100 callers, while the bystander reads their own account
 /// one call at a time and this process's resident memory is sampled.
@@ -179,21 +201,7 @@ async fn five_hundred_concurrent_unknown_email_logins_are_bounded_and_other_user
         "500 logins at once overflow the hashing queue: {:?}",
         outcome.answers
     );
-    assert_eq!(
-        outcome.retry_hint_missing, 0,
-        "every refusal says when to retry"
-    );
-    assert!(outcome.bystander_ok > 0);
-    assert!(
-        outcome.bystander_failures.is_empty(),
-        "the bystander was refused: {:?}",
-        outcome.bystander_failures
-    );
-    assert!(
-        outcome.memory_growth_mib < FLOOD_MEMORY_BOUND_MIB,
-        "resident memory grew {} MiB",
-        outcome.memory_growth_mib
-    );
+    outcome.assert_bounded_and_bystander_served();
     stack.shutdown().await;
 }
 
@@ -242,21 +250,7 @@ async fn four_hundred_concurrent_wrong_password_changes_change_nothing_and_other
             "{count} changes answered {code:?} {why}"
         );
     }
-    assert_eq!(
-        outcome.retry_hint_missing, 0,
-        "every refusal says when to retry"
-    );
-    assert!(outcome.bystander_ok > 0);
-    assert!(
-        outcome.bystander_failures.is_empty(),
-        "the bystander was refused: {:?}",
-        outcome.bystander_failures
-    );
-    assert!(
-        outcome.memory_growth_mib < FLOOD_MEMORY_BOUND_MIB,
-        "resident memory grew {} MiB",
-        outcome.memory_growth_mib
-    );
+    outcome.assert_bounded_and_bystander_served();
     assert_eq!(hash_of().await, hash_before, "the password is unchanged");
     // The wrong guesses counted toward the account's login limit.
     let locked = sandbox
