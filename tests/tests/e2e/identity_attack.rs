@@ -1302,17 +1302,7 @@ where
     for handle in handles {
         let code = match handle.await.expect("the call ran") {
             Ok(()) => Code::Ok,
-            Err(status) => {
-                if !answers.contains_key(&status.code()) {
-                    eprintln!(
-                        "first {:?}: {} {}",
-                        status.code(),
-                        reason(&status),
-                        status.message()
-                    );
-                }
-                status.code()
-            }
+            Err(status) => status.code(),
         };
         *answers.entry(code).or_insert(0) += 1;
     }
@@ -1468,10 +1458,6 @@ where
     let answers = race(callers, call).await;
     done.store(true, Ordering::Relaxed);
     let (bystander_ok, bystander_failures) = bystander.await.expect("the bystander ran");
-    eprintln!(
-        "flood of {callers}: {answers:?}; bystander served {bystander_ok}, refused {}",
-        bystander_failures.len()
-    );
     Flood {
         answers,
         bystander_ok,
