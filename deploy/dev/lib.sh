@@ -11,7 +11,7 @@
 #   ensure_dev_database      create this clone's database; export FITFLOW_ADMIN_DATABASE_URL
 #   stop_private_postgres    stop the private cluster, but only if ensure_postgres started it
 #   cargo_env                shared CARGO_TARGET_DIR outside the clone
-#   export_service_db_env    FITFLOW_<SERVICE>_DATABASE_URL for every service
+#   export_service_db_env    FITFLOW_<SERVICE>_DATABASE_URL and _SYSTEM_DATABASE_URL for every service
 #   drop_test_databases      drop this clone's leftover test databases
 #   take_clone_lock NAME     one NAME (up, test) per clone at a time
 #
@@ -522,14 +522,17 @@ drop_test_databases() {
   done
 }
 
-# export_service_db_env — FITFLOW_<SERVICE>_DATABASE_URL: each service's own
-# login role (created by `fitflow migrate`, no password: dev uses trust auth)
+# export_service_db_env — FITFLOW_<SERVICE>_DATABASE_URL and
+# FITFLOW_<SERVICE>_SYSTEM_DATABASE_URL: each service's runtime and system
+# login roles (created by `fitflow migrate`, no password: dev uses trust auth)
 # on the same server and database as FITFLOW_ADMIN_DATABASE_URL.
 export_service_db_env() {
   local svc var
   for svc in "${FITFLOW_SERVICES[@]}"; do
     var="FITFLOW_${svc^^}_DATABASE_URL"
     export "$var=$(_url_set "$FITFLOW_ADMIN_DATABASE_URL" "user=fitflow_$svc")"
+    var="FITFLOW_${svc^^}_SYSTEM_DATABASE_URL"
+    export "$var=$(_url_set "$FITFLOW_ADMIN_DATABASE_URL" "user=fitflow_${svc}_system")"
   done
 }
 

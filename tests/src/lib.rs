@@ -110,6 +110,7 @@ impl Sandbox {
                 name,
                 listen: SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports[name])),
                 database_url: self.db.runtime_url(name),
+                system_database_url: self.db.system_url(name),
             })
             .collect();
         let endpoints = self

@@ -35,6 +35,18 @@ pub enum DbError {
     /// in an id or a role name (a bug, never caller input).
     #[error("a row-level-security context value is not an id or a role name")]
     UnsafeContext,
+    /// A service's own work was begun on the runtime pool (a bug): it needs
+    /// the system pool ([`crate::system_tx`]).
+    #[error("a service's own work needs its system pool, not the runtime pool")]
+    SystemWorkOnRuntimePool,
+    /// A pool logged in as another role than the one it is for.
+    #[error("the database URL logs in as {found}, not {expected}")]
+    WrongRole {
+        /// The role the pool is for.
+        expected: String,
+        /// The role the URL logged in as.
+        found: String,
+    },
     /// Any other database error.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),

@@ -1,11 +1,15 @@
 //! PostgreSQL for FitFlow services.
 //!
-//! Each service owns one schema and reaches it through two roles: an owner
+//! Each service owns one schema and reaches it through three roles: an owner
 //! (`fitflow_<schema>_owner`, NOLOGIN) that runs migrations and owns every
-//! object, and a runtime role (`fitflow_<schema>`) that logs in, owns nothing
-//! and may only read and write rows in its own schema. Row-level security reads
-//! the context that [`tx`] sets with `SET LOCAL`, never session-wide, because
-//! pooled connections are shared between requests.
+//! object; a runtime role (`fitflow_<schema>`) that logs in, owns nothing
+//! and may only read and write rows in its own schema; and a system role
+//! (`fitflow_<schema>_system`) that logs in with its own credential for the
+//! service's own work (sign-in lookups, sweeps, purges), which the
+//! row-level-security policies that see every row name. The runtime role is
+//! not a member of the system role, so a runtime connection cannot become it.
+//! Row-level security reads the context that [`tx`] sets with `SET LOCAL`,
+//! never session-wide, because pooled connections are shared between requests.
 
 mod error;
 mod migrate;
@@ -52,11 +56,52 @@ pub async fn connect(
     Ok(pool)
 }
 
+/// A pool logged in as a schema's system role (`fitflow_<schema>_system`).
+/// Its own type, so a service's own work cannot run on the runtime pool and
+/// a user's request cannot be handed this one by mistake.
+#[derive(Debug, Clone)]
+pub struct SystemPool(PgPool);
+
+impl SystemPool {
+    /// The underlying pool, for work outside a transaction (a relay, a count).
+    pub fn pool(&self) -> &PgPool {
+        &self.0
+    }
+}
+
+/// Opens the system pool of `schema`, `search_path` pinned to it. Refuses a
+/// URL that logs in as any other role: the runtime role there would see no
+/// row where the service expects every row, and the admin role far more.
+pub async fn connect_system(
+    url: &SecretString,
+    schema: &str,
+    max_connections: u32,
+) -> Result<SystemPool, DbError> {
+    let pool = connect(url, schema, max_connections).await?;
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&pool)
+        .await?;
+    let expected = SchemaRoles::for_schema(schema).system;
+    if user != expected {
+        pool.close().await;
+        return Err(DbError::WrongRole {
+            expected,
+            found: user,
+        });
+    }
+    Ok(SystemPool(pool))
+}
+
+/// Begins a transaction of the service acting for itself, as its system role.
+pub async fn system_tx(pool: &SystemPool) -> Result<Tx, DbError> {
+    Ok(pool.0.begin().await?)
+}
+
 /// Begins a transaction and sets the row-level-security context for `caller`
 /// with `SET LOCAL` semantics, so it ends with the transaction: a user's
-/// `fitflow.user_id`, `fitflow.roles` and `fitflow.supervised`; a service
-/// acting for itself switches to its schema's system role
-/// (`fitflow_<schema>_system`), which the policies that see every row name.
+/// `fitflow.user_id`, `fitflow.roles` and `fitflow.supervised`. A service
+/// acting for itself is refused here: its work runs on its [`SystemPool`]
+/// through [`system_tx`].
 ///
 /// The context and the `BEGIN` travel in one simple-protocol message (see
 /// [`begin_statement`]): one round trip where a `BEGIN` and a parameterised
@@ -79,9 +124,9 @@ pub fn end_read(transaction: Tx) {
 /// `set_config(.., true)` comes first and `BEGIN` last: PostgreSQL runs a
 /// multi-statement message in one implicit transaction, which the `BEGIN`
 /// turns into the explicit one, so the settings last until its `COMMIT` or
-/// `ROLLBACK`. Had the `BEGIN` come first, a failing `set_config` (a missing
-/// system role) would leave the pooled connection inside an aborted
-/// transaction; this way it fails with nothing begun. The simple protocol
+/// `ROLLBACK`. Had the `BEGIN` come first, a failing `set_config` would
+/// leave the pooled connection inside an aborted transaction; this way it
+/// fails with nothing begun. The simple protocol
 /// takes no parameters, so the values are written as literals, and only
 /// from typed ids and role names (see [`literal`]).
 pub fn begin_statement(caller: &Caller) -> Result<String, DbError> {
@@ -98,12 +143,8 @@ pub fn begin_statement(caller: &Caller) -> Result<String, DbError> {
                     .map(|id| id.to_string()),
             ))?,
         ),
-        // The pool pins search_path to the service's schema, so
-        // current_schema() names it; the role exists once provisioned.
-        Caller::Service(_) => {
-            "SELECT set_config('role', 'fitflow_' || current_schema() || '_system', true); BEGIN"
-                .to_owned()
-        }
+        // The runtime role cannot become the system role; nothing is sent.
+        Caller::Service(_) => return Err(DbError::SystemWorkOnRuntimePool),
         Caller::Anonymous => "BEGIN".to_owned(),
     })
 }
@@ -168,6 +209,14 @@ mod tests {
         let statement = begin_statement(&Caller::User(principal)).unwrap();
         assert!(statement.contains("set_config('fitflow.roles', '', true)"));
         assert!(statement.contains("set_config('fitflow.supervised', '', true); BEGIN"));
+    }
+
+    #[test]
+    fn a_service_acting_for_itself_is_refused_on_the_runtime_pool() {
+        assert!(matches!(
+            begin_statement(&Caller::Service("identity")),
+            Err(DbError::SystemWorkOnRuntimePool)
+        ));
     }
 
     #[test]

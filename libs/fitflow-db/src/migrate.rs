@@ -54,9 +54,10 @@ pub struct SchemaRoles {
     pub owner: String,
     /// Logs in at run time; owns nothing; reads and writes rows only.
     pub runtime: String,
-    /// The service acting for itself (login, maintenance): the runtime role
-    /// switches to it for one transaction; row-level-security policies that
-    /// let the service see every row name this role, not a setting.
+    /// The service acting for itself (login, maintenance): logs in with its
+    /// own credential; row-level-security policies that let the service see
+    /// every row name this role, not a setting. The runtime role is not a
+    /// member of it.
     pub system: String,
 }
 
@@ -98,12 +99,17 @@ pub async fn provision_schema(
              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{runtime}') THEN \
              CREATE ROLE {runtime} LOGIN; END IF; \
              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{system}') THEN \
-             CREATE ROLE {system} NOLOGIN; END IF; END $$"
+             CREATE ROLE {system} LOGIN; END IF; END $$"
         ),
-        // NOINHERIT: the runtime role has the system role's rights only after
-        // switching to it for a transaction, never by default.
+        // The system role logs in with its own credential; a runtime role
+        // provisioned before that may no longer switch to it.
+        format!("ALTER ROLE {system} LOGIN"),
         format!("ALTER ROLE {runtime} NOINHERIT"),
-        format!("GRANT {system} TO {runtime}"),
+        format!(
+            "DO $$ BEGIN \
+             IF pg_has_role('{runtime}', '{system}', 'MEMBER') THEN \
+             REVOKE {system} FROM {runtime}; END IF; END $$"
+        ),
         // The admin must be able to SET ROLE to the owner to run migrations.
         format!("GRANT {owner} TO CURRENT_USER"),
         format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {owner}"),

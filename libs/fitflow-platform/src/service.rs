@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use fitflow_auth::TokenVerifier;
 use fitflow_crypto::{KeyRing, Vault};
+use fitflow_db::SystemPool;
 use fitflow_server::PeerPolicy;
 use fitflow_server::client::ClientError;
 use fitflow_server::tls::TlsPaths;
@@ -77,6 +78,8 @@ pub struct ServiceContext {
     pub name: &'static str,
     /// Its runtime role's pool, `search_path` pinned to its schema.
     pub pool: PgPool,
+    /// Its system role's pool, for the service's own work.
+    pub system_pool: SystemPool,
     /// The OpenBao client.
     pub vault: Vault,
     /// Its per-tenant data keys (transit key `fitflow-<name>`, table `data_keys`).

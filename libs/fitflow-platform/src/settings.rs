@@ -115,6 +115,8 @@ pub struct Served {
     pub listen: SocketAddr,
     /// Its runtime role's connection URL.
     pub database_url: SecretString,
+    /// Its system role's connection URL (the service's own work).
+    pub system_database_url: SecretString,
 }
 
 /// Everything a `fitflow serve` process needs.
@@ -187,10 +189,14 @@ impl Settings {
             let database_var = env_var(name, "DATABASE_URL");
             let database_url = SecretString::from(config::required(&database_var)?);
             transport.check_database_url(&database_var, database_url.expose_secret())?;
+            let system_var = env_var(name, "SYSTEM_DATABASE_URL");
+            let system_database_url = SecretString::from(config::required(&system_var)?);
+            transport.check_database_url(&system_var, system_database_url.expose_secret())?;
             served.push(Served {
                 name,
                 listen,
                 database_url,
+                system_database_url,
             });
         }
         let mut endpoints = BTreeMap::new();

@@ -29,6 +29,9 @@ const DATA_KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 const AUDIT_MAX_MESSAGE: usize = 8 * 1024 * 1024;
 /// Database connections per service.
 const POOL_SIZE: u32 = 16;
+/// System-role connections per service: sign-in and refresh in identity,
+/// sweeps and purges elsewhere; opened on demand, like the runtime pool's.
+const SYSTEM_POOL_SIZE: u32 = 8;
 /// The service that issues user tokens and publishes their keys.
 const TOKEN_ISSUER: &str = "identity";
 /// The service whose structure (`GetActingFor`) completes truncated tokens.
@@ -173,6 +176,10 @@ impl Stack {
         let pool = fitflow_db::connect(&served.database_url, name, POOL_SIZE)
             .await
             .context("cannot connect to PostgreSQL")?;
+        let system_pool =
+            fitflow_db::connect_system(&served.system_database_url, name, SYSTEM_POOL_SIZE)
+                .await
+                .context("cannot connect to PostgreSQL as the service's system role")?;
         vault
             .ensure_transit_key(&format!("fitflow-{name}"), TransitKeyKind::Aes256Gcm96)
             .await
@@ -211,6 +218,7 @@ impl Stack {
         let context = ServiceContext {
             name,
             pool: pool.clone(),
+            system_pool,
             vault: vault.clone(),
             keyring: KeyRing::new(vault.clone(), pool.clone(), name, DATA_KEY_CACHE_TTL),
             verifier: Arc::clone(&verifier),

@@ -99,6 +99,12 @@ impl TestDatabase {
         url_for(&self.admin_url, &self.name, Some(&runtime))
     }
 
+    /// The URL of `schema`'s system role (`fitflow_<schema>_system`) on this database.
+    pub fn system_url(&self, schema: &str) -> SecretString {
+        let system = fitflow_db::SchemaRoles::for_schema(schema).system;
+        url_for(&self.admin_url, &self.name, Some(&system))
+    }
+
     /// A superuser pool on this database, for checks with plain SQL.
     pub async fn admin_pool(&self) -> PgPool {
         PgPoolOptions::new()

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use fitflow_api::idempotency::{self, Claim};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal, Role};
+use fitflow_db::SystemPool;
 use fitflow_error::{ApiError, FieldViolation};
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use rust_decimal::Decimal;
@@ -54,6 +55,8 @@ pub(crate) struct NewRefund {
 /// The service's payments.
 pub struct Payments {
     pool: PgPool,
+    /// The system role's pool: the overdue sweep sees every issuer's invoices.
+    system: SystemPool,
     page_tokens: PageTokens,
 }
 
@@ -123,10 +126,11 @@ fn audit_invoice_change(
 }
 
 impl Payments {
-    /// The use cases over `pool`.
-    pub fn new(pool: PgPool) -> Self {
+    /// The use cases over `pool`; the sweep runs on `system`.
+    pub fn new(pool: PgPool, system: SystemPool) -> Self {
         Self {
             pool,
+            system,
             page_tokens: PageTokens::with_random_key(),
         }
     }
@@ -393,7 +397,7 @@ impl Payments {
     /// One overdue sweep now, for an operator.
     pub(crate) async fn sweep_now(&self, principal: &Principal) -> Result<u64, BillingError> {
         principal.require_role(Role::Operator)?;
-        sweep_overdue(&self.pool, overdue_today()).await
+        sweep_overdue(&self.system, overdue_today()).await
     }
 }
 
@@ -403,10 +407,10 @@ impl Payments {
 /// transaction that changes it. Idempotent: an invoice already OVERDUE is
 /// not selected again, and one that a payment holds locked is skipped (the
 /// payment sets its status). Returns how many it marked.
-pub async fn sweep_overdue(pool: &PgPool, today: NaiveDate) -> Result<u64, BillingError> {
+pub async fn sweep_overdue(pool: &SystemPool, today: NaiveDate) -> Result<u64, BillingError> {
     let mut marked = 0u64;
     loop {
-        let mut tx = fitflow_db::tx(pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(pool).await?;
         let rows = repo::lock_overdue(&mut tx, today, SWEEP_BATCH).await?;
         for row in &rows {
             repo::mark_overdue(&mut tx, row.id).await?;
@@ -426,7 +430,7 @@ pub async fn sweep_overdue(pool: &PgPool, today: NaiveDate) -> Result<u64, Billi
 }
 
 /// Sweeps every [`SWEEP_INTERVAL`] (the first right away) until `shutdown`.
-pub(crate) async fn sweep_until(pool: PgPool, shutdown: CancellationToken) {
+pub(crate) async fn sweep_until(pool: SystemPool, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(SWEEP_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -41,11 +41,11 @@ impl Service for BillingService {
             let invoicing = Invoicing::new(context.pool.clone(), peers);
             let accounts = BankAccounts::new(context.pool.clone(), context.keyring.clone());
             let remittances = Remittances::new(context.pool.clone());
-            let payments = Payments::new(context.pool.clone());
+            let payments = Payments::new(context.pool.clone(), context.system_pool.clone());
             // The overdue sweep, until shutdown (every replica may run it:
             // it skips invoices another holds and changes each once).
             context.spawn(crate::payments::sweep_until(
-                context.pool.clone(),
+                context.system_pool.clone(),
                 context.shutdown.clone(),
             ));
             Ok(ServiceRoutes::new().add_service(

@@ -14,6 +14,7 @@ pub(crate) use sharing::ShareView;
 use fitflow_api::idempotency::{IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal};
+use fitflow_db::SystemPool;
 use fitflow_outbox::{Action, AuditEventBuilder};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -27,6 +28,8 @@ use crate::{ClientsError, SERVICE};
 /// indexes), the page-token key and the purge retention period.
 pub struct ClientBook {
     pool: PgPool,
+    /// The system role's pool: purges, which no user's context may see.
+    system: SystemPool,
     appointments: crate::Appointments,
     documentation: crate::Documentation,
     sealer: Sealer,
@@ -41,6 +44,7 @@ impl ClientBook {
     /// `documentation`; purges allowed `retention` after a soft delete.
     pub fn new(
         pool: PgPool,
+        system: SystemPool,
         appointments: crate::Appointments,
         documentation: crate::Documentation,
         subjects: fitflow_crypto::SubjectKeys,
@@ -49,6 +53,7 @@ impl ClientBook {
     ) -> Self {
         Self {
             pool,
+            system,
             appointments,
             documentation,
             sealer: Sealer::new(subjects, keyring),

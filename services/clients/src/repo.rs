@@ -460,17 +460,6 @@ pub(crate) async fn transfer(
     Ok(former_share)
 }
 
-/// Switches the rest of the transaction to the service's system role. Only
-/// after the handler has established the caller's ADMIN share: the policies
-/// cannot express "an admin grantee manages the other shares" without
-/// recursing into their own table.
-pub(crate) async fn act_as_system(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('role', 'fitflow_clients_system', true)")
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// The deletion time of a client, locked for a purge (system role).
 pub(crate) async fn lock_for_purge(
     conn: &mut PgConnection,

@@ -83,6 +83,7 @@ impl Service for ClientsService {
             })?;
             let book = ClientBook::new(
                 context.pool,
+                context.system_pool,
                 Appointments::new(scheduling),
                 Documentation::new(documentation),
                 subjects,

@@ -20,6 +20,7 @@ pub(crate) use plans::PlanDraft;
 use fitflow_api::idempotency::{IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal};
+use fitflow_db::SystemPool;
 use fitflow_outbox::{Action, AuditEventBuilder};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -35,6 +36,9 @@ pub(crate) struct Idempotency(pub Option<(IdempotencyKey, RequestHash)>);
 /// The service's state: its pool, its peers, the sealer, page tokens.
 pub struct Records {
     pool: PgPool,
+    /// The system role's pool: exports and summaries for peers that checked
+    /// the user's access themselves.
+    system: SystemPool,
     peers: Peers,
     sealer: Sealer,
     page_tokens: PageTokens,
@@ -104,9 +108,10 @@ impl Reach {
 impl Records {
     /// The use cases over `pool`, asking `peers`, sealing with `sealer`.
     /// Page tokens are signed with a key drawn once per process.
-    pub(crate) fn new(pool: PgPool, peers: Peers, sealer: Sealer) -> Self {
+    pub(crate) fn new(pool: PgPool, system: SystemPool, peers: Peers, sealer: Sealer) -> Self {
         Self {
             pool,
+            system,
             peers,
             sealer,
             page_tokens: PageTokens::with_random_key(),

@@ -54,7 +54,7 @@ impl Service for DocumentationService {
                 CLIENT_KEYS,
                 SUBJECT_KEY_TTL,
             ));
-            let records = Records::new(context.pool, peers, sealer);
+            let records = Records::new(context.pool, context.system_pool, peers, sealer);
             Ok(ServiceRoutes::new().add_service(
                 DocumentationServiceServer::new(DocumentationGrpc::new(records))
                     .max_decoding_message_size(MAX_MESSAGE),

@@ -277,6 +277,7 @@ async fn bench_in(
             name: fitflow_audit::SCHEMA,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             database_url: audit_url.clone(),
+            system_database_url: scratch.url(Some("fitflow_audit_system"))?,
         }],
         // Audit calls only identity (for token keys, lazily); no query here needs a token.
         endpoints: fitflow_platform::services_table()

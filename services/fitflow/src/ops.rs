@@ -73,9 +73,9 @@ pub async fn health(service: &str) -> anyhow::Result<bool> {
 /// Grants the operator role to the account with `email`, through the
 /// identity service's own role and with an audit event.
 pub async fn grant_operator(email: &str) -> anyhow::Result<uuid::Uuid> {
-    let var = env_var(fitflow_identity::SCHEMA, "DATABASE_URL");
+    let var = env_var(fitflow_identity::SCHEMA, "SYSTEM_DATABASE_URL");
     let url = database_url(&var)?;
-    let pool = fitflow_db::connect(&url, fitflow_identity::SCHEMA, 1).await?;
+    let pool = fitflow_db::connect_system(&url, fitflow_identity::SCHEMA, 1).await?;
     fitflow_identity::bootstrap::grant_operator(&pool, email)
         .await
         .map_err(|error| anyhow::anyhow!("cannot grant operator: {error}"))

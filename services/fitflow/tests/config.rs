@@ -27,6 +27,10 @@ const VALID: &[(&str, &str)] = &[
         "FITFLOW_IDENTITY_DATABASE_URL",
         "postgres://fitflow_identity@127.0.0.1:1/fitflow",
     ),
+    (
+        "FITFLOW_IDENTITY_SYSTEM_DATABASE_URL",
+        "postgres://fitflow_identity_system@127.0.0.1:1/fitflow",
+    ),
 ];
 
 fn without(name: &str) -> Vec<(&'static str, &'static str)> {
@@ -43,6 +47,7 @@ fn a_missing_variable_stops_the_process_and_is_named() {
         "FITFLOW_VAULT_ADDR",
         "FITFLOW_VAULT_TOKEN",
         "FITFLOW_IDENTITY_DATABASE_URL",
+        "FITFLOW_IDENTITY_SYSTEM_DATABASE_URL",
     ] {
         let (ok, stderr) = serve_identity(&without(var));
         assert!(!ok, "fitflow started without {var}");
@@ -56,6 +61,10 @@ fn a_malformed_variable_stops_the_process_and_is_named_without_its_value() {
         ("FITFLOW_IDENTITY_LISTEN", "not-an-address"),
         (
             "FITFLOW_IDENTITY_DATABASE_URL",
+            "mysql://secret-password@db",
+        ),
+        (
+            "FITFLOW_IDENTITY_SYSTEM_DATABASE_URL",
             "mysql://secret-password@db",
         ),
         ("FITFLOW_VAULT_ADDR", "bao.internal:8200"),
@@ -99,6 +108,10 @@ const PRODUCTION: &[(&str, &str)] = &[
         "FITFLOW_IDENTITY_DATABASE_URL",
         "postgres://fitflow_identity:secret-password@127.0.0.1:1/fitflow?sslmode=verify-full",
     ),
+    (
+        "FITFLOW_IDENTITY_SYSTEM_DATABASE_URL",
+        "postgres://fitflow_identity_system:secret-password@127.0.0.1:1/fitflow?sslmode=verify-full",
+    ),
 ];
 
 fn production_with(var: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
@@ -123,6 +136,10 @@ fn without_the_dev_flag_plaintext_openbao_and_unverified_postgres_are_refused_by
             "FITFLOW_IDENTITY_DATABASE_URL",
             "postgres://fitflow_identity:secret-password@127.0.0.1:1/fitflow?sslmode=require",
         ),
+        (
+            "FITFLOW_IDENTITY_SYSTEM_DATABASE_URL",
+            "postgres://fitflow_identity_system:secret-password@127.0.0.1:1/fitflow",
+        ),
     ];
     for (var, value) in cases {
         let (ok, stderr) = serve_identity(&production_with(var, value));
@@ -143,7 +160,11 @@ fn without_the_dev_flag_https_openbao_and_verify_full_postgres_pass_the_settings
     // Nothing listens on port 1, so the process stops at connecting; what
     // matters is that the settings themselves were accepted.
     let (_, stderr) = serve_identity(PRODUCTION);
-    for var in ["FITFLOW_VAULT_ADDR", "FITFLOW_IDENTITY_DATABASE_URL"] {
+    for var in [
+        "FITFLOW_VAULT_ADDR",
+        "FITFLOW_IDENTITY_DATABASE_URL",
+        "FITFLOW_IDENTITY_SYSTEM_DATABASE_URL",
+    ] {
         assert!(
             !stderr.contains(&format!("{var} is invalid")),
             "{var} was refused: {stderr}"

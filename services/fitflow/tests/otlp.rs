@@ -107,6 +107,10 @@ async fn rpc_spans_and_duration_metrics_reach_the_otlp_collector() {
             "FITFLOW_IDENTITY_DATABASE_URL",
             db.runtime_url("identity").expose_secret(),
         )
+        .env(
+            "FITFLOW_IDENTITY_SYSTEM_DATABASE_URL",
+            db.system_url("identity").expose_secret(),
+        )
         .env("FITFLOW_IDENTITY_LISTEN", identity_addr.to_string())
         .env(
             "FITFLOW_IDENTITY_ENDPOINT",

@@ -24,6 +24,7 @@ use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal, Role};
 use fitflow_crypto::{FieldAddress, KeyRing};
+use fitflow_db::SystemPool;
 use fitflow_outbox::{Action, AuditEventBuilder};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -34,9 +35,6 @@ use crate::repo::{self, NewUserRow, UserRow};
 use crate::revocations::RevocationFeed;
 use crate::structure::{ActingFor, Structure};
 use crate::{IdentityError, SERVICE, TokenSigner};
-
-/// The identity service acting on its own, before any user token exists.
-const SELF: Caller = Caller::Service(SERVICE);
 
 /// A hash to verify against when the email is unknown, so that an unknown
 /// email costs the same time as a wrong password.
@@ -148,6 +146,9 @@ pub struct ClientContext<'a> {
 #[derive(Clone)]
 pub struct Accounts {
     pool: PgPool,
+    /// The system role's pool: sign-in, refresh and the other work identity
+    /// does for itself, before or without a user's context.
+    system: SystemPool,
     keyring: KeyRing,
     signer: Arc<TokenSigner>,
     hashing: PasswordHashing,
@@ -161,7 +162,12 @@ pub struct Accounts {
 
 impl Accounts {
     /// Use cases over the identity schema, sealing with `keyring` and signing with `signer`.
-    pub fn new(pool: PgPool, keyring: KeyRing, signer: Arc<TokenSigner>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        system: SystemPool,
+        keyring: KeyRing,
+        signer: Arc<TokenSigner>,
+    ) -> Self {
         // Compute the decoy hash now, off the async threads, so the first
         // unknown email costs no more than any other.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -175,6 +181,7 @@ impl Accounts {
             structure: None,
             revocations: RevocationFeed::polling(pool.clone()),
             pool,
+            system,
         }
     }
 
@@ -226,7 +233,7 @@ impl Accounts {
             .map(|r| r.as_str().to_owned())
             .collect();
 
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         if let Some(retry) = &retry {
             // Claimed in the transaction that creates the account: both
             // commit or neither does, so a failed create frees the id.
@@ -294,7 +301,7 @@ impl Accounts {
         password: String,
     ) -> Result<(Account, String), IdentityError> {
         let row = {
-            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            let mut tx = fitflow_db::system_tx(&self.system).await?;
             let row = repo::find_user(&mut tx, user_id).await?;
             tx.commit().await.map_err(fitflow_db::DbError::from)?;
             row.ok_or(IdentityError::UserNotFound)?
@@ -311,7 +318,7 @@ impl Accounts {
         } else {
             let (token, token_hash) =
                 domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
-            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            let mut tx = fitflow_db::system_tx(&self.system).await?;
             repo::insert_email_verification(
                 &mut tx,
                 &token_hash,
@@ -328,7 +335,7 @@ impl Accounts {
     /// Marks the email of a verification token's account verified.
     pub async fn verify_email(&self, token: &str) -> Result<Account, IdentityError> {
         let token_hash = domain::hash_token(token);
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let user_id = repo::take_email_verification(&mut tx, &token_hash)
             .await?
             .ok_or(IdentityError::VerificationTokenInvalid)?;
@@ -360,7 +367,7 @@ impl Accounts {
         // The cheap checks first, in a transaction that ends before the hash:
         // no connection or lock is held while argon2id runs.
         let (user, stored_hash) = {
-            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            let mut tx = fitflow_db::system_tx(&self.system).await?;
             ensure_not_locked(&mut tx, &keys).await?;
             let user = repo::find_user_by_email(&mut tx, email).await?;
             tx.commit().await.map_err(fitflow_db::DbError::from)?;
@@ -370,7 +377,7 @@ impl Accounts {
             (user, stored_hash)
         };
         let password_ok = admission.verify(password, stored_hash.clone()).await?;
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         // The password may have changed while we hashed: only the verified one counts.
         let user = match user {
             Some(_) => repo::find_user_by_email(&mut tx, email)
@@ -472,13 +479,13 @@ impl Accounts {
         password: String,
     ) -> Result<(), IdentityError> {
         let keys = self.limit_keys(email, "").await?;
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         ensure_not_locked(&mut tx, &keys).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         if admission.verify(password, stored_hash).await? {
             return Ok(());
         }
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         count_failure(&mut tx, &keys).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Err(IdentityError::InvalidCredentials)
@@ -486,7 +493,7 @@ impl Accounts {
 
     /// Refuses while the account's second factor is locked.
     async fn second_factor_open(&self, user_id: Uuid) -> Result<(), IdentityError> {
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         ensure_second_factor_open(&mut tx, user_id).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(())
@@ -494,7 +501,7 @@ impl Accounts {
 
     /// Clears the account's second-factor failures (an operator reset MFA).
     async fn lift_second_factor_lock(&self, user_id: Uuid) -> Result<(), IdentityError> {
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         repo::clear_failures(&mut tx, SECOND_FACTOR_KIND, &user_id.to_string()).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(())
@@ -502,7 +509,7 @@ impl Accounts {
 
     /// Counts a wrong code given outside a login (DisableMfa).
     async fn count_wrong_code(&self, user_id: Uuid) -> Result<(), IdentityError> {
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         count_second_factor_failure(&mut tx, user_id).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(())
@@ -515,7 +522,7 @@ impl Accounts {
         proof: MfaProof,
     ) -> Result<IssuedTokens, IdentityError> {
         let challenge_hash = domain::hash_token(challenge_token);
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let challenge = repo::lock_mfa_challenge(&mut tx, &challenge_hash)
             .await?
             .filter(|challenge| challenge.used_at.is_none() && challenge.expires_at > Utc::now())
@@ -662,7 +669,7 @@ impl Accounts {
     /// (see [`Accounts::lost_response_retry`]).
     pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, IdentityError> {
         let token_hash = domain::hash_token(refresh_token);
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let Some(stored) =
             repo::lock_refresh_token(&mut tx, &token_hash, domain::REFRESH_RETRY_WINDOW).await?
         else {

@@ -3,17 +3,17 @@
 //! (`fitflow identity grant-operator <email>`), with an audit event naming the
 //! identity service as the actor.
 
-use fitflow_auth::{Caller, Role};
+use fitflow_auth::Role;
+use fitflow_db::SystemPool;
 use fitflow_outbox::{Action, AuditEventBuilder};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{IdentityError, SERVICE, domain, repo};
 
 /// Grants the operator role to the active account with `email`; returns its id.
-pub async fn grant_operator(pool: &PgPool, email: &str) -> Result<Uuid, IdentityError> {
+pub async fn grant_operator(pool: &SystemPool, email: &str) -> Result<Uuid, IdentityError> {
     let email = domain::normalize_email(email).ok_or(IdentityError::UserNotFound)?;
-    let mut tx = fitflow_db::tx(pool, &Caller::Service(SERVICE)).await?;
+    let mut tx = fitflow_db::system_tx(pool).await?;
     let user = repo::find_user_by_email(&mut tx, &email)
         .await?
         .filter(|user| user.status == "active")

@@ -59,9 +59,14 @@ impl Service for IdentityService {
             let (feed, listener) =
                 RevocationFeed::new(context.pool.clone(), context.shutdown.clone());
             context.spawn(listener);
-            let accounts = Accounts::new(context.pool, context.keyring, Arc::new(signer))
-                .with_structure(Structure::new(tenancy))
-                .with_revocation_feed(feed);
+            let accounts = Accounts::new(
+                context.pool,
+                context.system_pool,
+                context.keyring,
+                Arc::new(signer),
+            )
+            .with_structure(Structure::new(tenancy))
+            .with_revocation_feed(feed);
             Ok(ServiceRoutes::new().add_service(
                 IdentityServiceServer::new(IdentityGrpc::new(accounts, Letters::new(mailer)))
                     .max_decoding_message_size(MAX_MESSAGE),

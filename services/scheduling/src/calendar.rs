@@ -18,6 +18,7 @@ use fitflow_api::etag::Etag;
 use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal};
+use fitflow_db::SystemPool;
 use fitflow_error::{ApiError, FieldViolation};
 use fitflow_outbox::{Action, AuditEventBuilder};
 use rust_decimal::Decimal;
@@ -78,6 +79,9 @@ impl From<AppointmentRow> for AppointmentView {
 /// tokens.
 pub struct Calendar {
     pool: PgPool,
+    /// The system role's pool: exports and questions from peers that
+    /// checked the user's access themselves, and payment updates.
+    system: SystemPool,
     clients: ClientAccess,
     zones: TrainerZones,
     page_tokens: PageTokens,
@@ -106,9 +110,15 @@ impl Calendar {
     /// The use cases over `pool`, asking `clients` before booking a client
     /// and `zones` for a trainer's time zone. Page tokens are signed with a
     /// key drawn once per process.
-    pub fn new(pool: PgPool, clients: ClientAccess, zones: TrainerZones) -> Self {
+    pub fn new(
+        pool: PgPool,
+        system: SystemPool,
+        clients: ClientAccess,
+        zones: TrainerZones,
+    ) -> Self {
         Self {
             pool,
+            system,
             clients,
             zones,
             page_tokens: PageTokens::with_random_key(),
@@ -487,7 +497,7 @@ impl Calendar {
         &self,
         client_id: Uuid,
     ) -> Result<(Vec<AppointmentView>, Vec<repo::ParticipantRow>), SchedulingError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let appointments = repo::appointments_of_client(&mut tx, client_id).await?;
         let participations = repo::participations_of_client(&mut tx, client_id).await?;
         let event =
@@ -518,7 +528,7 @@ impl Calendar {
         id: Uuid,
         client_id: Uuid,
     ) -> Result<(AppointmentView, bool), SchedulingError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let (row, attended) = repo::attendance(&mut tx, id, client_id)
             .await?
             .ok_or(SchedulingError::AppointmentNotFound)?;

@@ -36,6 +36,7 @@ impl Service for SchedulingService {
             };
             let calendar = Calendar::new(
                 context.pool.clone(),
+                context.system_pool.clone(),
                 ClientAccess::new(channel("clients")?),
                 TrainerZones::new(channel("tenancy")?),
             );

@@ -16,6 +16,7 @@ use fitflow_api::idempotency::{IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal};
 use fitflow_crypto::{FieldAddress, KeyRing};
+use fitflow_db::SystemPool;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -28,6 +29,9 @@ use crate::letters::Letters;
 /// identity client it checks accounts with and the letters it mails.
 pub struct Directory {
     pool: PgPool,
+    /// The system role's pool: lookups for identity and billing, which
+    /// carry no user context.
+    system: SystemPool,
     keyring: KeyRing,
     page_tokens: PageTokens,
     accounts: Accounts,
@@ -39,9 +43,16 @@ impl Directory {
     /// through `accounts` and mailing invitations with `letters`. Page
     /// tokens are signed with a key drawn once per process (a restarted
     /// process refuses older tokens; callers start over).
-    pub fn new(pool: PgPool, keyring: KeyRing, accounts: Accounts, letters: Letters) -> Self {
+    pub fn new(
+        pool: PgPool,
+        system: SystemPool,
+        keyring: KeyRing,
+        accounts: Accounts,
+        letters: Letters,
+    ) -> Self {
         Self {
             pool,
+            system,
             keyring,
             page_tokens: PageTokens::with_random_key(),
             accounts,

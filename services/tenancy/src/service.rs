@@ -50,7 +50,13 @@ impl Service for TenancyService {
             })?;
             let accounts = Accounts::new(identity);
             let letters = Letters::new(mailer, accounts.clone());
-            let directory = Directory::new(context.pool, context.keyring, accounts, letters);
+            let directory = Directory::new(
+                context.pool,
+                context.system_pool,
+                context.keyring,
+                accounts,
+                letters,
+            );
             Ok(ServiceRoutes::new().add_service(
                 TenancyServiceServer::new(TenancyGrpc::new(directory))
                     .max_decoding_message_size(MAX_MESSAGE),

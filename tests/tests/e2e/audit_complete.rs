@@ -345,6 +345,10 @@ fn spawn_audit_process(sandbox: &Sandbox, bao: &fitflow_testkit::OpenBao) -> tok
             sandbox.db.runtime_url("audit").expose_secret(),
         )
         .env(
+            "FITFLOW_AUDIT_SYSTEM_DATABASE_URL",
+            sandbox.db.system_url("audit").expose_secret(),
+        )
+        .env(
             "FITFLOW_AUDIT_LISTEN",
             format!("127.0.0.1:{}", sandbox.release_port(AUDIT)),
         )

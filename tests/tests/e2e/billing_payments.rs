@@ -754,9 +754,9 @@ async fn the_overdue_sweep_marks_a_past_due_invoice_once_and_a_payment_that_sett
             .expect("backdate");
     }
 
-    let pool = fitflow_db::connect(&sandbox.db.runtime_url("billing"), "billing", 2)
+    let pool = fitflow_db::connect_system(&sandbox.db.system_url("billing"), "billing", 2)
         .await
-        .expect("billing's pool");
+        .expect("billing's system pool");
     let today = fitflow_billing::overdue_today();
     let first = fitflow_billing::sweep_overdue(&pool, today)
         .await

@@ -16,7 +16,7 @@ async fn grant_operator_bootstraps_an_operator_who_can_read_the_trail() {
         .await;
     assert_eq!(refused.unwrap_err().code(), tonic::Code::PermissionDenied);
 
-    let pool = fitflow_db::connect(&sandbox.db.runtime_url("identity"), "identity", 1)
+    let pool = fitflow_db::connect_system(&sandbox.db.system_url("identity"), "identity", 1)
         .await
         .unwrap();
     let granted = fitflow_identity::bootstrap::grant_operator(&pool, &email.to_uppercase())

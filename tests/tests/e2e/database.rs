@@ -164,19 +164,17 @@ async fn a_runtime_role_cannot_destroy_data_keys_or_rewrite_the_migration_histor
         let result = sqlx::query(attack).execute(&mut identity).await;
         assert!(permission_denied(result), "the runtime role ran: {attack}");
     }
-    // Switched to the service's system role, the same attacks still fail:
+    // Logged in as the service's system role, the same attacks still fail:
     // the bypass role sees every row but holds no more privileges.
-    sqlx::query("SELECT set_config('role', 'fitflow_identity_system', false)")
-        .execute(&mut identity)
-        .await
-        .expect("the runtime role may act as its service");
-    let result = sqlx::query("DELETE FROM identity.data_keys")
-        .execute(&mut identity)
-        .await;
-    assert!(
-        permission_denied(result),
-        "the system role deleted data keys"
-    );
+    let mut system = connect(&db.system_url("identity")).await;
+    for attack in [
+        "DELETE FROM identity.data_keys",
+        "TRUNCATE identity.data_keys",
+        "DELETE FROM identity._sqlx_migrations",
+    ] {
+        let result = sqlx::query(attack).execute(&mut system).await;
+        assert!(permission_denied(result), "the system role ran: {attack}");
+    }
 
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.data_keys")
         .fetch_one(&admin)
@@ -231,17 +229,48 @@ async fn the_rls_bypass_needs_the_system_role_not_a_setting() {
         .expect("count users");
     assert_eq!(seen, 0, "a setting bypassed row-level security");
 
-    // Another service's runtime role cannot take identity's system role.
-    let mut audit = connect(&db.runtime_url("audit")).await;
-    let borrowed = sqlx::query("SELECT set_config('role', 'fitflow_identity_system', false)")
-        .execute(&mut audit)
-        .await;
-    assert!(borrowed.is_err(), "audit took identity's system role");
+    // No runtime role can take a system role, its own service's included:
+    // the system role has its own credential.
+    for (runtime, system) in [
+        ("audit", "fitflow_identity_system"),
+        ("identity", "fitflow_identity_system"),
+        ("clients", "fitflow_clients_system"),
+    ] {
+        let mut conn = connect(&db.runtime_url(runtime)).await;
+        for attempt in [
+            format!("SELECT set_config('role', '{system}', false)"),
+            format!("SET ROLE {system}"),
+            format!("SET SESSION AUTHORIZATION {system}"),
+        ] {
+            let result = sqlx::query(&attempt).execute(&mut conn).await;
+            assert!(result.is_err(), "{runtime}'s runtime role ran: {attempt}");
+        }
+        let user: String = sqlx::query_scalar("SELECT current_user::text")
+            .fetch_one(&mut conn)
+            .await
+            .expect("still connected");
+        assert_eq!(user, format!("fitflow_{runtime}"));
+    }
 
-    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
+    // A system pool refuses a URL that logs in as the runtime role.
+    let wrong = fitflow_db::connect_system(&db.runtime_url("identity"), "identity", 1).await;
+    assert!(
+        matches!(wrong, Err(fitflow_db::DbError::WrongRole { .. })),
+        "a runtime URL made a system pool"
+    );
+    // The service's own work is refused on the runtime pool.
+    let runtime = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
         .await
-        .expect("identity pool");
-    let mut tx = fitflow_db::tx(&pool, &Caller::Service("identity"))
+        .expect("identity's runtime pool");
+    assert!(matches!(
+        fitflow_db::tx(&runtime, &Caller::Service("identity")).await,
+        Err(fitflow_db::DbError::SystemWorkOnRuntimePool)
+    ));
+
+    let pool = fitflow_db::connect_system(&db.system_url("identity"), "identity", 1)
+        .await
+        .expect("identity's system pool");
+    let mut tx = fitflow_db::system_tx(&pool)
         .await
         .expect("a service transaction");
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
@@ -493,9 +522,10 @@ async fn an_ended_read_hands_back_a_connection_with_nothing_of_its_context_or_wr
         fitflow_db::end_read(tx);
     }
     // A write inside an ended read does not survive it.
-    let mut tx = fitflow_db::tx(&pool, &Caller::Service("identity"))
+    let system = fitflow_db::connect_system(&db.system_url("identity"), "identity", 1)
         .await
         .unwrap();
+    let mut tx = fitflow_db::system_tx(&system).await.unwrap();
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, display_name_sealed) \
          VALUES ($1, 'ended@example.com', 'x', '\\x00')",
@@ -507,7 +537,7 @@ async fn an_ended_read_hands_back_a_connection_with_nothing_of_its_context_or_wr
     fitflow_db::end_read(tx);
 
     // The one pooled connection comes back outside any transaction, with
-    // no user context and no system role, and the insert rolled back.
+    // no user context, and the insert rolled back.
     let mut tx = fitflow_db::tx(&pool, &Caller::Anonymous).await.unwrap();
     let (user, role, user_id): (String, String, Option<String>) = sqlx::query_as(
         "SELECT current_user::text, current_setting('role'), \
@@ -519,9 +549,7 @@ async fn an_ended_read_hands_back_a_connection_with_nothing_of_its_context_or_wr
     assert_eq!((user.as_str(), role.as_str()), ("fitflow_identity", "none"));
     assert_eq!(user_id, None);
     tx.commit().await.unwrap();
-    let mut tx = fitflow_db::tx(&pool, &Caller::Service("identity"))
-        .await
-        .unwrap();
+    let mut tx = fitflow_db::system_tx(&system).await.unwrap();
     let kept: i64 =
         sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'ended@example.com'")
             .fetch_one(&mut *tx)
@@ -531,11 +559,9 @@ async fn an_ended_read_hands_back_a_connection_with_nothing_of_its_context_or_wr
 }
 
 #[tokio::test]
-async fn a_context_that_cannot_be_set_begins_nothing_and_the_connection_stays_usable() {
+async fn a_services_own_work_on_the_runtime_pool_sends_nothing_and_the_connection_stays_usable() {
     let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
-    // search_path names a schema with no system role: switching to
-    // `fitflow_public_system` fails.
-    let pool = fitflow_db::connect(&db.runtime_url("identity"), "public", 1)
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
         .await
         .unwrap();
     for _ in 0..3 {
@@ -545,11 +571,145 @@ async fn a_context_that_cannot_be_set_begins_nothing_and_the_connection_stays_us
                 .is_err()
         );
         let mut tx = fitflow_db::tx(&pool, &Caller::Anonymous).await.unwrap();
-        let (user, one): (String, i32) = sqlx::query_as("SELECT current_user::text, 1")
-            .fetch_one(&mut *tx)
-            .await
-            .expect("the connection is not left in an aborted transaction");
-        assert_eq!((user.as_str(), one), ("fitflow_identity", 1));
+        let (user, role): (String, String) =
+            sqlx::query_as("SELECT current_user::text, current_setting('role')")
+                .fetch_one(&mut *tx)
+                .await
+                .expect("the connection is not left in an aborted transaction");
+        assert_eq!((user.as_str(), role.as_str()), ("fitflow_identity", "none"));
         tx.commit().await.unwrap();
     }
+}
+
+/// Sets the row-level-security user for the rest of `conn`'s session.
+async fn act_as(conn: &mut PgConnection, user: Uuid) {
+    sqlx::query("SELECT set_config('fitflow.user_id', $1, false), set_config('fitflow.supervised', '', false)")
+        .bind(user.to_string())
+        .execute(conn)
+        .await
+        .expect("set the user");
+}
+
+#[tokio::test]
+async fn an_admin_grantee_manages_that_clients_shares_under_row_level_security_and_nothing_more() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    let admin = db.admin_pool().await;
+    let [owner, administrator, reader, newcomer, client, other_client] =
+        std::array::from_fn(|_| Uuid::new_v4());
+    for id in [client, other_client] {
+        sqlx::query(
+            "INSERT INTO clients.clients (id, trainer_id, first_name, last_name) \
+             VALUES ($1, $2, '\\x00', '\\x00')",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(&admin)
+        .await
+        .expect("seed a client");
+    }
+    for (id, grantee, level) in [
+        (client, administrator, "admin"),
+        (client, reader, "read"),
+        (other_client, reader, "read"),
+    ] {
+        sqlx::query(
+            "INSERT INTO clients.client_permissions \
+             (client_id, trainer_id, owner_id, permission_level, granted_by) \
+             VALUES ($1, $2, $3, $4, $3)",
+        )
+        .bind(id)
+        .bind(grantee)
+        .bind(owner)
+        .bind(level)
+        .execute(&admin)
+        .await
+        .expect("seed a share");
+    }
+    let grant = "INSERT INTO clients.client_permissions \
+                 (client_id, trainer_id, owner_id, permission_level, granted_by) \
+                 VALUES ($1, $2, $3, 'read', $4)";
+    let count = "SELECT count(*) FROM clients.client_permissions WHERE client_id = $1";
+    let revoke = "DELETE FROM clients.client_permissions WHERE client_id = $1 AND trainer_id = $2";
+    let mut conn = connect(&db.runtime_url("clients")).await;
+
+    // The ADMIN grantee, on the runtime role: grants, sees and revokes the
+    // client's shares, as the owner would.
+    act_as(&mut conn, administrator).await;
+    sqlx::query(grant)
+        .bind(client)
+        .bind(newcomer)
+        .bind(owner)
+        .bind(administrator)
+        .execute(&mut conn)
+        .await
+        .expect("an ADMIN grantee grants a share");
+    let seen: i64 = sqlx::query_scalar(count)
+        .bind(client)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(seen, 3, "administrator, reader, newcomer");
+    let revoked = sqlx::query(revoke)
+        .bind(client)
+        .bind(reader)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(revoked.rows_affected(), 1);
+    // ...and nothing of a client they do not administer.
+    let foreign = sqlx::query(grant)
+        .bind(other_client)
+        .bind(newcomer)
+        .bind(owner)
+        .bind(administrator)
+        .execute(&mut conn)
+        .await;
+    assert!(permission_denied(foreign), "granted on another client");
+    let seen: i64 = sqlx::query_scalar(count)
+        .bind(other_client)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0, "saw another client's shares");
+    let untouched = sqlx::query(revoke)
+        .bind(other_client)
+        .bind(reader)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(untouched.rows_affected(), 0);
+
+    // A READ grantee grants nothing, sees only their own share and revokes
+    // nobody else's.
+    act_as(&mut conn, reader).await;
+    let refused = sqlx::query(grant)
+        .bind(other_client)
+        .bind(newcomer)
+        .bind(owner)
+        .bind(reader)
+        .execute(&mut conn)
+        .await;
+    assert!(permission_denied(refused), "a READ grantee granted a share");
+    let seen: i64 = sqlx::query_scalar(count)
+        .bind(other_client)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(seen, 1, "their own share only");
+    let untouched = sqlx::query(revoke)
+        .bind(client)
+        .bind(newcomer)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(untouched.rows_affected(), 0);
+
+    let shares: i64 = sqlx::query_scalar("SELECT count(*) FROM clients.client_permissions")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        shares, 3,
+        "administrator and newcomer on one client, reader on the other"
+    );
 }

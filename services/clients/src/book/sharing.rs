@@ -62,15 +62,13 @@ impl ClientBook {
         // one client's shares (and its transfers) happen one at a time: the
         // previous level read below is the one this change replaces, and a
         // caller who stops acting for the owner meanwhile no longer shares.
-        let (row, caller_level) =
-            reach(&mut tx, principal, client_id, AccessLevel::Admin, true).await?;
+        let (row, _) = reach(&mut tx, principal, client_id, AccessLevel::Admin, true).await?;
         soft_delete::check_mutable("client", row.deleted_at)?;
         if trainer_id == row.trainer_id {
             return Err(ClientsError::ShareWithOwner);
         }
-        if caller_level < AccessLevel::Owner {
-            repo::act_as_system(&mut tx).await?;
-        }
+        // An ADMIN grantee writes the share under the policies that name
+        // ADMIN grantees (`caller_administers`), as the owner does.
         let (share, previous) = repo::put_share(
             &mut tx,
             client_id,
@@ -121,10 +119,7 @@ impl ClientBook {
         // grantee giving up their own share may not lock the client row (a
         // READ grantee may not update it), and needs no previous level.
         let lock = needed == AccessLevel::Admin;
-        let (row, caller_level) = reach(&mut tx, principal, client_id, needed, lock).await?;
-        if caller_level < AccessLevel::Owner && trainer_id != principal.user_id {
-            repo::act_as_system(&mut tx).await?;
-        }
+        let (row, _) = reach(&mut tx, principal, client_id, needed, lock).await?;
         let level = repo::delete_share(&mut tx, client_id, trainer_id)
             .await?
             .ok_or(ClientsError::ShareNotFound)?;
@@ -154,9 +149,6 @@ impl ClientBook {
     ) -> Result<Vec<ShareView>, ClientsError> {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let (_, level) = reach(&mut tx, principal, client_id, AccessLevel::Read, false).await?;
-        if level == AccessLevel::Admin {
-            repo::act_as_system(&mut tx).await?;
-        }
         let rows = repo::shares(&mut tx, client_id).await?;
         commit(tx).await?;
         rows.into_iter()

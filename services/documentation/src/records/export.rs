@@ -4,7 +4,6 @@
 //! so neither this process nor a message ever holds the whole of it.
 
 use chrono::{DateTime, Utc};
-use fitflow_auth::Caller;
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use fitflow_proto::documentation as pb;
 use uuid::Uuid;
@@ -42,7 +41,7 @@ impl Records {
         &self,
         client_id: Uuid,
     ) -> Result<(Vec<Exported>, ExportPosition), DocumentationError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let (notes, versions) = repo::documentation_counts(&mut tx, client_id).await?;
         let event =
             AuditEventBuilder::new(SERVICE, Action::Export, "client_documentation", client_id)
@@ -69,7 +68,7 @@ impl Records {
         client_id: Uuid,
         position: &mut ExportPosition,
     ) -> Result<Vec<Exported>, DocumentationError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let batch = self.export_batch_in(&mut tx, client_id, position).await?;
         commit(tx).await?;
         Ok(batch)

@@ -2,7 +2,6 @@
 //! for the clients service's export.
 
 use chrono::NaiveDate;
-use fitflow_auth::Caller;
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use fitflow_proto::documentation as pb;
 use uuid::Uuid;
@@ -105,7 +104,7 @@ impl Records {
         &self,
         client_id: Uuid,
     ) -> Result<(Vec<pb::SessionNote>, Vec<pb::TrainingPlan>), DocumentationError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         // Measured before anything is loaded: one request must not hold
         // gigabytes (10,000 notes at their history budget) in this process.
         let stored = repo::documentation_bytes(&mut tx, client_id).await?;

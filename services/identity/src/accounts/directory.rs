@@ -5,7 +5,7 @@ use fitflow_api::page::PageTokens;
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use uuid::Uuid;
 
-use super::{Account, Accounts, OperatorCall, SELF};
+use super::{Account, Accounts, OperatorCall};
 use crate::repo::{self, UserFilter, UserRow};
 use crate::{IdentityError, SERVICE};
 
@@ -37,7 +37,7 @@ impl Accounts {
     /// audited: an id, email, name and state are neither health nor
     /// financial data, and the caller audits what it does with them.
     pub async fn lookup_user(&self, key: &LookupKey) -> Result<Account, IdentityError> {
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let row = match key {
             LookupKey::UserId(user_id) => repo::find_user(&mut tx, *user_id).await?,
             LookupKey::Email(email) => repo::find_user_by_email(&mut tx, email).await?,

@@ -6,7 +6,7 @@ use fitflow_outbox::{Action, AuditEventBuilder};
 use futures::Stream;
 use uuid::Uuid;
 
-use super::{Accounts, SELF};
+use super::Accounts;
 use crate::domain::{NewRevocations, RevocationKind};
 use crate::repo;
 use crate::revocations::RevocationBatch;
@@ -29,7 +29,7 @@ impl Accounts {
         command_id: Option<Uuid>,
         user_ids: Vec<Uuid>,
     ) -> Result<(), IdentityError> {
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         if let Some(command_id) = command_id
             && !fitflow_outbox::accept_once(&mut tx, command_id, TENANCY_PEER).await?
         {

@@ -6,7 +6,7 @@ use fitflow_auth::{Caller, Principal};
 use fitflow_outbox::{Action, AuditEventBuilder};
 use uuid::Uuid;
 
-use super::{ACCOUNT_KIND, Accounts, SELF};
+use super::{ACCOUNT_KIND, Accounts};
 use crate::domain;
 use crate::repo;
 use crate::{IdentityError, SERVICE};
@@ -173,7 +173,7 @@ impl Accounts {
     ) -> Result<Option<String>, IdentityError> {
         let (token, token_hash) =
             domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let Some(user) = repo::find_user_by_email(&mut tx, email)
             .await?
             .filter(|user| user.status == "active")
@@ -211,7 +211,7 @@ impl Accounts {
     pub async fn resend_verification(&self, email: &str) -> Result<Option<String>, IdentityError> {
         let (token, token_hash) =
             domain::new_opaque_token().map_err(|_| IdentityError::Credentials)?;
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let Some(user) = repo::find_user_by_email(&mut tx, email)
             .await?
             .filter(|user| user.status == "active" && !user.email_verified)
@@ -252,7 +252,7 @@ impl Accounts {
         let token_hash = domain::hash_token(reset_token);
         // A bogus token costs a lookup, never a hash.
         {
-            let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+            let mut tx = fitflow_db::system_tx(&self.system).await?;
             let live = repo::password_reset_is_live(&mut tx, &token_hash).await?;
             tx.commit().await.map_err(fitflow_db::DbError::from)?;
             if !live {
@@ -260,7 +260,7 @@ impl Accounts {
             }
         }
         let new_hash = self.hashing.hash(new_password).await?;
-        let mut tx = fitflow_db::tx(&self.pool, &SELF).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let user_id = repo::take_password_reset(&mut tx, &token_hash)
             .await?
             .ok_or(IdentityError::ResetTokenInvalid)?;

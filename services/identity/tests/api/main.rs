@@ -37,6 +37,9 @@ async fn identity() -> Identity {
     let pool = fitflow_db::connect(&database.runtime_url(SCHEMA), SCHEMA, 8)
         .await
         .expect("identity's runtime pool");
+    let system = fitflow_db::connect_system(&database.system_url(SCHEMA), SCHEMA, 4)
+        .await
+        .expect("identity's system pool");
     let vault = fitflow_testkit::vault().await;
     vault
         .ensure_transit_key("fitflow-identity", TransitKeyKind::Aes256Gcm96)
@@ -57,7 +60,7 @@ async fn identity() -> Identity {
     .expect("a mailer for the sink");
     Identity {
         grpc: IdentityGrpc::new(
-            Accounts::new(pool, keyring, signer),
+            Accounts::new(pool, system, keyring, signer),
             fitflow_identity::Letters::new(mailer),
         ),
         verifier,

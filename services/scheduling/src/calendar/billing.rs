@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fitflow_api::idempotency::{self, Claim};
-use fitflow_auth::{Caller, Principal};
+use fitflow_auth::Principal;
 use fitflow_outbox::{Action, AuditEventBuilder};
 use uuid::Uuid;
 
@@ -74,7 +74,7 @@ impl Calendar {
         request: Idempotency,
         command_id: Option<Uuid>,
     ) -> Result<String, SchedulingError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         // The appointment's row lock serialises every change to its payments.
         let appointment = repo::appointment(&mut tx, change.appointment_id, true)
             .await?

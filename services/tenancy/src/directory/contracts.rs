@@ -408,7 +408,10 @@ impl Directory {
         category: ClassCategory,
         date: NaiveDate,
     ) -> Result<(RateRow, rust_decimal::Decimal), TenancyError> {
-        let mut tx = fitflow_db::tx(&self.pool, caller).await?;
+        let mut tx = match caller {
+            Caller::Service(_) => fitflow_db::system_tx(&self.system).await?,
+            _ => fitflow_db::tx(&self.pool, caller).await?,
+        };
         if let Caller::User(_) = caller {
             let party = repo::caller_acts_for(&mut tx, trainer_id).await?
                 || repo::caller_manages_studio(&mut tx, studio_id).await?;

@@ -2,7 +2,7 @@
 
 use fitflow_api::etag::Etag;
 use fitflow_api::idempotency::{self, Claim};
-use fitflow_auth::{Caller, Principal};
+use fitflow_auth::Principal;
 use fitflow_error::{ApiError, Violations};
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use uuid::Uuid;
@@ -301,7 +301,7 @@ impl Directory {
 
     /// Billing's read of what an invoice prints, with an access event.
     pub(crate) async fn tax_profile(&self, trainer_id: Uuid) -> Result<TrainerView, TenancyError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let row = repo::trainer(&mut tx, trainer_id, false)
             .await?
             .ok_or(TenancyError::TrainerNotFound)?;
@@ -328,7 +328,7 @@ impl Directory {
         user_id: Uuid,
         limit: usize,
     ) -> Result<(Vec<Uuid>, Vec<Uuid>, bool), TenancyError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::Service(SERVICE)).await?;
+        let mut tx = fitflow_db::system_tx(&self.system).await?;
         let (mut trainers, mut studios) =
             repo::acting_for(&mut tx, user_id, i64::try_from(limit).unwrap_or(i64::MAX)).await?;
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
