@@ -20,7 +20,7 @@ use std::time::Duration;
 use fitflow_auth::Caller;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Transaction};
 
 pub use error::{DbError, is_unique_violation};
 pub use migrate::{
@@ -37,10 +37,7 @@ pub async fn connect(
     schema: &str,
     max_connections: u32,
 ) -> Result<PgPool, DbError> {
-    let options = PgConnectOptions::from_str(url.expose_secret())
-        .map_err(|_| DbError::InvalidUrl)?
-        .options([("search_path", schema)])
-        .application_name(&format!("fitflow-{schema}"));
+    let options = options(url, schema, &format!("fitflow-{schema}"))?;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -72,24 +69,47 @@ impl SystemPool {
 /// Opens the system pool of `schema`, `search_path` pinned to it. Refuses a
 /// URL that logs in as any other role: the runtime role there would see no
 /// row where the service expects every row, and the admin role far more.
+/// The role is checked on a connection of its own; the pool then connects
+/// on demand and lets idle connections go after 30 s, since a service's own
+/// work is occasional (identity's sign-ins aside) and seven services share
+/// PostgreSQL's connection slots.
 pub async fn connect_system(
     url: &SecretString,
     schema: &str,
     max_connections: u32,
 ) -> Result<SystemPool, DbError> {
-    let pool = connect(url, schema, max_connections).await?;
+    let options = options(url, schema, &format!("fitflow-{schema}-system"))?;
+    let mut check = PgConnection::connect_with(&options).await?;
     let user: String = sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(&pool)
+        .fetch_one(&mut check)
         .await?;
+    check.close().await?;
     let expected = SchemaRoles::for_schema(schema).system;
     if user != expected {
-        pool.close().await;
         return Err(DbError::WrongRole {
             expected,
             found: user,
         });
     }
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .idle_timeout(Duration::from_secs(30))
+        .connect_lazy_with(options);
     Ok(SystemPool(pool))
+}
+
+/// Connection options from `url` with `search_path` pinned to `schema`.
+fn options(
+    url: &SecretString,
+    schema: &str,
+    application: &str,
+) -> Result<PgConnectOptions, DbError> {
+    Ok(PgConnectOptions::from_str(url.expose_secret())
+        .map_err(|_| DbError::InvalidUrl)?
+        .options([("search_path", schema)])
+        .application_name(application))
 }
 
 /// Begins a transaction of the service acting for itself, as its system role.
