@@ -230,7 +230,14 @@ async fn the_rls_bypass_needs_the_system_role_not_a_setting() {
     assert_eq!(seen, 0, "a setting bypassed row-level security");
 
     // No runtime role can take a system role, its own service's included:
-    // the system role has its own credential.
+    // the system role has its own credential. Roles are cluster-wide and
+    // this database was cloned from a template, so provision again first:
+    // what is checked is what provisioning leaves, whatever ran before.
+    for schema in ["audit", "identity", "clients"] {
+        fitflow_db::provision_schema(&db.admin_url(), schema)
+            .await
+            .expect("provision again");
+    }
     for (runtime, system) in [
         ("audit", "fitflow_identity_system"),
         ("identity", "fitflow_identity_system"),
