@@ -5,7 +5,7 @@
 //! rows to whoever acts for them), writes its audit or access event in it,
 //! and commits only when all of it worked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike as _, Duration, Utc};
 use fitflow_api::canada::Province;
@@ -151,6 +151,38 @@ impl Invoicing {
             taxes,
             etag,
         })
+    }
+
+    /// The views of a page of invoices already read: three queries for the
+    /// whole page (lines, taxes, credit notes), not four per invoice.
+    async fn views(
+        tx: &mut fitflow_db::Tx,
+        rows: Vec<InvoiceRow>,
+    ) -> Result<Vec<InvoiceView>, BillingError> {
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let mut lines = group(repo::lines_of(tx, &ids).await?);
+        let mut taxes = group(repo::taxes_of(tx, &ids).await?);
+        let credited: HashMap<Uuid, Decimal> = repo::credit_note_totals_of(tx, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let balance = if crate::payments::is_payable_kind_and_status(&row) {
+                    row.total + credited.get(&row.id).copied().unwrap_or_default() - row.amount_paid
+                } else {
+                    Decimal::ZERO
+                };
+                InvoiceView {
+                    etag: Etag::of_version(row.id, row.version),
+                    lines: lines.remove(&row.id).unwrap_or_default(),
+                    taxes: taxes.remove(&row.id).unwrap_or_default(),
+                    balance,
+                    row,
+                }
+            })
+            .collect())
     }
 
     /// The invoice locked for a change, if the caller acts for its issuer.
@@ -622,10 +654,7 @@ impl Invoicing {
             .purpose(Purpose::Payment)
             .build();
         fitflow_outbox::record(&mut tx, &access).await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            views.push(Self::view(&mut tx, row.id).await?);
-        }
+        let views = Self::views(&mut tx, rows).await?;
         commit(tx).await?;
         Ok((views, next))
     }
@@ -669,6 +698,15 @@ impl Invoicing {
         commit(tx).await?;
         Ok(view)
     }
+}
+
+/// Rows of several invoices grouped by invoice, each group in the order read.
+fn group<T>(rows: Vec<repo::Keyed<T>>) -> HashMap<Uuid, Vec<T>> {
+    let mut groups: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for keyed in rows {
+        groups.entry(keyed.invoice_id).or_default().push(keyed.row);
+    }
+    groups
 }
 
 #[cfg(test)]

@@ -264,6 +264,43 @@ pub(crate) async fn taxes(conn: &mut PgConnection, id: Uuid) -> Result<Vec<TaxRo
     .await
 }
 
+/// A row of one of several invoices, keyed by its invoice.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct Keyed<T> {
+    pub invoice_id: Uuid,
+    #[sqlx(flatten)]
+    pub row: T,
+}
+
+/// The lines of the invoices `ids`, in order within each invoice: one query
+/// for a page of invoices, not one per invoice.
+pub(crate) async fn lines_of(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Keyed<LineRow>>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT invoice_id, position, description, quantity, unit_price, amount, province, \
+         treatment FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// The taxes of the invoices `ids`, in order within each invoice.
+pub(crate) async fn taxes_of(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Keyed<TaxRow>>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT invoice_id, province, kind, percent, base, amount FROM invoice_taxes \
+         WHERE invoice_id = ANY($1) ORDER BY invoice_id, position",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
 /// Replaces a draft's terms, notes and subtotal.
 pub(crate) async fn update_draft(
     conn: &mut PgConnection,

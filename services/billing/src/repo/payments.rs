@@ -107,6 +107,20 @@ pub(crate) async fn credit_note_totals(
     .await
 }
 
+/// The sums of the credit notes of the invoices `ids` that have any.
+pub(crate) async fn credit_note_totals_of(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Decimal)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT credit_of, sum(total) FROM invoices \
+         WHERE credit_of = ANY($1) AND kind = 'credit_note' GROUP BY credit_of",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
 /// Records an invoice's new amount paid and status.
 pub(crate) async fn set_payment_state(
     conn: &mut PgConnection,
