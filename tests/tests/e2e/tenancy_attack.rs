@@ -722,6 +722,44 @@ async fn a_token_refreshed_right_after_a_member_left_never_reaches_them() {
     );
 }
 
+#[tokio::test]
+async fn a_flood_of_truncated_token_requests_is_answered_with_tenancy_up_and_down() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, AUDIT]).await;
+    let tenancy_stack = sandbox.start(&[TENANCY]).await;
+    let (_, token, beyond) = truncated_lead(&sandbox, "Lena").await;
+
+    let flood = |expected: Code| {
+        let (sandbox, token, beyond) = (&sandbox, &token, &beyond);
+        async move {
+            let requests = (0..300).map(|index| async move {
+                let started = Instant::now();
+                let code = member_trail(sandbox, token, &beyond[index % beyond.len()]).await;
+                (code, started.elapsed())
+            });
+            let mut latencies = Vec::new();
+            for (code, took) in futures::future::join_all(requests).await {
+                assert_eq!(code, expected);
+                latencies.push(took);
+            }
+            percentile(&latencies, 99)
+        }
+    };
+    let p99 = flood(Code::Ok).await;
+    assert!(p99 < Duration::from_secs(5), "p99 {p99:?} with tenancy up");
+
+    // Without tenancy only the carried ids count, and the flood is still
+    // answered at once (one failed fetch, then the backoff).
+    tenancy_stack.shutdown().await;
+    // The answer remembered before stands for its 2 s.
+    tokio::time::sleep(fitflow_auth::STRUCTURE_TTL + Duration::from_millis(500)).await;
+    let p99 = flood(Code::PermissionDenied).await;
+    assert!(
+        p99 < Duration::from_secs(5),
+        "p99 {p99:?} with tenancy down"
+    );
+}
+
 // ------------------------------------------------------------------- search
 
 fn search(query: &str, page_size: i32) -> pb::ListStudiosRequest {
