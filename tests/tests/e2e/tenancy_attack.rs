@@ -520,8 +520,9 @@ async fn a_mail_server_that_never_answers_holds_few_connections_and_delays_no_re
         }
     });
     let flood = futures::future::join_all(invitations);
+    // Another client, on its own connection.
     let bystander = async {
-        let mut client = client.clone();
+        let mut client = tenancy(&sandbox, "gateway");
         let mut latencies = Vec::new();
         for _ in 0..40 {
             let started = Instant::now();
@@ -553,13 +554,16 @@ async fn a_mail_server_that_never_answers_holds_few_connections_and_delays_no_re
         most_open <= fitflow_mail::MAX_SENDING,
         "{most_open} connections held open to a silent mail server"
     );
+    // No answer waits on the mail server, which would hold it for at least
+    // the mailer's 10 s a command. What the bystander waits for is the 200
+    // invitations' own transactions in the pool (p99 0.8-2.2 s on 2 cores).
     assert!(
         percentile(&latencies, 99) < Duration::from_secs(10),
         "invitations p99 {:?}",
         percentile(&latencies, 99)
     );
     assert!(
-        percentile(&bystander, 99) < Duration::from_secs(2),
+        percentile(&bystander, 99) < Duration::from_secs(5),
         "bystander p99 {:?}",
         percentile(&bystander, 99)
     );
