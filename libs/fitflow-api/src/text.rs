@@ -72,6 +72,27 @@ pub fn check_text(
     }
 }
 
+/// Whether `c` draws nothing or reorders the text after it: bidirectional
+/// overrides, embeddings and isolates, direction marks, the zero-width
+/// space, word joiners and the byte-order mark. A name shown to other people
+/// (a display, business or studio name) holding one can look exactly like
+/// another, or show its text in another order than it is stored — in a
+/// listing or a mail's subject alike. The zero-width joiner and non-joiner
+/// are not among them: Persian, Indic scripts and emoji need them.
+pub fn hides_or_reorders_text(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
 /// Records `is required` and returns `false` when `value` is empty or only
 /// whitespace (a name of three spaces is no name).
 pub fn required(violations: &mut Violations, field: &str, value: &str) -> bool {

@@ -12,13 +12,34 @@
 //! A message body may hold a secret (a one-time link): neither the body nor
 //! the recipient ever appears in an error or a log line here — not even
 //! through the server's reply, which may quote the recipient.
+//!
+//! Services send from background tasks, one per message, so a mail server
+//! that hangs must not gather them: a process holds at most
+//! [`MAX_SENDING`] SMTP sessions at once, each bounded by [`SEND_TIMEOUT`]
+//! in all, and at most [`MAX_IN_LINE`] messages wait or are being sent —
+//! beyond, a message is refused at once ([`MailError::Busy`]) instead of
+//! waiting with its task, socket and memory.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Most SMTP sessions one process holds at once (every [`Mailer`] cloned
+/// from one [`Mailer::new`] shares them).
+pub const MAX_SENDING: usize = 4;
+/// Most messages waiting for a session or being sent; a message beyond is
+/// refused with [`MailError::Busy`].
+pub const MAX_IN_LINE: usize = 1_024;
+/// Longest a message may take from connecting to the server's acceptance.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the server's answer to one command (and to connect).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and as whom to send.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,6 +97,10 @@ pub enum MailError {
     /// The SMTP server could not be reached or refused the message.
     #[error("smtp: {0}")]
     Smtp(SmtpFailure),
+    /// Too many messages wait for the server already ([`MAX_IN_LINE`]):
+    /// this one is not sent.
+    #[error("too many messages wait for the mail server")]
+    Busy,
 }
 
 /// What went wrong with the SMTP server, without its words: a server's
@@ -129,6 +154,30 @@ impl From<lettre::transport::smtp::Error> for MailError {
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    line: Arc<Line>,
+}
+
+/// The messages of one mailer and its clones: sessions and places in line.
+struct Line {
+    sessions: tokio::sync::Semaphore,
+    in_line: AtomicUsize,
+}
+
+/// A message's place in line, given up when it is sent, fails or is dropped.
+struct Place<'line>(&'line Line);
+
+impl Line {
+    fn enter(&self) -> Option<Place<'_>> {
+        let ahead = self.in_line.fetch_add(1, Ordering::SeqCst);
+        let place = Place(self);
+        (ahead < MAX_IN_LINE).then_some(place)
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.in_line.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl fmt::Debug for Mailer {
@@ -166,23 +215,82 @@ impl Mailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(url.port().unwrap_or(default_port))
             .tls(tls)
+            .timeout(Some(COMMAND_TIMEOUT))
             .build();
-        Ok(Self { transport, from })
+        Ok(Self {
+            transport,
+            from,
+            line: Arc::new(Line {
+                sessions: tokio::sync::Semaphore::new(MAX_SENDING),
+                in_line: AtomicUsize::new(0),
+            }),
+        })
     }
 
-    /// Sends `mail`; returns once the server has accepted it.
+    /// Sends `mail`; returns once the server has accepted it, or with
+    /// [`MailError::Busy`] at once when [`MAX_IN_LINE`] messages are ahead.
     pub async fn send(&self, mail: Mail) -> Result<(), MailError> {
         let to: Mailbox = mail.to.parse().map_err(|_| MailError::Recipient)?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(mail.subject)
+        let builder = Message::builder().from(self.from.clone()).to(to);
+        let builder = if mail.subject.contains("=?") {
+            builder.raw_header(encoded_subject(mail.subject))
+        } else {
+            builder.subject(mail.subject)
+        };
+        let message = builder
             .header(ContentType::TEXT_PLAIN)
             .body(mail.text)
             .map_err(|_| MailError::Message)?;
-        self.transport.send(message).await?;
-        Ok(())
+        let _place = self.line.enter().ok_or(MailError::Busy)?;
+        // The semaphore is never closed.
+        let _session = self
+            .line
+            .sessions
+            .acquire()
+            .await
+            .map_err(|_| MailError::Busy)?;
+        match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(MailError::from),
+            Err(_) => Err(MailError::Smtp(SmtpFailure {
+                kind: "timeout",
+                code: None,
+            })),
+        }
     }
+}
+
+/// Most bytes of text in one encoded word: 45 bytes are 60 in base64, and
+/// with `=?utf-8?b?` and `?=` the word stays within RFC 2047's 75.
+const ENCODED_WORD_BYTES: usize = 45;
+
+/// The subject as one or more RFC 2047 encoded words. lettre writes a word
+/// of plain ASCII as it is, so a subject word that itself reads as an
+/// encoded word (a studio named "=?utf-8?b?4oCu?=") would be decoded by the
+/// reader's mail program into characters the subject never held — a
+/// right-to-left override, a line break — past every check of the text. A
+/// subject holding `=?` is therefore encoded whole, and its own `=?` stays
+/// text.
+fn encoded_subject(subject: String) -> HeaderValue {
+    use base64::Engine as _;
+    let mut words = Vec::new();
+    let mut rest = subject.as_str();
+    while !rest.is_empty() {
+        let mut end = rest.len().min(ENCODED_WORD_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (chunk, tail) = rest.split_at(end);
+        words.push(format!(
+            "=?utf-8?b?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(chunk)
+        ));
+        rest = tail;
+    }
+    HeaderValue::dangerous_new_pre_encoded(
+        HeaderName::new_from_ascii_str("Subject"),
+        subject,
+        words.join("\r\n "),
+    )
 }
 
 fn tls_parameters(host: &str) -> Result<TlsParameters, MailError> {

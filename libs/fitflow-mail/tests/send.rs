@@ -174,3 +174,112 @@ async fn a_refusal_quoting_the_recipient_is_an_error_that_does_not() {
         "no source to print"
     );
 }
+
+#[tokio::test]
+async fn a_subject_holding_an_encoded_word_reaches_the_reader_as_the_same_text() {
+    fitflow_server::install_crypto_provider();
+    let sink = SmtpSink::start().await;
+    let mailer = Mailer::new(&MailSettings {
+        url: sink.url(),
+        from: FROM.into(),
+    })
+    .expect("a mailer");
+    // "=?utf-8?b?4oCu?=" is how a right-to-left override would be written
+    // in a header: sent as it is, the reader's mail program decodes it.
+    let subject = "FitFlow: Pulse =?utf-8?b?4oCu?= and =?UTF-8?Q?=0D=0A?= invites you";
+    mailer
+        .send(Mail {
+            to: "ana@example.com".into(),
+            subject: subject.into(),
+            text: "Hello.\n".into(),
+        })
+        .await
+        .expect("sent");
+
+    let received = sink.received_by("ana@example.com");
+    let header = received[0].header("subject").expect("a subject");
+    assert!(!header.contains("4oCu"), "{header}");
+    assert!(!header.contains("=0D=0A"), "{header}");
+    use base64::Engine as _;
+    let mut decoded = Vec::new();
+    for word in header.split(' ') {
+        let text = word
+            .strip_prefix("=?utf-8?b?")
+            .and_then(|word| word.strip_suffix("?="))
+            .unwrap_or_else(|| panic!("an encoded word: {header}"));
+        decoded.extend(
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("base64"),
+        );
+    }
+    assert_eq!(String::from_utf8(decoded).expect("UTF-8"), subject);
+}
+
+/// A server that accepts connections and never says a word; returns its
+/// port and the most connections it held open at once.
+async fn silent_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt as _;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let open = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let most_open = Arc::clone(&most);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now_open, Ordering::SeqCst);
+            let open = Arc::clone(&open);
+            tokio::spawn(async move {
+                let mut buffer = [0_u8; 256];
+                while matches!(stream.read(&mut buffer).await, Ok(read) if read > 0) {}
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, most_open)
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_gets_few_sessions_and_a_full_line_refuses_at_once() {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    fitflow_server::install_crypto_provider();
+    let (port, most_open) = silent_server().await;
+    let mailer = Mailer::new(&MailSettings {
+        url: format!("smtp://127.0.0.1:{port}"),
+        from: FROM.into(),
+    })
+    .expect("a mailer");
+
+    let waiting: Vec<_> = (0..fitflow_mail::MAX_IN_LINE)
+        .map(|index| {
+            let mailer = mailer.clone();
+            tokio::spawn(async move {
+                mailer
+                    .send(verification_mail(&format!("user{index}@example.com")))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(most_open.load(Ordering::SeqCst) <= fitflow_mail::MAX_SENDING);
+
+    let started = Instant::now();
+    let refused = mailer.send(verification_mail("late@example.com")).await;
+    assert!(matches!(refused, Err(MailError::Busy)), "{refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // A session the server never answers ends, as a failure.
+    let first = waiting.into_iter().next().expect("a send");
+    let outcome = tokio::time::timeout(fitflow_mail::SEND_TIMEOUT + Duration::from_secs(5), first)
+        .await
+        .expect("bounded")
+        .expect("joined");
+    assert!(matches!(&outcome, Err(MailError::Smtp(_))), "{outcome:?}");
+    assert!(most_open.load(Ordering::SeqCst) <= fitflow_mail::MAX_SENDING);
+}

@@ -127,24 +127,10 @@ pub fn display_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Whether `c` draws nothing or reorders the text after it: bidirectional
-/// overrides, embeddings and isolates, direction marks, zero-width space,
-/// word joiners and the byte-order mark. A name holding one can look exactly
-/// like another person's name, or show its text in another order than it is
-/// stored. The zero-width joiner and non-joiner are not among them: Persian,
-/// Indic scripts and emoji need them to shape letters.
+/// Whether `c` draws nothing or reorders the text after it (the platform's
+/// rule for names shown to others, `fitflow_api::text`).
 fn is_spoofing_format_character(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}'
-            | '\u{200B}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{FEFF}'
-    )
+    fitflow_api::text::hides_or_reorders_text(c)
 }
 
 /// Whether `c` must never be in an email address: every invisible

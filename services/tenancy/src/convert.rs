@@ -64,6 +64,24 @@ fn required_line(violations: &mut Violations, path: &str, value: &str, max: usiz
     line(violations, path, value, max)
 }
 
+/// A name other users see and invitations mail to them (a business or a
+/// studio name): a line holding no character that hides or reorders text,
+/// which would make it look like another name — or the mail's subject read
+/// otherwise ("FitFlow: Pulse\u{202E}…").
+fn shown_name(violations: &mut Violations, path: &str, value: &str, required: bool) -> String {
+    if value.chars().any(fitflow_api::text::hides_or_reorders_text) {
+        violations.add(
+            path,
+            "must not contain invisible or direction-changing characters",
+        );
+    }
+    if required {
+        required_line(violations, path, value, 200)
+    } else {
+        line(violations, path, value, 200)
+    }
+}
+
 fn time_zone(violations: &mut Violations, path: &str, value: &str) -> String {
     if value.is_empty() {
         violations.add(path, "is required");
@@ -227,11 +245,11 @@ fn trainer_patch(
     let wants = |field: &str| fields.contains(field);
     TrainerPatch {
         business_name: wants("business_name").then(|| {
-            line(
+            shown_name(
                 violations,
                 "trainer.business_name",
                 &trainer.business_name,
-                200,
+                false,
             )
         }),
         license_number: wants("license_number").then(|| {
@@ -620,7 +638,7 @@ fn studio_patch(
                 &studio.parent_studio_id,
             )
         }),
-        name: wants("name").then(|| required_line(violations, "studio.name", &studio.name, 200)),
+        name: wants("name").then(|| shown_name(violations, "studio.name", &studio.name, true)),
         business_number: wants("business_number").then(|| {
             business_number(
                 violations,

@@ -94,6 +94,19 @@ impl Accounts {
             .map(|account| account.id))
     }
 
+    /// The trainer id to invite for `email`: the active account's, or for
+    /// an address that is none a fresh id that no trainer has, so that the
+    /// invitation goes on to fail as one of an account without a trainer
+    /// profile would (TRAINER_NOT_FOUND at the same step, after the same
+    /// checks and work): neither the answer nor its timing tells whether
+    /// the address is an account.
+    pub async fn trainer_id_by_email(&self, email: &str) -> Result<Uuid, TenancyError> {
+        Ok(self
+            .find_by_email(email)
+            .await?
+            .unwrap_or_else(Uuid::new_v4))
+    }
+
     /// Where to mail the owner of `user_id`: `None` unless it is an active
     /// account.
     pub(crate) async fn contact(&self, user_id: Uuid) -> Result<Option<Contact>, TenancyError> {

@@ -39,6 +39,7 @@ mod scheduling_slots;
 mod sealed_fields;
 mod sessions;
 mod tenancy;
+mod tenancy_attack;
 mod tenancy_hostile;
 mod tenancy_mail;
 mod tenancy_truncated;

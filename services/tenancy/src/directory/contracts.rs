@@ -127,11 +127,7 @@ impl Directory {
     ) -> Result<ContractView, TenancyError> {
         let trainer_id = match &invitation.trainer {
             TrainerRef::Id(id) => *id,
-            TrainerRef::Email(email) => self
-                .accounts
-                .find_by_email(email)
-                .await?
-                .ok_or(TenancyError::TrainerNotFound)?,
+            TrainerRef::Email(email) => self.accounts.trainer_id_by_email(email).await?,
         };
         let contract_id = Uuid::now_v7();
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;

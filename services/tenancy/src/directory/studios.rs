@@ -310,6 +310,8 @@ impl Directory {
         after: Option<(DateTime<Utc>, Uuid)>,
         page_size: usize,
     ) -> Result<StudioPage, TenancyError> {
+        // The gate is never closed.
+        let _turn = self.listings.acquire().await.ok();
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
         let mut rows = repo::list_studios(&mut tx, filter, after, limit).await?;

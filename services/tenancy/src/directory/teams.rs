@@ -31,11 +31,7 @@ impl Directory {
     ) -> Result<TeamInvitationRow, TenancyError> {
         let trainer_id = match invitee {
             TrainerRef::Id(id) => id,
-            TrainerRef::Email(email) => self
-                .accounts
-                .find_by_email(&email)
-                .await?
-                .ok_or(TenancyError::TrainerNotFound)?,
+            TrainerRef::Email(email) => self.accounts.trainer_id_by_email(&email).await?,
         };
         let invitation_id = Uuid::now_v7();
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
