@@ -123,6 +123,12 @@ impl Invoicing {
         }
     }
 
+    /// The clients service's exports of a client's billing records, over
+    /// the same pool.
+    pub(crate) fn client_exports(&self) -> crate::exports::ClientExports {
+        crate::exports::ClientExports::new(self.pool.clone())
+    }
+
     /// The page-token issuer, for ListInvoices.
     pub(crate) fn page_tokens(&self) -> &PageTokens {
         &self.page_tokens
