@@ -8,7 +8,10 @@ use fitflow_proto::clients::clients_service_server::ClientsServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{Appointments, ClientBook, ClientsGrpc, Documentation, MIGRATOR, SERVICE};
+use crate::{
+    Appointments, ClientBook, ClientsGrpc, Documentation, Invoices, MIGRATOR, Peers, SERVICE,
+    Trainers,
+};
 
 /// Largest request message: a client record is small.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -75,20 +78,18 @@ impl Service for ClientsService {
         Box::pin(async move {
             let retention = self.retention()?;
             let subjects = SubjectKeys::new(context.vault.clone(), SERVICE, SUBJECT_KEY_TTL);
-            let scheduling = context.peers.channel("scheduling").map_err(|error| {
-                anyhow::anyhow!("cannot prepare the channel to scheduling: {error}")
-            })?;
-            let documentation = context.peers.channel("documentation").map_err(|error| {
-                anyhow::anyhow!("cannot prepare the channel to documentation: {error}")
-            })?;
-            let book = ClientBook::new(
-                context.pool,
-                Appointments::new(scheduling),
-                Documentation::new(documentation),
-                subjects,
-                context.keyring,
-                retention,
-            );
+            let channel = |peer: &str| {
+                context.peers.channel(peer).map_err(|error| {
+                    anyhow::anyhow!("cannot prepare the channel to {peer}: {error}")
+                })
+            };
+            let peers = Peers {
+                appointments: Appointments::new(channel("scheduling")?),
+                documentation: Documentation::new(channel("documentation")?),
+                invoices: Invoices::new(channel("billing")?),
+                trainers: Trainers::new(channel("identity")?, channel("tenancy")?),
+            };
+            let book = ClientBook::new(context.pool, peers, subjects, context.keyring, retention);
             Ok(ServiceRoutes::new().add_service(
                 ClientsServiceServer::new(ClientsGrpc::new(book))
                     .max_decoding_message_size(MAX_MESSAGE),
