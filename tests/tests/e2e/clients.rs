@@ -22,13 +22,15 @@ use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, answer, invite_to_team, trainer};
 
 const CLIENTS: &str = "clients";
-// Scheduling too: a client's export holds their appointments.
+// Scheduling, documentation and billing too: a client's export holds their
+// appointments, notes and plans, and invoices.
 const EVERYONE: &[&str] = &[
     IDENTITY,
     TENANCY,
     CLIENTS,
     "scheduling",
     "documentation",
+    "billing",
     AUDIT,
 ];
 
@@ -165,6 +167,7 @@ pub(crate) async fn share(
                 client_id: client_id.into(),
                 trainer_id: trainer_id.into(),
                 level: level as i32,
+                trainer_email: String::new(),
             },
             token,
         ))
