@@ -801,6 +801,7 @@ async fn a_purged_client_cannot_be_opened_from_a_backup_with_any_key_the_system_
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

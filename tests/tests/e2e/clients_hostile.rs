@@ -1770,6 +1770,7 @@ async fn purging_sandbox() -> Sandbox {
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

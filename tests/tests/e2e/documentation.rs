@@ -1364,6 +1364,7 @@ async fn purging_the_client_erases_their_notes_for_good_even_from_a_backup() {
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");
