@@ -145,6 +145,7 @@ async fn no_client_data_of_any_success_or_error_path_appears_in_the_logs() {
             "clients",
             "scheduling",
             "documentation",
+            "billing",
             AUDIT,
         ])
         .await;

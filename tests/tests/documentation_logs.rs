@@ -233,6 +233,7 @@ async fn no_note_or_plan_text_of_any_success_or_error_path_appears_in_the_logs()
             "clients",
             "scheduling",
             "documentation",
+            "billing",
             AUDIT,
         ])
         .await;

@@ -1,6 +1,7 @@
 //! `fitflow.billing.v1.BillingService`: authenticate, validate, call the
 //! use case, encode (payments' conversions in [`payments`]).
 
+mod exports;
 mod payments;
 
 use chrono::NaiveDate;
@@ -57,22 +58,26 @@ const MAX_PERIOD_DAYS: i64 = 366;
 pub struct BillingGrpc {
     table: TaxTable,
     invoicing: Invoicing,
+    exports: crate::exports::ClientExports,
     accounts: BankAccounts,
     remittances: Remittances,
     payments: Payments,
 }
 
 impl BillingGrpc {
-    /// Serves the use cases over gRPC.
+    /// Serves the use cases over gRPC; clients' exports of a client's
+    /// invoices read through `system`, the system role's pool.
     pub fn new(
         table: TaxTable,
         invoicing: Invoicing,
         accounts: BankAccounts,
         remittances: Remittances,
         payments: Payments,
+        system: fitflow_db::SystemPool,
     ) -> Self {
         Self {
             table,
+            exports: crate::exports::ClientExports::new(system),
             invoicing,
             accounts,
             remittances,
@@ -1279,6 +1284,26 @@ impl BillingService for BillingGrpc {
         payments::refund(&self.payments, &principal, request.into_inner())
             .await
             .map(Response::new)
+    }
+
+    type StreamClientInvoicesStream = exports::InvoiceStream;
+
+    async fn stream_client_invoices(
+        &self,
+        request: Request<pb::StreamClientInvoicesRequest>,
+    ) -> Result<Response<Self::StreamClientInvoicesStream>, Status> {
+        let mut violations = Violations::new();
+        let client_id = uuid(&mut violations, "client_id", &request.get_ref().client_id);
+        done(violations)?;
+        let client_id = client_id.unwrap_or_default();
+        // The event commits, and the first batch is read, before the stream
+        // starts: a failure is the call's own answer.
+        let (first, position) = self.exports.begin(client_id).await?;
+        let state = exports::ExportState::new(self.exports.clone(), client_id, first, position);
+        Ok(Response::new(Box::pin(futures::stream::unfold(
+            state,
+            exports::next_message,
+        ))))
     }
 
     async fn sweep_overdue_invoices(

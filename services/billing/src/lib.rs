@@ -14,6 +14,7 @@
 
 mod bank_accounts;
 mod error;
+mod exports;
 pub mod grpc;
 mod invoices;
 mod payments;
@@ -62,13 +63,18 @@ const GATEWAY_ONLY: &[&str] = &[
 /// Who may call what: the gateway and operators read the table, quote tax
 /// and handle invoices and payments; only operators add rates and run an
 /// overdue sweep; only the gateway reaches
-/// bank accounts and remittances.
+/// bank accounts and remittances; only the clients service streams a
+/// client's billing records (for its export of the client).
 pub fn peer_policy() -> PeerPolicy {
     GATEWAY_ONLY.iter().fold(
         PeerPolicy::new(EDGE_PEERS)
             .allow(
                 "/fitflow.billing.v1.BillingService/AddTaxRate",
                 &["operator"],
+            )
+            .allow(
+                "/fitflow.billing.v1.BillingService/StreamClientInvoices",
+                &["clients"],
             )
             .allow(
                 "/fitflow.billing.v1.BillingService/SweepOverdueInvoices",

@@ -1,8 +1,10 @@
 //! Every SQL statement of the billing service (payments' in
-//! [`payments`]).
+//! [`payments`], a client's export's in [`exports`]).
 
+mod exports;
 mod payments;
 
+pub(crate) use exports::*;
 pub(crate) use payments::*;
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -55,6 +55,7 @@ impl Service for BillingService {
                     accounts,
                     remittances,
                     payments,
+                    context.system_pool.clone(),
                 ))
                 .max_decoding_message_size(MAX_MESSAGE),
             ))

@@ -24,29 +24,42 @@ use crate::repo::ClientRow;
 use crate::seal::Sealer;
 use crate::{ClientsError, SERVICE};
 
-/// The service's state: its pool, the sealer (client keys and blind
-/// indexes), the page-token key and the purge retention period.
+/// The other services the use cases ask.
+pub struct Peers {
+    /// Scheduling: a client's appointments, for the export.
+    pub appointments: crate::Appointments,
+    /// Documentation: a client's notes and plans, for the export.
+    pub documentation: crate::Documentation,
+    /// Billing: a client's invoices and payments, for the export.
+    pub invoices: crate::Invoices,
+    /// Identity and tenancy: the trainer behind an email, for a share.
+    pub trainers: crate::Trainers,
+}
+
+/// The service's state: its pool, the peers it asks, the sealer (client
+/// keys and blind indexes), the page-token key and the purge retention
+/// period.
 pub struct ClientBook {
     pool: PgPool,
     /// The system role's pool: purges, which no user's context may see.
     system: SystemPool,
     appointments: crate::Appointments,
     documentation: crate::Documentation,
+    invoices: crate::Invoices,
+    trainers: crate::Trainers,
     sealer: Sealer,
     page_tokens: PageTokens,
     retention: chrono::Duration,
 }
 
 impl ClientBook {
-    /// The use cases over `pool`; client keys from `subjects`, blind indexes
-    /// from `keyring`; a client's appointments for the export from
-    /// scheduling through `appointments` and their notes and plans from
-    /// `documentation`; purges allowed `retention` after a soft delete.
+    /// The use cases over `pool`, asking `peers`; client keys from
+    /// `subjects`, blind indexes from `keyring`; purges allowed `retention`
+    /// after a soft delete.
     pub fn new(
         pool: PgPool,
         system: SystemPool,
-        appointments: crate::Appointments,
-        documentation: crate::Documentation,
+        peers: Peers,
         subjects: fitflow_crypto::SubjectKeys,
         keyring: fitflow_crypto::KeyRing,
         retention: chrono::Duration,
@@ -54,8 +67,10 @@ impl ClientBook {
         Self {
             pool,
             system,
-            appointments,
-            documentation,
+            appointments: peers.appointments,
+            documentation: peers.documentation,
+            invoices: peers.invoices,
+            trainers: peers.trainers,
             sealer: Sealer::new(subjects, keyring),
             page_tokens: PageTokens::with_random_key(),
             retention,

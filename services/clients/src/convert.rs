@@ -363,6 +363,42 @@ pub(crate) fn contact_purpose(violations: &mut Violations, path: &str, value: i3
     }
 }
 
+/// Who a client is shared with, as the request names them.
+pub(crate) enum Grantee {
+    /// By trainer id.
+    Id(uuid::Uuid),
+    /// By the (normalised) email of their account.
+    Email(String),
+}
+
+/// The grantee of a share: exactly one of `trainer_id` and `trainer_email`
+/// (a nil id, refused in `violations`, when neither or both are usable).
+pub(crate) fn grantee(
+    violations: &mut Violations,
+    trainer_id: &str,
+    trainer_email: &str,
+) -> Grantee {
+    match (trainer_id.is_empty(), trainer_email.is_empty()) {
+        (false, false) => {
+            violations.add(
+                "trainer_email",
+                "set either trainer_id or trainer_email, not both",
+            );
+            Grantee::Id(uuid::Uuid::nil())
+        }
+        (true, false) => match crate::domain::grantee_email(trainer_email) {
+            Ok(email) => Grantee::Email(email),
+            Err(problem) => {
+                violations.add("trainer_email", problem);
+                Grantee::Id(uuid::Uuid::nil())
+            }
+        },
+        _ => Grantee::Id(
+            fitflow_api::text::uuid(violations, "trainer_id", trainer_id).unwrap_or_default(),
+        ),
+    }
+}
+
 /// A share's level: READ, WRITE or ADMIN.
 pub(crate) fn share_level(violations: &mut Violations, path: &str, value: i32) -> AccessLevel {
     match pb::AccessLevel::try_from(value) {

@@ -2,19 +2,16 @@
 //! plans, for the client's export (documentation's internal
 //! `StreamClientDocumentation`), as canonical protobuf JSON.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use fitflow_proto::documentation::StreamClientDocumentationRequest;
 use fitflow_proto::documentation::documentation_service_client::DocumentationServiceClient;
 use fitflow_server::client::peer_request;
-use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage};
 use tonic::transport::Channel;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use crate::ClientsError;
+use crate::section::Section;
 
 /// Longest wait for documentation when the caller set no shorter deadline.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,11 +26,7 @@ const MAX_EXPORT_BYTES: usize = 256 * 1024 * 1024;
 /// those of `ExportClientDocumentationResponse`, the section's shape.
 const EXPORT_MESSAGE: &str = "fitflow.documentation.v1.StreamClientDocumentationResponse";
 /// The section's arrays, in the proto3 JSON names.
-const SECTION_ARRAYS: [&str; 2] = ["notes", "planVersions"];
-
-/// The contracts' descriptors, decoded once per process (not per export).
-static DESCRIPTORS: LazyLock<Option<DescriptorPool>> =
-    LazyLock::new(|| DescriptorPool::decode(fitflow_proto::FILE_DESCRIPTOR_SET).ok());
+const SECTION_ARRAYS: &[&str] = &["notes", "planVersions"];
 
 /// Documentation's records of clients, over mTLS.
 #[derive(Clone)]
@@ -66,11 +59,12 @@ impl Documentation {
             timeout,
         );
         let deadline = tokio::time::Instant::now() + timeout;
-        let descriptor = DESCRIPTORS
-            .as_ref()
-            .ok_or(ClientsError::Corrupt("descriptor set"))?
-            .get_message_by_name(EXPORT_MESSAGE)
-            .ok_or(ClientsError::Corrupt("export message descriptor"))?;
+        let mut section = Section::new(
+            EXPORT_MESSAGE,
+            SECTION_ARRAYS,
+            MAX_EXPORT_BYTES,
+            "documentation export",
+        )?;
         let mut client = self.client.clone();
         let mut stream = client
             .stream_client_documentation(request)
@@ -80,41 +74,13 @@ impl Documentation {
             .map_err(|_| ClientsError::DocumentationUnavailable)?;
         // One deadline for the whole stream: the request's own timeout ends
         // only the wait for its first answer.
-        let mut section = serde_json::Map::new();
-        let mut total = 0;
         while let Some(message) = tokio::time::timeout_at(deadline, stream.message())
             .await
             .map_err(|_| ClientsError::DocumentationUnavailable)?
             .map_err(|_| ClientsError::DocumentationUnavailable)?
         {
-            let bytes = Zeroizing::new(message.encode_to_vec());
-            total += bytes.len();
-            if total > MAX_EXPORT_BYTES {
-                return Err(ClientsError::ExportTooLarge);
-            }
-            let message = DynamicMessage::decode(descriptor.clone(), bytes.as_slice())
-                .map_err(|_| ClientsError::Corrupt("documentation export"))?;
-            let serde_json::Value::Object(fields) = serde_json::to_value(&message)
-                .map_err(|_| ClientsError::Corrupt("documentation export"))?
-            else {
-                return Err(ClientsError::Corrupt("documentation export"));
-            };
-            for (name, value) in fields {
-                let serde_json::Value::Array(items) = value else {
-                    return Err(ClientsError::Corrupt("documentation export"));
-                };
-                if !SECTION_ARRAYS.contains(&name.as_str()) {
-                    return Err(ClientsError::Corrupt("documentation export"));
-                }
-                match section
-                    .entry(name)
-                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
-                {
-                    serde_json::Value::Array(all) => all.extend(items),
-                    _ => return Err(ClientsError::Corrupt("documentation export")),
-                }
-            }
+            section.push(&message)?;
         }
-        Ok(serde_json::Value::Object(section))
+        Ok(section.finish())
     }
 }

@@ -330,6 +330,35 @@ pub fn normalized_email(value: &str) -> String {
     value.trim().to_lowercase()
 }
 
+/// The email naming the trainer a client is shared with, normalised as
+/// identity compares it (trimmed, lower-cased), or why it is refused.
+/// Control characters are refused before the trim, which would otherwise
+/// drop one at either end without a word: hostile input is refused, never
+/// repaired.
+pub fn grantee_email(raw: &str) -> Result<String, &'static str> {
+    if raw.chars().any(char::is_control) {
+        return Err("must not hold control characters");
+    }
+    let email = raw.trim();
+    if email.is_empty() {
+        return Err("is required (or trainer_id)");
+    }
+    if email.chars().count() > 254 {
+        return Err("must be at most 254 characters");
+    }
+    fitflow_api::canada::email(email)?;
+    Ok(email.to_lowercase())
+}
+
+/// Whether `user_id` has a trainer profile, from what tenancy says they act
+/// for (`GetActingFor`'s trainer ids): a trainer acts for themselves first,
+/// so the list starts with the user exactly when they have a profile.
+pub fn has_trainer_profile(user_id: Uuid, acting_for: &[String]) -> bool {
+    acting_for
+        .first()
+        .is_some_and(|first| Uuid::try_parse(first).ok() == Some(user_id))
+}
+
 /// The phone as compared by lookups: its digits, without the North American
 /// country code, so "+1 (613) 555-0100" and "613.555.0100" match.
 pub fn normalized_phone(value: &str) -> String {
@@ -437,6 +466,54 @@ pub fn purge_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grantee_email_is_trimmed_and_lower_cased_and_hostile_ones_are_refused() {
+        assert_eq!(
+            grantee_email("  Gus.Trainer@Example.CA ").as_deref(),
+            Ok("gus.trainer@example.ca")
+        );
+        for hostile in [
+            "gus@example.ca\u{0}",
+            "\u{b}gus@example.ca",
+            "gus@example.ca\u{85}",
+            "gus\r\n@example.ca",
+        ] {
+            assert_eq!(
+                grantee_email(hostile),
+                Err("must not hold control characters"),
+                "{hostile:?}"
+            );
+        }
+        assert_eq!(grantee_email("   "), Err("is required (or trainer_id)"));
+        assert_eq!(grantee_email("gus"), Err("must be an email address"));
+        assert_eq!(
+            grantee_email("gus@localhost"),
+            Err("must be an email address")
+        );
+        assert_eq!(
+            grantee_email("g us@example.ca"),
+            Err("must be an email address")
+        );
+        let long = format!("{}@example.ca", "g".repeat(250));
+        assert_eq!(grantee_email(&long), Err("must be at most 254 characters"));
+    }
+
+    #[test]
+    fn only_a_user_tenancy_lists_first_among_those_they_act_for_has_a_trainer_profile() {
+        let user = Uuid::from_u128(7);
+        let other = Uuid::from_u128(8);
+        assert!(has_trainer_profile(user, &[user.to_string()]));
+        assert!(has_trainer_profile(
+            user,
+            &[user.to_string(), other.to_string()]
+        ));
+        // No profile: tenancy lists nothing (a studio owner, a new account).
+        assert!(!has_trainer_profile(user, &[]));
+        // Someone else first is not the user's profile.
+        assert!(!has_trainer_profile(user, &[other.to_string()]));
+        assert!(!has_trainer_profile(user, &["not-a-uuid".to_owned()]));
+    }
 
     fn principal(user: Uuid, supervised: Vec<Uuid>) -> Principal {
         Principal {

@@ -41,7 +41,21 @@ pub enum ClientsError {
     /// Documentation could not give the client's notes and plans (export).
     #[error("documentation unavailable")]
     DocumentationUnavailable,
-    /// The client's documentation is more than one export holds.
+    /// Billing could not give the client's invoices and payments (export).
+    #[error("billing unavailable")]
+    BillingUnavailable,
+    /// Identity could not say whose account an email is (share by email).
+    #[error("identity unavailable")]
+    IdentityUnavailable,
+    /// Tenancy could not say whether an account has a trainer profile
+    /// (share by email).
+    #[error("tenancy unavailable")]
+    TenancyUnavailable,
+    /// No active account with a trainer profile uses the email given.
+    #[error("trainer not found")]
+    TrainerNotFound,
+    /// The client's documentation or billing records are more than one
+    /// export holds.
     #[error("export too large")]
     ExportTooLarge,
     /// PostgreSQL failed.
@@ -120,10 +134,25 @@ impl From<ClientsError> for ApiError {
                 "DEPENDENCY_UNAVAILABLE",
                 "documentation cannot be reached for the client's notes; retry with backoff",
             ),
+            ClientsError::BillingUnavailable => ApiError::unavailable(
+                "DEPENDENCY_UNAVAILABLE",
+                "billing cannot be reached for the client's invoices; retry with backoff",
+            ),
+            ClientsError::IdentityUnavailable => ApiError::unavailable(
+                "DEPENDENCY_UNAVAILABLE",
+                "identity cannot be reached to find the trainer by email; retry with backoff",
+            ),
+            ClientsError::TenancyUnavailable => ApiError::unavailable(
+                "DEPENDENCY_UNAVAILABLE",
+                "tenancy cannot be reached to find the trainer by email; retry with backoff",
+            ),
+            ClientsError::TrainerNotFound => {
+                ApiError::not_found("TRAINER_NOT_FOUND", "no trainer uses this email address")
+            }
             ClientsError::ExportTooLarge => ApiError::new(
                 Code::FailedPrecondition,
                 "EXPORT_TOO_LARGE",
-                "the client's documentation is more than 256 MiB, more than one export holds",
+                "the client's documentation (over 256 MiB) or billing records (over 64 MiB) are more than one export holds",
             ),
             ClientsError::Database(error) => error.into(),
             ClientsError::Crypto(error) => error.into(),

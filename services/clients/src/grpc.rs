@@ -287,18 +287,23 @@ impl ClientsService for ClientsGrpc {
         let request = request.get_ref();
         let mut violations = Violations::new();
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
-        let trainer_id = uuid(&mut violations, "trainer_id", &request.trainer_id);
+        let grantee =
+            convert::grantee(&mut violations, &request.trainer_id, &request.trainer_email);
         let level = convert::share_level(&mut violations, "level", request.level);
         done(violations)?;
-        let share = self
-            .book
-            .share(
-                &principal,
-                client_id.unwrap_or_default(),
-                trainer_id.unwrap_or_default(),
-                level,
-            )
-            .await?;
+        let client_id = client_id.unwrap_or_default();
+        let share = match grantee {
+            convert::Grantee::Email(email) => {
+                self.book
+                    .share_by_email(&principal, client_id, &email, level)
+                    .await?
+            }
+            convert::Grantee::Id(trainer_id) => {
+                self.book
+                    .share(&principal, client_id, trainer_id, level)
+                    .await?
+            }
+        };
         Ok(Response::new(pb::ShareClientResponse {
             share: Some(convert::share_out(share)),
         }))

@@ -14,6 +14,7 @@
 //! may change it.
 
 pub mod bench;
+mod billing;
 mod book;
 mod convert;
 mod documentation;
@@ -23,16 +24,20 @@ pub mod grpc;
 mod repo;
 mod scheduling;
 mod seal;
+mod section;
 mod service;
+mod trainers;
 
 use fitflow_server::{EDGE_PEERS, PeerPolicy};
 
-pub use book::ClientBook;
+pub use billing::Invoices;
+pub use book::{ClientBook, Peers};
 pub use documentation::Documentation;
 pub use error::ClientsError;
 pub use grpc::ClientsGrpc;
 pub use scheduling::Appointments;
 pub use service::ClientsService;
+pub use trainers::Trainers;
 
 /// The service's name, schema and audit source.
 pub const SERVICE: &str = "clients";

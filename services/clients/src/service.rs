@@ -8,7 +8,10 @@ use fitflow_proto::clients::clients_service_server::ClientsServiceServer;
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
-use crate::{Appointments, ClientBook, ClientsGrpc, Documentation, MIGRATOR, SERVICE};
+use crate::{
+    Appointments, ClientBook, ClientsGrpc, Documentation, Invoices, MIGRATOR, Peers, SERVICE,
+    Trainers,
+};
 
 /// Largest request message: a client record is small.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -75,17 +78,21 @@ impl Service for ClientsService {
         Box::pin(async move {
             let retention = self.retention()?;
             let subjects = SubjectKeys::new(context.vault.clone(), SERVICE, SUBJECT_KEY_TTL);
-            let scheduling = context.peers.channel("scheduling").map_err(|error| {
-                anyhow::anyhow!("cannot prepare the channel to scheduling: {error}")
-            })?;
-            let documentation = context.peers.channel("documentation").map_err(|error| {
-                anyhow::anyhow!("cannot prepare the channel to documentation: {error}")
-            })?;
+            let channel = |peer: &str| {
+                context.peers.channel(peer).map_err(|error| {
+                    anyhow::anyhow!("cannot prepare the channel to {peer}: {error}")
+                })
+            };
+            let peers = Peers {
+                appointments: Appointments::new(channel("scheduling")?),
+                documentation: Documentation::new(channel("documentation")?),
+                invoices: Invoices::new(channel("billing")?),
+                trainers: Trainers::new(channel("identity")?, channel("tenancy")?),
+            };
             let book = ClientBook::new(
                 context.pool,
                 context.system_pool,
-                Appointments::new(scheduling),
-                Documentation::new(documentation),
+                peers,
                 subjects,
                 context.keyring,
                 retention,

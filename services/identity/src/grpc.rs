@@ -708,7 +708,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::LookupUserRequest>,
     ) -> Result<Response<pb::LookupUserResponse>, Status> {
-        require_tenancy_peer(&request).map_err(reject)?;
+        require_lookup_peer(&request).map_err(reject)?;
         let key = lookup_key(request.into_inner().key).map_err(reject)?;
         let account = self.accounts.lookup_user(&key).await?;
         Ok(Response::new(pb::LookupUserResponse {
@@ -787,10 +787,25 @@ fn check_uuid(violations: &mut Violations, field: &str, raw: &str) -> Option<Uui
     parsed
 }
 
+/// PERMISSION_DENIED unless tenancy or clients calls `LookupUser`: the
+/// peer policy admits no one else; checked again here so the handler never
+/// relies on a policy table alone for an RPC that finds any account by
+/// email.
+fn require_lookup_peer<T>(request: &Request<T>) -> Result<(), ApiError> {
+    let peer = fitflow_auth::peer(request);
+    if peer.is_some_and(|peer| crate::LOOKUP_PEERS.contains(&peer.0.as_str())) {
+        Ok(())
+    } else {
+        Err(ApiError::permission_denied(
+            "PEER_NOT_ALLOWED",
+            "only the tenancy and clients services may call this method",
+        ))
+    }
+}
+
 /// PERMISSION_DENIED unless tenancy calls. The peer policy admits no one
-/// else to `LookupUser` and `InvalidateClaims`; checked again here so the
-/// handler never relies on a policy table alone for an RPC that finds any
-/// account by email or logs users out.
+/// else to `InvalidateClaims`; checked again here so the handler never
+/// relies on a policy table alone for an RPC that logs users out.
 fn require_tenancy_peer<T>(request: &Request<T>) -> Result<(), ApiError> {
     let peer = fitflow_auth::peer(request);
     if peer.is_some_and(|peer| peer.0 == crate::TENANCY_PEER) {

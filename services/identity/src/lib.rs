@@ -51,8 +51,12 @@ pub const OPERATOR_RPCS: &[&str] = &[
 ];
 
 /// The mTLS peer of the tenancy service, the only caller of
-/// [`INTERNAL_LOOKUP_RPC`] and [`INVALIDATE_CLAIMS_RPC`].
+/// [`INVALIDATE_CLAIMS_RPC`] and one of [`LOOKUP_PEERS`].
 pub const TENANCY_PEER: &str = "tenancy";
+
+/// The peers that may call [`INTERNAL_LOOKUP_RPC`]: tenancy (invitations by
+/// email) and clients (shares by email).
+pub const LOOKUP_PEERS: &[&str] = &[TENANCY_PEER, "clients"];
 
 /// The revocation stream every FitFlow service's verifier follows; no edge
 /// peer may call it.
@@ -62,14 +66,15 @@ pub const WATCH_REVOCATIONS_RPC: &str = "WatchRevocations";
 /// command from its outbox); tenancy only.
 pub const INVALIDATE_CLAIMS_RPC: &str = "InvalidateClaims";
 
-/// The internal user lookup, for tenancy's invitations: no edge peer may
-/// call it (it finds any account by email without a user token).
+/// The internal user lookup, for tenancy's invitations and clients' shares
+/// by email: no edge peer may call it (it finds any account by email
+/// without a user token).
 pub const INTERNAL_LOOKUP_RPC: &str = "LookupUser";
 
 /// Who may call what: the gateway and operators use every RPC but the
 /// operator powers ([`OPERATOR_RPCS`], operator peer only), the internal
-/// user lookup and claims invalidation ([`INTERNAL_LOOKUP_RPC`],
-/// [`INVALIDATE_CLAIMS_RPC`], tenancy only) and the revocation stream
+/// user lookup ([`INTERNAL_LOOKUP_RPC`], tenancy and clients only) and
+/// claims invalidation ([`INVALIDATE_CLAIMS_RPC`], tenancy only) and the revocation stream
 /// ([`WATCH_REVOCATIONS_RPC`], FitFlow services only); other FitFlow
 /// services may otherwise only fetch the token verification keys
 /// (`ListPublicKeys`, `GetJwks`).
@@ -83,7 +88,7 @@ pub fn peer_policy() -> PeerPolicy {
         .allow("/fitflow.identity.v1.IdentityService/GetJwks", &key_readers)
         .allow(
             &format!("/fitflow.identity.v1.IdentityService/{INTERNAL_LOOKUP_RPC}"),
-            &[TENANCY_PEER],
+            LOOKUP_PEERS,
         )
         .allow(
             &format!("/fitflow.identity.v1.IdentityService/{INVALIDATE_CLAIMS_RPC}"),

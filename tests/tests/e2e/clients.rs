@@ -22,13 +22,15 @@ use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, answer, invite_to_team, trainer};
 
 const CLIENTS: &str = "clients";
-// Scheduling too: a client's export holds their appointments.
+// Scheduling, documentation and billing too: a client's export holds their
+// appointments, notes and plans, and invoices.
 const EVERYONE: &[&str] = &[
     IDENTITY,
     TENANCY,
     CLIENTS,
     "scheduling",
     "documentation",
+    "billing",
     AUDIT,
 ];
 
@@ -165,6 +167,7 @@ pub(crate) async fn share(
                 client_id: client_id.into(),
                 trainer_id: trainer_id.into(),
                 level: level as i32,
+                trainer_email: String::new(),
             },
             token,
         ))
@@ -798,6 +801,7 @@ async fn a_purged_client_cannot_be_opened_from_a_backup_with_any_key_the_system_
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

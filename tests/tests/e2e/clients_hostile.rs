@@ -24,13 +24,15 @@ use crate::identity_support::{reason, violated_fields};
 use crate::tenancy::{TENANCY, trainer};
 
 const CLIENTS: &str = "clients";
-// Scheduling too: a client's export holds their appointments.
+// Scheduling, documentation and billing too: a client's export holds their
+// appointments, notes and plans, and invoices.
 const EVERYONE: &[&str] = &[
     IDENTITY,
     TENANCY,
     CLIENTS,
     "scheduling",
     "documentation",
+    "billing",
     AUDIT,
 ];
 
@@ -179,6 +181,7 @@ async fn share(
                 client_id: client_id.into(),
                 trainer_id: trainer_id.into(),
                 level: level as i32,
+                trainer_email: String::new(),
             },
             token,
         ))
@@ -1767,6 +1770,7 @@ async fn purging_sandbox() -> Sandbox {
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");
@@ -1834,6 +1838,7 @@ async fn sharing_with_the_owner_revoking_nothing_and_purging_the_living_get_thei
                     client_id: id.clone(),
                     trainer_id: mate.0.clone(),
                     level,
+                    trainer_email: String::new(),
                 },
                 &owner.2,
             ))

@@ -61,13 +61,13 @@ async fn tenancy_looks_a_user_up_by_id_and_by_email_in_any_case() {
 }
 
 #[tokio::test]
-async fn only_tenancy_may_look_users_up() {
+async fn only_tenancy_and_clients_may_look_users_up() {
     let sandbox = Sandbox::new().await;
     let stack = sandbox.start(&[IDENTITY]).await;
     let (_, email) = sandbox.register("Private Person").await;
     // An operator's MFA token does not open it either: the peer decides.
     let (_, operator) = sandbox.operator().await;
-    for peer in ["gateway", "operator", "clients", "billing"] {
+    for peer in ["gateway", "operator", "scheduling", "billing"] {
         let request = bearer(
             LookupUserRequest {
                 key: Some(lookup_user_request::Key::Email(email.clone())),
@@ -77,7 +77,7 @@ async fn only_tenancy_may_look_users_up() {
         let refused = identity_as(&sandbox, peer)
             .lookup_user(request)
             .await
-            .expect_err("only tenancy may look users up");
+            .expect_err("only tenancy and clients may look users up");
         assert_eq!(refused.code(), Code::PermissionDenied, "{peer}");
         assert_eq!(reason(&refused), "PEER_NOT_ALLOWED", "{peer}");
     }

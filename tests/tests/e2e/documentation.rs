@@ -26,8 +26,16 @@ use crate::tenancy::{TENANCY, trainer};
 pub(crate) const CLIENTS: &str = "clients";
 pub(crate) const SCHEDULING: &str = "scheduling";
 pub(crate) const DOCUMENTATION: &str = "documentation";
-pub(crate) const EVERYONE: &[&str] =
-    &[IDENTITY, TENANCY, CLIENTS, SCHEDULING, DOCUMENTATION, AUDIT];
+// Billing too: a client's export (which holds their documentation) asks it.
+pub(crate) const EVERYONE: &[&str] = &[
+    IDENTITY,
+    TENANCY,
+    CLIENTS,
+    SCHEDULING,
+    DOCUMENTATION,
+    "billing",
+    AUDIT,
+];
 
 pub(crate) type Trainer = (String, String, String);
 
@@ -1264,7 +1272,7 @@ async fn the_clients_export_holds_every_note_with_its_history_and_every_plan_ver
     let document: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
     assert_eq!(
         document["sections"],
-        serde_json::json!(["clients", "scheduling", "documentation"])
+        serde_json::json!(["clients", "scheduling", "documentation", "billing"])
     );
     let notes = document["documentation"]["notes"]
         .as_array()
@@ -1356,6 +1364,7 @@ async fn purging_the_client_erases_their_notes_for_good_even_from_a_backup() {
         )),
         Arc::new(fitflow_scheduling::SchedulingService),
         Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
         Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

@@ -2033,6 +2033,7 @@ async fn once_the_client_is_purged_their_documentation_answers_subject_erased_ne
         )),
         std::sync::Arc::new(fitflow_scheduling::SchedulingService),
         std::sync::Arc::new(fitflow_documentation::DocumentationService),
+        std::sync::Arc::new(fitflow_billing::BillingService),
         std::sync::Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");
@@ -2470,6 +2471,7 @@ async fn a_client_purged_while_their_export_streams_ends_it_whole_or_as_subject_
         )),
         std::sync::Arc::new(fitflow_scheduling::SchedulingService),
         std::sync::Arc::new(fitflow_documentation::DocumentationService),
+        std::sync::Arc::new(fitflow_billing::BillingService),
         std::sync::Arc::new(fitflow_audit::AuditService),
     ])
     .expect("registry");

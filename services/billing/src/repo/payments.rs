@@ -26,7 +26,7 @@ pub(crate) struct PaymentRow {
     pub refunded: Decimal,
 }
 
-const PAYMENT_COLUMNS: &str = "p.id, p.invoice_id, p.issuer_id, p.kind, p.refund_of, p.method, \
+pub(super) const PAYMENT_COLUMNS: &str = "p.id, p.invoice_id, p.issuer_id, p.kind, p.refund_of, p.method, \
      p.amount, p.currency, p.reference, p.paid_on, p.bank_account_id, p.reason, p.recorded_by, \
      p.created_at, coalesce((SELECT -sum(r.amount) FROM payments r WHERE r.refund_of = p.id), 0) \
      AS refunded";

@@ -47,8 +47,11 @@ struct ExportDocument<'a> {
     /// Documentation's records: session notes with their amendments, and
     /// every version of every training plan, in the contract's JSON mapping.
     documentation: serde_json::Value,
-    /// Which services' records this document holds; billing adds its own
-    /// through its export RPC when it is built.
+    /// Billing's records: invoices and credit notes billed to the client
+    /// (with their lines and taxes), and their payments and refunds, in the
+    /// contract's JSON mapping.
+    billing: serde_json::Value,
+    /// Which services' records this document holds.
     sections: &'static [&'static str],
 }
 
@@ -210,6 +213,7 @@ impl ClientBook {
         let (appointments, class_participations) =
             exported_appointments(self.appointments.of_client(client_id).await?);
         let documentation = self.documentation.of_client(client_id).await?;
+        let billing = self.invoices.of_client(client_id).await?;
         let access = event(principal, Action::Export, TABLE, client_id, row.trainer_id)
             .purpose(purpose)
             .build();
@@ -240,7 +244,8 @@ impl ClientBook {
             appointments,
             class_participations,
             documentation,
-            sections: &["clients", "scheduling", "documentation"],
+            billing,
+            sections: &["clients", "scheduling", "documentation", "billing"],
         };
         let bytes = serde_json::to_vec_pretty(&document)
             .map_err(|_| ClientsError::Corrupt("export document"))?;

@@ -101,6 +101,32 @@ impl ClientBook {
         share.try_into()
     }
 
+    /// Shares a client with the trainer whose account uses `email`
+    /// (normalised): resolved only once the caller is known to administer
+    /// the client (so no one else learns whose email it is), then stored
+    /// and audited as a share by id. TRAINER_NOT_FOUND alike for an email
+    /// of no active account and of an account without a trainer profile.
+    pub(crate) async fn share_by_email(
+        &self,
+        principal: &Principal,
+        client_id: Uuid,
+        email: &str,
+        level: AccessLevel,
+    ) -> Result<ShareView, ClientsError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let (row, _) = reach(&mut tx, principal, client_id, AccessLevel::Admin, false).await?;
+        commit(tx).await?;
+        soft_delete::check_mutable("client", row.deleted_at)?;
+        // Asked outside any transaction: no connection or row lock waits on
+        // identity or tenancy. `share` checks the caller's access again.
+        let trainer_id = self
+            .trainers
+            .by_email(email)
+            .await?
+            .ok_or(ClientsError::TrainerNotFound)?;
+        self.share(principal, client_id, trainer_id, level).await
+    }
+
     /// Ends `trainer_id`'s share: by someone who administers the client, or
     /// by the grantee giving up their own.
     pub(crate) async fn revoke(
