@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use fitflow::settings::Served;
+use fitflow::settings::{PoolSizes, Served};
 use fitflow::{Settings, Stack};
 use fitflow_platform::Registry;
 use fitflow_proto::audit::audit_ingest_service_client::AuditIngestServiceClient;
@@ -123,6 +123,13 @@ impl Sandbox {
             vault: fitflow_testkit::vault_settings().await,
             served,
             endpoints,
+            // Two tests run at once and each stack serves up to seven
+            // services: smaller pools keep a run within PostgreSQL's 100
+            // connections (a stack peaked at 53 with the serving sizes).
+            pools: PoolSizes {
+                runtime: 8,
+                system: 3,
+            },
             mail: Some(fitflow_mail::MailSettings {
                 url: self.mail.url(),
                 from: "FitFlow <no-reply@fitflow.test>".to_owned(),

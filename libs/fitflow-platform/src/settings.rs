@@ -119,6 +119,25 @@ pub struct Served {
     pub system_database_url: SecretString,
 }
 
+/// How many PostgreSQL connections each served service may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSizes {
+    /// The runtime role's pool (users' requests, relays, key ring).
+    pub runtime: u32,
+    /// The system role's pool (sign-in, sweeps, purges, peers' exports);
+    /// it connects on demand.
+    pub system: u32,
+}
+
+impl Default for PoolSizes {
+    fn default() -> Self {
+        Self {
+            runtime: 16,
+            system: 8,
+        }
+    }
+}
+
 /// Everything a `fitflow serve` process needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -134,6 +153,8 @@ pub struct Settings {
     /// Where to send mail (`FITFLOW_SMTP_URL`), if anywhere; the services
     /// that send mail (identity, tenancy) refuse to start without it.
     pub mail: Option<fitflow_mail::MailSettings>,
+    /// Connections per service.
+    pub pools: PoolSizes,
 }
 
 /// `smtp://host[:port]` (STARTTLS when offered) or `smtps://host[:port]`.
@@ -215,6 +236,7 @@ impl Settings {
             served,
             endpoints,
             mail: mail_settings()?,
+            pools: PoolSizes::default(),
         })
     }
 }

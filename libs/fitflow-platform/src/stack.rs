@@ -27,11 +27,6 @@ use crate::settings::{Served, Settings};
 const DATA_KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Largest message the audit service answers a relay with.
 const AUDIT_MAX_MESSAGE: usize = 8 * 1024 * 1024;
-/// Database connections per service.
-const POOL_SIZE: u32 = 16;
-/// System-role connections per service: sign-in and refresh in identity,
-/// sweeps and purges elsewhere; opened on demand, like the runtime pool's.
-const SYSTEM_POOL_SIZE: u32 = 8;
 /// The service that issues user tokens and publishes their keys.
 const TOKEN_ISSUER: &str = "identity";
 /// The service whose structure (`GetActingFor`) completes truncated tokens.
@@ -173,11 +168,11 @@ impl Stack {
         }
         let paths = TlsPaths::in_dir(&settings.tls_dir, name);
         let (tls_config, cert_resolver) = tls::server_config(&paths).context("TLS")?;
-        let pool = fitflow_db::connect(&served.database_url, name, POOL_SIZE)
+        let pool = fitflow_db::connect(&served.database_url, name, settings.pools.runtime)
             .await
             .context("cannot connect to PostgreSQL")?;
         let system_pool =
-            fitflow_db::connect_system(&served.system_database_url, name, SYSTEM_POOL_SIZE)
+            fitflow_db::connect_system(&served.system_database_url, name, settings.pools.system)
                 .await
                 .context("cannot connect to PostgreSQL as the service's system role")?;
         vault

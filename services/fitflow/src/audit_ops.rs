@@ -271,6 +271,7 @@ async fn bench_in(
         token: SecretString::from(config::optional(VAULT_TOKEN_VAR)?.unwrap_or_default()),
     };
     let settings = Settings {
+        pools: fitflow_platform::settings::PoolSizes::default(),
         tls_dir,
         vault,
         served: vec![Served {
