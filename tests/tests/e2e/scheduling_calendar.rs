@@ -525,3 +525,93 @@ async fn hostile_class_type_queries_give_results_or_invalid_argument_never_inter
         assert_eq!(violated_fields(&status), ["query"]);
     }
 }
+
+#[tokio::test]
+async fn a_schedule_export_over_five_thousand_appointments_is_refused_whole_and_a_shorter_one_streams_in_chunks()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let short = scheduling(&sandbox)
+        .create_class_type(bearer(
+            pb::CreateClassTypeRequest {
+                class_type: Some(pb::ClassType {
+                    name: "Check-in".into(),
+                    category: pb::ClassCategory::Group as i32,
+                    duration_minutes: 5,
+                    max_participants: 2,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("create class type")
+        .into_inner()
+        .class_type
+        .expect("class type");
+    let year = Utc::now().year() + 1;
+    let base = Utc.with_ymd_and_hms(year, 2, 1, 8, 0, 0).unwrap();
+    // 51 daily series of 100 five-minute sessions, each five minutes after
+    // the last: 5,100 appointments in 100 days.
+    for series in 0..51 {
+        scheduling(&sandbox)
+            .book_series(bearer(
+                pb::BookSeriesRequest {
+                    appointment: Some(pb::Appointment {
+                        class_type_id: short.id.clone(),
+                        start_time: at(base + chrono::Duration::minutes(5 * series)),
+                        ..Default::default()
+                    }),
+                    time_zone: "UTC".into(),
+                    rule: Some(pb::WeeklyRule {
+                        days: (1..=7).collect(),
+                        interval_weeks: 1,
+                        until: None,
+                        count: 100,
+                    }),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &ana.2,
+            ))
+            .await
+            .expect("book a series");
+    }
+    let too_many = export(
+        &sandbox,
+        &ana.2,
+        "",
+        base,
+        base + chrono::Duration::days(100),
+    )
+    .await
+    .expect_err("5,100 appointments");
+    assert_eq!(too_many.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&too_many), "EXPORT_TOO_LARGE");
+
+    // Fifty days hold 2,550: the file comes in several chunks that join
+    // into one calendar.
+    let mut stream = scheduling(&sandbox)
+        .export_trainer_calendar(bearer(
+            pb::ExportTrainerCalendarRequest {
+                trainer_id: String::new(),
+                start_time: at(base),
+                end_time: at(base + chrono::Duration::days(50)),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("export")
+        .into_inner();
+    let (mut chunks, mut data) = (0, Vec::new());
+    while let Some(chunk) = stream.message().await.expect("a chunk") {
+        assert!(chunk.data.len() <= 64 * 1024);
+        assert_eq!(chunk.export_event_id.is_empty(), chunks > 0);
+        chunks += 1;
+        data.extend_from_slice(&chunk.data);
+    }
+    assert!(chunks > 1, "{chunks} chunk(s)");
+    let parsed = parsed_by_icalendar(&data).await;
+    assert_eq!(parsed["events"].as_array().expect("events").len(), 2_550);
+}
