@@ -13,6 +13,8 @@
 //!   `etag` (AIP-154).
 //! - [`field_mask`]: `update_mask` paths resolved against the updatable fields
 //!   (AIP-134).
+//! - [`search`]: a search box's words as a PostgreSQL `tsquery` that cannot
+//!   carry the caller's operators.
 //! - [`soft_delete`]: `show_deleted`, Delete, Undelete and mutation rules (AIP-164).
 //! - [`idempotency`]: `request_id` on creates (AIP-155), backed by the platform
 //!   table `idempotency_keys` (`libs/fitflow-db/platform/0003_idempotency_keys`).
@@ -47,6 +49,7 @@ pub mod field_mask;
 pub mod idempotency;
 pub mod money;
 pub mod page;
+pub mod search;
 pub mod soft_delete;
 pub mod text;
 pub mod time;

@@ -6,6 +6,7 @@
 mod availability;
 mod billing;
 mod classes;
+mod export;
 mod outcomes;
 
 pub(crate) use availability::{NewException, NewRule, SlotRequest};
@@ -202,18 +203,26 @@ impl Calendar {
         Ok(row)
     }
 
-    /// One page of a trainer's class types.
+    /// One page of a trainer's class types; with `tsquery`, those whose
+    /// name or description matches it.
     pub(crate) async fn class_types(
         &self,
         principal: &Principal,
         trainer: Option<Uuid>,
+        tsquery: Option<&str>,
         after: Option<(DateTime<Utc>, Uuid)>,
         page_size: u32,
     ) -> Result<(Vec<ClassTypeRow>, Option<(DateTime<Utc>, Uuid)>), SchedulingError> {
         let trainer_id = trainer_of(principal, trainer)?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let mut rows =
-            repo::class_types(&mut tx, trainer_id, after, i64::from(page_size) + 1).await?;
+        let mut rows = repo::class_types(
+            &mut tx,
+            trainer_id,
+            tsquery,
+            after,
+            i64::from(page_size) + 1,
+        )
+        .await?;
         commit(tx).await?;
         let next =
             fitflow_api::page::split_page(&mut rows, page_size, |row| (row.created_at, row.id));

@@ -212,6 +212,21 @@ pub fn valid_window(start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
     end > start && end - start <= MAX_LIST_SPAN
 }
 
+/// The longest range one `ExportTrainerCalendar` covers: a year, leap day
+/// included.
+pub const MAX_EXPORT_SPAN: Duration = Duration::days(366);
+
+/// Most appointments one `ExportTrainerCalendar` carries (a busy trainer's
+/// year: 5,000 is about 14 a day, every day); a range holding more is
+/// refused, never cut short.
+pub const MAX_EXPORT_EVENTS: usize = 5_000;
+
+/// Whether [start, end) is a calendar export's range: end after start, at
+/// most [`MAX_EXPORT_SPAN`].
+pub fn valid_export_window(start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    end > start && end - start <= MAX_EXPORT_SPAN
+}
+
 /// The most local dates one `ListBillableAppointments` period holds.
 pub const MAX_BILLING_DAYS: i64 = 93;
 
@@ -328,6 +343,22 @@ mod tests {
         );
         assert!(on_whole_minute(start));
         assert!(!on_whole_minute(start + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn an_export_range_is_forward_and_at_most_three_hundred_sixty_six_days() {
+        let start = Utc.with_ymd_and_hms(2028, 1, 1, 0, 0, 0).unwrap();
+        // 2028 is a leap year: the whole of it fits.
+        assert!(valid_export_window(
+            start,
+            Utc.with_ymd_and_hms(2029, 1, 1, 0, 0, 0).unwrap()
+        ));
+        assert!(!valid_export_window(
+            start,
+            start + MAX_EXPORT_SPAN + Duration::seconds(1)
+        ));
+        assert!(!valid_export_window(start, start));
+        assert!(!valid_export_window(start, start - Duration::days(1)));
     }
 
     #[test]

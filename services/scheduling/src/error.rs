@@ -58,6 +58,9 @@ pub enum SchedulingError {
     /// No availability exception the caller may see.
     #[error("availability exception not found")]
     AvailabilityExceptionNotFound,
+    /// An export's range holds more than it may carry.
+    #[error("export too large")]
+    ExportTooLarge,
     /// The clients service could not be asked.
     #[error("clients unavailable: {0}")]
     ClientsUnavailable(String),
@@ -156,6 +159,14 @@ impl From<SchedulingError> for ApiError {
             SchedulingError::AvailabilityExceptionNotFound => ApiError::not_found(
                 "AVAILABILITY_EXCEPTION_NOT_FOUND",
                 "no such availability exception",
+            ),
+            SchedulingError::ExportTooLarge => ApiError::new(
+                Code::FailedPrecondition,
+                "EXPORT_TOO_LARGE",
+                format!(
+                    "the range holds more than {} appointments; export shorter ranges",
+                    crate::domain::MAX_EXPORT_EVENTS
+                ),
             ),
             SchedulingError::TenancyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",

@@ -3,6 +3,7 @@
 
 mod availability;
 mod billing;
+mod export;
 
 use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
@@ -20,6 +21,8 @@ use crate::{ERROR_DOMAIN, convert, domain};
 
 /// Largest page of ListClassTypes.
 const MAX_CLASS_TYPES_PAGE: u32 = 200;
+/// Longest ListClassTypes `query`, in characters.
+const MAX_QUERY_CHARS: usize = 100;
 /// Largest page of ListAppointments.
 const MAX_APPOINTMENTS_PAGE: u32 = 500;
 const RPC: &str = "/fitflow.scheduling.v1.SchedulingService/";
@@ -122,8 +125,21 @@ impl SchedulingService for SchedulingGrpc {
         let mut violations = Violations::new();
         let size = page_size(&mut violations, request.page_size, MAX_CLASS_TYPES_PAGE);
         let trainer = optional_uuid(&mut violations, "trainer_id", &request.trainer_id);
+        check_text(
+            &mut violations,
+            "query",
+            &request.query,
+            TextKind::Line,
+            MAX_QUERY_CHARS,
+        );
         let caller = Caller::User(principal.clone());
-        let filter = request.trainer_id.as_bytes().to_vec();
+        // A page token is bound to the trainer and the query it was issued for.
+        let filter = pb::ListClassTypesRequest {
+            page_size: 0,
+            page_token: String::new(),
+            ..request.clone()
+        }
+        .encode_to_vec();
         let query = PageQuery {
             method: "/fitflow.scheduling.v1.SchedulingService/ListClassTypes",
             caller: &caller,
@@ -134,9 +150,16 @@ impl SchedulingService for SchedulingGrpc {
                 .page_tokens()
                 .read(&mut violations, &query, &request.page_token);
         done(violations)?;
+        let tsquery = fitflow_api::search::all_words_query(&request.query);
         let (rows, next) = self
             .calendar
-            .class_types(&principal, trainer, after.map(|c| (c.at, c.id)), size)
+            .class_types(
+                &principal,
+                trainer,
+                tsquery.as_deref(),
+                after.map(|c| (c.at, c.id)),
+                size,
+            )
             .await?;
         Ok(Response::new(pb::ListClassTypesResponse {
             class_types: rows.into_iter().map(convert::class_type_out).collect(),
@@ -615,5 +638,14 @@ impl SchedulingService for SchedulingGrpc {
         request: Request<pb::ListFreeSlotsRequest>,
     ) -> Result<Response<pb::ListFreeSlotsResponse>, Status> {
         self.free_slots(request).await
+    }
+
+    type ExportTrainerCalendarStream = export::CalendarStream;
+
+    async fn export_trainer_calendar(
+        &self,
+        request: Request<pb::ExportTrainerCalendarRequest>,
+    ) -> Result<Response<Self::ExportTrainerCalendarStream>, Status> {
+        self.export_calendar(request).await
     }
 }

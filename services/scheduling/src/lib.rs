@@ -7,9 +7,10 @@
 //!
 //! Reads top-down: [`grpc`] (handlers; with `convert`, the only place proto
 //! types appear) → `calendar` (use cases; each owns its transaction and
-//! writes its audit event in it) → [`domain`], [`series`] and [`slots`]
-//! (pure rules), `clients` (the access check the clients service answers),
-//! `tenancy` (a trainer's time zone) and `repo` (every SQL statement).
+//! writes its audit event in it) → [`domain`], [`series`], [`slots`] and
+//! [`ics`] (pure rules and formats), `clients` (the access check the
+//! clients service answers), `tenancy` (a trainer's time zone) and `repo`
+//! (every SQL statement).
 //! Row-level security (`FORCE`) repeats the handlers' check: rows belong to
 //! whoever acts for their trainer.
 
@@ -20,6 +21,7 @@ mod convert;
 pub mod domain;
 mod error;
 pub mod grpc;
+pub mod ics;
 mod repo;
 pub mod series;
 mod service;

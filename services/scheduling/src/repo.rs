@@ -69,24 +69,47 @@ pub(crate) async fn class_type(
     .await
 }
 
-/// One page of a trainer's class types, oldest first, after `after`.
+/// One page of a trainer's class types, oldest first, after `after`; with
+/// `tsquery` (words already made a `tsquery` by `fitflow_api::search`),
+/// only those whose name or description matches it.
 pub(crate) async fn class_types(
     conn: &mut PgConnection,
     trainer_id: Uuid,
+    tsquery: Option<&str>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<ClassTypeRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {CLASS_TYPE_COLUMNS} FROM class_types WHERE trainer_id = $1 \
-         AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3)) \
-         ORDER BY created_at, id LIMIT $4"
-    ))
-    .bind(trainer_id)
-    .bind(after.map(|(at, _)| at))
-    .bind(after.map(|(_, id)| id).unwrap_or_default())
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    let mut query = sqlx::QueryBuilder::new(format!(
+        "SELECT {CLASS_TYPE_COLUMNS} FROM class_types WHERE trainer_id = "
+    ));
+    query.push_bind(trainer_id);
+    if let Some(tsquery) = tsquery {
+        // The expression of class_types_search_idx, so the index serves it.
+        query
+            .push(" AND class_type_search(name, description) @@ class_type_search_query(")
+            .push_bind(tsquery.to_owned())
+            .push(")");
+    }
+    if let Some((at, id)) = after {
+        query
+            .push(" AND (created_at, id) > (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY created_at, id LIMIT ")
+        .push_bind(limit);
+    // A search is planned with its own words every time (an unnamed
+    // statement), as tenancy's studio search: a prepared statement turns
+    // generic after five runs, and a generic plan cannot weigh how many
+    // class types a given set of words matches.
+    query
+        .build_query_as()
+        .persistent(tsquery.is_none())
+        .fetch_all(conn)
+        .await
 }
 
 /// An `appointments` row.
@@ -277,6 +300,42 @@ pub(crate) async fn appointments(
     .bind(show_cancelled)
     .bind(after.map(|(at, _)| at))
     .bind(after.map(|(_, id)| id).unwrap_or_default())
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// An appointment as a calendar export shows it: times, state and the
+/// class type's name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct CalendarEventRow {
+    pub id: Uuid,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub status: String,
+    pub version: i64,
+    pub class_type_name: String,
+}
+
+/// A trainer's appointments (cancelled ones too) starting in [from, to), in
+/// start order, at most `limit`.
+pub(crate) async fn calendar_events(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<CalendarEventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.start_time, a.end_time, a.status, a.version, \
+                c.name AS class_type_name \
+         FROM appointments a JOIN class_types c ON c.id = a.class_type_id \
+         WHERE a.trainer_id = $1 AND a.start_time >= $2 AND a.start_time < $3 \
+         ORDER BY a.start_time, a.id LIMIT $4",
+    )
+    .bind(trainer_id)
+    .bind(from)
+    .bind(to)
     .bind(limit)
     .fetch_all(conn)
     .await

@@ -37,6 +37,7 @@ mod revocation;
 mod scheduling;
 mod scheduling_attack;
 mod scheduling_billing;
+mod scheduling_calendar;
 mod scheduling_slots;
 mod sealed_fields;
 mod sessions;

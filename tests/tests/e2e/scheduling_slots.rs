@@ -146,7 +146,7 @@ fn wall_times(response: &pb::ListFreeSlotsResponse) -> Vec<String> {
 
 /// Waits (up to 20 s) until the audit trail of `trainer_id` holds `count`
 /// events about `resource_type` `resource_id`; their actions in order.
-async fn audited_actions(
+pub(crate) async fn audited_actions(
     sandbox: &Sandbox,
     token: &str,
     trainer_id: &str,

@@ -8,31 +8,16 @@
 //! finds "Studio Pulse 7" (not "Pulse 71"); "pulse 71" still finds "Pulse
 //! 71", "pulse 712" also "Pulse 7120".
 
-/// Shortest word matched as a prefix.
-pub const MIN_PREFIX_CHARS: usize = 3;
-/// Most words a search uses; the rest are ignored.
-pub const MAX_WORDS: usize = 8;
+pub use fitflow_api::search::{MAX_WORDS, MIN_PREFIX_CHARS};
 
 /// A `tsquery` (`simple` configuration) requiring every word of `query`:
 /// words are runs of letters and digits (everything else separates them),
 /// lower-cased, at most [`MAX_WORDS`]. Nothing of the caller's text reaches
 /// `to_tsquery` but those runs, so its operators cannot be injected. `None`
-/// when `query` holds no word.
+/// when `query` holds no word. (The rule lives in `fitflow_api::search`,
+/// which scheduling's class type search shares.)
 pub fn studio_query(query: &str) -> Option<String> {
-    let terms: Vec<String> = query
-        .split(|character: char| !character.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .take(MAX_WORDS)
-        .map(|word| {
-            let word = word.to_lowercase();
-            if word.chars().count() >= MIN_PREFIX_CHARS {
-                format!("{word}:*")
-            } else {
-                word
-            }
-        })
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" & "))
+    fitflow_api::search::all_words_query(query)
 }
 
 #[cfg(test)]
