@@ -27,7 +27,7 @@
 # Environment knobs (all optional):
 #   DATABASE_URL               superuser URL of an existing server to use (any database name)
 #   FITFLOW_FORCE_PRIVATE_PG=1 ignore DATABASE_URL and 127.0.0.1:5432, use the private cluster
-#   FITFLOW_PG_PORT            port of the private cluster (default 55432)
+#   FITFLOW_PG_PORT            port of the private cluster (default 55000-55999, per clone)
 #   FITFLOW_PG_DATA            data directory of the private cluster (default .fitflow/dev/pg)
 #   FITFLOW_DEV_DIR            state directory (default <repo>/.fitflow/dev)
 #   FITFLOW_DEV_DB             the dev database's name (default fitflow_<clone id>)
@@ -82,6 +82,9 @@ FITFLOW_CERT_NAMES=("${FITFLOW_SERVICES[@]}" gateway operator)
 
 # The physical path, so a clone reached through a symlink keeps its id.
 FITFLOW_CLONE_ID=$(cd "$FITFLOW_ROOT" && pwd -P | tr -d '\n' | sha256sum | cut -c1-8)
+# The private cluster's default port, per clone (55000-55999), so two clones'
+# private clusters never compete for one port.
+FITFLOW_PG_DEFAULT_PORT=$((55000 + 16#${FITFLOW_CLONE_ID:0:4} % 1000))
 FITFLOW_DEV_DB=${FITFLOW_DEV_DB:-fitflow_$FITFLOW_CLONE_ID}
 # Database names reach SQL and URLs unquoted; keep them plain identifiers.
 [[ $FITFLOW_DEV_DB =~ ^[a-z_][a-z0-9_]{0,62}$ ]] ||
@@ -357,7 +360,7 @@ _private_pg_datadir() {
 # Start (or reuse) a private cluster: trust auth, TCP on 127.0.0.1 only, no
 # Unix socket (so it never collides with a system cluster's socket).
 _start_private_postgres() {
-  local port=${FITFLOW_PG_PORT:-55432} bindir data
+  local port=${FITFLOW_PG_PORT:-$FITFLOW_PG_DEFAULT_PORT} bindir data
   bindir=$(_pg_bindir)
   if [[ -z $bindir ]]; then
     _apt_install postgresql
@@ -425,9 +428,11 @@ stop_private_postgres() {
 #   1. $DATABASE_URL, if set and reachable (must be a superuser, or at least
 #      CREATEROLE + CREATEDB, because `fitflow migrate` creates roles);
 #   2. 127.0.0.1:5432 as user postgres, if it accepts us without a password;
-#   3. a private cluster under .fitflow/dev/pg on FITFLOW_PG_PORT (55432).
-# FITFLOW_FORCE_PRIVATE_PG=1 skips 1 and 2. Exports FITFLOW_PG_MAINT_URL (the
-# server's `postgres` database, for admin commands and the test kit).
+#   3. a private cluster under .fitflow/dev/pg on FITFLOW_PG_PORT (per clone).
+# FITFLOW_FORCE_PRIVATE_PG=1 skips 1 and 2; so does a server whose
+# max_connections is below FITFLOW_PG_MIN_CONNECTIONS, when that is set (the
+# private cluster allows 300). Exports FITFLOW_PG_MAINT_URL (the server's
+# `postgres` database, for admin commands and the test kit).
 ensure_postgres() {
   _ensure_pg_client
   local maint=""
@@ -451,9 +456,17 @@ ensure_postgres() {
       fi
     fi
   fi
+  if [[ -n $maint && -n ${FITFLOW_PG_MIN_CONNECTIONS:-} ]]; then
+    local slots
+    slots=$(psql "$maint" -XAtqc "SHOW max_connections" 2>/dev/null || echo 0)
+    if ((slots < FITFLOW_PG_MIN_CONNECTIONS)); then
+      warn "$(_url_redact "$maint") allows $slots connections, fewer than the $FITFLOW_PG_MIN_CONNECTIONS needed here; using a private cluster"
+      maint=""
+    fi
+  fi
   if [[ -z $maint ]]; then
     _start_private_postgres
-    maint="postgres://postgres@127.0.0.1:${FITFLOW_PG_PORT:-55432}/postgres"
+    maint="postgres://postgres@127.0.0.1:${FITFLOW_PG_PORT:-$FITFLOW_PG_DEFAULT_PORT}/postgres"
     _pg_can_connect "$maint" || die "cannot connect to the private PostgreSQL at $maint"
   fi
 

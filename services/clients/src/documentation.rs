@@ -59,28 +59,21 @@ impl Documentation {
             timeout,
         );
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut section = Section::new(
+        let section = Section::new(
             EXPORT_MESSAGE,
             SECTION_ARRAYS,
             MAX_EXPORT_BYTES,
             "documentation export",
         )?;
         let mut client = self.client.clone();
-        let mut stream = client
+        let stream = client
             .stream_client_documentation(request)
             .await
             .map(tonic::Response::into_inner)
             // Documentation's answer is not the caller's business beyond "down".
             .map_err(|_| ClientsError::DocumentationUnavailable)?;
-        // One deadline for the whole stream: the request's own timeout ends
-        // only the wait for its first answer.
-        while let Some(message) = tokio::time::timeout_at(deadline, stream.message())
+        section
+            .read_all(stream, deadline, || ClientsError::DocumentationUnavailable)
             .await
-            .map_err(|_| ClientsError::DocumentationUnavailable)?
-            .map_err(|_| ClientsError::DocumentationUnavailable)?
-        {
-            section.push(&message)?;
-        }
-        Ok(section.finish())
     }
 }

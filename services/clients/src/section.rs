@@ -51,6 +51,26 @@ impl Section {
         })
     }
 
+    /// Reads `stream` to its end, the whole of it by `deadline` (the peer
+    /// request's own timeout ends only the wait for its first answer). A
+    /// stream that fails or outlives the deadline is `unavailable`: the
+    /// peer's answer is not the caller's business beyond "down".
+    pub(crate) async fn read_all<M: Message + Default>(
+        mut self,
+        mut stream: tonic::Streaming<M>,
+        deadline: tokio::time::Instant,
+        unavailable: impl Fn() -> ClientsError,
+    ) -> Result<serde_json::Value, ClientsError> {
+        while let Some(message) = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .map_err(|_| unavailable())?
+            .map_err(|_| unavailable())?
+        {
+            self.push(&message)?;
+        }
+        Ok(self.finish())
+    }
+
     /// Appends `message`'s arrays; EXPORT_TOO_LARGE past the bound.
     pub(crate) fn push(&mut self, message: &impl Message) -> Result<(), ClientsError> {
         let bytes = Zeroizing::new(message.encode_to_vec());
