@@ -373,7 +373,9 @@ _start_private_postgres() {
 
   if [[ ! -s $data/PG_VERSION ]]; then
     log "initialising a private PostgreSQL cluster in $data ($bindir)"
-    if ! _as_pg_owner "$bindir/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale \
+    # A UTF-8 ctype, as servers are run: under the C locale lower('É') is
+    # 'É', and the searches that fold accents after lower() find nothing.
+    if ! _as_pg_owner "$bindir/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
       >"$data.initdb.log" 2>&1; then
       cat "$data.initdb.log" >&2
       die "initdb failed (log above)"
