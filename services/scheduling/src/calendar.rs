@@ -86,7 +86,14 @@ pub struct Calendar {
     clients: ClientAccess,
     zones: TrainerZones,
     page_tokens: PageTokens,
+    /// Turns for calendar exports, each of which builds its whole file (up
+    /// to 5,000 events) in memory: a flood of them waits here, holding
+    /// neither memory nor a database connection.
+    exports: tokio::sync::Semaphore,
 }
+
+/// Calendar exports built at once per process.
+const CONCURRENT_EXPORTS: usize = 4;
 
 fn user(principal: &Principal) -> Caller {
     Caller::User(principal.clone())
@@ -123,6 +130,7 @@ impl Calendar {
             clients,
             zones,
             page_tokens: PageTokens::with_random_key(),
+            exports: tokio::sync::Semaphore::new(CONCURRENT_EXPORTS),
         }
     }
 
