@@ -1365,3 +1365,49 @@ async fn moving_deleting_and_restoring_a_location_makes_its_owners_token_stale_e
     assert!(ids(&claims_of(&token), "studios").contains(&location.id));
     assert_eq!(member_trail(&sandbox, &token, &owner_id).await, Code::Ok);
 }
+
+#[tokio::test]
+async fn acting_for_lists_the_user_first_then_each_level_of_their_team() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(&[IDENTITY, TENANCY, AUDIT]).await;
+    // Eight members, so some ids sort before the lead's whatever the draw.
+    let lead = trainer(&sandbox, "Lead").await;
+    let mut direct = Vec::new();
+    for index in 0..4 {
+        let member = trainer(&sandbox, &format!("Direct{index}")).await;
+        let invitation = invite_to_team(&sandbox, &lead.2, &lead.0, &member.1)
+            .await
+            .expect("invite");
+        answer(&sandbox, &member.2, &invitation.id, true)
+            .await
+            .expect("accept");
+        direct.push(member);
+    }
+    let mut below = Vec::new();
+    for index in 0..4 {
+        let member = trainer(&sandbox, &format!("Below{index}")).await;
+        let invitation = invite_to_team(&sandbox, &direct[0].2, &direct[0].0, &member.1)
+            .await
+            .expect("invite");
+        answer(&sandbox, &member.2, &invitation.id, true)
+            .await
+            .expect("accept");
+        below.push(member.0);
+    }
+    let acting = tenancy(&sandbox, IDENTITY)
+        .get_acting_for(pb::GetActingForRequest {
+            user_id: lead.0.clone(),
+            limit: 0,
+        })
+        .await
+        .expect("acting for")
+        .into_inner();
+    let mut first_level: Vec<String> = direct.iter().map(|member| member.0.clone()).collect();
+    first_level.sort();
+    below.sort();
+    let expected: Vec<String> = std::iter::once(lead.0.clone())
+        .chain(first_level)
+        .chain(below)
+        .collect();
+    assert_eq!(acting.trainer_ids, expected);
+}
