@@ -46,6 +46,7 @@ mod error;
 pub mod canada;
 pub mod etag;
 pub mod field_mask;
+pub mod gate;
 pub mod idempotency;
 pub mod money;
 pub mod page;

@@ -16,6 +16,7 @@ pub(crate) use outcomes::Attended;
 
 use chrono::{DateTime, Datelike as _, Utc};
 use fitflow_api::etag::Etag;
+use fitflow_api::gate::Gate;
 use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal};
@@ -88,12 +89,21 @@ pub struct Calendar {
     page_tokens: PageTokens,
     /// Turns for calendar exports, each of which builds its whole file (up
     /// to 5,000 events) in memory: a flood of them waits here, holding
-    /// neither memory nor a database connection.
-    exports: tokio::sync::Semaphore,
+    /// neither memory nor a database connection, and beyond the queue is
+    /// refused (SCHEDULING_BUSY).
+    exports: Gate,
+    /// Turns for free-slot searches (three reads over up to 33 days, then
+    /// the grid of a month): a flood of them leaves the rest of the pool to
+    /// everyone else's requests.
+    slot_searches: Gate,
 }
 
-/// Calendar exports built at once per process.
-const CONCURRENT_EXPORTS: usize = 4;
+/// Calendar exports built at once per process, and how many more wait.
+const CONCURRENT_EXPORTS: (usize, usize) = (4, 32);
+/// Free-slot searches run at once per process, and how many more wait.
+const CONCURRENT_SLOT_SEARCHES: (usize, usize) = (4, 64);
+/// When a refused costly read may try again.
+const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn user(principal: &Principal) -> Caller {
     Caller::User(principal.clone())
@@ -130,7 +140,12 @@ impl Calendar {
             clients,
             zones,
             page_tokens: PageTokens::with_random_key(),
-            exports: tokio::sync::Semaphore::new(CONCURRENT_EXPORTS),
+            exports: Gate::new(CONCURRENT_EXPORTS.0, CONCURRENT_EXPORTS.1, BUSY_RETRY_AFTER),
+            slot_searches: Gate::new(
+                CONCURRENT_SLOT_SEARCHES.0,
+                CONCURRENT_SLOT_SEARCHES.1,
+                BUSY_RETRY_AFTER,
+            ),
         }
     }
 

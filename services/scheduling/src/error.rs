@@ -61,6 +61,9 @@ pub enum SchedulingError {
     /// An export's range holds more than it may carry.
     #[error("export too large")]
     ExportTooLarge,
+    /// Too many costly reads at once (free slots, exports); retry later.
+    #[error(transparent)]
+    Busy(#[from] fitflow_api::gate::Busy),
     /// The clients service could not be asked.
     #[error("clients unavailable: {0}")]
     ClientsUnavailable(String),
@@ -168,6 +171,11 @@ impl From<SchedulingError> for ApiError {
                     crate::domain::MAX_EXPORT_EVENTS
                 ),
             ),
+            SchedulingError::Busy(_) => ApiError::new(
+                Code::ResourceExhausted,
+                "SCHEDULING_BUSY",
+                "too many of these requests at once; retry after the hinted delay",
+            ),
             SchedulingError::TenancyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",
                 "the tenancy service cannot be reached; retry with backoff",
@@ -185,6 +193,17 @@ impl From<SchedulingError> for ApiError {
 
 impl From<SchedulingError> for tonic::Status {
     fn from(error: SchedulingError) -> Self {
-        ApiError::from(error).into_status(crate::ERROR_DOMAIN)
+        use tonic_types::StatusExt as _;
+        let retry_after = match &error {
+            SchedulingError::Busy(busy) => Some(busy.retry_after),
+            _ => None,
+        };
+        let status = ApiError::from(error).into_status(crate::ERROR_DOMAIN);
+        let Some(retry_after) = retry_after else {
+            return status;
+        };
+        let mut details = status.get_error_details();
+        details.set_retry_info(Some(retry_after));
+        tonic::Status::with_error_details(status.code(), status.message(), details)
     }
 }

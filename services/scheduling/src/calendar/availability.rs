@@ -344,6 +344,7 @@ impl Calendar {
         request: SlotRequest,
     ) -> Result<(chrono_tz::Tz, Vec<Slot>), SchedulingError> {
         let trainer_id = trainer_of(principal, request.trainer_id)?;
+        let _turn = self.slot_searches.enter().await?;
         // Asked before the transaction: no transaction waits on the network.
         let zone = self.zones.zone(bearer, trainer_id).await?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;

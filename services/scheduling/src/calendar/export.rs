@@ -53,8 +53,7 @@ impl Calendar {
     ) -> Result<CalendarExport, SchedulingError> {
         let trainer_id = trainer_of(principal, trainer)?;
         let (from, to) = window;
-        // The semaphore is never closed, so a turn always comes.
-        let _turn = self.exports.acquire().await.ok();
+        let _turn = self.exports.enter().await?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let limit = i64::try_from(MAX_EXPORT_EVENTS + 1).unwrap_or(i64::MAX);
         let rows = repo::calendar_events(&mut tx, trainer_id, from, to, limit).await?;
