@@ -4,6 +4,8 @@
 mod exports;
 mod payments;
 
+use std::pin::Pin;
+
 use chrono::NaiveDate;
 use fitflow_api::canada::Province;
 use fitflow_api::money::{CURRENCY, cad_amount, two_decimals};
@@ -790,6 +792,23 @@ impl BillingService for BillingGrpc {
         }))
     }
 
+    type RenderInvoicePdfStream = PdfStream;
+
+    async fn render_invoice_pdf(
+        &self,
+        request: Request<pb::RenderInvoicePdfRequest>,
+    ) -> Result<Response<Self::RenderInvoicePdfStream>, Status> {
+        let principal = principal(&request)?;
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "invoice_id", &request.get_ref().invoice_id);
+        done(violations)?;
+        let printed = self
+            .invoicing
+            .print(&principal, id.unwrap_or_default())
+            .await?;
+        Ok(Response::new(pdf_chunks(printed.file_name, printed.bytes)))
+    }
+
     async fn list_invoices(
         &self,
         request: Request<pb::ListInvoicesRequest>,
@@ -1315,6 +1334,37 @@ impl BillingService for BillingGrpc {
             .await
             .map(Response::new)
     }
+}
+
+/// The chunks of a rendered PDF.
+pub(crate) type PdfStream =
+    Pin<Box<dyn futures::Stream<Item = Result<pb::RenderInvoicePdfResponse, Status>> + Send>>;
+
+/// Largest chunk of a streamed PDF.
+const PDF_CHUNK: usize = 64 * 1024;
+
+/// `bytes` as chunks of at most [`PDF_CHUNK`]; the first names the file.
+fn pdf_chunks(file_name: String, bytes: Vec<u8>) -> PdfStream {
+    let chunks: Vec<_> = bytes
+        .chunks(PDF_CHUNK)
+        .enumerate()
+        .map(|(index, data)| {
+            Ok(pb::RenderInvoicePdfResponse {
+                data: data.to_vec(),
+                file_name: if index == 0 {
+                    file_name.clone()
+                } else {
+                    String::new()
+                },
+                content_type: if index == 0 {
+                    "application/pdf".to_owned()
+                } else {
+                    String::new()
+                },
+            })
+        })
+        .collect();
+    Box::pin(futures::stream::iter(chunks))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! rows to whoever acts for them), writes its audit or access event in it,
 //! and commits only when all of it worked.
 
+mod printing;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike as _, Duration, Utc};
@@ -13,13 +15,15 @@ use fitflow_api::etag::Etag;
 use fitflow_api::idempotency::{self, Claim, IdempotencyKey, RequestHash};
 use fitflow_api::page::PageTokens;
 use fitflow_auth::{Caller, Principal};
+use fitflow_crypto::KeyRing;
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::peers::Peers;
-use crate::repo::{self, InvoiceRow, LineRow, TaxRow};
+use crate::recipient::{self, Recipient};
+use crate::repo::{self, InvoiceRow, LineRow, RecipientRow, TaxRow};
 use crate::tax::{self, Line, Treatment};
 use crate::{BillingError, SERVICE};
 
@@ -59,6 +63,7 @@ pub(crate) struct InvoiceView {
 pub struct Invoicing {
     pool: PgPool,
     peers: Peers,
+    keyring: KeyRing,
     page_tokens: PageTokens,
 }
 
@@ -114,13 +119,44 @@ fn number_text(year: i32, number: i32) -> String {
 }
 
 impl Invoicing {
-    /// The use cases over `pool`, asking `peers`.
-    pub fn new(pool: PgPool, peers: Peers) -> Self {
+    /// The use cases over `pool`, asking `peers`, sealing recipients with
+    /// `keyring` (the tenant is the issuing trainer).
+    pub fn new(pool: PgPool, peers: Peers, keyring: KeyRing) -> Self {
         Self {
             pool,
             peers,
+            keyring,
             page_tokens: PageTokens::with_random_key(),
         }
+    }
+
+    /// The client a document was addressed to, opened.
+    pub(crate) async fn open_recipient(
+        &self,
+        row: &RecipientRow,
+    ) -> Result<Recipient, BillingError> {
+        let opened = self
+            .keyring
+            .open(
+                row.issuer_id,
+                recipient::address(row.invoice_id),
+                &row.recipient_sealed,
+            )
+            .await?;
+        Recipient::from_bytes(&opened).ok_or(BillingError::Corrupt("invoice recipient"))
+    }
+
+    /// `recipient` sealed for document `id` of `issuer`.
+    async fn seal_recipient(
+        &self,
+        issuer: Uuid,
+        id: Uuid,
+        recipient: &Recipient,
+    ) -> Result<Vec<u8>, BillingError> {
+        Ok(self
+            .keyring
+            .seal(issuer, recipient::address(id), &recipient.to_bytes())
+            .await?)
     }
 
     /// The page-token issuer, for ListInvoices.
@@ -310,18 +346,30 @@ impl Invoicing {
         etag: &str,
     ) -> Result<InvoiceView, BillingError> {
         // The peers first: no transaction waits on another service.
-        let issuer = {
+        let (issuer, client) = {
             let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
             let row = repo::invoice(&mut tx, id, false)
                 .await?
                 .filter(|row| principal.acts_for(row.issuer_id))
                 .ok_or(BillingError::InvoiceNotFound)?;
             commit(tx).await?;
-            row.issuer_id
+            if row.status != "draft" {
+                return Err(BillingError::InvoiceState);
+            }
+            (row.issuer_id, row.client_id)
         };
         let standing = self.peers.tax_standing(issuer).await?;
-        let zone = self.peers.zone(bearer, issuer).await?;
+        let (zone, issuer_name) = self.peers.issuer_card(bearer, issuer).await?;
         let invoice_date = Utc::now().with_timezone(&zone).date_naive();
+        // Whom it is addressed to, as of now, sealed under the issuer's key.
+        let contact = self.peers.contact(bearer, client).await?;
+        let recipient = RecipientRow {
+            invoice_id: id,
+            issuer_id: issuer,
+            issuer_name,
+            recipient_sealed: self.seal_recipient(issuer, id, &contact).await?,
+            language: contact.language().code().to_owned(),
+        };
 
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let row = Self::locked(&mut tx, principal, id, etag).await?;
@@ -377,6 +425,7 @@ impl Invoicing {
             &tax_rows,
         )
         .await?;
+        repo::insert_recipient(&mut tx, &recipient).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", id)
             .actor_user(principal.user_id)
             .tenant(row.issuer_id)
@@ -402,18 +451,33 @@ impl Invoicing {
         credit: Draft,
         request: Idempotency,
     ) -> Result<InvoiceView, BillingError> {
-        let issuer = {
+        let (issuer, addressed) = {
             let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
             let row = repo::invoice(&mut tx, invoice_id, false)
                 .await?
                 .filter(|row| principal.acts_for(row.issuer_id))
                 .ok_or(BillingError::InvoiceNotFound)?;
+            let addressed = repo::recipient(&mut tx, invoice_id).await?;
             commit(tx).await?;
-            row.issuer_id
+            (row.issuer_id, addressed)
         };
         let zone = self.peers.zone(bearer, issuer).await?;
         let credit_date = Utc::now().with_timezone(&zone).date_naive();
         let id = Uuid::now_v7();
+        // A credit note goes to whom the invoice went: its recipient, sealed
+        // again for the credit note's row (an invoice issued before
+        // recipients were kept has none to copy).
+        let recipient = match addressed {
+            Some(original) => {
+                let opened = self.open_recipient(&original).await?;
+                Some(RecipientRow {
+                    invoice_id: id,
+                    recipient_sealed: self.seal_recipient(issuer, id, &opened).await?,
+                    ..original
+                })
+            }
+            None => None,
+        };
 
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         if let Some((key, hash)) = &request.0
@@ -577,6 +641,9 @@ impl Invoicing {
             &tax_rows,
         )
         .await?;
+        if let Some(recipient) = &recipient {
+            repo::insert_recipient(&mut tx, recipient).await?;
+        }
         // A credit that leaves nothing due ends an overdue status.
         let balance = original.total + repo::credit_note_totals(&mut tx, invoice_id).await?;
         let status = crate::payments::payment_status(

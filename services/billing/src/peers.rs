@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
-use fitflow_proto::clients::{AccessLevel, CheckClientAccessRequest};
+use fitflow_proto::clients::{
+    AccessLevel, AccessPurpose, CheckClientAccessRequest, GetContactRequest,
+};
 use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
 use fitflow_proto::tenancy::{GetTaxProfileRequest, GetTrainerRequest, SupplierStatus};
 use fitflow_server::client::{forwarding_request, peer_request};
@@ -13,6 +15,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::BillingError;
+use crate::recipient::Recipient;
 
 /// Longest wait for a peer when the caller set no shorter deadline.
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
@@ -123,6 +126,82 @@ impl Peers {
                 String::new()
             },
         })
+    }
+
+    /// The client's name, email and address for an invoice: clients'
+    /// `GetContact` with purpose PAYMENT as the user whose `bearer` token
+    /// this is (clients writes the access event); CLIENT_NOT_FOUND when the
+    /// client is gone or the user may no longer read them.
+    pub(crate) async fn contact(
+        &self,
+        bearer: &str,
+        client_id: Uuid,
+    ) -> Result<Recipient, BillingError> {
+        let request = with_token(
+            GetContactRequest {
+                client_id: client_id.to_string(),
+                purpose: AccessPurpose::Payment as i32,
+            },
+            bearer,
+        )?;
+        let mut clients = self.clients.clone();
+        let contact = match clients
+            .get_contact(request)
+            .await
+            .map(tonic::Response::into_inner)
+        {
+            Ok(contact) => contact,
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                return Err(BillingError::ClientNotFound);
+            }
+            Err(status) => return Err(unavailable("GetContact", &status)),
+        };
+        let address = contact.address.unwrap_or_default();
+        let province = fitflow_api::canada::Province::from_proto(address.province)
+            .map(|province| province.code().to_owned())
+            .unwrap_or_default();
+        Ok(Recipient {
+            first_name: contact.first_name,
+            last_name: contact.last_name,
+            email: contact.email,
+            street: address.street,
+            city: address.city,
+            province,
+            postal_code: address.postal_code,
+        })
+    }
+
+    /// The issuer's IANA time zone and business name (tenancy); UTC and no
+    /// name without a profile.
+    pub(crate) async fn issuer_card(
+        &self,
+        bearer: &str,
+        issuer: Uuid,
+    ) -> Result<(chrono_tz::Tz, String), BillingError> {
+        let request = with_token(
+            GetTrainerRequest {
+                trainer_id: issuer.to_string(),
+            },
+            bearer,
+        )?;
+        let mut tenancy = self.tenancy.clone();
+        match tenancy
+            .get_trainer(request)
+            .await
+            .map(tonic::Response::into_inner)
+        {
+            Ok(answer) => {
+                let trainer = answer.trainer.unwrap_or_default();
+                Ok((
+                    trainer.time_zone.parse().unwrap_or(chrono_tz::UTC),
+                    trainer.business_name,
+                ))
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                Ok((chrono_tz::UTC, String::new()))
+            }
+            Err(status) => Err(unavailable("GetTrainer", &status)),
+        }
     }
 
     /// The issuer's IANA time zone (tenancy); UTC without a profile or zone.

@@ -3,9 +3,11 @@
 
 mod exports;
 mod payments;
+mod recipients;
 
 pub(crate) use exports::*;
 pub(crate) use payments::*;
+pub(crate) use recipients::*;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;

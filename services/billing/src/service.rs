@@ -38,7 +38,7 @@ impl Service for BillingService {
             };
             let peers = Peers::new(channel("clients")?, channel("tenancy")?);
             let table = TaxTable::new(context.pool.clone());
-            let invoicing = Invoicing::new(context.pool.clone(), peers);
+            let invoicing = Invoicing::new(context.pool.clone(), peers, context.keyring.clone());
             let accounts = BankAccounts::new(context.pool.clone(), context.keyring.clone());
             let remittances = Remittances::new(context.pool.clone());
             let payments = Payments::new(context.pool.clone(), context.system_pool.clone());
