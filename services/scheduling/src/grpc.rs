@@ -663,6 +663,13 @@ impl SchedulingService for SchedulingGrpc {
         self.delete_rule(request).await
     }
 
+    async fn end_availability_rule(
+        &self,
+        request: Request<pb::EndAvailabilityRuleRequest>,
+    ) -> Result<Response<pb::EndAvailabilityRuleResponse>, Status> {
+        self.end_rule(request).await
+    }
+
     async fn create_availability_exception(
         &self,
         request: Request<pb::CreateAvailabilityExceptionRequest>,
