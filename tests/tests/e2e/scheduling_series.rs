@@ -212,7 +212,7 @@ async fn cancelling_this_this_and_following_or_all_cancels_what_a_calendar_user_
     let this = cancel(&sandbox, &ana.2, &six[2], pb::SeriesScope::This)
         .await
         .expect("cancel this one");
-    assert_eq!(ids(&this.cancelled_appointments), [six[2].id.clone()]);
+    assert_eq!(ids(&this.cancelled_appointments), [six[2].id.as_str()]);
 
     // THIS_AND_FOLLOWING from the fourth: the fourth, fifth and sixth.
     let fourth = get(&sandbox, &ana.2, &six[3].id).await;
@@ -453,7 +453,7 @@ async fn a_series_moved_to_eight_stays_at_eight_local_across_both_toronto_change
     )
     .await
     .expect("move this one");
-    assert_eq!(ids(&nine_thirty.appointments), [sixth.id.clone()]);
+    assert_eq!(ids(&nine_thirty.appointments), [sixth.id.as_str()]);
     let exception = nine_thirty.appointment.expect("appointment");
     assert_eq!(local(&exception), format!("{} 09:30", dates[5]));
     assert_eq!(exception.series_id, sixth.series_id);
