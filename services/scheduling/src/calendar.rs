@@ -8,11 +8,13 @@ mod billing;
 mod classes;
 mod export;
 mod outcomes;
+mod series;
 
 pub(crate) use availability::{NewException, NewRule, SlotRequest};
 pub(crate) use billing::{BILLING_PEER, BillableCursor, BillingPeriod, PaymentChange};
 
 pub(crate) use outcomes::Attended;
+pub(crate) use series::AppointmentChange;
 
 use chrono::{DateTime, Datelike as _, Utc};
 use fitflow_api::etag::Etag;
@@ -29,7 +31,7 @@ use uuid::Uuid;
 
 use crate::clients::ClientAccess;
 use crate::domain::{self, Category, Location, Status};
-use crate::repo::{self, AppointmentRow, ClassTypeRow, HoldError};
+use crate::repo::{self, AppointmentRow, ClassTypeRow, HoldError, SeriesRow};
 use crate::tenancy::TrainerZones;
 use crate::{SERVICE, SchedulingError};
 
@@ -268,17 +270,29 @@ impl Calendar {
         booked.pop().ok_or(SchedulingError::AppointmentNotFound)
     }
 
-    /// Books the occurrences of a weekly rule, all or nothing; returns the
-    /// series id (the first create's, on a replay) and the appointments.
+    /// Books the occurrences of a weekly rule, all or nothing, read in
+    /// `zone` (the trainer's from tenancy when `None`); returns the series
+    /// id (the first create's, on a replay), the zone its rule is read in
+    /// and the appointments.
     pub(crate) async fn book_series(
         &self,
         principal: &Principal,
         bearer: &str,
         booking: NewBooking,
-        rule: &crate::series::WeeklyRule,
+        zone: Option<chrono_tz::Tz>,
+        rule: &crate::series::RuleRequest,
         request: Idempotency,
-    ) -> Result<(Uuid, Vec<AppointmentView>), SchedulingError> {
-        let starts = crate::series::expand(rule);
+    ) -> Result<(Uuid, chrono_tz::Tz, Vec<AppointmentView>), SchedulingError> {
+        let trainer_id = trainer_of(principal, booking.trainer_id)?;
+        let zone = match zone {
+            Some(zone) => zone,
+            // Asked before the transaction: no transaction waits on the network.
+            None => self.zones.zone(bearer, trainer_id).await?,
+        };
+        let rule = rule.in_zone(zone).map_err(|violations| {
+            SchedulingError::Rejected(ApiError::invalid_argument(violations))
+        })?;
+        let starts = crate::series::expand(&rule);
         if starts.is_empty() {
             return Err(SchedulingError::Rejected(ApiError::invalid_argument(vec![
                 FieldViolation {
@@ -287,22 +301,39 @@ impl Calendar {
                 },
             ])));
         }
-        let series_id = Uuid::now_v7();
+        let series = SeriesRow {
+            id: Uuid::now_v7(),
+            trainer_id,
+            time_zone: zone.name().to_owned(),
+            wall_time: rule.first.time(),
+            first_date: rule.first.date(),
+            days: rule
+                .days
+                .iter()
+                .map(|day| crate::series::scope::iso_day(*day))
+                .collect(),
+            interval_weeks: i16::try_from(rule.interval_weeks).unwrap_or(1),
+            until_date: rule.until,
+            occurrence_limit: rule.count.and_then(|count| i32::try_from(count).ok()),
+        };
         let views = self
-            .book_all(
-                principal,
-                bearer,
-                booking,
-                &starts,
-                Some(series_id),
-                request,
-            )
+            .book_all(principal, bearer, booking, &starts, Some(&series), request)
             .await?;
-        let series_id = views
+        let booked_series = views
             .first()
             .and_then(|view| view.row.series_id)
-            .unwrap_or(series_id);
-        Ok((series_id, views))
+            .unwrap_or(series.id);
+        if booked_series == series.id {
+            return Ok((series.id, zone, views));
+        }
+        // A replay: the zone the first create read its rule in.
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let stored = repo::series_rule(&mut tx, booked_series, false).await?;
+        commit(tx).await?;
+        let stored_zone = stored
+            .and_then(|rule| rule.time_zone.parse().ok())
+            .unwrap_or(zone);
+        Ok((booked_series, stored_zone, views))
     }
 
     /// Books `starts` of one class type for one trainer, all or nothing.
@@ -314,9 +345,10 @@ impl Calendar {
         bearer: &str,
         booking: NewBooking,
         starts: &[DateTime<Utc>],
-        series_id: Option<Uuid>,
+        series: Option<&SeriesRow>,
         request: Idempotency,
     ) -> Result<Vec<AppointmentView>, SchedulingError> {
+        let series_id = series.map(|series| series.id);
         let trainer_id = trainer_of(principal, booking.trainer_id)?;
         if let Some(client_id) = booking.client_id {
             // Asked before the transaction: no transaction waits on the network.
@@ -359,6 +391,23 @@ impl Calendar {
                 ])));
             }
             _ => {}
+        }
+        if let Some(series) = series {
+            repo::insert_series(&mut tx, series).await?;
+            let days: Vec<String> = series.days.iter().map(i16::to_string).collect();
+            let event =
+                AuditEventBuilder::new(SERVICE, Action::Create, "appointment_series", series.id)
+                    .actor_user(principal.user_id)
+                    .tenant(trainer_id)
+                    .change("time_zone", "", &series.time_zone)
+                    .change(
+                        "wall_time",
+                        "",
+                        &series.wall_time.format("%H:%M").to_string(),
+                    )
+                    .change("days", "", &days.join(","))
+                    .build();
+            fitflow_outbox::record(&mut tx, &event).await?;
         }
         let mut placed = Vec::with_capacity(starts.len());
         for (id, start) in ids.iter().zip(starts) {
@@ -442,56 +491,6 @@ impl Calendar {
             .ok_or(SchedulingError::AppointmentNotFound)?;
         commit(tx).await?;
         Ok(row.into())
-    }
-
-    /// Cancels a scheduled appointment and frees its time.
-    pub(crate) async fn cancel(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-        reason: &str,
-        etag: &str,
-    ) -> Result<AppointmentView, SchedulingError> {
-        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let row = repo::appointment(&mut tx, id, true)
-            .await?
-            .filter(|row| principal.acts_for(row.trainer_id))
-            .ok_or(SchedulingError::AppointmentNotFound)?;
-        Etag::of_version(row.id, row.version).check(etag)?;
-        let status = Status::parse(&row.status).ok_or(SchedulingError::Corrupt("status"))?;
-        if !status.can_cancel() {
-            return Err(SchedulingError::AppointmentState);
-        }
-        let policy = self.policy_in_tx(&mut tx, row.trainer_id).await?;
-        let late = policy.is_late_cancel(Utc::now(), row.start_time);
-        let fee = if late {
-            policy.late_cancel_penalty()
-        } else {
-            None
-        };
-        let cancellation = repo::Cancellation {
-            by: principal.user_id,
-            reason,
-            late,
-            fee,
-        };
-        repo::cancel(&mut tx, id, row.start_time, cancellation).await?;
-        let mut event = AuditEventBuilder::new(SERVICE, Action::Update, "appointments", id)
-            .actor_user(principal.user_id)
-            .tenant(row.trainer_id)
-            .change("status", status.as_str(), Status::Cancelled.as_str())
-            .change("cancelled_by", "", &principal.user_id.to_string())
-            .change("late_cancel", "false", &late.to_string());
-        if let Some(fee) = fee {
-            event = event.change("penalty_fee", "", &fee.to_string());
-        }
-        let event = event.build();
-        fitflow_outbox::record(&mut tx, &event).await?;
-        let stored = repo::appointment(&mut tx, id, false)
-            .await?
-            .ok_or(SchedulingError::AppointmentNotFound)?;
-        commit(tx).await?;
-        Ok(stored.into())
     }
 
     /// One page of a trainer's appointments starting in [from, to).

@@ -10,6 +10,7 @@ pub(crate) use billing::{
     BillableToken, billable_item_out, billing_period, payment_change, payment_status_out,
 };
 
+use fitflow_api::field_mask::fields_to_update;
 use fitflow_api::money::{CURRENCY, cad_amount, two_decimals};
 use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
 use fitflow_api::time::{parse_timestamp, to_timestamp};
@@ -18,10 +19,11 @@ use fitflow_proto::scheduling as pb;
 use fitflow_proto::types::Money;
 use rust_decimal::Decimal;
 
-use crate::calendar::{AppointmentView, NewBooking, NewClassType};
+use crate::calendar::{AppointmentChange, AppointmentView, NewBooking, NewClassType};
 use crate::domain::Participation;
 use crate::domain::{self, Category, Location, Status};
 use crate::repo::{ClassTypeRow, ParticipantRow};
+use crate::series::scope::Scope;
 
 fn money(violations: &mut Violations, path: &str, value: Option<&Money>) -> Option<Decimal> {
     let value = value?;
@@ -176,6 +178,100 @@ pub(crate) fn new_booking(violations: &mut Violations, value: &pb::Appointment) 
     }
 }
 
+/// The scope a request names; THIS when unspecified.
+pub(crate) fn series_scope(violations: &mut Violations, value: i32) -> Scope {
+    match pb::SeriesScope::try_from(value) {
+        Ok(pb::SeriesScope::Unspecified | pb::SeriesScope::This) => Scope::This,
+        Ok(pb::SeriesScope::ThisAndFollowing) => Scope::ThisAndFollowing,
+        Ok(pb::SeriesScope::All) => Scope::All,
+        Err(_) => {
+            violations.add("scope", "is not a SeriesScope");
+            Scope::This
+        }
+    }
+}
+
+/// The fields UpdateAppointment may change, as named in `update_mask`.
+const UPDATABLE: [&str; 4] = [
+    "start_time",
+    "location_type",
+    "location_details",
+    "client_price",
+];
+
+/// The change an UpdateAppointment request describes: the fields its mask
+/// names (or, with an empty mask, those it populated), validated.
+pub(crate) fn appointment_change(
+    violations: &mut Violations,
+    value: &pb::Appointment,
+    mask_paths: &[String],
+) -> AppointmentChange {
+    let mut populated = Vec::new();
+    if value.start_time.is_some() {
+        populated.push("start_time");
+    }
+    if value.location_type != 0 {
+        populated.push("location_type");
+    }
+    if !value.location_details.is_empty() {
+        populated.push("location_details");
+    }
+    if value.client_price.is_some() {
+        populated.push("client_price");
+    }
+    let fields = fields_to_update(violations, mask_paths, &UPDATABLE, &populated);
+    let mut change = AppointmentChange::default();
+    if fields.contains("start_time") {
+        change.start_time = match value.start_time.as_ref().map(parse_timestamp) {
+            None => {
+                violations.add("appointment.start_time", "is required when in update_mask");
+                None
+            }
+            Some(Some(start)) if domain::on_whole_minute(start) => Some(start),
+            Some(Some(_)) => {
+                violations.add("appointment.start_time", "must be on a whole minute");
+                None
+            }
+            Some(None) => {
+                violations.add(
+                    "appointment.start_time",
+                    "must be a valid time within years 1 to 9999",
+                );
+                None
+            }
+        };
+    }
+    if fields.contains("location_type") {
+        change.location = Some(match pb::LocationType::try_from(value.location_type) {
+            Ok(pb::LocationType::Unspecified | pb::LocationType::Studio) => Location::Studio,
+            Ok(pb::LocationType::Online) => Location::Online,
+            Ok(pb::LocationType::ClientLocation) => Location::ClientLocation,
+            Err(_) => {
+                violations.add("appointment.location_type", "is not a LocationType");
+                Location::Studio
+            }
+        });
+    }
+    if fields.contains("location_details") {
+        check_text(
+            violations,
+            "appointment.location_details",
+            &value.location_details,
+            TextKind::FreeText,
+            500,
+        );
+        change.location_details = Some(value.location_details.clone());
+    }
+    if fields.contains("client_price") {
+        change.client_price = Some(money(
+            violations,
+            "appointment.client_price",
+            value.client_price.as_ref(),
+        ));
+    }
+    change
+}
+
 /// The wire form of a class type.
 pub(crate) fn class_type_out(row: ClassTypeRow) -> pb::ClassType {
     let category = match Category::parse(&row.category) {
@@ -247,27 +343,35 @@ pub(crate) fn appointment_out(view: AppointmentView) -> pb::Appointment {
 }
 
 /// The weekly rule of a series request whose first occurrence starts at
-/// `first`; `None` after recording what is wrong.
+/// `first`, and the zone it names (`None` when `time_zone` is empty: the
+/// trainer's zone from tenancy, checked once known); the rule is `None`
+/// after recording what is wrong. With a zone, the rule is checked against
+/// it here, so every bad field is reported at once.
 pub(crate) fn weekly_rule(
     violations: &mut Violations,
     first: Option<chrono::DateTime<chrono::Utc>>,
     time_zone: &str,
     rule: Option<&pb::WeeklyRule>,
-) -> Option<crate::series::WeeklyRule> {
-    use chrono::Datelike as _;
-    let zone = match time_zone.parse::<chrono_tz::Tz>() {
-        Ok(zone) => Some(zone),
-        Err(_) => {
-            violations.add(
-                "time_zone",
-                "must be an IANA time zone like \"America/Toronto\"",
-            );
-            None
+) -> (Option<chrono_tz::Tz>, Option<crate::series::RuleRequest>) {
+    let mut zone_ok = true;
+    let zone = if time_zone.is_empty() {
+        None
+    } else {
+        match time_zone.parse::<chrono_tz::Tz>() {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                violations.add(
+                    "time_zone",
+                    "must be an IANA time zone like \"America/Toronto\", or empty for the trainer's",
+                );
+                zone_ok = false;
+                None
+            }
         }
     };
     let Some(rule) = rule else {
         violations.add("rule", "is required");
-        return None;
+        return (zone, None);
     };
     let mut days = Vec::new();
     if rule.days.is_empty() || rule.days.len() > 7 {
@@ -310,31 +414,28 @@ pub(crate) fn weekly_rule(
                 day: date.day,
             }),
     );
-    let (zone, first) = (zone?, first?);
-    let local_first = first.with_timezone(&zone).naive_local();
-    if !days.is_empty() && !days.contains(&local_first.weekday()) {
-        violations.add(
-            "rule.days",
-            "must include the weekday of the first occurrence (in time_zone)",
-        );
-    }
-    if let Some(until) = until
-        && (until < local_first.date()
-            || until > local_first.date() + chrono::Duration::days(crate::series::MAX_SPAN_DAYS))
-    {
-        violations.add(
-            "rule.until",
-            "must be on or after the first occurrence and within a year of it",
-        );
-    }
-    Some(crate::series::WeeklyRule {
-        first: local_first,
-        zone,
+    let Some(first) = first else {
+        return (zone, None);
+    };
+    let request = crate::series::RuleRequest {
+        first,
         days,
         interval_weeks: u32::try_from(rule.interval_weeks.max(1)).unwrap_or(1),
         until,
         count: count.filter(|count| *count > 0),
-    })
+    };
+    if !zone_ok {
+        return (None, None);
+    }
+    if let Some(zone) = zone
+        && !request.days.is_empty()
+        && let Err(problems) = request.in_zone(zone)
+    {
+        for problem in problems {
+            violations.add(problem.field, problem.description);
+        }
+    }
+    (zone, Some(request))
 }
 
 /// The policy a request describes.

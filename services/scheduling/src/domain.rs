@@ -262,6 +262,27 @@ pub fn local_period(zone: Tz, first: NaiveDate, last: NaiveDate) -> (DateTime<Ut
     )
 }
 
+/// Why an availability rule effective from `from` (until `until`, if it
+/// ends) cannot be ended on `end`: ending only shortens a rule, to a date
+/// on or after its first. `None` when it can.
+pub fn rule_end_problem(
+    from: NaiveDate,
+    until: Option<NaiveDate>,
+    end: NaiveDate,
+) -> Option<String> {
+    if end < from {
+        return Some(format!(
+            "must be on or after the rule's effective_from ({from})"
+        ));
+    }
+    match until {
+        Some(until) if end > until => Some(format!(
+            "must not be after the rule's current end ({until}): ending only shortens a rule"
+        )),
+        _ => None,
+    }
+}
+
 /// A calendar colour "#RRGGBB" (upper-cased), or empty.
 pub fn color(value: &str) -> Option<String> {
     let upper = value.to_ascii_uppercase();
@@ -399,6 +420,17 @@ mod tests {
             policy.no_show_penalty(),
             Some(rust_decimal::Decimal::new(4000, 2))
         );
+    }
+
+    #[test]
+    fn a_rule_ends_on_or_after_its_first_date_and_never_later_than_it_ended() {
+        let day = |d| NaiveDate::from_ymd_opt(2027, 3, d).unwrap();
+        assert_eq!(rule_end_problem(day(1), None, day(1)), None);
+        assert_eq!(rule_end_problem(day(1), None, day(31)), None);
+        assert_eq!(rule_end_problem(day(1), Some(day(20)), day(20)), None);
+        assert_eq!(rule_end_problem(day(1), Some(day(20)), day(10)), None);
+        assert!(rule_end_problem(day(2), None, day(1)).is_some());
+        assert!(rule_end_problem(day(1), Some(day(20)), day(21)).is_some());
     }
 
     #[test]

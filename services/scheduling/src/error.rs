@@ -58,6 +58,9 @@ pub enum SchedulingError {
     /// No availability exception the caller may see.
     #[error("availability exception not found")]
     AvailabilityExceptionNotFound,
+    /// A series scope on an appointment of no series.
+    #[error("not in series")]
+    NotInSeries,
     /// An export's range holds more than it may carry.
     #[error("export too large")]
     ExportTooLarge,
@@ -162,6 +165,11 @@ impl From<SchedulingError> for ApiError {
             SchedulingError::AvailabilityExceptionNotFound => ApiError::not_found(
                 "AVAILABILITY_EXCEPTION_NOT_FOUND",
                 "no such availability exception",
+            ),
+            SchedulingError::NotInSeries => ApiError::new(
+                Code::FailedPrecondition,
+                "NOT_IN_SERIES",
+                "the appointment belongs to no series: edit it alone (scope THIS)",
             ),
             SchedulingError::ExportTooLarge => ApiError::new(
                 Code::FailedPrecondition,

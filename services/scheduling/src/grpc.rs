@@ -234,18 +234,68 @@ impl SchedulingService for SchedulingGrpc {
             500,
         );
         check_text(&mut violations, "etag", &request.etag, TextKind::Line, 100);
+        let scope = convert::series_scope(&mut violations, request.scope);
+        if scope.reaches_series() && request.etag.is_empty() {
+            violations.add(
+                "etag",
+                "is required with a series scope: the etag last read of the named appointment",
+            );
+        }
         done(violations)?;
-        let view = self
+        let (view, cancelled) = self
             .calendar
             .cancel(
                 &principal,
                 id.unwrap_or_default(),
                 &request.reason,
                 &request.etag,
+                scope,
             )
             .await?;
         Ok(Response::new(pb::CancelAppointmentResponse {
             appointment: Some(convert::appointment_out(view)),
+            cancelled_appointments: cancelled
+                .into_iter()
+                .map(convert::appointment_out)
+                .collect(),
+        }))
+    }
+
+    async fn update_appointment(
+        &self,
+        request: Request<pb::UpdateAppointmentRequest>,
+    ) -> Result<Response<pb::UpdateAppointmentResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = fitflow_auth::forwarded_bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let appointment = request.appointment.unwrap_or_default();
+        let id = uuid(&mut violations, "appointment.id", &appointment.id);
+        if request.etag.is_empty() {
+            violations.add("etag", "is required: the etag last read of the appointment");
+        }
+        check_text(&mut violations, "etag", &request.etag, TextKind::Line, 100);
+        let scope = convert::series_scope(&mut violations, request.scope);
+        let paths = request
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        let change = convert::appointment_change(&mut violations, &appointment, &paths);
+        done(violations)?;
+        let (view, changed) = self
+            .calendar
+            .update(
+                &principal,
+                &token,
+                id.unwrap_or_default(),
+                &request.etag,
+                scope,
+                change,
+            )
+            .await?;
+        Ok(Response::new(pb::UpdateAppointmentResponse {
+            appointment: Some(convert::appointment_out(view)),
+            appointments: changed.into_iter().map(convert::appointment_out).collect(),
         }))
     }
 
@@ -511,7 +561,7 @@ impl SchedulingService for SchedulingGrpc {
             .start_time
             .as_ref()
             .and_then(fitflow_api::time::parse_timestamp);
-        let rule = convert::weekly_rule(
+        let (zone, rule) = convert::weekly_rule(
             &mut violations,
             first,
             &request.time_zone,
@@ -521,13 +571,14 @@ impl SchedulingService for SchedulingGrpc {
         let Some(rule) = rule else {
             return Err(reject(ApiError::invalid_argument(Vec::new())));
         };
-        let (series_id, views) = self
+        let (series_id, zone, views) = self
             .calendar
-            .book_series(&principal, &token, booking, &rule, idempotency)
+            .book_series(&principal, &token, booking, zone, &rule, idempotency)
             .await?;
         Ok(Response::new(pb::BookSeriesResponse {
             series_id: series_id.to_string(),
             appointments: views.into_iter().map(convert::appointment_out).collect(),
+            time_zone: zone.name().to_owned(),
         }))
     }
 
@@ -610,6 +661,13 @@ impl SchedulingService for SchedulingGrpc {
         request: Request<pb::DeleteAvailabilityRuleRequest>,
     ) -> Result<Response<pb::DeleteAvailabilityRuleResponse>, Status> {
         self.delete_rule(request).await
+    }
+
+    async fn end_availability_rule(
+        &self,
+        request: Request<pb::EndAvailabilityRuleRequest>,
+    ) -> Result<Response<pb::EndAvailabilityRuleResponse>, Status> {
+        self.end_rule(request).await
     }
 
     async fn create_availability_exception(

@@ -8,6 +8,9 @@ use chrono::{
     TimeZone as _, Utc, Weekday,
 };
 use chrono_tz::Tz;
+use fitflow_error::FieldViolation;
+
+pub mod scope;
 
 /// Most occurrences one series books.
 pub const MAX_OCCURRENCES: usize = 100;
@@ -29,6 +32,60 @@ pub struct WeeklyRule {
     pub until: Option<NaiveDate>,
     /// At most this many occurrences.
     pub count: Option<usize>,
+}
+
+/// A series' rule as requested, before the zone it is read in is known
+/// (the request's, or the trainer's from tenancy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRequest {
+    /// The first occurrence.
+    pub first: DateTime<Utc>,
+    /// The weekdays it happens on (checked: at least one).
+    pub days: Vec<Weekday>,
+    /// Every this many weeks (checked: 1 to 4).
+    pub interval_weeks: u32,
+    /// Last local date it may happen on.
+    pub until: Option<NaiveDate>,
+    /// At most this many occurrences (checked: at most [`MAX_OCCURRENCES`]).
+    pub count: Option<usize>,
+}
+
+impl RuleRequest {
+    /// The rule read in `zone`: its first occurrence's local wall time and
+    /// date fix the rule, so the first occurrence's weekday must be one of
+    /// `days` and `until` must fall within a year after it.
+    pub fn in_zone(&self, zone: Tz) -> Result<WeeklyRule, Vec<FieldViolation>> {
+        let first = self.first.with_timezone(&zone).naive_local();
+        let mut violations = Vec::new();
+        if !self.days.contains(&first.weekday()) {
+            violations.push(FieldViolation {
+                field: "rule.days".to_owned(),
+                description:
+                    "must include the weekday of the first occurrence (in the series' time zone)"
+                        .to_owned(),
+            });
+        }
+        if let Some(until) = self.until
+            && (until < first.date() || until > first.date() + Duration::days(MAX_SPAN_DAYS))
+        {
+            violations.push(FieldViolation {
+                field: "rule.until".to_owned(),
+                description: "must be on or after the first occurrence and within a year of it"
+                    .to_owned(),
+            });
+        }
+        if !violations.is_empty() {
+            return Err(violations);
+        }
+        Ok(WeeklyRule {
+            first,
+            zone,
+            days: self.days.clone(),
+            interval_weeks: self.interval_weeks.max(1),
+            until: self.until,
+            count: self.count,
+        })
+    }
 }
 
 /// The instant of a local wall time in `zone`. An ambiguous time (the
@@ -253,5 +310,34 @@ mod tests {
             )
         };
         assert_eq!(expand(&weekly_forever).len(), 53);
+    }
+
+    #[test]
+    fn a_requested_rule_is_read_in_its_zone_so_the_first_weekday_is_local() {
+        use chrono::TimeZone as _;
+        // Monday 23:30 in Toronto is Tuesday 04:30 UTC.
+        let first = chrono_tz::America::Toronto
+            .with_ymd_and_hms(2027, 3, 1, 23, 30, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let request = RuleRequest {
+            first,
+            days: vec![Weekday::Mon],
+            interval_weeks: 1,
+            until: NaiveDate::from_ymd_opt(2027, 3, 31),
+            count: None,
+        };
+        let rule = request.in_zone(chrono_tz::America::Toronto).unwrap();
+        assert_eq!(rule.first.to_string(), "2027-03-01 23:30:00");
+        assert_eq!(expand(&rule).len(), 5);
+        let refused = request.in_zone(chrono_tz::UTC).unwrap_err();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].field, "rule.days");
+        let too_late = RuleRequest {
+            until: NaiveDate::from_ymd_opt(2029, 1, 1),
+            ..request
+        };
+        let refused = too_late.in_zone(chrono_tz::America::Toronto).unwrap_err();
+        assert_eq!(refused[0].field, "rule.until");
     }
 }

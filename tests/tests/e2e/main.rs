@@ -40,6 +40,8 @@ mod scheduling_attack;
 mod scheduling_billing;
 mod scheduling_calendar;
 mod scheduling_floods;
+mod scheduling_rule_end;
+mod scheduling_series;
 mod scheduling_slots;
 mod sealed_fields;
 mod sessions;

@@ -243,6 +243,7 @@ async fn a_cancelled_appointment_frees_its_time_and_cannot_be_cancelled_twice() 
                 appointment_id: first.id.clone(),
                 reason: "client sick".into(),
                 etag: first.etag.clone(),
+                ..Default::default()
             },
             &ana.2,
         ))
@@ -262,6 +263,7 @@ async fn a_cancelled_appointment_frees_its_time_and_cannot_be_cancelled_twice() 
                 appointment_id: first.id.clone(),
                 reason: String::new(),
                 etag: String::new(),
+                ..Default::default()
             },
             &ana.2,
         ))
@@ -355,6 +357,7 @@ async fn another_trainer_sees_and_books_nothing_while_a_supervisor_manages_it_al
                 appointment_id: booked.id.clone(),
                 reason: String::new(),
                 etag: String::new(),
+                ..Default::default()
             },
             &sam.2,
         ))
@@ -453,6 +456,7 @@ async fn another_trainer_sees_and_books_nothing_while_a_supervisor_manages_it_al
             appointment_id: seen.id,
             reason: "moved".into(),
             etag: seen.etag,
+            ..Default::default()
         },
         &lead_token,
     ))
@@ -935,6 +939,7 @@ async fn a_late_cancel_or_a_no_show_owes_the_policys_fee_until_the_trainer_waive
                     appointment_id: appointment.id,
                     reason: "sick".into(),
                     etag: appointment.etag,
+                    ..Default::default()
                 },
                 &token,
             ))

@@ -118,6 +118,7 @@ async fn cancel(sandbox: &Sandbox, token: &str, appointment_id: &str) -> pb::App
                 appointment_id: appointment_id.into(),
                 reason: "sick".into(),
                 etag: String::new(),
+                ..Default::default()
             },
             token,
         ))

@@ -179,6 +179,7 @@ async fn an_exported_schedule_parses_with_icalendar_across_daylight_saving_with_
                 appointment_id: series[1].id.clone(),
                 reason: "holiday".into(),
                 etag: String::new(),
+                ..Default::default()
             },
             &ana.2,
         ))

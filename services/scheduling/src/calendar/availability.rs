@@ -251,6 +251,51 @@ impl Calendar {
         commit(tx).await
     }
 
+    /// Ends a rule on `until` (it only shortens: on or after its first
+    /// date, never after its current end).
+    pub(crate) async fn end_rule(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        until: chrono::NaiveDate,
+        etag: &str,
+    ) -> Result<RuleRow, SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = repo::rule(&mut tx, id, true)
+            .await?
+            .filter(|row| principal.acts_for(row.trainer_id))
+            .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
+        Etag::of_version(row.id, row.version).check(etag)?;
+        if let Some(problem) =
+            crate::domain::rule_end_problem(row.effective_from, row.effective_until, until)
+        {
+            return Err(SchedulingError::Rejected(
+                fitflow_error::ApiError::invalid_argument(vec![fitflow_error::FieldViolation {
+                    field: "effective_until".to_owned(),
+                    description: problem,
+                }]),
+            ));
+        }
+        repo::end_rule(&mut tx, id, until).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Update, RULES, row.id)
+            .actor_user(principal.user_id)
+            .tenant(row.trainer_id)
+            .change(
+                "effective_until",
+                &row.effective_until
+                    .map(|until| until.to_string())
+                    .unwrap_or_default(),
+                &until.to_string(),
+            )
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let stored = repo::rule(&mut tx, id, false)
+            .await?
+            .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
+        commit(tx).await?;
+        Ok(stored)
+    }
+
     /// Creates an exception for a trainer the caller acts for.
     pub(crate) async fn create_exception(
         &self,

@@ -94,6 +94,43 @@ impl SchedulingGrpc {
         Ok(Response::new(pb::DeleteAvailabilityRuleResponse {}))
     }
 
+    pub(super) async fn end_rule(
+        &self,
+        request: Request<pb::EndAvailabilityRuleRequest>,
+    ) -> Result<Response<pb::EndAvailabilityRuleResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let id = uuid(&mut violations, "rule_id", &request.rule_id);
+        let until = fitflow_api::time::required_date(
+            &mut violations,
+            "effective_until",
+            request
+                .effective_until
+                .as_ref()
+                .map(|date| fitflow_api::time::CivilDate {
+                    year: date.year,
+                    month: date.month,
+                    day: date.day,
+                }),
+        );
+        if request.etag.is_empty() {
+            violations.add("etag", "is required: the etag last read of the rule");
+        }
+        check_text(&mut violations, "etag", &request.etag, TextKind::Line, 100);
+        done(violations)?;
+        let Some(until) = until else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let row = self
+            .calendar
+            .end_rule(&principal, id.unwrap_or_default(), until, &request.etag)
+            .await?;
+        Ok(Response::new(pb::EndAvailabilityRuleResponse {
+            rule: Some(convert::rule_out(row)),
+        }))
+    }
+
     pub(super) async fn create_exception(
         &self,
         request: Request<pb::CreateAvailabilityExceptionRequest>,

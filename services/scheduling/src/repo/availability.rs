@@ -166,6 +166,22 @@ pub(crate) async fn delete_rule(conn: &mut PgConnection, id: Uuid) -> Result<(),
     Ok(())
 }
 
+/// Ends a rule on `until` (inclusive).
+pub(crate) async fn end_rule(
+    conn: &mut PgConnection,
+    id: Uuid,
+    until: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE availability_rules SET effective_until = $2, version = version + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(until)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// An `availability_exceptions` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct ExceptionRow {
