@@ -7,6 +7,7 @@
 //! other in a cycle), and an item another transaction holds is left out.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{NaiveDate, Utc};
 use fitflow_api::canada::Province;
@@ -75,9 +76,8 @@ impl Invoicing {
         let candidates = schedule::candidates(&listed, asked.client_id);
         let mut studios: HashMap<Uuid, Province> = HashMap::new();
         for studio_id in candidates.iter().filter_map(|item| item.studio_id) {
-            if !studios.contains_key(&studio_id) {
-                let province = self.peers.studio_province(bearer, studio_id).await?;
-                studios.insert(studio_id, province);
+            if let Entry::Vacant(slot) = studios.entry(studio_id) {
+                slot.insert(self.peers.studio_province(bearer, studio_id).await?);
             }
         }
 
