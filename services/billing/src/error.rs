@@ -91,6 +91,12 @@ pub enum BillingError {
     /// The invoice has payments not refunded.
     #[error("invoice has payments")]
     InvoiceHasPayments,
+    /// No billable item of the client in the period is left to bill.
+    #[error("nothing to bill")]
+    NothingToBill,
+    /// The province of supply of an item cannot be decided.
+    #[error("province of supply unknown")]
+    ProvinceOfSupplyUnknown,
     /// Sealing or opening a field failed (OpenBao, a tampered value).
     #[error(transparent)]
     Crypto(#[from] fitflow_crypto::CryptoError),
@@ -261,6 +267,18 @@ impl From<BillingError> for ApiError {
                 Code::FailedPrecondition,
                 "INVOICE_HAS_PAYMENTS",
                 "the invoice has payments that are not refunded; refund them first",
+            ),
+            BillingError::NothingToBill => ApiError::new(
+                Code::FailedPrecondition,
+                "NOTHING_TO_BILL",
+                "scheduling lists nothing billable for this client in the period that is not \
+                 billed already",
+            ),
+            BillingError::ProvinceOfSupplyUnknown => ApiError::new(
+                Code::FailedPrecondition,
+                "PROVINCE_OF_SUPPLY_UNKNOWN",
+                "the province of supply cannot be decided: the issuer needs a trainer profile in \
+                 tenancy, and each studio a province",
             ),
             BillingError::Crypto(error) => error.into(),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(

@@ -20,10 +20,12 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use crate::bank_accounts::{AccountDetails, AccountNumbers, AccountView, masked};
+use crate::drafts::ScheduleDraft;
 use crate::invoices::{Draft, Idempotency, InvoiceView, treatment_name};
 use crate::rates::NewRate;
 use crate::remittances::{Calculation, RemittanceView};
 use crate::repo::{LineRow, RateRow};
+use crate::schedule::Charge;
 use crate::tax::{Line, TaxKind, TaxLine, Treatment};
 use crate::tax_return::RemittanceKind;
 use crate::{BankAccounts, ERROR_DOMAIN, Invoicing, Payments, Remittances, TaxTable};
@@ -54,6 +56,9 @@ const MAX_NAME: usize = 100;
 const MAX_REMITTANCES_PAGE: u32 = 100;
 /// Longest reporting period, in days after its first.
 const MAX_PERIOD_DAYS: i64 = 366;
+/// Longest period drafted from the schedule, in days after its first
+/// (scheduling's `ListBillableAppointments` reads at most 93 dates).
+const MAX_DRAFT_PERIOD_DAYS: i64 = 92;
 
 /// The gRPC face of [`TaxTable`], [`Invoicing`], [`BankAccounts`],
 /// [`Remittances`] and [`Payments`].
@@ -261,8 +266,17 @@ fn terms_or_default(days: i32) -> i32 {
     if days == 0 { 30 } else { days }
 }
 
+/// Whether a line may name the scheduled item it bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemRefs {
+    /// UpdateInvoice: to keep an item the draft bills.
+    Kept,
+    /// CreateInvoice, IssueCreditNote: never.
+    Refused,
+}
+
 /// A draft's lines, terms and notes as asked; line amounts computed.
-fn draft(violations: &mut Violations, invoice: &pb::Invoice) -> Vec<LineRow> {
+fn draft(violations: &mut Violations, invoice: &pb::Invoice, refs: ItemRefs) -> Vec<LineRow> {
     if !(0..=120).contains(&invoice.payment_terms_days) {
         violations.add("invoice.payment_terms_days", "must be from 0 to 120 days");
     }
@@ -273,7 +287,46 @@ fn draft(violations: &mut Violations, invoice: &pb::Invoice) -> Vec<LineRow> {
         TextKind::FreeText,
         MAX_NOTES,
     );
-    parse_lines(violations, "invoice.lines", &invoice.lines)
+    parse_lines(violations, "invoice.lines", &invoice.lines, refs)
+}
+
+/// The scheduled item a line names at `at`, if any: an appointment id and
+/// a charge, both or neither.
+fn item_ref(
+    violations: &mut Violations,
+    at: &str,
+    line: &pb::InvoiceLine,
+    refs: ItemRefs,
+) -> Option<(uuid::Uuid, Charge)> {
+    let charge = match pb::ChargeKind::try_from(line.charge) {
+        Ok(pb::ChargeKind::Unspecified) => None,
+        Ok(pb::ChargeKind::Session) => Some(Charge::Session),
+        Ok(pb::ChargeKind::LateCancel) => Some(Charge::LateCancel),
+        Ok(pb::ChargeKind::NoShow) => Some(Charge::NoShow),
+        Err(_) => {
+            violations.add(format!("{at}.charge"), "must be a known charge");
+            return None;
+        }
+    };
+    if line.appointment_id.is_empty() && charge.is_none() {
+        return None;
+    }
+    if refs == ItemRefs::Refused {
+        violations.add(
+            format!("{at}.appointment_id"),
+            "is set only by DraftClientInvoice (and kept by UpdateInvoice)",
+        );
+        return None;
+    }
+    let appointment = uuid(
+        violations,
+        &format!("{at}.appointment_id"),
+        &line.appointment_id,
+    );
+    if charge.is_none() {
+        violations.add(format!("{at}.charge"), "is required with appointment_id");
+    }
+    Some((appointment?, charge?))
 }
 
 /// Invoice lines at `field` as asked; amounts computed.
@@ -281,6 +334,7 @@ fn parse_lines(
     violations: &mut Violations,
     field: &str,
     given: &[pb::InvoiceLine],
+    refs: ItemRefs,
 ) -> Vec<LineRow> {
     if given.is_empty() || given.len() > MAX_INVOICE_LINES {
         violations.add(field, format!("must hold 1 to {MAX_INVOICE_LINES} lines"));
@@ -344,6 +398,7 @@ fn parse_lines(
             &format!("{at}.treatment"),
             "must be a known treatment",
         );
+        let item = item_ref(violations, &at, line, refs);
         if let (Some(quantity), Some(unit_price), Some(province), Some(treatment)) =
             (quantity, unit_price, province, treatment)
         {
@@ -361,6 +416,8 @@ fn parse_lines(
                 amount,
                 province: province.code().to_owned(),
                 treatment: treatment_name(treatment).to_owned(),
+                appointment_id: item.map(|(appointment, _)| appointment),
+                charge: item.map(|(_, charge)| charge.as_str().to_owned()),
             });
         }
     }
@@ -407,6 +464,16 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
                     _ => pb::TaxTreatment::Taxable,
                 } as i32,
                 amount: Some(money(line.amount)),
+                appointment_id: line
+                    .appointment_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                charge: match line.charge.as_deref().and_then(Charge::parse) {
+                    Some(Charge::Session) => pb::ChargeKind::Session,
+                    Some(Charge::LateCancel) => pb::ChargeKind::LateCancel,
+                    Some(Charge::NoShow) => pb::ChargeKind::NoShow,
+                    None => pb::ChargeKind::Unspecified,
+                } as i32,
             })
             .collect(),
         taxes: view
@@ -709,7 +776,7 @@ impl BillingService for BillingGrpc {
         let invoice = request.invoice.unwrap_or_default();
         let issuer_id = optional_uuid(&mut violations, "invoice.issuer_id", &invoice.issuer_id);
         let client_id = uuid(&mut violations, "invoice.client_id", &invoice.client_id);
-        let lines = draft(&mut violations, &invoice);
+        let lines = draft(&mut violations, &invoice, ItemRefs::Refused);
         done(violations)?;
         let draft = Draft {
             issuer_id,
@@ -727,6 +794,63 @@ impl BillingService for BillingGrpc {
         }))
     }
 
+    async fn draft_client_invoice(
+        &self,
+        request: Request<pb::DraftClientInvoiceRequest>,
+    ) -> Result<Response<pb::DraftClientInvoiceResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = fitflow_auth::forwarded_bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let idempotency = Idempotency(fitflow_api::idempotency::record(
+            &mut violations,
+            &Caller::User(principal.clone()),
+            "/fitflow.billing.v1.BillingService/DraftClientInvoice",
+            &request,
+            |request| &mut request.request_id,
+        ));
+        let issuer_id = optional_uuid(&mut violations, "issuer_id", &request.issuer_id);
+        let client_id = uuid(&mut violations, "client_id", &request.client_id);
+        let first = date_in(&mut violations, "start_date", request.start_date.as_ref());
+        let last = date_in(&mut violations, "end_date", request.end_date.as_ref());
+        if let (Some(first), Some(last)) = (first, last) {
+            violations.check(
+                (0..=MAX_DRAFT_PERIOD_DAYS).contains(&(last - first).num_days()),
+                "end_date",
+                "must be on or after start_date, at most 92 days after it",
+            );
+        }
+        if !(0..=120).contains(&request.payment_terms_days) {
+            violations.add("payment_terms_days", "must be from 0 to 120 days");
+        }
+        check_text(
+            &mut violations,
+            "notes",
+            &request.notes,
+            TextKind::FreeText,
+            MAX_NOTES,
+        );
+        done(violations)?;
+        let (Some(client_id), Some(first), Some(last)) = (client_id, first, last) else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let asked = ScheduleDraft {
+            issuer_id,
+            client_id,
+            first,
+            last,
+            payment_terms_days: terms_or_default(request.payment_terms_days),
+            notes: request.notes,
+        };
+        let view = self
+            .invoicing
+            .draft_from_schedule(&principal, &token, asked, idempotency)
+            .await?;
+        Ok(Response::new(pb::DraftClientInvoiceResponse {
+            invoice: Some(invoice_out(view)),
+        }))
+    }
+
     async fn update_invoice(
         &self,
         request: Request<pb::UpdateInvoiceRequest>,
@@ -737,7 +861,7 @@ impl BillingService for BillingGrpc {
         let invoice = request.invoice.unwrap_or_default();
         let id = uuid(&mut violations, "invoice.id", &invoice.id);
         etag_field(&mut violations, "etag", &request.etag);
-        let lines = draft(&mut violations, &invoice);
+        let lines = draft(&mut violations, &invoice, ItemRefs::Kept);
         done(violations)?;
         let draft = Draft {
             issuer_id: None,
@@ -871,7 +995,7 @@ impl BillingService for BillingGrpc {
             |request| &mut request.request_id,
         ));
         let invoice_id = uuid(&mut violations, "invoice_id", &request.invoice_id);
-        let lines = parse_lines(&mut violations, "lines", &request.lines);
+        let lines = parse_lines(&mut violations, "lines", &request.lines, ItemRefs::Refused);
         if !lines.is_empty() && lines.iter().all(|line| line.amount.is_zero()) {
             // A credit note of nothing would only take a number.
             violations.add("lines", "must credit more than 0.00");

@@ -61,17 +61,17 @@ pub(crate) struct InvoiceView {
 
 /// The service's invoices.
 pub struct Invoicing {
-    pool: PgPool,
-    peers: Peers,
+    pub(crate) pool: PgPool,
+    pub(crate) peers: Peers,
     keyring: KeyRing,
     page_tokens: PageTokens,
 }
 
-fn user(principal: &Principal) -> Caller {
+pub(crate) fn user(principal: &Principal) -> Caller {
     Caller::User(principal.clone())
 }
 
-async fn commit(tx: fitflow_db::Tx) -> Result<(), BillingError> {
+pub(crate) async fn commit(tx: fitflow_db::Tx) -> Result<(), BillingError> {
     tx.commit().await.map_err(fitflow_db::DbError::from)?;
     Ok(())
 }
@@ -313,6 +313,7 @@ impl Invoicing {
         if row.status != "draft" {
             return Err(BillingError::InvoiceState);
         }
+        let dropped = keep_billed_items(&mut tx, &row, &draft.lines).await?;
         let subtotal = draft.subtotal();
         repo::delete_lines(&mut tx, id).await?;
         repo::insert_lines(&mut tx, id, row.issuer_id, &draft.lines).await?;
@@ -329,6 +330,7 @@ impl Invoicing {
             .tenant(row.issuer_id)
             .change("subtotal", &row.subtotal.to_string(), &subtotal.to_string())
             .change("lines", "", &draft.lines.len().to_string())
+            .change("billed_items_dropped", "", &dropped.to_string())
             .build();
         fitflow_outbox::record(&mut tx, &event).await?;
         let view = Self::view(&mut tx, id).await?;
@@ -750,10 +752,13 @@ impl Invoicing {
             return Err(BillingError::InvoiceHasPayments);
         }
         repo::void(&mut tx, id, reason).await?;
+        // What it billed from the schedule may be billed again.
+        let freed = repo::free_items(&mut tx, id).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", id)
             .actor_user(principal.user_id)
             .tenant(row.issuer_id)
             .change("status", &row.status, "void")
+            .change("billed_items_freed", "", &freed.to_string())
             .change(
                 "void_reason_length",
                 "",
@@ -765,6 +770,51 @@ impl Invoicing {
         commit(tx).await?;
         Ok(view)
     }
+}
+
+/// Checks a draft's new `lines` against the items it bills: a line naming
+/// an appointment keeps an item billed on this draft (each once); an item
+/// no line names is freed. A line naming anything else is refused, so no
+/// caller bills (or blocks) an item DraftClientInvoice did not bill here.
+/// Returns how many items were freed.
+async fn keep_billed_items(
+    tx: &mut fitflow_db::Tx,
+    draft: &InvoiceRow,
+    lines: &[LineRow],
+) -> Result<usize, BillingError> {
+    let billed: Vec<(Uuid, Uuid, String)> = repo::billed_items_of(tx, draft.id).await?;
+    let mut kept = std::collections::HashSet::new();
+    let mut violations = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let (Some(appointment_id), Some(charge)) = (line.appointment_id, line.charge.as_deref())
+        else {
+            continue;
+        };
+        let on_draft = billed.iter().any(|(appointment, client, billed_charge)| {
+            *appointment == appointment_id && *client == draft.client_id && billed_charge == charge
+        });
+        if !on_draft || !kept.insert((appointment_id, charge.to_owned())) {
+            violations.push(fitflow_error::FieldViolation {
+                field: format!("invoice.lines[{index}].appointment_id"),
+                description: "must name an item this draft bills, each once (only \
+                              DraftClientInvoice bills an appointment)"
+                    .to_owned(),
+            });
+        }
+    }
+    if !violations.is_empty() {
+        return Err(BillingError::Rejected(
+            fitflow_error::ApiError::invalid_argument(violations),
+        ));
+    }
+    let mut freed = 0;
+    for (appointment_id, client_id, charge) in &billed {
+        if !kept.contains(&(*appointment_id, charge.clone())) {
+            repo::free_item(tx, draft.id, (*appointment_id, *client_id, charge)).await?;
+            freed += 1;
+        }
+    }
+    Ok(freed)
 }
 
 /// Rows of several invoices grouped by invoice, each group in the order read.

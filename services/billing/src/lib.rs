@@ -6,13 +6,19 @@
 //! sales-tax remittances of a period (regular or quick method); payments
 //! and refunds of invoices, and the overdue sweep.
 //!
+//! Client invoices are also drafted from scheduling's billable items, each
+//! item billed once across the invoices that are not void; a payment that
+//! settles one (or a refund that reverses it) tells scheduling through the
+//! platform's reliable effects.
+//!
 //! Reads top-down: [`grpc`] (handlers and conversion) → `rates` and
-//! `invoices`, `payments`, `bank_accounts` and `remittances` (use cases; each owns its
-//! transaction and writes its audit event in it) → [`tax`] and
-//! [`tax_return`] (pure, table-driven tests), `peers` (clients, tenancy)
-//! and `repo` (every SQL statement).
+//! `invoices`, `drafts`, `payments`, `bank_accounts` and `remittances` (use
+//! cases; each owns its transaction and writes its audit event in it) →
+//! [`tax`], [`tax_return`] and `schedule` (pure, table-driven tests),
+//! `peers` (clients, tenancy, scheduling) and `repo` (every SQL statement).
 
 mod bank_accounts;
+mod drafts;
 mod error;
 mod exports;
 pub mod grpc;
@@ -24,6 +30,7 @@ mod rates;
 mod recipient;
 mod remittances;
 mod repo;
+mod schedule;
 mod service;
 pub mod tax;
 pub mod tax_return;

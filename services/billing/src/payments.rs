@@ -125,6 +125,49 @@ fn audit_invoice_change(
     event.build()
 }
 
+/// The receiving service of billing's reliable effects on payments.
+const SCHEDULING: &str = "scheduling";
+/// Its internal RPC that records a client's payment of an appointment.
+const SET_PAYMENT_STATUS: &str = "/fitflow.scheduling.v1.SchedulingService/SetPaymentStatus";
+
+/// When a payment or refund moves `invoice` (as locked, before the change)
+/// to `status`, tells scheduling what became of the client's payment of
+/// each appointment the invoice bills ([`crate::schedule::participant_status`]):
+/// one command per appointment in billing's outbox, on `tx` (the payment's
+/// own transaction), so the payment and the notice commit together and the
+/// platform's relay delivers it to scheduling, retrying until it answers.
+async fn tell_scheduling(
+    tx: &mut fitflow_db::Tx,
+    invoice: &InvoiceRow,
+    status: &str,
+) -> Result<(), BillingError> {
+    use fitflow_proto::scheduling::{PaymentStatus, SetPaymentStatusRequest};
+    let Some(participant) = crate::schedule::participant_status(&invoice.status, status) else {
+        return Ok(());
+    };
+    let participant = match participant {
+        "paid" => PaymentStatus::Paid,
+        _ => PaymentStatus::Refunded,
+    };
+    let appointments: std::collections::BTreeSet<Uuid> = repo::lines(tx, invoice.id)
+        .await?
+        .into_iter()
+        .filter_map(|line| line.appointment_id)
+        .collect();
+    for appointment_id in appointments {
+        let request = SetPaymentStatusRequest {
+            appointment_id: appointment_id.to_string(),
+            client_id: invoice.client_id.to_string(),
+            status: participant as i32,
+            // Each notice its own: scheduling's idempotency keys it, and
+            // its `accept_once` the command id on redelivery.
+            request_id: Uuid::now_v7().to_string(),
+        };
+        fitflow_outbox::send(tx, SCHEDULING, SET_PAYMENT_STATUS, &request).await?;
+    }
+    Ok(())
+}
+
 impl Payments {
     /// The use cases over `pool`; the sweep runs on `system`.
     pub fn new(pool: PgPool, system: SystemPool) -> Self {
@@ -242,6 +285,7 @@ impl Payments {
             overdue_today(),
         );
         repo::set_payment_state(&mut tx, invoice.id, amount_paid, status).await?;
+        tell_scheduling(&mut tx, &invoice, status).await?;
         let created = AuditEventBuilder::new(SERVICE, Action::Create, "payments", id)
             .actor_user(principal.user_id)
             .tenant(invoice.issuer_id)
@@ -329,6 +373,7 @@ impl Payments {
             invoice.total + repo::credit_note_totals(&mut tx, invoice.id).await? - amount_paid;
         let status = payment_status(balance, amount_paid, invoice.due_date, overdue_today());
         repo::set_payment_state(&mut tx, invoice.id, amount_paid, status).await?;
+        tell_scheduling(&mut tx, &invoice, status).await?;
         let created = AuditEventBuilder::new(SERVICE, Action::Create, "payments", id)
             .actor_user(principal.user_id)
             .tenant(invoice.issuer_id)

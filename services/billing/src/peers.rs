@@ -1,24 +1,39 @@
 //! What billing asks other services, over mTLS: clients (may this user bill
-//! this client?) and tenancy (the issuer's tax profile and time zone). Each
-//! call is bounded by the caller's deadline and at most [`PEER_TIMEOUT`].
+//! this client?), tenancy (the issuer's tax profile, time zone and province,
+//! a studio's province) and scheduling (the billable items of a period).
+//! Each call is bounded by the caller's deadline and at most
+//! [`PEER_TIMEOUT`].
 
 use std::time::Duration;
 
+use chrono::NaiveDate;
+use fitflow_api::canada::Province;
 use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
 use fitflow_proto::clients::{
     AccessLevel, AccessPurpose, CheckClientAccessRequest, GetContactRequest,
 };
+use fitflow_proto::google::r#type::Date;
+use fitflow_proto::scheduling as scheduling_pb;
+use fitflow_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
 use fitflow_proto::tenancy::tenancy_service_client::TenancyServiceClient;
-use fitflow_proto::tenancy::{GetTaxProfileRequest, GetTrainerRequest, SupplierStatus};
+use fitflow_proto::tenancy::{
+    GetStudioRequest, GetTaxProfileRequest, GetTrainerRequest, SupplierStatus,
+};
 use fitflow_server::client::{forwarding_request, peer_request};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::BillingError;
 use crate::recipient::Recipient;
+use crate::schedule::{Billable, Charge, ItemKey, Settlement};
 
 /// Longest wait for a peer when the caller set no shorter deadline.
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Items per page of scheduling's billable items (its largest page).
+const BILLABLE_PAGE: i32 = 500;
+/// Most pages of billable items read for one draft (20,000 items of a
+/// trainer in one period of at most 93 days): a bound, not a limit met.
+const MAX_BILLABLE_PAGES: usize = 40;
 
 /// What an invoice prints of its issuer's taxes.
 #[derive(Debug, Clone)]
@@ -36,6 +51,7 @@ pub(crate) struct TaxStanding {
 pub struct Peers {
     clients: ClientsServiceClient<Channel>,
     tenancy: TenancyServiceClient<Channel>,
+    scheduling: SchedulingServiceClient<Channel>,
 }
 
 fn unavailable(rpc: &str, status: &tonic::Status) -> BillingError {
@@ -50,10 +66,11 @@ fn with_token<T>(message: T, bearer: &str) -> Result<tonic::Request<T>, BillingE
 
 impl Peers {
     /// Peers over the given channels.
-    pub fn new(clients: Channel, tenancy: Channel) -> Self {
+    pub fn new(clients: Channel, tenancy: Channel, scheduling: Channel) -> Self {
         Self {
             clients: ClientsServiceClient::new(clients),
             tenancy: TenancyServiceClient::new(tenancy),
+            scheduling: SchedulingServiceClient::new(scheduling),
         }
     }
 
@@ -210,6 +227,112 @@ impl Peers {
         bearer: &str,
         issuer: Uuid,
     ) -> Result<chrono_tz::Tz, BillingError> {
+        Ok(self.place(bearer, issuer).await?.0)
+    }
+
+    /// The issuer's province of business (tenancy), the place of supply by
+    /// default; PROVINCE_OF_SUPPLY_UNKNOWN without a profile.
+    pub(crate) async fn province(
+        &self,
+        bearer: &str,
+        issuer: Uuid,
+    ) -> Result<Province, BillingError> {
+        self.place(bearer, issuer)
+            .await?
+            .1
+            .ok_or(BillingError::ProvinceOfSupplyUnknown)
+    }
+
+    /// The province of `studio_id` (tenancy's directory card, read as the
+    /// user whose `bearer` token this is); PROVINCE_OF_SUPPLY_UNKNOWN when
+    /// tenancy shows no such studio or no province.
+    pub(crate) async fn studio_province(
+        &self,
+        bearer: &str,
+        studio_id: Uuid,
+    ) -> Result<Province, BillingError> {
+        let request = with_token(
+            GetStudioRequest {
+                studio_id: studio_id.to_string(),
+            },
+            bearer,
+        )?;
+        let mut tenancy = self.tenancy.clone();
+        match tenancy
+            .get_studio(request)
+            .await
+            .map(tonic::Response::into_inner)
+        {
+            Ok(answer) => answer
+                .studio
+                .and_then(|studio| studio.address)
+                .and_then(|address| Province::from_proto(address.province))
+                .ok_or(BillingError::ProvinceOfSupplyUnknown),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                Err(BillingError::ProvinceOfSupplyUnknown)
+            }
+            Err(status) => Err(unavailable("GetStudio", &status)),
+        }
+    }
+
+    /// Every billable item of `trainer`'s appointments dated `first..=last`
+    /// (scheduling, read as the user whose `bearer` token this is), in start
+    /// order. An item scheduling sends that billing cannot read (an unknown
+    /// kind, a malformed id or amount) fails the call rather than being
+    /// skipped.
+    pub(crate) async fn billable_items(
+        &self,
+        bearer: &str,
+        trainer: Uuid,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<Billable>, BillingError> {
+        let mut items = Vec::new();
+        let mut page_token = String::new();
+        for _ in 0..MAX_BILLABLE_PAGES {
+            let request = with_token(
+                scheduling_pb::ListBillableAppointmentsRequest {
+                    trainer_id: trainer.to_string(),
+                    start_date: Some(date_out(first)),
+                    end_date: Some(date_out(last)),
+                    page_size: BILLABLE_PAGE,
+                    page_token: std::mem::take(&mut page_token),
+                },
+                bearer,
+            )?;
+            let mut scheduling = self.scheduling.clone();
+            let page = match scheduling
+                .list_billable_appointments(request)
+                .await
+                .map(tonic::Response::into_inner)
+            {
+                Ok(page) => page,
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    return Err(BillingError::TrainerNotFound);
+                }
+                Err(status) => return Err(unavailable("ListBillableAppointments", &status)),
+            };
+            for item in page.items {
+                items.push(billable_in(item)?);
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(items);
+            }
+            page_token = page.next_page_token;
+        }
+        Err(BillingError::DependencyUnavailable(
+            "ListBillableAppointments: too many pages".to_owned(),
+        ))
+    }
+
+    /// The issuer's IANA time zone (UTC without a profile or zone) and
+    /// province of business (`None` without a profile), from tenancy's
+    /// trainer profile read as the user whose `bearer` token this is.
+    async fn place(
+        &self,
+        bearer: &str,
+        issuer: Uuid,
+    ) -> Result<(chrono_tz::Tz, Option<Province>), BillingError> {
         let request = with_token(
             GetTrainerRequest {
                 trainer_id: issuer.to_string(),
@@ -222,12 +345,76 @@ impl Peers {
             .await
             .map(tonic::Response::into_inner)
         {
-            Ok(answer) => Ok(answer
-                .trainer
-                .and_then(|trainer| trainer.time_zone.parse().ok())
-                .unwrap_or(chrono_tz::UTC)),
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(chrono_tz::UTC),
+            Ok(answer) => {
+                let trainer = answer.trainer.unwrap_or_default();
+                Ok((
+                    trainer.time_zone.parse().unwrap_or(chrono_tz::UTC),
+                    Province::from_proto(trainer.province),
+                ))
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => Ok((chrono_tz::UTC, None)),
             Err(status) => Err(unavailable("GetTrainer", &status)),
         }
     }
+}
+
+fn date_out(date: NaiveDate) -> Date {
+    let civil = fitflow_api::time::to_civil_date(date);
+    Date {
+        year: civil.year,
+        month: civil.month,
+        day: civil.day,
+    }
+}
+
+/// An item as scheduling sent it, decoded; what billing cannot read is
+/// scheduling's fault (INTERNAL), never a line billed wrong.
+fn billable_in(item: scheduling_pb::BillableItem) -> Result<Billable, BillingError> {
+    let corrupt = || BillingError::Corrupt("a billable item from scheduling");
+    let charge = match scheduling_pb::BillableKind::try_from(item.kind) {
+        Ok(scheduling_pb::BillableKind::Session) => Charge::Session,
+        Ok(scheduling_pb::BillableKind::LateCancel) => Charge::LateCancel,
+        Ok(scheduling_pb::BillableKind::NoShow) => Charge::NoShow,
+        _ => return Err(corrupt()),
+    };
+    let amount = match item.amount {
+        Some(money) => Some(
+            fitflow_api::money::cad_amount(&money.currency_code, &money.amount)
+                .map_err(|_| corrupt())?,
+        ),
+        None => None,
+    };
+    let local_date = item
+        .local_date
+        .and_then(|date| {
+            NaiveDate::from_ymd_opt(
+                date.year,
+                u32::try_from(date.month).ok()?,
+                u32::try_from(date.day).ok()?,
+            )
+        })
+        .ok_or_else(corrupt)?;
+    let studio_id = if item.studio_id.is_empty() {
+        None
+    } else {
+        Some(Uuid::try_parse(&item.studio_id).map_err(|_| corrupt())?)
+    };
+    let settlement = match scheduling_pb::PaymentStatus::try_from(item.payment_status) {
+        Ok(scheduling_pb::PaymentStatus::Pending) => Settlement::Pending,
+        Ok(scheduling_pb::PaymentStatus::Paid | scheduling_pb::PaymentStatus::Refunded) => {
+            Settlement::Settled
+        }
+        _ => return Err(corrupt()),
+    };
+    Ok(Billable {
+        key: ItemKey {
+            appointment_id: Uuid::try_parse(&item.appointment_id).map_err(|_| corrupt())?,
+            client_id: Uuid::try_parse(&item.client_id).map_err(|_| corrupt())?,
+            charge,
+        },
+        amount,
+        local_date,
+        studio_id,
+        settlement,
+    })
 }

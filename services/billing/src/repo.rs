@@ -1,10 +1,12 @@
 //! Every SQL statement of the billing service (payments' in
 //! [`payments`], a client's export's in [`exports`]).
 
+mod billed;
 mod exports;
 mod payments;
 mod recipients;
 
+pub(crate) use billed::*;
 pub(crate) use exports::*;
 pub(crate) use payments::*;
 pub(crate) use recipients::*;
@@ -160,7 +162,15 @@ pub(crate) struct LineRow {
     pub amount: Decimal,
     pub province: String,
     pub treatment: String,
+    /// The appointment a drafted line bills; `None` on a manual line.
+    pub appointment_id: Option<Uuid>,
+    /// What it charges for (`session`, `late_cancel`, `no_show`), with
+    /// `appointment_id`.
+    pub charge: Option<String>,
 }
+
+/// The columns of a [`LineRow`].
+const LINE_COLUMNS: &str = "position, description, quantity, unit_price, amount, province, treatment, appointment_id, charge";
 
 /// An `invoice_taxes` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -202,7 +212,8 @@ pub(crate) async fn insert_lines(
     for line in lines {
         sqlx::query(
             "INSERT INTO invoice_lines (invoice_id, position, issuer_id, description, quantity, \
-             unit_price, amount, province, treatment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             unit_price, amount, province, treatment, appointment_id, charge) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(invoice_id)
         .bind(line.position)
@@ -213,6 +224,8 @@ pub(crate) async fn insert_lines(
         .bind(line.amount)
         .bind(&line.province)
         .bind(&line.treatment)
+        .bind(line.appointment_id)
+        .bind(&line.charge)
         .execute(&mut *conn)
         .await?;
     }
@@ -248,10 +261,9 @@ pub(crate) async fn invoice(
 
 /// An invoice's lines, in order.
 pub(crate) async fn lines(conn: &mut PgConnection, id: Uuid) -> Result<Vec<LineRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT position, description, quantity, unit_price, amount, province, treatment \
-         FROM invoice_lines WHERE invoice_id = $1 ORDER BY position",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 ORDER BY position"
+    ))
     .bind(id)
     .fetch_all(conn)
     .await
@@ -282,10 +294,10 @@ pub(crate) async fn lines_of(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<Vec<Keyed<LineRow>>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT invoice_id, position, description, quantity, unit_price, amount, province, \
-         treatment FROM invoice_lines WHERE invoice_id = ANY($1) ORDER BY invoice_id, position",
-    )
+    sqlx::query_as(&format!(
+        "SELECT invoice_id, {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = ANY($1) \
+         ORDER BY invoice_id, position"
+    ))
     .bind(ids)
     .fetch_all(conn)
     .await

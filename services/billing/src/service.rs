@@ -36,7 +36,11 @@ impl Service for BillingService {
                     anyhow::anyhow!("cannot prepare the channel to {peer}: {error}")
                 })
             };
-            let peers = Peers::new(channel("clients")?, channel("tenancy")?);
+            let peers = Peers::new(
+                channel("clients")?,
+                channel("tenancy")?,
+                channel("scheduling")?,
+            );
             let table = TaxTable::new(context.pool.clone());
             let invoicing = Invoicing::new(context.pool.clone(), peers, context.keyring.clone());
             let accounts = BankAccounts::new(context.pool.clone(), context.keyring.clone());

@@ -46,8 +46,9 @@ const RPC: &str = "/fitflow.tenancy.v1.TenancyService/";
 /// identity (for tokens) and by every service that authorizes from a
 /// token's structure (to complete a truncated one); `GetRate` admits
 /// billing, and `GetTrainer` scheduling, documentation and billing (free
-/// slots, a note's or an invoice's date are in the trainer's zone), beside
-/// the edge.
+/// slots, a note's or an invoice's date are in the trainer's zone), and
+/// `GetStudio` billing (a session's province of supply is its studio's),
+/// beside the edge.
 pub fn peer_policy() -> PeerPolicy {
     PeerPolicy::new(EDGE_PEERS)
         .allow(&format!("{RPC}GetTaxProfile"), &["billing"])
@@ -74,6 +75,10 @@ pub fn peer_policy() -> PeerPolicy {
         )
         .allow(
             &format!("{RPC}GetRate"),
+            &["gateway", "operator", "billing"],
+        )
+        .allow(
+            &format!("{RPC}GetStudio"),
             &["gateway", "operator", "billing"],
         )
 }

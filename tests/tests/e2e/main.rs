@@ -8,6 +8,7 @@ mod audit_trail;
 mod billing;
 mod billing_accounts;
 mod billing_attack;
+mod billing_drafts;
 mod billing_hostile;
 mod billing_payments;
 mod billing_pdf;

@@ -20,11 +20,11 @@ use crate::scheduling::{
 use crate::tenancy::{answer, invite_to_team, trainer};
 
 /// Scheduling as billing calls it (mTLS peer `billing`).
-fn as_billing(sandbox: &Sandbox) -> SchedulingServiceClient<Channel> {
+pub(crate) fn as_billing(sandbox: &Sandbox) -> SchedulingServiceClient<Channel> {
     SchedulingServiceClient::new(sandbox.channel(SCHEDULING, "billing"))
 }
 
-fn date(value: NaiveDate) -> Option<Date> {
+pub(crate) fn date(value: NaiveDate) -> Option<Date> {
     Some(Date {
         year: value.year(),
         month: i32::try_from(value.month()).unwrap(),
@@ -33,14 +33,14 @@ fn date(value: NaiveDate) -> Option<Date> {
 }
 
 /// Today in Toronto, the zone of the sandbox's trainer profiles.
-fn toronto_today() -> NaiveDate {
+pub(crate) fn toronto_today() -> NaiveDate {
     Utc::now()
         .with_timezone(&chrono_tz::America::Toronto)
         .date_naive()
 }
 
 /// The next four local days, from today.
-fn next_days(trainer_id: &str) -> pb::ListBillableAppointmentsRequest {
+pub(crate) fn next_days(trainer_id: &str) -> pb::ListBillableAppointmentsRequest {
     let today = toronto_today();
     pb::ListBillableAppointmentsRequest {
         trainer_id: trainer_id.into(),
@@ -52,7 +52,7 @@ fn next_days(trainer_id: &str) -> pb::ListBillableAppointmentsRequest {
 }
 
 /// Every billable item of `request`, page by page.
-async fn all_items(
+pub(crate) async fn all_items(
     sandbox: &Sandbox,
     token: &str,
     mut request: pb::ListBillableAppointmentsRequest,
@@ -74,7 +74,7 @@ async fn all_items(
     }
 }
 
-async fn set_policy(sandbox: &Sandbox, token: &str) {
+pub(crate) async fn set_policy(sandbox: &Sandbox, token: &str) {
     scheduling(sandbox)
         .set_cancellation_policy(bearer(
             pb::SetCancellationPolicyRequest {
@@ -91,7 +91,12 @@ async fn set_policy(sandbox: &Sandbox, token: &str) {
         .expect("set policy");
 }
 
-async fn complete(sandbox: &Sandbox, token: &str, appointment_id: &str, came: &[(&str, bool)]) {
+pub(crate) async fn complete(
+    sandbox: &Sandbox,
+    token: &str,
+    appointment_id: &str,
+    came: &[(&str, bool)],
+) {
     scheduling(sandbox)
         .complete_appointment(bearer(
             pb::CompleteAppointmentRequest {
@@ -111,7 +116,11 @@ async fn complete(sandbox: &Sandbox, token: &str, appointment_id: &str, came: &[
         .expect("complete");
 }
 
-async fn cancel(sandbox: &Sandbox, token: &str, appointment_id: &str) -> pb::Appointment {
+pub(crate) async fn cancel(
+    sandbox: &Sandbox,
+    token: &str,
+    appointment_id: &str,
+) -> pb::Appointment {
     scheduling(sandbox)
         .cancel_appointment(bearer(
             pb::CancelAppointmentRequest {

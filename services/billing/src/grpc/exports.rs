@@ -146,6 +146,8 @@ mod tests {
             amount: money(),
             province: i32::MAX,
             treatment: i32::MAX,
+            appointment_id: Uuid::max().to_string(),
+            charge: i32::MAX,
         };
         let invoice = pb::Invoice {
             id: Uuid::max().to_string(),

@@ -1,0 +1,168 @@
+//! Client invoices drafted from the schedule (DraftClientInvoice): what
+//! scheduling says a client owes for a period becomes one draft, each item
+//! billed once across the invoices that are not void. The `billed_items`
+//! table's primary key holds that rule in the database: a draft claims its
+//! items in its own transaction, in the order scheduling lists them (the
+//! same total order for every draft, so two drafts never wait on each
+//! other in a cycle), and an item another transaction holds is left out.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use chrono::{NaiveDate, Utc};
+use fitflow_api::canada::Province;
+use fitflow_api::idempotency::{self, Claim};
+use fitflow_auth::Principal;
+use fitflow_outbox::{Action, AuditEventBuilder};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::invoices::{Idempotency, InvoiceView, commit, user};
+use crate::repo::{self, InvoiceRow, LineRow};
+use crate::schedule::{self, ItemKey, MAX_DRAFT_LINES};
+use crate::{BillingError, Invoicing, SERVICE};
+
+/// A draft from the schedule as asked (validated).
+#[derive(Debug, Clone)]
+pub(crate) struct ScheduleDraft {
+    /// The issuer; the caller when `None`.
+    pub issuer_id: Option<Uuid>,
+    pub client_id: Uuid,
+    /// The period's first and last local dates (inclusive).
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    pub payment_terms_days: i32,
+    pub notes: String,
+}
+
+/// The stored line of a drafted item at `position`.
+fn line_row(position: usize, line: schedule::DraftLine) -> LineRow {
+    LineRow {
+        position: i32::try_from(position).unwrap_or(i32::MAX),
+        description: line.description,
+        quantity: Decimal::ONE,
+        unit_price: line.unit_price,
+        amount: crate::tax::to_cent(line.unit_price),
+        province: line.province.code().to_owned(),
+        treatment: crate::invoices::treatment_name(crate::tax::Treatment::Taxable).to_owned(),
+        appointment_id: Some(line.key.appointment_id),
+        charge: Some(line.key.charge.as_str().to_owned()),
+    }
+}
+
+impl Invoicing {
+    /// Drafts the client's billable items of the period into one invoice;
+    /// NOTHING_TO_BILL (and nothing written) when none is left to bill.
+    pub(crate) async fn draft_from_schedule(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        asked: ScheduleDraft,
+        request: Idempotency,
+    ) -> Result<InvoiceView, BillingError> {
+        let issuer_id = asked.issuer_id.unwrap_or(principal.user_id);
+        if !principal.acts_for(issuer_id) {
+            return Err(BillingError::TrainerNotFound);
+        }
+        // The peers first: no transaction waits on another service.
+        self.peers
+            .require_client(bearer, asked.client_id, issuer_id)
+            .await?;
+        let trainer_province = self.peers.province(bearer, issuer_id).await?;
+        let listed = self
+            .peers
+            .billable_items(bearer, issuer_id, asked.first, asked.last)
+            .await?;
+        let candidates = schedule::candidates(&listed, asked.client_id);
+        let mut studios: HashMap<Uuid, Province> = HashMap::new();
+        for studio_id in candidates.iter().filter_map(|item| item.studio_id) {
+            if let Entry::Vacant(slot) = studios.entry(studio_id) {
+                slot.insert(self.peers.studio_province(bearer, studio_id).await?);
+            }
+        }
+
+        let id = Uuid::now_v7();
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let view = Self::view(&mut tx, existing).await?;
+            commit(tx).await?;
+            return Ok(view);
+        }
+        // In the order listed (start, appointment, client): every draft
+        // claims in the same order, so concurrent drafts never deadlock.
+        let mut lines = Vec::new();
+        for item in candidates {
+            if lines.len() == MAX_DRAFT_LINES {
+                break;
+            }
+            let ItemKey {
+                appointment_id,
+                client_id,
+                charge,
+            } = item.key;
+            if repo::claim_item(
+                &mut tx,
+                (appointment_id, client_id, charge.as_str()),
+                id,
+                issuer_id,
+            )
+            .await?
+            {
+                let studio = item
+                    .studio_id
+                    .and_then(|studio| studios.get(&studio).copied());
+                let line = schedule::line_for(item, studio, trainer_province);
+                lines.push(line_row(lines.len() + 1, line));
+            }
+        }
+        if lines.is_empty() {
+            // Dropped unfinished: the transaction rolls back.
+            return Err(BillingError::NothingToBill);
+        }
+        let subtotal: Decimal = lines.iter().map(|line| line.amount).sum();
+        if subtotal > crate::grpc::MAX_AMOUNT {
+            return Err(BillingError::InvoiceTooLarge);
+        }
+        let row = InvoiceRow {
+            id,
+            issuer_id,
+            client_id: asked.client_id,
+            status: "draft".to_owned(),
+            number: None,
+            invoice_date: None,
+            due_date: None,
+            payment_terms_days: asked.payment_terms_days,
+            subtotal,
+            tax_total: Decimal::ZERO,
+            total: subtotal,
+            tax_registered: false,
+            gst_hst_number: String::new(),
+            qst_number: String::new(),
+            notes: asked.notes,
+            version: 1,
+            created_at: Utc::now(),
+            issued_at: None,
+            voided_at: None,
+            kind: "invoice".to_owned(),
+            credit_of: None,
+            amount_paid: Decimal::ZERO,
+        };
+        repo::insert_invoice(&mut tx, &row).await?;
+        repo::insert_lines(&mut tx, id, issuer_id, &lines).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(issuer_id)
+            .change("client_id", "", &asked.client_id.to_string())
+            .change("source", "", "schedule")
+            .change("period", "", &format!("{}..{}", asked.first, asked.last))
+            .change("lines", "", &lines.len().to_string())
+            .change("subtotal", "", &subtotal.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let view = Self::view(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+}
