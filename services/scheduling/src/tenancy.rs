@@ -25,7 +25,7 @@ const ZONE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a trainer's zone is reused: a zone changed in tenancy applies
 /// here within this.
-pub const ZONE_TTL: Duration = Duration::from_secs(60);
+pub(crate) const ZONE_TTL: Duration = Duration::from_secs(60);
 /// Most trainers whose zones are kept; beyond it, stale ones are dropped
 /// (and all, if none is stale).
 const MAX_CACHED: usize = 10_000;
