@@ -3,9 +3,11 @@
 
 mod availability;
 mod billing;
+mod notify;
 
 pub(crate) use availability::*;
 pub(crate) use billing::*;
+pub(crate) use notify::*;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
