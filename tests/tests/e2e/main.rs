@@ -38,6 +38,7 @@ mod scheduling;
 mod scheduling_attack;
 mod scheduling_billing;
 mod scheduling_calendar;
+mod scheduling_mail;
 mod scheduling_slots;
 mod sealed_fields;
 mod sessions;
