@@ -34,7 +34,10 @@ pub use command::{CommandRelay, accept_once, command_id, send, spawn_command_rel
 pub use error::OutboxError;
 pub use fitflow_proto::audit::{Action, AuditEvent, Purpose};
 pub use relay::{Relay, RelayConfig, spawn_relay};
-pub use store::{DeadLetter, NOTIFY_CHANNEL, dead_letters, record, replay_dead_letter};
+pub use store::{
+    DeadLetter, NOTIFY_CHANNEL, dead_letters, record, replay_dead_letter, try_lead_as,
+};
+pub use wake::Wakeups;
 
 /// Counts a message moved to the dead letters (metric
 /// `fitflow.outbox.dead_lettered`, by kind), so alerting sees it.

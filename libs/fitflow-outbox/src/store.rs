@@ -74,8 +74,11 @@ pub(crate) async fn try_lead(pool: &PgPool) -> Result<Option<sqlx::PgConnection>
     try_lead_as(pool, "audit_outbox_relay").await
 }
 
-/// [`try_lead`] for the relay called `role` (one lock per relay kind).
-pub(crate) async fn try_lead_as(
+/// Takes the lock of the relay called `role` in the pool's schema (one lock
+/// per relay kind) on a connection detached from the pool, held as long as
+/// that connection lives; `None` when another relay holds it. A service's own
+/// relay leads its schema the same way as the platform's.
+pub async fn try_lead_as(
     pool: &PgPool,
     role: &str,
 ) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {

@@ -1,4 +1,5 @@
-//! Wake-ups from PostgreSQL `NOTIFY`, read by a task of their own.
+//! Wake-ups from PostgreSQL `NOTIFY`, read by a task of their own (the
+//! relays here, and services' own relays of the same shape).
 //!
 //! A relay used to read its `LISTEN` connection only while it waited for
 //! work. During a long delivery or a backoff nobody read it, so a burst of
@@ -18,14 +19,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// One pending wake-up per burst of notifications on a channel.
-pub(crate) struct Wakeups {
+pub struct Wakeups {
     notify: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
 impl Wakeups {
     /// Listens on `channel` until `shutdown`; reconnects after `retry`.
-    pub(crate) fn spawn(
+    pub fn spawn(
         pool: PgPool,
         channel: &'static str,
         what: &'static str,
@@ -46,7 +47,7 @@ impl Wakeups {
 
     /// Returns once a notification arrived since the last call (at once if
     /// one is pending).
-    pub(crate) async fn notified(&self) {
+    pub async fn notified(&self) {
         self.notify.notified().await;
     }
 }

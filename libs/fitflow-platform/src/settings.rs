@@ -151,7 +151,7 @@ pub struct Settings {
     /// TLS name is the service name.
     pub endpoints: BTreeMap<&'static str, String>,
     /// Where to send mail (`FITFLOW_SMTP_URL`), if anywhere; the services
-    /// that send mail (identity, tenancy) refuse to start without it.
+    /// that send mail (identity, tenancy, scheduling) refuse to start without it.
     pub mail: Option<fitflow_mail::MailSettings>,
     /// Connections per service.
     pub pools: PoolSizes,

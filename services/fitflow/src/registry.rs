@@ -36,7 +36,7 @@ mod tests {
             .filter(|service| service.sends_mail())
             .map(|service| service.name())
             .collect();
-        assert_eq!(senders, ["identity", "tenancy"]);
+        assert_eq!(senders, ["identity", "tenancy", "scheduling"]);
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let files: BTreeMap<String, String> = [drift::K8S_BASE, drift::DEV_UP]
             .into_iter()

@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use crate::clients::ClientAccess;
 use crate::domain::{self, Category, Location, Status};
+use crate::notify;
 use crate::repo::{self, AppointmentRow, ClassTypeRow, HoldError, SeriesRow};
 use crate::tenancy::TrainerZones;
 use crate::{SERVICE, SchedulingError};
@@ -350,10 +351,17 @@ impl Calendar {
     ) -> Result<Vec<AppointmentView>, SchedulingError> {
         let series_id = series.map(|series| series.id);
         let trainer_id = trainer_of(principal, booking.trainer_id)?;
-        if let Some(client_id) = booking.client_id {
-            // Asked before the transaction: no transaction waits on the network.
-            self.clients.require_write(bearer, client_id).await?;
-        }
+        // Asked before the transaction: no transaction waits on the network.
+        // The trainer's zone, for clients' mail (of this booking, or of the
+        // class's participants later), is asked meanwhile.
+        let access = async {
+            match booking.client_id {
+                Some(client_id) => self.clients.require_write(bearer, client_id).await,
+                None => Ok(()),
+            }
+        };
+        let (access, zone) = tokio::join!(access, self.zone_for_mail(bearer, trainer_id));
+        access?;
         let ids: Vec<Uuid> = starts.iter().map(|_| Uuid::now_v7()).collect();
         let first_id = *ids.first().ok_or(SchedulingError::AppointmentNotFound)?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
@@ -408,6 +416,9 @@ impl Calendar {
                     .change("days", "", &days.join(","))
                     .build();
             fitflow_outbox::record(&mut tx, &event).await?;
+        }
+        if let Some(zone) = zone {
+            repo::remember_zone(&mut tx, trainer_id, zone.name()).await?;
         }
         let mut placed = Vec::with_capacity(starts.len());
         for (id, start) in ids.iter().zip(starts) {
@@ -465,6 +476,19 @@ impl Calendar {
                 event = event.change("series_id", "", &series.to_string());
             }
             fitflow_outbox::record(&mut tx, &event.build()).await?;
+            // The client hears of a series once, with its first session.
+            if let Some(client_id) = row.client_id
+                && placed.is_empty()
+            {
+                let intent = notify::Intent {
+                    appointment_id: *id,
+                    client_id,
+                    trainer_id,
+                    kind: notify::Kind::Booked,
+                    occurrence: 0,
+                };
+                notify::record(&mut tx, notify::Recorder::User(principal.user_id), intent).await?;
+            }
             placed.push(*id);
         }
         let mut stored = Vec::with_capacity(placed.len());
@@ -491,6 +515,45 @@ impl Calendar {
             .ok_or(SchedulingError::AppointmentNotFound)?;
         commit(tx).await?;
         Ok(row.into())
+    }
+
+    /// The trainer's zone from tenancy for a client's mail; `None` when
+    /// tenancy cannot say now (the booking goes ahead: the relay then uses
+    /// the zone last seen, else UTC).
+    async fn zone_for_mail(&self, bearer: &str, trainer_id: Uuid) -> Option<chrono_tz::Tz> {
+        match self.zones.zone(bearer, trainer_id).await {
+            Ok(zone) => Some(zone),
+            Err(error) => {
+                tracing::warn!(%error, "the trainer's time zone is unknown for a client's mail");
+                None
+            }
+        }
+    }
+
+    /// Records the cancellation notices of a cancelled appointment: to its
+    /// client, or to each participant who still had a place (confirmed or
+    /// waitlisted) in a cancelled class.
+    async fn notify_cancelled(
+        &self,
+        tx: &mut fitflow_db::Tx,
+        principal: &Principal,
+        row: &AppointmentRow,
+    ) -> Result<(), SchedulingError> {
+        let places = match row.client_id {
+            Some(client_id) => vec![(client_id, 0)],
+            None => repo::live_participants(tx, row.id).await?,
+        };
+        for (client_id, occurrence) in places {
+            let intent = notify::Intent {
+                appointment_id: row.id,
+                client_id,
+                trainer_id: row.trainer_id,
+                kind: notify::Kind::Cancelled,
+                occurrence,
+            };
+            notify::record(tx, notify::Recorder::User(principal.user_id), intent).await?;
+        }
+        Ok(())
     }
 
     /// One page of a trainer's appointments starting in [from, to).

@@ -1,10 +1,14 @@
 //! What scheduling asks the clients service: may this user write this
-//! client's records (`CheckClientAccess`, the user's token forwarded)?
+//! client's records (`CheckClientAccess`, the user's token forwarded)? And,
+//! for the notification relay acting on its own (no user token), where to
+//! mail a client (`GetContact`, purpose OPERATIONS).
 
 use std::time::Duration;
 
 use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
-use fitflow_proto::clients::{AccessLevel, CheckClientAccessRequest};
+use fitflow_proto::clients::{
+    AccessLevel, AccessPurpose, CheckClientAccessRequest, GetContactRequest,
+};
 use fitflow_server::client::forwarding_request;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -13,6 +17,27 @@ use crate::SchedulingError;
 
 /// Longest wait for clients when the caller set no shorter deadline.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait for a contact (the relay's own call).
+const CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where to mail a client, as clients answers it.
+pub(crate) struct Contact {
+    /// For the greeting.
+    pub first_name: String,
+    /// Empty when the client has none.
+    pub email: String,
+    /// The address's province, when the client has an address.
+    pub province: Option<fitflow_proto::types::Province>,
+}
+
+impl std::fmt::Debug for Contact {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Contact")
+            .field("has_email", &!self.email.is_empty())
+            .finish_non_exhaustive()
+    }
+}
 
 /// The clients service's access decisions, over mTLS.
 #[derive(Clone)]
@@ -59,5 +84,30 @@ impl ClientAccess {
         } else {
             Err(SchedulingError::ClientNotFound)
         }
+    }
+
+    /// The client's contact, asked as the scheduling service itself (no
+    /// user token: the relay acts on its own), purpose OPERATIONS; clients
+    /// writes the access event. Err is clients' gRPC code.
+    pub(crate) async fn contact(&self, client_id: Uuid) -> Result<Contact, tonic::Code> {
+        let mut request = tonic::Request::new(GetContactRequest {
+            client_id: client_id.to_string(),
+            purpose: AccessPurpose::Operations as i32,
+        });
+        request.set_timeout(CONTACT_TIMEOUT);
+        fitflow_telemetry::inject_current_context(request.metadata_mut());
+        let mut client = self.client.clone();
+        let answer = client
+            .get_contact(request)
+            .await
+            .map_err(|status| status.code())?
+            .into_inner();
+        Ok(Contact {
+            first_name: answer.first_name,
+            email: answer.email,
+            province: answer.address.and_then(|address| {
+                fitflow_proto::types::Province::try_from(address.province).ok()
+            }),
+        })
     }
 }

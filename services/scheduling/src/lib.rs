@@ -10,7 +10,8 @@
 //! writes its audit event in it) → [`domain`], [`series`], [`slots`] and
 //! [`ics`] (pure rules and formats), `clients` (the access check the
 //! clients service answers), `tenancy` (a trainer's time zone) and `repo`
-//! (every SQL statement).
+//! (every SQL statement). [`notify`] mails clients their bookings, waitlist
+//! promotions, cancellations and reminders, reliably and once.
 //! Row-level security (`FORCE`) repeats the handlers' check: rows belong to
 //! whoever acts for their trainer.
 
@@ -22,6 +23,7 @@ pub mod domain;
 mod error;
 pub mod grpc;
 pub mod ics;
+pub mod notify;
 mod repo;
 pub mod series;
 mod service;

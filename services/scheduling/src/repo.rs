@@ -3,10 +3,12 @@
 
 mod availability;
 mod billing;
+mod notify;
 mod series;
 
 pub(crate) use availability::*;
 pub(crate) use billing::*;
+pub(crate) use notify::*;
 pub(crate) use series::*;
 
 use chrono::{DateTime, Utc};

@@ -5,6 +5,7 @@ use fitflow_proto::scheduling::scheduling_service_server::SchedulingServiceServe
 use fitflow_server::PeerPolicy;
 use sqlx::migrate::Migrator;
 
+use crate::notify::NotifySettings;
 use crate::{Calendar, ClientAccess, MIGRATOR, SERVICE, SchedulingGrpc, TrainerZones};
 
 /// Largest request message: bookings are small.
@@ -27,20 +28,46 @@ impl Service for SchedulingService {
         crate::peer_policy()
     }
 
+    /// Bookings, waitlist promotions, cancellations and reminders are
+    /// mailed to the client.
+    fn sends_mail(&self) -> bool {
+        true
+    }
+
     fn start(&self, context: ServiceContext) -> StartFuture<'_> {
         Box::pin(async move {
+            let settings = NotifySettings::from_env()?;
+            let mailer = context.mail.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "scheduling mails clients their bookings and reminders: set FITFLOW_SMTP_URL (smtp://host:port)"
+                )
+            })?;
             let channel = |peer: &'static str| {
                 context.peers.channel(peer).map_err(|error| {
                     anyhow::anyhow!("cannot prepare the channel to {peer}: {error}")
                 })
             };
+            let clients = ClientAccess::new(channel("clients")?);
             let calendar = Calendar::new(
                 context.pool.clone(),
                 context.system_pool.clone(),
-                ClientAccess::new(channel("clients")?),
+                clients.clone(),
                 TrainerZones::new(channel("tenancy")?),
             );
             calendar.ensure_partitions().await?;
+            // The notification relay (one leader per schema) and the
+            // reminder sweep (every replica; each reminder is recorded once).
+            context.spawn(crate::notify::run_relay(
+                context.system_pool.clone(),
+                clients,
+                mailer,
+                context.shutdown.clone(),
+            ));
+            context.spawn(crate::notify::run_sweeper(
+                context.system_pool.clone(),
+                settings,
+                context.shutdown.clone(),
+            ));
             Ok(ServiceRoutes::new().add_service(
                 SchedulingServiceServer::new(SchedulingGrpc::new(calendar))
                     .max_decoding_message_size(MAX_MESSAGE),

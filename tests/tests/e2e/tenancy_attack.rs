@@ -107,7 +107,7 @@ fn invitations(sandbox: &Sandbox, email: &str) -> Vec<ReceivedMail> {
 
 /// A header value with its RFC 2047 encoded words (`=?utf-8?b?…?=`, as the
 /// mailer writes non-ASCII text) decoded.
-fn decode_header(value: &str) -> String {
+pub(crate) fn decode_header(value: &str) -> String {
     use base64::Engine as _;
     let mut decoded = Vec::new();
     let mut rest = value;

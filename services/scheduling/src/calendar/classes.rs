@@ -1,6 +1,7 @@
 //! Group classes: joining (confirmed while places last, then waitlisted in
 //! commit order), leaving (the first waitlisted takes the place in the same
-//! transaction), and the roster.
+//! transaction), and the roster. A confirmed join, a leave and a promotion
+//! each record the client's notice in their transaction.
 
 use fitflow_api::idempotency::{self, Claim};
 use fitflow_auth::Principal;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use super::{Calendar, Idempotency, commit, user};
 use crate::domain::{Category, Participation, Status};
+use crate::notify::{self, Recorder};
 use crate::repo::{self, AppointmentRow, ParticipantRow};
 use crate::{SERVICE, SchedulingError};
 
@@ -26,6 +28,23 @@ fn event(
         .actor_user(principal.user_id)
         .tenant(appointment.trainer_id)
         .change("client_id", "", &client_id.to_string())
+}
+
+/// A notice to `client_id` about their place (at `position`) in class
+/// `appointment`.
+fn place(
+    appointment: &AppointmentRow,
+    client_id: Uuid,
+    kind: notify::Kind,
+    position: i64,
+) -> notify::Intent {
+    notify::Intent {
+        appointment_id: appointment.id,
+        client_id,
+        trainer_id: appointment.trainer_id,
+        kind,
+        occurrence: position,
+    }
 }
 
 impl Calendar {
@@ -89,6 +108,10 @@ impl Calendar {
             .change("status", "", status.as_str())
             .build();
         fitflow_outbox::record(&mut tx, &audit).await?;
+        if status == Participation::Confirmed {
+            let booked = place(&appointment, client_id, notify::Kind::Booked, row.position);
+            notify::record(&mut tx, Recorder::User(principal.user_id), booked).await?;
+        }
         commit(tx).await?;
         Ok(row)
     }
@@ -124,6 +147,13 @@ impl Calendar {
             .change("status", was.as_str(), Participation::Cancelled.as_str())
             .build();
         fitflow_outbox::record(&mut tx, &audit).await?;
+        let cancelled = place(
+            &appointment,
+            client_id,
+            notify::Kind::Cancelled,
+            existing.position,
+        );
+        notify::record(&mut tx, Recorder::User(principal.user_id), cancelled).await?;
         let mut promoted = None;
         if was == Participation::Confirmed
             && let Some(next) = repo::first_waitlisted(&mut tx, appointment_id).await?
@@ -144,6 +174,13 @@ impl Calendar {
                 .change("promoted_from_waitlist", "", "true")
                 .build();
             fitflow_outbox::record(&mut tx, &audit).await?;
+            let notice = place(
+                &appointment,
+                next.client_id,
+                notify::Kind::Promoted,
+                next.position,
+            );
+            notify::record(&mut tx, Recorder::User(principal.user_id), notice).await?;
             promoted = Some(row);
         }
         commit(tx).await?;

@@ -136,6 +136,7 @@ impl Calendar {
         let policy = self.policy_in_tx(&mut tx, locked.named.trainer_id).await?;
         for row in &selected {
             cancel_one(&mut tx, principal, row, reason, &policy, scope, now).await?;
+            self.notify_cancelled(&mut tx, principal, row).await?;
         }
         if scope.reaches_series()
             && let (Some(series_id), Some(first)) = (locked.named.series_id, selected.first())
