@@ -50,6 +50,7 @@ pub mod gate;
 pub mod idempotency;
 pub mod money;
 pub mod page;
+pub mod prose;
 pub mod search;
 pub mod soft_delete;
 pub mod text;

@@ -239,44 +239,16 @@ pub(crate) fn money(amount: Decimal, language: Language) -> String {
 
 /// A date as each language writes it: "March 5, 2027", "5 mars 2027".
 pub(crate) fn long_date(date: NaiveDate, language: Language) -> String {
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const FR: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
-    let month = usize::try_from(date.month0()).unwrap_or(0);
+    let month = |french| fitflow_api::prose::month_name(date.month0(), french);
     match language {
-        Language::English => format!("{} {}, {}", EN[month], date.day(), date.year()),
+        Language::English => format!("{} {}, {}", month(false), date.day(), date.year()),
         Language::French => {
             let day = if date.day() == 1 {
                 "1er".to_owned()
             } else {
                 date.day().to_string()
             };
-            format!("{day} {} {}", FR[month], date.year())
+            format!("{day} {} {}", month(true), date.year())
         }
     }
 }

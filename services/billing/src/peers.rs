@@ -46,6 +46,13 @@ pub(crate) struct TaxStanding {
     pub qst_number: String,
 }
 
+/// What an invoice needs of its issuer's trainer profile.
+struct IssuerCard {
+    zone: chrono_tz::Tz,
+    province: Option<Province>,
+    business_name: String,
+}
+
 /// The peers billing asks.
 #[derive(Clone)]
 pub struct Peers {
@@ -195,30 +202,8 @@ impl Peers {
         bearer: &str,
         issuer: Uuid,
     ) -> Result<(chrono_tz::Tz, String), BillingError> {
-        let request = with_token(
-            GetTrainerRequest {
-                trainer_id: issuer.to_string(),
-            },
-            bearer,
-        )?;
-        let mut tenancy = self.tenancy.clone();
-        match tenancy
-            .get_trainer(request)
-            .await
-            .map(tonic::Response::into_inner)
-        {
-            Ok(answer) => {
-                let trainer = answer.trainer.unwrap_or_default();
-                Ok((
-                    trainer.time_zone.parse().unwrap_or(chrono_tz::UTC),
-                    trainer.business_name,
-                ))
-            }
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                Ok((chrono_tz::UTC, String::new()))
-            }
-            Err(status) => Err(unavailable("GetTrainer", &status)),
-        }
+        let card = self.card(bearer, issuer).await?;
+        Ok((card.zone, card.business_name))
     }
 
     /// The issuer's IANA time zone (tenancy); UTC without a profile or zone.
@@ -227,7 +212,7 @@ impl Peers {
         bearer: &str,
         issuer: Uuid,
     ) -> Result<chrono_tz::Tz, BillingError> {
-        Ok(self.place(bearer, issuer).await?.0)
+        Ok(self.card(bearer, issuer).await?.zone)
     }
 
     /// The issuer's province of business (tenancy), the place of supply by
@@ -237,9 +222,9 @@ impl Peers {
         bearer: &str,
         issuer: Uuid,
     ) -> Result<Province, BillingError> {
-        self.place(bearer, issuer)
+        self.card(bearer, issuer)
             .await?
-            .1
+            .province
             .ok_or(BillingError::ProvinceOfSupplyUnknown)
     }
 
@@ -325,14 +310,10 @@ impl Peers {
         ))
     }
 
-    /// The issuer's IANA time zone (UTC without a profile or zone) and
-    /// province of business (`None` without a profile), from tenancy's
-    /// trainer profile read as the user whose `bearer` token this is.
-    async fn place(
-        &self,
-        bearer: &str,
-        issuer: Uuid,
-    ) -> Result<(chrono_tz::Tz, Option<Province>), BillingError> {
+    /// What billing reads of the issuer's trainer profile (tenancy, as the
+    /// user whose `bearer` token this is): zone (UTC without a profile or
+    /// zone), province of business and business name (none without one).
+    async fn card(&self, bearer: &str, issuer: Uuid) -> Result<IssuerCard, BillingError> {
         let request = with_token(
             GetTrainerRequest {
                 trainer_id: issuer.to_string(),
@@ -347,12 +328,17 @@ impl Peers {
         {
             Ok(answer) => {
                 let trainer = answer.trainer.unwrap_or_default();
-                Ok((
-                    trainer.time_zone.parse().unwrap_or(chrono_tz::UTC),
-                    Province::from_proto(trainer.province),
-                ))
+                Ok(IssuerCard {
+                    zone: trainer.time_zone.parse().unwrap_or(chrono_tz::UTC),
+                    province: Province::from_proto(trainer.province),
+                    business_name: trainer.business_name,
+                })
             }
-            Err(status) if status.code() == tonic::Code::NotFound => Ok((chrono_tz::UTC, None)),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(IssuerCard {
+                zone: chrono_tz::UTC,
+                province: None,
+                business_name: String::new(),
+            }),
             Err(status) => Err(unavailable("GetTrainer", &status)),
         }
     }

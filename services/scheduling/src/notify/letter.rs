@@ -57,72 +57,31 @@ pub struct Letter {
     pub series_sessions: Option<i64>,
 }
 
-const WEEKDAYS_EN: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-const WEEKDAYS_FR: [&str; 7] = [
-    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-];
-const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const MONTHS_FR: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
 impl Letter {
     /// The local date and time with the zone named: "Wednesday 10 March 2027
     /// at 10:00 EDT (America/Toronto)", "mercredi 10 mars 2027 à 10 h 00 EDT
     /// (America/Toronto)".
     pub fn when(&self) -> String {
         let local = self.start.with_timezone(&self.zone);
-        let weekday = local.weekday().num_days_from_monday() as usize;
-        let month = local.month0() as usize;
+        let weekday = |french| fitflow_api::prose::weekday_name(local.weekday(), french);
+        let month = |french| fitflow_api::prose::month_name(local.month0(), french);
         let abbreviation = local.format("%Z").to_string();
         let zone = self.zone.name();
         match self.language {
             Language::English => format!(
                 "{} {} {} {} at {:02}:{:02} {abbreviation} ({zone})",
-                WEEKDAYS_EN[weekday],
+                weekday(false),
                 local.day(),
-                MONTHS_EN[month],
+                month(false),
                 local.year(),
                 local.hour(),
                 local.minute(),
             ),
             Language::French => format!(
                 "{} {} {} {} à {} h {:02} {abbreviation} ({zone})",
-                WEEKDAYS_FR[weekday],
+                weekday(true),
                 local.day(),
-                MONTHS_FR[month],
+                month(true),
                 local.year(),
                 local.hour(),
                 local.minute(),
