@@ -5,6 +5,7 @@
 
 mod privacy;
 mod records;
+mod roster;
 mod sharing;
 
 pub(crate) use privacy::Contact;

@@ -363,6 +363,28 @@ pub(crate) fn contact_purpose(violations: &mut Violations, path: &str, value: i3
     }
 }
 
+/// Most clients named in one `ListRosterNames`.
+pub(crate) const MAX_ROSTER_IDS: usize = 500;
+
+/// The client ids of a roster page: 1 to [`MAX_ROSTER_IDS`] UUIDs, each once.
+pub(crate) fn roster_ids(violations: &mut Violations, values: &[String]) -> Vec<uuid::Uuid> {
+    if values.is_empty() || values.len() > MAX_ROSTER_IDS {
+        violations.add("client_ids", "must name 1 to 500 clients");
+        return Vec::new();
+    }
+    let mut ids = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        match uuid::Uuid::try_parse(value) {
+            Ok(id) if ids.contains(&id) => {
+                violations.add(format!("client_ids[{index}]"), "is named twice");
+            }
+            Ok(id) => ids.push(id),
+            Err(_) => violations.add(format!("client_ids[{index}]"), "must be a UUID"),
+        }
+    }
+    ids
+}
+
 /// Who a client is shared with, as the request names them.
 pub(crate) enum Grantee {
     /// By trainer id.

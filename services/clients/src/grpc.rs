@@ -475,4 +475,30 @@ impl ClientsService for ClientsGrpc {
             .await?;
         Ok(Response::new(convert::contact_out(contact)))
     }
+
+    async fn list_roster_names(
+        &self,
+        request: Request<pb::ListRosterNamesRequest>,
+    ) -> Result<Response<pb::ListRosterNamesResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.get_ref();
+        let mut violations = Violations::new();
+        let studio_id = uuid(&mut violations, "studio_id", &request.studio_id);
+        let client_ids = convert::roster_ids(&mut violations, &request.client_ids);
+        done(violations)?;
+        let names = self
+            .book
+            .roster_names(&principal, studio_id.unwrap_or_default(), &client_ids)
+            .await?;
+        Ok(Response::new(pb::ListRosterNamesResponse {
+            names: names
+                .into_iter()
+                .map(|name| pb::RosterName {
+                    client_id: name.client_id.to_string(),
+                    first_name: name.first_name,
+                    last_name: name.last_name,
+                })
+                .collect(),
+        }))
+    }
 }

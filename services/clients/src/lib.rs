@@ -58,5 +58,6 @@ pub fn peer_policy() -> PeerPolicy {
             &["scheduling", "documentation", "billing"],
         )
         .allow(&format!("{RPC}GetContact"), &["billing", "scheduling"])
+        .allow(&format!("{RPC}ListRosterNames"), &["scheduling"])
         .allow(&format!("{RPC}PurgeClient"), &["operator"])
 }

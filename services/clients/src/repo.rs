@@ -482,3 +482,26 @@ pub(crate) async fn delete_client(
         .await?;
     Ok(())
 }
+
+/// A client's sealed names and owner.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct NameRow {
+    pub id: Uuid,
+    pub trainer_id: Uuid,
+    pub first_name: Vec<u8>,
+    pub last_name: Vec<u8>,
+}
+
+/// The sealed names of the live (not deleted) clients among `ids`.
+pub(crate) async fn live_names(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<NameRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, trainer_id, first_name, last_name FROM clients \
+         WHERE id = ANY($1) AND deleted_at IS NULL",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}

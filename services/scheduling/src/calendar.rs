@@ -8,12 +8,14 @@ mod billing;
 mod classes;
 mod export;
 mod outcomes;
+mod roster;
 mod series;
 
 pub(crate) use availability::{NewException, NewRule, SlotRequest};
 pub(crate) use billing::{BILLING_PEER, BillableCursor, BillingPeriod, PaymentChange};
 
-pub(crate) use outcomes::Attended;
+pub(crate) use outcomes::{Attended, PolicyHolder};
+pub(crate) use roster::{RosterQuery, RosterSession};
 pub(crate) use series::AppointmentChange;
 
 use chrono::{DateTime, Datelike as _, Utc};
@@ -64,6 +66,8 @@ pub(crate) struct NewBooking {
     pub location_details: String,
     pub client_id: Option<Uuid>,
     pub client_price: Option<Decimal>,
+    /// The studio it is at, if any.
+    pub studio_id: Option<Uuid>,
 }
 
 /// An appointment as returned.
@@ -360,8 +364,19 @@ impl Calendar {
                 None => Ok(()),
             }
         };
-        let (access, zone) = tokio::join!(access, self.zone_for_mail(bearer, trainer_id));
+        let at_studio = async {
+            match booking.studio_id {
+                Some(studio_id) => {
+                    self.check_studio(bearer, trainer_id, studio_id, starts)
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (access, zone, at_studio) =
+            tokio::join!(access, self.zone_for_mail(bearer, trainer_id), at_studio);
         access?;
+        at_studio?;
         let ids: Vec<Uuid> = starts.iter().map(|_| Uuid::now_v7()).collect();
         let first_id = *ids.first().ok_or(SchedulingError::AppointmentNotFound)?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
@@ -448,6 +463,7 @@ impl Calendar {
                 fee_waived: false,
                 client_attended: None,
                 series_id,
+                studio_id: booking.studio_id,
             };
             repo::insert_appointment(&mut tx, &row).await?;
             match repo::hold_time(&mut tx, *id, trainer_id, row.start_time, end_time).await {
@@ -500,6 +516,27 @@ impl Calendar {
         }
         commit(tx).await?;
         Ok(stored)
+    }
+
+    /// Whether the trainer may be booked at the studio at each of `starts`:
+    /// the studio is live, and one of the trainer's contracts with it covers
+    /// each start's local date in the studio's zone.
+    async fn check_studio(
+        &self,
+        bearer: &str,
+        trainer_id: Uuid,
+        studio_id: Uuid,
+        starts: &[DateTime<Utc>],
+    ) -> Result<(), SchedulingError> {
+        let (zone, spans) = tokio::join!(
+            self.zones.studio_zone(bearer, studio_id),
+            self.zones.contract_spans(bearer, trainer_id, studio_id)
+        );
+        let (zone, spans) = (zone?, spans?);
+        match crate::tenancy::first_uncovered(&spans, zone, starts) {
+            Some(day) => Err(SchedulingError::NoStudioContract(day)),
+            None => Ok(()),
+        }
     }
 
     /// An appointment of a trainer the caller acts for.

@@ -1,13 +1,16 @@
 //! What scheduling asks the clients service: may this user write this
-//! client's records (`CheckClientAccess`, the user's token forwarded)? And,
-//! for the notification relay acting on its own (no user token), where to
-//! mail a client (`GetContact`, purpose OPERATIONS).
+//! client's records (`CheckClientAccess`, the user's token forwarded)? The
+//! names on a studio's roster, for its manager (`ListRosterNames`, the
+//! user's token forwarded; clients writes the access events). And, for the
+//! notification relay acting on its own (no user token), where to mail a
+//! client (`GetContact`, purpose OPERATIONS).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
 use fitflow_proto::clients::{
-    AccessLevel, AccessPurpose, CheckClientAccessRequest, GetContactRequest,
+    AccessLevel, AccessPurpose, CheckClientAccessRequest, GetContactRequest, ListRosterNamesRequest,
 };
 use fitflow_server::client::forwarding_request;
 use tonic::transport::Channel;
@@ -17,6 +20,14 @@ use crate::SchedulingError;
 
 /// Longest wait for clients when the caller set no shorter deadline.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait for a roster's names.
+const NAMES_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most clients one `ListRosterNames` names.
+const NAMES_PER_CALL: usize = 500;
+
+/// A client's first and last names.
+pub(crate) type Names = (String, String);
+
 /// Longest wait for a contact (the relay's own call).
 const CONTACT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -84,6 +95,39 @@ impl ClientAccess {
         } else {
             Err(SchedulingError::ClientNotFound)
         }
+    }
+
+    /// The names of `client_ids` (live clients only) for the user whose
+    /// `bearer` token this is, a manager of `studio_id` whose roster shows
+    /// them; clients accounts for each name it opens.
+    pub(crate) async fn roster_names(
+        &self,
+        bearer: &str,
+        studio_id: Uuid,
+        client_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Names>, SchedulingError> {
+        let mut names = HashMap::with_capacity(client_ids.len());
+        for chunk in client_ids.chunks(NAMES_PER_CALL) {
+            let request = forwarding_request(
+                ListRosterNamesRequest {
+                    studio_id: studio_id.to_string(),
+                    client_ids: chunk.iter().map(Uuid::to_string).collect(),
+                },
+                bearer,
+                NAMES_TIMEOUT,
+            )
+            .map_err(|_| SchedulingError::ClientsUnavailable("a malformed token".to_owned()))?;
+            let mut client = self.client.clone();
+            let answer = client.list_roster_names(request).await.map_err(|status| {
+                SchedulingError::ClientsUnavailable(format!("ListRosterNames: {:?}", status.code()))
+            })?;
+            for name in answer.into_inner().names {
+                if let Ok(id) = Uuid::try_parse(&name.client_id) {
+                    names.insert(id, (name.first_name, name.last_name));
+                }
+            }
+        }
+        Ok(names)
     }
 
     /// The client's contact, asked as the scheduling service itself (no

@@ -19,7 +19,9 @@ use fitflow_proto::scheduling as pb;
 use fitflow_proto::types::Money;
 use rust_decimal::Decimal;
 
-use crate::calendar::{AppointmentChange, AppointmentView, NewBooking, NewClassType};
+use crate::calendar::{
+    AppointmentChange, AppointmentView, NewBooking, NewClassType, PolicyHolder, RosterSession,
+};
 use crate::domain::Participation;
 use crate::domain::{self, Category, Location, Status};
 use crate::repo::{ClassTypeRow, ParticipantRow};
@@ -167,6 +169,7 @@ pub(crate) fn new_booking(violations: &mut Violations, value: &pb::Appointment) 
         "appointment.client_price",
         value.client_price.as_ref(),
     );
+    let studio_id = optional_uuid(violations, "appointment.studio_id", &value.studio_id);
     NewBooking {
         trainer_id,
         class_type_id: class_type_id.unwrap_or_default(),
@@ -175,6 +178,7 @@ pub(crate) fn new_booking(violations: &mut Violations, value: &pb::Appointment) 
         location_details: value.location_details.clone(),
         client_id,
         client_price,
+        studio_id,
     }
 }
 
@@ -273,13 +277,39 @@ pub(crate) fn appointment_change(
 }
 
 /// The wire form of a class type.
-pub(crate) fn class_type_out(row: ClassTypeRow) -> pb::ClassType {
-    let category = match Category::parse(&row.category) {
+/// The wire form of a stored class category.
+pub(crate) fn category_out(stored: &str) -> pb::ClassCategory {
+    match Category::parse(stored) {
         Some(Category::Group) => pb::ClassCategory::Group,
         Some(Category::Individual) => pb::ClassCategory::Individual,
         Some(Category::Trial) => pb::ClassCategory::Trial,
         None => pb::ClassCategory::Unspecified,
-    };
+    }
+}
+
+/// The wire form of a stored appointment status.
+fn status_out(stored: &str) -> pb::AppointmentStatus {
+    match Status::parse(stored) {
+        Some(Status::Scheduled) => pb::AppointmentStatus::Scheduled,
+        Some(Status::Completed) => pb::AppointmentStatus::Completed,
+        Some(Status::Cancelled) => pb::AppointmentStatus::Cancelled,
+        Some(Status::NoShow) => pb::AppointmentStatus::NoShow,
+        None => pb::AppointmentStatus::Unspecified,
+    }
+}
+
+/// The wire form of a participation status.
+fn participation_out(stored: &str) -> pb::ParticipantStatus {
+    match Participation::parse(stored) {
+        Some(Participation::Confirmed) => pb::ParticipantStatus::Confirmed,
+        Some(Participation::Waitlisted) => pb::ParticipantStatus::Waitlisted,
+        Some(Participation::Cancelled) => pb::ParticipantStatus::Cancelled,
+        None => pb::ParticipantStatus::Unspecified,
+    }
+}
+
+pub(crate) fn class_type_out(row: ClassTypeRow) -> pb::ClassType {
+    let category = category_out(&row.category);
     let status = if row.status == "active" {
         pb::ClassTypeStatus::Active
     } else {
@@ -303,13 +333,7 @@ pub(crate) fn class_type_out(row: ClassTypeRow) -> pb::ClassType {
 /// The wire form of an appointment.
 pub(crate) fn appointment_out(view: AppointmentView) -> pb::Appointment {
     let row = view.row;
-    let status = match Status::parse(&row.status) {
-        Some(Status::Scheduled) => pb::AppointmentStatus::Scheduled,
-        Some(Status::Completed) => pb::AppointmentStatus::Completed,
-        Some(Status::Cancelled) => pb::AppointmentStatus::Cancelled,
-        Some(Status::NoShow) => pb::AppointmentStatus::NoShow,
-        None => pb::AppointmentStatus::Unspecified,
-    };
+    let status = status_out(&row.status);
     let location = match Location::parse(&row.location_type) {
         Some(Location::Studio) | None => pb::LocationType::Studio,
         Some(Location::Online) => pb::LocationType::Online,
@@ -339,6 +363,7 @@ pub(crate) fn appointment_out(view: AppointmentView) -> pb::Appointment {
         late_cancel: row.late_cancel,
         client_attended: row.client_attended,
         series_id: row.series_id.map(|id| id.to_string()).unwrap_or_default(),
+        studio_id: row.studio_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -438,12 +463,14 @@ pub(crate) fn weekly_rule(
     (zone, Some(request))
 }
 
-/// The policy a request describes.
+/// The policy a request describes, and whose: a trainer's (the caller when
+/// none is named) or, with `studio_id`, a studio's override.
 pub(crate) fn policy_in(
     violations: &mut Violations,
     value: &pb::CancellationPolicy,
-) -> (Option<uuid::Uuid>, crate::domain::Policy) {
+) -> (PolicyHolder, crate::domain::Policy) {
     let trainer_id = optional_uuid(violations, "policy.trainer_id", &value.trainer_id);
+    let studio_id = optional_uuid(violations, "policy.studio_id", &value.studio_id);
     if !(0..=168).contains(&value.late_cancel_hours) {
         violations.add("policy.late_cancel_hours", "must be 0 to 168");
     }
@@ -456,19 +483,28 @@ pub(crate) fn policy_in(
         ),
         no_show_fee: money(violations, "policy.no_show_fee", value.no_show_fee.as_ref()),
     };
-    (trainer_id, policy)
+    let holder = match studio_id {
+        Some(studio_id) => PolicyHolder::Studio(studio_id),
+        None => PolicyHolder::Trainer(trainer_id),
+    };
+    (holder, policy)
 }
 
-/// The wire form of a policy.
+/// The wire form of a policy and whose it is.
 pub(crate) fn policy_out(
-    trainer_id: uuid::Uuid,
+    holder: PolicyHolder,
     policy: crate::domain::Policy,
 ) -> pb::CancellationPolicy {
+    let (trainer_id, studio_id) = match holder {
+        PolicyHolder::Trainer(trainer) => (trainer, None),
+        PolicyHolder::Studio(studio) => (None, Some(studio)),
+    };
     pb::CancellationPolicy {
-        trainer_id: trainer_id.to_string(),
+        trainer_id: trainer_id.map(|id| id.to_string()).unwrap_or_default(),
         late_cancel_hours: policy.late_cancel_hours,
         late_cancel_fee: money_out(policy.late_cancel_fee),
         no_show_fee: money_out(policy.no_show_fee),
+        studio_id: studio_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -503,17 +539,43 @@ pub(crate) fn attendance(
 
 /// The wire form of a participant.
 pub(crate) fn participant_out(row: ParticipantRow) -> pb::Participant {
-    let status = match Participation::parse(&row.status) {
-        Some(Participation::Confirmed) => pb::ParticipantStatus::Confirmed,
-        Some(Participation::Waitlisted) => pb::ParticipantStatus::Waitlisted,
-        Some(Participation::Cancelled) => pb::ParticipantStatus::Cancelled,
-        None => pb::ParticipantStatus::Unspecified,
-    };
+    let status = participation_out(&row.status);
     pb::Participant {
         appointment_id: row.appointment_id.to_string(),
         client_id: row.client_id.to_string(),
         status: status as i32,
         position: row.position,
         join_time: Some(to_timestamp(row.joined_at)),
+    }
+}
+
+/// The wire form of a roster's session: names and attendance, nothing else
+/// of a client.
+pub(crate) fn roster_session_out(session: RosterSession) -> pb::RosterSession {
+    let row = session.row;
+    pb::RosterSession {
+        appointment_id: row.id.to_string(),
+        trainer_id: row.trainer_id.to_string(),
+        class_type_id: row.class_type_id.to_string(),
+        class_type_name: row.class_type_name,
+        category: category_out(&row.category) as i32,
+        max_participants: row.max_participants,
+        start_time: Some(to_timestamp(row.start_time)),
+        end_time: Some(to_timestamp(row.end_time)),
+        status: status_out(&row.status) as i32,
+        clients: session
+            .clients
+            .into_iter()
+            .map(|client| {
+                let (first_name, last_name) = client.names.unwrap_or_default();
+                pb::RosterClient {
+                    client_id: client.client_id.to_string(),
+                    first_name,
+                    last_name,
+                    status: participation_out(&client.status) as i32,
+                    attended: client.attended,
+                }
+            })
+            .collect(),
     }
 }

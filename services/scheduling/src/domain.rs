@@ -212,6 +212,15 @@ pub fn valid_window(start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
     end > start && end - start <= MAX_LIST_SPAN
 }
 
+/// The longest range one `ListStudioRoster` covers.
+pub const MAX_ROSTER_SPAN: Duration = Duration::days(31);
+
+/// Whether [start, end) is a roster's range: not empty, at most
+/// [`MAX_ROSTER_SPAN`].
+pub fn valid_roster_window(start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    end > start && end - start <= MAX_ROSTER_SPAN
+}
+
 /// The longest range one `ExportTrainerCalendar` covers: a year, leap day
 /// included.
 pub const MAX_EXPORT_SPAN: Duration = Duration::days(366);
@@ -380,6 +389,17 @@ mod tests {
         ));
         assert!(!valid_export_window(start, start));
         assert!(!valid_export_window(start, start - Duration::days(1)));
+    }
+
+    #[test]
+    fn a_roster_window_is_forward_and_at_most_thirty_one_days() {
+        let start = Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap();
+        assert!(valid_roster_window(start, start + Duration::days(31)));
+        assert!(!valid_roster_window(
+            start,
+            start + Duration::days(31) + Duration::seconds(1)
+        ));
+        assert!(!valid_roster_window(start, start));
     }
 
     #[test]

@@ -64,6 +64,18 @@ pub enum SchedulingError {
     /// An export's range holds more than it may carry.
     #[error("export too large")]
     ExportTooLarge,
+    /// No such live studio in tenancy.
+    #[error("studio not found")]
+    StudioNotFound,
+    /// The trainer's contracts with the studio do not cover that date.
+    #[error("no studio contract")]
+    NoStudioContract(chrono::NaiveDate),
+    /// The caller does not manage the studio.
+    #[error("studio not managed")]
+    StudioNotManaged,
+    /// The studio set no cancellation policy of its own.
+    #[error("no studio policy")]
+    NoStudioPolicy,
     /// Too many costly reads at once (free slots, exports); retry later.
     #[error(transparent)]
     Busy(#[from] fitflow_api::gate::Busy),
@@ -178,6 +190,26 @@ impl From<SchedulingError> for ApiError {
                     "the range holds more than {} appointments; export shorter ranges",
                     crate::domain::MAX_EXPORT_EVENTS
                 ),
+            ),
+            SchedulingError::StudioNotFound => {
+                ApiError::not_found("STUDIO_NOT_FOUND", "no such studio")
+            }
+            SchedulingError::NoStudioContract(date) => ApiError::new(
+                Code::FailedPrecondition,
+                "NO_STUDIO_CONTRACT",
+                format!(
+                    "the trainer holds no contract with the studio covering {date} \
+                     (the studio's local date)"
+                ),
+            ),
+            SchedulingError::StudioNotManaged => ApiError::new(
+                Code::PermissionDenied,
+                "STUDIO_NOT_MANAGED",
+                "only the studio's managers see its roster",
+            ),
+            SchedulingError::NoStudioPolicy => ApiError::not_found(
+                "NO_STUDIO_POLICY",
+                "the studio set no cancellation policy; each trainer's own applies",
             ),
             SchedulingError::Busy(_) => ApiError::new(
                 Code::ResourceExhausted,

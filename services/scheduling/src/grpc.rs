@@ -4,6 +4,7 @@
 mod availability;
 mod billing;
 mod export;
+mod roster;
 
 use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
@@ -16,7 +17,7 @@ use fitflow_proto::scheduling::scheduling_service_server::SchedulingService;
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
-use crate::calendar::{Calendar, Idempotency};
+use crate::calendar::{Calendar, Idempotency, PolicyHolder};
 use crate::{ERROR_DOMAIN, convert, domain};
 
 /// Largest page of ListClassTypes.
@@ -440,14 +441,11 @@ impl SchedulingService for SchedulingGrpc {
         let principal = principal(&request)?;
         let mut violations = Violations::new();
         let policy = request.get_ref().policy.clone().unwrap_or_default();
-        let (trainer, policy) = convert::policy_in(&mut violations, &policy);
+        let (holder, policy) = convert::policy_in(&mut violations, &policy);
         done(violations)?;
-        let (trainer_id, policy) = self
-            .calendar
-            .set_policy(&principal, trainer, policy)
-            .await?;
+        let (holder, policy) = self.calendar.set_policy(&principal, holder, policy).await?;
         Ok(Response::new(pb::SetCancellationPolicyResponse {
-            policy: Some(convert::policy_out(trainer_id, policy)),
+            policy: Some(convert::policy_out(holder, policy)),
         }))
     }
 
@@ -458,10 +456,15 @@ impl SchedulingService for SchedulingGrpc {
         let principal = principal(&request)?;
         let mut violations = Violations::new();
         let trainer = optional_uuid(&mut violations, "trainer_id", &request.get_ref().trainer_id);
+        let studio = optional_uuid(&mut violations, "studio_id", &request.get_ref().studio_id);
         done(violations)?;
-        let (trainer_id, policy) = self.calendar.policy(&principal, trainer).await?;
+        let holder = match studio {
+            Some(studio) => PolicyHolder::Studio(studio),
+            None => PolicyHolder::Trainer(trainer),
+        };
+        let (holder, policy) = self.calendar.policy(&principal, holder).await?;
         Ok(Response::new(pb::GetCancellationPolicyResponse {
-            policy: Some(convert::policy_out(trainer_id, policy)),
+            policy: Some(convert::policy_out(holder, policy)),
         }))
     }
 
@@ -626,6 +629,13 @@ impl SchedulingService for SchedulingGrpc {
             status: appointment.status,
             attended,
         }))
+    }
+
+    async fn list_studio_roster(
+        &self,
+        request: Request<pb::ListStudioRosterRequest>,
+    ) -> Result<Response<pb::ListStudioRosterResponse>, Status> {
+        self.studio_roster(request).await
     }
 
     async fn list_billable_appointments(

@@ -4,11 +4,13 @@
 mod availability;
 mod billing;
 mod notify;
+mod roster;
 mod series;
 
 pub(crate) use availability::*;
 pub(crate) use billing::*;
 pub(crate) use notify::*;
+pub(crate) use roster::*;
 pub(crate) use series::*;
 
 use chrono::{DateTime, Utc};
@@ -139,12 +141,13 @@ pub(crate) struct AppointmentRow {
     pub fee_waived: bool,
     pub client_attended: Option<bool>,
     pub series_id: Option<Uuid>,
+    pub studio_id: Option<Uuid>,
 }
 
 const APPOINTMENT_COLUMNS: &str = "id, start_time, end_time, trainer_id, class_type_id, \
      client_id, status, location_type, location_details, client_price, cancelled_at, \
      cancel_reason, cancelled_by, version, created_at, late_cancel, penalty_fee, fee_waived, \
-     client_attended, series_id";
+     client_attended, series_id, studio_id";
 
 /// Inserts an appointment.
 pub(crate) async fn insert_appointment(
@@ -153,8 +156,8 @@ pub(crate) async fn insert_appointment(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO appointments (id, start_time, end_time, trainer_id, class_type_id, client_id, \
-         location_type, location_details, client_price, series_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         location_type, location_details, client_price, series_id, studio_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(row.id)
     .bind(row.start_time)
@@ -166,6 +169,7 @@ pub(crate) async fn insert_appointment(
     .bind(&row.location_details)
     .bind(row.client_price)
     .bind(row.series_id)
+    .bind(row.studio_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -484,11 +488,54 @@ pub(crate) async fn capacity(
         .await
 }
 
+/// A stored policy: late-cancel hours, late-cancel fee, no-show fee.
+pub(crate) type PolicyRow = (i32, Option<Decimal>, Option<Decimal>);
+
+/// A studio's stored cancellation policy (anyone may read one).
+pub(crate) async fn studio_policy(
+    conn: &mut PgConnection,
+    studio_id: Uuid,
+) -> Result<Option<PolicyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT late_cancel_hours, late_cancel_fee, no_show_fee \
+         FROM studio_cancellation_policies WHERE studio_id = $1",
+    )
+    .bind(studio_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Stores a studio's cancellation policy (the transaction admitted the
+/// studio's manager: `admit_studio_manager`).
+pub(crate) async fn put_studio_policy(
+    conn: &mut PgConnection,
+    studio_id: Uuid,
+    policy: &crate::domain::Policy,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO studio_cancellation_policies \
+             (studio_id, late_cancel_hours, late_cancel_fee, no_show_fee, updated_by) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (studio_id) DO UPDATE SET late_cancel_hours = EXCLUDED.late_cancel_hours, \
+         late_cancel_fee = EXCLUDED.late_cancel_fee, no_show_fee = EXCLUDED.no_show_fee, \
+         updated_by = EXCLUDED.updated_by, updated_at = now()",
+    )
+    .bind(studio_id)
+    .bind(policy.late_cancel_hours)
+    .bind(policy.late_cancel_fee)
+    .bind(policy.no_show_fee)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A trainer's stored cancellation policy.
 pub(crate) async fn policy(
     conn: &mut PgConnection,
     trainer_id: Uuid,
-) -> Result<Option<(i32, Option<Decimal>, Option<Decimal>)>, sqlx::Error> {
+) -> Result<Option<PolicyRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT late_cancel_hours, late_cancel_fee, no_show_fee FROM cancellation_policies \
          WHERE trainer_id = $1",

@@ -47,8 +47,9 @@ const RPC: &str = "/fitflow.tenancy.v1.TenancyService/";
 /// token's structure (to complete a truncated one); `GetRate` admits
 /// billing, and `GetTrainer` scheduling, documentation and billing (free
 /// slots, a note's or an invoice's date are in the trainer's zone), and
-/// `GetStudio` billing (a session's province of supply is its studio's),
-/// beside the edge.
+/// `GetStudio` billing and scheduling (a session's province of supply and
+/// date are its studio's), and `ListContracts` scheduling (a booking at a
+/// studio needs the trainer's contract there), beside the edge.
 pub fn peer_policy() -> PeerPolicy {
     PeerPolicy::new(EDGE_PEERS)
         .allow(&format!("{RPC}GetTaxProfile"), &["billing"])
@@ -79,6 +80,10 @@ pub fn peer_policy() -> PeerPolicy {
         )
         .allow(
             &format!("{RPC}GetStudio"),
-            &["gateway", "operator", "billing"],
+            &["gateway", "operator", "billing", "scheduling"],
+        )
+        .allow(
+            &format!("{RPC}ListContracts"),
+            &["gateway", "operator", "scheduling"],
         )
 }

@@ -3,6 +3,9 @@
 //! client's payment status, which billing sets acting for itself through
 //! its reliable commands.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use fitflow_api::idempotency::{self, Claim};
 use fitflow_auth::Principal;
@@ -28,6 +31,16 @@ pub(crate) struct BillingPeriod {
     pub last: NaiveDate,
 }
 
+/// A page of billable items.
+pub(crate) struct BillablePage {
+    /// The trainer's zone, which the period is read in.
+    pub zone: chrono_tz::Tz,
+    /// Each item with the zone that dates it.
+    pub items: Vec<(chrono_tz::Tz, BillableRow)>,
+    /// Where the next page starts.
+    pub next: Option<BillableCursor>,
+}
+
 /// A payment status billing sets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PaymentChange {
@@ -40,7 +53,8 @@ pub(crate) struct PaymentChange {
 impl Calendar {
     /// One page of the billable items of a trainer the caller acts for, in
     /// the period's local dates in the trainer's zone (from tenancy, with
-    /// the user's `bearer` token); the zone, the items and the next page's
+    /// the user's `bearer` token); the zone, the items each with the zone
+    /// that dates it (its studio's, else the trainer's) and the next page's
     /// position.
     pub(crate) async fn billable(
         &self,
@@ -49,7 +63,7 @@ impl Calendar {
         period: BillingPeriod,
         after: Option<BillableCursor>,
         page_size: u32,
-    ) -> Result<(chrono_tz::Tz, Vec<BillableRow>, Option<BillableCursor>), SchedulingError> {
+    ) -> Result<BillablePage, SchedulingError> {
         let trainer_id = trainer_of(principal, period.trainer_id)?;
         // Asked before the transaction: no transaction waits on the network.
         let zone = self.zones.zone(bearer, trainer_id).await?;
@@ -61,7 +75,34 @@ impl Calendar {
         let next = fitflow_api::page::split_page(&mut rows, page_size, |row| {
             (row.start_time, row.appointment_id, row.client_id)
         });
-        Ok((zone, rows, next))
+        // "The date of" a session at a studio is in the studio's zone
+        // (DESIGN.md §11); a studio deleted since is dated as the trainer's.
+        let mut studio_zones: HashMap<Uuid, chrono_tz::Tz> = HashMap::new();
+        for studio_id in rows.iter().filter_map(|row| row.studio_id) {
+            if let Entry::Vacant(slot) = studio_zones.entry(studio_id) {
+                let studio_zone = match self.zones.studio_zone(bearer, studio_id).await {
+                    Ok(studio_zone) => studio_zone,
+                    Err(SchedulingError::StudioNotFound) => zone,
+                    Err(error) => return Err(error),
+                };
+                slot.insert(studio_zone);
+            }
+        }
+        let dated = rows
+            .into_iter()
+            .map(|row| {
+                let row_zone = row
+                    .studio_id
+                    .and_then(|studio| studio_zones.get(&studio).copied())
+                    .unwrap_or(zone);
+                (row_zone, row)
+            })
+            .collect();
+        Ok(BillablePage {
+            zone,
+            items: dated,
+            next,
+        })
     }
 
     /// Sets a client's payment status for an appointment, for billing. A

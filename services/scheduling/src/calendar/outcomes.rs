@@ -18,72 +18,150 @@ pub(crate) struct Attended {
     pub attended: bool,
 }
 
+/// Whose cancellation policy: a trainer's (the caller when `None`), or a
+/// studio's override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PolicyHolder {
+    Trainer(Option<Uuid>),
+    Studio(Uuid),
+}
+
+/// An audit event's `late_cancel_hours`, `late_cancel_fee` and
+/// `no_show_fee` changes from `before` to `after`.
+fn policy_changes(
+    event: AuditEventBuilder,
+    before: Option<&Policy>,
+    after: &Policy,
+) -> AuditEventBuilder {
+    let money =
+        |fee: Option<rust_decimal::Decimal>| fee.map(|fee| fee.to_string()).unwrap_or_default();
+    event
+        .change(
+            "late_cancel_hours",
+            &before
+                .map(|policy| policy.late_cancel_hours.to_string())
+                .unwrap_or_default(),
+            &after.late_cancel_hours.to_string(),
+        )
+        .change(
+            "late_cancel_fee",
+            &before
+                .map(|policy| money(policy.late_cancel_fee))
+                .unwrap_or_default(),
+            &money(after.late_cancel_fee),
+        )
+        .change(
+            "no_show_fee",
+            &before
+                .map(|policy| money(policy.no_show_fee))
+                .unwrap_or_default(),
+            &money(after.no_show_fee),
+        )
+}
+
+fn policy_of((late_cancel_hours, late_cancel_fee, no_show_fee): repo::PolicyRow) -> Policy {
+    Policy {
+        late_cancel_hours,
+        late_cancel_fee,
+        no_show_fee,
+    }
+}
+
 impl Calendar {
-    /// The policy in force for `trainer_id` (the default when none is set).
+    /// The policy in force for a session of `trainer_id` at `studio_id`:
+    /// the studio's override when it set one, else the trainer's (the
+    /// default when none is set).
     pub(super) async fn policy_in_tx(
         &self,
         tx: &mut fitflow_db::Tx,
         trainer_id: Uuid,
+        studio_id: Option<Uuid>,
     ) -> Result<Policy, SchedulingError> {
-        Ok(match repo::policy(tx, trainer_id).await? {
-            Some((late_cancel_hours, late_cancel_fee, no_show_fee)) => Policy {
-                late_cancel_hours,
-                late_cancel_fee,
-                no_show_fee,
-            },
-            None => Policy::default(),
-        })
+        if let Some(studio_id) = studio_id
+            && let Some(row) = repo::studio_policy(tx, studio_id).await?
+        {
+            return Ok(policy_of(row));
+        }
+        Ok(repo::policy(tx, trainer_id)
+            .await?
+            .map(policy_of)
+            .unwrap_or_default())
     }
 
-    /// A trainer's cancellation policy.
+    /// A trainer's cancellation policy, or a studio's override.
     pub(crate) async fn policy(
         &self,
         principal: &Principal,
-        trainer: Option<Uuid>,
-    ) -> Result<(Uuid, Policy), SchedulingError> {
-        let trainer_id = trainer_of(principal, trainer)?;
+        holder: PolicyHolder,
+    ) -> Result<(PolicyHolder, Policy), SchedulingError> {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let policy = self.policy_in_tx(&mut tx, trainer_id).await?;
-        commit(tx).await?;
-        Ok((trainer_id, policy))
+        let answer = match holder {
+            PolicyHolder::Trainer(trainer) => {
+                let trainer_id = trainer_of(principal, trainer)?;
+                let policy = self.policy_in_tx(&mut tx, trainer_id, None).await?;
+                (PolicyHolder::Trainer(Some(trainer_id)), policy)
+            }
+            PolicyHolder::Studio(studio_id) => {
+                let row = repo::studio_policy(&mut tx, studio_id)
+                    .await?
+                    .ok_or(SchedulingError::NoStudioPolicy)?;
+                (holder, policy_of(row))
+            }
+        };
+        fitflow_db::end_read(tx);
+        Ok(answer)
     }
 
-    /// Sets a trainer's cancellation policy.
+    /// Sets a trainer's cancellation policy, or a studio's override (for a
+    /// manager of the studio).
     pub(crate) async fn set_policy(
         &self,
         principal: &Principal,
-        trainer: Option<Uuid>,
+        holder: PolicyHolder,
         policy: Policy,
-    ) -> Result<(Uuid, Policy), SchedulingError> {
-        let trainer_id = trainer_of(principal, trainer)?;
+    ) -> Result<(PolicyHolder, Policy), SchedulingError> {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let before = self.policy_in_tx(&mut tx, trainer_id).await?;
-        repo::put_policy(&mut tx, trainer_id, &policy).await?;
-        let money =
-            |fee: Option<rust_decimal::Decimal>| fee.map(|fee| fee.to_string()).unwrap_or_default();
-        let event =
-            AuditEventBuilder::new(SERVICE, Action::Update, "cancellation_policies", trainer_id)
+        let holder = match holder {
+            PolicyHolder::Trainer(trainer) => {
+                let trainer_id = trainer_of(principal, trainer)?;
+                let before = self.policy_in_tx(&mut tx, trainer_id, None).await?;
+                repo::put_policy(&mut tx, trainer_id, &policy).await?;
+                let event = AuditEventBuilder::new(
+                    SERVICE,
+                    Action::Update,
+                    "cancellation_policies",
+                    trainer_id,
+                )
                 .actor_user(principal.user_id)
-                .tenant(trainer_id)
-                .change(
-                    "late_cancel_hours",
-                    &before.late_cancel_hours.to_string(),
-                    &policy.late_cancel_hours.to_string(),
+                .tenant(trainer_id);
+                let event = policy_changes(event, Some(&before), &policy).build();
+                fitflow_outbox::record(&mut tx, &event).await?;
+                PolicyHolder::Trainer(Some(trainer_id))
+            }
+            PolicyHolder::Studio(studio_id) => {
+                if !principal.studio_ids.contains(&studio_id) {
+                    return Err(SchedulingError::StudioNotManaged);
+                }
+                repo::admit_studio_manager(&mut tx, studio_id).await?;
+                let before = repo::studio_policy(&mut tx, studio_id)
+                    .await?
+                    .map(policy_of);
+                repo::put_studio_policy(&mut tx, studio_id, &policy, principal.user_id).await?;
+                let event = AuditEventBuilder::new(
+                    SERVICE,
+                    Action::Update,
+                    "studio_cancellation_policies",
+                    studio_id,
                 )
-                .change(
-                    "late_cancel_fee",
-                    &money(before.late_cancel_fee),
-                    &money(policy.late_cancel_fee),
-                )
-                .change(
-                    "no_show_fee",
-                    &money(before.no_show_fee),
-                    &money(policy.no_show_fee),
-                )
-                .build();
-        fitflow_outbox::record(&mut tx, &event).await?;
+                .actor_user(principal.user_id)
+                .tenant(studio_id);
+                let event = policy_changes(event, before.as_ref(), &policy).build();
+                fitflow_outbox::record(&mut tx, &event).await?;
+                holder
+            }
+        };
         commit(tx).await?;
-        Ok((trainer_id, policy))
+        Ok((holder, policy))
     }
 
     /// The scheduled appointment `id` of a trainer the caller acts for,
@@ -177,7 +255,7 @@ impl Calendar {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let row = self.scheduled(&mut tx, principal, id, etag).await?;
         let fee = self
-            .policy_in_tx(&mut tx, row.trainer_id)
+            .policy_in_tx(&mut tx, row.trainer_id, row.studio_id)
             .await?
             .no_show_penalty();
         let attended = row.client_id.map(|_| false);

@@ -133,7 +133,10 @@ impl Calendar {
         let locked = self.lock_scope(&mut tx, principal, id, scope, etag).await?;
         let now = Utc::now();
         let selected = locked.selected(scope, now);
-        let policy = self.policy_in_tx(&mut tx, locked.named.trainer_id).await?;
+        // A series' occurrences share their trainer and studio.
+        let policy = self
+            .policy_in_tx(&mut tx, locked.named.trainer_id, locked.named.studio_id)
+            .await?;
         for row in &selected {
             cancel_one(&mut tx, principal, row, reason, &policy, scope, now).await?;
             self.notify_cancelled(&mut tx, principal, row).await?;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::availability::{civil, date_out};
 use super::money_out;
 use crate::calendar::{BillableCursor, BillingPeriod, PaymentChange};
-use crate::domain::{self, Category};
+use crate::domain;
 use crate::repo::BillableRow;
 
 /// A page token's position in the billable items.
@@ -99,7 +99,8 @@ pub(crate) fn payment_status_out(status: &str) -> pb::PaymentStatus {
     }
 }
 
-/// The wire form of a billable item, dated in `zone`.
+/// The wire form of a billable item, dated in `zone` (its studio's, else
+/// its trainer's).
 pub(crate) fn billable_item_out(zone: chrono_tz::Tz, row: BillableRow) -> pb::BillableItem {
     let kind = match row.kind.as_str() {
         "session" => pb::BillableKind::Session,
@@ -107,12 +108,7 @@ pub(crate) fn billable_item_out(zone: chrono_tz::Tz, row: BillableRow) -> pb::Bi
         "no_show" => pb::BillableKind::NoShow,
         _ => pb::BillableKind::Unspecified,
     };
-    let category = match Category::parse(&row.category) {
-        Some(Category::Group) => pb::ClassCategory::Group,
-        Some(Category::Individual) => pb::ClassCategory::Individual,
-        Some(Category::Trial) => pb::ClassCategory::Trial,
-        None => pb::ClassCategory::Unspecified,
-    };
+    let category = super::category_out(&row.category);
     pb::BillableItem {
         appointment_id: row.appointment_id.to_string(),
         client_id: row.client_id.to_string(),
@@ -120,7 +116,10 @@ pub(crate) fn billable_item_out(zone: chrono_tz::Tz, row: BillableRow) -> pb::Bi
         amount: money_out(row.amount),
         class_type_id: row.class_type_id.to_string(),
         category: category as i32,
-        studio_id: String::new(),
+        studio_id: row
+            .studio_id
+            .map(|studio| studio.to_string())
+            .unwrap_or_default(),
         local_date: Some(date_out(row.start_time.with_timezone(&zone).date_naive())),
         start_time: Some(to_timestamp(row.start_time)),
         payment_status: payment_status_out(&row.payment_status) as i32,

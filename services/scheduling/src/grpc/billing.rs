@@ -64,14 +64,16 @@ impl SchedulingGrpc {
         let Some(period) = period else {
             return Err(reject(ApiError::invalid_argument(Vec::new())));
         };
-        let (zone, rows, next) = self
+        let page = self
             .calendar
             .billable(&principal, &token, period, after.map(|token| token.0), size)
             .await?;
+        let (zone, next) = (page.zone, page.next);
         Ok(Response::new(pb::ListBillableAppointmentsResponse {
-            items: rows
+            items: page
+                .items
                 .into_iter()
-                .map(|row| convert::billable_item_out(zone, row))
+                .map(|(item_zone, row)| convert::billable_item_out(item_zone, row))
                 .collect(),
             next_page_token: next
                 .map(|position| {

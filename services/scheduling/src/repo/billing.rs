@@ -17,6 +17,7 @@ pub(crate) struct BillableRow {
     pub class_type_id: Uuid,
     pub category: String,
     pub payment_status: String,
+    pub studio_id: Option<Uuid>,
 }
 
 /// One page of the billable items of `trainer_id`'s appointments starting
@@ -38,7 +39,7 @@ pub(crate) async fn billable(
                     CASE a.status WHEN 'completed' THEN 'session' WHEN 'no_show' THEN 'no_show' \
                          ELSE 'late_cancel' END AS kind, \
                     CASE a.status WHEN 'completed' THEN a.client_price ELSE a.penalty_fee END AS amount, \
-                    a.class_type_id, c.category, a.payment_status \
+                    a.class_type_id, c.category, a.payment_status, a.studio_id \
              FROM appointments a JOIN class_types c ON c.id = a.class_type_id \
              WHERE a.trainer_id = $1 AND a.start_time >= $2 AND a.start_time < $3 \
                AND a.client_id IS NOT NULL \
@@ -48,7 +49,7 @@ pub(crate) async fn billable(
                      AND NOT a.fee_waived)) \
              UNION ALL \
              SELECT a.id, p.client_id, a.start_time, 'session', a.client_price, \
-                    a.class_type_id, c.category, p.payment_status \
+                    a.class_type_id, c.category, p.payment_status, a.studio_id \
              FROM appointments a JOIN class_types c ON c.id = a.class_type_id \
              JOIN appointment_participants p \
                ON p.appointment_id = a.id AND p.start_time = a.start_time \
@@ -56,7 +57,7 @@ pub(crate) async fn billable(
                AND a.status = 'completed' AND p.status = 'confirmed' \
                AND p.attended IS NOT FALSE) \
          SELECT kind, appointment_id, client_id, start_time, amount, class_type_id, category, \
-                payment_status \
+                payment_status, studio_id \
          FROM items \
          WHERE $4::timestamptz IS NULL \
             OR (start_time, appointment_id, client_id) > ($4, $5, $6) \
