@@ -9,12 +9,14 @@ mod classes;
 mod export;
 mod outcomes;
 mod series;
+mod settings;
 
 pub(crate) use availability::{NewException, NewRule, SlotRequest};
 pub(crate) use billing::{BILLING_PEER, BillableCursor, BillingPeriod, PaymentChange};
 
 pub(crate) use outcomes::Attended;
 pub(crate) use series::AppointmentChange;
+pub(crate) use settings::{Settings, SettingsChange};
 
 use chrono::{DateTime, Datelike as _, Utc};
 use fitflow_api::etag::Etag;

@@ -5,11 +5,13 @@ mod availability;
 mod billing;
 mod notify;
 mod series;
+mod settings;
 
 pub(crate) use availability::*;
 pub(crate) use billing::*;
 pub(crate) use notify::*;
 pub(crate) use series::*;
+pub(crate) use settings::*;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
