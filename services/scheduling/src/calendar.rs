@@ -101,13 +101,20 @@ pub struct Calendar {
     /// the grid of a month): a flood of them leaves the rest of the pool to
     /// everyone else's requests.
     slot_searches: Gate,
+    /// Turns for series bookings, each of which holds a connection for up
+    /// to 100 appointments (rows, held time, audit events) in one
+    /// transaction: 200 at once on a pool of 8 took every connection, and
+    /// 182 of them and other trainers' reads timed out waiting for one.
+    series_bookings: Gate,
 }
 
 /// Calendar exports built at once per process, and how many more wait.
 const CONCURRENT_EXPORTS: (usize, usize) = (4, 32);
 /// Free-slot searches run at once per process, and how many more wait.
 const CONCURRENT_SLOT_SEARCHES: (usize, usize) = (4, 64);
-/// When a refused costly read may try again.
+/// Series bookings run at once per process, and how many more wait.
+const CONCURRENT_SERIES_BOOKINGS: (usize, usize) = (4, 32);
+/// When a refused costly read or series booking may try again.
 const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn user(principal: &Principal) -> Caller {
@@ -149,6 +156,11 @@ impl Calendar {
             slot_searches: Gate::new(
                 CONCURRENT_SLOT_SEARCHES.0,
                 CONCURRENT_SLOT_SEARCHES.1,
+                BUSY_RETRY_AFTER,
+            ),
+            series_bookings: Gate::new(
+                CONCURRENT_SERIES_BOOKINGS.0,
+                CONCURRENT_SERIES_BOOKINGS.1,
                 BUSY_RETRY_AFTER,
             ),
         }
@@ -287,6 +299,8 @@ impl Calendar {
         request: Idempotency,
     ) -> Result<(Uuid, chrono_tz::Tz, Vec<AppointmentView>), SchedulingError> {
         let trainer_id = trainer_of(principal, booking.trainer_id)?;
+        // Held until the series is booked (or refused), replays included.
+        let _turn = self.series_bookings.enter().await?;
         let zone = match zone {
             Some(zone) => zone,
             // Asked before the transaction: no transaction waits on the network.

@@ -88,21 +88,36 @@ impl Calendar {
     ) -> Result<Settings, SchedulingError> {
         let trainer_id = trainer_of(principal, change.trainer_id)?;
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let before = Self::settings_in_tx(&mut tx, trainer_id, true).await?;
-        match &before.etag {
-            Some(etag) => etag.check(&change.etag)?,
-            // Defaults have no etag: only "no check" matches them.
-            None if change.etag.is_empty() => {}
-            None => return Err(fitflow_api::ContractError::EtagMismatch.into()),
-        }
-        let buffer = change
-            .default_buffer_minutes
-            .unwrap_or(before.default_buffer_minutes);
-        if buffer == before.default_buffer_minutes {
-            commit(tx).await?;
-            return Ok(before);
-        }
-        let row = repo::put_settings(&mut tx, trainer_id, buffer).await?;
+        // Twice at most: a first write that loses the race to another first
+        // write reads the winner's row (locked) and is checked against it.
+        let mut attempts = 0;
+        let (before, buffer, row) = loop {
+            attempts += 1;
+            let before = Self::settings_in_tx(&mut tx, trainer_id, true).await?;
+            match &before.etag {
+                Some(etag) => etag.check(&change.etag)?,
+                // Defaults have no etag: only "no check" matches them.
+                None if change.etag.is_empty() => {}
+                None => return Err(fitflow_api::ContractError::EtagMismatch.into()),
+            }
+            let buffer = change
+                .default_buffer_minutes
+                .unwrap_or(before.default_buffer_minutes);
+            if buffer == before.default_buffer_minutes {
+                commit(tx).await?;
+                return Ok(before);
+            }
+            let row = if before.etag.is_some() {
+                Some(repo::update_settings(&mut tx, trainer_id, buffer).await?)
+            } else {
+                repo::insert_settings(&mut tx, trainer_id, buffer).await?
+            };
+            match row {
+                Some(row) => break (before, buffer, row),
+                None if attempts < 2 => {}
+                None => return Err(fitflow_api::ContractError::EtagMismatch.into()),
+            }
+        };
         let event = AuditEventBuilder::new(SERVICE, Action::Update, SETTINGS, trainer_id)
             .actor_user(principal.user_id)
             .tenant(trainer_id)

@@ -33,18 +33,34 @@ pub(crate) async fn settings(
         .await
 }
 
-/// Stores a trainer's settings, bumping their version; the row as stored.
-/// Two first writes racing meet on the primary key: the second updates.
-pub(crate) async fn put_settings(
+/// Stores a trainer's first settings; None when a concurrent first write
+/// stored theirs since this transaction read none.
+pub(crate) async fn insert_settings(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    default_buffer_minutes: i32,
+) -> Result<Option<SettingsRow>, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO scheduling_settings (trainer_id, default_buffer_minutes) VALUES ($1, $2) \
+         ON CONFLICT (trainer_id) DO NOTHING \
+         RETURNING trainer_id, default_buffer_minutes, version, updated_at",
+    )
+    .bind(trainer_id)
+    .bind(default_buffer_minutes)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Updates a trainer's stored (and locked) settings, bumping their version.
+pub(crate) async fn update_settings(
     conn: &mut PgConnection,
     trainer_id: Uuid,
     default_buffer_minutes: i32,
 ) -> Result<SettingsRow, sqlx::Error> {
     sqlx::query_as(
-        "INSERT INTO scheduling_settings (trainer_id, default_buffer_minutes) VALUES ($1, $2) \
-         ON CONFLICT (trainer_id) DO UPDATE SET \
-           default_buffer_minutes = EXCLUDED.default_buffer_minutes, \
-           version = scheduling_settings.version + 1, updated_at = now() \
+        "UPDATE scheduling_settings \
+         SET default_buffer_minutes = $2, version = version + 1, updated_at = now() \
+         WHERE trainer_id = $1 \
          RETURNING trainer_id, default_buffer_minutes, version, updated_at",
     )
     .bind(trainer_id)
