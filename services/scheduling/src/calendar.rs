@@ -10,6 +10,7 @@ mod export;
 mod outcomes;
 mod roster;
 mod series;
+mod settings;
 
 pub(crate) use availability::{NewException, NewRule, SlotRequest};
 pub(crate) use billing::{BILLING_PEER, BillableCursor, BillingPeriod, PaymentChange};
@@ -17,6 +18,7 @@ pub(crate) use billing::{BILLING_PEER, BillableCursor, BillingPeriod, PaymentCha
 pub(crate) use outcomes::{Attended, PolicyHolder};
 pub(crate) use roster::{RosterQuery, RosterSession};
 pub(crate) use series::AppointmentChange;
+pub(crate) use settings::{Settings, SettingsChange};
 
 use chrono::{DateTime, Datelike as _, Utc};
 use fitflow_api::etag::Etag;
@@ -103,13 +105,20 @@ pub struct Calendar {
     /// the grid of a month): a flood of them leaves the rest of the pool to
     /// everyone else's requests.
     slot_searches: Gate,
+    /// Turns for series bookings, each of which holds a connection for up
+    /// to 100 appointments (rows, held time, audit events) in one
+    /// transaction: 200 at once on a pool of 8 took every connection, and
+    /// 182 of them and other trainers' reads timed out waiting for one.
+    series_bookings: Gate,
 }
 
 /// Calendar exports built at once per process, and how many more wait.
 const CONCURRENT_EXPORTS: (usize, usize) = (4, 32);
 /// Free-slot searches run at once per process, and how many more wait.
 const CONCURRENT_SLOT_SEARCHES: (usize, usize) = (4, 64);
-/// When a refused costly read may try again.
+/// Series bookings run at once per process, and how many more wait.
+const CONCURRENT_SERIES_BOOKINGS: (usize, usize) = (4, 32);
+/// When a refused costly read or series booking may try again.
 const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn user(principal: &Principal) -> Caller {
@@ -151,6 +160,11 @@ impl Calendar {
             slot_searches: Gate::new(
                 CONCURRENT_SLOT_SEARCHES.0,
                 CONCURRENT_SLOT_SEARCHES.1,
+                BUSY_RETRY_AFTER,
+            ),
+            series_bookings: Gate::new(
+                CONCURRENT_SERIES_BOOKINGS.0,
+                CONCURRENT_SERIES_BOOKINGS.1,
                 BUSY_RETRY_AFTER,
             ),
         }
@@ -289,6 +303,8 @@ impl Calendar {
         request: Idempotency,
     ) -> Result<(Uuid, chrono_tz::Tz, Vec<AppointmentView>), SchedulingError> {
         let trainer_id = trainer_of(principal, booking.trainer_id)?;
+        // Held until the series is booked (or refused), replays included.
+        let _turn = self.series_bookings.enter().await?;
         let zone = match zone {
             Some(zone) => zone,
             // Asked before the transaction: no transaction waits on the network.

@@ -5,6 +5,7 @@ mod availability;
 mod billing;
 mod export;
 mod roster;
+mod settings;
 
 use fitflow_api::idempotency::record;
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
@@ -715,5 +716,19 @@ impl SchedulingService for SchedulingGrpc {
         request: Request<pb::ExportTrainerCalendarRequest>,
     ) -> Result<Response<Self::ExportTrainerCalendarStream>, Status> {
         self.export_calendar(request).await
+    }
+
+    async fn get_scheduling_settings(
+        &self,
+        request: Request<pb::GetSchedulingSettingsRequest>,
+    ) -> Result<Response<pb::GetSchedulingSettingsResponse>, Status> {
+        self.get_settings(request).await
+    }
+
+    async fn update_scheduling_settings(
+        &self,
+        request: Request<pb::UpdateSchedulingSettingsRequest>,
+    ) -> Result<Response<pb::UpdateSchedulingSettingsResponse>, Status> {
+        self.update_settings(request).await
     }
 }

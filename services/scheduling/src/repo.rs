@@ -6,12 +6,14 @@ mod billing;
 mod notify;
 mod roster;
 mod series;
+mod settings;
 
 pub(crate) use availability::*;
 pub(crate) use billing::*;
 pub(crate) use notify::*;
 pub(crate) use roster::*;
 pub(crate) use series::*;
+pub(crate) use settings::*;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -34,6 +34,18 @@ pub const MAX_BUFFER_MINUTES: i32 = 240;
 /// Minutes in a day: the end of a window that runs to midnight.
 pub const DAY_MINUTES: u16 = 1440;
 
+/// The buffer a search keeps around booked appointments: the request's when
+/// it asks for one (above 0), else the trainer's default setting. A request
+/// cannot ask for less than the default by sending 0, since proto3 cannot
+/// tell 0 from unset; 0 is the trainer's own choice through their setting.
+pub fn buffer_minutes(requested: i32, trainer_default: i32) -> i32 {
+    if requested > 0 {
+        requested
+    } else {
+        trainer_default
+    }
+}
+
 /// The weekday of an ISO number, 1 Monday .. 7 Sunday.
 pub fn iso_weekday(number: i16) -> Option<Weekday> {
     let index = usize::try_from(number.checked_sub(1)?).ok()?;
@@ -328,6 +340,18 @@ mod tests {
     use chrono::NaiveTime;
 
     use super::*;
+
+    #[test]
+    fn a_requested_buffer_wins_over_the_trainer_default_and_none_takes_the_default() {
+        assert_eq!(buffer_minutes(15, 30), 15, "the request asks for less");
+        assert_eq!(buffer_minutes(45, 30), 45, "the request asks for more");
+        assert_eq!(
+            buffer_minutes(0, 30),
+            30,
+            "no request: the trainer's default"
+        );
+        assert_eq!(buffer_minutes(0, 0), 0, "neither: no buffer");
+    }
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()

@@ -1,6 +1,7 @@
-//! Floods of scheduling's costliest reads (issue 11): 500 concurrent
-//! `ListFreeSlots` over the longest range with the largest buffer, and 500
-//! concurrent `.ics` exports. The checks are of the mechanism: every call is
+//! Floods of scheduling's costliest calls (issue 11): 500 concurrent
+//! `ListFreeSlots` over the longest range with the largest buffer, 500
+//! concurrent `.ics` exports, and 200 concurrent `BookSeries` of 100
+//! sessions each. The checks are of the mechanism: every call is
 //! answered at once or after a short wait in line (a result, or
 //! RESOURCE_EXHAUSTED SCHEDULING_BUSY with a retry hint — never INTERNAL, a
 //! pool timeout or the request deadline), another trainer is served
@@ -46,6 +47,21 @@ impl Outcome {
     /// Nothing was refused but for load (with a retry hint), the bystander
     /// was always served in time, and memory stayed bounded.
     fn assert_bounded_and_bystander_served(&self) {
+        self.assert_answered_as(&[]);
+    }
+
+    /// As [`Self::assert_bounded_and_bystander_served`], where the flood may
+    /// also be answered with the `also` refusals (code and reason).
+    fn assert_answered_as(&self, also: &[(Code, &str)]) {
+        let slowest = self.bystander.iter().max().copied().unwrap_or_default();
+        eprintln!(
+            "flood answered {:?} in {:?}; bystander refused {:?}, slowest {slowest:?} of {}; memory +{} MiB",
+            self.answers,
+            self.took,
+            self.bystander_failures,
+            self.bystander.len(),
+            self.memory_growth_mib
+        );
         let unexpected: Vec<_> = self
             .answers
             .iter()
@@ -53,7 +69,7 @@ impl Outcome {
                 !matches!(
                     (code, why.as_str()),
                     (Code::Ok, "") | (Code::ResourceExhausted, "SCHEDULING_BUSY")
-                )
+                ) && !also.contains(&(*code, why.as_str()))
             })
             .collect();
         assert!(unexpected.is_empty(), "unexpected answers: {unexpected:?}");
@@ -80,14 +96,65 @@ impl Outcome {
             "resident memory grew {} MiB",
             self.memory_growth_mib
         );
-        eprintln!(
-            "flood answered {:?} in {:?}; bystander slowest {slowest:?} of {}; memory +{} MiB",
-            self.answers,
-            self.took,
-            self.bystander.len(),
-            self.memory_growth_mib
-        );
     }
+}
+
+/// What the bystander reads during a flood: their class type, and when
+/// given, one of their appointments and their appointments' first page.
+#[derive(Clone, Copy)]
+struct Bystander<'a> {
+    token: &'a str,
+    class_type_id: &'a str,
+    /// One of the bystander's appointments and its start.
+    appointment: Option<(&'a str, DateTime<Utc>)>,
+}
+
+impl Bystander<'_> {
+    /// One round of reads, stopping at the first refusal.
+    async fn read(
+        api: &mut pb::scheduling_service_client::SchedulingServiceClient<tonic::transport::Channel>,
+        token: &str,
+        class_type_id: &str,
+        appointment: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), tonic::Status> {
+        api.get_class_type(bearer(
+            pb::GetClassTypeRequest {
+                class_type_id: class_type_id.to_owned(),
+            },
+            token,
+        ))
+        .await?;
+        if let Some((appointment_id, start)) = appointment {
+            api.get_appointment(bearer(
+                pb::GetAppointmentRequest {
+                    appointment_id: appointment_id.to_owned(),
+                },
+                token,
+            ))
+            .await?;
+            let listed = api
+                .list_appointments(bearer(
+                    pb::ListAppointmentsRequest {
+                        start_time: at(start - chrono::Duration::days(1)),
+                        end_time: at(start + chrono::Duration::days(7)),
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                    token,
+                ))
+                .await?
+                .into_inner();
+            assert!(!listed.appointments.is_empty(), "the bystander's own");
+        }
+        Ok(())
+    }
+}
+
+/// A borrowed view of an owned (appointment id, start).
+fn mine(appointment: &Option<(String, DateTime<Utc>)>) -> Option<(&str, DateTime<Utc>)> {
+    appointment
+        .as_ref()
+        .map(|(id, start)| (id.as_str(), *start))
 }
 
 /// Runs `callers` copies of `call` at once, over connections of 100 callers
@@ -96,6 +163,25 @@ impl Outcome {
 async fn flood<F, Fut>(
     sandbox: &Sandbox,
     (bystander_token, bystander_class): (&str, &str),
+    callers: usize,
+    call: F,
+) -> Outcome
+where
+    F: Fn(pb::scheduling_service_client::SchedulingServiceClient<tonic::transport::Channel>) -> Fut,
+    Fut: Future<Output = Result<(), tonic::Status>> + Send + 'static,
+{
+    let bystander = Bystander {
+        token: bystander_token,
+        class_type_id: bystander_class,
+        appointment: None,
+    };
+    flood_beside(sandbox, bystander, callers, call).await
+}
+
+/// [`flood`], with the bystander's reads chosen.
+async fn flood_beside<F, Fut>(
+    sandbox: &Sandbox,
+    bystander: Bystander<'_>,
     callers: usize,
     call: F,
 ) -> Outcome
@@ -119,29 +205,22 @@ where
     let bystander = tokio::spawn({
         let done = Arc::clone(&done);
         let mut api = scheduling(sandbox);
-        let (token, class) = (bystander_token.to_owned(), bystander_class.to_owned());
+        let (token, class) = (
+            bystander.token.to_owned(),
+            bystander.class_type_id.to_owned(),
+        );
+        let appointment = bystander
+            .appointment
+            .map(|(id, start)| (id.to_owned(), start));
         // Its connection is made before the flood starts, and not timed.
-        api.get_class_type(bearer(
-            pb::GetClassTypeRequest {
-                class_type_id: class.clone(),
-            },
-            &token,
-        ))
-        .await
-        .expect("the bystander is served before the flood");
+        Bystander::read(&mut api, &token, &class, mine(&appointment))
+            .await
+            .expect("the bystander is served before the flood");
         async move {
             let (mut latencies, mut failures) = (Vec::new(), Vec::new());
             loop {
                 let started = Instant::now();
-                match api
-                    .get_class_type(bearer(
-                        pb::GetClassTypeRequest {
-                            class_type_id: class.clone(),
-                        },
-                        &token,
-                    ))
-                    .await
-                {
+                match Bystander::read(&mut api, &token, &class, mine(&appointment)).await {
                     Ok(_) => latencies.push(started.elapsed()),
                     Err(status) => failures.push(status.code()),
                 }
@@ -326,4 +405,95 @@ async fn five_hundred_concurrent_calendar_exports_are_answered_in_bounded_memory
     })
     .await;
     outcome.assert_bounded_and_bystander_served();
+}
+
+/// A daily series of 100 sessions of `class_type_id` from `start` (UTC).
+fn daily_series(class_type_id: &str, start: DateTime<Utc>) -> pb::BookSeriesRequest {
+    pb::BookSeriesRequest {
+        appointment: Some(pb::Appointment {
+            class_type_id: class_type_id.into(),
+            start_time: at(start),
+            ..Default::default()
+        }),
+        time_zone: "UTC".into(),
+        rule: Some(pb::WeeklyRule {
+            days: (1..=7).collect(),
+            interval_weeks: 1,
+            until: None,
+            count: 100,
+        }),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_series_bookings_are_booked_or_refused_and_another_trainer_reads_throughout()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let bea = trainer(&sandbox, "Bea").await;
+    let bea_class = class_type(&sandbox, &bea.2, pb::ClassCategory::Group, 10).await;
+    let base = next_year(3, 1, 6);
+    let bea_session = crate::scheduling::book(&sandbox, &bea.2, &bea_class.id, base, "")
+        .await
+        .expect("Bea's session");
+    // Four trainers, 50 series each of 100 daily sessions (20,000 sessions
+    // asked for): a trainer's series i starts at hour i % 5 of the first
+    // day, so 5 of each trainer's can be booked and the others overlap one
+    // of them (TRAINER_BUSY, after waiting on each other's held time).
+    let mut booking = Vec::new();
+    for name in ["Ana", "Cal", "Dee", "Eve"] {
+        let busy = trainer(&sandbox, name).await;
+        let class = class_type(&sandbox, &busy.2, pb::ClassCategory::Group, 10).await;
+        booking.push((busy.2, class.id));
+    }
+    let booking = Arc::new(booking);
+    let outcome = flood_beside(
+        &sandbox,
+        Bystander {
+            token: &bea.2,
+            class_type_id: &bea_class.id,
+            appointment: Some((&bea_session.id, base)),
+        },
+        200,
+        move |mut api| {
+            let booking = Arc::clone(&booking);
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let index = NEXT.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let (token, class) = &booking[index % booking.len()];
+                let hour = i64::try_from((index / booking.len()) % 5).expect("an hour");
+                api.book_series(bearer(
+                    daily_series(class, base + chrono::Duration::hours(hour)),
+                    token,
+                ))
+                .await
+                .map(|_| ())
+            }
+        },
+    )
+    .await;
+    outcome.assert_answered_as(&[(Code::FailedPrecondition, "TRAINER_BUSY")]);
+
+    // All or nothing: every series booked holds its 100 sessions, and no
+    // trainer holds more than the 5 series that fit.
+    let admin = sandbox.db.admin_pool().await;
+    let per_series: Vec<(i64,)> = sqlx::query_as(
+        "SELECT count(*) FROM scheduling.appointments WHERE series_id IS NOT NULL \
+         GROUP BY series_id",
+    )
+    .fetch_all(&admin)
+    .await
+    .expect("count sessions per series");
+    assert!(
+        per_series.iter().all(|(sessions,)| *sessions == 100),
+        "{per_series:?}"
+    );
+    let booked = outcome
+        .answers
+        .get(&(Code::Ok, String::new()))
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(per_series.len() as u64, booked, "one series per success");
+    assert!(booked <= 20, "at most 5 series fit each trainer: {booked}");
 }

@@ -13,12 +13,14 @@ use fitflow_e2e::{AUDIT, Sandbox, bearer};
 use fitflow_proto::audit::audit_service_client::AuditServiceClient;
 use fitflow_proto::audit::{Action, EventFilter, ListEventsRequest};
 use fitflow_proto::clients as clients_pb;
+use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
 use fitflow_proto::scheduling as pb;
 use fitflow_proto::types::{PostalAddress, Province};
 use fitflow_testkit::ReceivedMail;
 use tonic::Code;
 
 use crate::clients::{create, full_client};
+use crate::documentation::CLIENTS;
 use crate::identity_support::reason;
 use crate::scheduling::{EVERYONE, at, class_type, next_year, scheduling};
 use crate::tenancy::trainer;
@@ -601,4 +603,166 @@ async fn another_trainer_cannot_have_a_client_they_do_not_see_mailed() {
         .expect_err("not a contact reader");
         assert_eq!(reason(&contact), "PEER_NOT_ALLOWED", "{peer}");
     }
+}
+
+#[tokio::test]
+async fn a_purged_clients_reminder_and_cancellation_are_skipped_for_good_and_nothing_is_mailed() {
+    use std::sync::Arc;
+    // Clients keeps a deleted record for no time, so it may be purged at once.
+    let registry = fitflow_platform::Registry::new(vec![
+        Arc::new(fitflow_identity::IdentityService),
+        Arc::new(fitflow_tenancy::TenancyService),
+        Arc::new(fitflow_clients::ClientsService::with_retention(
+            chrono::Duration::zero(),
+        )),
+        Arc::new(fitflow_scheduling::SchedulingService),
+        Arc::new(fitflow_documentation::DocumentationService),
+        Arc::new(fitflow_billing::BillingService),
+        Arc::new(fitflow_audit::AuditService),
+    ])
+    .expect("registry");
+    let sandbox = Sandbox::with_registry(registry).await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let address = email();
+    let zoe = client(&sandbox, &ana.2, &address, Province::On).await;
+    let individual = class_type(&sandbox, &ana.2, pb::ClassCategory::Individual, 1).await;
+    let soon = chrono::DurationRound::duration_trunc(
+        Utc::now() + chrono::Duration::hours(2),
+        chrono::Duration::minutes(1),
+    )
+    .expect("a whole minute");
+    let booked = book_with(
+        &sandbox,
+        &ana.2,
+        &individual.id,
+        soon,
+        &zoe,
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("book");
+    assert_eq!(
+        wait_for_mail(&sandbox, &address, "booking confirmed")
+            .await
+            .len(),
+        1
+    );
+
+    // Zoé is deleted, then purged (her key destroyed, her contact gone).
+    let mut clients = ClientsServiceClient::new(sandbox.channel(CLIENTS, "gateway"));
+    clients
+        .delete_client(bearer(
+            clients_pb::DeleteClientRequest {
+                client_id: zoe.clone(),
+                etag: String::new(),
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("soft delete");
+    let (_, operator) = sandbox.operator().await;
+    ClientsServiceClient::new(sandbox.channel(CLIENTS, "operator"))
+        .purge_client(bearer(
+            clients_pb::PurgeClientRequest {
+                client_id: zoe.clone(),
+            },
+            &operator.access_token,
+        ))
+        .await
+        .expect("purge");
+
+    // Her session enters its reminder window (as if booked two days ago)
+    // and the sweep records the reminder.
+    let admin = sandbox.db.admin_pool().await;
+    sqlx::query(
+        "UPDATE scheduling.appointments SET created_at = now() - interval '2 days' \
+         WHERE id = $1::uuid",
+    )
+    .bind(&booked.id)
+    .execute(&admin)
+    .await
+    .expect("backdate the booking");
+    let system = fitflow_db::connect_system(&sandbox.db.system_url("scheduling"), "scheduling", 2)
+        .await
+        .expect("scheduling's system pool");
+    let recorded = fitflow_scheduling::notify::sweep_reminders(
+        &system,
+        Utc::now(),
+        fitflow_scheduling::notify::DEFAULT_REMINDER_LEAD,
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(recorded, 1, "the reminder is due");
+    let settled = |rows: &[(String, String, String, String, i32)], count: usize| {
+        rows.len() == count && rows.iter().all(|(_, _, status, _, _)| status != "pending")
+    };
+    // Settled while the session is still scheduled, so only the purge can
+    // explain a skip.
+    fitflow_testkit::eventually("the reminder is settled", MAIL_WAIT, async || {
+        settled(&notifications(&sandbox, &booked.id).await, 2)
+    })
+    .await;
+    // Then Ana cancels the session: its cancellation is due too.
+    scheduling(&sandbox)
+        .cancel_appointment(bearer(
+            pb::CancelAppointmentRequest {
+                appointment_id: booked.id.clone(),
+                reason: "the client left".into(),
+                etag: booked.etag.clone(),
+                ..Default::default()
+            },
+            &ana.2,
+        ))
+        .await
+        .expect("cancel the purged client's session");
+
+    fitflow_testkit::eventually("the cancellation is settled", MAIL_WAIT, async || {
+        settled(&notifications(&sandbox, &booked.id).await, 3)
+    })
+    .await;
+    // Watched a while longer: settled rows are never taken up again.
+    tokio::time::sleep(QUIET).await;
+    let rows = notifications(&sandbox, &booked.id).await;
+    assert_eq!(
+        rows,
+        [
+            (
+                zoe.clone(),
+                "booked".into(),
+                "sent".into(),
+                String::new(),
+                0
+            ),
+            (
+                zoe.clone(),
+                "reminder".into(),
+                "skipped".into(),
+                "client_not_found".into(),
+                0
+            ),
+            (
+                zoe.clone(),
+                "cancelled".into(),
+                "skipped".into(),
+                "client_not_found".into(),
+                0
+            ),
+        ],
+        "skipped at the first attempt, never retried"
+    );
+    assert_eq!(
+        sandbox.mail.received_by(&address).len(),
+        1,
+        "only the confirmation sent before the purge"
+    );
+    let events = notification_events(&sandbox, &ana, 6).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(_, changes)| changes.contains(&"outcome=client_not_found".to_owned()))
+            .count(),
+        2,
+        "{events:?}"
+    );
 }

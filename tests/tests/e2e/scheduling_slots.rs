@@ -899,3 +899,196 @@ async fn availability_input_is_refused_field_by_field() {
         .expect_err("a range that ends before it starts, a negative buffer");
     assert_eq!(violated_fields(&backwards), ["end_time", "buffer_minutes"]);
 }
+
+async fn update_settings(
+    sandbox: &Sandbox,
+    token: &str,
+    settings: pb::SchedulingSettings,
+    mask: &[&str],
+) -> Result<pb::SchedulingSettings, tonic::Status> {
+    scheduling(sandbox)
+        .update_scheduling_settings(bearer(
+            pb::UpdateSchedulingSettingsRequest {
+                settings: Some(settings),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: mask.iter().map(|path| (*path).to_owned()).collect(),
+                }),
+            },
+            token,
+        ))
+        .await
+        .map(|response| response.into_inner().settings.expect("settings"))
+}
+
+#[tokio::test]
+async fn a_trainer_default_buffer_keeps_slots_clear_unless_the_request_asks_its_own() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let sam = trainer(&sandbox, "Sam").await;
+    let hour_long = class_type(&sandbox, &ana.2, pb::ClassCategory::Group, 10).await;
+    let monday = next_july(Weekday::Mon);
+    create_rule(
+        &sandbox,
+        &ana.2,
+        rule(DayOfWeek::Monday, (8, 0), (13, 0), monday, None),
+    )
+    .await
+    .expect("rule");
+    book(&sandbox, &ana.2, &hour_long.id, toronto(monday, 10, 0), "")
+        .await
+        .expect("book 10:00");
+    let range = (toronto(monday, 0, 0), toronto(monday, 23, 0));
+    let clock =
+        |times: &[&str]| -> Vec<String> { times.iter().map(|time| wall(monday, time)).collect() };
+    let unbuffered = clock(&[
+        "08:00", "08:15", "08:30", "08:45", "09:00", "11:00", "11:15", "11:30", "11:45", "12:00",
+    ]);
+    let mut api = scheduling(&sandbox);
+
+    let defaults = api
+        .get_scheduling_settings(bearer(pb::GetSchedulingSettingsRequest::default(), &ana.2))
+        .await
+        .expect("get the defaults")
+        .into_inner()
+        .settings
+        .expect("settings");
+    assert_eq!(defaults.trainer_id, ana.0);
+    assert_eq!(defaults.default_buffer_minutes, 0);
+    assert!(defaults.etag.is_empty() && defaults.update_time.is_none());
+    assert_eq!(
+        wall_times(&free_slots(&sandbox, &ana.2, &hour_long.id, range, 0).await),
+        unbuffered
+    );
+
+    let half_hour = update_settings(
+        &sandbox,
+        &ana.2,
+        pb::SchedulingSettings {
+            default_buffer_minutes: 30,
+            ..Default::default()
+        },
+        &[],
+    )
+    .await
+    .expect("a 30-minute default");
+    assert_eq!(half_hour.default_buffer_minutes, 30);
+    assert!(!half_hour.etag.is_empty());
+    assert_eq!(
+        wall_times(&free_slots(&sandbox, &ana.2, &hour_long.id, range, 0).await),
+        clock(&["08:00", "08:15", "08:30", "11:30", "11:45", "12:00"]),
+        "no buffer asked: half an hour kept clear either side of 10:00-11:00"
+    );
+    assert_eq!(
+        wall_times(&free_slots(&sandbox, &ana.2, &hour_long.id, range, 15).await),
+        clock(&[
+            "08:00", "08:15", "08:30", "08:45", "11:15", "11:30", "11:45", "12:00"
+        ]),
+        "the request's quarter hour wins over the default"
+    );
+
+    // Rewriting the value held is not a change; a stale etag is refused.
+    let same = update_settings(&sandbox, &ana.2, half_hour.clone(), &[])
+        .await
+        .expect("the same value");
+    assert_eq!(same.etag, half_hour.etag, "nothing written");
+    let cleared = update_settings(
+        &sandbox,
+        &ana.2,
+        pb::SchedulingSettings {
+            etag: half_hour.etag.clone(),
+            ..Default::default()
+        },
+        &["default_buffer_minutes"],
+    )
+    .await
+    .expect("cleared by the mask");
+    assert_eq!(cleared.default_buffer_minutes, 0);
+    assert_ne!(cleared.etag, half_hour.etag);
+    let stale = update_settings(&sandbox, &ana.2, half_hour.clone(), &[])
+        .await
+        .expect_err("the etag of the 30-minute write");
+    assert_eq!(stale.code(), Code::Aborted);
+    assert_eq!(reason(&stale), "ETAG_MISMATCH");
+    assert_eq!(
+        wall_times(&free_slots(&sandbox, &ana.2, &hour_long.id, range, 0).await),
+        unbuffered
+    );
+    let out_of_range = update_settings(
+        &sandbox,
+        &ana.2,
+        pb::SchedulingSettings {
+            default_buffer_minutes: 241,
+            ..Default::default()
+        },
+        &[],
+    )
+    .await
+    .expect_err("241 minutes");
+    assert_eq!(
+        violated_fields(&out_of_range),
+        ["settings.default_buffer_minutes"]
+    );
+
+    // Another trainer neither reads nor writes them; a peer that is not the
+    // gateway or an operator, and a call without a token, are refused.
+    let theirs = pb::SchedulingSettings {
+        trainer_id: ana.0.clone(),
+        default_buffer_minutes: 240,
+        ..Default::default()
+    };
+    let read = api
+        .get_scheduling_settings(bearer(
+            pb::GetSchedulingSettingsRequest {
+                trainer_id: ana.0.clone(),
+            },
+            &sam.2,
+        ))
+        .await
+        .expect_err("Sam reads Ana's settings");
+    assert_eq!(
+        (read.code(), reason(&read)),
+        (Code::NotFound, "TRAINER_NOT_FOUND".to_owned())
+    );
+    let written = update_settings(&sandbox, &sam.2, theirs.clone(), &[])
+        .await
+        .expect_err("Sam writes Ana's settings");
+    assert_eq!(
+        (written.code(), reason(&written)),
+        (Code::NotFound, "TRAINER_NOT_FOUND".to_owned())
+    );
+    let anonymous = api
+        .update_scheduling_settings(pb::UpdateSchedulingSettingsRequest {
+            settings: Some(theirs.clone()),
+            update_mask: None,
+        })
+        .await
+        .expect_err("no token");
+    assert_eq!(reason(&anonymous), "TOKEN_REQUIRED");
+    let wrong_peer = pb::scheduling_service_client::SchedulingServiceClient::new(
+        sandbox.channel(crate::scheduling::SCHEDULING, "billing"),
+    )
+    .update_scheduling_settings(bearer(
+        pb::UpdateSchedulingSettingsRequest {
+            settings: Some(theirs),
+            update_mask: None,
+        },
+        &ana.2,
+    ))
+    .await
+    .expect_err("billing's certificate");
+    assert_eq!(reason(&wrong_peer), "PEER_NOT_ALLOWED");
+    let kept = api
+        .get_scheduling_settings(bearer(pb::GetSchedulingSettingsRequest::default(), &ana.2))
+        .await
+        .expect("get")
+        .into_inner()
+        .settings
+        .expect("settings");
+    assert_eq!(kept.etag, cleared.etag, "no refused write reached the row");
+
+    // Two changes, two UPDATE events (the unchanged write recorded none).
+    let actions =
+        audited_actions(&sandbox, &ana.2, &ana.0, ("scheduling_settings", &ana.0), 2).await;
+    assert_eq!(actions, [Action::Update as i32, Action::Update as i32]);
+}

@@ -39,6 +39,7 @@ pub(crate) struct SlotRequest {
     pub class_type_id: Uuid,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    /// The request's buffer; 0 takes the trainer's default.
     pub buffer_minutes: i32,
 }
 
@@ -411,6 +412,11 @@ impl Calendar {
         let last = request.to.with_timezone(&zone).date_naive() + Duration::days(1);
         let rule_rows = repo::rules_between(&mut tx, trainer_id, first, last).await?;
         let exception_rows = repo::exceptions_between(&mut tx, trainer_id, first, last).await?;
+        let trainer_settings = Self::settings_in_tx(&mut tx, trainer_id, false).await?;
+        let buffer_minutes = slots::buffer_minutes(
+            request.buffer_minutes,
+            trainer_settings.default_buffer_minutes,
+        );
         let busy = repo::busy_between(
             &mut tx,
             trainer_id,
@@ -432,7 +438,7 @@ impl Calendar {
             from,
             to: request.to,
             duration: Duration::minutes(i64::from(class.duration_minutes)),
-            buffer: Duration::minutes(i64::from(request.buffer_minutes)),
+            buffer: Duration::minutes(i64::from(buffer_minutes)),
             rules: &rules,
             exceptions: &exceptions,
             busy: &busy,
