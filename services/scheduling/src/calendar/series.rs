@@ -18,6 +18,14 @@ use crate::repo::{self, AppointmentEdit, AppointmentRow, HoldError, SeriesRow};
 use crate::series::scope::{self, Occurrence, Scope};
 use crate::{SERVICE, SchedulingError};
 
+/// Where a session at a studio may be moved: the studio, its zone and
+/// the days the trainer's contracts with it cover.
+struct StudioTerms {
+    studio_id: Uuid,
+    zone: Tz,
+    spans: Vec<crate::tenancy::ContractSpan>,
+}
+
 /// What an UpdateAppointment writes; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AppointmentChange {
@@ -169,7 +177,8 @@ impl Calendar {
     /// Changes a scheduled appointment, and with a scope more of its
     /// series; a new start moves the others by the same shift of local wall
     /// time in the series' zone. Refuses the whole edit when a moved
-    /// occurrence would overlap another appointment.
+    /// occurrence would overlap another appointment, or, at a studio, fall
+    /// on a day (in the studio's zone) no contract of the trainer covers.
     pub(crate) async fn update(
         &self,
         principal: &Principal,
@@ -183,6 +192,10 @@ impl Calendar {
             self.zone_of_ruleless_series(principal, bearer, id).await?
         } else {
             None
+        };
+        let studio_terms = match change.start_time {
+            Some(_) => self.studio_terms_of(principal, bearer, id).await?,
+            None => None,
         };
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let locked = self.lock_scope(&mut tx, principal, id, scope, etag).await?;
@@ -234,6 +247,14 @@ impl Calendar {
                 Some(starts)
             }
         };
+        // A move is a booking at its new times: at a studio, a contract
+        // must cover each one, as BookAppointment and BookSeries check.
+        if let (Some(starts), Some(terms)) = (&moves, &studio_terms)
+            && locked.named.studio_id == Some(terms.studio_id)
+            && let Some(day) = crate::tenancy::first_uncovered(&terms.spans, terms.zone, starts)
+        {
+            return Err(SchedulingError::NoStudioContract(day));
+        }
         if let Some(starts) = &moves {
             // Every moved occurrence lets go of its time first, so moved
             // occurrences never collide with where their siblings were.
@@ -259,6 +280,9 @@ impl Calendar {
                     .unwrap_or_else(|| row.location_details.clone()),
                 client_price: change.client_price.unwrap_or(row.client_price),
             };
+            if !crate::domain::ends_in_calendar(edit.end_time) {
+                return Err(super::past_the_calendar("appointment.start_time"));
+            }
             if new_start.is_some()
                 && let Some(conflict) =
                     repo::overlapping(&mut tx, row.trainer_id, edit.start_time, edit.end_time)
@@ -330,6 +354,37 @@ impl Calendar {
         } else {
             Ok(None)
         }
+    }
+
+    /// For an edit that moves `id`: when it is at a studio, the studio's zone
+    /// and the trainer's contracts there, asked before the edit's
+    /// transaction (so no transaction waits on the network). The studio of
+    /// an appointment never changes, so what this read names still holds
+    /// under the edit's lock.
+    async fn studio_terms_of(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        id: Uuid,
+    ) -> Result<Option<StudioTerms>, SchedulingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let row = repo::appointment(&mut tx, id, false)
+            .await?
+            .filter(|row| principal.acts_for(row.trainer_id))
+            .ok_or(SchedulingError::AppointmentNotFound)?;
+        commit(tx).await?;
+        let Some(studio_id) = row.studio_id else {
+            return Ok(None);
+        };
+        let (zone, spans) = tokio::join!(
+            self.zones.studio_zone(bearer, studio_id),
+            self.zones.contract_spans(bearer, row.trainer_id, studio_id)
+        );
+        Ok(Some(StudioTerms {
+            studio_id,
+            zone: zone?,
+            spans: spans?,
+        }))
     }
 
     /// Moves a series' rule by `shift` of wall time (ALL moved it).
