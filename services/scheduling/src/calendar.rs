@@ -130,6 +130,14 @@ async fn commit(tx: fitflow_db::Tx) -> Result<(), SchedulingError> {
     Ok(())
 }
 
+/// A session that would end after the last instant a Timestamp names.
+fn past_the_calendar(field: &str) -> SchedulingError {
+    SchedulingError::Rejected(ApiError::invalid_argument(vec![FieldViolation {
+        field: field.to_owned(),
+        description: "the session must end by 9999-12-31T23:59:59Z".to_owned(),
+    }]))
+}
+
 /// The trainer a request names (the caller when none), if the caller acts for them.
 fn trainer_of(principal: &Principal, named: Option<Uuid>) -> Result<Uuid, SchedulingError> {
     let trainer = named.unwrap_or(principal.user_id);
@@ -454,6 +462,9 @@ impl Calendar {
         let mut placed = Vec::with_capacity(starts.len());
         for (id, start) in ids.iter().zip(starts) {
             let end_time = domain::end_of(*start, class.duration_minutes);
+            if !domain::ends_in_calendar(end_time) {
+                return Err(past_the_calendar("appointment.start_time"));
+            }
             if let Some(conflict) = repo::overlapping(&mut tx, trainer_id, *start, end_time).await?
             {
                 return Err(SchedulingError::TrainerBusy(Some(conflict)));

@@ -2,7 +2,9 @@
 //! states, when a booking is well-formed, how long a listing may span, and
 //! which instants a billing period of local dates covers.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone as _, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike as _, Duration, LocalResult, NaiveDate, TimeZone as _, Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 /// What kind of class.
@@ -204,6 +206,14 @@ pub fn end_of(start: DateTime<Utc>, duration_minutes: i32) -> DateTime<Utc> {
     start + Duration::minutes(i64::from(duration_minutes))
 }
 
+/// Whether a session ending at `end` ends within the calendar a
+/// `google.protobuf.Timestamp` may name (by 9999-12-31T23:59:59.999999Z):
+/// one starting in the last hour of year 9999 would end in year 10000, a
+/// time no RFC 3339 reader (a JSON gateway, a client library) can take.
+pub fn ends_in_calendar(end: DateTime<Utc>) -> bool {
+    end.year() <= fitflow_api::time::MAX_YEAR
+}
+
 /// The longest window `ListAppointments` reads at once.
 pub const MAX_LIST_SPAN: Duration = Duration::days(92);
 
@@ -373,6 +383,14 @@ mod tests {
         );
         assert!(on_whole_minute(start));
         assert!(!on_whole_minute(start + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn a_session_ends_by_the_last_instant_of_year_9999_or_not_at_all() {
+        let last_hour = Utc.with_ymd_and_hms(9999, 12, 31, 23, 0, 0).unwrap();
+        assert!(ends_in_calendar(end_of(last_hour, 59)));
+        assert!(!ends_in_calendar(end_of(last_hour, 60)));
+        assert!(ends_in_calendar(end_of(last_hour - Duration::hours(1), 60)));
     }
 
     #[test]
