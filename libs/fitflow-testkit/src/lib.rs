@@ -21,7 +21,7 @@ pub use database::{
 };
 pub use openbao::{OpenBao, openbao, vault, vault_settings};
 pub use poll::eventually;
-pub use smtp::{ReceivedMail, SmtpSink};
+pub use smtp::{GREYLISTED, ReceivedMail, SmtpSink};
 
 /// Installs a tracing subscriber for tests once (test writer, filter from
 /// `FITFLOW_LOG`, default `warn`).

@@ -2,7 +2,9 @@
 //! accepts every message and keeps it in memory, so tests read the mail a
 //! service sent instead of mocking the mailer. It offers no STARTTLS, so a
 //! client configured for opportunistic TLS sends in the clear, as it would
-//! to the dev stack's sink.
+//! to the dev stack's sink. A recipient whose address starts with
+//! [`GREYLISTED`] is deferred (`450`, try again later) every time, as a
+//! greylisting or full mailbox would, so a test can poison one notice.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +14,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Longest line the sink reads; longer ones end the connection.
 const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The start of a recipient address the sink always defers with a `450`.
+pub const GREYLISTED: &str = "greylisted-";
 
 /// One message as the sink received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,8 +206,13 @@ async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> std::
             to.clear();
             b"250 OK\r\n"
         } else if upper.starts_with("RCPT TO:") {
-            to.push(address(&line["RCPT TO:".len()..]));
-            b"250 OK\r\n"
+            let recipient = address(&line["RCPT TO:".len()..]);
+            if recipient.to_ascii_lowercase().starts_with(GREYLISTED) {
+                b"450 4.2.0 greylisted, try again later\r\n"
+            } else {
+                to.push(recipient);
+                b"250 OK\r\n"
+            }
         } else if upper == "DATA" {
             writer.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
             let mut data = String::new();

@@ -22,7 +22,10 @@
 //! A client without an email, or purged since (`NOT_FOUND`), is skipped
 //! (recorded, never retried); clients or the mail server being unreachable
 //! is retried with backoff, in order, and given up after
-//! [`MAX_ATTEMPTS`]. The letters carry no health information: the class
+//! [`MAX_ATTEMPTS`]. A failure of one notification alone (the mail server
+//! deferring its recipient, clients failing on its client) defers that one
+//! by its own backoff and the relay goes on with the rest, so one poisoned
+//! notice never holds back everyone else's. The letters carry no health information: the class
 //! type's name, the local time with its zone named, and where.
 
 pub mod letter;
@@ -223,8 +226,12 @@ pub enum Outcome {
     Skipped(&'static str),
     /// Refused for good (the word is stored).
     Failed(&'static str),
-    /// Not now: retried with backoff (the reason is stored, without values).
+    /// Not now: retried with backoff (the reason is stored, without values),
+    /// and the queue behind it waits (the mail server or clients is down).
     Retry(String),
+    /// Not now for this notification alone: it waits out its own backoff
+    /// while the ones behind it go (the reason is stored, without values).
+    Defer(String),
 }
 
 /// What clients' refusal of `GetContact` means for a notification.
@@ -233,6 +240,11 @@ pub fn contact_refused(code: tonic::Code) -> Outcome {
         // Purged or deleted since: nobody to tell.
         tonic::Code::NotFound => Outcome::Skipped("client_not_found"),
         code if fitflow_outbox::command::is_permanent(code) => Outcome::Failed("refused"),
+        // Clients answered, but failed on this client's record: the others'
+        // contacts may well be read.
+        tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
+            Outcome::Defer(format!("GetContact: {code:?}"))
+        }
         code => Outcome::Retry(format!("GetContact: {code:?}")),
     }
 }
@@ -243,6 +255,13 @@ pub fn mail_refused(error: &MailError) -> Outcome {
         MailError::Recipient => Outcome::Skipped("invalid_address"),
         MailError::Message => Outcome::Failed("refused"),
         MailError::Smtp(failure) if failure.kind == "permanent" => Outcome::Failed("refused"),
+        // The server answered this message with "not now" (a full or
+        // greylisted mailbox); 421 closes the session for everyone.
+        MailError::Smtp(failure)
+            if failure.kind == "transient" && failure.code.as_deref() != Some("421") =>
+        {
+            Outcome::Defer(format!("mail: {error}"))
+        }
         // The settings, the server's load or its reachability: fixable
         // without touching the notification.
         MailError::Settings(_) | MailError::Smtp(_) | MailError::Busy => {
@@ -375,13 +394,23 @@ mod tests {
             contact_refused(tonic::Code::PermissionDenied),
             Outcome::Failed("refused")
         );
-        for code in [
-            tonic::Code::Unavailable,
-            tonic::Code::DeadlineExceeded,
-            tonic::Code::Internal,
-        ] {
+        for code in [tonic::Code::Unavailable, tonic::Code::DeadlineExceeded] {
             assert!(
                 matches!(contact_refused(code), Outcome::Retry(_)),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failure_on_one_clients_record_defers_that_notification_alone() {
+        for code in [
+            tonic::Code::Internal,
+            tonic::Code::Unknown,
+            tonic::Code::DataLoss,
+        ] {
+            assert!(
+                matches!(contact_refused(code), Outcome::Defer(_)),
                 "{code:?}"
             );
         }
@@ -398,12 +427,28 @@ mod tests {
             code: Some("550".to_owned()),
         });
         assert_eq!(mail_refused(&rejected), Outcome::Failed("refused"));
-        let later = MailError::Smtp(SmtpFailure {
+        let closing = MailError::Smtp(SmtpFailure {
             kind: "transient",
-            code: Some("451".to_owned()),
+            code: Some("421".to_owned()),
         });
-        assert!(matches!(mail_refused(&later), Outcome::Retry(_)));
+        assert!(matches!(mail_refused(&closing), Outcome::Retry(_)));
         assert!(matches!(mail_refused(&MailError::Busy), Outcome::Retry(_)));
+        let unreachable = MailError::Smtp(SmtpFailure {
+            kind: "connection",
+            code: None,
+        });
+        assert!(matches!(mail_refused(&unreachable), Outcome::Retry(_)));
+    }
+
+    #[test]
+    fn a_recipient_the_server_defers_defers_that_notification_alone() {
+        for code in ["450", "451", "452"] {
+            let later = MailError::Smtp(SmtpFailure {
+                kind: "transient",
+                code: Some(code.to_owned()),
+            });
+            assert!(matches!(mail_refused(&later), Outcome::Defer(_)), "{code}");
+        }
     }
 
     #[test]

@@ -129,7 +129,9 @@ impl Relay {
                         );
                         self.settle(&notification, "failed", why).await?;
                     }
-                    Outcome::Retry(reason) if notification.attempts + 1 >= MAX_ATTEMPTS => {
+                    Outcome::Retry(reason) | Outcome::Defer(reason)
+                        if notification.attempts + 1 >= MAX_ATTEMPTS =>
+                    {
                         tracing::error!(
                             notification_id = %notification.id,
                             %reason,
@@ -137,9 +139,29 @@ impl Relay {
                         );
                         self.settle(&notification, "failed", "gave_up").await?;
                     }
+                    Outcome::Defer(reason) => {
+                        let delay = super::retry_delay(
+                            u32::try_from(notification.attempts).unwrap_or_default(),
+                        );
+                        let mut tx = fitflow_db::system_tx(&self.system).await?;
+                        repo::notification_attempt_failed(
+                            &mut tx,
+                            notification.id,
+                            &reason,
+                            Some(delay),
+                        )
+                        .await?;
+                        tx.commit().await.map_err(fitflow_db::DbError::from)?;
+                        tracing::warn!(
+                            notification_id = %notification.id,
+                            %reason,
+                            retry_in = ?delay,
+                            "a client notification was deferred; the others go on"
+                        );
+                    }
                     Outcome::Retry(reason) => {
                         let mut tx = fitflow_db::system_tx(&self.system).await?;
-                        repo::notification_attempt_failed(&mut tx, notification.id, &reason)
+                        repo::notification_attempt_failed(&mut tx, notification.id, &reason, None)
                             .await?;
                         tx.commit().await.map_err(fitflow_db::DbError::from)?;
                         tracing::warn!(

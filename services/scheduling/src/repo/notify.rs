@@ -168,6 +168,7 @@ pub(crate) async fn pending_notifications(
          JOIN class_types c ON c.id = a.class_type_id \
          LEFT JOIN trainer_zones z ON z.trainer_id = n.trainer_id \
          WHERE n.status = 'pending' \
+           AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= now()) \
          ORDER BY n.created_at, n.id LIMIT $1",
     )
     .bind(limit)
@@ -195,18 +196,22 @@ pub(crate) async fn settle_notification(
     Ok(updated.rows_affected() == 1)
 }
 
-/// Counts a transient failure of a pending notification.
+/// Counts a transient failure of a pending notification; with `defer`, the
+/// relay leaves it until that long from now (without, it is due at once).
 pub(crate) async fn notification_attempt_failed(
     conn: &mut PgConnection,
     id: Uuid,
     error: &str,
+    defer: Option<std::time::Duration>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE appointment_notifications SET attempts = attempts + 1, last_error = $2 \
+        "UPDATE appointment_notifications SET attempts = attempts + 1, last_error = $2, \
+                next_attempt_at = now() + make_interval(secs => $3) \
          WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
     .bind(error)
+    .bind(defer.map(|delay| delay.as_secs_f64()))
     .execute(conn)
     .await?;
     Ok(())
