@@ -41,6 +41,7 @@ mod scheduling_attack;
 mod scheduling_billing;
 mod scheduling_calendar;
 mod scheduling_floods;
+mod scheduling_hostile;
 mod scheduling_mail;
 mod scheduling_rule_end;
 mod scheduling_series;

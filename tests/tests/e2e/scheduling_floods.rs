@@ -34,7 +34,7 @@ const FLOOD_MEMORY_BOUND_MIB: u64 = 256;
 const BYSTANDER_BOUND: Duration = Duration::from_secs(5);
 
 /// How a flood was answered, and what a bystander saw meanwhile.
-struct Outcome {
+pub(crate) struct Outcome {
     answers: HashMap<(Code, String), u64>,
     retry_hint_missing: u64,
     bystander: Vec<Duration>,
@@ -52,7 +52,7 @@ impl Outcome {
 
     /// As [`Self::assert_bounded_and_bystander_served`], where the flood may
     /// also be answered with the `also` refusals (code and reason).
-    fn assert_answered_as(&self, also: &[(Code, &str)]) {
+    pub(crate) fn assert_answered_as(&self, also: &[(Code, &str)]) {
         let slowest = self.bystander.iter().max().copied().unwrap_or_default();
         eprintln!(
             "flood answered {:?} in {:?}; bystander refused {:?}, slowest {slowest:?} of {}; memory +{} MiB",
@@ -102,11 +102,11 @@ impl Outcome {
 /// What the bystander reads during a flood: their class type, and when
 /// given, one of their appointments and their appointments' first page.
 #[derive(Clone, Copy)]
-struct Bystander<'a> {
-    token: &'a str,
-    class_type_id: &'a str,
+pub(crate) struct Bystander<'a> {
+    pub(crate) token: &'a str,
+    pub(crate) class_type_id: &'a str,
     /// One of the bystander's appointments and its start.
-    appointment: Option<(&'a str, DateTime<Utc>)>,
+    pub(crate) appointment: Option<(&'a str, DateTime<Utc>)>,
 }
 
 impl Bystander<'_> {
@@ -179,7 +179,7 @@ where
 }
 
 /// [`flood`], with the bystander's reads chosen.
-async fn flood_beside<F, Fut>(
+pub(crate) async fn flood_beside<F, Fut>(
     sandbox: &Sandbox,
     bystander: Bystander<'_>,
     callers: usize,

@@ -27,7 +27,7 @@ use crate::tenancy::trainer;
 use crate::tenancy_attack::decode_header;
 
 /// How long a test waits for the relay's mail.
-const MAIL_WAIT: Duration = Duration::from_secs(20);
+pub(crate) const MAIL_WAIT: Duration = Duration::from_secs(20);
 /// How long a test watches for a second copy that must not come.
 const QUIET: Duration = Duration::from_secs(3);
 /// What the test clients' records hold about their health (`full_client`).
@@ -35,7 +35,12 @@ const HEALTH_WORDS: &[&str] = &["asthma", "salbutamol", "peanuts", "10 km"];
 
 /// A client of the trainer whose `token` this is, with `email` (none when
 /// empty), an address in `province` and health information on file; its id.
-async fn client(sandbox: &Sandbox, token: &str, email: &str, province: Province) -> String {
+pub(crate) async fn client(
+    sandbox: &Sandbox,
+    token: &str,
+    email: &str,
+    province: Province,
+) -> String {
     let mut record = full_client("Zoé", "Roy", email, "");
     if province != Province::Qc {
         record.address = Some(PostalAddress {
@@ -52,7 +57,7 @@ async fn client(sandbox: &Sandbox, token: &str, email: &str, province: Province)
         .id
 }
 
-fn email() -> String {
+pub(crate) fn email() -> String {
     format!("client-{}@example.ca", uuid::Uuid::new_v4())
 }
 
@@ -85,7 +90,7 @@ async fn wait_for_mail(sandbox: &Sandbox, address: &str, words: &str) -> Vec<Rec
 }
 
 /// Books `class_type_id` at `start` for `client_id` with `request_id`.
-async fn book_with(
+pub(crate) async fn book_with(
     sandbox: &Sandbox,
     token: &str,
     class_type_id: &str,
@@ -132,7 +137,7 @@ async fn join(sandbox: &Sandbox, token: &str, appointment_id: &str, client_id: &
 
 /// The notifications recorded for `appointment_id`: (client, kind, status,
 /// outcome, attempts), read as the database owner.
-async fn notifications(
+pub(crate) async fn notifications(
     sandbox: &Sandbox,
     appointment_id: &str,
 ) -> Vec<(String, String, String, String, i32)> {

@@ -119,7 +119,7 @@ async fn cancel(
         .map(tonic::Response::into_inner)
 }
 
-async fn update(
+pub(crate) async fn update(
     sandbox: &Sandbox,
     token: &str,
     appointment: pb::Appointment,
@@ -143,7 +143,7 @@ async fn update(
         .map(tonic::Response::into_inner)
 }
 
-async fn get(sandbox: &Sandbox, token: &str, id: &str) -> pb::Appointment {
+pub(crate) async fn get(sandbox: &Sandbox, token: &str, id: &str) -> pb::Appointment {
     scheduling(sandbox)
         .get_appointment(bearer(
             pb::GetAppointmentRequest {

@@ -22,7 +22,11 @@ use crate::tenancy::{date, member, studio_profile, tenancy, trainer};
 
 /// A studio in Vancouver (three hours behind the trainer's Toronto),
 /// created by the user whose token this is.
-async fn vancouver_studio(sandbox: &Sandbox, token: &str, name: &str) -> tenancy_pb::Studio {
+pub(crate) async fn vancouver_studio(
+    sandbox: &Sandbox,
+    token: &str,
+    name: &str,
+) -> tenancy_pb::Studio {
     let mut profile = studio_profile(name, "");
     profile.time_zone = "America/Vancouver".into();
     tenancy(sandbox, "gateway")
@@ -41,12 +45,12 @@ async fn vancouver_studio(sandbox: &Sandbox, token: &str, name: &str) -> tenancy
 }
 
 /// Today in Vancouver.
-fn vancouver_today() -> NaiveDate {
+pub(crate) fn vancouver_today() -> NaiveDate {
     Utc::now().with_timezone(&Vancouver).date_naive()
 }
 
 /// `hour`:`minute` local time in Vancouver on `day`.
-fn vancouver(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
+pub(crate) fn vancouver(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
     Vancouver
         .from_local_datetime(&day.and_hms_opt(hour, minute, 0).unwrap())
         .single()
@@ -56,7 +60,7 @@ fn vancouver(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
 
 /// The studio invites the trainer from today and the trainer accepts; the
 /// contract ends on `last_day` when given.
-async fn contract(
+pub(crate) async fn contract(
     sandbox: &Sandbox,
     owner_token: &str,
     trainer_token: &str,
@@ -111,7 +115,7 @@ async fn contract(
     }
 }
 
-async fn book_at(
+pub(crate) async fn book_at(
     sandbox: &Sandbox,
     token: &str,
     class_type_id: &str,
@@ -140,7 +144,7 @@ async fn book_at(
 /// A client as a roster shows them: first name, last name, status.
 type Shown<'a> = (&'a str, &'a str, i32);
 
-fn roster_request(studio_id: &str, from: DateTime<Utc>) -> pb::ListStudioRosterRequest {
+pub(crate) fn roster_request(studio_id: &str, from: DateTime<Utc>) -> pb::ListStudioRosterRequest {
     pb::ListStudioRosterRequest {
         studio_id: studio_id.into(),
         start_time: at(from),
@@ -149,7 +153,7 @@ fn roster_request(studio_id: &str, from: DateTime<Utc>) -> pb::ListStudioRosterR
     }
 }
 
-async fn roster(
+pub(crate) async fn roster(
     sandbox: &Sandbox,
     token: &str,
     request: pb::ListStudioRosterRequest,
@@ -161,7 +165,12 @@ async fn roster(
 }
 
 /// A client named `first` `last` of the trainer whose token this is.
-async fn named_client(sandbox: &Sandbox, token: &str, first: &str, last: &str) -> String {
+pub(crate) async fn named_client(
+    sandbox: &Sandbox,
+    token: &str,
+    first: &str,
+    last: &str,
+) -> String {
     ClientsServiceClient::new(sandbox.channel("clients", "gateway"))
         .create_client(bearer(
             clients_pb::CreateClientRequest {
@@ -537,7 +546,7 @@ async fn a_studios_managers_see_its_roster_by_name_and_nothing_of_the_trainers_o
     assert_eq!(roster_views(&sandbox, &hidden, &owner_id, 0).await, 0);
 }
 
-async fn set_policy_of(
+pub(crate) async fn set_policy_of(
     sandbox: &Sandbox,
     token: &str,
     studio_id: &str,
@@ -562,7 +571,7 @@ async fn set_policy_of(
         .map(|response| response.into_inner().policy.expect("policy"))
 }
 
-async fn policy_of(
+pub(crate) async fn policy_of(
     sandbox: &Sandbox,
     token: &str,
     studio_id: &str,

@@ -1,0 +1,592 @@
+//! Scheduling attacked after sessions at studios (issue 11): a studio's
+//! session moved to a day no contract covers, a client's notice the mail
+//! server keeps deferring, hostile input on the studio RPCs (control
+//! characters, instants outside the calendar, forged and foreign page
+//! tokens, other studios' owners), and 500 concurrent rosters over a month
+//! of sessions while the trainer reads their own. Whatever the input, no
+//! RPC answers INTERNAL and nothing is written by a refused request.
+
+use chrono::{Datelike as _, Duration, NaiveDate};
+use fitflow_e2e::{Sandbox, bearer};
+use fitflow_proto::scheduling as pb;
+use fitflow_proto::types::Province;
+use prost_types::Timestamp;
+use tonic::Code;
+
+use crate::identity_support::{reason, violated_fields};
+use crate::scheduling::{EVERYONE, at, cad, class_type, client_of, next_year, scheduling};
+use crate::scheduling_floods::{Bystander, flood_beside};
+use crate::scheduling_mail::{MAIL_WAIT, book_with, client, email, notifications};
+use crate::scheduling_series::{get, update};
+use crate::scheduling_studios::{
+    book_at, contract, named_client, policy_of, roster, roster_request, set_policy_of, vancouver,
+    vancouver_studio, vancouver_today,
+};
+use crate::tenancy::{member, trainer};
+
+/// `day`'s weekday as `google.type.DayOfWeek` counts it (Monday = 1).
+fn weekday(day: NaiveDate) -> i32 {
+    i32::try_from(day.weekday().number_from_monday()).expect("a weekday")
+}
+
+/// A series at the studio of `count` sessions of `class_type_id` for
+/// `client_id`, from `first` at `hour`:00 Vancouver time, on `days`.
+#[allow(clippy::too_many_arguments)]
+async fn series_at(
+    sandbox: &Sandbox,
+    token: &str,
+    (class_type_id, client_id, studio_id): (&str, &str, &str),
+    first: NaiveDate,
+    hour: u32,
+    days: Vec<i32>,
+    count: i32,
+) -> Result<pb::BookSeriesResponse, tonic::Status> {
+    scheduling(sandbox)
+        .book_series(bearer(
+            pb::BookSeriesRequest {
+                appointment: Some(pb::Appointment {
+                    class_type_id: class_type_id.into(),
+                    start_time: at(vancouver(first, hour, 0)),
+                    client_id: client_id.into(),
+                    studio_id: studio_id.into(),
+                    ..Default::default()
+                }),
+                time_zone: "America/Vancouver".into(),
+                rule: Some(pb::WeeklyRule {
+                    days,
+                    interval_weeks: 1,
+                    count,
+                    ..Default::default()
+                }),
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+            token,
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn a_session_at_a_studio_is_never_moved_to_a_day_no_contract_covers() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, trainer_email, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let studio = vancouver_studio(&sandbox, &owner_token, "Studio Kits").await;
+    let last_day = vancouver_today() + Duration::days(60);
+    contract(
+        &sandbox,
+        &owner_token,
+        &trainer_token,
+        &studio.id,
+        &trainer_email,
+        Some(last_day),
+    )
+    .await;
+    let session = class_type(&sandbox, &trainer_token, pb::ClassCategory::Individual, 1).await;
+    let client = client_of(&sandbox, &trainer_token).await;
+    let booked = book_at(
+        &sandbox,
+        &trainer_token,
+        &session.id,
+        vancouver(last_day - Duration::days(10), 9, 0),
+        &client,
+        &studio.id,
+    )
+    .await
+    .expect("a session inside the contract");
+
+    let mut past_the_end = booked.clone();
+    past_the_end.start_time = at(vancouver(last_day + Duration::days(1), 9, 0));
+    let refused = update(
+        &sandbox,
+        &trainer_token,
+        past_the_end,
+        &["start_time"],
+        pb::SeriesScope::This,
+    )
+    .await
+    .expect_err("moved to the day after the contract");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&refused), "NO_STUDIO_CONTRACT");
+    assert_eq!(
+        get(&sandbox, &trainer_token, &booked.id).await.start_time,
+        booked.start_time,
+        "nothing moved"
+    );
+    // 22:30 in Vancouver on the last day is the next day in UTC: the
+    // studio's zone dates it, so the contract still covers it.
+    let mut last_evening = booked.clone();
+    last_evening.start_time = at(vancouver(last_day, 22, 30));
+    let moved = update(
+        &sandbox,
+        &trainer_token,
+        last_evening.clone(),
+        &["start_time"],
+        pb::SeriesScope::This,
+    )
+    .await
+    .expect("moved to the contract's last evening");
+    assert_eq!(
+        moved.appointment.expect("appointment").start_time,
+        last_evening.start_time
+    );
+
+    // Three weekly sessions inside the contract; shifting them a week
+    // later pushes the last one past it, so none moves.
+    let first = last_day - Duration::days(20);
+    let series = series_at(
+        &sandbox,
+        &trainer_token,
+        (&session.id, &client, &studio.id),
+        first,
+        7,
+        vec![weekday(first)],
+        3,
+    )
+    .await
+    .expect("three weeks inside the contract");
+    let mut shifted = series.appointments[0].clone();
+    shifted.start_time = at(vancouver(first + Duration::days(7), 7, 0));
+    let refused = update(
+        &sandbox,
+        &trainer_token,
+        shifted,
+        &["start_time"],
+        pb::SeriesScope::ThisAndFollowing,
+    )
+    .await
+    .expect_err("the last occurrence would fall after the contract");
+    assert_eq!(reason(&refused), "NO_STUDIO_CONTRACT");
+    assert!(
+        refused
+            .message()
+            .contains(&(last_day + Duration::days(1)).to_string()),
+        "the refusal names the date: {}",
+        refused.message()
+    );
+    for occurrence in &series.appointments {
+        assert_eq!(
+            get(&sandbox, &trainer_token, &occurrence.id)
+                .await
+                .start_time,
+            occurrence.start_time,
+            "nothing of the series moved"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_notice_the_mail_server_keeps_deferring_does_not_hold_back_the_ones_behind_it() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let ana = trainer(&sandbox, "Ana").await;
+    let deferred_address = format!(
+        "{}{}@example.ca",
+        fitflow_testkit::GREYLISTED,
+        uuid::Uuid::new_v4()
+    );
+    let deferred = client(&sandbox, &ana.2, &deferred_address, Province::On).await;
+    let address = email();
+    let zoe = client(&sandbox, &ana.2, &address, Province::On).await;
+    let individual = class_type(&sandbox, &ana.2, pb::ClassCategory::Individual, 1).await;
+    let poisoned = book_with(
+        &sandbox,
+        &ana.2,
+        &individual.id,
+        next_year(5, 3, 15),
+        &deferred,
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("book the client whose mail is deferred");
+    // Once it has failed, it heads the queue.
+    fitflow_testkit::eventually("the deferred notice was tried", MAIL_WAIT, async || {
+        notifications(&sandbox, &poisoned.id)
+            .await
+            .iter()
+            .any(|(_, _, _, _, attempts)| *attempts >= 1)
+    })
+    .await;
+    let behind = book_with(
+        &sandbox,
+        &ana.2,
+        &individual.id,
+        next_year(5, 4, 15),
+        &zoe,
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await
+    .expect("book a client whose mail goes through");
+    sandbox
+        .mail
+        .wait_for(&address, 1, MAIL_WAIT)
+        .await
+        .first()
+        .expect("the notice behind the deferred one was mailed");
+    let settled = notifications(&sandbox, &behind.id).await;
+    assert_eq!(settled[0].2, "sent", "{settled:?}");
+    let still = notifications(&sandbox, &poisoned.id).await;
+    assert_eq!(still[0].2, "pending", "retried on its own: {still:?}");
+    assert!(sandbox.mail.received_by(&deferred_address).is_empty());
+}
+
+/// Instants outside what a Timestamp may name, or malformed.
+fn bad_instants() -> Vec<Timestamp> {
+    vec![
+        Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        },
+        Timestamp {
+            seconds: i64::MIN,
+            nanos: 0,
+        },
+        // Year 0 and year 10000.
+        Timestamp {
+            seconds: -62_167_219_200,
+            nanos: 0,
+        },
+        Timestamp {
+            seconds: 253_402_300_800,
+            nanos: 0,
+        },
+        Timestamp {
+            seconds: 1_900_000_000,
+            nanos: -1,
+        },
+        Timestamp {
+            seconds: 1_900_000_000,
+            nanos: 1_000_000_000,
+        },
+    ]
+}
+
+/// Strings no id, token or etag may hold.
+const HOSTILE_TEXT: &[&str] = &[
+    "\u{0}",
+    "6f1c2d1e-0000-4000-8000-00000000000\u{0}",
+    "\u{1b}[31m",
+    "line\r\nbreak",
+    "\u{202e}",
+    "\u{7f}",
+];
+
+#[tokio::test]
+async fn the_studio_rpcs_refuse_control_characters_bad_instants_and_foreign_tokens_and_leak_nothing()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, trainer_email, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, owner_email, owner_token) = member(&sandbox, "Olivia").await;
+    let (_, rival_email, rival_token) = member(&sandbox, "Rita").await;
+    let studio = vancouver_studio(&sandbox, &owner_token, "Studio Kits").await;
+    let rival_studio = vancouver_studio(&sandbox, &rival_token, "Studio Rival").await;
+    contract(
+        &sandbox,
+        &owner_token,
+        &trainer_token,
+        &studio.id,
+        &trainer_email,
+        None,
+    )
+    .await;
+    let individual = class_type(&sandbox, &trainer_token, pb::ClassCategory::Individual, 1).await;
+    let zoe = named_client(&sandbox, &trainer_token, "Zoé", "Roy").await;
+    let day = vancouver_today() + Duration::days(3);
+    for hour in [8, 10] {
+        book_at(
+            &sandbox,
+            &trainer_token,
+            &individual.id,
+            vancouver(day, hour, 0),
+            &zoe,
+            &studio.id,
+        )
+        .await
+        .expect("a session at the studio");
+    }
+    sandbox.structure_settled().await;
+    let owner_token = sandbox.login(&owner_email).await.access_token;
+    let rival_token = sandbox.login(&rival_email).await.access_token;
+    let from = vancouver(day, 0, 0);
+
+    // Control characters in the studio id and the page token.
+    for text in HOSTILE_TEXT {
+        let mut request = roster_request(&studio.id, from);
+        request.studio_id = (*text).into();
+        let refused = roster(&sandbox, &owner_token, request)
+            .await
+            .expect_err("a hostile studio id");
+        assert_eq!(violated_fields(&refused), ["studio_id"], "{text:?}");
+        let mut request = roster_request(&studio.id, from);
+        request.page_token = (*text).into();
+        let refused = roster(&sandbox, &owner_token, request)
+            .await
+            .expect_err("a hostile page token");
+        assert_eq!(violated_fields(&refused), ["page_token"], "{text:?}");
+        let refused = set_policy_of(&sandbox, &owner_token, text, 24, "10", "10")
+            .await
+            .expect_err("a hostile policy studio id");
+        assert_eq!(violated_fields(&refused), ["policy.studio_id"], "{text:?}");
+        let refused = policy_of(&sandbox, &owner_token, text)
+            .await
+            .expect_err("a hostile studio id read");
+        assert_eq!(violated_fields(&refused), ["studio_id"], "{text:?}");
+        let refused = book_at(
+            &sandbox,
+            &trainer_token,
+            &individual.id,
+            vancouver(day, 14, 0),
+            &zoe,
+            text,
+        )
+        .await
+        .expect_err("a hostile booking studio id");
+        assert_eq!(
+            violated_fields(&refused),
+            ["appointment.studio_id"],
+            "{text:?}"
+        );
+    }
+    // Instants outside the calendar or malformed, at either end.
+    for instant in bad_instants() {
+        let mut request = roster_request(&studio.id, from);
+        request.start_time = Some(instant);
+        let refused = roster(&sandbox, &owner_token, request)
+            .await
+            .expect_err("a bad start");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{instant:?}");
+        assert!(
+            violated_fields(&refused).contains(&"start_time".to_owned()),
+            "{instant:?}: {refused:?}"
+        );
+        let mut request = roster_request(&studio.id, from);
+        request.end_time = Some(instant);
+        let refused = roster(&sandbox, &owner_token, request)
+            .await
+            .expect_err("a bad end");
+        assert_eq!(violated_fields(&refused), ["end_time"], "{instant:?}");
+        let refused = scheduling(&sandbox)
+            .book_appointment(bearer(
+                pb::BookAppointmentRequest {
+                    appointment: Some(pb::Appointment {
+                        class_type_id: individual.id.clone(),
+                        start_time: Some(instant),
+                        client_id: zoe.clone(),
+                        studio_id: studio.id.clone(),
+                        ..Default::default()
+                    }),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &trainer_token,
+            ))
+            .await
+            .expect_err("a booking at a bad instant");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{instant:?}");
+    }
+    // The last hour of the calendar: an hour-long session starting there
+    // would end in year 10000, which no Timestamp reader takes.
+    let refused = book_at(
+        &sandbox,
+        &trainer_token,
+        &individual.id,
+        chrono::DateTime::from_timestamp(253_402_297_200, 0).expect("9999-12-31T23:00Z"),
+        &zoe,
+        &studio.id,
+    )
+    .await
+    .expect_err("a session ending after the calendar");
+    assert_eq!(violated_fields(&refused), ["appointment.start_time"]);
+    let mut first_day = roster_request(&studio.id, from);
+    first_day.start_time = Some(Timestamp {
+        seconds: -62_135_596_800,
+        nanos: 0,
+    });
+    first_day.end_time = Some(Timestamp {
+        seconds: -62_135_596_800 + 86_400,
+        nanos: 0,
+    });
+    let empty = roster(&sandbox, &owner_token, first_day)
+        .await
+        .expect("the first day of the calendar");
+    assert!(empty.sessions.is_empty());
+    let mut last_day = roster_request(&studio.id, from);
+    last_day.start_time = Some(Timestamp {
+        seconds: 253_402_300_799 - 86_400,
+        nanos: 0,
+    });
+    last_day.end_time = Some(Timestamp {
+        seconds: 253_402_300_799,
+        nanos: 999_999_999,
+    });
+    let empty = roster(&sandbox, &owner_token, last_day)
+        .await
+        .expect("the last day of the calendar");
+    assert!(empty.sessions.is_empty());
+
+    // Page tokens: forged, truncated, of another filter or another caller.
+    let mut first = roster_request(&studio.id, from);
+    first.page_size = 1;
+    let page = roster(&sandbox, &owner_token, first.clone())
+        .await
+        .expect("page one");
+    assert!(!page.next_page_token.is_empty());
+    let token = page.next_page_token;
+    let mut flipped = token.clone().into_bytes();
+    flipped[token.len() / 2] = if flipped[token.len() / 2] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let forged = [
+        token[..token.len() / 2].to_owned(),
+        String::from_utf8(flipped).expect("ascii"),
+        format!("{token}{token}"),
+        "A".repeat(4096),
+    ];
+    for bad in forged {
+        let mut next = first.clone();
+        next.page_token = bad;
+        let refused = roster(&sandbox, &owner_token, next)
+            .await
+            .expect_err("a forged token");
+        assert_eq!(violated_fields(&refused), ["page_token"]);
+    }
+    let mut other_window = first.clone();
+    other_window.page_token = token.clone();
+    other_window.end_time = at(from + Duration::days(30));
+    let refused = roster(&sandbox, &owner_token, other_window)
+        .await
+        .expect_err("replayed on another window");
+    assert_eq!(violated_fields(&refused), ["page_token"]);
+    let mut cancelled_too = first.clone();
+    cancelled_too.page_token = token.clone();
+    cancelled_too.show_cancelled = true;
+    let refused = roster(&sandbox, &owner_token, cancelled_too)
+        .await
+        .expect_err("replayed with cancelled sessions");
+    assert_eq!(violated_fields(&refused), ["page_token"]);
+    let mut their_own = roster_request(&rival_studio.id, from);
+    their_own.page_size = 1;
+    their_own.page_token = token;
+    let refused = roster(&sandbox, &rival_token, their_own)
+        .await
+        .expect_err("another caller's token");
+    assert_eq!(violated_fields(&refused), ["page_token"]);
+
+    // Another studio's owner gets the same answer for this studio and for
+    // one that does not exist, for the roster and the policy alike.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for studio_id in [&studio.id, &unknown] {
+        let refused = roster(&sandbox, &rival_token, roster_request(studio_id, from))
+            .await
+            .expect_err("not their studio");
+        assert_eq!(
+            (refused.code(), reason(&refused)),
+            (Code::PermissionDenied, "STUDIO_NOT_MANAGED".to_owned())
+        );
+        let refused = set_policy_of(&sandbox, &rival_token, studio_id, 48, "99", "99")
+            .await
+            .expect_err("not their studio's policy");
+        assert_eq!(
+            (refused.code(), reason(&refused)),
+            (Code::PermissionDenied, "STUDIO_NOT_MANAGED".to_owned())
+        );
+    }
+    let refused = policy_of(&sandbox, &rival_token, &studio.id)
+        .await
+        .expect_err("nothing was set by anyone");
+    assert_eq!(reason(&refused), "NO_STUDIO_POLICY");
+    // A studio owner is no trainer: their own policy and appointments are
+    // nobody's, and the trainer's are out of reach.
+    let refused = scheduling(&sandbox)
+        .set_cancellation_policy(bearer(
+            pb::SetCancellationPolicyRequest {
+                policy: Some(pb::CancellationPolicy {
+                    trainer_id: trainer_email.clone(),
+                    late_cancel_hours: 1,
+                    late_cancel_fee: cad("1"),
+                    no_show_fee: cad("1"),
+                    ..Default::default()
+                }),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect_err("an email is no trainer id");
+    assert_eq!(violated_fields(&refused), ["policy.trainer_id"]);
+}
+
+#[tokio::test]
+async fn five_hundred_concurrent_rosters_of_a_busy_month_are_served_or_refused_for_load_and_the_trainer_is_served()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, trainer_email, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, owner_email, owner_token) = member(&sandbox, "Olivia").await;
+    let studio = vancouver_studio(&sandbox, &owner_token, "Studio Kits").await;
+    contract(
+        &sandbox,
+        &owner_token,
+        &trainer_token,
+        &studio.id,
+        &trainer_email,
+        None,
+    )
+    .await;
+    let individual = class_type(&sandbox, &trainer_token, pb::ClassCategory::Individual, 1).await;
+    // Ten clients, each seen daily for a month at their own hour: 310
+    // sessions, every page of 100 naming all ten.
+    let first = vancouver_today() + Duration::days(1);
+    let mut one_of_them = None;
+    for index in 0..10_u32 {
+        let client = named_client(&sandbox, &trainer_token, "Client", &format!("N{index}")).await;
+        let booked = series_at(
+            &sandbox,
+            &trainer_token,
+            (&individual.id, &client, &studio.id),
+            first,
+            6 + index,
+            (1..=7).collect(),
+            31,
+        )
+        .await
+        .expect("a month of daily sessions");
+        one_of_them.get_or_insert((
+            booked.appointments[0].id.clone(),
+            booked.appointments[0].start_time,
+        ));
+    }
+    sandbox.structure_settled().await;
+    let owner_token = sandbox.login(&owner_email).await.access_token;
+    let from = vancouver(first, 0, 0);
+    let (appointment_id, start) = one_of_them.expect("a session");
+    let start = start.expect("a start");
+    let start = chrono::DateTime::from_timestamp(start.seconds, 0).expect("an instant");
+    let class_type_id = individual.id.clone();
+    let bystander = Bystander {
+        token: &trainer_token,
+        class_type_id: &class_type_id,
+        appointment: Some((&appointment_id, start)),
+    };
+    let request = {
+        let mut request = roster_request(&studio.id, from);
+        request.page_size = 100;
+        request
+    };
+    let outcome = flood_beside(&sandbox, bystander, 500, |mut api| {
+        let request = request.clone();
+        let token = owner_token.clone();
+        async move {
+            let page = api
+                .list_studio_roster(bearer(request, &token))
+                .await?
+                .into_inner();
+            assert_eq!(page.sessions.len(), 100, "a full page");
+            Ok(())
+        }
+    })
+    .await;
+    outcome.assert_answered_as(&[]);
+}
