@@ -322,6 +322,7 @@ pub fn free_slots(query: &SlotQuery<'_>) -> Vec<Slot> {
                 if start >= query.from
                     && start < query.to
                     && end <= window_end_at
+                    && crate::domain::ends_in_calendar(end)
                     && clear_of_busy(query, start, end)
                 {
                     slots.push(Slot { start, end, local });
@@ -429,6 +430,27 @@ mod tests {
             .iter()
             .map(|slot| slot.start.format("%m-%d %H:%M").to_string())
             .collect()
+    }
+
+    #[test]
+    fn no_slot_is_offered_that_would_end_after_the_last_instant_of_year_9999() {
+        // 9999-12-31 is a Friday; an hour from 23:00 would end in year 10000,
+        // which BookAppointment refuses.
+        let rules = [weekly(Weekday::Fri, "22:00", "24:00")];
+        let slots = free_slots(&query(
+            chrono_tz::UTC,
+            "9999-12-31",
+            "9999-12-31",
+            60,
+            0,
+            &rules,
+            &[],
+            &[],
+        ));
+        assert_eq!(
+            local(&slots),
+            ["12-31 22:00", "12-31 22:15", "12-31 22:30", "12-31 22:45"]
+        );
     }
 
     #[test]
