@@ -3,7 +3,9 @@
 //! the pending notifications oldest first and settles each in the
 //! transaction of its audit event. A transient failure (clients or the mail
 //! server unreachable) stops the round and backs off, so notifications keep
-//! their order; after [`super::MAX_ATTEMPTS`] the notification is given up.
+//! their order; a failure of one notification alone defers it by its own
+//! backoff and the round goes on. After [`super::MAX_ATTEMPTS`] the
+//! notification is given up.
 
 use std::time::Duration;
 
