@@ -590,3 +590,543 @@ async fn five_hundred_concurrent_rosters_of_a_busy_month_are_served_or_refused_f
     .await;
     outcome.assert_answered_as(&[]);
 }
+
+/// The ids a probe aims at: a trainer's, or ones that exist nowhere.
+struct Target {
+    trainer: String,
+    appointment: String,
+    class: String,
+    class_type: String,
+    rule: String,
+    exception: String,
+    client: String,
+}
+
+impl Target {
+    fn nowhere() -> Self {
+        let new = || uuid::Uuid::new_v4().to_string();
+        Self {
+            trainer: new(),
+            appointment: new(),
+            class: new(),
+            class_type: new(),
+            rule: new(),
+            exception: new(),
+            client: new(),
+        }
+    }
+
+    fn ids(&self) -> [&str; 7] {
+        [
+            &self.trainer,
+            &self.appointment,
+            &self.class,
+            &self.class_type,
+            &self.rule,
+            &self.exception,
+            &self.client,
+        ]
+    }
+}
+
+/// How a call was answered: its code and reason, and for an answer
+/// whether it named any of the target's ids.
+type Answer = (&'static str, Code, String, bool);
+
+fn answer<T: std::fmt::Debug>(
+    rpc: &'static str,
+    target: &Target,
+    result: Result<tonic::Response<T>, tonic::Status>,
+) -> Answer {
+    match result {
+        Ok(response) => {
+            let shown = format!("{:?}", response.get_ref());
+            let leaks = target.ids().iter().any(|id| shown.contains(id));
+            (rpc, Code::Ok, String::new(), leaks)
+        }
+        Err(status) => (rpc, status.code(), reason(&status), false),
+    }
+}
+
+/// Every trainer-facing scheduling RPC aimed at `target`'s ids with `token`.
+async fn probe(sandbox: &Sandbox, token: &str, target: &Target) -> Vec<Answer> {
+    let mut api = scheduling(sandbox);
+    let week = next_year(3, 1, 9);
+    let mut answers = Vec::new();
+    let appointment_id = || target.appointment.clone();
+    answers.push(answer(
+        "GetAppointment",
+        target,
+        api.get_appointment(bearer(
+            pb::GetAppointmentRequest {
+                appointment_id: appointment_id(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "CancelAppointment",
+        target,
+        api.cancel_appointment(bearer(
+            pb::CancelAppointmentRequest {
+                appointment_id: appointment_id(),
+                reason: "mine now".into(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "UpdateAppointment",
+        target,
+        api.update_appointment(bearer(
+            pb::UpdateAppointmentRequest {
+                appointment: Some(pb::Appointment {
+                    id: appointment_id(),
+                    start_time: at(week + Duration::hours(3)),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["start_time".into()],
+                }),
+                etag: "\"x\"".into(),
+                scope: pb::SeriesScope::This as i32,
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "CompleteAppointment",
+        target,
+        api.complete_appointment(bearer(
+            pb::CompleteAppointmentRequest {
+                appointment_id: appointment_id(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "MarkNoShow",
+        target,
+        api.mark_no_show(bearer(
+            pb::MarkNoShowRequest {
+                appointment_id: appointment_id(),
+                etag: String::new(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "WaiveFee",
+        target,
+        api.waive_fee(bearer(
+            pb::WaiveFeeRequest {
+                appointment_id: appointment_id(),
+                reason: "goodwill".into(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "JoinClass",
+        target,
+        api.join_class(bearer(
+            pb::JoinClassRequest {
+                appointment_id: target.class.clone(),
+                client_id: target.client.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "LeaveClass",
+        target,
+        api.leave_class(bearer(
+            pb::LeaveClassRequest {
+                appointment_id: target.class.clone(),
+                client_id: target.client.clone(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "ListParticipants",
+        target,
+        api.list_participants(bearer(
+            pb::ListParticipantsRequest {
+                appointment_id: target.class.clone(),
+                show_cancelled: true,
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "GetClassType",
+        target,
+        api.get_class_type(bearer(
+            pb::GetClassTypeRequest {
+                class_type_id: target.class_type.clone(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "ListClassTypes",
+        target,
+        api.list_class_types(bearer(
+            pb::ListClassTypesRequest {
+                trainer_id: target.trainer.clone(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "BookAppointment",
+        target,
+        api.book_appointment(bearer(
+            pb::BookAppointmentRequest {
+                appointment: Some(pb::Appointment {
+                    class_type_id: target.class_type.clone(),
+                    start_time: at(week + Duration::hours(5)),
+                    client_id: target.client.clone(),
+                    ..Default::default()
+                }),
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "ListAppointments",
+        target,
+        api.list_appointments(bearer(
+            pb::ListAppointmentsRequest {
+                trainer_id: target.trainer.clone(),
+                start_time: at(week - Duration::days(1)),
+                end_time: at(week + Duration::days(7)),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "GetCancellationPolicy",
+        target,
+        api.get_cancellation_policy(bearer(
+            pb::GetCancellationPolicyRequest {
+                trainer_id: target.trainer.clone(),
+                studio_id: String::new(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "SetCancellationPolicy",
+        target,
+        api.set_cancellation_policy(bearer(
+            pb::SetCancellationPolicyRequest {
+                policy: Some(pb::CancellationPolicy {
+                    trainer_id: target.trainer.clone(),
+                    late_cancel_hours: 168,
+                    late_cancel_fee: cad("999"),
+                    no_show_fee: cad("999"),
+                    ..Default::default()
+                }),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "ListAvailabilityRules",
+        target,
+        api.list_availability_rules(bearer(
+            pb::ListAvailabilityRulesRequest {
+                trainer_id: target.trainer.clone(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "DeleteAvailabilityRule",
+        target,
+        api.delete_availability_rule(bearer(
+            pb::DeleteAvailabilityRuleRequest {
+                rule_id: target.rule.clone(),
+                etag: String::new(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "EndAvailabilityRule",
+        target,
+        api.end_availability_rule(bearer(
+            pb::EndAvailabilityRuleRequest {
+                rule_id: target.rule.clone(),
+                effective_until: crate::scheduling_slots::date(week.date_naive()),
+                etag: "\"x\"".into(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "ListAvailabilityExceptions",
+        target,
+        api.list_availability_exceptions(bearer(
+            pb::ListAvailabilityExceptionsRequest {
+                trainer_id: target.trainer.clone(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "DeleteAvailabilityException",
+        target,
+        api.delete_availability_exception(bearer(
+            pb::DeleteAvailabilityExceptionRequest {
+                exception_id: target.exception.clone(),
+                etag: String::new(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "ListFreeSlots",
+        target,
+        api.list_free_slots(bearer(
+            pb::ListFreeSlotsRequest {
+                trainer_id: target.trainer.clone(),
+                class_type_id: target.class_type.clone(),
+                start_time: at(week),
+                end_time: at(week + Duration::days(7)),
+                buffer_minutes: 0,
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "GetSchedulingSettings",
+        target,
+        api.get_scheduling_settings(bearer(
+            pb::GetSchedulingSettingsRequest {
+                trainer_id: target.trainer.clone(),
+            },
+            token,
+        ))
+        .await,
+    ));
+    answers.push(answer(
+        "UpdateSchedulingSettings",
+        target,
+        api.update_scheduling_settings(bearer(
+            pb::UpdateSchedulingSettingsRequest {
+                settings: Some(pb::SchedulingSettings {
+                    trainer_id: target.trainer.clone(),
+                    default_buffer_minutes: 240,
+                    ..Default::default()
+                }),
+                update_mask: None,
+            },
+            token,
+        ))
+        .await,
+    ));
+    let export = api
+        .export_trainer_calendar(bearer(
+            pb::ExportTrainerCalendarRequest {
+                trainer_id: target.trainer.clone(),
+                start_time: at(week - Duration::days(1)),
+                end_time: at(week + Duration::days(7)),
+            },
+            token,
+        ))
+        .await;
+    let first_chunk = match export {
+        Ok(stream) => stream
+            .into_inner()
+            .message()
+            .await
+            .map(|chunk| tonic::Response::new(chunk.map(|chunk| chunk.data.len()))),
+        Err(status) => Err(status),
+    };
+    answers.push(answer("ExportTrainerCalendar", target, first_chunk));
+    answers
+}
+
+#[tokio::test]
+async fn another_trainer_and_a_studio_owner_get_the_same_refusals_for_a_trainers_ids_as_for_ids_that_exist_nowhere()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (ana_id, _, ana_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, mallory_token) = trainer(&sandbox, "Mallory").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    vancouver_studio(&sandbox, &owner_token, "Studio Olivia").await;
+    let individual = class_type(&sandbox, &ana_token, pb::ClassCategory::Individual, 1).await;
+    let group = class_type(&sandbox, &ana_token, pb::ClassCategory::Group, 5).await;
+    let client = client_of(&sandbox, &ana_token).await;
+    let start = next_year(3, 2, 15);
+    let appointment = crate::scheduling::book(&sandbox, &ana_token, &individual.id, start, &client)
+        .await
+        .expect("Ana's session");
+    let class = crate::scheduling::book(
+        &sandbox,
+        &ana_token,
+        &group.id,
+        start + Duration::hours(2),
+        "",
+    )
+    .await
+    .expect("Ana's class");
+    crate::scheduling::join(&sandbox, &ana_token, &class.id, &client)
+        .await
+        .expect("the client joins");
+    let rule = crate::scheduling_slots::create_rule(
+        &sandbox,
+        &ana_token,
+        crate::scheduling_slots::rule(
+            fitflow_proto::google::r#type::DayOfWeek::Monday,
+            (9, 0),
+            (17, 0),
+            vancouver_today(),
+            None,
+        ),
+    )
+    .await
+    .expect("Ana's rule");
+    let exception = crate::scheduling_slots::create_exception(
+        &sandbox,
+        &ana_token,
+        pb::AvailabilityException {
+            kind: pb::AvailabilityExceptionKind::TimeOff as i32,
+            start_date: crate::scheduling_slots::date(start.date_naive()),
+            end_date: crate::scheduling_slots::date(start.date_naive()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let victim = Target {
+        trainer: ana_id,
+        appointment: appointment.id.clone(),
+        class: class.id.clone(),
+        class_type: individual.id.clone(),
+        rule: rule.id.clone(),
+        exception: exception.id.clone(),
+        client: client.clone(),
+    };
+    sandbox.structure_settled().await;
+    for (who, token) in [
+        ("another trainer", &mallory_token),
+        ("a studio owner", &owner_token),
+    ] {
+        let aimed = probe(&sandbox, token, &victim).await;
+        let blind = probe(&sandbox, token, &Target::nowhere()).await;
+        for (at_victim, at_nothing) in aimed.iter().zip(&blind) {
+            assert_eq!(at_victim, at_nothing, "{who}: a victim's ids vs none");
+            let (rpc, code, _, leaks) = at_victim;
+            assert!(!leaks, "{who}: {rpc} named the victim");
+            assert_ne!(*code, Code::Internal, "{who}: {rpc}");
+        }
+    }
+    // Nothing of Ana's changed.
+    let after = get(&sandbox, &ana_token, &appointment.id).await;
+    assert_eq!(after.etag, appointment.etag);
+    let policy = scheduling(&sandbox)
+        .get_cancellation_policy(bearer(
+            pb::GetCancellationPolicyRequest::default(),
+            &ana_token,
+        ))
+        .await
+        .expect("Ana's policy")
+        .into_inner()
+        .policy
+        .expect("policy");
+    assert_ne!(policy.late_cancel_hours, 168);
+
+    // The internal RPCs answer their peers alone, whatever token is sent.
+    let attendance = |peer: &str| {
+        let mut api = pb::scheduling_service_client::SchedulingServiceClient::new(
+            sandbox.channel(crate::scheduling::SCHEDULING, peer),
+        );
+        let request = bearer(
+            pb::GetAttendanceRequest {
+                appointment_id: appointment.id.clone(),
+                client_id: client.clone(),
+            },
+            &ana_token,
+        );
+        async move { api.get_attendance(request).await }
+    };
+    for peer in ["gateway", "clients", "tenancy"] {
+        let refused = attendance(peer)
+            .await
+            .expect_err("not an attendance reader");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{peer}");
+    }
+    for peer in ["gateway", "documentation", "billing"] {
+        let refused = pb::scheduling_service_client::SchedulingServiceClient::new(
+            sandbox.channel(crate::scheduling::SCHEDULING, peer),
+        )
+        .export_client_appointments(bearer(
+            pb::ExportClientAppointmentsRequest {
+                client_id: client.clone(),
+            },
+            &ana_token,
+        ))
+        .await
+        .expect_err("not the clients service");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{peer}");
+    }
+    for peer in ["gateway", "documentation", "clients"] {
+        let mut api = pb::scheduling_service_client::SchedulingServiceClient::new(
+            sandbox.channel(crate::scheduling::SCHEDULING, peer),
+        );
+        let refused = api
+            .set_payment_status(bearer(
+                pb::SetPaymentStatusRequest {
+                    appointment_id: appointment.id.clone(),
+                    client_id: client.clone(),
+                    status: pb::PaymentStatus::Paid as i32,
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &ana_token,
+            ))
+            .await
+            .expect_err("not billing");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{peer}");
+        let refused = api
+            .list_billable_appointments(bearer(
+                crate::scheduling_billing::next_days(&victim.trainer),
+                &ana_token,
+            ))
+            .await
+            .expect_err("not billing");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{peer}");
+    }
+}
