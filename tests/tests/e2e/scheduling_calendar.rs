@@ -60,7 +60,7 @@ async fn named_class_type(
 
 /// The whole `.ics` file of `trainer_id`'s appointments in [from, to), and
 /// the access event's id from its first chunk.
-async fn export(
+pub(crate) async fn export(
     sandbox: &Sandbox,
     token: &str,
     trainer_id: &str,

@@ -1130,3 +1130,191 @@ async fn another_trainer_and_a_studio_owner_get_the_same_refusals_for_a_trainers
         assert_eq!(refused.code(), Code::PermissionDenied, "{peer}");
     }
 }
+
+/// `text` (RFC 3339) as an instant.
+fn instant(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("an instant")
+        .with_timezone(&chrono::Utc)
+}
+
+/// Not INTERNAL, whatever else.
+fn never_internal<T: std::fmt::Debug>(what: &str, result: &Result<T, tonic::Status>) {
+    if let Err(status) = result {
+        assert_ne!(status.code(), Code::Internal, "{what}: {status:?}");
+        assert_ne!(status.code(), Code::Unknown, "{what}: {status:?}");
+    }
+}
+
+#[tokio::test]
+async fn bookings_moves_lists_exports_and_billing_at_the_ends_of_the_calendar_are_answered_never_internal()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (ana_id, _, ana_token) = trainer(&sandbox, "Ana").await;
+    let individual = class_type(&sandbox, &ana_token, pb::ClassCategory::Individual, 1).await;
+    let client = client_of(&sandbox, &ana_token).await;
+    let book = |start: &str| {
+        crate::scheduling::book(
+            &sandbox,
+            &ana_token,
+            &individual.id,
+            instant(start),
+            &client,
+        )
+    };
+
+    // The last whole hour that ends within the calendar, and the first hour.
+    let last = book("9999-12-31T22:00:00Z")
+        .await
+        .expect("a session ending at 23:00 on 9999-12-31");
+    let first = book("0001-01-01T00:00:00Z").await;
+    never_internal("a session on 0001-01-01", &first);
+    // A series running off the end of the calendar, in the zone furthest
+    // ahead (UTC+14), and one from the first day in a zone whose offset
+    // then was not a whole number of minutes (local mean time).
+    for (start, zone) in [
+        ("9999-12-20T10:00:00Z", "Pacific/Kiritimati"),
+        ("0001-01-01T12:00:00Z", "America/St_Johns"),
+        ("9999-12-30T09:00:00Z", "Etc/GMT+12"),
+    ] {
+        let series = scheduling(&sandbox)
+            .book_series(bearer(
+                pb::BookSeriesRequest {
+                    appointment: Some(pb::Appointment {
+                        class_type_id: individual.id.clone(),
+                        start_time: at(instant(start)),
+                        client_id: client.clone(),
+                        ..Default::default()
+                    }),
+                    time_zone: zone.into(),
+                    rule: Some(pb::WeeklyRule {
+                        days: (1..=7).collect(),
+                        interval_weeks: 1,
+                        count: 31,
+                        ..Default::default()
+                    }),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &ana_token,
+            ))
+            .await;
+        never_internal(&format!("a series from {start} in {zone}"), &series);
+    }
+    // Moved to the last hour: it would end in year 10000.
+    let mut late = last.clone();
+    late.start_time = at(instant("9999-12-31T23:30:00Z"));
+    let refused = update(
+        &sandbox,
+        &ana_token,
+        late,
+        &["start_time"],
+        pb::SeriesScope::This,
+    )
+    .await
+    .expect_err("a move past the calendar");
+    assert_eq!(violated_fields(&refused), ["appointment.start_time"]);
+
+    // Lists and exports over the first and last days.
+    for (from, to) in [
+        ("9999-12-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+        ("0001-01-01T00:00:00Z", "0001-02-01T00:00:00Z"),
+    ] {
+        let listed = scheduling(&sandbox)
+            .list_appointments(bearer(
+                pb::ListAppointmentsRequest {
+                    start_time: at(instant(from)),
+                    end_time: at(instant(to)),
+                    page_size: 100,
+                    ..Default::default()
+                },
+                &ana_token,
+            ))
+            .await;
+        never_internal(&format!("appointments {from}..{to}"), &listed);
+        let exported = crate::scheduling_calendar::export(
+            &sandbox,
+            &ana_token,
+            "",
+            instant(from),
+            instant(to),
+        )
+        .await;
+        never_internal(&format!("export {from}..{to}"), &exported);
+    }
+    let december = scheduling(&sandbox)
+        .list_appointments(bearer(
+            pb::ListAppointmentsRequest {
+                start_time: at(instant("9999-12-01T00:00:00Z")),
+                end_time: at(instant("9999-12-31T23:59:59Z")),
+                page_size: 100,
+                ..Default::default()
+            },
+            &ana_token,
+        ))
+        .await
+        .expect("the last month")
+        .into_inner();
+    assert!(
+        december
+            .appointments
+            .iter()
+            .any(|appointment| appointment.id == last.id)
+    );
+    assert!(
+        december.appointments.iter().all(|appointment| appointment
+            .end_time
+            .is_some_and(|end| end.seconds <= 253_402_300_799)),
+        "no session ends after the calendar"
+    );
+    let (ics, _) = crate::scheduling_calendar::export(
+        &sandbox,
+        &ana_token,
+        "",
+        instant("9999-12-01T00:00:00Z"),
+        instant("9999-12-31T23:59:59Z"),
+    )
+    .await
+    .expect("the last month's export");
+    assert!(String::from_utf8_lossy(&ics).contains("99991231T"));
+
+    // Billing's dates at both ends.
+    for (start, end) in [
+        (
+            NaiveDate::from_ymd_opt(9999, 12, 1),
+            NaiveDate::from_ymd_opt(9999, 12, 31),
+        ),
+        (
+            NaiveDate::from_ymd_opt(1, 1, 1),
+            NaiveDate::from_ymd_opt(1, 1, 31),
+        ),
+    ] {
+        let (start, end) = (start.expect("date"), end.expect("date"));
+        let billable = crate::scheduling_billing::as_billing(&sandbox)
+            .list_billable_appointments(bearer(
+                pb::ListBillableAppointmentsRequest {
+                    trainer_id: ana_id.clone(),
+                    start_date: crate::scheduling_billing::date(start),
+                    end_date: crate::scheduling_billing::date(end),
+                    page_size: 0,
+                    page_token: String::new(),
+                },
+                &ana_token,
+            ))
+            .await;
+        never_internal(&format!("billable {start}..{end}"), &billable);
+    }
+    // Cancelling the last session works out its late-cancel window.
+    let cancelled = scheduling(&sandbox)
+        .cancel_appointment(bearer(
+            pb::CancelAppointmentRequest {
+                appointment_id: last.id.clone(),
+                reason: "the end of time".into(),
+                etag: String::new(),
+                ..Default::default()
+            },
+            &ana_token,
+        ))
+        .await;
+    never_internal("cancel the last session", &cancelled);
+}
