@@ -1318,3 +1318,354 @@ async fn bookings_moves_lists_exports_and_billing_at_the_ends_of_the_calendar_ar
         .await;
     never_internal("cancel the last session", &cancelled);
 }
+
+/// Control characters no single-line field and no free text may hold.
+const CONTROL: &[&str] = &["\u{0}", "a\u{1b}[31m", "\u{7f}", "x\u{85}y"];
+
+/// INVALID_ARGUMENT naming `field`.
+fn refused_on<T: std::fmt::Debug>(
+    what: &str,
+    field: &str,
+    result: Result<tonic::Response<T>, tonic::Status>,
+) {
+    let status = result.expect_err(what);
+    assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
+    assert!(
+        violated_fields(&status).iter().any(|found| found == field),
+        "{what}: {field} not in {:?}",
+        violated_fields(&status)
+    );
+}
+
+#[tokio::test]
+async fn control_characters_in_reasons_etags_zones_ids_and_tokens_of_every_rpc_are_refused_by_field_and_write_nothing()
+ {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, ana_token) = trainer(&sandbox, "Ana").await;
+    let individual = class_type(&sandbox, &ana_token, pb::ClassCategory::Individual, 1).await;
+    let group = class_type(&sandbox, &ana_token, pb::ClassCategory::Group, 5).await;
+    let client = client_of(&sandbox, &ana_token).await;
+    let start = next_year(4, 6, 15);
+    let appointment = crate::scheduling::book(&sandbox, &ana_token, &individual.id, start, &client)
+        .await
+        .expect("a session");
+    let class = crate::scheduling::book(
+        &sandbox,
+        &ana_token,
+        &group.id,
+        start + Duration::hours(2),
+        "",
+    )
+    .await
+    .expect("a class");
+    let rule = crate::scheduling_slots::create_rule(
+        &sandbox,
+        &ana_token,
+        crate::scheduling_slots::rule(
+            fitflow_proto::google::r#type::DayOfWeek::Tuesday,
+            (9, 0),
+            (12, 0),
+            vancouver_today(),
+            None,
+        ),
+    )
+    .await
+    .expect("a rule");
+    let peer = |name: &str| {
+        pb::scheduling_service_client::SchedulingServiceClient::new(
+            sandbox.channel(crate::scheduling::SCHEDULING, name),
+        )
+    };
+    let mut api = scheduling(&sandbox);
+    for text in CONTROL {
+        let text = (*text).to_owned();
+        let what = |rpc: &str| format!("{rpc} with {text:?}");
+        refused_on(
+            &what("CancelAppointment.reason"),
+            "reason",
+            api.cancel_appointment(bearer(
+                pb::CancelAppointmentRequest {
+                    appointment_id: appointment.id.clone(),
+                    reason: text.clone(),
+                    ..Default::default()
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("CancelAppointment.etag"),
+            "etag",
+            api.cancel_appointment(bearer(
+                pb::CancelAppointmentRequest {
+                    appointment_id: appointment.id.clone(),
+                    reason: "ill".into(),
+                    etag: text.clone(),
+                    ..Default::default()
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("WaiveFee.reason"),
+            "reason",
+            api.waive_fee(bearer(
+                pb::WaiveFeeRequest {
+                    appointment_id: appointment.id.clone(),
+                    reason: text.clone(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        let mut moved = appointment.clone();
+        moved.location_details = text.clone();
+        refused_on(
+            &what("UpdateAppointment.location_details"),
+            "appointment.location_details",
+            update(
+                &sandbox,
+                &ana_token,
+                moved,
+                &["location_details"],
+                pb::SeriesScope::This,
+            )
+            .await
+            .map(tonic::Response::new),
+        );
+        let mut stale = appointment.clone();
+        stale.etag = text.clone();
+        stale.start_time = at(start + Duration::hours(1));
+        refused_on(
+            &what("UpdateAppointment.etag"),
+            "etag",
+            update(
+                &sandbox,
+                &ana_token,
+                stale,
+                &["start_time"],
+                pb::SeriesScope::This,
+            )
+            .await
+            .map(tonic::Response::new),
+        );
+        refused_on(
+            &what("CompleteAppointment.etag"),
+            "etag",
+            api.complete_appointment(bearer(
+                pb::CompleteAppointmentRequest {
+                    appointment_id: appointment.id.clone(),
+                    etag: text.clone(),
+                    ..Default::default()
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("MarkNoShow.etag"),
+            "etag",
+            api.mark_no_show(bearer(
+                pb::MarkNoShowRequest {
+                    appointment_id: appointment.id.clone(),
+                    etag: text.clone(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("BookSeries.time_zone"),
+            "time_zone",
+            api.book_series(bearer(
+                pb::BookSeriesRequest {
+                    appointment: Some(pb::Appointment {
+                        class_type_id: individual.id.clone(),
+                        start_time: at(start + Duration::days(1)),
+                        client_id: client.clone(),
+                        ..Default::default()
+                    }),
+                    time_zone: format!("America/Toronto{text}"),
+                    rule: Some(pb::WeeklyRule {
+                        days: vec![1],
+                        interval_weeks: 1,
+                        count: 2,
+                        ..Default::default()
+                    }),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("JoinClass.client_id"),
+            "client_id",
+            api.join_class(bearer(
+                pb::JoinClassRequest {
+                    appointment_id: class.id.clone(),
+                    client_id: text.clone(),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("JoinClass.request_id"),
+            "request_id",
+            api.join_class(bearer(
+                pb::JoinClassRequest {
+                    appointment_id: class.id.clone(),
+                    client_id: client.clone(),
+                    request_id: text.clone(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("LeaveClass.appointment_id"),
+            "appointment_id",
+            api.leave_class(bearer(
+                pb::LeaveClassRequest {
+                    appointment_id: text.clone(),
+                    client_id: client.clone(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("ListAppointments.page_token"),
+            "page_token",
+            api.list_appointments(bearer(
+                pb::ListAppointmentsRequest {
+                    start_time: at(start - Duration::days(1)),
+                    end_time: at(start + Duration::days(1)),
+                    page_token: text.clone(),
+                    ..Default::default()
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("ListClassTypes.page_token"),
+            "page_token",
+            api.list_class_types(bearer(
+                pb::ListClassTypesRequest {
+                    page_token: text.clone(),
+                    ..Default::default()
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("GetSchedulingSettings.trainer_id"),
+            "trainer_id",
+            api.get_scheduling_settings(bearer(
+                pb::GetSchedulingSettingsRequest {
+                    trainer_id: text.clone(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("UpdateSchedulingSettings.etag"),
+            "settings.etag",
+            api.update_scheduling_settings(bearer(
+                pb::UpdateSchedulingSettingsRequest {
+                    settings: Some(pb::SchedulingSettings {
+                        default_buffer_minutes: 30,
+                        etag: text.clone(),
+                        ..Default::default()
+                    }),
+                    update_mask: None,
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("EndAvailabilityRule.etag"),
+            "etag",
+            api.end_availability_rule(bearer(
+                pb::EndAvailabilityRuleRequest {
+                    rule_id: rule.id.clone(),
+                    effective_until: crate::scheduling_slots::date(
+                        vancouver_today() + Duration::days(30),
+                    ),
+                    etag: text.clone(),
+                },
+                &ana_token,
+            ))
+            .await,
+        );
+        refused_on(
+            &what("GetAttendance.client_id"),
+            "client_id",
+            peer("documentation")
+                .get_attendance(tonic::Request::new(pb::GetAttendanceRequest {
+                    appointment_id: appointment.id.clone(),
+                    client_id: text.clone(),
+                }))
+                .await,
+        );
+        refused_on(
+            &what("SetPaymentStatus.request_id"),
+            "request_id",
+            peer("billing")
+                .set_payment_status(tonic::Request::new(pb::SetPaymentStatusRequest {
+                    appointment_id: appointment.id.clone(),
+                    client_id: client.clone(),
+                    status: pb::PaymentStatus::Paid as i32,
+                    request_id: text.clone(),
+                }))
+                .await,
+        );
+        refused_on(
+            &what("ExportClientAppointments.client_id"),
+            "client_id",
+            peer("clients")
+                .export_client_appointments(tonic::Request::new(
+                    pb::ExportClientAppointmentsRequest {
+                        client_id: text.clone(),
+                    },
+                ))
+                .await,
+        );
+    }
+    // Nothing was written: the session, the class and the rule are as made.
+    let after = get(&sandbox, &ana_token, &appointment.id).await;
+    assert_eq!(after.etag, appointment.etag);
+    assert_eq!(after.status, pb::AppointmentStatus::Scheduled as i32);
+    let participants = api
+        .list_participants(bearer(
+            pb::ListParticipantsRequest {
+                appointment_id: class.id.clone(),
+                show_cancelled: true,
+            },
+            &ana_token,
+        ))
+        .await
+        .expect("participants")
+        .into_inner()
+        .participants;
+    assert!(participants.is_empty());
+    let settings = api
+        .get_scheduling_settings(bearer(
+            pb::GetSchedulingSettingsRequest::default(),
+            &ana_token,
+        ))
+        .await
+        .expect("settings")
+        .into_inner()
+        .settings
+        .expect("settings");
+    assert_eq!(settings.default_buffer_minutes, 0);
+}
