@@ -1669,3 +1669,51 @@ async fn control_characters_in_reasons_etags_zones_ids_and_tokens_of_every_rpc_a
         .expect("settings");
     assert_eq!(settings.default_buffer_minutes, 0);
 }
+
+#[tokio::test]
+async fn clients_roster_names_refuses_malformed_or_oversized_id_lists_and_unsigned_callers_even_from_scheduling()
+ {
+    use fitflow_proto::clients as clients_pb;
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, owner_email, owner_token) = member(&sandbox, "Olivia").await;
+    let studio = vancouver_studio(&sandbox, &owner_token, "Studio Kits").await;
+    let zoe = named_client(&sandbox, &trainer_token, "Zoé", "Roy").await;
+    sandbox.structure_settled().await;
+    let owner_token = sandbox.login(&owner_email).await.access_token;
+    let mut names = clients_pb::clients_service_client::ClientsServiceClient::new(
+        sandbox.channel("clients", crate::scheduling::SCHEDULING),
+    );
+    let ask = |studio_id: &str, client_ids: Vec<String>| clients_pb::ListRosterNamesRequest {
+        studio_id: studio_id.into(),
+        client_ids,
+    };
+    let many: Vec<String> = (0..501).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for (request, field) in [
+        (ask(&studio.id, vec![]), "client_ids"),
+        (ask(&studio.id, many), "client_ids"),
+        (ask(&studio.id, vec!["\u{0}".into()]), "client_ids[0]"),
+        (
+            ask(&studio.id, vec![zoe.clone(), zoe.clone()]),
+            "client_ids[1]",
+        ),
+        (ask("\u{0}", vec![zoe.clone()]), "studio_id"),
+    ] {
+        let refused = names
+            .list_roster_names(bearer(request, &owner_token))
+            .await
+            .expect_err("malformed");
+        assert_eq!(violated_fields(&refused), [field], "{refused:?}");
+    }
+    let unsigned = names
+        .list_roster_names(tonic::Request::new(ask(&studio.id, vec![zoe.clone()])))
+        .await
+        .expect_err("no user token");
+    assert_eq!(unsigned.code(), Code::Unauthenticated);
+    let forged = names
+        .list_roster_names(bearer(ask(&studio.id, vec![zoe.clone()]), "not.a.token"))
+        .await
+        .expect_err("a forged token");
+    assert_eq!(forged.code(), Code::Unauthenticated);
+}
