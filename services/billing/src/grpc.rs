@@ -233,6 +233,7 @@ fn remittance_out(view: RemittanceView) -> pb::TaxRemittance {
         quick_method: row.quick_method,
         quick_method_base: row.quick_method_base.map(money),
         quick_method_remittance: row.quick_method_remittance.map(money),
+        quick_method_credit: row.quick_method_credit.map(money),
         establishment_province: row
             .establishment_province
             .as_deref()

@@ -738,6 +738,7 @@ pub(crate) struct RemittanceRow {
     pub quick_method: bool,
     pub quick_method_base: Option<Decimal>,
     pub quick_method_remittance: Option<Decimal>,
+    pub quick_method_credit: Option<Decimal>,
     pub establishment_province: Option<String>,
     pub filed_on: Option<NaiveDate>,
     pub filing_reference: String,
@@ -750,8 +751,8 @@ pub(crate) struct RemittanceRow {
 
 const REMITTANCE_COLUMNS: &str = "id, trainer_id, kind, period_start, period_end, status, \
      gross_revenue, taxable_revenue, tax_collected, input_tax_credits, net_tax, quick_method, \
-     quick_method_base, quick_method_remittance, establishment_province, filed_on, \
-     filing_reference, paid_on, payment_reference, version, created_at, calculated_at";
+     quick_method_base, quick_method_remittance, quick_method_credit, establishment_province, \
+     filed_on, filing_reference, paid_on, payment_reference, version, created_at, calculated_at";
 
 /// Serialises a trainer's calculations of one tax for the transaction.
 pub(crate) async fn lock_remittances(
@@ -813,11 +814,12 @@ pub(crate) async fn upsert_remittance(
     sqlx::query(
         "INSERT INTO tax_remittances (id, trainer_id, kind, period_start, period_end, \
          gross_revenue, taxable_revenue, tax_collected, input_tax_credits, net_tax, quick_method, \
-         quick_method_base, quick_method_remittance, establishment_province) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         quick_method_base, quick_method_remittance, establishment_province, quick_method_credit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (id) DO UPDATE SET gross_revenue = $6, taxable_revenue = $7, \
          tax_collected = $8, input_tax_credits = $9, net_tax = $10, quick_method = $11, \
          quick_method_base = $12, quick_method_remittance = $13, establishment_province = $14, \
+         quick_method_credit = $15, \
          calculated_at = now(), version = tax_remittances.version + 1 \
          WHERE tax_remittances.status = 'calculated'",
     )
@@ -835,9 +837,33 @@ pub(crate) async fn upsert_remittance(
     .bind(row.quick_method_base)
     .bind(row.quick_method_remittance)
     .bind(&row.establishment_province)
+    .bind(row.quick_method_credit)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The quick-method bases of a trainer's `kind` remittances whose periods
+/// end in [year_start, before): the fiscal year's supplies that have
+/// already used the quick method's credit ceiling.
+pub(crate) async fn earlier_quick_bases(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    kind: &str,
+    year_start: NaiveDate,
+    before: NaiveDate,
+) -> Result<Decimal, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(quick_method_base), 0) FROM tax_remittances \
+         WHERE trainer_id = $1 AND kind = $2 AND quick_method \
+           AND period_end >= $3 AND period_end < $4",
+    )
+    .bind(trainer_id)
+    .bind(kind)
+    .bind(year_start)
+    .bind(before)
+    .fetch_one(conn)
+    .await
 }
 
 /// Records the filing of a calculated remittance.
