@@ -23,8 +23,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::invoices::{Idempotency, InvoiceView, commit, user};
-use crate::repo::{self, InvoiceRow, LineRow};
 use crate::packs;
+use crate::repo::{self, InvoiceRow, LineRow};
 use crate::schedule::{self, Charge, ItemKey, MAX_DRAFT_LINES};
 use crate::{BillingError, Invoicing, SERVICE};
 
@@ -213,8 +213,10 @@ impl Invoicing {
         for (pack, before) in packs.iter().zip(used_before) {
             if pack.used != before {
                 repo::set_used(&mut tx, pack.id, pack.used).await?;
-                crate::pack_sales::record_used(&mut tx, principal, issuer_id, pack.id, before, pack.used)
-                    .await?;
+                crate::pack_sales::record_used(
+                    &mut tx, principal, issuer_id, pack.id, before, pack.used,
+                )
+                .await?;
             }
         }
         let view = Self::view(&mut tx, id).await?;

@@ -319,9 +319,13 @@ fn pack_sale(
         &format!("{at}.pack_expires_on"),
         line.pack_expires_on.as_ref(),
     );
-    if !(line.quantity.is_empty() || fitflow_api::money::decimal(&line.quantity) == Some(Decimal::ONE))
+    if !(line.quantity.is_empty()
+        || fitflow_api::money::decimal(&line.quantity) == Some(Decimal::ONE))
     {
-        violations.add(format!("{at}.quantity"), "must be 1 on a line selling a pack");
+        violations.add(
+            format!("{at}.quantity"),
+            "must be 1 on a line selling a pack",
+        );
     }
     if !line.appointment_id.is_empty() {
         violations.add(
@@ -1568,7 +1572,12 @@ impl BillingService for BillingGrpc {
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
         let size = page_size(&mut violations, request.page_size, MAX_INVOICES_PAGE);
         let caller = Caller::User(principal.clone());
-        let filter = [request.issuer_id.as_bytes(), b"/", request.client_id.as_bytes()].concat();
+        let filter = [
+            request.issuer_id.as_bytes(),
+            b"/",
+            request.client_id.as_bytes(),
+        ]
+        .concat();
         let query = PageQuery {
             method: "/fitflow.billing.v1.BillingService/ListSessionPacks",
             caller: &caller,

@@ -155,9 +155,8 @@ impl Invoicing {
             i64::from(page_size) + 1,
         )
         .await?;
-        let next = fitflow_api::page::split_page(&mut rows, page_size, |row| {
-            (row.expires_on, row.id)
-        });
+        let next =
+            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.expires_on, row.id));
         let access = AuditEventBuilder::new(SERVICE, Action::Read, "session_packs", client_id)
             .actor_user(principal.user_id)
             .tenant(issuer_id)

@@ -82,7 +82,11 @@ fn balances(packs: &[pb::SessionPack]) -> Vec<(i32, i32, i32, i32)> {
         .collect()
 }
 
-fn draft_request(client_id: &str, first: NaiveDate, last: NaiveDate) -> pb::DraftClientInvoiceRequest {
+fn draft_request(
+    client_id: &str,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> pb::DraftClientInvoiceRequest {
     pb::DraftClientInvoiceRequest {
         client_id: client_id.into(),
         start_date: date(first),
@@ -138,8 +142,7 @@ struct Practice {
 
 async fn practice(sandbox: &Sandbox) -> Practice {
     let ana = trainer(sandbox, "Ana").await;
-    let individual =
-        class_type(sandbox, &ana.2, scheduling_pb::ClassCategory::Individual, 1).await;
+    let individual = class_type(sandbox, &ana.2, scheduling_pb::ClassCategory::Individual, 1).await;
     let zoe = client_of(sandbox, &ana.2).await;
     Practice {
         ana,
@@ -174,8 +177,7 @@ async fn pack_rows_over_their_sessions(sandbox: &Sandbox) -> i64 {
 }
 
 #[tokio::test]
-async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft_gives_them_back()
-{
+async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft_gives_them_back() {
     let sandbox = Sandbox::new().await;
     let _stack = sandbox.start(STACK).await;
     let office = practice(&sandbox).await;
@@ -211,7 +213,10 @@ async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft
         vec![(3, 0, 3, pb::SessionPackState::Active as i32)]
     );
     let pack = packs[0].clone();
-    assert_eq!((pack.invoice_id.as_str(), pack.line_position), (sale.id.as_str(), 1));
+    assert_eq!(
+        (pack.invoice_id.as_str(), pack.line_position),
+        (sale.id.as_str(), 1)
+    );
     assert_eq!(pack.expires_on, date(expires_on));
 
     let mut held = Vec::new();
@@ -248,7 +253,11 @@ async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft
     );
     assert_eq!(drafted.subtotal.as_ref().unwrap().amount, "85.00");
     assert_eq!(
-        balances(&list_packs(&sandbox, token, "", &office.zoe).await.expect("list")),
+        balances(
+            &list_packs(&sandbox, token, "", &office.zoe)
+                .await
+                .expect("list")
+        ),
         vec![(3, 3, 0, pb::SessionPackState::Active as i32)]
     );
 
@@ -275,7 +284,10 @@ async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft
         ))
         .await
         .expect_err("a drawn session billed");
-    assert_eq!(violated_fields(&refused), vec!["invoice.lines[0].unit_price"]);
+    assert_eq!(
+        violated_fields(&refused),
+        vec!["invoice.lines[0].unit_price"]
+    );
     let updated = billing(&sandbox, "gateway")
         .update_invoice(bearer(
             pb::UpdateInvoiceRequest {
@@ -302,14 +314,24 @@ async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft
         ]
     );
     assert_eq!(
-        balances(&list_packs(&sandbox, token, "", &office.zoe).await.expect("list")),
+        balances(
+            &list_packs(&sandbox, token, "", &office.zoe)
+                .await
+                .expect("list")
+        ),
         vec![(3, 2, 1, pb::SessionPackState::Active as i32)]
     );
 
     // Voiding the draft gives back every session it drew.
-    void(&sandbox, token, &updated).await.expect("void the draft");
+    void(&sandbox, token, &updated)
+        .await
+        .expect("void the draft");
     assert_eq!(
-        balances(&list_packs(&sandbox, token, "", &office.zoe).await.expect("list")),
+        balances(
+            &list_packs(&sandbox, token, "", &office.zoe)
+                .await
+                .expect("list")
+        ),
         vec![(3, 0, 3, pb::SessionPackState::Active as i32)]
     );
 
@@ -326,7 +348,10 @@ async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft
         exported.extend(message.session_packs);
     }
     assert_eq!(
-        exported.iter().map(|pack| pack.id.clone()).collect::<Vec<_>>(),
+        exported
+            .iter()
+            .map(|pack| pack.id.clone())
+            .collect::<Vec<_>>(),
         vec![pack.id.clone()]
     );
 
@@ -334,16 +359,17 @@ async fn a_pack_of_three_draws_three_of_four_held_sessions_and_voiding_the_draft
     // sessions are billed again.
     void(&sandbox, token, &sale).await.expect("void the sale");
     assert_eq!(
-        balances(&list_packs(&sandbox, token, "", &office.zoe).await.expect("list")),
+        balances(
+            &list_packs(&sandbox, token, "", &office.zoe)
+                .await
+                .expect("list")
+        ),
         vec![(3, 0, 3, pb::SessionPackState::Cancelled as i32)]
     );
     let billed = draft_from_schedule(&sandbox, token, next_days_of(&office.zoe))
         .await
         .expect("billed");
-    assert_eq!(
-        draws(&billed),
-        vec![(String::new(), "85.00".to_owned()); 4]
-    );
+    assert_eq!(draws(&billed), vec![(String::new(), "85.00".to_owned()); 4]);
 }
 
 #[tokio::test]
@@ -361,7 +387,11 @@ async fn an_expired_pack_draws_nothing_and_a_credit_note_sells_no_pack() {
         .expect("draft");
     assert_eq!(draws(&drafted), vec![(String::new(), "85.00".to_owned())]);
     assert_eq!(
-        balances(&list_packs(&sandbox, token, "", &office.zoe).await.expect("list")),
+        balances(
+            &list_packs(&sandbox, token, "", &office.zoe)
+                .await
+                .expect("list")
+        ),
         vec![(5, 0, 5, pb::SessionPackState::Active as i32)]
     );
 
@@ -401,7 +431,10 @@ async fn an_expired_pack_draws_nothing_and_a_credit_note_sells_no_pack() {
     .expect_err("bad pack lines");
     assert_eq!(
         violated_fields(&bad),
-        vec!["invoice.lines[0].quantity", "invoice.lines[1].pack_sessions"]
+        vec![
+            "invoice.lines[0].quantity",
+            "invoice.lines[1].pack_sessions"
+        ]
     );
 }
 
@@ -468,7 +501,11 @@ async fn another_trainers_token_neither_lists_nor_draws_a_clients_packs() {
         .expect_err("scheduling's certificate");
     assert_eq!(wrong_peer.code(), Code::PermissionDenied);
     assert_eq!(
-        balances(&list_packs(&sandbox, token, "", &office.zoe).await.expect("list")),
+        balances(
+            &list_packs(&sandbox, token, "", &office.zoe)
+                .await
+                .expect("list")
+        ),
         vec![(3, 0, 3, pb::SessionPackState::Active as i32)]
     );
 }
@@ -491,8 +528,14 @@ async fn twenty_concurrent_drafts_never_draw_more_sessions_than_the_pack_holds()
     // claim no item in common and meet only at the pack.
     let mut days = Vec::new();
     for day in 0..20 {
-        let (_, local) =
-            held_session(&sandbox, &token, &office.class_type_id, &office.zoe, 2 + 24 * day).await;
+        let (_, local) = held_session(
+            &sandbox,
+            &token,
+            &office.class_type_id,
+            &office.zoe,
+            2 + 24 * day,
+        )
+        .await;
         days.push(local);
     }
     days.sort();
@@ -514,7 +557,11 @@ async fn twenty_concurrent_drafts_never_draw_more_sessions_than_the_pack_holds()
     let drawn = lines.iter().filter(|(pack, _)| !pack.is_empty()).count();
     assert_eq!(drawn, 5, "{lines:?}");
     assert_eq!(
-        balances(&list_packs(&sandbox, &token, "", &office.zoe).await.expect("list")),
+        balances(
+            &list_packs(&sandbox, &token, "", &office.zoe)
+                .await
+                .expect("list")
+        ),
         vec![(5, 5, 0, pb::SessionPackState::Active as i32)]
     );
     assert_eq!(pack_rows_over_their_sessions(&sandbox).await, 0);

@@ -120,7 +120,9 @@ pub(super) async fn next_message(
             None => break,
         }
     }
-    if message.invoices.is_empty() && message.payments.is_empty() && message.session_packs.is_empty()
+    if message.invoices.is_empty()
+        && message.payments.is_empty()
+        && message.session_packs.is_empty()
     {
         return None;
     }

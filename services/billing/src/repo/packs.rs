@@ -26,7 +26,10 @@ const PACK_COLUMNS: &str =
     "id, issuer_id, client_id, sessions, used, expires_on, invoice_id, position, state, created_at";
 
 /// Writes a pack just sold.
-pub(crate) async fn insert_pack(conn: &mut PgConnection, pack: &PackRow) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_pack(
+    conn: &mut PgConnection,
+    pack: &PackRow,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO session_packs (id, issuer_id, client_id, sessions, used, expires_on, \
          invoice_id, position, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -65,7 +68,11 @@ pub(crate) async fn lock_client_packs(
 }
 
 /// Sets how many sessions of pack `id` are drawn.
-pub(crate) async fn set_used(conn: &mut PgConnection, id: Uuid, used: i32) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_used(
+    conn: &mut PgConnection,
+    id: Uuid,
+    used: i32,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE session_packs SET used = $2 WHERE id = $1")
         .bind(id)
         .bind(used)
