@@ -566,3 +566,44 @@ async fn twenty_concurrent_drafts_never_draw_more_sessions_than_the_pack_holds()
     );
     assert_eq!(pack_rows_over_their_sessions(&sandbox).await, 0);
 }
+
+#[tokio::test]
+async fn the_clients_full_export_lists_the_packs_sold_to_them_with_their_balance() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(crate::clients_billing_export::EVERYONE).await;
+    let office = practice(&sandbox).await;
+    let token = &office.ana.2;
+    let sale = sell_pack(
+        &sandbox,
+        token,
+        &office.zoe,
+        3,
+        toronto_today() + Duration::days(30),
+    )
+    .await;
+    held_session(&sandbox, token, &office.class_type_id, &office.zoe, 2).await;
+    draft_from_schedule(&sandbox, token, next_days_of(&office.zoe))
+        .await
+        .expect("draw one session");
+
+    let document = crate::clients_billing_export::export(&sandbox, token, &office.zoe)
+        .await
+        .expect("export");
+    let packs = document["billing"]["sessionPacks"]
+        .as_array()
+        .expect("the packs");
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    assert_eq!(packs[0]["invoiceId"], serde_json::json!(sale.id));
+    assert_eq!(
+        (
+            &packs[0]["sessions"],
+            &packs[0]["used"],
+            &packs[0]["remaining"]
+        ),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(1),
+            &serde_json::json!(2)
+        )
+    );
+}
