@@ -3,11 +3,13 @@
 
 mod billed;
 mod exports;
+mod packs;
 mod payments;
 mod recipients;
 
 pub(crate) use billed::*;
 pub(crate) use exports::*;
+pub(crate) use packs::*;
 pub(crate) use payments::*;
 pub(crate) use recipients::*;
 
@@ -167,10 +169,17 @@ pub(crate) struct LineRow {
     /// What it charges for (`session`, `late_cancel`, `no_show`), with
     /// `appointment_id`.
     pub charge: Option<String>,
+    /// On a line selling a session pack: its sessions.
+    pub pack_sessions: Option<i32>,
+    /// On a line selling a session pack: its last local date.
+    pub pack_expires_on: Option<NaiveDate>,
+    /// On a drafted 0.00 line: the pack its session was drawn from.
+    pub drawn_pack_id: Option<Uuid>,
 }
 
 /// The columns of a [`LineRow`].
-const LINE_COLUMNS: &str = "position, description, quantity, unit_price, amount, province, treatment, appointment_id, charge";
+const LINE_COLUMNS: &str = "position, description, quantity, unit_price, amount, province, \
+     treatment, appointment_id, charge, pack_sessions, pack_expires_on, drawn_pack_id";
 
 /// An `invoice_taxes` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -212,8 +221,9 @@ pub(crate) async fn insert_lines(
     for line in lines {
         sqlx::query(
             "INSERT INTO invoice_lines (invoice_id, position, issuer_id, description, quantity, \
-             unit_price, amount, province, treatment, appointment_id, charge) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             unit_price, amount, province, treatment, appointment_id, charge, pack_sessions, \
+             pack_expires_on, drawn_pack_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(invoice_id)
         .bind(line.position)
@@ -226,6 +236,9 @@ pub(crate) async fn insert_lines(
         .bind(&line.treatment)
         .bind(line.appointment_id)
         .bind(&line.charge)
+        .bind(line.pack_sessions)
+        .bind(line.pack_expires_on)
+        .bind(line.drawn_pack_id)
         .execute(&mut *conn)
         .await?;
     }
