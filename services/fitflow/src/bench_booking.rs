@@ -312,9 +312,11 @@ pub(crate) async fn run(
     }
     let report = Tally::merge(started, workers).await?;
 
-    let outcomes = outcomes
-        .lock()
-        .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+    let outcomes = std::mem::take(
+        &mut *outcomes
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a worker panicked"))?,
+    );
     println!(
         "outcomes     {} confirmed, {} waitlisted, {} refused ({TRAINER_BUSY}), {} failed {:?}",
         outcomes.confirmed,
