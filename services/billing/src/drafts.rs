@@ -5,6 +5,11 @@
 //! items in its own transaction, in the order scheduling lists them (the
 //! same total order for every draft, so two drafts never wait on each
 //! other in a cycle), and an item another transaction holds is left out.
+//!
+//! A held session of a client who bought a session pack is drawn from the
+//! pack instead (a 0.00 line naming it): the draft locks the client's packs
+//! before it claims anything, so concurrent drafts draw one at a time and
+//! never more than a pack holds.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -18,8 +23,9 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::invoices::{Idempotency, InvoiceView, commit, user};
+use crate::packs;
 use crate::repo::{self, InvoiceRow, LineRow};
-use crate::schedule::{self, ItemKey, MAX_DRAFT_LINES};
+use crate::schedule::{self, Charge, ItemKey, MAX_DRAFT_LINES};
 use crate::{BillingError, Invoicing, SERVICE};
 
 /// A draft from the schedule as asked (validated).
@@ -38,6 +44,9 @@ pub(crate) struct ScheduleDraft {
 /// The stored line of a drafted item at `position`.
 fn line_row(position: usize, line: schedule::DraftLine) -> LineRow {
     LineRow {
+        pack_sessions: None,
+        pack_expires_on: None,
+        drawn_pack_id: None,
         position: i32::try_from(position).unwrap_or(i32::MAX),
         description: line.description,
         quantity: Decimal::ONE,
@@ -90,6 +99,29 @@ impl Invoicing {
             commit(tx).await?;
             return Ok(view);
         }
+        // The client's packs, locked before any claim (the order every
+        // draft, update and void takes): concurrent drafts draw one at a
+        // time, so `used` never exceeds `sessions`.
+        let sessions_listed = candidates
+            .iter()
+            .any(|item| item.key.charge == Charge::Session);
+        let mut packs: Vec<packs::Balance> = if sessions_listed {
+            repo::lock_client_packs(&mut tx, issuer_id, asked.client_id)
+                .await?
+                .into_iter()
+                .map(|row| packs::Balance {
+                    id: row.id,
+                    sessions: row.sessions,
+                    used: row.used,
+                    expires_on: row.expires_on,
+                    active: row.state == "active",
+                    sold_at: row.created_at,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let used_before: Vec<i32> = packs.iter().map(|pack| pack.used).collect();
         // In the order listed (start, appointment, client): every draft
         // claims in the same order, so concurrent drafts never deadlock.
         let mut lines = Vec::new();
@@ -114,7 +146,19 @@ impl Invoicing {
                     .studio_id
                     .and_then(|studio| studios.get(&studio).copied());
                 let line = schedule::line_for(item, studio, trainer_province);
-                lines.push(line_row(lines.len() + 1, line));
+                let mut row = line_row(lines.len() + 1, line);
+                if charge == Charge::Session
+                    && let Some(index) = packs::draw(&mut packs, item.local_date)
+                {
+                    let pack = &packs[index];
+                    repo::insert_draw(&mut tx, (appointment_id, client_id), pack.id, id, issuer_id)
+                        .await?;
+                    row.description = packs::drawn_description(&row.description, pack);
+                    row.unit_price = Decimal::ZERO;
+                    row.amount = Decimal::ZERO;
+                    row.drawn_pack_id = Some(pack.id);
+                }
+                lines.push(row);
             }
         }
         if lines.is_empty() {
@@ -151,6 +195,10 @@ impl Invoicing {
         };
         repo::insert_invoice(&mut tx, &row).await?;
         repo::insert_lines(&mut tx, id, issuer_id, &lines).await?;
+        let drawn = lines
+            .iter()
+            .filter(|line| line.drawn_pack_id.is_some())
+            .count();
         let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)
             .actor_user(principal.user_id)
             .tenant(issuer_id)
@@ -159,8 +207,18 @@ impl Invoicing {
             .change("period", "", &format!("{}..{}", asked.first, asked.last))
             .change("lines", "", &lines.len().to_string())
             .change("subtotal", "", &subtotal.to_string())
+            .change("sessions_drawn", "", &drawn.to_string())
             .build();
         fitflow_outbox::record(&mut tx, &event).await?;
+        for (pack, before) in packs.iter().zip(used_before) {
+            if pack.used != before {
+                repo::set_used(&mut tx, pack.id, pack.used).await?;
+                crate::pack_sales::record_used(
+                    &mut tx, principal, issuer_id, pack.id, before, pack.used,
+                )
+                .await?;
+            }
+        }
         let view = Self::view(&mut tx, id).await?;
         commit(tx).await?;
         Ok(view)

@@ -97,6 +97,9 @@ pub enum BillingError {
     /// The province of supply of an item cannot be decided.
     #[error("province of supply unknown")]
     ProvinceOfSupplyUnknown,
+    /// A session is drawn from a pack the invoice sold.
+    #[error("session pack in use")]
+    SessionPackInUse,
     /// Sealing or opening a field failed (OpenBao, a tampered value).
     #[error(transparent)]
     Crypto(#[from] fitflow_crypto::CryptoError),
@@ -279,6 +282,12 @@ impl From<BillingError> for ApiError {
                 "PROVINCE_OF_SUPPLY_UNKNOWN",
                 "the province of supply cannot be decided: the issuer needs a trainer profile in \
                  tenancy, and each studio a province",
+            ),
+            BillingError::SessionPackInUse => ApiError::new(
+                Code::FailedPrecondition,
+                "SESSION_PACK_IN_USE",
+                "a session is drawn from a pack this invoice sold; void the invoices that drew \
+                 it first",
             ),
             BillingError::Crypto(error) => error.into(),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(

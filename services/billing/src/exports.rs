@@ -1,7 +1,8 @@
 //! A client's billing records for the clients service's export of that
 //! client (PIPEDA access, Quebec Law 25 portability): every invoice and
 //! credit note billed to them, by any issuer, then every payment and refund
-//! of those, read in batches as billing itself (the clients service has
+//! of those, then the session packs sold to them, read in batches as
+//! billing itself (the clients service has
 //! checked the user's access before it asks). The export is an access event,
 //! committed with the first batch.
 
@@ -11,7 +12,7 @@ use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use uuid::Uuid;
 
 use crate::invoices::InvoiceView;
-use crate::repo::{self, PaymentRow};
+use crate::repo::{self, PackRow, PaymentRow};
 use crate::{BillingError, Invoicing, SERVICE};
 
 /// Largest message of the stream: 3 MiB of invoices and payments, well
@@ -31,6 +32,8 @@ pub(crate) enum Exported {
     Invoice(Box<InvoiceView>),
     /// A payment or refund.
     Payment(Box<PaymentRow>),
+    /// A session pack sold to the client.
+    Pack(Box<PackRow>),
 }
 
 /// Where the next batch starts.
@@ -39,6 +42,8 @@ pub(crate) struct ExportPosition {
     after_invoice: Option<(DateTime<Utc>, Uuid)>,
     invoices_done: bool,
     after_payment: Option<(DateTime<Utc>, Uuid)>,
+    payments_done: bool,
+    packs_done: bool,
 }
 
 /// Whether an item of `size` bytes joins a message already holding `bytes`:
@@ -123,15 +128,29 @@ impl ClientExports {
             }
             position.invoices_done = true;
         }
-        let rows =
-            repo::client_payments_batch(tx, client_id, position.after_payment, PAYMENT_BATCH)
-                .await?;
-        if let Some(last) = rows.last() {
-            position.after_payment = Some((last.created_at, last.id));
+        if !position.payments_done {
+            let rows =
+                repo::client_payments_batch(tx, client_id, position.after_payment, PAYMENT_BATCH)
+                    .await?;
+            if let Some(last) = rows.last() {
+                position.after_payment = Some((last.created_at, last.id));
+                return Ok(rows
+                    .into_iter()
+                    .map(|row| Exported::Payment(Box::new(row)))
+                    .collect());
+            }
+            position.payments_done = true;
         }
-        Ok(rows
+        if position.packs_done {
+            return Ok(Vec::new());
+        }
+        // A client's packs are few (one per line of their invoices at
+        // most): one read.
+        position.packs_done = true;
+        Ok(repo::client_packs(tx, client_id)
+            .await?
             .into_iter()
-            .map(|row| Exported::Payment(Box::new(row)))
+            .map(|row| Exported::Pack(Box::new(row)))
             .collect())
     }
 }

@@ -233,6 +233,7 @@ fn remittance_out(view: RemittanceView) -> pb::TaxRemittance {
         quick_method: row.quick_method,
         quick_method_base: row.quick_method_base.map(money),
         quick_method_remittance: row.quick_method_remittance.map(money),
+        quick_method_credit: row.quick_method_credit.map(money),
         establishment_province: row
             .establishment_province
             .as_deref()
@@ -275,6 +276,67 @@ enum ItemRefs {
     Refused,
 }
 
+/// Whether a line may sell a session pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PackSales {
+    /// CreateInvoice, UpdateInvoice: sold when the invoice is issued.
+    Allowed,
+    /// IssueCreditNote: a credit note corrects a price, it sells nothing.
+    Refused,
+}
+
+/// The pack a line sells at `at`, if any: (sessions, expiry), both or
+/// neither, on a line of quantity 1 naming no appointment.
+fn pack_sale(
+    violations: &mut Violations,
+    at: &str,
+    line: &pb::InvoiceLine,
+    sales: PackSales,
+) -> Option<(i32, NaiveDate)> {
+    if line.pack_sessions == 0 && line.pack_expires_on.is_none() {
+        return None;
+    }
+    if sales == PackSales::Refused {
+        violations.add(
+            format!("{at}.pack_sessions"),
+            "a credit note sells no session pack",
+        );
+        return None;
+    }
+    let sessions = (1..=crate::packs::MAX_PACK_SESSIONS)
+        .contains(&line.pack_sessions)
+        .then_some(line.pack_sessions);
+    if sessions.is_none() {
+        violations.add(
+            format!("{at}.pack_sessions"),
+            format!(
+                "must be 1 to {} with pack_expires_on",
+                crate::packs::MAX_PACK_SESSIONS
+            ),
+        );
+    }
+    let expires_on = date_in(
+        violations,
+        &format!("{at}.pack_expires_on"),
+        line.pack_expires_on.as_ref(),
+    );
+    if !(line.quantity.is_empty()
+        || fitflow_api::money::decimal(&line.quantity) == Some(Decimal::ONE))
+    {
+        violations.add(
+            format!("{at}.quantity"),
+            "must be 1 on a line selling a pack",
+        );
+    }
+    if !line.appointment_id.is_empty() {
+        violations.add(
+            format!("{at}.appointment_id"),
+            "must be empty on a line selling a pack",
+        );
+    }
+    Some((sessions?, expires_on?))
+}
+
 /// A draft's lines, terms and notes as asked; line amounts computed.
 fn draft(violations: &mut Violations, invoice: &pb::Invoice, refs: ItemRefs) -> Vec<LineRow> {
     if !(0..=120).contains(&invoice.payment_terms_days) {
@@ -287,7 +349,13 @@ fn draft(violations: &mut Violations, invoice: &pb::Invoice, refs: ItemRefs) -> 
         TextKind::FreeText,
         MAX_NOTES,
     );
-    parse_lines(violations, "invoice.lines", &invoice.lines, refs)
+    parse_lines(
+        violations,
+        "invoice.lines",
+        &invoice.lines,
+        refs,
+        PackSales::Allowed,
+    )
 }
 
 /// The scheduled item a line names at `at`, if any: an appointment id and
@@ -335,6 +403,7 @@ fn parse_lines(
     field: &str,
     given: &[pb::InvoiceLine],
     refs: ItemRefs,
+    sales: PackSales,
 ) -> Vec<LineRow> {
     if given.is_empty() || given.len() > MAX_INVOICE_LINES {
         violations.add(field, format!("must hold 1 to {MAX_INVOICE_LINES} lines"));
@@ -343,12 +412,20 @@ fn parse_lines(
     let mut subtotal = Decimal::ZERO;
     for (index, line) in given.iter().take(MAX_INVOICE_LINES).enumerate() {
         let at = format!("{field}[{index}]");
+        let pack = pack_sale(violations, &at, line, sales);
         let description = format!("{at}.description");
-        if required(violations, &description, &line.description) {
+        // A pack's line may leave its description to the service.
+        let description_text = match pack {
+            Some((sessions, expires_on)) if line.description.is_empty() => {
+                crate::packs::sale_description(sessions, expires_on)
+            }
+            _ => line.description.clone(),
+        };
+        if required(violations, &description, &description_text) {
             check_text(
                 violations,
                 &description,
-                &line.description,
+                &description_text,
                 TextKind::Line,
                 MAX_DESCRIPTION,
             );
@@ -410,7 +487,7 @@ fn parse_lines(
             subtotal += amount;
             lines.push(LineRow {
                 position: i32::try_from(index + 1).unwrap_or(i32::MAX),
-                description: line.description.clone(),
+                description: description_text,
                 quantity,
                 unit_price,
                 amount,
@@ -418,6 +495,9 @@ fn parse_lines(
                 treatment: treatment_name(treatment).to_owned(),
                 appointment_id: item.map(|(appointment, _)| appointment),
                 charge: item.map(|(_, charge)| charge.as_str().to_owned()),
+                pack_sessions: pack.map(|(sessions, _)| sessions),
+                pack_expires_on: pack.map(|(_, expires_on)| expires_on),
+                drawn_pack_id: None,
             });
         }
     }
@@ -474,6 +554,12 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
                     Some(Charge::NoShow) => pb::ChargeKind::NoShow,
                     None => pb::ChargeKind::Unspecified,
                 } as i32,
+                pack_sessions: line.pack_sessions.unwrap_or_default(),
+                pack_expires_on: line.pack_expires_on.map(date_out),
+                drawn_pack_id: line
+                    .drawn_pack_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
             })
             .collect(),
         taxes: view
@@ -506,6 +592,27 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
         credit_of_invoice_id: row.credit_of.map(|id| id.to_string()).unwrap_or_default(),
         amount_paid: Some(money(row.amount_paid)),
         balance_due: Some(money(view.balance)),
+    }
+}
+
+/// A session pack in its contract form.
+pub(crate) fn pack_out(row: crate::repo::PackRow) -> pb::SessionPack {
+    pb::SessionPack {
+        id: row.id.to_string(),
+        issuer_id: row.issuer_id.to_string(),
+        client_id: row.client_id.to_string(),
+        sessions: row.sessions,
+        used: row.used,
+        remaining: row.sessions - row.used,
+        expires_on: Some(date_out(row.expires_on)),
+        invoice_id: row.invoice_id.to_string(),
+        line_position: row.position,
+        state: if row.state == "active" {
+            pb::SessionPackState::Active
+        } else {
+            pb::SessionPackState::Cancelled
+        } as i32,
+        create_time: Some(to_timestamp(row.created_at)),
     }
 }
 
@@ -995,7 +1102,13 @@ impl BillingService for BillingGrpc {
             |request| &mut request.request_id,
         ));
         let invoice_id = uuid(&mut violations, "invoice_id", &request.invoice_id);
-        let lines = parse_lines(&mut violations, "lines", &request.lines, ItemRefs::Refused);
+        let lines = parse_lines(
+            &mut violations,
+            "lines",
+            &request.lines,
+            ItemRefs::Refused,
+            PackSales::Refused,
+        );
         if !lines.is_empty() && lines.iter().all(|line| line.amount.is_zero()) {
             // A credit note of nothing would only take a number.
             violations.add("lines", "must credit more than 0.00");
@@ -1447,6 +1560,58 @@ impl BillingService for BillingGrpc {
             state,
             exports::next_message,
         ))))
+    }
+
+    async fn list_session_packs(
+        &self,
+        request: Request<pb::ListSessionPacksRequest>,
+    ) -> Result<Response<pb::ListSessionPacksResponse>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let issuer = optional_uuid(&mut violations, "issuer_id", &request.issuer_id);
+        let client_id = uuid(&mut violations, "client_id", &request.client_id);
+        let size = page_size(&mut violations, request.page_size, MAX_INVOICES_PAGE);
+        let caller = Caller::User(principal.clone());
+        let filter = [
+            request.issuer_id.as_bytes(),
+            b"/",
+            request.client_id.as_bytes(),
+        ]
+        .concat();
+        let query = PageQuery {
+            method: "/fitflow.billing.v1.BillingService/ListSessionPacks",
+            caller: &caller,
+            filter: &filter,
+        };
+        // The cursor's instant is the last pack's expiry date at midnight UTC.
+        let after: Option<TimeIdCursor> =
+            self.invoicing
+                .page_tokens()
+                .read(&mut violations, &query, &request.page_token);
+        done(violations)?;
+        let (packs, next) = self
+            .invoicing
+            .list_packs(
+                &principal,
+                issuer,
+                client_id.unwrap_or_default(),
+                after.map(|cursor| (cursor.at.date_naive(), cursor.id)),
+                size,
+            )
+            .await?;
+        let next_page_token = next
+            .map(|(expires_on, id)| {
+                let at = expires_on.and_time(chrono::NaiveTime::MIN).and_utc();
+                self.invoicing
+                    .page_tokens()
+                    .issue(&query, &TimeIdCursor { at, id })
+            })
+            .unwrap_or_default();
+        Ok(Response::new(pb::ListSessionPacksResponse {
+            session_packs: packs.into_iter().map(pack_out).collect(),
+            next_page_token,
+        }))
     }
 
     async fn sweep_overdue_invoices(

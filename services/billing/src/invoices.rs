@@ -313,7 +313,9 @@ impl Invoicing {
         if row.status != "draft" {
             return Err(BillingError::InvoiceState);
         }
-        let dropped = keep_billed_items(&mut tx, &row, &draft.lines).await?;
+        let mut draft = draft;
+        let (dropped, given_back) =
+            keep_billed_items(&mut tx, principal, &row, &mut draft.lines).await?;
         let subtotal = draft.subtotal();
         repo::delete_lines(&mut tx, id).await?;
         repo::insert_lines(&mut tx, id, row.issuer_id, &draft.lines).await?;
@@ -331,6 +333,7 @@ impl Invoicing {
             .change("subtotal", &row.subtotal.to_string(), &subtotal.to_string())
             .change("lines", "", &draft.lines.len().to_string())
             .change("billed_items_dropped", "", &dropped.to_string())
+            .change("pack_sessions_given_back", "", &given_back.to_string())
             .build();
         fitflow_outbox::record(&mut tx, &event).await?;
         let view = Self::view(&mut tx, id).await?;
@@ -428,6 +431,8 @@ impl Invoicing {
         )
         .await?;
         repo::insert_recipient(&mut tx, &recipient).await?;
+        // Issued, its pack lines are sold: the packs become usable now.
+        let packs_sold = crate::pack_sales::sell(&mut tx, principal, &row, &lines).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Update, "invoices", id)
             .actor_user(principal.user_id)
             .tenant(row.issuer_id)
@@ -435,6 +440,7 @@ impl Invoicing {
             .change("number", "", &number)
             .change("tax_total", "", &tax_total.to_string())
             .change("total", "", &(row.subtotal + tax_total).to_string())
+            .change("session_packs_sold", "", &packs_sold.to_string())
             .build();
         fitflow_outbox::record(&mut tx, &event).await?;
         let view = Self::view(&mut tx, id).await?;
@@ -751,6 +757,10 @@ impl Invoicing {
         if row.amount_paid > Decimal::ZERO {
             return Err(BillingError::InvoiceHasPayments);
         }
+        // The sessions it drew go back to their packs; the packs it sold
+        // are cancelled, unless a session is drawn from one.
+        let (given_back, packs_cancelled) =
+            crate::pack_sales::on_void(&mut tx, principal, &row).await?;
         repo::void(&mut tx, id, reason).await?;
         // What it billed from the schedule may be billed again.
         let freed = repo::free_items(&mut tx, id).await?;
@@ -759,6 +769,8 @@ impl Invoicing {
             .tenant(row.issuer_id)
             .change("status", &row.status, "void")
             .change("billed_items_freed", "", &freed.to_string())
+            .change("pack_sessions_given_back", "", &given_back.to_string())
+            .change("session_packs_cancelled", "", &packs_cancelled.to_string())
             .change(
                 "void_reason_length",
                 "",
@@ -776,16 +788,25 @@ impl Invoicing {
 /// an appointment keeps an item billed on this draft (each once); an item
 /// no line names is freed. A line naming anything else is refused, so no
 /// caller bills (or blocks) an item DraftClientInvoice did not bill here.
-/// Returns how many items were freed.
+/// A line keeping a session drawn from a pack stays at 0.00 and names the
+/// pack again; a drawn session no line keeps goes back to its pack.
+/// Returns how many items were freed, and how many sessions given back.
 async fn keep_billed_items(
     tx: &mut fitflow_db::Tx,
+    principal: &Principal,
     draft: &InvoiceRow,
-    lines: &[LineRow],
-) -> Result<usize, BillingError> {
+    lines: &mut [LineRow],
+) -> Result<(usize, usize), BillingError> {
     let billed: Vec<(Uuid, Uuid, String)> = repo::billed_items_of(tx, draft.id).await?;
+    let draws: HashMap<(Uuid, Uuid), Uuid> = repo::draws_of(tx, draft.id)
+        .await?
+        .into_iter()
+        .map(|(appointment, client, pack)| ((appointment, client), pack))
+        .collect();
     let mut kept = std::collections::HashSet::new();
     let mut violations = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
+    for (index, line) in lines.iter_mut().enumerate() {
+        line.drawn_pack_id = None;
         let (Some(appointment_id), Some(charge)) = (line.appointment_id, line.charge.as_deref())
         else {
             continue;
@@ -800,6 +821,20 @@ async fn keep_billed_items(
                               DraftClientInvoice bills an appointment)"
                     .to_owned(),
             });
+            continue;
+        }
+        if charge == crate::schedule::Charge::Session.as_str()
+            && let Some(pack_id) = draws.get(&(appointment_id, draft.client_id))
+        {
+            if !line.amount.is_zero() {
+                violations.push(fitflow_error::FieldViolation {
+                    field: format!("invoice.lines[{index}].unit_price"),
+                    description: "must be 0 for a session drawn from a pack (drop the line to \
+                                  give the session back and bill it)"
+                        .to_owned(),
+                });
+            }
+            line.drawn_pack_id = Some(*pack_id);
         }
     }
     if !violations.is_empty() {
@@ -807,14 +842,32 @@ async fn keep_billed_items(
             fitflow_error::ApiError::invalid_argument(violations),
         ));
     }
+    // The client's packs first (invoice row, packs, billed items: the
+    // order drafts and voids take too), when a drawn session may go back.
+    let mut locked = if draws.is_empty() {
+        Vec::new()
+    } else {
+        repo::lock_client_packs(tx, draft.issuer_id, draft.client_id).await?
+    };
     let mut freed = 0;
+    let mut given_back = 0;
     for (appointment_id, client_id, charge) in &billed {
         if !kept.contains(&(*appointment_id, charge.clone())) {
+            if draws.contains_key(&(*appointment_id, *client_id)) {
+                given_back += crate::pack_sales::give_back(
+                    tx,
+                    principal,
+                    draft,
+                    &mut locked,
+                    Some((*appointment_id, *client_id)),
+                )
+                .await?;
+            }
             repo::free_item(tx, draft.id, (*appointment_id, *client_id, charge)).await?;
             freed += 1;
         }
     }
-    Ok(freed)
+    Ok((freed, given_back))
 }
 
 /// Rows of several invoices grouped by invoice, each group in the order read.

@@ -9,7 +9,9 @@
 //! Client invoices are also drafted from scheduling's billable items, each
 //! item billed once across the invoices that are not void; a payment that
 //! settles one (or a refund that reverses it) tells scheduling through the
-//! platform's reliable effects.
+//! platform's reliable effects. A client buys a session pack as an invoice
+//! line; once issued, the held sessions drafted from the schedule are drawn
+//! from it instead of being billed (`packs`, pure; `pack_sales`).
 //!
 //! Reads top-down: [`grpc`] (handlers and conversion) → `rates` and
 //! `invoices`, `drafts`, `payments`, `bank_accounts` and `remittances` (use
@@ -23,6 +25,8 @@ mod error;
 mod exports;
 pub mod grpc;
 mod invoices;
+mod pack_sales;
+mod packs;
 mod payments;
 mod pdf;
 mod peers;

@@ -61,7 +61,11 @@ pub struct Peers {
     scheduling: SchedulingServiceClient<Channel>,
 }
 
+/// DEPENDENCY_UNAVAILABLE for a failed call of `rpc`, logged with the
+/// method and the code only (never the peer's message, which may quote
+/// the request), so that an operator sees which peer failed.
 fn unavailable(rpc: &str, status: &tonic::Status) -> BillingError {
+    tracing::warn!(rpc, code = ?status.code(), "a peer call failed");
     BillingError::DependencyUnavailable(format!("{rpc}: {:?}", status.code()))
 }
 

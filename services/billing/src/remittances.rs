@@ -4,7 +4,7 @@
 //! themselves (not a supervisor): filing is the registrant's own act. Each
 //! use case writes its audit or access event in its own transaction.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use fitflow_api::canada::Province;
 use fitflow_api::etag::Etag;
 use fitflow_api::page::PageTokens;
@@ -73,7 +73,7 @@ fn fits(figures: &tax_return::Figures) -> Result<(), BillingError> {
     let quick = figures
         .quick
         .iter()
-        .flat_map(|quick| [quick.base, quick.remittance]);
+        .flat_map(|quick| [quick.base, quick.remittance, quick.credit]);
     let mut amounts = [
         figures.gross_revenue,
         figures.taxable_revenue,
@@ -193,9 +193,30 @@ impl Remittances {
             }
             None => Vec::new(),
         };
+        // The fiscal year is taken as the calendar year of the period's end
+        // (an individual's business year, as most trainers'); the credit
+        // ceiling is what the year's earlier periods left.
+        let credit_room = match asked.quick_method {
+            Some(_) => {
+                let year_start = NaiveDate::from_ymd_opt(asked.period_end.year(), 1, 1)
+                    .ok_or(BillingError::Corrupt("period year"))?;
+                tax_return::quick_credit_room(
+                    repo::earlier_quick_bases(
+                        &mut tx,
+                        trainer_id,
+                        kind,
+                        year_start,
+                        asked.period_start,
+                    )
+                    .await?,
+                )
+            }
+            None => Decimal::ZERO,
+        };
         let quick = asked.quick_method.map(|establishment| QuickMethod {
             rates: &rates,
             establishment,
+            credit_room,
         });
         let figures =
             tax_return::compute(asked.kind, gross, &supplies, asked.input_tax_credits, quick)?;
@@ -217,6 +238,7 @@ impl Remittances {
             quick_method: figures.quick.is_some(),
             quick_method_base: figures.quick.as_ref().map(|quick| quick.base),
             quick_method_remittance: figures.quick.as_ref().map(|quick| quick.remittance),
+            quick_method_credit: figures.quick.as_ref().map(|quick| quick.credit),
             establishment_province: asked
                 .quick_method
                 .map(|province| province.code().to_owned()),

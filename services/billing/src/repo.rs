@@ -3,11 +3,13 @@
 
 mod billed;
 mod exports;
+mod packs;
 mod payments;
 mod recipients;
 
 pub(crate) use billed::*;
 pub(crate) use exports::*;
+pub(crate) use packs::*;
 pub(crate) use payments::*;
 pub(crate) use recipients::*;
 
@@ -167,10 +169,17 @@ pub(crate) struct LineRow {
     /// What it charges for (`session`, `late_cancel`, `no_show`), with
     /// `appointment_id`.
     pub charge: Option<String>,
+    /// On a line selling a session pack: its sessions.
+    pub pack_sessions: Option<i32>,
+    /// On a line selling a session pack: its last local date.
+    pub pack_expires_on: Option<NaiveDate>,
+    /// On a drafted 0.00 line: the pack its session was drawn from.
+    pub drawn_pack_id: Option<Uuid>,
 }
 
 /// The columns of a [`LineRow`].
-const LINE_COLUMNS: &str = "position, description, quantity, unit_price, amount, province, treatment, appointment_id, charge";
+const LINE_COLUMNS: &str = "position, description, quantity, unit_price, amount, province, \
+     treatment, appointment_id, charge, pack_sessions, pack_expires_on, drawn_pack_id";
 
 /// An `invoice_taxes` row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -212,8 +221,9 @@ pub(crate) async fn insert_lines(
     for line in lines {
         sqlx::query(
             "INSERT INTO invoice_lines (invoice_id, position, issuer_id, description, quantity, \
-             unit_price, amount, province, treatment, appointment_id, charge) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             unit_price, amount, province, treatment, appointment_id, charge, pack_sessions, \
+             pack_expires_on, drawn_pack_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(invoice_id)
         .bind(line.position)
@@ -226,6 +236,9 @@ pub(crate) async fn insert_lines(
         .bind(&line.treatment)
         .bind(line.appointment_id)
         .bind(&line.charge)
+        .bind(line.pack_sessions)
+        .bind(line.pack_expires_on)
+        .bind(line.drawn_pack_id)
         .execute(&mut *conn)
         .await?;
     }
@@ -738,6 +751,7 @@ pub(crate) struct RemittanceRow {
     pub quick_method: bool,
     pub quick_method_base: Option<Decimal>,
     pub quick_method_remittance: Option<Decimal>,
+    pub quick_method_credit: Option<Decimal>,
     pub establishment_province: Option<String>,
     pub filed_on: Option<NaiveDate>,
     pub filing_reference: String,
@@ -750,8 +764,8 @@ pub(crate) struct RemittanceRow {
 
 const REMITTANCE_COLUMNS: &str = "id, trainer_id, kind, period_start, period_end, status, \
      gross_revenue, taxable_revenue, tax_collected, input_tax_credits, net_tax, quick_method, \
-     quick_method_base, quick_method_remittance, establishment_province, filed_on, \
-     filing_reference, paid_on, payment_reference, version, created_at, calculated_at";
+     quick_method_base, quick_method_remittance, quick_method_credit, establishment_province, \
+     filed_on, filing_reference, paid_on, payment_reference, version, created_at, calculated_at";
 
 /// Serialises a trainer's calculations of one tax for the transaction.
 pub(crate) async fn lock_remittances(
@@ -813,11 +827,12 @@ pub(crate) async fn upsert_remittance(
     sqlx::query(
         "INSERT INTO tax_remittances (id, trainer_id, kind, period_start, period_end, \
          gross_revenue, taxable_revenue, tax_collected, input_tax_credits, net_tax, quick_method, \
-         quick_method_base, quick_method_remittance, establishment_province) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         quick_method_base, quick_method_remittance, establishment_province, quick_method_credit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (id) DO UPDATE SET gross_revenue = $6, taxable_revenue = $7, \
          tax_collected = $8, input_tax_credits = $9, net_tax = $10, quick_method = $11, \
          quick_method_base = $12, quick_method_remittance = $13, establishment_province = $14, \
+         quick_method_credit = $15, \
          calculated_at = now(), version = tax_remittances.version + 1 \
          WHERE tax_remittances.status = 'calculated'",
     )
@@ -835,9 +850,33 @@ pub(crate) async fn upsert_remittance(
     .bind(row.quick_method_base)
     .bind(row.quick_method_remittance)
     .bind(&row.establishment_province)
+    .bind(row.quick_method_credit)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The quick-method bases of a trainer's `kind` remittances whose periods
+/// end in [year_start, before): the fiscal year's supplies that have
+/// already used the quick method's credit ceiling.
+pub(crate) async fn earlier_quick_bases(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    kind: &str,
+    year_start: NaiveDate,
+    before: NaiveDate,
+) -> Result<Decimal, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(quick_method_base), 0) FROM tax_remittances \
+         WHERE trainer_id = $1 AND kind = $2 AND quick_method \
+           AND period_end >= $3 AND period_end < $4",
+    )
+    .bind(trainer_id)
+    .bind(kind)
+    .bind(year_start)
+    .bind(before)
+    .fetch_one(conn)
+    .await
 }
 
 /// Records the filing of a calculated remittance.

@@ -20,6 +20,19 @@ use crate::tax::{TaxKind, to_cent};
 /// regulation's equivalent, both $400,000.
 pub const QUICK_METHOD_LIMIT: Decimal = Decimal::from_parts(400_000, 0, 0, false, 0);
 
+/// The quick method's credit: 1% of the first $30,000 of the fiscal year's
+/// eligible (tax-included) supplies — the Streamlined Accounting (GST/HST)
+/// Regulations, s. 15(3), and the QST regulation's equivalent.
+pub const QUICK_CREDIT_PERCENT: Decimal = Decimal::from_parts(1, 0, 0, false, 0);
+/// The supplies of a fiscal year the quick method's credit applies to.
+pub const QUICK_CREDIT_CEILING: Decimal = Decimal::from_parts(30_000, 0, 0, false, 0);
+
+/// What is left of the fiscal year's credit ceiling after `earlier`, the
+/// quick-method bases of the year's earlier periods (never negative).
+pub fn quick_credit_room(earlier: Decimal) -> Decimal {
+    (QUICK_CREDIT_CEILING - earlier.max(Decimal::ZERO)).max(Decimal::ZERO)
+}
+
 /// Which tax a remittance is for, and so to whom it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RemittanceKind {
@@ -126,6 +139,9 @@ pub struct QuickMethod<'a> {
     pub rates: &'a [QuickRate],
     /// The province of the permanent establishment.
     pub establishment: Province,
+    /// What is left of the fiscal year's credit ceiling
+    /// ([`quick_credit_room`]).
+    pub credit_room: Decimal,
 }
 
 /// What a remittance reports.
@@ -154,6 +170,9 @@ pub struct QuickFigures {
     pub base: Decimal,
     /// The rates times the base, each product rounded to the cent.
     pub remittance: Decimal,
+    /// The 1% credit on the part of the base within the year's first
+    /// $30,000, rounded to the cent; taken off the remittance.
+    pub credit: Decimal,
 }
 
 /// Why the figures cannot be computed.
@@ -204,7 +223,7 @@ pub fn compute(
     };
     let owed = quick
         .as_ref()
-        .map_or(tax_collected, |figures| figures.remittance);
+        .map_or(tax_collected, |figures| figures.remittance - figures.credit);
     Ok(Figures {
         gross_revenue,
         taxable_revenue,
@@ -250,7 +269,14 @@ fn quick_figures(
         .into_iter()
         .map(|(index, sum)| to_cent(sum * method.rates[index].percent / Decimal::ONE_HUNDRED))
         .sum();
-    Ok(QuickFigures { base, remittance })
+    // A negative period (credit notes above sales) earns no credit.
+    let eligible = base.max(Decimal::ZERO).min(method.credit_room);
+    let credit = to_cent(eligible * QUICK_CREDIT_PERCENT / Decimal::ONE_HUNDRED);
+    Ok(QuickFigures {
+        base,
+        remittance,
+        credit,
+    })
 }
 
 /// Whether a registrant with `annual_taxable_supplies` (the four quarters
@@ -454,6 +480,7 @@ mod tests {
             let quick = case.quick_from.map(|code| QuickMethod {
                 rates: &rates,
                 establishment: Province::from_code(code).expect("province"),
+                credit_room: Decimal::ZERO,
             });
             let figures = compute(
                 case.kind,
@@ -488,6 +515,7 @@ mod tests {
             Some(QuickMethod {
                 rates: &rates,
                 establishment: Province::from_code("AB").expect("province"),
+                credit_room: QUICK_CREDIT_CEILING,
             }),
         );
         assert!(matches!(
@@ -502,6 +530,7 @@ mod tests {
             Some(QuickMethod {
                 rates: &rates,
                 establishment: Province::from_code("NS").expect("province"),
+                credit_room: QUICK_CREDIT_CEILING,
             }),
         );
         assert!(matches!(
@@ -516,12 +545,54 @@ mod tests {
             Some(QuickMethod {
                 rates: &rates,
                 establishment: Province::from_code("ON").expect("province"),
+                credit_room: QUICK_CREDIT_CEILING,
             }),
         );
         assert!(matches!(
             qst_outside_quebec,
             Err(ReturnError::RateMissing { .. })
         ));
+    }
+
+    #[test]
+    fn the_quick_methods_one_percent_credit_covers_the_years_first_thirty_thousand_dollars() {
+        let rates = seeded();
+        let ontario = |base: &str, hst: &str, room: Decimal| {
+            compute(
+                RemittanceKind::GstHst,
+                amount(base),
+                &[supply("ON", TaxKind::Hst, base, hst)],
+                Decimal::ZERO,
+                Some(QuickMethod {
+                    rates: &rates,
+                    establishment: Province::from_code("ON").expect("province"),
+                    credit_room: room,
+                }),
+            )
+            .expect("figures")
+        };
+        // The first quarter: 1,000.00 + 130.00 HST = 1,130.00, all within
+        // the ceiling; 8.8% = 99.44, credit 11.30, owed 88.14.
+        let first = ontario("1000.00", "130.00", quick_credit_room(Decimal::ZERO));
+        let quick = first.quick.expect("quick");
+        assert_eq!(
+            (quick.base, quick.remittance, quick.credit),
+            (amount("1130.00"), amount("99.44"), amount("11.30"))
+        );
+        assert_eq!(first.net_tax, amount("88.14"));
+        // 29,500.00 of the year's base already used: 500.00 of this
+        // period's 1,130.00 earns the credit, 5.00.
+        let straddling = ontario("1000.00", "130.00", quick_credit_room(amount("29500.00")));
+        assert_eq!(straddling.quick.expect("quick").credit, amount("5.00"));
+        assert_eq!(straddling.net_tax, amount("94.44"));
+        // The ceiling reached earlier in the year: no credit left.
+        let past = ontario("1000.00", "130.00", quick_credit_room(amount("45000.00")));
+        assert_eq!(past.quick.expect("quick").credit, Decimal::ZERO);
+        assert_eq!(past.net_tax, amount("99.44"));
+        // A period of credit notes only earns nothing back.
+        let negative = ontario("-100.00", "-13.00", QUICK_CREDIT_CEILING);
+        assert_eq!(negative.quick.expect("quick").credit, Decimal::ZERO);
+        assert_eq!(quick_credit_room(amount("-5")), QUICK_CREDIT_CEILING);
     }
 
     #[test]

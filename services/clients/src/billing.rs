@@ -1,5 +1,5 @@
-//! What clients asks billing: a client's invoices, credit notes, payments
-//! and refunds, for the client's export (billing's internal
+//! What clients asks billing: a client's invoices, credit notes, payments,
+//! refunds and session packs, for the client's export (billing's internal
 //! `StreamClientInvoices`), as canonical protobuf JSON.
 
 use std::time::Duration;
@@ -26,7 +26,7 @@ const MAX_EXPORT_BYTES: usize = 64 * 1024 * 1024;
 /// The message whose JSON form each streamed message has.
 const EXPORT_MESSAGE: &str = "fitflow.billing.v1.StreamClientInvoicesResponse";
 /// The section's arrays, in the proto3 JSON names.
-const SECTION_ARRAYS: &[&str] = &["invoices", "payments"];
+const SECTION_ARRAYS: &[&str] = &["invoices", "payments", "sessionPacks"];
 
 /// Billing's records of clients, over mTLS.
 #[derive(Clone)]
@@ -45,7 +45,8 @@ impl Invoices {
     /// Every invoice (with its lines and taxes), credit note, payment and
     /// refund billed to `client_id`, in the proto3 JSON mapping of
     /// `StreamClientInvoicesResponse` (the contract's own names): the
-    /// streamed messages' `invoices` and `payments` concatenated in order.
+    /// streamed messages' `invoices`, `payments` and `sessionPacks`
+    /// concatenated in order.
     pub(crate) async fn of_client(
         &self,
         client_id: Uuid,

@@ -134,6 +134,7 @@ mod tests {
                     ..Default::default()
                 })
                 .collect(),
+            session_packs: Vec::new(),
         }
     }
 

@@ -69,6 +69,24 @@ pub enum Scenario {
     /// bystander's `GetCurrentUser` (`--concurrency` in flight), with
     /// identity's resident memory (`--server-pid`); see deploy/bench/flood.
     Flood,
+    /// scheduling `JoinClass` under contention: `--seed` clients (500 when
+    /// 0), each joining one of five group classes of ten places,
+    /// `--concurrency` joins in flight; confirmed and waitlisted counted,
+    /// then every class checked against its capacity.
+    JoinClass,
+    /// scheduling `BookAppointment` racing for few slots: `--seed` clients
+    /// (200 when 0), each booking one of five hour slots of one trainer,
+    /// `--concurrency` in flight; booked and refused (TRAINER_BUSY) counted,
+    /// then the trainer's calendar checked for overlaps.
+    BookSlots,
+    /// billing `IssueInvoice` under contention: `--seed` drafts of one
+    /// trainer (100 when 0) issued with `--concurrency` in flight, then the
+    /// numbers checked to form 1..N without gap or duplicate.
+    IssueInvoices,
+    /// billing `DraftClientInvoice` of a month in which one client had
+    /// `--seed` completed sessions (200 when 0, at most 200: an invoice's
+    /// lines), drafted and voided in turn for `--seconds`.
+    DraftInvoice,
 }
 
 impl Scenario {
@@ -103,6 +121,8 @@ pub struct BenchPlan {
     pub scheduling_endpoint: String,
     /// Documentation's endpoint (documentation scenarios).
     pub documentation_endpoint: String,
+    /// Billing's endpoint (billing scenarios).
+    pub billing_endpoint: String,
     /// The concurrencies get-client measures, each beside pgbench.
     pub steps: Vec<usize>,
     /// Rows to seed first: studios (`studio-search`), rate versions (`rate`)
@@ -141,6 +161,10 @@ impl BenchReport {
         let unit = match plan.scenario {
             Scenario::Hash => "hashes/s",
             Scenario::Revocation => "logouts/s (each login, logout and wait in turn)",
+            Scenario::JoinClass => "bookings/s (joins confirmed or waitlisted)",
+            Scenario::BookSlots => "answers/s (booked or refused TRAINER_BUSY)",
+            Scenario::IssueInvoices => "issues/s",
+            Scenario::DraftInvoice => "drafts/s (each voided, untimed, before the next)",
             _ => "req/s",
         };
         println!("throughput   {:.0} {unit}", self.ok as f64 / seconds);
@@ -181,7 +205,11 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
         | Scenario::Notes
         | Scenario::Progress
         | Scenario::Compare
-        | Scenario::Flood => Some(register_and_log_in(&channel, &email, &password).await?),
+        | Scenario::Flood
+        | Scenario::JoinClass
+        | Scenario::BookSlots
+        | Scenario::IssueInvoices
+        | Scenario::DraftInvoice => Some(register_and_log_in(&channel, &email, &password).await?),
     };
 
     if plan.scenario == Scenario::Verify {
@@ -223,6 +251,33 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<BenchReport> {
             )?,
         };
         return crate::bench_documentation::run(plan, channels, token.unwrap_or_default()).await;
+    }
+    if matches!(plan.scenario, Scenario::JoinClass | Scenario::BookSlots) {
+        let channels = crate::bench_booking::Channels {
+            clients: fitflow_server::client::channel(&plan.clients_endpoint, "clients", &paths)?,
+            scheduling: fitflow_server::client::channel(
+                &plan.scheduling_endpoint,
+                "scheduling",
+                &paths,
+            )?,
+        };
+        return crate::bench_booking::run(plan, channels, token.unwrap_or_default()).await;
+    }
+    if matches!(
+        plan.scenario,
+        Scenario::IssueInvoices | Scenario::DraftInvoice
+    ) {
+        let channels = crate::bench_invoicing::Channels {
+            tenancy: fitflow_server::client::channel(&plan.tenancy_endpoint, "tenancy", &paths)?,
+            clients: fitflow_server::client::channel(&plan.clients_endpoint, "clients", &paths)?,
+            scheduling: fitflow_server::client::channel(
+                &plan.scheduling_endpoint,
+                "scheduling",
+                &paths,
+            )?,
+            billing: fitflow_server::client::channel(&plan.billing_endpoint, "billing", &paths)?,
+        };
+        return crate::bench_invoicing::run(plan, channels, token.unwrap_or_default()).await;
     }
     if plan.scenario == Scenario::Revocation {
         let tenancy = fitflow_server::client::channel(&plan.tenancy_endpoint, "tenancy", &paths)?;
@@ -505,7 +560,11 @@ async fn one_request(
         | Scenario::Notes
         | Scenario::Progress
         | Scenario::Compare
-        | Scenario::Flood => {}
+        | Scenario::Flood
+        | Scenario::JoinClass
+        | Scenario::BookSlots
+        | Scenario::IssueInvoices
+        | Scenario::DraftInvoice => {}
         Scenario::Login => {
             IdentityServiceClient::new(channel)
                 .login(LoginRequest {
@@ -527,4 +586,91 @@ pub(crate) fn bearer<T>(message: T, token: &str) -> Result<tonic::Request<T>, to
         .map_err(|_| tonic::Status::internal("bad token header"))?;
     request.metadata_mut().insert("authorization", value);
     Ok(request)
+}
+
+/// `google.rpc.Status` as tonic carries it in `grpc-status-details-bin`:
+/// only what `error_reason` reads.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    /// The details: `Any`s, one of them the `ErrorInfo`.
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// `google.rpc.ErrorInfo`: its reason.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcErrorInfo {
+    /// The reason, e.g. `TRAINER_BUSY`.
+    #[prost(string, tag = "1")]
+    reason: String,
+}
+
+/// The type URL of `google.rpc.ErrorInfo` in a status's details.
+const ERROR_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.ErrorInfo";
+
+/// The `ErrorInfo` reason a FitFlow service put in `status`, if any. Read
+/// here with prost rather than tonic-types, which this crate does not need
+/// otherwise.
+pub(crate) fn error_reason(status: &tonic::Status) -> Option<String> {
+    use prost::Message as _;
+    let details = RpcStatus::decode(status.details()).ok()?;
+    details
+        .details
+        .iter()
+        .find(|any| any.type_url == ERROR_INFO_TYPE_URL)
+        .and_then(|any| RpcErrorInfo::decode(any.value.as_slice()).ok())
+        .map(|info| info.reason)
+}
+
+/// A status as a FitFlow service sends it: `code` with an `ErrorInfo` of
+/// `reason` (for the scenarios' tests).
+#[cfg(test)]
+pub(crate) fn refusal(code: tonic::Code, reason: &str) -> tonic::Status {
+    use prost::Message as _;
+    let info = prost_types::Any {
+        type_url: ERROR_INFO_TYPE_URL.into(),
+        value: RpcErrorInfo {
+            reason: reason.into(),
+        }
+        .encode_to_vec(),
+    };
+    let details = RpcStatus {
+        details: vec![info],
+    };
+    tonic::Status::with_details(code, "refused", details.encode_to_vec().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    fn status_with_details(details: Vec<prost_types::Any>) -> tonic::Status {
+        let encoded = RpcStatus { details }.encode_to_vec();
+        tonic::Status::with_details(tonic::Code::FailedPrecondition, "refused", encoded.into())
+    }
+
+    #[test]
+    fn error_reason_reads_the_error_info_among_the_details() {
+        let info = prost_types::Any {
+            type_url: ERROR_INFO_TYPE_URL.into(),
+            value: RpcErrorInfo {
+                reason: "TRAINER_BUSY".into(),
+            }
+            .encode_to_vec(),
+        };
+        let other = prost_types::Any {
+            type_url: "type.googleapis.com/google.rpc.BadRequest".into(),
+            value: vec![1, 2, 3],
+        };
+        let status = status_with_details(vec![other, info]);
+        assert_eq!(error_reason(&status).as_deref(), Some("TRAINER_BUSY"));
+    }
+
+    #[test]
+    fn error_reason_is_none_without_details_or_error_info() {
+        assert_eq!(error_reason(&tonic::Status::unavailable("down")), None);
+        assert_eq!(error_reason(&status_with_details(vec![])), None);
+    }
 }

@@ -3,11 +3,13 @@
 
 pub mod audit_ops;
 pub mod bench;
+mod bench_booking;
 mod bench_clients;
 mod bench_compare;
 mod bench_cpu;
 mod bench_documentation;
 mod bench_flood;
+mod bench_invoicing;
 mod bench_pgbench;
 mod bench_revocation;
 mod bench_scheduling;

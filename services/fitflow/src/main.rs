@@ -78,6 +78,9 @@ enum Command {
         /// Documentation's endpoint (documentation scenarios).
         #[arg(long, default_value = "https://127.0.0.1:50055")]
         documentation_endpoint: String,
+        /// Billing's endpoint (billing scenarios).
+        #[arg(long, default_value = "https://127.0.0.1:50056")]
+        billing_endpoint: String,
         /// The concurrencies get-client measures, each beside pgbench (which
         /// opens that many connections).
         #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
@@ -86,7 +89,9 @@ enum Command {
         /// (studio-search), rate versions (rate), or clients in all
         /// (get-client, client-search: up to 1,000 of the bench trainer's
         /// through the API, the rest other trainers' filler rows), or
-        /// appointments in all (week), or notes in all (notes, progress).
+        /// appointments in all (week), or notes in all (notes, progress);
+        /// through the API: clients racing (join-class, book-slots), drafts
+        /// issued (issue-invoices), sessions in the month (draft-invoice).
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// compare: a bare tonic health server holding identity's certificates
@@ -251,6 +256,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             clients_endpoint,
             scheduling_endpoint,
             documentation_endpoint,
+            billing_endpoint,
             steps,
             seed,
             bare_endpoint,
@@ -265,6 +271,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 clients_endpoint,
                 scheduling_endpoint,
                 documentation_endpoint,
+                billing_endpoint,
                 steps: steps.into_iter().map(|step| step.max(1)).collect(),
                 seed,
                 bare_endpoint,

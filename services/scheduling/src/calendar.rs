@@ -13,7 +13,9 @@ mod series;
 mod settings;
 
 pub(crate) use availability::{NewException, NewRule, SlotRequest};
-pub(crate) use billing::{BILLING_PEER, BillableCursor, BillingPeriod, PaymentChange};
+pub(crate) use billing::{
+    BILLING_PEER, BillableCursor, BillingPeriod, PaymentChange, StudioSessionQuery,
+};
 
 pub(crate) use outcomes::{Attended, PolicyHolder};
 pub(crate) use roster::{RosterQuery, RosterSession};

@@ -8,6 +8,7 @@ mod billing;
 pub(crate) use availability::{exception_out, new_exception, new_rule, rule_out, slot_out};
 pub(crate) use billing::{
     BillableToken, billable_item_out, billing_period, payment_change, payment_status_out,
+    studio_session_out, studio_sessions_filter,
 };
 
 use fitflow_api::field_mask::fields_to_update;

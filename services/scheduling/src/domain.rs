@@ -281,6 +281,18 @@ pub fn local_period(zone: Tz, first: NaiveDate, last: NaiveDate) -> (DateTime<Ut
     )
 }
 
+/// The instants whose local date falls in [first, last] in at least one
+/// time zone (UTC−12 to UTC+14): a day before `first` to two after `last`
+/// at UTC midnight, so that every zone's dates are covered; callers date
+/// each instant in its own zone and keep those in the period.
+pub fn any_zone_period(first: NaiveDate, last: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let midnight = |day: NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
+    (
+        midnight(first - Duration::days(1)),
+        midnight(last + Duration::days(2)),
+    )
+}
+
 /// Why an availability rule effective from `from` (until `until`, if it
 /// ends) cannot be ended on `end`: ending only shortens a rule, to a date
 /// on or after its first. `None` when it can.
@@ -407,6 +419,16 @@ mod tests {
         ));
         assert!(!valid_export_window(start, start));
         assert!(!valid_export_window(start, start - Duration::days(1)));
+    }
+
+    #[test]
+    fn any_zones_period_covers_the_dates_of_kiribati_and_baker_island() {
+        let day = NaiveDate::from_ymd_opt(2027, 3, 10).unwrap();
+        let (from, to) = any_zone_period(day, day);
+        // 00:00 on the 10th at UTC+14 and 23:59 on the 10th at UTC−12.
+        let earliest = Utc.with_ymd_and_hms(2027, 3, 9, 10, 0, 0).unwrap();
+        let latest = Utc.with_ymd_and_hms(2027, 3, 11, 11, 59, 0).unwrap();
+        assert!(from <= earliest && latest < to);
     }
 
     #[test]

@@ -639,6 +639,13 @@ impl SchedulingService for SchedulingGrpc {
         self.studio_roster(request).await
     }
 
+    async fn list_studio_sessions(
+        &self,
+        request: Request<pb::ListStudioSessionsRequest>,
+    ) -> Result<Response<pb::ListStudioSessionsResponse>, Status> {
+        self.studio_sessions(request).await
+    }
+
     async fn list_billable_appointments(
         &self,
         request: Request<pb::ListBillableAppointmentsRequest>,

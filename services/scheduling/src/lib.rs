@@ -49,7 +49,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Who may call what: the gateway and operators, the public RPCs; clients
 /// alone reads a client's appointments for their export; documentation and
 /// billing ask whether a client attended; billing alone lists what it may
-/// invoice and sets payment status.
+/// invoice (clients' items, and sessions held at studios) and sets payment
+/// status.
 pub fn peer_policy() -> PeerPolicy {
     PeerPolicy::new(EDGE_PEERS)
         .allow(
@@ -62,6 +63,10 @@ pub fn peer_policy() -> PeerPolicy {
         )
         .allow(
             "/fitflow.scheduling.v1.SchedulingService/ListBillableAppointments",
+            &["billing"],
+        )
+        .allow(
+            "/fitflow.scheduling.v1.SchedulingService/ListStudioSessions",
             &["billing"],
         )
         .allow(

@@ -4,9 +4,6 @@
 //! they were at issue (a sealed snapshot, ciphertext at rest), and nobody
 //! but the issuer's side prints one.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use fitflow_e2e::{Sandbox, bearer};
 use fitflow_proto::billing as pb;
 use fitflow_proto::types::{PostalAddress, Province};
@@ -15,7 +12,7 @@ use tonic::Code;
 use crate::billing::{EVERYONE, billing, credit, draft, invoice_line, issue};
 use crate::clients::{create, full_client};
 use crate::identity_support::{reason, violated_fields};
-use crate::python_support::{pip_target, repo_root};
+use crate::python_support::{pip_target, run_json};
 use crate::tenancy::trainer;
 
 /// The pinned Python packages of the parser.
@@ -63,25 +60,14 @@ async fn read_with_pypdf(pdf: &[u8]) -> Read {
         "tests/python/pdf-requirements.txt",
         REQUIREMENTS,
     );
-    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("invoice-{}.pdf", uuid::Uuid::new_v4()));
-    std::fs::write(&file, pdf).expect("write the PDF");
-    let mut python = Command::new("python3");
-    python
-        .arg(repo_root().join("tests/python/extract_pdf.py"))
-        .arg(&file)
-        .env("PYTHONPATH", &packages);
-    let output = tokio::task::spawn_blocking(move || python.output())
-        .await
-        .unwrap()
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        output.status.success(),
-        "pypdf refused the PDF:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let read: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let read = run_json(
+        "tests/python/extract_pdf.py",
+        &packages,
+        "invoice.pdf",
+        pdf,
+        "PDF",
+    )
+    .await;
     let text = read["text"]
         .as_array()
         .expect("pages' text")

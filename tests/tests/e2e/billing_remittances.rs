@@ -341,8 +341,9 @@ async fn a_quebec_supply_remits_gst_to_the_cra_and_qst_to_revenu_quebec_separate
     );
     assert_ne!(gst.id, qst.id, "two returns, two authorities");
     // Quick method from a Quebec establishment: GST 3.6% of 245.00 (GST
-    // included) = 8.82; QST 6.6% of 268.27 (GST and QST included) =
-    // 17.70582 → 17.71.
+    // included) = 8.82, less the 1% credit on the year's first $30,000
+    // (2.45) = 6.37; QST 6.6% of 268.27 (GST and QST included) = 17.70582
+    // → 17.71, less 2.68 = 15.03.
     let quick_gst = calculate(
         &sandbox,
         &token,
@@ -351,7 +352,9 @@ async fn a_quebec_supply_remits_gst_to_the_cra_and_qst_to_revenu_quebec_separate
     .await
     .expect("quick GST");
     assert_eq!(amount(quick_gst.quick_method_base.as_ref()), "245.00");
-    assert_eq!(amount(quick_gst.net_tax.as_ref()), "8.82");
+    assert_eq!(amount(quick_gst.quick_method_remittance.as_ref()), "8.82");
+    assert_eq!(amount(quick_gst.quick_method_credit.as_ref()), "2.45");
+    assert_eq!(amount(quick_gst.net_tax.as_ref()), "6.37");
     let quick_qst = calculate(
         &sandbox,
         &token,
@@ -361,7 +364,8 @@ async fn a_quebec_supply_remits_gst_to_the_cra_and_qst_to_revenu_quebec_separate
     .expect("quick QST");
     assert_eq!(amount(quick_qst.quick_method_base.as_ref()), "268.27");
     assert_eq!(amount(quick_qst.quick_method_remittance.as_ref()), "17.71");
-    assert_eq!(amount(quick_qst.net_tax.as_ref()), "17.71");
+    assert_eq!(amount(quick_qst.quick_method_credit.as_ref()), "2.68");
+    assert_eq!(amount(quick_qst.net_tax.as_ref()), "15.03");
     assert_eq!(quick_qst.establishment_province, Province::Qc as i32);
 }
 
@@ -374,7 +378,8 @@ async fn the_quick_method_remits_the_published_rate_and_is_refused_above_400000(
     invoiced(&sandbox, &token, &client_id, "1000.00", Province::On).await;
     invoiced(&sandbox, &token, &client_id, "33.33", Province::On).await;
     // 8.8% of (1,033.33 + 134.33 HST) = 8.8% of 1,167.66 = 102.75408 →
-    // 102.75; capital ITCs 2.75 → 100.00 (HST collected 134.33 is kept).
+    // 102.75; the 1% credit on it (all within the year's first $30,000)
+    // 11.68; capital ITCs 2.75 → 88.32 (HST collected 134.33 is kept).
     let quick = calculate(
         &sandbox,
         &token,
@@ -385,10 +390,11 @@ async fn the_quick_method_remits_the_published_rate_and_is_refused_above_400000(
     assert!(quick.quick_method);
     assert_eq!(
         figures(&quick),
-        ["1033.33", "1033.33", "134.33", "2.75", "100.00"]
+        ["1033.33", "1033.33", "134.33", "2.75", "88.32"]
     );
     assert_eq!(amount(quick.quick_method_base.as_ref()), "1167.66");
     assert_eq!(amount(quick.quick_method_remittance.as_ref()), "102.75");
+    assert_eq!(amount(quick.quick_method_credit.as_ref()), "11.68");
     // No published rate for Ontario supplies from an Alberta establishment.
     let elsewhere = calculate(
         &sandbox,

@@ -19,7 +19,7 @@ use crate::tenancy::{TENANCY, trainer};
 
 const CLIENTS: &str = "clients";
 /// Every service an export asks.
-const EVERYONE: &[&str] = &[
+pub(crate) const EVERYONE: &[&str] = &[
     IDENTITY,
     TENANCY,
     CLIENTS,
@@ -30,7 +30,7 @@ const EVERYONE: &[&str] = &[
 ];
 
 /// The whole export document of `client_id` as `token`'s user, parsed.
-async fn export(
+pub(crate) async fn export(
     sandbox: &Sandbox,
     token: &str,
     client_id: &str,

@@ -10,6 +10,7 @@ mod billing_accounts;
 mod billing_attack;
 mod billing_drafts;
 mod billing_hostile;
+mod billing_packs;
 mod billing_payments;
 mod billing_pdf;
 mod billing_remittances;

@@ -64,3 +64,36 @@ pub(crate) fn pip_target(name: &str, requirements_path: &str, requirements: &str
     }
     dir
 }
+
+/// What the script `script` (relative to the repository) printed as JSON
+/// when run on a temporary file holding `input` (named `file_name`, for
+/// the script's own checks of its extension), with `packages` (from
+/// [`pip_target`]) on `PYTHONPATH`. A script that fails fails the test with
+/// its error output, naming `what` it refused.
+pub(crate) async fn run_json(
+    script: &str,
+    packages: &Path,
+    file_name: &str,
+    input: &[u8],
+    what: &str,
+) -> serde_json::Value {
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}-{file_name}", uuid::Uuid::new_v4()));
+    std::fs::write(&file, input).expect("write the script's input");
+    let mut python = Command::new("python3");
+    python
+        .arg(repo_root().join(script))
+        .arg(&file)
+        .env("PYTHONPATH", packages);
+    let output = tokio::task::spawn_blocking(move || python.output())
+        .await
+        .expect("the blocking task")
+        .expect("python3 runs");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        output.status.success(),
+        "{script} refused the {what}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the script prints JSON")
+}

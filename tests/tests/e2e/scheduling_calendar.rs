@@ -3,7 +3,6 @@
 //! found by full-text search (ListClassTypes.query) — through the real stack.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
 use fitflow_e2e::{Sandbox, bearer};
@@ -13,7 +12,7 @@ use fitflow_proto::scheduling as pb;
 use tonic::Code;
 
 use crate::identity_support::{reason, violated_fields};
-use crate::python_support::{pip_target, repo_root};
+use crate::python_support::{pip_target, run_json};
 use crate::scheduling::{EVERYONE, at, book, class_type, client_of, scheduling};
 use crate::scheduling_slots::audited_actions;
 use crate::tenancy::{answer, invite_to_team, trainer};
@@ -88,26 +87,14 @@ pub(crate) async fn export(
 
 /// What Python's `icalendar` read from `ics` (tests/python/parse_ics.py).
 async fn parsed_by_icalendar(ics: &[u8]) -> serde_json::Value {
-    let packages = icalendar_packages();
-    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("export-{}.ics", uuid::Uuid::new_v4()));
-    std::fs::write(&file, ics).expect("write the export");
-    let mut python = Command::new("python3");
-    python
-        .arg(repo_root().join("tests/python/parse_ics.py"))
-        .arg(&file)
-        .env("PYTHONPATH", &packages);
-    let output = tokio::task::spawn_blocking(move || python.output())
-        .await
-        .unwrap()
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        output.status.success(),
-        "icalendar refused the export:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the parser prints JSON")
+    run_json(
+        "tests/python/parse_ics.py",
+        &icalendar_packages(),
+        "export.ics",
+        ics,
+        "export",
+    )
+    .await
 }
 
 fn instant(value: &serde_json::Value) -> DateTime<Utc> {

@@ -689,3 +689,191 @@ async fn a_studios_own_cancellation_policy_prices_its_sessions_in_place_of_the_t
         .expect("appointment");
     assert_eq!(missed.penalty_fee, crate::scheduling::cad("60.00"));
 }
+
+async fn studio_sessions(
+    sandbox: &Sandbox,
+    peer: &str,
+    token: &str,
+    request: pb::ListStudioSessionsRequest,
+) -> Result<pb::ListStudioSessionsResponse, tonic::Status> {
+    SchedulingServiceClient::new(sandbox.channel(SCHEDULING, peer))
+        .list_studio_sessions(bearer(request, token))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn billing_lists_the_sessions_held_at_studios_each_dated_in_its_studios_zone() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (trainer_id, trainer_email, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let (_, _, stranger_token) = trainer(&sandbox, "Sam").await;
+    let studio = vancouver_studio(&sandbox, &owner_token, "Studio Kits").await;
+    contract(
+        &sandbox,
+        &owner_token,
+        &trainer_token,
+        &studio.id,
+        &trainer_email,
+        None,
+    )
+    .await;
+    let individual = class_type(&sandbox, &trainer_token, pb::ClassCategory::Individual, 1).await;
+    let group = class_type(&sandbox, &trainer_token, pb::ClassCategory::Group, 5).await;
+    let (zoe, liam, maya) = (
+        client_of(&sandbox, &trainer_token).await,
+        client_of(&sandbox, &trainer_token).await,
+        client_of(&sandbox, &trainer_token).await,
+    );
+    let day = vancouver_today() + Duration::days(6);
+    // 22:30 in Vancouver: the next day in UTC, the studio's date is `day`.
+    let late = book_at(
+        &sandbox,
+        &trainer_token,
+        &individual.id,
+        vancouver(day, 22, 30),
+        &zoe,
+        &studio.id,
+    )
+    .await
+    .expect("late session");
+    complete(&sandbox, &trainer_token, &late.id, &[(&zoe, true)]).await;
+    let class = book_at(
+        &sandbox,
+        &trainer_token,
+        &group.id,
+        vancouver(day, 9, 0),
+        "",
+        &studio.id,
+    )
+    .await
+    .expect("class");
+    join(&sandbox, &trainer_token, &class.id, &liam)
+        .await
+        .expect("liam");
+    join(&sandbox, &trainer_token, &class.id, &maya)
+        .await
+        .expect("maya");
+    complete(
+        &sandbox,
+        &trainer_token,
+        &class.id,
+        &[(&liam, true), (&maya, false)],
+    )
+    .await;
+    let elsewhere = book_at(
+        &sandbox,
+        &trainer_token,
+        &individual.id,
+        vancouver(day, 12, 0),
+        &zoe,
+        "",
+    )
+    .await
+    .expect("at no studio");
+    complete(&sandbox, &trainer_token, &elsewhere.id, &[(&zoe, true)]).await;
+    let cancelled = book_at(
+        &sandbox,
+        &trainer_token,
+        &individual.id,
+        vancouver(day, 15, 0),
+        &zoe,
+        &studio.id,
+    )
+    .await
+    .expect("to cancel");
+    crate::scheduling_billing::cancel(&sandbox, &trainer_token, &cancelled.id).await;
+
+    let request = pb::ListStudioSessionsRequest {
+        trainer_id: trainer_id.clone(),
+        start_date: date(day),
+        end_date: date(day),
+        ..Default::default()
+    };
+    let listed = studio_sessions(&sandbox, "billing", &trainer_token, request.clone())
+        .await
+        .expect("billing lists the sessions");
+    let seen: Vec<(&str, i32, &str, i32)> = listed
+        .sessions
+        .iter()
+        .map(|session| {
+            (
+                session.appointment_id.as_str(),
+                session.category,
+                session.time_zone.as_str(),
+                session.clients_present,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                class.id.as_str(),
+                pb::ClassCategory::Group as i32,
+                "America/Vancouver",
+                1
+            ),
+            (
+                late.id.as_str(),
+                pb::ClassCategory::Individual as i32,
+                "America/Vancouver",
+                1
+            ),
+        ],
+        "held sessions at the studio only, the late one on the studio's date"
+    );
+    assert!(
+        listed
+            .sessions
+            .iter()
+            .all(|session| session.local_date == date(day) && session.studio_id == studio.id)
+    );
+    // The UTC date of the late session is outside the period.
+    let mut next_day = request.clone();
+    next_day.start_date = date(day + Duration::days(1));
+    next_day.end_date = date(day + Duration::days(1));
+    let none = studio_sessions(&sandbox, "billing", &trainer_token, next_day)
+        .await
+        .expect("the next day");
+    assert!(none.sessions.is_empty());
+    // Paging, and a filter on another studio.
+    let mut paged = request.clone();
+    paged.page_size = 1;
+    let first = studio_sessions(&sandbox, "billing", &trainer_token, paged.clone())
+        .await
+        .expect("page one");
+    assert_eq!(first.sessions.len(), 1);
+    paged.page_token = first.next_page_token;
+    let second = studio_sessions(&sandbox, "billing", &trainer_token, paged)
+        .await
+        .expect("page two");
+    assert_eq!(second.sessions[0].appointment_id, late.id);
+    let mut other = request.clone();
+    other.studio_ids = vec![uuid::Uuid::new_v4().to_string()];
+    assert!(
+        studio_sessions(&sandbox, "billing", &trainer_token, other)
+            .await
+            .expect("another studio")
+            .sessions
+            .is_empty()
+    );
+
+    // Only billing asks, and only for a trainer the user acts for.
+    let gateway = studio_sessions(&sandbox, "gateway", &trainer_token, request.clone())
+        .await
+        .expect_err("the gateway may not");
+    assert_eq!(gateway.code(), Code::PermissionDenied);
+    let stranger = studio_sessions(&sandbox, "billing", &stranger_token, request.clone())
+        .await
+        .expect_err("another trainer's token");
+    assert_eq!(reason(&stranger), "TRAINER_NOT_FOUND");
+    let mut hostile = request;
+    hostile.studio_ids = vec!["\u{0}".into()];
+    hostile.end_date = date(day + Duration::days(93));
+    let refused = studio_sessions(&sandbox, "billing", &trainer_token, hostile)
+        .await
+        .expect_err("bad fields");
+    assert_eq!(violated_fields(&refused), vec!["end_date", "studio_ids[0]"]);
+}

@@ -31,6 +31,7 @@ pub(super) struct ExportState {
 enum Item {
     Invoice(Box<pb::Invoice>),
     Payment(Box<pb::Payment>),
+    Pack(Box<pb::SessionPack>),
 }
 
 impl Item {
@@ -43,6 +44,7 @@ impl Item {
                 payment.bank_account_id.clear();
                 Item::Payment(Box::new(payment))
             }
+            Exported::Pack(row) => Item::Pack(Box::new(super::pack_out(*row))),
         }
     }
 
@@ -51,6 +53,7 @@ impl Item {
         match self {
             Item::Invoice(invoice) => prost::encoding::message::encoded_len(1, &**invoice),
             Item::Payment(payment) => prost::encoding::message::encoded_len(2, &**payment),
+            Item::Pack(pack) => prost::encoding::message::encoded_len(3, &**pack),
         }
     }
 }
@@ -113,10 +116,14 @@ pub(super) async fn next_message(
         match state.pending.pop_front() {
             Some(Item::Invoice(invoice)) => message.invoices.push(*invoice),
             Some(Item::Payment(payment)) => message.payments.push(*payment),
+            Some(Item::Pack(pack)) => message.session_packs.push(*pack),
             None => break,
         }
     }
-    if message.invoices.is_empty() && message.payments.is_empty() {
+    if message.invoices.is_empty()
+        && message.payments.is_empty()
+        && message.session_packs.is_empty()
+    {
         return None;
     }
     Some((Ok(message), state))
@@ -148,6 +155,13 @@ mod tests {
             treatment: i32::MAX,
             appointment_id: Uuid::max().to_string(),
             charge: i32::MAX,
+            pack_sessions: i32::MAX,
+            pack_expires_on: Some(fitflow_proto::google::r#type::Date {
+                year: i32::MAX,
+                month: i32::MAX,
+                day: i32::MAX,
+            }),
+            drawn_pack_id: Uuid::max().to_string(),
         };
         let invoice = pb::Invoice {
             id: Uuid::max().to_string(),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{Calendar, Idempotency, commit, trainer_of, user};
 use crate::domain;
-use crate::repo::{self, BillableRow};
+use crate::repo::{self, BillableRow, StudioSessionRow};
 use crate::{SERVICE, SchedulingError};
 
 /// The peer that sends billing's commands.
@@ -39,6 +39,24 @@ pub(crate) struct BillablePage {
     pub items: Vec<(chrono_tz::Tz, BillableRow)>,
     /// Where the next page starts.
     pub next: Option<BillableCursor>,
+}
+
+/// A page of the sessions held at studios.
+pub(crate) struct StudioSessionPage {
+    /// Each session with the zone that dates it and its local date.
+    pub sessions: Vec<(chrono_tz::Tz, NaiveDate, StudioSessionRow)>,
+    /// Where the next page starts.
+    pub next: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// Which sessions at studios.
+#[derive(Debug, Clone)]
+pub(crate) struct StudioSessionQuery {
+    pub period: BillingPeriod,
+    /// Only these studios; every one when empty.
+    pub studios: Vec<Uuid>,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub page_size: u32,
 }
 
 /// A payment status billing sets.
@@ -103,6 +121,56 @@ impl Calendar {
             items: dated,
             next,
         })
+    }
+
+    /// One page of the sessions a trainer the caller acts for held at
+    /// studios, each dated in its studio's zone (asked of tenancy with the
+    /// user's `bearer` token) and kept when that date is in the period.
+    pub(crate) async fn studio_sessions(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        query: StudioSessionQuery,
+    ) -> Result<StudioSessionPage, SchedulingError> {
+        let trainer_id = trainer_of(principal, query.period.trainer_id)?;
+        let window = domain::any_zone_period(query.period.first, query.period.last);
+        let studios = (!query.studios.is_empty()).then_some(query.studios.as_slice());
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let mut rows = repo::studio_sessions(
+            &mut tx,
+            trainer_id,
+            window,
+            studios,
+            query.after,
+            i64::from(query.page_size) + 1,
+        )
+        .await?;
+        fitflow_db::end_read(tx);
+        let next = fitflow_api::page::split_page(&mut rows, query.page_size, |row| {
+            (row.start_time, row.id)
+        });
+        let mut zones: HashMap<Uuid, chrono_tz::Tz> = HashMap::new();
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let zone = match zones.entry(row.studio_id) {
+                Entry::Occupied(known) => *known.get(),
+                Entry::Vacant(slot) => {
+                    let zone = match self.zones.studio_zone(bearer, row.studio_id).await {
+                        Ok(zone) => zone,
+                        Err(SchedulingError::StudioNotFound) => {
+                            self.zones.zone(bearer, trainer_id).await?
+                        }
+                        Err(error) => return Err(error),
+                    };
+                    *slot.insert(zone)
+                }
+            };
+            let day = row.start_time.with_timezone(&zone).date_naive();
+            if (query.period.first..=query.period.last).contains(&day) {
+                sessions.push((zone, day, row));
+            }
+        }
+        Ok(StudioSessionPage { sessions, next })
     }
 
     /// Sets a client's payment status for an appointment, for billing. A

@@ -12,7 +12,7 @@ use super::availability::{civil, date_out};
 use super::money_out;
 use crate::calendar::{BillableCursor, BillingPeriod, PaymentChange};
 use crate::domain;
-use crate::repo::BillableRow;
+use crate::repo::{BillableRow, StudioSessionRow};
 
 /// A page token's position in the billable items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +48,25 @@ pub(crate) fn billing_period(
     violations: &mut Violations,
     request: &pb::ListBillableAppointmentsRequest,
 ) -> Option<BillingPeriod> {
-    let trainer_id = optional_uuid(violations, "trainer_id", &request.trainer_id);
-    let first = required_date(violations, "start_date", civil(request.start_date.as_ref()));
-    let last = required_date(violations, "end_date", civil(request.end_date.as_ref()));
+    period_of(
+        violations,
+        &request.trainer_id,
+        request.start_date.as_ref(),
+        request.end_date.as_ref(),
+    )
+}
+
+/// A trainer (the caller when empty) and a period of local dates, in order,
+/// at most [`domain::MAX_BILLING_DAYS`] of them.
+fn period_of(
+    violations: &mut Violations,
+    trainer_id: &str,
+    start_date: Option<&fitflow_proto::google::r#type::Date>,
+    end_date: Option<&fitflow_proto::google::r#type::Date>,
+) -> Option<BillingPeriod> {
+    let trainer_id = optional_uuid(violations, "trainer_id", trainer_id);
+    let first = required_date(violations, "start_date", civil(start_date));
+    let last = required_date(violations, "end_date", civil(end_date));
     let (first, last) = (first?, last?);
     if !domain::valid_billing_period(first, last) {
         violations.add(
@@ -64,6 +80,54 @@ pub(crate) fn billing_period(
         first,
         last,
     })
+}
+
+/// Most studios one `ListStudioSessions` names.
+const MAX_STUDIO_FILTER: usize = 100;
+
+/// The period and studios of a `ListStudioSessions` (the page is the
+/// caller's to add).
+pub(crate) fn studio_sessions_filter(
+    violations: &mut Violations,
+    request: &pb::ListStudioSessionsRequest,
+) -> Option<(BillingPeriod, Vec<Uuid>)> {
+    let period = period_of(
+        violations,
+        &request.trainer_id,
+        request.start_date.as_ref(),
+        request.end_date.as_ref(),
+    );
+    if request.studio_ids.len() > MAX_STUDIO_FILTER {
+        violations.add("studio_ids", "must name at most 100 studios");
+        return None;
+    }
+    let mut studios = Vec::with_capacity(request.studio_ids.len());
+    for (index, value) in request.studio_ids.iter().enumerate() {
+        if let Some(id) = uuid(violations, &format!("studio_ids[{index}]"), value)
+            && !studios.contains(&id)
+        {
+            studios.push(id);
+        }
+    }
+    Some((period?, studios))
+}
+
+/// The wire form of a session held at a studio, dated `local_date` in
+/// `zone`.
+pub(crate) fn studio_session_out(
+    (zone, local_date, row): (chrono_tz::Tz, chrono::NaiveDate, StudioSessionRow),
+) -> pb::StudioSession {
+    pb::StudioSession {
+        appointment_id: row.id.to_string(),
+        studio_id: row.studio_id.to_string(),
+        class_type_id: row.class_type_id.to_string(),
+        class_type_name: row.class_type_name,
+        category: super::category_out(&row.category) as i32,
+        start_time: Some(to_timestamp(row.start_time)),
+        local_date: Some(date_out(local_date)),
+        time_zone: zone.name().to_owned(),
+        clients_present: i32::try_from(row.clients_present).unwrap_or(i32::MAX),
+    }
 }
 
 /// The change of a `SetPaymentStatus`.

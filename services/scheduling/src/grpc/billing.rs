@@ -2,7 +2,7 @@
 //! status of a client (the trait methods in `grpc.rs` delegate here).
 
 use fitflow_api::idempotency::record;
-use fitflow_api::page::{PageQuery, page_size};
+use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
 use fitflow_auth::Caller;
 use fitflow_error::{ApiError, Violations};
 use fitflow_proto::scheduling as pb;
@@ -10,7 +10,7 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::{RPC, SchedulingGrpc, done, principal, reject};
-use crate::calendar::{BILLING_PEER, Idempotency};
+use crate::calendar::{BILLING_PEER, Idempotency, StudioSessionQuery};
 use crate::convert::{self, BillableToken};
 
 /// Largest page of ListBillableAppointments.
@@ -83,6 +83,63 @@ impl SchedulingGrpc {
                 })
                 .unwrap_or_default(),
             time_zone: zone.name().to_owned(),
+        }))
+    }
+
+    pub(super) async fn studio_sessions(
+        &self,
+        request: Request<pb::ListStudioSessionsRequest>,
+    ) -> Result<Response<pb::ListStudioSessionsResponse>, Status> {
+        require_billing_peer(&request)?;
+        let principal = principal(&request)?;
+        let token = fitflow_auth::forwarded_bearer(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let size = page_size(&mut violations, request.page_size, MAX_BILLABLE_PAGE);
+        let filter_of = convert::studio_sessions_filter(&mut violations, &request);
+        let caller = Caller::User(principal.clone());
+        let filter = pb::ListStudioSessionsRequest {
+            page_size: 0,
+            page_token: String::new(),
+            ..request.clone()
+        }
+        .encode_to_vec();
+        let method = format!("{RPC}ListStudioSessions");
+        let query = PageQuery {
+            method: &method,
+            caller: &caller,
+            filter: &filter,
+        };
+        let after: Option<TimeIdCursor> =
+            self.calendar
+                .page_tokens()
+                .read(&mut violations, &query, &request.page_token);
+        done(violations)?;
+        let Some((period, studios)) = filter_of else {
+            return Err(reject(ApiError::invalid_argument(Vec::new())));
+        };
+        let page = self
+            .calendar
+            .studio_sessions(
+                &principal,
+                &token,
+                StudioSessionQuery {
+                    period,
+                    studios,
+                    after: after.map(|position| (position.at, position.id)),
+                    page_size: size,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ListStudioSessionsResponse {
+            sessions: page
+                .sessions
+                .into_iter()
+                .map(convert::studio_session_out)
+                .collect(),
+            next_page_token: super::cursor(page.next, |position| {
+                self.calendar.page_tokens().issue(&query, position)
+            }),
         }))
     }
 

@@ -141,3 +141,53 @@ pub(crate) async fn set_payment_status(
         .await?;
     Ok(())
 }
+
+/// A session held at a studio, as billing's studio invoices need it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct StudioSessionRow {
+    pub id: Uuid,
+    pub studio_id: Uuid,
+    pub class_type_id: Uuid,
+    pub class_type_name: String,
+    pub category: String,
+    pub start_time: DateTime<Utc>,
+    pub clients_present: i64,
+}
+
+/// One page of `trainer_id`'s completed sessions at a studio (of
+/// `studios`, when given) starting in [from, to), in start order, after
+/// `after`.
+pub(crate) async fn studio_sessions(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    studios: Option<&[Uuid]>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<StudioSessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.studio_id, a.class_type_id, c.name AS class_type_name, c.category, \
+                a.start_time, \
+                CASE WHEN a.client_id IS NOT NULL \
+                     THEN CASE WHEN a.client_attended IS FALSE THEN 0 ELSE 1 END \
+                     ELSE (SELECT count(*) FROM appointment_participants p \
+                           WHERE p.appointment_id = a.id AND p.start_time = a.start_time \
+                             AND p.status = 'confirmed' AND p.attended IS NOT FALSE) \
+                END::bigint AS clients_present \
+         FROM appointments a JOIN class_types c ON c.id = a.class_type_id \
+         WHERE a.trainer_id = $1 AND a.start_time >= $2 AND a.start_time < $3 \
+           AND a.status = 'completed' AND a.studio_id IS NOT NULL \
+           AND ($4::uuid[] IS NULL OR a.studio_id = ANY ($4)) \
+           AND ($5::timestamptz IS NULL OR (a.start_time, a.id) > ($5, $6)) \
+         ORDER BY a.start_time, a.id LIMIT $7",
+    )
+    .bind(trainer_id)
+    .bind(from)
+    .bind(to)
+    .bind(studios)
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id).unwrap_or_default())
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
