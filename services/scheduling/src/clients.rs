@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use fitflow_error::ApiError;
 use fitflow_proto::clients::clients_service_client::ClientsServiceClient;
 use fitflow_proto::clients::{
     AccessLevel, AccessPurpose, CheckClientAccessRequest, GetContactRequest, ListRosterNamesRequest,
@@ -119,6 +120,15 @@ impl ClientAccess {
             .map_err(|_| SchedulingError::ClientsUnavailable("a malformed token".to_owned()))?;
             let mut client = self.client.clone();
             let answer = client.list_roster_names(request).await.map_err(|status| {
+                if status.code() == tonic::Code::Unauthenticated {
+                    // The user's studios changed since their token was
+                    // issued (clients saw it stale): a refresh, not a
+                    // retry, is the answer.
+                    return SchedulingError::Rejected(ApiError::unauthenticated(
+                        "TOKEN_STALE",
+                        "the token's team or studio claims changed; refresh it",
+                    ));
+                }
                 SchedulingError::ClientsUnavailable(format!("ListRosterNames: {:?}", status.code()))
             })?;
             for name in answer.into_inner().names {
