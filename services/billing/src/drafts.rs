@@ -172,7 +172,8 @@ impl Invoicing {
         let row = InvoiceRow {
             id,
             issuer_id,
-            client_id: asked.client_id,
+            client_id: Some(asked.client_id),
+            studio_id: None,
             status: "draft".to_owned(),
             number: None,
             invoice_date: None,

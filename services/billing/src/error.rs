@@ -100,6 +100,15 @@ pub enum BillingError {
     /// A session is drawn from a pack the invoice sold.
     #[error("session pack in use")]
     SessionPackInUse,
+    /// A session held at the studio on this date has no contract rate.
+    #[error("no contract rate on {0}")]
+    NoContractRate(chrono::NaiveDate),
+    /// Tenancy shows no such studio.
+    #[error("studio not found")]
+    StudioNotFound,
+    /// The caller does not manage the studio.
+    #[error("studio not managed")]
+    StudioNotManaged,
     /// Sealing or opening a field failed (OpenBao, a tampered value).
     #[error(transparent)]
     Crypto(#[from] fitflow_crypto::CryptoError),
@@ -274,8 +283,8 @@ impl From<BillingError> for ApiError {
             BillingError::NothingToBill => ApiError::new(
                 Code::FailedPrecondition,
                 "NOTHING_TO_BILL",
-                "scheduling lists nothing billable for this client in the period that is not \
-                 billed already",
+                "scheduling lists nothing billable for this client or studio in the period that \
+                 is not billed already",
             ),
             BillingError::ProvinceOfSupplyUnknown => ApiError::new(
                 Code::FailedPrecondition,
@@ -288,6 +297,22 @@ impl From<BillingError> for ApiError {
                 "SESSION_PACK_IN_USE",
                 "a session is drawn from a pack this invoice sold; void the invoices that drew \
                  it first",
+            ),
+            BillingError::NoContractRate(date) => ApiError::new(
+                Code::FailedPrecondition,
+                "NO_CONTRACT_RATE",
+                format!(
+                    "no contract with the studio covers {date}, the date of a session held there"
+                ),
+            )
+            .with_metadata("date", date.to_string()),
+            BillingError::StudioNotFound => {
+                ApiError::not_found("STUDIO_NOT_FOUND", "no such studio")
+            }
+            BillingError::StudioNotManaged => ApiError::new(
+                Code::PermissionDenied,
+                "STUDIO_NOT_MANAGED",
+                "only the studio's managers read the invoices addressed to it",
             ),
             BillingError::Crypto(error) => error.into(),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(

@@ -3,6 +3,7 @@
 
 mod exports;
 mod payments;
+mod studio;
 
 use std::pin::Pin;
 
@@ -371,6 +372,7 @@ fn item_ref(
         Ok(pb::ChargeKind::Session) => Some(Charge::Session),
         Ok(pb::ChargeKind::LateCancel) => Some(Charge::LateCancel),
         Ok(pb::ChargeKind::NoShow) => Some(Charge::NoShow),
+        Ok(pb::ChargeKind::StudioRate) => Some(Charge::StudioRate),
         Err(_) => {
             violations.add(format!("{at}.charge"), "must be a known charge");
             return None;
@@ -524,7 +526,8 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
     pb::Invoice {
         id: row.id.to_string(),
         issuer_id: row.issuer_id.to_string(),
-        client_id: row.client_id.to_string(),
+        client_id: row.client_id.map(|id| id.to_string()).unwrap_or_default(),
+        studio_id: row.studio_id.map(|id| id.to_string()).unwrap_or_default(),
         status: invoice_status(&row.status) as i32,
         number: row.number.unwrap_or_default(),
         invoice_date: row.invoice_date.map(date_out),
@@ -552,6 +555,7 @@ fn invoice_out(view: InvoiceView) -> pb::Invoice {
                     Some(Charge::Session) => pb::ChargeKind::Session,
                     Some(Charge::LateCancel) => pb::ChargeKind::LateCancel,
                     Some(Charge::NoShow) => pb::ChargeKind::NoShow,
+                    Some(Charge::StudioRate) => pb::ChargeKind::StudioRate,
                     None => pb::ChargeKind::Unspecified,
                 } as i32,
                 pack_sessions: line.pack_sessions.unwrap_or_default(),
@@ -956,6 +960,27 @@ impl BillingService for BillingGrpc {
         Ok(Response::new(pb::DraftClientInvoiceResponse {
             invoice: Some(invoice_out(view)),
         }))
+    }
+
+    async fn draft_studio_invoice(
+        &self,
+        request: Request<pb::DraftStudioInvoiceRequest>,
+    ) -> Result<Response<pb::DraftStudioInvoiceResponse>, Status> {
+        let principal = principal(&request)?;
+        let token = fitflow_auth::forwarded_bearer(&request);
+        studio::draft(&self.invoicing, &principal, &token, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_studio_invoices(
+        &self,
+        request: Request<pb::ListStudioInvoicesRequest>,
+    ) -> Result<Response<pb::ListStudioInvoicesResponse>, Status> {
+        let principal = principal(&request)?;
+        studio::list(&self.invoicing, &principal, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn update_invoice(

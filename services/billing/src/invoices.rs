@@ -264,7 +264,8 @@ impl Invoicing {
         let row = InvoiceRow {
             id,
             issuer_id,
-            client_id: draft.client_id,
+            client_id: Some(draft.client_id),
+            studio_id: None,
             status: "draft".to_owned(),
             number: None,
             invoice_date: None,
@@ -313,6 +314,9 @@ impl Invoicing {
         if row.status != "draft" {
             return Err(BillingError::InvoiceState);
         }
+        if row.studio_id.is_some() {
+            no_packs_to_a_studio(&draft.lines)?;
+        }
         let mut draft = draft;
         let (dropped, given_back) =
             keep_billed_items(&mut tx, principal, &row, &mut draft.lines).await?;
@@ -351,7 +355,7 @@ impl Invoicing {
         etag: &str,
     ) -> Result<InvoiceView, BillingError> {
         // The peers first: no transaction waits on another service.
-        let (issuer, client) = {
+        let (issuer, payer) = {
             let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
             let row = repo::invoice(&mut tx, id, false)
                 .await?
@@ -361,13 +365,19 @@ impl Invoicing {
             if row.status != "draft" {
                 return Err(BillingError::InvoiceState);
             }
-            (row.issuer_id, row.client_id)
+            (row.issuer_id, (row.client_id, row.studio_id))
         };
         let standing = self.peers.tax_standing(issuer).await?;
         let (zone, issuer_name) = self.peers.issuer_card(bearer, issuer).await?;
         let invoice_date = Utc::now().with_timezone(&zone).date_naive();
-        // Whom it is addressed to, as of now, sealed under the issuer's key.
-        let contact = self.peers.contact(bearer, client).await?;
+        // Whom it is addressed to, as of now, sealed under the issuer's key:
+        // the client's contact (an access event in clients), or the
+        // studio's card.
+        let contact = match payer {
+            (Some(client), _) => self.peers.contact(bearer, client).await?,
+            (None, Some(studio)) => self.peers.studio_card(bearer, studio).await?.recipient,
+            (None, None) => return Err(BillingError::Corrupt("an invoice to nobody")),
+        };
         let recipient = RecipientRow {
             invoice_id: id,
             issuer_id: issuer,
@@ -611,6 +621,7 @@ impl Invoicing {
             id,
             issuer_id: original.issuer_id,
             client_id: original.client_id,
+            studio_id: original.studio_id,
             status: "issued".to_owned(),
             number: Some(number.clone()),
             invoice_date: Some(credit_date),
@@ -684,25 +695,86 @@ impl Invoicing {
         Ok(view)
     }
 
+    /// A transaction in which `principal` may read document `id`, with the
+    /// document: as one who acts for its issuer, else as a manager of the
+    /// studio it is addressed to, once issued (the token's studios);
+    /// INVOICE_NOT_FOUND for anyone else, as for an id that exists nowhere.
+    async fn readable(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<(fitflow_db::Tx, InvoiceView), BillingError> {
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        match Self::view(&mut tx, id).await {
+            Ok(view) if principal.acts_for(view.row.issuer_id) => return Ok((tx, view)),
+            Ok(_) | Err(BillingError::InvoiceNotFound) => fitflow_db::end_read(tx),
+            Err(error) => return Err(error),
+        }
+        // Only a manager's second look sets the studios: a trainer's read
+        // costs no extra statement.
+        if principal.studio_ids.is_empty() {
+            return Err(BillingError::InvoiceNotFound);
+        }
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        repo::manage_studios(&mut tx, &principal.studio_ids).await?;
+        let view = Self::view(&mut tx, id).await?;
+        let addressed_to_them = view
+            .row
+            .studio_id
+            .is_some_and(|studio| principal.studio_ids.contains(&studio));
+        if !addressed_to_them || view.row.status == "draft" {
+            return Err(BillingError::InvoiceNotFound);
+        }
+        Ok((tx, view))
+    }
+
     /// Reads an invoice, with an access event (financial data).
     pub(crate) async fn get(
         &self,
         principal: &Principal,
         id: Uuid,
     ) -> Result<InvoiceView, BillingError> {
-        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let view = Self::view(&mut tx, id).await?;
-        if !principal.acts_for(view.row.issuer_id) {
-            return Err(BillingError::InvoiceNotFound);
-        }
-        let access = AuditEventBuilder::new(SERVICE, Action::Read, "invoices", id)
+        let (mut tx, view) = self.readable(principal, id).await?;
+        let mut access = AuditEventBuilder::new(SERVICE, Action::Read, "invoices", id)
             .actor_user(principal.user_id)
             .tenant(view.row.issuer_id)
+            .purpose(Purpose::Payment);
+        if let Some(studio) = view.row.studio_id {
+            access = access.change("studio_id", "", &studio.to_string());
+        }
+        fitflow_outbox::record(&mut tx, &access.build()).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+
+    /// One page of the issued documents addressed to `studio_id`, for its
+    /// managers, with one access event.
+    pub(crate) async fn list_for_studio(
+        &self,
+        principal: &Principal,
+        studio_id: Uuid,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size: u32,
+    ) -> Result<(Vec<InvoiceView>, Option<(DateTime<Utc>, Uuid)>), BillingError> {
+        if !principal.studio_ids.contains(&studio_id) {
+            return Err(BillingError::StudioNotManaged);
+        }
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        repo::manage_studios(&mut tx, &[studio_id]).await?;
+        let mut rows =
+            repo::invoices_to_studio(&mut tx, studio_id, after, i64::from(page_size) + 1).await?;
+        let next =
+            fitflow_api::page::split_page(&mut rows, page_size, |row| (row.created_at, row.id));
+        let access = AuditEventBuilder::new(SERVICE, Action::Read, "invoice_list", studio_id)
+            .actor_user(principal.user_id)
+            .tenant(studio_id)
+            .change("invoices", "", &rows.len().to_string())
             .purpose(Purpose::Payment)
             .build();
         fitflow_outbox::record(&mut tx, &access).await?;
+        let views = Self::views(&mut tx, rows).await?;
         commit(tx).await?;
-        Ok(view)
+        Ok((views, next))
     }
 
     /// One page of an issuer's invoices, with one access event.
@@ -811,8 +883,10 @@ async fn keep_billed_items(
         else {
             continue;
         };
-        let on_draft = billed.iter().any(|(appointment, client, billed_charge)| {
-            *appointment == appointment_id && *client == draft.client_id && billed_charge == charge
+        // The payer of a billed item: the client, or the studio.
+        let payer = draft.client_id.or(draft.studio_id);
+        let on_draft = billed.iter().any(|(appointment, payer_id, billed_charge)| {
+            *appointment == appointment_id && Some(*payer_id) == payer && billed_charge == charge
         });
         if !on_draft || !kept.insert((appointment_id, charge.to_owned())) {
             violations.push(fitflow_error::FieldViolation {
@@ -824,7 +898,9 @@ async fn keep_billed_items(
             continue;
         }
         if charge == crate::schedule::Charge::Session.as_str()
-            && let Some(pack_id) = draws.get(&(appointment_id, draft.client_id))
+            && let Some(pack_id) = draft
+                .client_id
+                .and_then(|client| draws.get(&(appointment_id, client)))
         {
             if !line.amount.is_zero() {
                 violations.push(fitflow_error::FieldViolation {
@@ -844,10 +920,11 @@ async fn keep_billed_items(
     }
     // The client's packs first (invoice row, packs, billed items: the
     // order drafts and voids take too), when a drawn session may go back.
-    let mut locked = if draws.is_empty() {
-        Vec::new()
-    } else {
-        repo::lock_client_packs(tx, draft.issuer_id, draft.client_id).await?
+    let mut locked = match draft.client_id {
+        Some(client) if !draws.is_empty() => {
+            repo::lock_client_packs(tx, draft.issuer_id, client).await?
+        }
+        _ => Vec::new(),
     };
     let mut freed = 0;
     let mut given_back = 0;
@@ -868,6 +945,27 @@ async fn keep_billed_items(
         }
     }
     Ok((freed, given_back))
+}
+
+/// INVALID_ARGUMENT for a line selling a session pack: packs are sold to
+/// clients, never to a studio.
+fn no_packs_to_a_studio(lines: &[LineRow]) -> Result<(), BillingError> {
+    let violations: Vec<fitflow_error::FieldViolation> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.pack_sessions.is_some())
+        .map(|(index, _)| fitflow_error::FieldViolation {
+            field: format!("invoice.lines[{index}].pack_sessions"),
+            description: "a studio invoice sells no session pack".to_owned(),
+        })
+        .collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(BillingError::Rejected(
+            fitflow_error::ApiError::invalid_argument(violations),
+        ))
+    }
 }
 
 /// Rows of several invoices grouped by invoice, each group in the order read.

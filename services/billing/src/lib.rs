@@ -36,6 +36,8 @@ mod remittances;
 mod repo;
 mod schedule;
 mod service;
+mod studio_drafts;
+mod studio_invoices;
 pub mod tax;
 pub mod tax_return;
 

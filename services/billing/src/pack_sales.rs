@@ -42,6 +42,11 @@ pub(crate) async fn sell(
     invoice: &InvoiceRow,
     lines: &[LineRow],
 ) -> Result<usize, BillingError> {
+    // Packs are sold to clients only; a studio invoice carries none (its
+    // lines are refused before).
+    let Some(client_id) = invoice.client_id else {
+        return Ok(0);
+    };
     let mut sold = 0;
     for line in lines {
         let (Some(sessions), Some(expires_on)) = (line.pack_sessions, line.pack_expires_on) else {
@@ -50,7 +55,7 @@ pub(crate) async fn sell(
         let pack = PackRow {
             id: Uuid::now_v7(),
             issuer_id: invoice.issuer_id,
-            client_id: invoice.client_id,
+            client_id,
             sessions,
             used: 0,
             expires_on,
@@ -63,7 +68,7 @@ pub(crate) async fn sell(
         let event = AuditEventBuilder::new(SERVICE, Action::Create, "session_packs", pack.id)
             .actor_user(principal.user_id)
             .tenant(invoice.issuer_id)
-            .change("client_id", "", &invoice.client_id.to_string())
+            .change("client_id", "", &client_id.to_string())
             .change("invoice_id", "", &invoice.id.to_string())
             .change("sessions", "", &sessions.to_string())
             .change("expires_on", "", &expires_on.to_string())
@@ -110,7 +115,11 @@ pub(crate) async fn on_void(
     principal: &Principal,
     invoice: &InvoiceRow,
 ) -> Result<(usize, usize), BillingError> {
-    let mut locked = repo::lock_client_packs(tx, invoice.issuer_id, invoice.client_id).await?;
+    // A studio invoice neither sells nor draws from packs.
+    let Some(client_id) = invoice.client_id else {
+        return Ok((0, 0));
+    };
+    let mut locked = repo::lock_client_packs(tx, invoice.issuer_id, client_id).await?;
     let given_back = give_back(tx, principal, invoice, &mut locked, None).await?;
     let sold: Vec<&PackRow> = locked
         .iter()

@@ -142,6 +142,11 @@ async fn tell_scheduling(
     status: &str,
 ) -> Result<(), BillingError> {
     use fitflow_proto::scheduling::{PaymentStatus, SetPaymentStatusRequest};
+    // A studio's payment is the studio's business with the trainer: the
+    // clients' payment statuses in scheduling are not touched by it.
+    let Some(client_id) = invoice.client_id else {
+        return Ok(());
+    };
     let Some(participant) = crate::schedule::participant_status(&invoice.status, status) else {
         return Ok(());
     };
@@ -157,7 +162,7 @@ async fn tell_scheduling(
     for appointment_id in appointments {
         let request = SetPaymentStatusRequest {
             appointment_id: appointment_id.to_string(),
-            client_id: invoice.client_id.to_string(),
+            client_id: client_id.to_string(),
             status: participant as i32,
             // Each notice its own: scheduling's idempotency keys it, and
             // its `accept_once` the command id on redelivery.

@@ -23,6 +23,8 @@ use fitflow_server::client::{forwarding_request, peer_request};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+mod studios;
+
 use crate::BillingError;
 use crate::recipient::Recipient;
 use crate::schedule::{Billable, Charge, ItemKey, Settlement};
@@ -189,6 +191,7 @@ impl Peers {
             .map(|province| province.code().to_owned())
             .unwrap_or_default();
         Ok(Recipient {
+            organisation: String::new(),
             first_name: contact.first_name,
             last_name: contact.last_name,
             email: contact.email,

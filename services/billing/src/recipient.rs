@@ -1,5 +1,6 @@
 //! Whom an issued document is addressed to: the client's name, email and
-//! postal address as clients' `GetContact` gave them at issue. Stored
+//! postal address as clients' `GetContact` gave them at issue, or the
+//! studio's name, email and address as tenancy showed them. Stored
 //! sealed under the issuing trainer's data key (never the client's, so a
 //! purge of the client leaves the financial record whole), bound to the
 //! document's row; opened only to print the document.
@@ -24,9 +25,13 @@ pub(crate) fn address(id: Uuid) -> FieldAddress<'static> {
     }
 }
 
-/// A client's contact as at issue. Debug never prints it.
+/// A client's (or a studio's) contact as at issue. Debug never prints it.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct Recipient {
+    /// A studio's name; empty for a client (recipients sealed before
+    /// studios were billed have none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub organisation: String,
     pub first_name: String,
     pub last_name: String,
     pub email: String,
@@ -58,7 +63,11 @@ impl Recipient {
 
     /// The "bill to" block: name, street lines, city line, email.
     pub(crate) fn lines(&self) -> Vec<String> {
-        let name = format!("{} {}", self.first_name, self.last_name);
+        let name = if self.organisation.is_empty() {
+            format!("{} {}", self.first_name, self.last_name)
+        } else {
+            self.organisation.clone()
+        };
         let mut lines = vec![name.trim().to_owned()];
         lines.extend(
             self.street
@@ -105,6 +114,7 @@ mod tests {
 
     fn zoe() -> Recipient {
         Recipient {
+            organisation: String::new(),
             first_name: "Zoé".into(),
             last_name: "Roy".into(),
             email: "zoe@example.com".into(),
@@ -143,6 +153,26 @@ mod tests {
             ..Recipient::default()
         };
         assert_eq!(name_only.lines(), ["Zoé"]);
+    }
+
+    #[test]
+    fn a_studio_is_billed_under_its_name_and_an_older_snapshot_still_reads() {
+        let studio = Recipient {
+            organisation: "Studio Kits".into(),
+            email: "hello@kits.example".into(),
+            city: "Vancouver".into(),
+            province: "BC".into(),
+            ..Recipient::default()
+        };
+        assert_eq!(
+            studio.lines(),
+            ["Studio Kits", "Vancouver BC", "hello@kits.example"]
+        );
+        assert_eq!(Recipient::from_bytes(&studio.to_bytes()), Some(studio));
+        // Sealed before studios were billed: no `organisation` key.
+        let older = br#"{"first_name":"Zo\u00e9","last_name":"Roy","email":"","street":"","city":"","province":"QC","postal_code":""}"#;
+        let read = Recipient::from_bytes(older).expect("an older snapshot");
+        assert_eq!(read.lines(), ["Zoé Roy", "QC"]);
     }
 
     #[test]

@@ -128,7 +128,10 @@ pub(crate) async fn rate(
 pub(crate) struct InvoiceRow {
     pub id: Uuid,
     pub issuer_id: Uuid,
-    pub client_id: Uuid,
+    /// The client billed; `None` on an invoice to a studio.
+    pub client_id: Option<Uuid>,
+    /// The studio billed; `None` on an invoice to a client.
+    pub studio_id: Option<Uuid>,
     pub status: String,
     pub number: Option<String>,
     pub invoice_date: Option<NaiveDate>,
@@ -150,7 +153,7 @@ pub(crate) struct InvoiceRow {
     pub amount_paid: Decimal,
 }
 
-const INVOICE_COLUMNS: &str = "id, issuer_id, client_id, status, number, invoice_date, due_date, \
+const INVOICE_COLUMNS: &str = "id, issuer_id, client_id, studio_id, status, number, invoice_date, due_date, \
      payment_terms_days, subtotal, tax_total, total, tax_registered, gst_hst_number, qst_number, \
      notes, version, created_at, issued_at, voided_at, kind, credit_of, amount_paid";
 
@@ -197,8 +200,8 @@ pub(crate) async fn insert_invoice(
     row: &InvoiceRow,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO invoices (id, issuer_id, client_id, payment_terms_days, subtotal, total, notes) \
-         VALUES ($1, $2, $3, $4, $5, $5, $6)",
+        "INSERT INTO invoices (id, issuer_id, client_id, studio_id, payment_terms_days, subtotal, \
+         total, notes) VALUES ($1, $2, $3, $7, $4, $5, $5, $6)",
     )
     .bind(row.id)
     .bind(row.issuer_id)
@@ -206,6 +209,7 @@ pub(crate) async fn insert_invoice(
     .bind(row.payment_terms_days)
     .bind(row.subtotal)
     .bind(&row.notes)
+    .bind(row.studio_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -443,8 +447,8 @@ pub(crate) async fn insert_credit_note(
     row: &InvoiceRow,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO invoices (id, issuer_id, client_id, payment_terms_days, subtotal, total, \
-         notes, kind, credit_of) VALUES ($1, $2, $3, 0, $4, $4, $5, 'credit_note', $6)",
+        "INSERT INTO invoices (id, issuer_id, client_id, studio_id, payment_terms_days, subtotal, \
+         total, notes, kind, credit_of) VALUES ($1, $2, $3, $7, 0, $4, $4, $5, 'credit_note', $6)",
     )
     .bind(row.id)
     .bind(row.issuer_id)
@@ -452,6 +456,7 @@ pub(crate) async fn insert_credit_note(
     .bind(row.subtotal)
     .bind(&row.notes)
     .bind(row.credit_of)
+    .bind(row.studio_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -554,6 +559,47 @@ pub(crate) async fn invoices_of(
          ORDER BY created_at DESC, id DESC LIMIT $4"
     ))
     .bind(issuer_id)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Lets this transaction read, as a manager, the issued documents
+/// addressed to `studios` (the token's studios; row-level security's
+/// `caller_manages`), until it ends.
+pub(crate) async fn manage_studios(
+    conn: &mut PgConnection,
+    studios: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    let joined = studios
+        .iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    sqlx::query("SELECT set_config('fitflow.managed_studios', $1, true)")
+        .bind(joined)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A page of the issued documents addressed to `studio_id`, newest first
+/// (drafts are their issuer's alone).
+pub(crate) async fn invoices_to_studio(
+    conn: &mut PgConnection,
+    studio_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<InvoiceRow>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    sqlx::query_as(&format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE studio_id = $1 AND status <> 'draft' \
+         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(studio_id)
     .bind(after_time)
     .bind(after_id)
     .bind(limit)

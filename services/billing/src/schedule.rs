@@ -28,6 +28,9 @@ pub(crate) enum Charge {
     LateCancel,
     /// A no-show's fee.
     NoShow,
+    /// A session held at a studio, billed to the studio at the contract's
+    /// rate (`studio_invoices`); never one of scheduling's billable items.
+    StudioRate,
 }
 
 impl Charge {
@@ -37,6 +40,7 @@ impl Charge {
             Charge::Session => "session",
             Charge::LateCancel => "late_cancel",
             Charge::NoShow => "no_show",
+            Charge::StudioRate => "studio_rate",
         }
     }
 
@@ -46,6 +50,7 @@ impl Charge {
             "session" => Some(Charge::Session),
             "late_cancel" => Some(Charge::LateCancel),
             "no_show" => Some(Charge::NoShow),
+            "studio_rate" => Some(Charge::StudioRate),
             _ => None,
         }
     }
@@ -56,6 +61,7 @@ impl Charge {
             Charge::Session => "Training session",
             Charge::LateCancel => "Late cancellation fee",
             Charge::NoShow => "No-show fee",
+            Charge::StudioRate => "Studio session",
         }
     }
 }

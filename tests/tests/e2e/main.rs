@@ -14,6 +14,7 @@ mod billing_packs;
 mod billing_payments;
 mod billing_pdf;
 mod billing_remittances;
+mod billing_studio;
 mod bootstrap;
 mod clients;
 mod clients_billing_export;

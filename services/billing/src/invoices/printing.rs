@@ -6,7 +6,7 @@ use fitflow_auth::Principal;
 use fitflow_outbox::{Action, AuditEventBuilder, Purpose};
 use uuid::Uuid;
 
-use super::{Invoicing, commit, user};
+use super::{Invoicing, commit};
 use crate::pdf::{self, Language, PdfDocument, PdfLine, PdfTax};
 use crate::repo;
 use crate::{BillingError, SERVICE};
@@ -20,17 +20,14 @@ pub(crate) struct Printed {
 
 impl Invoicing {
     /// Issued (or void) document `id` as a PDF, for the trainer or a
-    /// supervisor; a draft has nothing to print yet.
+    /// supervisor, or a manager of the studio it is addressed to; a draft
+    /// has nothing to print yet.
     pub(crate) async fn print(
         &self,
         principal: &Principal,
         id: Uuid,
     ) -> Result<Printed, BillingError> {
-        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let view = Self::view(&mut tx, id).await?;
-        if !principal.acts_for(view.row.issuer_id) {
-            return Err(BillingError::InvoiceNotFound);
-        }
+        let (mut tx, view) = self.readable(principal, id).await?;
         if view.row.status == "draft" {
             return Err(BillingError::InvoiceState);
         }

@@ -75,3 +75,22 @@ pub(crate) async fn free_items(
             .rows_affected(),
     )
 }
+
+/// Which of `appointments` are billed to `payer` for `charge` already.
+pub(crate) async fn billed_among(
+    conn: &mut PgConnection,
+    payer: Uuid,
+    charge: &str,
+    appointments: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT appointment_id FROM billed_items \
+         WHERE client_id = $1 AND charge = $2 AND appointment_id = ANY($3)",
+    )
+    .bind(payer)
+    .bind(charge)
+    .bind(appointments)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

@@ -1,0 +1,191 @@
+//! Studio invoices drafted from the schedule (DraftStudioInvoice): the
+//! sessions a trainer held at a studio in a period become one draft to the
+//! studio, each at the contract's rate on its date. A session is billed to
+//! its studio once across the invoices that are not void: its claim in
+//! `billed_items` (payer: the studio, charge `studio_rate`) is the rule,
+//! taken in this transaction in start order, as client drafts take theirs.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, Utc};
+use fitflow_api::idempotency::{self, Claim};
+use fitflow_auth::Principal;
+use fitflow_outbox::{Action, AuditEventBuilder};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::invoices::{Idempotency, InvoiceView, commit, user};
+use crate::repo::{self, InvoiceRow, LineRow};
+use crate::schedule::Charge;
+use crate::studio_invoices::{self, StudioLine};
+use crate::{BillingError, Invoicing, SERVICE};
+
+/// A studio draft as asked (validated).
+#[derive(Debug, Clone)]
+pub(crate) struct StudioDraft {
+    /// The issuer; the caller when `None`.
+    pub issuer_id: Option<Uuid>,
+    pub studio_id: Uuid,
+    /// The period's first and last local dates in the studio's zone.
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    pub payment_terms_days: i32,
+    pub notes: String,
+}
+
+/// The stored line of a session at `position`.
+fn line_row(position: usize, line: StudioLine) -> LineRow {
+    LineRow {
+        position: i32::try_from(position).unwrap_or(i32::MAX),
+        description: line.description,
+        quantity: Decimal::ONE,
+        unit_price: line.unit_price,
+        amount: crate::tax::to_cent(line.unit_price),
+        province: line.province.code().to_owned(),
+        treatment: crate::invoices::treatment_name(crate::tax::Treatment::Taxable).to_owned(),
+        appointment_id: Some(line.appointment_id),
+        charge: Some(Charge::StudioRate.as_str().to_owned()),
+        pack_sessions: None,
+        pack_expires_on: None,
+        drawn_pack_id: None,
+    }
+}
+
+impl Invoicing {
+    /// Drafts the sessions `asked.studio_id` owes the issuer for the period
+    /// into one invoice to the studio; NOTHING_TO_BILL (and nothing
+    /// written) when every session is billed already.
+    pub(crate) async fn draft_for_studio(
+        &self,
+        principal: &Principal,
+        bearer: &str,
+        asked: StudioDraft,
+        request: Idempotency,
+    ) -> Result<InvoiceView, BillingError> {
+        let issuer_id = asked.issuer_id.unwrap_or(principal.user_id);
+        if !principal.acts_for(issuer_id) {
+            return Err(BillingError::TrainerNotFound);
+        }
+        // The peers first: no transaction waits on another service.
+        let card = self.peers.studio_card(bearer, asked.studio_id).await?;
+        let province = card.province.ok_or(BillingError::ProvinceOfSupplyUnknown)?;
+        let mut sessions = self
+            .peers
+            .studio_sessions(
+                bearer,
+                issuer_id,
+                asked.studio_id,
+                (asked.first, asked.last),
+            )
+            .await?;
+        // Those billed already are left out before pricing, so the first
+        // 200 still to bill are drafted. The claims below decide: a session
+        // a concurrent draft takes meanwhile is left out there.
+        let listed: Vec<Uuid> = sessions
+            .iter()
+            .map(|session| session.appointment_id)
+            .collect();
+        let billed = {
+            let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+            let billed = repo::billed_among(
+                &mut tx,
+                asked.studio_id,
+                Charge::StudioRate.as_str(),
+                &listed,
+            )
+            .await?;
+            fitflow_db::end_read(tx);
+            billed
+        };
+        sessions.retain(|session| !billed.contains(&session.appointment_id));
+        let mut rates = BTreeMap::new();
+        for (category, date) in studio_invoices::rates_needed(&sessions) {
+            if let Some(rate) = self
+                .peers
+                .rate(issuer_id, asked.studio_id, category, date)
+                .await?
+            {
+                rates.insert((category, date), rate);
+            }
+        }
+        let priced = studio_invoices::lines_for(&sessions, &rates, province)
+            .map_err(BillingError::NoContractRate)?;
+
+        let id = Uuid::now_v7();
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        if let Some((key, hash)) = &request.0
+            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+        {
+            let view = Self::view(&mut tx, existing).await?;
+            commit(tx).await?;
+            return Ok(view);
+        }
+        // In start order, as every draft of this studio claims: concurrent
+        // drafts never wait on each other in a cycle.
+        let mut lines = Vec::new();
+        for line in priced {
+            if repo::claim_item(
+                &mut tx,
+                (
+                    line.appointment_id,
+                    asked.studio_id,
+                    Charge::StudioRate.as_str(),
+                ),
+                id,
+                issuer_id,
+            )
+            .await?
+            {
+                lines.push(line_row(lines.len() + 1, line));
+            }
+        }
+        if lines.is_empty() {
+            // Dropped unfinished: the transaction rolls back.
+            return Err(BillingError::NothingToBill);
+        }
+        let subtotal: Decimal = lines.iter().map(|line| line.amount).sum();
+        if subtotal > crate::grpc::MAX_AMOUNT {
+            return Err(BillingError::InvoiceTooLarge);
+        }
+        let row = InvoiceRow {
+            id,
+            issuer_id,
+            client_id: None,
+            studio_id: Some(asked.studio_id),
+            status: "draft".to_owned(),
+            number: None,
+            invoice_date: None,
+            due_date: None,
+            payment_terms_days: asked.payment_terms_days,
+            subtotal,
+            tax_total: Decimal::ZERO,
+            total: subtotal,
+            tax_registered: false,
+            gst_hst_number: String::new(),
+            qst_number: String::new(),
+            notes: asked.notes,
+            version: 1,
+            created_at: Utc::now(),
+            issued_at: None,
+            voided_at: None,
+            kind: "invoice".to_owned(),
+            credit_of: None,
+            amount_paid: Decimal::ZERO,
+        };
+        repo::insert_invoice(&mut tx, &row).await?;
+        repo::insert_lines(&mut tx, id, issuer_id, &lines).await?;
+        let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)
+            .actor_user(principal.user_id)
+            .tenant(issuer_id)
+            .change("studio_id", "", &asked.studio_id.to_string())
+            .change("source", "", "studio_sessions")
+            .change("period", "", &format!("{}..{}", asked.first, asked.last))
+            .change("lines", "", &lines.len().to_string())
+            .change("subtotal", "", &subtotal.to_string())
+            .build();
+        fitflow_outbox::record(&mut tx, &event).await?;
+        let view = Self::view(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(view)
+    }
+}
