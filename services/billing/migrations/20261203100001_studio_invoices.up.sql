@@ -3,10 +3,11 @@
 -- An invoice is addressed to exactly one payer: a client or a studio.
 -- Expand only: the running version writes client invoices as before.
 --
--- `billed_items` keeps one payer column, `client_id`: for the new charge
--- `studio_rate` it holds the studio's id (a session is owed once by its
--- studio, whoever came), so its primary key is again "never billed twice".
--- Renaming the column would break the running version; the name is kept.
+-- `billed_items` keeps its `client_id` column: for the new charge
+-- `studio_rate` it holds the studio where the session was held (a session
+-- is owed once, whoever came and whichever studio of a chain the invoice
+-- goes to), so its primary key is again "never billed twice". Renaming the
+-- column would break the running version; the name is kept.
 --
 -- A studio's managers read the invoices and credit notes addressed to it
 -- (never drafts) through `fitflow.managed_studios`, which billing sets in

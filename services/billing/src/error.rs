@@ -106,6 +106,9 @@ pub enum BillingError {
     /// Tenancy shows no such studio.
     #[error("studio not found")]
     StudioNotFound,
+    /// The studio's invoices go to its chain's headquarters (this id).
+    #[error("studio billed elsewhere")]
+    StudioBilledElsewhere(uuid::Uuid),
     /// The caller does not manage the studio.
     #[error("studio not managed")]
     StudioNotManaged,
@@ -309,6 +312,12 @@ impl From<BillingError> for ApiError {
             BillingError::StudioNotFound => {
                 ApiError::not_found("STUDIO_NOT_FOUND", "no such studio")
             }
+            BillingError::StudioBilledElsewhere(headquarters) => ApiError::new(
+                Code::FailedPrecondition,
+                "STUDIO_BILLED_ELSEWHERE",
+                "the studio's invoices go to its chain's headquarters; draft the invoice to it",
+            )
+            .with_metadata("billing_studio_id", headquarters.to_string()),
             BillingError::StudioNotManaged => ApiError::new(
                 Code::PermissionDenied,
                 "STUDIO_NOT_MANAGED",

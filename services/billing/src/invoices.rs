@@ -883,10 +883,10 @@ async fn keep_billed_items(
         else {
             continue;
         };
-        // The payer of a billed item: the client, or the studio.
-        let payer = draft.client_id.or(draft.studio_id);
-        let on_draft = billed.iter().any(|(appointment, payer_id, billed_charge)| {
-            *appointment == appointment_id && Some(*payer_id) == payer && billed_charge == charge
+        // The items this draft bills (read by its id): an appointment is
+        // billed once per charge, whoever pays.
+        let on_draft = billed.iter().any(|(appointment, _, billed_charge)| {
+            *appointment == appointment_id && billed_charge == charge
         });
         if !on_draft || !kept.insert((appointment_id, charge.to_owned())) {
             violations.push(fitflow_error::FieldViolation {

@@ -29,6 +29,8 @@ use crate::BillingError;
 use crate::recipient::Recipient;
 use crate::schedule::{Billable, Charge, ItemKey, Settlement};
 
+pub(crate) use studios::StudioCard;
+
 /// Longest wait for a peer when the caller set no shorter deadline.
 const PEER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Items per page of scheduling's billable items (its largest page).

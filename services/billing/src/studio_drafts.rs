@@ -5,7 +5,7 @@
 //! `billed_items` (payer: the studio, charge `studio_rate`) is the rule,
 //! taken in this transaction in start order, as client drafts take theirs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, Utc};
 use fitflow_api::idempotency::{self, Claim};
@@ -15,9 +15,10 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::invoices::{Idempotency, InvoiceView, commit, user};
+use crate::peers::StudioCard;
 use crate::repo::{self, InvoiceRow, LineRow};
 use crate::schedule::Charge;
-use crate::studio_invoices::{self, StudioLine};
+use crate::studio_invoices::{self, Location, StudioLine, StudioSession};
 use crate::{BillingError, Invoicing, SERVICE};
 
 /// A studio draft as asked (validated).
@@ -67,16 +68,13 @@ impl Invoicing {
             return Err(BillingError::TrainerNotFound);
         }
         // The peers first: no transaction waits on another service.
-        let card = self.peers.studio_card(bearer, asked.studio_id).await?;
-        let province = card.province.ok_or(BillingError::ProvinceOfSupplyUnknown)?;
+        let payer = self.peers.studio_card(bearer, asked.studio_id).await?;
+        if payer.billing_studio_id != asked.studio_id {
+            return Err(BillingError::StudioBilledElsewhere(payer.billing_studio_id));
+        }
         let mut sessions = self
             .peers
-            .studio_sessions(
-                bearer,
-                issuer_id,
-                asked.studio_id,
-                (asked.first, asked.last),
-            )
+            .studio_sessions(bearer, issuer_id, (asked.first, asked.last))
             .await?;
         // Those billed already are left out before pricing, so the first
         // 200 still to bill are drafted. The claims below decide: a session
@@ -87,28 +85,22 @@ impl Invoicing {
             .collect();
         let billed = {
             let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-            let billed = repo::billed_among(
-                &mut tx,
-                asked.studio_id,
-                Charge::StudioRate.as_str(),
-                &listed,
-            )
-            .await?;
+            let billed = repo::billed_among(&mut tx, Charge::StudioRate.as_str(), &listed).await?;
             fitflow_db::end_read(tx);
             billed
         };
         sessions.retain(|session| !billed.contains(&session.appointment_id));
+        let locations = self
+            .locations(bearer, asked.studio_id, payer, &sessions)
+            .await?;
+        let drafted = studio_invoices::billed_here(&sessions, &locations);
         let mut rates = BTreeMap::new();
-        for (category, date) in studio_invoices::rates_needed(&sessions) {
-            if let Some(rate) = self
-                .peers
-                .rate(issuer_id, asked.studio_id, category, date)
-                .await?
-            {
-                rates.insert((category, date), rate);
+        for (studio, category, date) in studio_invoices::rates_needed(&drafted) {
+            if let Some(rate) = self.peers.rate(issuer_id, studio, category, date).await? {
+                rates.insert((studio, category, date), rate);
             }
         }
-        let priced = studio_invoices::lines_for(&sessions, &rates, province)
+        let priced = studio_invoices::lines_for(&drafted, &rates, &locations)
             .map_err(BillingError::NoContractRate)?;
 
         let id = Uuid::now_v7();
@@ -187,5 +179,50 @@ impl Invoicing {
         let view = Self::view(&mut tx, id).await?;
         commit(tx).await?;
         Ok(view)
+    }
+
+    /// The studios whose sessions an invoice to `payer_id` bills: the payer
+    /// itself, and each studio in `sessions` whose invoices tenancy says go
+    /// to it (a chain's location consolidated at its headquarters). A
+    /// studio tenancy no longer shows (deleted) is left out with its
+    /// sessions: where its invoices go is unknown.
+    async fn locations(
+        &self,
+        bearer: &str,
+        payer_id: Uuid,
+        payer: StudioCard,
+        sessions: &[StudioSession],
+    ) -> Result<HashMap<Uuid, Location>, BillingError> {
+        let mut locations = HashMap::from([(
+            payer_id,
+            Location {
+                province: payer
+                    .province
+                    .ok_or(BillingError::ProvinceOfSupplyUnknown)?,
+                named: None,
+            },
+        )]);
+        let others: BTreeSet<Uuid> = sessions
+            .iter()
+            .map(|session| session.studio_id)
+            .filter(|studio| *studio != payer_id)
+            .collect();
+        for studio in others {
+            let card = match self.peers.studio_card(bearer, studio).await {
+                Ok(card) => card,
+                Err(BillingError::StudioNotFound) => continue,
+                Err(error) => return Err(error),
+            };
+            if card.billing_studio_id == payer_id {
+                locations.insert(
+                    studio,
+                    Location {
+                        province: card.province.ok_or(BillingError::ProvinceOfSupplyUnknown)?,
+                        named: Some(card.name),
+                    },
+                );
+            }
+        }
+        Ok(locations)
     }
 }

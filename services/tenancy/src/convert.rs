@@ -783,11 +783,12 @@ pub(crate) fn studio_out(view: StudioView) -> pb::Studio {
         });
         studio.settings = profile.settings;
         studio.billing_consolidated = profile.billing_consolidated;
-        studio.billing_studio_id = billing_studio_id
-            .map(|id| id.to_string())
-            .unwrap_or_default();
         studio.has_bank_account = row.has_bank_account;
     }
+    // Computed only for managers, and for billing (see `GetStudio`).
+    studio.billing_studio_id = billing_studio_id
+        .map(|id| id.to_string())
+        .unwrap_or_default();
     studio
 }
 

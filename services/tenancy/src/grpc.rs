@@ -229,12 +229,16 @@ impl TenancyService for TenancyGrpc {
         request: Request<pb::GetStudioRequest>,
     ) -> Result<Response<pb::GetStudioResponse>, Status> {
         let principal = principal(&request)?;
+        // Billing addresses a trainer's studio invoices where the studio's
+        // go (its `billing_studio_id`), which others than managers see only
+        // through billing.
+        let for_billing = fitflow_auth::peer(&request).is_some_and(|peer| peer.0 == BILLING_PEER);
         let mut violations = Violations::new();
         let studio_id = uuid(&mut violations, "studio_id", &request.get_ref().studio_id);
         done(violations)?;
         let view = self
             .directory
-            .studio(&principal, studio_id.unwrap_or_default())
+            .studio(&principal, studio_id.unwrap_or_default(), for_billing)
             .await?;
         Ok(Response::new(pb::GetStudioResponse {
             studio: Some(convert::studio_out(view)),

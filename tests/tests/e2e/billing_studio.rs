@@ -555,3 +555,153 @@ async fn a_studio_draft_refuses_bad_fields_unknown_studios_and_dates_without_a_c
         .expect_err("no token");
     assert_eq!(anonymous.code(), Code::Unauthenticated);
 }
+
+/// A studio of `owner_token`'s, under `parent` (a location) or not (a
+/// chain's headquarters), in Toronto's zone, billed at its headquarters.
+async fn chain_studio(
+    sandbox: &Sandbox,
+    owner_token: &str,
+    name: &str,
+    parent: &str,
+    ontario: bool,
+) -> tenancy_pb::Studio {
+    let mut profile = crate::tenancy::studio_profile(name, parent);
+    if ontario {
+        profile.address = Some(fitflow_proto::types::PostalAddress {
+            street: "1 King St W".into(),
+            city: "Toronto".into(),
+            province: fitflow_proto::types::Province::On as i32,
+            postal_code: "M5H 1A1".into(),
+            country_code: String::new(),
+        });
+    }
+    tenancy(sandbox, "gateway")
+        .create_studio(bearer(
+            tenancy_pb::CreateStudioRequest {
+                studio: Some(profile),
+                request_id: String::new(),
+            },
+            owner_token,
+        ))
+        .await
+        .expect("create studio")
+        .into_inner()
+        .studio
+        .expect("studio")
+}
+
+#[tokio::test]
+async fn a_consolidated_location_is_billed_at_its_headquarters_each_line_taxed_where_held() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(STACK).await;
+    let (_, trainer_email, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, owner_email, owner_token) = member(&sandbox, "Olivia").await;
+    // Headquarters in Quebec; a location in Ontario whose invoices go there.
+    let hq = chain_studio(&sandbox, &owner_token, "Kits HQ", "", false).await;
+    let owner_token = sandbox.login(&owner_email).await.access_token;
+    let east = chain_studio(&sandbox, &owner_token, "Kits East", &hq.id, true).await;
+    let owner_token = sandbox.login(&owner_email).await.access_token;
+    for studio in [&hq.id, &east.id] {
+        contract_with_rates(
+            &sandbox,
+            &owner_token,
+            &trainer_token,
+            studio,
+            &trainer_email,
+        )
+        .await;
+    }
+    let group = class_type(
+        &sandbox,
+        &trainer_token,
+        scheduling_pb::ClassCategory::Group,
+        5,
+    )
+    .await;
+    let day = vancouver_today() + Duration::days(2);
+    let mut held = Vec::new();
+    for (studio, hour) in [(&east.id, 8), (&hq.id, 10), (&east.id, 12)] {
+        let class = book_at(
+            &sandbox,
+            &trainer_token,
+            &group.id,
+            vancouver(day, hour, 0),
+            "",
+            studio,
+        )
+        .await
+        .expect("class");
+        complete(&sandbox, &trainer_token, &class.id, &[]).await;
+        held.push(class.id);
+    }
+
+    // The location's invoices go to its headquarters: drafting to it says where.
+    let elsewhere = draft_for_studio(&sandbox, &trainer_token, studio_draft(&east.id, 6))
+        .await
+        .expect_err("billed at headquarters");
+    assert_eq!(elsewhere.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&elsewhere), "STUDIO_BILLED_ELSEWHERE");
+    assert_eq!(
+        elsewhere
+            .get_error_details()
+            .error_info()
+            .expect("info")
+            .metadata
+            .get("billing_studio_id"),
+        Some(&hq.id)
+    );
+
+    let drafted = draft_for_studio(&sandbox, &trainer_token, studio_draft(&hq.id, 6))
+        .await
+        .expect("the chain's draft");
+    let quebec = fitflow_proto::types::Province::Qc as i32;
+    let ontario = fitflow_proto::types::Province::On as i32;
+    let lines: Vec<(String, i32, bool)> = drafted
+        .lines
+        .iter()
+        .map(|line| {
+            (
+                line.appointment_id.clone(),
+                line.province,
+                line.description.starts_with("Kits East: "),
+            )
+        })
+        .collect();
+    // Headquarters' own session first, then the location's, in start order.
+    assert_eq!(
+        lines,
+        vec![
+            (held[1].clone(), quebec, false),
+            (held[0].clone(), ontario, true),
+            (held[2].clone(), ontario, true),
+        ]
+    );
+    let issued = issue(&sandbox, &trainer_token, &drafted)
+        .await
+        .expect("issued to headquarters");
+    let mut taxes: Vec<(i32, String)> = issued
+        .taxes
+        .iter()
+        .map(|tax| (tax.province, tax.amount.clone().unwrap_or_default().amount))
+        .collect();
+    taxes.sort();
+    // Quebec: GST 2.50 and QST 4.99 on 50.00; Ontario: HST 13.00 on 100.00.
+    assert_eq!(
+        taxes,
+        vec![
+            (ontario, "13.00".to_owned()),
+            (quebec, "2.50".to_owned()),
+            (quebec, "4.99".to_owned())
+        ]
+    );
+    let listed = studio_invoices(&sandbox, &owner_token, &hq.id)
+        .await
+        .expect("headquarters' list");
+    assert_eq!(listed.len(), 1);
+    assert!(
+        studio_invoices(&sandbox, &owner_token, &east.id)
+            .await
+            .expect("the location's list")
+            .is_empty()
+    );
+}

@@ -23,6 +23,11 @@ use crate::studio_invoices::{Category, StudioSession};
 pub(crate) struct StudioCard {
     /// The province of supply of its sessions, when tenancy shows one.
     pub province: Option<Province>,
+    /// Its name, as the lines of a consolidated invoice name the location.
+    pub name: String,
+    /// Where its invoices go: itself, or its chain's headquarters when
+    /// billing is consolidated there.
+    pub billing_studio_id: Uuid,
     /// Whom its invoices are addressed to: name, email and postal address.
     pub recipient: Recipient,
 }
@@ -56,8 +61,17 @@ impl Peers {
         };
         let address = studio.address.unwrap_or_default();
         let province = Province::from_proto(address.province);
+        // Tenancy shows billing where the invoices go; empty means itself.
+        let billing_studio_id = if studio.billing_studio_id.is_empty() {
+            studio_id
+        } else {
+            Uuid::try_parse(&studio.billing_studio_id)
+                .map_err(|_| BillingError::Corrupt("a billing studio from tenancy"))?
+        };
         Ok(StudioCard {
             province,
+            name: studio.name.clone(),
+            billing_studio_id,
             recipient: Recipient {
                 organisation: studio.name,
                 email: studio
@@ -75,15 +89,14 @@ impl Peers {
         })
     }
 
-    /// Every session `trainer` held at `studio` dated `first..=last` in the
-    /// studio's zone (scheduling, read as the user whose `bearer` token
+    /// Every session `trainer` held at any studio dated `first..=last` in
+    /// its studio's zone (scheduling, read as the user whose `bearer` token
     /// this is), in start order. A session billing cannot read fails the
     /// call rather than being skipped.
     pub(crate) async fn studio_sessions(
         &self,
         bearer: &str,
         trainer: Uuid,
-        studio: Uuid,
         (first, last): (NaiveDate, NaiveDate),
     ) -> Result<Vec<StudioSession>, BillingError> {
         let mut sessions = Vec::new();
@@ -94,7 +107,7 @@ impl Peers {
                     trainer_id: trainer.to_string(),
                     start_date: Some(date_out(first)),
                     end_date: Some(date_out(last)),
-                    studio_ids: vec![studio.to_string()],
+                    studio_ids: Vec::new(),
                     page_size: BILLABLE_PAGE,
                     page_token: std::mem::take(&mut page_token),
                 },
@@ -189,6 +202,7 @@ fn session_in(session: scheduling_pb::StudioSession) -> Result<StudioSession, Bi
         .ok_or_else(corrupt)?;
     Ok(StudioSession {
         appointment_id: Uuid::try_parse(&session.appointment_id).map_err(|_| corrupt())?,
+        studio_id: Uuid::try_parse(&session.studio_id).map_err(|_| corrupt())?,
         class_name: session.class_type_name,
         category,
         local_date,

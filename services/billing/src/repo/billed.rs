@@ -76,18 +76,16 @@ pub(crate) async fn free_items(
     )
 }
 
-/// Which of `appointments` are billed to `payer` for `charge` already.
+/// Which of `appointments` are billed for `charge` already, whoever pays.
 pub(crate) async fn billed_among(
     conn: &mut PgConnection,
-    payer: Uuid,
     charge: &str,
     appointments: &[Uuid],
 ) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
     let rows: Vec<(Uuid,)> = sqlx::query_as(
         "SELECT appointment_id FROM billed_items \
-         WHERE client_id = $1 AND charge = $2 AND appointment_id = ANY($3)",
+         WHERE charge = $1 AND appointment_id = ANY($2)",
     )
-    .bind(payer)
     .bind(charge)
     .bind(appointments)
     .fetch_all(conn)

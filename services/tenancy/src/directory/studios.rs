@@ -291,13 +291,17 @@ impl Directory {
         &self,
         principal: &Principal,
         studio_id: Uuid,
+        for_billing: bool,
     ) -> Result<StudioView, TenancyError> {
         let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
         let row = repo::studio(&mut tx, studio_id, false)
             .await?
             .filter(|row| row.deleted_at.is_none() || row.managed)
             .ok_or(TenancyError::StudioNotFound)?;
-        let view = view(&mut tx, row).await?;
+        let mut view = view(&mut tx, row).await?;
+        if for_billing && view.billing_studio_id.is_none() {
+            view.billing_studio_id = Some(billing_studio(&mut tx, &view.row).await?);
+        }
         tx.commit().await.map_err(fitflow_db::DbError::from)?;
         Ok(view)
     }
