@@ -3,6 +3,7 @@
 
 mod exports;
 mod payments;
+mod quick_rates;
 mod studio;
 
 use std::pin::Pin;
@@ -867,6 +868,26 @@ impl BillingService for BillingGrpc {
             rate: Some(rate_out(added)),
             ended: ended.map(rate_out),
         }))
+    }
+
+    async fn list_quick_method_rates(
+        &self,
+        request: Request<pb::ListQuickMethodRatesRequest>,
+    ) -> Result<Response<pb::ListQuickMethodRatesResponse>, Status> {
+        let principal = principal(&request)?;
+        quick_rates::list(&self.table, &principal)
+            .await
+            .map(Response::new)
+    }
+
+    async fn add_quick_method_rate(
+        &self,
+        request: Request<pb::AddQuickMethodRateRequest>,
+    ) -> Result<Response<pb::AddQuickMethodRateResponse>, Status> {
+        let principal = principal(&request)?;
+        quick_rates::add(&self.table, &principal, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn create_invoice(

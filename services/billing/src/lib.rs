@@ -30,6 +30,7 @@ mod packs;
 mod payments;
 mod pdf;
 mod peers;
+mod quick_rates;
 mod rates;
 mod recipient;
 mod remittances;
@@ -76,7 +77,8 @@ const GATEWAY_ONLY: &[&str] = &[
 ];
 
 /// Who may call what: the gateway and operators read the table, quote tax
-/// and handle invoices and payments; only operators add rates and run an
+/// and handle invoices and payments; only operators add rates (tax and
+/// quick-method) and run an
 /// overdue sweep; only the gateway reaches
 /// bank accounts and remittances; only the clients service streams a
 /// client's billing records (for its export of the client).
@@ -85,6 +87,10 @@ pub fn peer_policy() -> PeerPolicy {
         PeerPolicy::new(EDGE_PEERS)
             .allow(
                 "/fitflow.billing.v1.BillingService/AddTaxRate",
+                &["operator"],
+            )
+            .allow(
+                "/fitflow.billing.v1.BillingService/AddQuickMethodRate",
                 &["operator"],
             )
             .allow(

@@ -29,11 +29,11 @@ pub struct TaxTable {
     pool: PgPool,
 }
 
-fn user(principal: &Principal) -> Caller {
+pub(crate) fn user(principal: &Principal) -> Caller {
     Caller::User(principal.clone())
 }
 
-async fn commit(tx: fitflow_db::Tx) -> Result<(), BillingError> {
+pub(crate) async fn commit(tx: fitflow_db::Tx) -> Result<(), BillingError> {
     tx.commit().await.map_err(fitflow_db::DbError::from)?;
     Ok(())
 }
@@ -58,6 +58,11 @@ impl TaxTable {
     /// The use cases over `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// The pool, for the quick-method rates' use cases.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Every version of every rate.

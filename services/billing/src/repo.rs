@@ -1065,3 +1065,114 @@ pub(crate) async fn quick_rates(conn: &mut PgConnection) -> Result<Vec<QuickRate
     .fetch_all(conn)
     .await
 }
+
+/// A `quick_method_rates` row as listed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct QuickRateVersion {
+    pub id: Uuid,
+    pub kind: String,
+    pub establishment_region: String,
+    pub supply_region: String,
+    pub percent: Decimal,
+    pub valid_from: NaiveDate,
+    pub valid_until: Option<NaiveDate>,
+    pub source: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+const QUICK_RATE_COLUMNS: &str = "id, kind, establishment_region, supply_region, percent, \
+     valid_from, valid_until, source, created_by, created_at";
+
+/// Every quick-method rate version, by key then start.
+pub(crate) async fn quick_rate_versions(
+    conn: &mut PgConnection,
+) -> Result<Vec<QuickRateVersion>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {QUICK_RATE_COLUMNS} FROM quick_method_rates \
+         ORDER BY kind, establishment_region, supply_region, valid_from"
+    ))
+    .fetch_all(conn)
+    .await
+}
+
+/// The versions of one (kind, establishment region, supply region).
+pub(crate) async fn quick_rate_versions_of(
+    conn: &mut PgConnection,
+    (kind, establishment, supply): (&str, &str, &str),
+) -> Result<Vec<QuickRateVersion>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {QUICK_RATE_COLUMNS} FROM quick_method_rates \
+         WHERE kind = $1 AND establishment_region = $2 AND supply_region = $3 ORDER BY valid_from"
+    ))
+    .bind(kind)
+    .bind(establishment)
+    .bind(supply)
+    .fetch_all(conn)
+    .await
+}
+
+/// Quick-method rate version `id`.
+pub(crate) async fn quick_rate_version(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<QuickRateVersion>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {QUICK_RATE_COLUMNS} FROM quick_method_rates WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Serialises additions to one quick-method rate's versions.
+pub(crate) async fn lock_quick_key(
+    conn: &mut PgConnection,
+    (kind, establishment, supply): (&str, &str, &str),
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('fitflow_quick_rates:' || $1 || ':' || $2 || ':' || $3))")
+        .bind(kind)
+        .bind(establishment)
+        .bind(supply)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends quick-method rate version `id` on `until`.
+pub(crate) async fn end_quick_rate(
+    conn: &mut PgConnection,
+    id: Uuid,
+    until: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE quick_method_rates SET valid_until = $2 WHERE id = $1")
+        .bind(id)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds an open-ended quick-method rate version, by `operator`.
+pub(crate) async fn insert_quick_rate(
+    conn: &mut PgConnection,
+    id: Uuid,
+    new: &crate::quick_rates::NewQuickRate,
+    operator: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO quick_method_rates (id, kind, establishment_region, supply_region, percent, \
+         valid_from, source, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(new.kind)
+    .bind(new.establishment_region)
+    .bind(new.supply_region)
+    .bind(new.percent)
+    .bind(new.valid_from)
+    .bind(&new.source)
+    .bind(operator)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

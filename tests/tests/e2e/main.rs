@@ -13,6 +13,7 @@ mod billing_hostile;
 mod billing_packs;
 mod billing_payments;
 mod billing_pdf;
+mod billing_quick_rates;
 mod billing_remittances;
 mod billing_studio;
 mod bootstrap;
