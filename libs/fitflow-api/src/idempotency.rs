@@ -214,6 +214,40 @@ pub async fn claim(
     }
 }
 
+/// The resource of a committed create under `key` with this request, if
+/// any — a read, outside any claim: a create whose checks ask other
+/// services (and could now refuse: a contract ended, a share revoked since)
+/// looks here first, so that a retry of a create that committed answers its
+/// first result (AIP-155) instead of a new refusal. `None` when the key is
+/// free, expired, or held by a create not yet committed: the [`claim`] in
+/// the create's transaction then decides, as before, and settles races.
+/// [`ContractError::RequestIdReused`] when the key was used for a different
+/// request. Keys are per caller, so only the same caller sees a replay.
+pub async fn committed(
+    conn: &mut PgConnection,
+    key: &IdempotencyKey,
+    hash: &RequestHash,
+) -> Result<Option<Uuid>, ContractError> {
+    let stored: Option<(Vec<u8>, Uuid)> = sqlx::query_as(
+        "SELECT request_hash, resource_id FROM idempotency_keys \
+         WHERE principal = $1 AND method = $2 AND request_id = $3 \
+           AND created_at >= now() - $4::interval",
+    )
+    .bind(&key.principal)
+    .bind(key.method)
+    .bind(key.request_id)
+    .bind(RETENTION)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match stored {
+        None => Ok(None),
+        Some((stored_hash, resource_id)) if stored_hash.as_slice() == hash.0.as_slice() => {
+            Ok(Some(resource_id))
+        }
+        Some(_) => Err(ContractError::RequestIdReused),
+    }
+}
+
 /// Deletes up to `max_rows` records older than [`RETENTION`]; returns how
 /// many. Run it periodically (e.g. hourly) with a bound that keeps each
 /// transaction short; a record being claimed concurrently is skipped.
