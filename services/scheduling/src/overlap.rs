@@ -221,7 +221,10 @@ mod tests {
         let regina_ten = zoned(Regina, Weekday::Wed, "10:00", "11:00");
         let winter = between(regina_ten, "2027-01-01", "2027-03-13");
         let summer = between(regina_ten, "2027-03-14", "2027-11-06");
-        assert!(!both_ways(&toronto_noon, &winter), "11:00-12:00 EST, before noon");
+        assert!(
+            !both_ways(&toronto_noon, &winter),
+            "11:00-12:00 EST, before noon"
+        );
         assert!(both_ways(&toronto_noon, &summer), "12:00-13:00 EDT");
         // One Wednesday of daylight time is enough.
         let one_week = between(regina_ten, "2027-03-17", "2027-03-17");

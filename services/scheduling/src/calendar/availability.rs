@@ -12,8 +12,8 @@ use fitflow_outbox::{Action, AuditEventBuilder};
 use uuid::Uuid;
 
 use super::{Calendar, Idempotency, commit, trainer_of, user};
-use crate::repo::{self, ExceptionRow, RuleInsertError, RuleRow};
 use crate::overlap::{self, ZonedRule};
+use crate::repo::{self, ExceptionRow, RuleInsertError, RuleRow};
 use crate::slots::{self, DayWindow, Exception, ExceptionKind, PlacedRule, Rule, Slot, SlotQuery};
 use crate::{SERVICE, SchedulingError};
 
@@ -182,12 +182,17 @@ impl Calendar {
             return Ok(row);
         }
         // Asked before the transaction: no transaction waits on the network.
-        let (trainer_zone, studio_zone) = tokio::join!(self.zones.zone(bearer, trainer_id), async {
-            match new.studio_id {
-                Some(studio_id) => self.zones.live_studio_zone(bearer, studio_id).await.map(Some),
-                None => Ok(None),
-            }
-        });
+        let (trainer_zone, studio_zone) =
+            tokio::join!(self.zones.zone(bearer, trainer_id), async {
+                match new.studio_id {
+                    Some(studio_id) => self
+                        .zones
+                        .live_studio_zone(bearer, studio_id)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            });
         let trainer_zone = trainer_zone?;
         let new_zone = studio_zone?.unwrap_or(trainer_zone);
         // The zones of the studios of the trainer's other rules, learnt as
