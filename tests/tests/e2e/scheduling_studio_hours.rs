@@ -736,3 +736,53 @@ async fn a_studio_deleted_a_second_ago_takes_no_booking() {
     assert_eq!(refused.code(), Code::NotFound);
     assert_eq!(reason(&refused), "STUDIO_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn of_racing_creates_at_three_places_whose_hours_meet_one_is_made() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let (_, _, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, _, owner_token) = member(&sandbox, "Olivia").await;
+    let kits = vancouver_studio(&sandbox, &owner_token, "Studio Kits").await;
+    let regina = studio_in(&sandbox, &owner_token, "Studio Wascana", "America/Regina").await;
+    let monday = next_year(7, 1, Weekday::Mon);
+    // In July, 12:00 Toronto = 09:00 Vancouver = 10:00 Regina: different
+    // places (the database's constraint sees none of them meet), one hour.
+    let places = [
+        (String::new(), (12, 0), (13, 0)),
+        (kits.id.clone(), (9, 0), (10, 0)),
+        (regina.id.clone(), (10, 0), (11, 0)),
+    ];
+    // Over one connection, so the race is between transactions.
+    let shared = scheduling(&sandbox);
+    let mut tasks = Vec::new();
+    for round in 0..18 {
+        let (studio_id, start, end) = places[round % places.len()].clone();
+        let (mut api, token) = (shared.clone(), trainer_token.clone());
+        tasks.push(tokio::spawn(async move {
+            api.create_availability_rule(bearer(
+                pb::CreateAvailabilityRuleRequest {
+                    rule: Some(at_studio(
+                        rule(DayOfWeek::Monday, start, end, monday, None),
+                        &studio_id,
+                    )),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                },
+                &token,
+            ))
+            .await
+        }));
+    }
+    let (mut made, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => made += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert_eq!(reason(&status), "AVAILABILITY_RULE_OVERLAP");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((made, refused), (1, 17));
+}
