@@ -23,6 +23,11 @@
 //! without its resource: both commit together or neither does, and a failed
 //! create leaves the request id free for a retry.
 //!
+//! A create that asks other services before its transaction (whose answers
+//! may change: a contract ended, a share revoked) first reads
+//! [`committed`], so a retry of a create that committed answers its first
+//! result instead of a new refusal; the claim still settles races.
+//!
 //! Concurrency: two creates with the same key race on the table's primary key.
 //! The second's insert waits on the first's uncommitted row; when the first
 //! commits, the second finds the row and answers Replay (or
