@@ -23,6 +23,11 @@
 //! without its resource: both commit together or neither does, and a failed
 //! create leaves the request id free for a retry.
 //!
+//! A create that asks other services before its transaction (whose answers
+//! may change: a contract ended, a share revoked) first reads
+//! [`committed`], so a retry of a create that committed answers its first
+//! result instead of a new refusal; the claim still settles races.
+//!
 //! Concurrency: two creates with the same key race on the table's primary key.
 //! The second's insert waits on the first's uncommitted row; when the first
 //! commits, the second finds the row and answers Replay (or
@@ -211,6 +216,40 @@ pub async fn claim(
         Ok(Claim::Replay(stored_resource_id))
     } else {
         Err(ContractError::RequestIdReused)
+    }
+}
+
+/// The resource of a committed create under `key` with this request, if
+/// any — a read, outside any claim: a create whose checks ask other
+/// services (and could now refuse: a contract ended, a share revoked since)
+/// looks here first, so that a retry of a create that committed answers its
+/// first result (AIP-155) instead of a new refusal. `None` when the key is
+/// free, expired, or held by a create not yet committed: the [`claim`] in
+/// the create's transaction then decides, as before, and settles races.
+/// [`ContractError::RequestIdReused`] when the key was used for a different
+/// request. Keys are per caller, so only the same caller sees a replay.
+pub async fn committed(
+    conn: &mut PgConnection,
+    key: &IdempotencyKey,
+    hash: &RequestHash,
+) -> Result<Option<Uuid>, ContractError> {
+    let stored: Option<(Vec<u8>, Uuid)> = sqlx::query_as(
+        "SELECT request_hash, resource_id FROM idempotency_keys \
+         WHERE principal = $1 AND method = $2 AND request_id = $3 \
+           AND created_at >= now() - $4::interval",
+    )
+    .bind(&key.principal)
+    .bind(key.method)
+    .bind(key.request_id)
+    .bind(RETENTION)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match stored {
+        None => Ok(None),
+        Some((stored_hash, resource_id)) if stored_hash.as_slice() == hash.0.as_slice() => {
+            Ok(Some(resource_id))
+        }
+        Some(_) => Err(ContractError::RequestIdReused),
     }
 }
 

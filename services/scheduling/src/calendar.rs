@@ -381,6 +381,17 @@ impl Calendar {
     ) -> Result<Vec<AppointmentView>, SchedulingError> {
         let series_id = series.map(|series| series.id);
         let trainer_id = trainer_of(principal, booking.trainer_id)?;
+        // A retry of a booking that committed answers it before clients and
+        // tenancy are asked: a contract ended or a client share revoked
+        // since must not turn the first answer into an error. (A retry that
+        // arrives while the first is still running finds nothing here and
+        // meets it at the claim below, as before.)
+        if let Some(existing) = self.committed_create(principal, &request).await? {
+            let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+            let views = Self::replayed_booking(&mut tx, existing).await?;
+            commit(tx).await?;
+            return Ok(views);
+        }
         // Asked before the transaction: no transaction waits on the network.
         // The trainer's zone, for clients' mail (of this booking, or of the
         // class's participants later), is asked meanwhile.
@@ -410,15 +421,9 @@ impl Calendar {
             && let Claim::Replay(existing) =
                 idempotency::claim(&mut tx, key, hash, first_id).await?
         {
-            let row = repo::appointment(&mut tx, existing, false)
-                .await?
-                .ok_or(SchedulingError::AppointmentNotFound)?;
-            let rows = match row.series_id {
-                Some(series) => repo::series(&mut tx, series).await?,
-                None => vec![row],
-            };
+            let views = Self::replayed_booking(&mut tx, existing).await?;
             commit(tx).await?;
-            return Ok(rows.into_iter().map(AppointmentView::from).collect());
+            return Ok(views);
         }
         let class = repo::class_type(&mut tx, booking.class_type_id)
             .await?
@@ -547,9 +552,44 @@ impl Calendar {
         Ok(stored)
     }
 
+    /// The first create's resource when `request` repeats a create that
+    /// committed (the same caller's request id and request), read before a
+    /// create asks other services, so a retry answers its first result even
+    /// when those would now refuse it.
+    async fn committed_create(
+        &self,
+        principal: &Principal,
+        request: &Idempotency,
+    ) -> Result<Option<Uuid>, SchedulingError> {
+        let Some((key, hash)) = &request.0 else {
+            return Ok(None);
+        };
+        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+        let existing = idempotency::committed(&mut tx, key, hash).await?;
+        commit(tx).await?;
+        Ok(existing)
+    }
+
+    /// The appointments of a replayed booking whose first appointment is
+    /// `existing`: it, or its whole series.
+    async fn replayed_booking(
+        tx: &mut fitflow_db::Tx,
+        existing: Uuid,
+    ) -> Result<Vec<AppointmentView>, SchedulingError> {
+        let row = repo::appointment(tx, existing, false)
+            .await?
+            .ok_or(SchedulingError::AppointmentNotFound)?;
+        let rows = match row.series_id {
+            Some(series) => repo::series(tx, series).await?,
+            None => vec![row],
+        };
+        Ok(rows.into_iter().map(AppointmentView::from).collect())
+    }
+
     /// Whether the trainer may be booked at the studio at each of `starts`:
-    /// the studio is live, and one of the trainer's contracts with it covers
-    /// each start's local date in the studio's zone.
+    /// the studio is live (tenancy asked now, not the zone cache: a studio
+    /// deleted a second ago is refused), and one of the trainer's contracts
+    /// with it covers each start's local date in the studio's zone.
     async fn check_studio(
         &self,
         bearer: &str,
@@ -558,7 +598,7 @@ impl Calendar {
         starts: &[DateTime<Utc>],
     ) -> Result<(), SchedulingError> {
         let (zone, spans) = tokio::join!(
-            self.zones.studio_zone(bearer, studio_id),
+            self.zones.live_studio_zone(bearer, studio_id),
             self.zones.contract_spans(bearer, trainer_id, studio_id)
         );
         let (zone, spans) = (zone?, spans?);

@@ -7,9 +7,9 @@
 //!
 //! Reads top-down: [`grpc`] (handlers; with `convert`, the only place proto
 //! types appear) → `calendar` (use cases; each owns its transaction and
-//! writes its audit event in it) → [`domain`], [`series`], [`slots`] and
-//! [`ics`] (pure rules and formats), `clients` (the access check the
-//! clients service answers), `tenancy` (a trainer's time zone) and `repo`
+//! writes its audit event in it) → [`domain`], [`series`], [`slots`],
+//! [`overlap`] and [`ics`] (pure rules and formats), `clients` (the access check the
+//! clients service answers), `tenancy` (trainers' and studios' time zones, contracts) and `repo`
 //! (every SQL statement). [`notify`] mails clients their bookings, waitlist
 //! promotions, cancellations and reminders, reliably and once.
 //! Row-level security (`FORCE`) repeats the handlers' check: rows belong to
@@ -24,6 +24,7 @@ mod error;
 pub mod grpc;
 pub mod ics;
 pub mod notify;
+pub mod overlap;
 mod repo;
 pub mod series;
 mod service;

@@ -1,29 +1,44 @@
 //! Free slots: the start times a trainer can still be booked at, computed
 //! from their weekly availability rules and one-off exceptions in local wall
 //! time, minus their booked appointments and a buffer around each. Pure: no
-//! I/O, no clock; the use case reads the rows and the zone and passes them in.
+//! I/O, no clock; the use case reads the rows and the zones and passes them
+//! in.
 //!
-//! How a range is read:
-//! 1. For each local date the range touches, every rule in effect on that
-//!    date and weekday gives a window `[start, end)` of wall time.
-//! 2. Time off removes wall time (whole days, or part of one day).
-//! 3. Extra hours add wall time — after time off is removed, so extra hours
-//!    inside a day off are still offered (they are the more specific word).
+//! A rule's hours are at a *place*: a studio (the rule names it; its wall
+//! time is the studio's zone) or the trainer's own (no studio; the trainer's
+//! zone). Exceptions carry no studio: they are the trainer's wall time.
+//!
+//! How a range is read, place by place:
+//! 1. For each local date the range touches, every rule of the place in
+//!    effect on that date and weekday gives a window `[start, end)` of the
+//!    place's wall time.
+//! 2. Time off removes the trainer's wall time (whole days, or part of one
+//!    day) — at every place: at a place in another zone, the same instants
+//!    read in that zone.
+//! 3. Extra hours add the trainer's own wall time — after time off is
+//!    removed, so extra hours inside a day off are still offered (they are
+//!    the more specific word).
 //! 4. Candidate starts are the wall times on a [`SLOT_STEP_MINUTES`] grid
-//!    (:00, :15, :30, :45) inside a window. Each becomes an instant with the
-//!    zone's rules: a wall time that does not exist (the hour skipped when
-//!    clocks spring forward) is no slot; an ambiguous one (the hour repeated
-//!    when clocks fall back) is its first occurrence only. So a 07:00–08:00
-//!    rule offers 07:00 local on both sides of each change.
+//!    (:00, :15, :30, :45) of the place's zone inside a window. Each becomes
+//!    an instant with the zone's rules: a wall time that does not exist (the
+//!    hour skipped when clocks spring forward) is no slot; an ambiguous one
+//!    (the hour repeated when clocks fall back) is its first occurrence
+//!    only. So a 07:00–08:00 rule offers 07:00 local on both sides of each
+//!    change.
 //! 5. A slot is offered when the whole session (class duration) ends by the
 //!    window's end, it starts inside the requested range, and it keeps
-//!    `buffer` clear of every busy period on both sides.
+//!    `buffer` clear of every busy period on both sides. Windows of two
+//!    places never join: a session is at one place.
+//! 6. A slot names its place and is shown in the place's wall time; when two
+//!    places offer one instant (extra hours over a studio's rule), it is
+//!    offered once, the trainer's own place first.
 
 use chrono::{
     DateTime, Datelike as _, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone as _,
     Timelike as _, Utc, Weekday,
 };
 use chrono_tz::Tz;
+use uuid::Uuid;
 
 /// Slots start on this grid of local wall time.
 pub const SLOT_STEP_MINUTES: i64 = 15;
@@ -131,6 +146,18 @@ impl Rule {
     }
 }
 
+/// A rule and the place its hours are at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacedRule {
+    /// The weekly hours, in `zone`'s wall time.
+    pub rule: Rule,
+    /// The studio the hours are at; none: the trainer's own.
+    pub studio_id: Option<Uuid>,
+    /// The zone the hours are read in: the studio's. For the trainer's own
+    /// (no studio), the query's `zone` is read and this is not.
+    pub zone: Tz,
+}
+
 /// What an exception does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExceptionKind {
@@ -170,7 +197,7 @@ impl Exception {
 /// Everything a free-slot computation reads.
 #[derive(Debug, Clone, Copy)]
 pub struct SlotQuery<'a> {
-    /// The trainer's zone.
+    /// The trainer's zone: of exceptions, and of rules at no studio.
     pub zone: Tz,
     /// Slots start at or after this...
     pub from: DateTime<Utc>,
@@ -180,9 +207,9 @@ pub struct SlotQuery<'a> {
     pub duration: Duration,
     /// Time kept free before and after every busy period.
     pub buffer: Duration,
-    /// The trainer's rules.
-    pub rules: &'a [Rule],
-    /// The trainer's exceptions.
+    /// The trainer's rules, each with its place and zone.
+    pub rules: &'a [PlacedRule],
+    /// The trainer's exceptions, in the trainer's zone.
     pub exceptions: &'a [Exception],
     /// The trainer's booked periods `[start, end)`.
     pub busy: &'a [(DateTime<Utc>, DateTime<Utc>)],
@@ -195,8 +222,12 @@ pub struct Slot {
     pub start: DateTime<Utc>,
     /// When it would end.
     pub end: DateTime<Utc>,
-    /// The start in the trainer's wall time.
+    /// The start in `zone`'s wall time.
     pub local: NaiveDateTime,
+    /// The studio the hours are at; none: the trainer's own.
+    pub studio_id: Option<Uuid>,
+    /// The zone of the place: the studio's, or the trainer's.
+    pub zone: Tz,
 }
 
 /// The instant of a wall time that may start a slot: none in a
@@ -207,6 +238,21 @@ fn slot_instant(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
         LocalResult::None => None,
     }
+}
+
+/// The first instant of hours that start at wall time `local`: its instant
+/// (the first occurrence when ambiguous), or, when clocks skip it, the end
+/// of the gap — the first instant whose wall time is at or after `local`.
+pub(crate) fn window_start(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    if let Some(at) = slot_instant(zone, local) {
+        return Some(at);
+    }
+    // In a gap (at most a day, in any zone's history; gaps end on a whole
+    // minute): the first wall minute after it that exists is the wall time
+    // the clock jumped to, and its instant is the jump.
+    (1..=2 * i64::from(DAY_MINUTES))
+        .map(|minutes| local + Duration::minutes(minutes))
+        .find_map(|later| slot_instant(zone, later))
 }
 
 /// `intervals` without `[cut_start, cut_end)`.
@@ -260,12 +306,38 @@ fn grid_ceiling(at: NaiveDateTime) -> NaiveDateTime {
     at
 }
 
-/// The trainer's available wall time around the query's range: rules, less
-/// time off, plus extra hours; sorted and merged.
-fn available_wall_time(query: &SlotQuery<'_>) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+/// Where hours are: at a studio, or the trainer's own (none).
+type Place = Option<Uuid>;
+
+/// The trainer's wall time `[start, end)` as the wall time of `zone`: the
+/// same when the zones are one, else its instants read in `zone`.
+fn in_zone(
+    (start, end): (NaiveDateTime, NaiveDateTime),
+    trainer_zone: Tz,
+    zone: Tz,
+) -> Option<(NaiveDateTime, NaiveDateTime)> {
+    if trainer_zone == zone {
+        return Some((start, end));
+    }
+    let start_at = window_start(trainer_zone, start)?;
+    let end_at = crate::series::instant(trainer_zone, end)?;
+    Some((
+        start_at.with_timezone(&zone).naive_local(),
+        end_at.with_timezone(&zone).naive_local(),
+    ))
+}
+
+/// A place's available wall time around the query's range, in the place's
+/// `zone`: its rules, less time off, plus (at the trainer's own place)
+/// extra hours; sorted and merged.
+fn available_wall_time(
+    query: &SlotQuery<'_>,
+    place: Place,
+    zone: Tz,
+) -> Vec<(NaiveDateTime, NaiveDateTime)> {
     // A day either side: the zone's offset moves local dates against UTC.
-    let first_date = query.from.with_timezone(&query.zone).date_naive() - Duration::days(1);
-    let last_date = query.to.with_timezone(&query.zone).date_naive() + Duration::days(1);
+    let first_date = query.from.with_timezone(&zone).date_naive() - Duration::days(1);
+    let last_date = query.to.with_timezone(&zone).date_naive() + Duration::days(1);
     let mut windows = Vec::new();
     let mut date = first_date;
     while date <= last_date {
@@ -273,27 +345,31 @@ fn available_wall_time(query: &SlotQuery<'_>) -> Vec<(NaiveDateTime, NaiveDateTi
             query
                 .rules
                 .iter()
-                .filter(|rule| rule.applies_on(date))
-                .map(|rule| rule.window.on(date)),
+                .filter(|placed| placed.studio_id == place && placed.rule.applies_on(date))
+                .map(|placed| placed.rule.window.on(date)),
         );
         date += Duration::days(1);
     }
     for exception in query.exceptions {
-        if exception.kind == ExceptionKind::TimeOff {
-            windows = subtract(windows, exception.wall_time());
+        if exception.kind == ExceptionKind::TimeOff
+            && let Some(cut) = in_zone(exception.wall_time(), query.zone, zone)
+        {
+            windows = subtract(windows, cut);
         }
     }
-    windows.extend(
-        query
-            .exceptions
-            .iter()
-            .filter(|exception| {
-                exception.kind == ExceptionKind::ExtraHours
-                    && exception.end_date >= first_date
-                    && exception.start_date <= last_date
-            })
-            .map(Exception::wall_time),
-    );
+    if place.is_none() {
+        windows.extend(
+            query
+                .exceptions
+                .iter()
+                .filter(|exception| {
+                    exception.kind == ExceptionKind::ExtraHours
+                        && exception.end_date >= first_date
+                        && exception.start_date <= last_date
+                })
+                .map(Exception::wall_time),
+        );
+    }
     merge(windows)
 }
 
@@ -304,33 +380,55 @@ fn clear_of_busy(query: &SlotQuery<'_>, start: DateTime<Utc>, end: DateTime<Utc>
     })
 }
 
+/// The places of the query's rules with their zones: the trainer's own
+/// first, then each studio in the order its first rule comes.
+fn places(query: &SlotQuery<'_>) -> Vec<(Place, Tz)> {
+    let mut places: Vec<(Place, Tz)> = vec![(None, query.zone)];
+    for placed in query.rules {
+        if placed.studio_id.is_some() && !places.iter().any(|(place, _)| *place == placed.studio_id)
+        {
+            places.push((placed.studio_id, placed.zone));
+        }
+    }
+    places
+}
+
 /// The open start times of the query, in order.
 pub fn free_slots(query: &SlotQuery<'_>) -> Vec<Slot> {
     let step = Duration::minutes(SLOT_STEP_MINUTES);
     let mut slots = Vec::new();
-    for (window_start, window_end) in available_wall_time(query) {
-        // The window's end as an instant: a wall time in a gap is read with
-        // the offset before it (as series do), an ambiguous one at its first
-        // occurrence.
-        let Some(window_end_at) = crate::series::instant(query.zone, window_end) else {
-            continue;
-        };
-        let mut local = grid_ceiling(window_start);
-        while local < window_end {
-            if let Some(start) = slot_instant(query.zone, local) {
-                let end = start + query.duration;
-                if start >= query.from
-                    && start < query.to
-                    && end <= window_end_at
-                    && crate::domain::ends_in_calendar(end)
-                    && clear_of_busy(query, start, end)
-                {
-                    slots.push(Slot { start, end, local });
+    for (place, zone) in places(query) {
+        for (window_start, window_end) in available_wall_time(query, place, zone) {
+            // The window's end as an instant: a wall time in a gap is read
+            // with the offset before it (as series do), an ambiguous one at
+            // its first occurrence.
+            let Some(window_end_at) = crate::series::instant(zone, window_end) else {
+                continue;
+            };
+            let mut local = grid_ceiling(window_start);
+            while local < window_end {
+                if let Some(start) = slot_instant(zone, local) {
+                    let end = start + query.duration;
+                    if start >= query.from
+                        && start < query.to
+                        && end <= window_end_at
+                        && crate::domain::ends_in_calendar(end)
+                        && clear_of_busy(query, start, end)
+                    {
+                        slots.push(Slot {
+                            start,
+                            end,
+                            local,
+                            studio_id: place,
+                            zone,
+                        });
+                    }
                 }
+                local += step;
             }
-            local += step;
         }
     }
+    // Stable: of two places offering one instant, the first place's stays.
     slots.sort_by_key(|slot| slot.start);
     slots.dedup_by_key(|slot| slot.start);
     slots
@@ -381,6 +479,18 @@ mod tests {
         }
     }
 
+    /// Rules at the trainer's own place (their zone is the query's).
+    fn own(rules: &[Rule]) -> Vec<PlacedRule> {
+        rules
+            .iter()
+            .map(|rule| PlacedRule {
+                rule: *rule,
+                studio_id: None,
+                zone: chrono_tz::UTC,
+            })
+            .collect()
+    }
+
     fn utc(text: &str) -> DateTime<Utc> {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
             .unwrap()
@@ -396,7 +506,7 @@ mod tests {
         last: &str,
         duration: i64,
         buffer: i64,
-        rules: &'a [Rule],
+        rules: &'a [PlacedRule],
         exceptions: &'a [Exception],
         busy: &'a [(DateTime<Utc>, DateTime<Utc>)],
     ) -> SlotQuery<'a> {
@@ -443,7 +553,7 @@ mod tests {
             "9999-12-31",
             60,
             0,
-            &rules,
+            &own(&rules),
             &[],
             &[],
         ));
@@ -496,7 +606,7 @@ mod tests {
                 "2027-03-14",
                 60,
                 0,
-                &rules,
+                &own(&rules),
                 &[],
                 &[],
             ));
@@ -515,7 +625,7 @@ mod tests {
                 "2027-11-07",
                 60,
                 0,
-                &rules,
+                &own(&rules),
                 &[],
                 &[],
             ));
@@ -541,7 +651,7 @@ mod tests {
             "2027-03-14",
             30,
             0,
-            &rules,
+            &own(&rules),
             &[],
             &[],
         ));
@@ -567,7 +677,7 @@ mod tests {
             "2027-11-07",
             30,
             0,
-            &rules,
+            &own(&rules),
             &[],
             &[],
         ));
@@ -701,7 +811,7 @@ mod tests {
                 "2027-01-10",
                 60,
                 buffer,
-                &rules,
+                &own(&rules),
                 exceptions,
                 busy,
             ));
@@ -729,7 +839,7 @@ mod tests {
             "2027-01-04",
             60,
             0,
-            &rules,
+            &own(&rules),
             &[],
             &[],
         ));
@@ -745,7 +855,7 @@ mod tests {
             "2027-01-04",
             45,
             0,
-            &rules,
+            &own(&rules),
             &[],
             &[],
         ));
@@ -774,12 +884,13 @@ mod tests {
             "2027-01-31",
             60,
             0,
-            &rules,
+            &own(&rules),
             &[],
             &[],
         ));
         assert_eq!(local(&slots), ["01-11 09:00", "01-18 09:00"]);
         // A range starting mid-morning leaves out the earlier starts.
+        let placed = own(&rules);
         let late = SlotQuery {
             from: utc("2027-01-11 13:05"),
             ..query(
@@ -788,7 +899,7 @@ mod tests {
                 "2027-01-11",
                 15,
                 0,
-                &rules,
+                &placed,
                 &[],
                 &[],
             )
@@ -820,5 +931,95 @@ mod tests {
         assert!(monday.overlaps(&later));
         assert_eq!(DayWindow::new(600, 600), None);
         assert_eq!(DayWindow::new(0, 1441), None);
+    }
+
+    #[test]
+    fn a_rule_at_a_studio_is_read_in_its_zone_and_its_slots_name_it() {
+        use chrono_tz::America::{Toronto, Vancouver};
+        let studio = Uuid::from_u128(7);
+        // Monday 5 July 2027: Vancouver PDT (UTC-7), Toronto EDT (UTC-4).
+        let rules = [
+            PlacedRule {
+                rule: weekly(Weekday::Mon, "09:00", "10:30"),
+                studio_id: Some(studio),
+                zone: Vancouver,
+            },
+            // The trainer's own hours end when the studio's begin (12:00
+            // Toronto = 09:00 Vancouver): two places never join.
+            PlacedRule {
+                rule: weekly(Weekday::Mon, "11:00", "12:00"),
+                studio_id: None,
+                zone: Toronto,
+            },
+        ];
+        let slots = free_slots(&query(
+            Toronto,
+            "2027-07-05",
+            "2027-07-05",
+            60,
+            0,
+            &rules,
+            &[],
+            &[],
+        ));
+        let seen: Vec<String> = slots
+            .iter()
+            .map(|slot| {
+                format!(
+                    "{} {} {}",
+                    slot.local.format("%H:%M"),
+                    slot.zone,
+                    slot.studio_id.is_some()
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                "11:00 America/Toronto false",
+                "09:00 America/Vancouver true",
+                "09:15 America/Vancouver true",
+                "09:30 America/Vancouver true",
+            ]
+        );
+        assert_eq!(
+            utc_times(&slots),
+            ["07-05 15:00", "07-05 16:00", "07-05 16:15", "07-05 16:30"]
+        );
+        // Time off is the trainer's wall time: 12:00-12:30 Toronto is
+        // 09:00-09:30 at the studio.
+        let lunch_off = [Exception {
+            kind: ExceptionKind::TimeOff,
+            start_date: date("2027-07-05"),
+            end_date: date("2027-07-05"),
+            window: Some(hours("12:00", "12:30")),
+        }];
+        let slots = free_slots(&query(
+            Toronto,
+            "2027-07-05",
+            "2027-07-05",
+            60,
+            0,
+            &rules,
+            &lunch_off,
+            &[],
+        ));
+        assert_eq!(local(&slots), ["07-05 11:00", "07-05 09:30"]);
+    }
+
+    #[test]
+    fn a_window_starting_in_the_spring_forward_gap_starts_at_the_jump() {
+        let zone = chrono_tz::America::Toronto;
+        let in_gap = date("2027-03-14").and_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(
+            window_start(zone, in_gap).map(|at| at.format("%H:%M").to_string()),
+            Some("07:00".to_owned()),
+            "03:00 EDT"
+        );
+        let ordinary = date("2027-03-15").and_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(
+            window_start(zone, ordinary).map(|at| at.format("%H:%M").to_string()),
+            Some("06:30".to_owned())
+        );
     }
 }

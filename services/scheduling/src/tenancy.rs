@@ -1,14 +1,22 @@
 //! What scheduling asks the tenancy service, with the user's token
-//! forwarded: a trainer's IANA time zone (`GetTrainer`), the zone
-//! availability rules are read in; a studio's zone (`GetStudio`), the zone a
-//! session at the studio is dated in; and a trainer's contracts
+//! forwarded: a trainer's IANA time zone (`GetTrainer`), the zone their
+//! availability rules at no studio are read in; a studio's zone
+//! (`GetStudio`), the zone a session at the studio is dated in and the
+//! trainer's rules there are read in; and a trainer's contracts
 //! (`ListContracts`), which decide whether they may be booked at a studio.
 //! A zone is reused for [`ZONE_TTL`] and asked once however many requests
 //! want it at once: 500 concurrent free-slot searches for one trainer made
 //! 500 `GetTrainer` calls, and tenancy, queueing them, timed most of them
-//! out (DEPENDENCY_UNAVAILABLE). Callers have already checked that the user
-//! acts for the trainer; a zone is not a secret. Contracts are asked afresh
-//! at each booking: one ended a minute ago must stop new bookings.
+//! out (DEPENDENCY_UNAVAILABLE). A studio tenancy does not know (or deleted)
+//! is remembered as such for as long. Callers have already checked that the
+//! user acts for the trainer; a zone is not a secret.
+//!
+//! What decides a write is asked afresh: a booking or a move at a studio,
+//! and a rule created at one, ask `GetStudio` without the cache
+//! ([`TrainerZones::live_studio_zone`], whose answer then refreshes it), so
+//! a studio deleted a second ago is refused at once (STUDIO_NOT_FOUND); and
+//! contracts are asked at each booking: one ended a minute ago must stop new
+//! bookings. Reads (free slots, billing's dates) take the cached zone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -66,9 +74,9 @@ const CONTRACT_PAGES: usize = 5;
 
 /// A zone, asked once: every request that wants it while it is being asked
 /// waits for the same answer; a failed ask leaves it empty for the next
-/// request to try again.
+/// request to try again. `None`: a studio tenancy does not know, or deleted.
 struct Cached {
-    zone: Arc<OnceCell<chrono_tz::Tz>>,
+    zone: Arc<OnceCell<Option<chrono_tz::Tz>>>,
     since: Instant,
 }
 
@@ -99,14 +107,15 @@ impl TrainerZones {
         trainer_id: Uuid,
     ) -> Result<chrono_tz::Tz, SchedulingError> {
         let cell = self.cell(Subject::Trainer(trainer_id));
-        cell.get_or_try_init(|| self.ask(bearer, trainer_id))
-            .await
-            .copied()
+        let zone = cell
+            .get_or_try_init(|| async { self.ask(bearer, trainer_id).await.map(Some) })
+            .await?;
+        Ok(zone.unwrap_or(chrono_tz::UTC))
     }
 
     /// The zone of a studio (asked as the user whose `bearer` token this
     /// is: any signed-in user reads a live studio's card), or
-    /// `StudioNotFound`. Reused for [`ZONE_TTL`].
+    /// `StudioNotFound`. Reused for [`ZONE_TTL`], as is a studio's absence.
     pub async fn studio_zone(
         &self,
         bearer: &str,
@@ -114,8 +123,32 @@ impl TrainerZones {
     ) -> Result<chrono_tz::Tz, SchedulingError> {
         let cell = self.cell(Subject::Studio(studio_id));
         cell.get_or_try_init(|| self.ask_studio(bearer, studio_id))
-            .await
-            .copied()
+            .await?
+            .ok_or(SchedulingError::StudioNotFound)
+    }
+
+    /// The zone of a live studio as tenancy says now (no cache), or
+    /// `StudioNotFound`: for what writes (a booking or move at the studio,
+    /// a rule there). The answer replaces the cached one.
+    pub async fn live_studio_zone(
+        &self,
+        bearer: &str,
+        studio_id: Uuid,
+    ) -> Result<chrono_tz::Tz, SchedulingError> {
+        let answer = self.ask_studio(bearer, studio_id).await?;
+        let subject = Subject::Studio(studio_id);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() < MAX_CACHED || cache.contains_key(&subject) {
+            cache.insert(
+                subject,
+                Cached {
+                    zone: Arc::new(OnceCell::new_with(Some(answer))),
+                    since: Instant::now(),
+                },
+            );
+        }
+        drop(cache);
+        answer.ok_or(SchedulingError::StudioNotFound)
     }
 
     /// The days `trainer_id`'s contracts with `studio_id` cover (accepted
@@ -178,7 +211,7 @@ impl TrainerZones {
     }
 
     /// The cell holding (or about to hold) a zone.
-    fn cell(&self, subject: Subject) -> Arc<OnceCell<chrono_tz::Tz>> {
+    fn cell(&self, subject: Subject) -> Arc<OnceCell<Option<chrono_tz::Tz>>> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         if let Some(cached) = cache.get(&subject)
@@ -228,12 +261,13 @@ impl TrainerZones {
         }
     }
 
-    /// Tenancy's answer for a studio.
+    /// Tenancy's answer for a studio: its zone, or `None` when tenancy does
+    /// not know it or it was deleted.
     async fn ask_studio(
         &self,
         bearer: &str,
         studio_id: Uuid,
-    ) -> Result<chrono_tz::Tz, SchedulingError> {
+    ) -> Result<Option<chrono_tz::Tz>, SchedulingError> {
         let request = forwarding_request(
             GetStudioRequest {
                 studio_id: studio_id.to_string(),
@@ -244,17 +278,12 @@ impl TrainerZones {
         .map_err(|_| SchedulingError::StudioNotFound)?;
         let mut client = self.client.clone();
         match client.get_studio(request).await {
-            Ok(answer) => {
-                let studio = answer
-                    .into_inner()
-                    .studio
-                    .filter(|studio| studio.delete_time.is_none())
-                    .ok_or(SchedulingError::StudioNotFound)?;
-                Ok(studio.time_zone.parse().unwrap_or(chrono_tz::UTC))
-            }
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                Err(SchedulingError::StudioNotFound)
-            }
+            Ok(answer) => Ok(answer
+                .into_inner()
+                .studio
+                .filter(|studio| studio.delete_time.is_none())
+                .map(|studio| studio.time_zone.parse().unwrap_or(chrono_tz::UTC))),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
             Err(status) => Err(SchedulingError::TenancyUnavailable(format!(
                 "GetStudio: {:?}",
                 status.code()

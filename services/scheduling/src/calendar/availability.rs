@@ -1,6 +1,8 @@
-//! Availability: weekly rules (no two of a trainer overlap, enforced by the
-//! database), exceptions, and the free slots they leave around booked
-//! appointments.
+//! Availability: weekly rules (no two of a trainer overlap as real instants,
+//! each read in its place's zone — a studio's, or the trainer's), exceptions,
+//! and the free slots they leave around booked appointments.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use fitflow_api::etag::Etag;
@@ -10,11 +12,15 @@ use fitflow_outbox::{Action, AuditEventBuilder};
 use uuid::Uuid;
 
 use super::{Calendar, Idempotency, commit, trainer_of, user};
+use crate::overlap::{self, ZonedRule};
 use crate::repo::{self, ExceptionRow, RuleInsertError, RuleRow};
-use crate::slots::{self, DayWindow, Exception, ExceptionKind, Rule, Slot, SlotQuery};
+use crate::slots::{self, DayWindow, Exception, ExceptionKind, PlacedRule, Rule, Slot, SlotQuery};
 use crate::{SERVICE, SchedulingError};
 
 const RULES: &str = "availability_rules";
+/// Rounds a rule create may take to learn the zones of studios whose rules
+/// appear while it runs.
+const STUDIO_ROUNDS: usize = 3;
 const EXCEPTIONS: &str = "availability_exceptions";
 
 /// A rule to create.
@@ -150,29 +156,53 @@ fn as_i16(value: u16) -> i16 {
 
 impl Calendar {
     /// Creates a weekly rule for a trainer the caller acts for, unless it
-    /// overlaps one of theirs: checked here under the trainer's rule lock
-    /// (so concurrent creates are serialized and the check names the rule),
-    /// and by the database's exclusion constraint, which holds whatever the
-    /// code does.
+    /// overlaps one of theirs as real instants (each rule read in its
+    /// place's zone: see [`overlap`]). A rule at a studio needs the studio
+    /// live in tenancy now (no contract: the booking checks that). Checked
+    /// here under the trainer's rule lock, so concurrent creates are
+    /// serialized and the check names the rule; rules of one place are also
+    /// kept apart by the database's exclusion constraint, which holds
+    /// whatever the code does.
     pub(crate) async fn create_rule(
         &self,
         principal: &Principal,
+        bearer: &str,
         new: NewRule,
         request: Idempotency,
     ) -> Result<RuleRow, SchedulingError> {
         let trainer_id = trainer_of(principal, new.trainer_id)?;
-        let id = Uuid::now_v7();
-        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        if let Some((key, hash)) = &request.0
-            && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
-        {
+        // A retry of a committed create answers its rule before tenancy is
+        // asked (a studio deleted since does not turn it into an error).
+        if let Some(existing) = self.committed_create(principal, &request).await? {
+            let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
             let row = repo::rule(&mut tx, existing, false)
                 .await?
                 .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
             commit(tx).await?;
             return Ok(row);
         }
-        repo::lock_trainer_rules(&mut tx, trainer_id).await?;
+        // Asked before the transaction: no transaction waits on the network.
+        let (trainer_zone, studio_zone) =
+            tokio::join!(self.zones.zone(bearer, trainer_id), async {
+                match new.studio_id {
+                    Some(studio_id) => self
+                        .zones
+                        .live_studio_zone(bearer, studio_id)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            });
+        let trainer_zone = trainer_zone?;
+        let new_zone = studio_zone?.unwrap_or(trainer_zone);
+        // The zones of the studios of the trainer's other rules, learnt as
+        // the rules are read; `None`: a studio tenancy no longer knows,
+        // whose rules give no hours anywhere and so overlap nothing.
+        let mut studio_zones: HashMap<Uuid, Option<chrono_tz::Tz>> = HashMap::new();
+        if let Some(studio_id) = new.studio_id {
+            studio_zones.insert(studio_id, Some(new_zone));
+        }
+        let id = Uuid::now_v7();
         let row = RuleRow {
             id,
             trainer_id,
@@ -185,32 +215,114 @@ impl Calendar {
             version: 1,
             created_at: Utc::now(),
         };
-        if let Some(conflict) = repo::overlapping_rule(&mut tx, &row).await? {
-            return Err(SchedulingError::AvailabilityRuleOverlap(Some(conflict)));
-        }
-        match repo::insert_rule(&mut tx, &row).await {
-            Ok(()) => {}
-            Err(RuleInsertError::Overlap) => {
-                // A concurrent create took the hours after our check: name
-                // it from a fresh transaction (this one is aborted).
-                drop(tx);
-                let mut look = fitflow_db::tx(&self.pool, &user(principal)).await?;
-                let conflict = repo::overlapping_rule(&mut look, &row).await?;
-                commit(look).await?;
-                return Err(SchedulingError::AvailabilityRuleOverlap(conflict));
+        let zoned = ZonedRule {
+            rule: new.rule,
+            zone: new_zone,
+        };
+        // Rules on dates this one's hours can reach from another zone.
+        let reach = Duration::days(overlap::ZONE_REACH_DAYS);
+        let first = row.effective_from - reach;
+        let last = row.effective_until.map(|until| until + reach);
+        // A rule at a studio not yet seen (created meanwhile by another
+        // request) sends us out of the transaction to ask its zone, then
+        // back; three rounds are far beyond what a trainer's edits need.
+        for _ in 0..STUDIO_ROUNDS {
+            let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
+            if let Some((key, hash)) = &request.0
+                && let Claim::Replay(existing) = idempotency::claim(&mut tx, key, hash, id).await?
+            {
+                let row = repo::rule(&mut tx, existing, false)
+                    .await?
+                    .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
+                commit(tx).await?;
+                return Ok(row);
             }
-            Err(RuleInsertError::Database(error)) => return Err(error.into()),
+            repo::lock_trainer_rules(&mut tx, trainer_id).await?;
+            let others = repo::rules_meeting(&mut tx, trainer_id, first, last).await?;
+            let unseen: Vec<Uuid> = others
+                .iter()
+                .filter_map(|other| other.studio_id)
+                .filter(|studio_id| !studio_zones.contains_key(studio_id))
+                .collect();
+            if !unseen.is_empty() {
+                drop(tx);
+                self.learn_studio_zones(bearer, unseen, &mut studio_zones)
+                    .await?;
+                continue;
+            }
+            for other in &others {
+                let other_zone = match other.studio_id {
+                    Some(studio_id) => studio_zones.get(&studio_id).copied().flatten(),
+                    None => Some(trainer_zone),
+                };
+                let Some(other_zone) = other_zone else {
+                    continue;
+                };
+                let other_rule = ZonedRule {
+                    rule: rule_of(other)?,
+                    zone: other_zone,
+                };
+                if overlap::overlap(&zoned, &other_rule) {
+                    return Err(SchedulingError::AvailabilityRuleOverlap(Some(other.id)));
+                }
+            }
+            match repo::insert_rule(&mut tx, &row).await {
+                Ok(()) => {}
+                Err(RuleInsertError::Overlap) => {
+                    // The constraint saw what the check above did not (it
+                    // cannot, under the lock, but it is the last word):
+                    // name the rule from a fresh transaction (this one is
+                    // aborted).
+                    drop(tx);
+                    let mut look = fitflow_db::tx(&self.pool, &user(principal)).await?;
+                    let conflict = repo::overlapping_rule(&mut look, &row).await?;
+                    commit(look).await?;
+                    return Err(SchedulingError::AvailabilityRuleOverlap(conflict));
+                }
+                Err(RuleInsertError::Database(error)) => return Err(error.into()),
+            }
+            fitflow_outbox::record(
+                &mut tx,
+                &rule_event(principal, Action::Create, &row).build(),
+            )
+            .await?;
+            let stored = repo::rule(&mut tx, id, false)
+                .await?
+                .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
+            commit(tx).await?;
+            return Ok(stored);
         }
-        fitflow_outbox::record(
-            &mut tx,
-            &rule_event(principal, Action::Create, &row).build(),
+        Err(SchedulingError::TenancyUnavailable(
+            "studio zones kept changing while a rule was created".to_owned(),
+        ))
+    }
+
+    /// Adds the zones of `studio_ids` (cached; `None` for a studio tenancy
+    /// does not know) to `zones`, asking them at once.
+    async fn learn_studio_zones(
+        &self,
+        bearer: &str,
+        studio_ids: Vec<Uuid>,
+        zones: &mut HashMap<Uuid, Option<chrono_tz::Tz>>,
+    ) -> Result<(), SchedulingError> {
+        let mut studio_ids = studio_ids;
+        studio_ids.sort_unstable();
+        studio_ids.dedup();
+        let answers = futures::future::join_all(
+            studio_ids
+                .iter()
+                .map(|studio_id| self.zones.studio_zone(bearer, *studio_id)),
         )
-        .await?;
-        let stored = repo::rule(&mut tx, id, false)
-            .await?
-            .ok_or(SchedulingError::AvailabilityRuleNotFound)?;
-        commit(tx).await?;
-        Ok(stored)
+        .await;
+        for (studio_id, answer) in studio_ids.into_iter().zip(answers) {
+            let zone = match answer {
+                Ok(zone) => Some(zone),
+                Err(SchedulingError::StudioNotFound) => None,
+                Err(error) => return Err(error),
+            };
+            zones.insert(studio_id, zone);
+        }
+        Ok(())
     }
 
     /// One page of a trainer's rules.
@@ -382,7 +494,8 @@ impl Calendar {
     }
 
     /// The open start times of a class type with a trainer the caller acts
-    /// for, and the zone they were computed in.
+    /// for, and the trainer's zone (of rules at no studio and of
+    /// exceptions); each slot names its place and zone.
     pub(crate) async fn free_slots(
         &self,
         principal: &Principal,
@@ -407,9 +520,10 @@ impl Calendar {
             commit(tx).await?;
             return Ok((zone, Vec::new()));
         }
-        // A day either side: local dates run ahead of or behind UTC.
-        let first = from.with_timezone(&zone).date_naive() - Duration::days(1);
-        let last = request.to.with_timezone(&zone).date_naive() + Duration::days(1);
+        // Local dates run ahead of or behind UTC: a day either side in the
+        // trainer's zone, and one more for a studio's zone.
+        let first = from.with_timezone(&zone).date_naive() - Duration::days(2);
+        let last = request.to.with_timezone(&zone).date_naive() + Duration::days(2);
         let rule_rows = repo::rules_between(&mut tx, trainer_id, first, last).await?;
         let exception_rows = repo::exceptions_between(&mut tx, trainer_id, first, last).await?;
         let trainer_settings = Self::settings_in_tx(&mut tx, trainer_id, false).await?;
@@ -425,10 +539,29 @@ impl Calendar {
         )
         .await?;
         commit(tx).await?;
-        let rules = rule_rows
-            .iter()
-            .map(rule_of)
-            .collect::<Result<Vec<_>, _>>()?;
+        // The zones of the rules' studios (cached); a rule at a studio
+        // tenancy no longer knows gives no hours.
+        let mut studio_zones = HashMap::new();
+        self.learn_studio_zones(
+            bearer,
+            rule_rows.iter().filter_map(|row| row.studio_id).collect(),
+            &mut studio_zones,
+        )
+        .await?;
+        let mut rules = Vec::with_capacity(rule_rows.len());
+        for row in &rule_rows {
+            let rule_zone = match row.studio_id {
+                Some(studio_id) => studio_zones.get(&studio_id).copied().flatten(),
+                None => Some(zone),
+            };
+            if let Some(rule_zone) = rule_zone {
+                rules.push(PlacedRule {
+                    rule: rule_of(row)?,
+                    studio_id: row.studio_id,
+                    zone: rule_zone,
+                });
+            }
+        }
         let exceptions = exception_rows
             .iter()
             .map(exception_of)

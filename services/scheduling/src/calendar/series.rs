@@ -357,7 +357,8 @@ impl Calendar {
     }
 
     /// For an edit that moves `id`: when it is at a studio, the studio's zone
-    /// and the trainer's contracts there, asked before the edit's
+    /// (asked now, not cached: a deleted studio takes no move) and the
+    /// trainer's contracts there, asked before the edit's
     /// transaction (so no transaction waits on the network). The studio of
     /// an appointment never changes, so what this read names still holds
     /// under the edit's lock.
@@ -377,7 +378,7 @@ impl Calendar {
             return Ok(None);
         };
         let (zone, spans) = tokio::join!(
-            self.zones.studio_zone(bearer, studio_id),
+            self.zones.live_studio_zone(bearer, studio_id),
             self.zones.contract_spans(bearer, row.trainer_id, studio_id)
         );
         Ok(Some(StudioTerms {

@@ -256,8 +256,8 @@ pub(crate) fn exception_out(row: ExceptionRow) -> pb::AvailabilityException {
     }
 }
 
-/// The wire form of a slot in `zone`.
-pub(crate) fn slot_out(zone: chrono_tz::Tz, slot: Slot) -> pb::FreeSlot {
+/// The wire form of a slot, in its place's zone.
+pub(crate) fn slot_out(slot: Slot) -> pb::FreeSlot {
     pb::FreeSlot {
         start_time: Some(to_timestamp(slot.start)),
         end_time: Some(to_timestamp(slot.end)),
@@ -272,6 +272,10 @@ pub(crate) fn slot_out(zone: chrono_tz::Tz, slot: Slot) -> pb::FreeSlot {
             seconds: 0,
             nanos: 0,
         }),
-        time_zone: zone.name().to_owned(),
+        time_zone: slot.zone.name().to_owned(),
+        studio_id: slot
+            .studio_id
+            .map(|studio_id| studio_id.to_string())
+            .unwrap_or_default(),
     }
 }

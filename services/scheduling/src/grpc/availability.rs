@@ -23,6 +23,7 @@ impl SchedulingGrpc {
         request: Request<pb::CreateAvailabilityRuleRequest>,
     ) -> Result<Response<pb::CreateAvailabilityRuleResponse>, Status> {
         let principal = principal(&request)?;
+        let token = fitflow_auth::forwarded_bearer(&request);
         let request = request.into_inner();
         let mut violations = Violations::new();
         let idempotency = idempotency(
@@ -39,7 +40,7 @@ impl SchedulingGrpc {
         };
         let row = self
             .calendar
-            .create_rule(&principal, new, idempotency)
+            .create_rule(&principal, &token, new, idempotency)
             .await?;
         Ok(Response::new(pb::CreateAvailabilityRuleResponse {
             rule: Some(convert::rule_out(row)),
@@ -246,10 +247,7 @@ impl SchedulingGrpc {
             )
             .await?;
         Ok(Response::new(pb::ListFreeSlotsResponse {
-            slots: slots
-                .into_iter()
-                .map(|slot| convert::slot_out(zone, slot))
-                .collect(),
+            slots: slots.into_iter().map(convert::slot_out).collect(),
             time_zone: zone.name().to_owned(),
         }))
     }

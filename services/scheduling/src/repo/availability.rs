@@ -48,8 +48,9 @@ pub(crate) async fn lock_trainer_rules(
     Ok(())
 }
 
-/// Inserts a rule; the database refuses one that overlaps another of the
-/// trainer's, even when both are created at once.
+/// Inserts a rule; the database refuses one that overlaps, in wall time,
+/// another of the trainer's at the same place (the same studio, or both at
+/// none), even when both are created at once.
 pub(crate) async fn insert_rule(
     conn: &mut PgConnection,
     row: &RuleRow,
@@ -81,7 +82,8 @@ pub(crate) async fn insert_rule(
     })
 }
 
-/// A rule of the trainer that `row` would overlap, if any.
+/// A rule of the trainer at the same place that `row` would overlap in wall
+/// time (what the exclusion constraint refuses), if any.
 pub(crate) async fn overlapping_rule(
     conn: &mut PgConnection,
     row: &RuleRow,
@@ -89,6 +91,7 @@ pub(crate) async fn overlapping_rule(
     sqlx::query_scalar(
         "SELECT id FROM availability_rules \
          WHERE trainer_id = $1 AND day_of_week = $2 \
+           AND studio_id IS NOT DISTINCT FROM $7 \
            AND int4range(start_minute, end_minute) && int4range($3, $4) \
            AND daterange(effective_from, effective_until, '[]') && daterange($5, $6, '[]') \
          ORDER BY created_at, id LIMIT 1",
@@ -99,7 +102,29 @@ pub(crate) async fn overlapping_rule(
     .bind(i32::from(row.end_minute))
     .bind(row.effective_from)
     .bind(row.effective_until)
+    .bind(row.studio_id)
     .fetch_optional(conn)
+    .await
+}
+
+/// The trainer's rules in effect on some local date from `first` to `last`
+/// (inclusive; none: no end), oldest first: those a new rule there could
+/// overlap.
+pub(crate) async fn rules_meeting(
+    conn: &mut PgConnection,
+    trainer_id: Uuid,
+    first: NaiveDate,
+    last: Option<NaiveDate>,
+) -> Result<Vec<RuleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RULE_COLUMNS} FROM availability_rules WHERE trainer_id = $1 \
+         AND daterange(effective_from, effective_until, '[]') && daterange($2, $3, '[]') \
+         ORDER BY created_at, id"
+    ))
+    .bind(trainer_id)
+    .bind(first)
+    .bind(last)
+    .fetch_all(conn)
     .await
 }
 
