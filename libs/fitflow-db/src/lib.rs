@@ -169,6 +169,50 @@ pub fn begin_statement(caller: &Caller) -> Result<String, DbError> {
     })
 }
 
+/// Reads the rows of one `SELECT` as `caller` in one round trip: the
+/// context (`SET LOCAL`) and the query travel as one simple-protocol
+/// message, which PostgreSQL runs as one implicit transaction — the context
+/// lasts exactly as long as the query, and nothing is left open on the
+/// pooled connection whatever fails. Four messages (`BEGIN`, the context,
+/// the query, `COMMIT`) become one; the price is a query planned on every
+/// call, which is small beside the round trips for a key lookup. For reads
+/// only: `select` must be one `SELECT` whose only values are the ids
+/// [`uuid_literal`] writes (the simple protocol takes no parameters).
+pub async fn read_once(
+    pool: &PgPool,
+    caller: &Caller,
+    select: &str,
+) -> Result<Vec<sqlx::postgres::PgRow>, DbError> {
+    let message = format!("{}{select}", context_statements(caller)?);
+    Ok(sqlx::raw_sql(&message).fetch_all(pool).await?)
+}
+
+/// `id` as a SQL literal of type uuid, for [`read_once`]'s query.
+pub fn uuid_literal(id: uuid::Uuid) -> String {
+    // A Uuid prints as hex digits and dashes only: nothing to escape.
+    format!("'{id}'::uuid")
+}
+
+/// The `SET LOCAL` statements of `caller`'s context, each ended by `;`.
+fn context_statements(caller: &Caller) -> Result<String, DbError> {
+    Ok(match caller {
+        Caller::User(principal) => format!(
+            "SET LOCAL fitflow.user_id = {}; SET LOCAL fitflow.roles = {}; \
+             SET LOCAL fitflow.supervised = {}; ",
+            literal(&principal.user_id.to_string())?,
+            literal(&join(principal.roles.iter().map(|role| role.as_str())))?,
+            literal(&join(
+                principal
+                    .supervised_trainer_ids
+                    .iter()
+                    .map(|id| id.to_string()),
+            ))?,
+        ),
+        Caller::Service(_) => return Err(DbError::SystemWorkOnRuntimePool),
+        Caller::Anonymous => String::new(),
+    })
+}
+
 /// `value` as a SQL string literal. Only ids, role names and lists of them
 /// are ever written this way, so anything but ASCII letters, digits, `_`,
 /// `-` and `,` is refused rather than escaped.
@@ -242,6 +286,27 @@ mod tests {
     #[test]
     fn an_anonymous_caller_only_begins() {
         assert_eq!(begin_statement(&Caller::Anonymous).unwrap(), "BEGIN");
+    }
+
+    #[test]
+    fn a_one_message_read_sets_the_context_locally_before_its_query() {
+        let statements = context_statements(&Caller::User(principal())).unwrap();
+        assert_eq!(
+            statements,
+            "SET LOCAL fitflow.user_id = '00000000-0000-0000-0000-000000000000'; \
+             SET LOCAL fitflow.roles = 'trainer,studio_owner'; \
+             SET LOCAL fitflow.supervised = \
+             'ffffffff-ffff-ffff-ffff-ffffffffffff,00000000-0000-0000-0000-000000000000'; "
+        );
+        assert_eq!(context_statements(&Caller::Anonymous).unwrap(), "");
+        assert!(matches!(
+            context_statements(&Caller::Service("identity")),
+            Err(DbError::SystemWorkOnRuntimePool)
+        ));
+        assert_eq!(
+            uuid_literal(Uuid::max()),
+            "'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid"
+        );
     }
 
     #[test]

@@ -731,12 +731,14 @@ impl Accounts {
 
     /// The account of the calling user.
     pub async fn current(&self, principal: &Principal) -> Result<Account, IdentityError> {
-        let mut tx = fitflow_db::tx(&self.pool, &Caller::User(principal.clone())).await?;
-        let row = repo::find_user(&mut tx, principal.user_id)
-            .await?
-            .filter(|user| user.status != "deleted")
-            .ok_or(IdentityError::UserNotFound)?;
-        fitflow_db::end_read(tx);
+        let row = repo::find_user_once(
+            &self.pool,
+            &Caller::User(principal.clone()),
+            principal.user_id,
+        )
+        .await?
+        .filter(|user| user.status != "deleted")
+        .ok_or(IdentityError::UserNotFound)?;
         self.open_account(row).await
     }
 

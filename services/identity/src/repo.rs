@@ -111,6 +111,28 @@ pub(crate) async fn find_user_by_email(
     .await
 }
 
+/// The user with an id, if `caller` sees it under row-level security, read
+/// in one round trip ([`fitflow_db::read_once`]).
+pub(crate) async fn find_user_once(
+    pool: &sqlx::PgPool,
+    caller: &fitflow_auth::Caller,
+    id: Uuid,
+) -> Result<Option<UserRow>, fitflow_db::DbError> {
+    let rows = fitflow_db::read_once(
+        pool,
+        caller,
+        &format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = {}",
+            fitflow_db::uuid_literal(id)
+        ),
+    )
+    .await?;
+    rows.first()
+        .map(sqlx::FromRow::from_row)
+        .transpose()
+        .map_err(fitflow_db::DbError::from)
+}
+
 /// The user with an id, if visible under row-level security.
 pub(crate) async fn find_user(
     conn: &mut PgConnection,

@@ -720,3 +720,58 @@ async fn an_admin_grantee_manages_that_clients_shares_under_row_level_security_a
         "administrator and newcomer on one client, reader on the other"
     );
 }
+
+#[tokio::test]
+async fn a_one_message_read_sees_its_context_and_leaves_none_on_the_connection() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
+        .await
+        .unwrap();
+    let alice = Caller::User(Principal {
+        user_id: Uuid::now_v7(),
+        session_id: Uuid::now_v7(),
+        roles: vec![Role::Trainer],
+        supervised_trainer_ids: vec![],
+        amr: vec![],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
+    });
+    for _ in 0..3 {
+        let rows = fitflow_db::read_once(
+            &pool,
+            &alice,
+            "SELECT current_setting('fitflow.roles') AS roles, \
+             current_setting('transaction_isolation') AS isolation",
+        )
+        .await
+        .unwrap();
+        let roles: String = sqlx::Row::get(&rows[0], "roles");
+        assert_eq!(roles, "trainer");
+    }
+    // A failing query leaves nothing open either.
+    let failed = fitflow_db::read_once(&pool, &alice, "SELECT 1/0").await;
+    assert!(failed.is_err());
+    // The one pooled connection: no transaction open, no user context.
+    let mut tx = fitflow_db::tx(&pool, &Caller::Anonymous).await.unwrap();
+    let user_id: Option<String> =
+        sqlx::query_scalar("SELECT nullif(current_setting('fitflow.user_id', true), '')")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(user_id, None);
+    tx.commit().await.unwrap();
+    // Another user's one-message read sees only their own row: row-level
+    // security reads the context the message set.
+    let rows = fitflow_db::read_once(
+        &pool,
+        &alice,
+        &format!(
+            "SELECT id FROM users WHERE id = {}",
+            fitflow_db::uuid_literal(Uuid::now_v7())
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(rows.is_empty());
+}
