@@ -558,7 +558,7 @@ async fn a_studio_draft_refuses_bad_fields_unknown_studios_and_dates_without_a_c
 
 /// A studio of `owner_token`'s, under `parent` (a location) or not (a
 /// chain's headquarters), in Toronto's zone, billed at its headquarters.
-async fn chain_studio(
+pub(crate) async fn chain_studio(
     sandbox: &Sandbox,
     owner_token: &str,
     name: &str,

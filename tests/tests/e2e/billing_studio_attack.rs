@@ -21,7 +21,8 @@ use tonic::Code;
 use crate::billing::{billing, credit, invoice_line, issue};
 use crate::billing_payments::{new_request_id, pay, payment};
 use crate::billing_studio::{
-    STACK, contract_with_rates, draft_for_studio, get_invoice, studio_draft, studio_invoices,
+    STACK, chain_studio, contract_with_rates, draft_for_studio, get_invoice, studio_draft,
+    studio_invoices,
 };
 use crate::identity_support::{reason, violated_fields};
 use crate::scheduling::class_type;
@@ -840,4 +841,129 @@ async fn a_studio_is_addressed_as_at_issue_a_deleted_one_is_not_issued_and_class
         ))
         .await
         .expect("voided");
+}
+
+#[tokio::test]
+async fn a_locations_session_is_claimed_where_held_so_a_consolidation_change_never_bills_it_twice()
+{
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(STACK).await;
+    let (trainer_id, trainer_email, trainer_token) = trainer(&sandbox, "Ana").await;
+    let (_, owner_email, owner_token) = member(&sandbox, "Olivia").await;
+    let hq = chain_studio(&sandbox, &owner_token, "Kits HQ", "", false).await;
+    let owner_token = sandbox.login(&owner_email).await.access_token;
+    let east = chain_studio(&sandbox, &owner_token, "Kits East", &hq.id, true).await;
+    let owner_token = sandbox.login(&owner_email).await.access_token;
+    for studio in [&hq.id, &east.id] {
+        contract_with_rates(
+            &sandbox,
+            &owner_token,
+            &trainer_token,
+            studio,
+            &trainer_email,
+        )
+        .await;
+    }
+    let group = class_type(
+        &sandbox,
+        &trainer_token,
+        scheduling_pb::ClassCategory::Group,
+        5,
+    )
+    .await;
+    let class = book_at(
+        &sandbox,
+        &trainer_token,
+        &group.id,
+        vancouver(vancouver_today() + Duration::days(2), 9, 0),
+        "",
+        &east.id,
+    )
+    .await
+    .expect("class at the location");
+    complete(&sandbox, &trainer_token, &class.id, &[]).await;
+    let at_hq = draft_for_studio(&sandbox, &trainer_token, studio_draft(&hq.id, 6))
+        .await
+        .expect("billed at headquarters");
+    assert_eq!(at_hq.lines.len(), 1);
+
+    // The database holds the rule: the claim is keyed by the studio where
+    // the session was held. A draft to the location that passed its check
+    // before the headquarters' claim committed (tenancy's
+    // `billing_consolidated` turned off meanwhile) claims exactly this key
+    // and finds it taken; keyed by the payer, it took its own and billed
+    // the session a second time.
+    let admin = sandbox.db.admin_pool().await;
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT client_id::text FROM billing.billed_items \
+         WHERE appointment_id = $1::uuid AND charge = 'studio_rate'",
+    )
+    .bind(&class.id)
+    .fetch_all(&admin)
+    .await
+    .expect("claims");
+    assert_eq!(keys, vec![east.id.clone()]);
+    let racing_claim = sqlx::query(
+        "INSERT INTO billing.billed_items (appointment_id, client_id, charge, invoice_id, issuer_id) \
+         VALUES ($1::uuid, $2::uuid, 'studio_rate', $3::uuid, $4::uuid) ON CONFLICT DO NOTHING",
+    )
+    .bind(&class.id)
+    .bind(&east.id)
+    .bind(&at_hq.id)
+    .bind(&trainer_id)
+    .execute(&admin)
+    .await
+    .expect("the racing draft's claim");
+    assert_eq!(racing_claim.rows_affected(), 0, "billed once");
+
+    // The location now billed on its own: the session is billed already.
+    let mut api = tenancy(&sandbox, "gateway");
+    let read = api
+        .get_studio(bearer(
+            tenancy_pb::GetStudioRequest {
+                studio_id: east.id.clone(),
+            },
+            &owner_token,
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .studio
+        .expect("studio");
+    api.update_studio(bearer(
+        tenancy_pb::UpdateStudioRequest {
+            studio: Some(tenancy_pb::Studio {
+                id: east.id.clone(),
+                billing_consolidated: false,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["billing_consolidated".into()],
+            }),
+            etag: read.etag,
+        },
+        &owner_token,
+    ))
+    .await
+    .expect("billed on its own");
+    let again = draft_for_studio(&sandbox, &trainer_token, studio_draft(&east.id, 6))
+        .await
+        .expect_err("billed already");
+    assert_eq!(reason(&again), "NOTHING_TO_BILL");
+    // Voided at headquarters, it is the location's to pay.
+    billing(&sandbox, "gateway")
+        .void_invoice(bearer(
+            pb::VoidInvoiceRequest {
+                invoice_id: at_hq.id.clone(),
+                reason: "billed on its own now".into(),
+                etag: at_hq.etag.clone(),
+            },
+            &trainer_token,
+        ))
+        .await
+        .expect("void");
+    let at_east = draft_for_studio(&sandbox, &trainer_token, studio_draft(&east.id, 6))
+        .await
+        .expect("the location's draft");
+    assert_eq!(at_east.lines[0].appointment_id, class.id);
 }
