@@ -68,6 +68,8 @@ impl Invoicing {
         if !principal.acts_for(issuer_id) {
             return Err(BillingError::TrainerNotFound);
         }
+        // Held to the end: the peers' calls and the claims are the cost.
+        let _turn = self.studio_drafts.enter().await?;
         // The peers first: no transaction waits on another service.
         let payer = self.peers.studio_card(bearer, asked.studio_id).await?;
         if payer.billing_studio_id != asked.studio_id {
