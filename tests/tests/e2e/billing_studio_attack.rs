@@ -1063,6 +1063,50 @@ async fn a_locations_session_is_claimed_where_held_so_a_consolidation_change_nev
     .expect("the racing draft's claim");
     assert_eq!(racing_claim.rows_affected(), 0, "billed once");
 
+    // A manager of the location only (tenancy's API never makes one: a
+    // location is created or moved in by a manager of its chain; made here
+    // in its table) does not read the headquarters' invoice, though it
+    // bills the location's session: it is addressed to the headquarters.
+    let at_hq = issue(&sandbox, &trainer_token, &at_hq)
+        .await
+        .expect("issued to headquarters");
+    let (bob_id, bob_email, _) = member(&sandbox, "Bob").await;
+    sqlx::query("UPDATE tenancy.studios SET owner_id = $1::uuid WHERE id = $2::uuid")
+        .bind(&bob_id)
+        .bind(&east.id)
+        .execute(&admin)
+        .await
+        .expect("the location handed to Bob");
+    let bob_token = sandbox.login(&bob_email).await.access_token;
+    let missing = uuid::Uuid::new_v4().to_string();
+    assert_eq!(
+        outcome(&get_invoice(&sandbox, &bob_token, &at_hq.id).await),
+        outcome(&get_invoice(&sandbox, &bob_token, &missing).await),
+    );
+    assert_eq!(
+        outcome(&get_invoice(&sandbox, &bob_token, &at_hq.id).await).1,
+        "INVOICE_NOT_FOUND"
+    );
+    assert_eq!(
+        outcome(&studio_invoices(&sandbox, &bob_token, &hq.id).await),
+        outcome(&studio_invoices(&sandbox, &bob_token, &missing).await),
+    );
+    assert!(
+        studio_invoices(&sandbox, &bob_token, &east.id)
+            .await
+            .expect("the location's own list")
+            .is_empty(),
+        "nothing is addressed to the location"
+    );
+    // The headquarters' owner still manages the location (a chain above it).
+    assert_eq!(
+        studio_invoices(&sandbox, &owner_token, &hq.id)
+            .await
+            .expect("headquarters' list")
+            .len(),
+        1
+    );
+
     // The location now billed on its own: the session is billed already.
     let mut api = tenancy(&sandbox, "gateway");
     let read = api
