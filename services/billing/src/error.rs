@@ -115,6 +115,10 @@ pub enum BillingError {
     /// Sealing or opening a field failed (OpenBao, a tampered value).
     #[error(transparent)]
     Crypto(#[from] fitflow_crypto::CryptoError),
+    /// Too many studio drafts at once in this instance (the gate's line is
+    /// full); retry after the hinted delay.
+    #[error(transparent)]
+    Busy(#[from] fitflow_api::gate::Busy),
     /// Clients or tenancy could not answer.
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
@@ -323,6 +327,11 @@ impl From<BillingError> for ApiError {
                 "STUDIO_NOT_MANAGED",
                 "only the studio's managers read the invoices addressed to it",
             ),
+            BillingError::Busy(_) => ApiError::new(
+                Code::ResourceExhausted,
+                "BILLING_BUSY",
+                "too many of these requests at once; retry after the hinted delay",
+            ),
             BillingError::Crypto(error) => error.into(),
             BillingError::DependencyUnavailable(_) => ApiError::unavailable(
                 "DEPENDENCY_UNAVAILABLE",
@@ -337,6 +346,18 @@ impl From<BillingError> for ApiError {
 
 impl From<BillingError> for tonic::Status {
     fn from(error: BillingError) -> Self {
-        ApiError::from(error).into_status(crate::ERROR_DOMAIN)
+        use tonic_types::StatusExt as _;
+        let retry_after = match &error {
+            BillingError::Busy(busy) => Some(busy.retry_after),
+            _ => None,
+        };
+        let status = ApiError::from(error).into_status(crate::ERROR_DOMAIN);
+        let Some(retry_after) = retry_after else {
+            return status;
+        };
+        // RESOURCE_EXHAUSTED with a google.rpc.RetryInfo: when to come back.
+        let mut details = status.get_error_details();
+        details.set_retry_info(Some(retry_after));
+        tonic::Status::with_error_details(status.code(), status.message(), details)
     }
 }

@@ -2,8 +2,9 @@
 //! sessions a trainer held at a studio in a period become one draft to the
 //! studio, each at the contract's rate on its date. A session is billed to
 //! its studio once across the invoices that are not void: its claim in
-//! `billed_items` (payer: the studio, charge `studio_rate`) is the rule,
-//! taken in this transaction in start order, as client drafts take theirs.
+//! `billed_items` (keyed by the studio where it was held — its `client_id`
+//! column — and charge `studio_rate`) is the rule, taken in this
+//! transaction in start order, as client drafts take theirs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -67,6 +68,8 @@ impl Invoicing {
         if !principal.acts_for(issuer_id) {
             return Err(BillingError::TrainerNotFound);
         }
+        // Held to the end: the peers' calls and the claims are the cost.
+        let _turn = self.studio_drafts.enter().await?;
         // The peers first: no transaction waits on another service.
         let payer = self.peers.studio_card(bearer, asked.studio_id).await?;
         if payer.billing_studio_id != asked.studio_id {
@@ -113,14 +116,20 @@ impl Invoicing {
             return Ok(view);
         }
         // In start order, as every draft of this studio claims: concurrent
-        // drafts never wait on each other in a cycle.
+        // drafts never wait on each other in a cycle. The claim is keyed by
+        // the studio where the session was held, not the one billed: a
+        // session is held at one studio, so the key holds "billed once"
+        // whichever studio its invoice goes to. Keyed by the payer, a draft
+        // to a headquarters and one to its location racing a change of
+        // `billing_consolidated` each took their own key for the same
+        // session (the check above reads before either claims).
         let mut lines = Vec::new();
         for line in priced {
             if repo::claim_item(
                 &mut tx,
                 (
                     line.appointment_id,
-                    asked.studio_id,
+                    line.studio_id,
                     Charge::StudioRate.as_str(),
                 ),
                 id,

@@ -19,11 +19,11 @@ use crate::scheduling_billing::{cancel, complete};
 use crate::scheduling_studios::{book_at, vancouver, vancouver_studio, vancouver_today};
 use crate::tenancy::{TENANCY, date, member, rates, tenancy, trainer};
 
-const STACK: &[&str] = &[IDENTITY, TENANCY, "clients", SCHEDULING, BILLING, AUDIT];
+pub(crate) const STACK: &[&str] = &[IDENTITY, TENANCY, "clients", SCHEDULING, BILLING, AUDIT];
 
 /// The studio invites the trainer (group 50.00, individual 90.00, trial
 /// 25.00) from today and the trainer accepts; returns the contract's id.
-async fn contract_with_rates(
+pub(crate) async fn contract_with_rates(
     sandbox: &Sandbox,
     owner_token: &str,
     trainer_token: &str,
@@ -62,7 +62,7 @@ async fn contract_with_rates(
     invited.id
 }
 
-fn studio_draft(studio_id: &str, days: i64) -> pb::DraftStudioInvoiceRequest {
+pub(crate) fn studio_draft(studio_id: &str, days: i64) -> pb::DraftStudioInvoiceRequest {
     let today = vancouver_today();
     pb::DraftStudioInvoiceRequest {
         studio_id: studio_id.into(),
@@ -72,7 +72,7 @@ fn studio_draft(studio_id: &str, days: i64) -> pb::DraftStudioInvoiceRequest {
     }
 }
 
-async fn draft_for_studio(
+pub(crate) async fn draft_for_studio(
     sandbox: &Sandbox,
     token: &str,
     request: pb::DraftStudioInvoiceRequest,
@@ -83,7 +83,7 @@ async fn draft_for_studio(
         .map(|response| response.into_inner().invoice.expect("invoice"))
 }
 
-async fn studio_invoices(
+pub(crate) async fn studio_invoices(
     sandbox: &Sandbox,
     token: &str,
     studio_id: &str,
@@ -100,7 +100,7 @@ async fn studio_invoices(
         .map(|response| response.into_inner().invoices)
 }
 
-async fn get_invoice(
+pub(crate) async fn get_invoice(
     sandbox: &Sandbox,
     token: &str,
     invoice_id: &str,
@@ -558,7 +558,7 @@ async fn a_studio_draft_refuses_bad_fields_unknown_studios_and_dates_without_a_c
 
 /// A studio of `owner_token`'s, under `parent` (a location) or not (a
 /// chain's headquarters), in Toronto's zone, billed at its headquarters.
-async fn chain_studio(
+pub(crate) async fn chain_studio(
     sandbox: &Sandbox,
     owner_token: &str,
     name: &str,

@@ -16,6 +16,7 @@ mod billing_pdf;
 mod billing_quick_rates;
 mod billing_remittances;
 mod billing_studio;
+mod billing_studio_attack;
 mod bootstrap;
 mod clients;
 mod clients_billing_export;

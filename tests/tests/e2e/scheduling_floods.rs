@@ -266,7 +266,7 @@ where
 }
 
 /// This process's resident memory in MiB.
-fn resident_mib() -> u64 {
+pub(crate) fn resident_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     status
         .lines()
