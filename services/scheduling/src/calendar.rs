@@ -126,7 +126,7 @@ pub struct Calendar {
     rule_lines: TrainerLines,
 }
 
-/// A line per trainer (one at a time, a few more waiting), made on demand
+/// A line per trainer (one at a time, 32 more waiting), made on demand
 /// and dropped when unused once many are kept.
 #[derive(Debug)]
 struct TrainerLines {
@@ -172,7 +172,7 @@ const CONCURRENT_SERIES_BOOKINGS: (usize, usize) = (4, 32);
 /// Availability rule creates run at once per process, and how many more wait.
 const CONCURRENT_RULE_CREATES: (usize, usize) = (4, 64);
 /// One trainer's rule creates run at once per process, and how many more wait.
-const RULE_CREATES_PER_TRAINER: (usize, usize) = (1, 8);
+const RULE_CREATES_PER_TRAINER: (usize, usize) = (1, 32);
 /// When a refused costly read or series booking may try again.
 const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 

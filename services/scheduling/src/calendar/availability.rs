@@ -188,7 +188,7 @@ impl Calendar {
             commit(tx).await?;
             return Ok(row);
         }
-        // One create of the trainer's at a time, few waiting, and few of
+        // One create of the trainer's at a time, 32 waiting, and few of
         // all trainers: each holds a connection and the trainer's rule lock
         // while it compares (see `rule_creates`).
         let line = self.rule_lines.of(trainer_id);
