@@ -112,6 +112,55 @@ pub struct Calendar {
     /// transaction: 200 at once on a pool of 8 took every connection, and
     /// 182 of them and other trainers' reads timed out waiting for one.
     series_bookings: Gate,
+    /// Turns for availability rule creates, each of which holds a
+    /// connection (and its trainer's rule lock) while it compares the new
+    /// rule with up to 100 others: 100 at once by one trainer, each holding
+    /// a connection while waiting for the lock, left 57 of them and other
+    /// requests timing out waiting for the pool (issue 11).
+    rule_creates: Gate,
+    /// Each trainer's line of rule creates, taken before [`Self::rule_creates`]:
+    /// one at a time per trainer (rivals wait here, holding no connection,
+    /// and cannot commit rules at studios a running create has not seen),
+    /// so one trainer's flood is refused on its own line and leaves the
+    /// shared turns to others.
+    rule_lines: TrainerLines,
+}
+
+/// A line per trainer (one at a time, 32 more waiting), made on demand
+/// and dropped when unused once many are kept.
+#[derive(Debug)]
+struct TrainerLines {
+    lines: std::sync::Mutex<std::collections::HashMap<Uuid, std::sync::Arc<Gate>>>,
+}
+
+/// Lines kept before unused ones are dropped.
+const KEPT_LINES: usize = 1024;
+
+impl TrainerLines {
+    fn new() -> Self {
+        Self {
+            lines: std::sync::Mutex::default(),
+        }
+    }
+
+    /// `trainer_id`'s line.
+    fn of(&self, trainer_id: Uuid) -> std::sync::Arc<Gate> {
+        let mut lines = self
+            .lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lines.len() >= KEPT_LINES {
+            // A line in use is held by its turns' requests too.
+            lines.retain(|_, line| std::sync::Arc::strong_count(line) > 1);
+        }
+        std::sync::Arc::clone(lines.entry(trainer_id).or_insert_with(|| {
+            std::sync::Arc::new(Gate::new(
+                RULE_CREATES_PER_TRAINER.0,
+                RULE_CREATES_PER_TRAINER.1,
+                BUSY_RETRY_AFTER,
+            ))
+        }))
+    }
 }
 
 /// Calendar exports built at once per process, and how many more wait.
@@ -120,6 +169,10 @@ const CONCURRENT_EXPORTS: (usize, usize) = (4, 32);
 const CONCURRENT_SLOT_SEARCHES: (usize, usize) = (4, 64);
 /// Series bookings run at once per process, and how many more wait.
 const CONCURRENT_SERIES_BOOKINGS: (usize, usize) = (4, 32);
+/// Availability rule creates run at once per process, and how many more wait.
+const CONCURRENT_RULE_CREATES: (usize, usize) = (4, 64);
+/// One trainer's rule creates run at once per process, and how many more wait.
+const RULE_CREATES_PER_TRAINER: (usize, usize) = (1, 32);
 /// When a refused costly read or series booking may try again.
 const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -177,6 +230,12 @@ impl Calendar {
                 CONCURRENT_SERIES_BOOKINGS.1,
                 BUSY_RETRY_AFTER,
             ),
+            rule_creates: Gate::new(
+                CONCURRENT_RULE_CREATES.0,
+                CONCURRENT_RULE_CREATES.1,
+                BUSY_RETRY_AFTER,
+            ),
+            rule_lines: TrainerLines::new(),
         }
     }
 

@@ -55,6 +55,10 @@ pub enum SchedulingError {
     /// The trainer has a rule that overlaps.
     #[error("availability rule overlap")]
     AvailabilityRuleOverlap(Option<Uuid>),
+    /// The trainer already has as many rules as one may hold whose dates
+    /// meet a new rule's.
+    #[error("availability rule limit")]
+    AvailabilityRuleLimit(usize),
     /// No availability exception the caller may see.
     #[error("availability exception not found")]
     AvailabilityExceptionNotFound,
@@ -173,6 +177,14 @@ impl From<SchedulingError> for ApiError {
                     None => "the trainer has a rule on that weekday whose hours and dates overlap"
                         .to_owned(),
                 },
+            ),
+            SchedulingError::AvailabilityRuleLimit(limit) => ApiError::new(
+                Code::FailedPrecondition,
+                "AVAILABILITY_RULE_LIMIT",
+                format!(
+                    "the trainer has {limit} rules whose effective dates meet this one's, \
+                     the most one may hold; end or delete some first"
+                ),
             ),
             SchedulingError::AvailabilityExceptionNotFound => ApiError::not_found(
                 "AVAILABILITY_EXCEPTION_NOT_FOUND",

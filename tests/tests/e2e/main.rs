@@ -51,6 +51,7 @@ mod scheduling_rule_end;
 mod scheduling_series;
 mod scheduling_slots;
 mod scheduling_studio_hours;
+mod scheduling_studio_hours_attack;
 mod scheduling_studios;
 mod sealed_fields;
 mod sessions;

@@ -108,22 +108,23 @@ pub(crate) async fn overlapping_rule(
 }
 
 /// The trainer's rules in effect on some local date from `first` to `last`
-/// (inclusive; none: no end), oldest first: those a new rule there could
-/// overlap.
+/// (inclusive; none: no end), oldest first, at most `limit`: those a new
+/// rule there could overlap.
 pub(crate) async fn rules_meeting(
     conn: &mut PgConnection,
     trainer_id: Uuid,
-    first: NaiveDate,
-    last: Option<NaiveDate>,
+    (first, last): (NaiveDate, Option<NaiveDate>),
+    limit: i64,
 ) -> Result<Vec<RuleRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {RULE_COLUMNS} FROM availability_rules WHERE trainer_id = $1 \
          AND daterange(effective_from, effective_until, '[]') && daterange($2, $3, '[]') \
-         ORDER BY created_at, id"
+         ORDER BY created_at, id LIMIT $4"
     ))
     .bind(trainer_id)
     .bind(first)
     .bind(last)
+    .bind(limit)
     .fetch_all(conn)
     .await
 }
