@@ -169,48 +169,54 @@ pub fn begin_statement(caller: &Caller) -> Result<String, DbError> {
     })
 }
 
-/// Reads the rows of one `SELECT` as `caller` in one round trip: the
-/// context (`SET LOCAL`) and the query travel as one simple-protocol
-/// message, which PostgreSQL runs as one implicit transaction — the context
-/// lasts exactly as long as the query, and nothing is left open on the
-/// pooled connection whatever fails. Four messages (`BEGIN`, the context,
-/// the query, `COMMIT`) become one; the price is a query planned on every
-/// call, which is small beside the round trips for a key lookup. For reads
-/// only: `select` must be one `SELECT` whose only values are the ids
-/// [`uuid_literal`] writes (the simple protocol takes no parameters).
-pub async fn read_once(
-    pool: &PgPool,
+/// The condition a [`one_trip`] query puts in its `WHERE` clause. It
+/// refers to the context the wrapper sets, which makes the query a lateral
+/// subquery of it: PostgreSQL must set the context before it scans a row.
+pub const CONTEXT_SET: &str = "fitflow_ctx.user_id IS NOT NULL";
+
+/// `select` (a `SELECT … WHERE … AND` [`CONTEXT_SET`], its own parameters
+/// from `$4`) wrapped to run as the caller in one statement: the context
+/// (`set_config(.., true)`, bound by [`bind_context`] as `$1`–`$3`) is
+/// computed first and `select` runs laterally after it, all in the one
+/// implicit transaction of a single statement, so the context lasts exactly
+/// as long as the read. One prepared statement and one round trip where
+/// `BEGIN`, the context, the query and `COMMIT` took four.
+///
+/// It fails closed: were the planner ever to scan before setting the
+/// context, row-level security would read an unset context (every context
+/// is transaction-local, so a pooled connection carries none) and see no
+/// row — a not-found, never another user's rows. For reads only.
+pub fn one_trip(select: &str) -> String {
+    format!(
+        "SELECT q.* FROM (SELECT set_config('fitflow.user_id', $1, true) AS user_id, \
+         set_config('fitflow.roles', $2, true) AS roles, \
+         set_config('fitflow.supervised', $3, true) AS supervised) AS fitflow_ctx \
+         CROSS JOIN LATERAL ({select} OFFSET 0) AS q"
+    )
+}
+
+/// Binds `caller`'s context as `$1`–`$3` of a [`one_trip`] query; a
+/// service acting for itself is refused (its work runs on its
+/// [`SystemPool`]).
+pub fn bind_context<'q, O>(
+    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
     caller: &Caller,
-    select: &str,
-) -> Result<Vec<sqlx::postgres::PgRow>, DbError> {
-    let message = format!("{}{select}", context_statements(caller)?);
-    Ok(sqlx::raw_sql(&message).fetch_all(pool).await?)
-}
-
-/// `id` as a SQL literal of type uuid, for [`read_once`]'s query.
-pub fn uuid_literal(id: uuid::Uuid) -> String {
-    // A Uuid prints as hex digits and dashes only: nothing to escape.
-    format!("'{id}'::uuid")
-}
-
-/// The `SET LOCAL` statements of `caller`'s context, each ended by `;`.
-fn context_statements(caller: &Caller) -> Result<String, DbError> {
-    Ok(match caller {
-        Caller::User(principal) => format!(
-            "SET LOCAL fitflow.user_id = {}; SET LOCAL fitflow.roles = {}; \
-             SET LOCAL fitflow.supervised = {}; ",
-            literal(&principal.user_id.to_string())?,
-            literal(&join(principal.roles.iter().map(|role| role.as_str())))?,
-            literal(&join(
+) -> Result<sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>, DbError> {
+    let (user_id, roles, supervised) = match caller {
+        Caller::User(principal) => (
+            principal.user_id.to_string(),
+            join(principal.roles.iter().map(|role| role.as_str())),
+            join(
                 principal
                     .supervised_trainer_ids
                     .iter()
                     .map(|id| id.to_string()),
-            ))?,
+            ),
         ),
         Caller::Service(_) => return Err(DbError::SystemWorkOnRuntimePool),
-        Caller::Anonymous => String::new(),
-    })
+        Caller::Anonymous => (String::new(), String::new(), String::new()),
+    };
+    Ok(query.bind(user_id).bind(roles).bind(supervised))
 }
 
 /// `value` as a SQL string literal. Only ids, role names and lists of them
@@ -289,24 +295,17 @@ mod tests {
     }
 
     #[test]
-    fn a_one_message_read_sets_the_context_locally_before_its_query() {
-        let statements = context_statements(&Caller::User(principal())).unwrap();
-        assert_eq!(
-            statements,
-            "SET LOCAL fitflow.user_id = '00000000-0000-0000-0000-000000000000'; \
-             SET LOCAL fitflow.roles = 'trainer,studio_owner'; \
-             SET LOCAL fitflow.supervised = \
-             'ffffffff-ffff-ffff-ffff-ffffffffffff,00000000-0000-0000-0000-000000000000'; "
-        );
-        assert_eq!(context_statements(&Caller::Anonymous).unwrap(), "");
-        assert!(matches!(
-            context_statements(&Caller::Service("identity")),
-            Err(DbError::SystemWorkOnRuntimePool)
+    fn a_one_trip_query_sets_the_context_before_its_lateral_read() {
+        let wrapped = one_trip(&format!(
+            "SELECT id FROM users WHERE id = $4 AND {CONTEXT_SET}"
         ));
-        assert_eq!(
-            uuid_literal(Uuid::max()),
-            "'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid"
-        );
+        assert!(wrapped.starts_with(
+            "SELECT q.* FROM (SELECT set_config('fitflow.user_id', $1, true) AS user_id, "
+        ));
+        assert!(wrapped.ends_with(
+            "CROSS JOIN LATERAL (SELECT id FROM users WHERE id = $4 AND \
+             fitflow_ctx.user_id IS NOT NULL OFFSET 0) AS q"
+        ));
     }
 
     #[test]

@@ -112,25 +112,25 @@ pub(crate) async fn find_user_by_email(
 }
 
 /// The user with an id, if `caller` sees it under row-level security, read
-/// in one round trip ([`fitflow_db::read_once`]).
+/// in one round trip ([`fitflow_db::one_trip`]).
 pub(crate) async fn find_user_once(
     pool: &sqlx::PgPool,
     caller: &fitflow_auth::Caller,
     id: Uuid,
 ) -> Result<Option<UserRow>, fitflow_db::DbError> {
-    let rows = fitflow_db::read_once(
-        pool,
-        caller,
-        &format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = {}",
-            fitflow_db::uuid_literal(id)
-        ),
+    // One text, so each connection prepares it once.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        fitflow_db::one_trip(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $4 AND {}",
+            fitflow_db::CONTEXT_SET
+        ))
+    });
+    Ok(
+        fitflow_db::bind_context(sqlx::query_as(SQL.as_str()), caller)?
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .await?;
-    rows.first()
-        .map(sqlx::FromRow::from_row)
-        .transpose()
-        .map_err(fitflow_db::DbError::from)
 }
 
 /// The user with an id, if visible under row-level security.

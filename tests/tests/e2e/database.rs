@@ -722,13 +722,31 @@ async fn an_admin_grantee_manages_that_clients_shares_under_row_level_security_a
 }
 
 #[tokio::test]
-async fn a_one_message_read_sees_its_context_and_leaves_none_on_the_connection() {
+async fn a_one_trip_read_sees_its_context_its_own_rows_only_and_leaves_nothing_behind() {
     let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
     let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
         .await
         .unwrap();
+    let alice_id = Uuid::now_v7();
+    let bob_id = Uuid::now_v7();
+    let system = fitflow_db::connect_system(&db.system_url("identity"), "identity", 1)
+        .await
+        .unwrap();
+    let mut tx = fitflow_db::system_tx(&system).await.unwrap();
+    for (id, email) in [(alice_id, "alice@example.com"), (bob_id, "bob@example.com")] {
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, display_name_sealed) \
+             VALUES ($1, $2, 'x', '\\x00')",
+        )
+        .bind(id)
+        .bind(email)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
     let alice = Caller::User(Principal {
-        user_id: Uuid::now_v7(),
+        user_id: alice_id,
         session_id: Uuid::now_v7(),
         roles: vec![Role::Trainer],
         supervised_trainer_ids: vec![],
@@ -737,21 +755,64 @@ async fn a_one_message_read_sees_its_context_and_leaves_none_on_the_connection()
         claims_truncated: false,
         claims_partial: false,
     });
+    let context_sql = fitflow_db::one_trip(&format!(
+        "SELECT current_setting('fitflow.roles') AS roles WHERE {}",
+        fitflow_db::CONTEXT_SET
+    ));
     for _ in 0..3 {
-        let rows = fitflow_db::read_once(
-            &pool,
-            &alice,
-            "SELECT current_setting('fitflow.roles') AS roles, \
-             current_setting('transaction_isolation') AS isolation",
-        )
-        .await
-        .unwrap();
-        let roles: String = sqlx::Row::get(&rows[0], "roles");
+        let (roles,): (String,) = fitflow_db::bind_context(sqlx::query_as(&context_sql), &alice)
+            .unwrap()
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         assert_eq!(roles, "trainer");
     }
-    // A failing query leaves nothing open either.
-    let failed = fitflow_db::read_once(&pool, &alice, "SELECT 1/0").await;
-    assert!(failed.is_err());
+    // Row-level security reads the context the statement set: Alice's own
+    // row, never Bob's.
+    let by_id = fitflow_db::one_trip(&format!(
+        "SELECT email FROM users WHERE id = $4 AND {}",
+        fitflow_db::CONTEXT_SET
+    ));
+    let read = |id: Uuid| {
+        let query = fitflow_db::bind_context(sqlx::query_as::<_, (String,)>(&by_id), &alice)
+            .unwrap()
+            .bind(id);
+        query.fetch_optional(&pool)
+    };
+    assert_eq!(
+        read(alice_id).await.unwrap(),
+        Some(("alice@example.com".to_owned(),))
+    );
+    assert_eq!(read(bob_id).await.unwrap(), None);
+    // Without a user, nothing.
+    let anonymous =
+        fitflow_db::bind_context(sqlx::query_as::<_, (String,)>(&by_id), &Caller::Anonymous)
+            .unwrap()
+            .bind(alice_id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    assert_eq!(anonymous, None);
+    // A service acting for itself sends nothing on the runtime pool.
+    assert!(
+        fitflow_db::bind_context(
+            sqlx::query_as::<_, (String,)>(&by_id),
+            &Caller::Service("identity")
+        )
+        .is_err()
+    );
+    // A failing read leaves nothing open either.
+    let failing = fitflow_db::one_trip(&format!(
+        "SELECT 1/0 AS x WHERE {}",
+        fitflow_db::CONTEXT_SET
+    ));
+    assert!(
+        fitflow_db::bind_context(sqlx::query_as::<_, (i32,)>(&failing), &alice)
+            .unwrap()
+            .fetch_one(&pool)
+            .await
+            .is_err()
+    );
     // The one pooled connection: no transaction open, no user context.
     let mut tx = fitflow_db::tx(&pool, &Caller::Anonymous).await.unwrap();
     let user_id: Option<String> =
@@ -761,17 +822,4 @@ async fn a_one_message_read_sees_its_context_and_leaves_none_on_the_connection()
             .unwrap();
     assert_eq!(user_id, None);
     tx.commit().await.unwrap();
-    // Another user's one-message read sees only their own row: row-level
-    // security reads the context the message set.
-    let rows = fitflow_db::read_once(
-        &pool,
-        &alice,
-        &format!(
-            "SELECT id FROM users WHERE id = {}",
-            fitflow_db::uuid_literal(Uuid::now_v7())
-        ),
-    )
-    .await
-    .unwrap();
-    assert!(rows.is_empty());
 }
