@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use fitflow_api::canada::Province;
 use fitflow_api::idempotency::{self, Claim};
 use fitflow_auth::Principal;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::invoices::{Idempotency, InvoiceView, commit, user};
 use crate::packs;
-use crate::repo::{self, InvoiceRow, LineRow};
+use crate::repo::{self, InvoiceRow, LineRow, Payer};
 use crate::schedule::{self, Charge, ItemKey, MAX_DRAFT_LINES};
 use crate::{BillingError, Invoicing, SERVICE};
 
@@ -169,31 +169,14 @@ impl Invoicing {
         if subtotal > crate::grpc::MAX_AMOUNT {
             return Err(BillingError::InvoiceTooLarge);
         }
-        let row = InvoiceRow {
+        let row = InvoiceRow::draft(
             id,
             issuer_id,
-            client_id: Some(asked.client_id),
-            studio_id: None,
-            status: "draft".to_owned(),
-            number: None,
-            invoice_date: None,
-            due_date: None,
-            payment_terms_days: asked.payment_terms_days,
+            Payer::Client(asked.client_id),
+            asked.payment_terms_days,
+            asked.notes,
             subtotal,
-            tax_total: Decimal::ZERO,
-            total: subtotal,
-            tax_registered: false,
-            gst_hst_number: String::new(),
-            qst_number: String::new(),
-            notes: asked.notes,
-            version: 1,
-            created_at: Utc::now(),
-            issued_at: None,
-            voided_at: None,
-            kind: "invoice".to_owned(),
-            credit_of: None,
-            amount_paid: Decimal::ZERO,
-        };
+        );
         repo::insert_invoice(&mut tx, &row).await?;
         repo::insert_lines(&mut tx, id, issuer_id, &lines).await?;
         let drawn = lines

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::peers::Peers;
 use crate::recipient::{self, Recipient};
-use crate::repo::{self, InvoiceRow, LineRow, RecipientRow, TaxRow};
+use crate::repo::{self, InvoiceRow, LineRow, Payer, RecipientRow, TaxRow};
 use crate::tax::{self, Line, Treatment};
 use crate::{BillingError, SERVICE};
 
@@ -282,31 +282,14 @@ impl Invoicing {
             return Ok(view);
         }
         let subtotal = draft.subtotal();
-        let row = InvoiceRow {
+        let row = InvoiceRow::draft(
             id,
             issuer_id,
-            client_id: Some(draft.client_id),
-            studio_id: None,
-            status: "draft".to_owned(),
-            number: None,
-            invoice_date: None,
-            due_date: None,
-            payment_terms_days: draft.payment_terms_days,
+            Payer::Client(draft.client_id),
+            draft.payment_terms_days,
+            draft.notes,
             subtotal,
-            tax_total: Decimal::ZERO,
-            total: subtotal,
-            tax_registered: false,
-            gst_hst_number: String::new(),
-            qst_number: String::new(),
-            notes: draft.notes,
-            version: 1,
-            created_at: Utc::now(),
-            issued_at: None,
-            voided_at: None,
-            kind: "invoice".to_owned(),
-            credit_of: None,
-            amount_paid: Decimal::ZERO,
-        };
+        );
         repo::insert_invoice(&mut tx, &row).await?;
         repo::insert_lines(&mut tx, id, issuer_id, &draft.lines).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)

@@ -153,6 +153,56 @@ pub(crate) struct InvoiceRow {
     pub amount_paid: Decimal,
 }
 
+/// Whom an invoice bills: exactly one client or one studio.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Payer {
+    Client(Uuid),
+    Studio(Uuid),
+}
+
+impl InvoiceRow {
+    /// A new draft `id` of `issuer_id` to `payer`: no number, no tax, its
+    /// total its subtotal.
+    pub(crate) fn draft(
+        id: Uuid,
+        issuer_id: Uuid,
+        payer: Payer,
+        payment_terms_days: i32,
+        notes: String,
+        subtotal: Decimal,
+    ) -> Self {
+        let (client_id, studio_id) = match payer {
+            Payer::Client(client) => (Some(client), None),
+            Payer::Studio(studio) => (None, Some(studio)),
+        };
+        InvoiceRow {
+            id,
+            issuer_id,
+            client_id,
+            studio_id,
+            status: "draft".to_owned(),
+            number: None,
+            invoice_date: None,
+            due_date: None,
+            payment_terms_days,
+            subtotal,
+            tax_total: Decimal::ZERO,
+            total: subtotal,
+            tax_registered: false,
+            gst_hst_number: String::new(),
+            qst_number: String::new(),
+            notes,
+            version: 1,
+            created_at: Utc::now(),
+            issued_at: None,
+            voided_at: None,
+            kind: "invoice".to_owned(),
+            credit_of: None,
+            amount_paid: Decimal::ZERO,
+        }
+    }
+}
+
 const INVOICE_COLUMNS: &str = "id, issuer_id, client_id, studio_id, status, number, invoice_date, due_date, \
      payment_terms_days, subtotal, tax_total, total, tax_registered, gst_hst_number, qst_number, \
      notes, version, created_at, issued_at, voided_at, kind, credit_of, amount_paid";

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use fitflow_api::idempotency::{self, Claim};
 use fitflow_auth::Principal;
 use fitflow_outbox::{Action, AuditEventBuilder};
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::invoices::{Idempotency, InvoiceView, commit, user};
 use crate::peers::StudioCard;
-use crate::repo::{self, InvoiceRow, LineRow};
+use crate::repo::{self, InvoiceRow, LineRow, Payer};
 use crate::schedule::Charge;
 use crate::studio_invoices::{self, Location, StudioLine, StudioSession};
 use crate::{BillingError, Invoicing, SERVICE};
@@ -148,31 +148,14 @@ impl Invoicing {
         if subtotal > crate::grpc::MAX_AMOUNT {
             return Err(BillingError::InvoiceTooLarge);
         }
-        let row = InvoiceRow {
+        let row = InvoiceRow::draft(
             id,
             issuer_id,
-            client_id: None,
-            studio_id: Some(asked.studio_id),
-            status: "draft".to_owned(),
-            number: None,
-            invoice_date: None,
-            due_date: None,
-            payment_terms_days: asked.payment_terms_days,
+            Payer::Studio(asked.studio_id),
+            asked.payment_terms_days,
+            asked.notes,
             subtotal,
-            tax_total: Decimal::ZERO,
-            total: subtotal,
-            tax_registered: false,
-            gst_hst_number: String::new(),
-            qst_number: String::new(),
-            notes: asked.notes,
-            version: 1,
-            created_at: Utc::now(),
-            issued_at: None,
-            voided_at: None,
-            kind: "invoice".to_owned(),
-            credit_of: None,
-            amount_paid: Decimal::ZERO,
-        };
+        );
         repo::insert_invoice(&mut tx, &row).await?;
         repo::insert_lines(&mut tx, id, issuer_id, &lines).await?;
         let event = AuditEventBuilder::new(SERVICE, Action::Create, "invoices", id)
