@@ -244,16 +244,18 @@ async fn a_booking_is_confirmed_once_at_the_clients_address_in_the_trainers_time
     assert!(text.contains("Where: online."), "{text}");
     assert_no_health_information(letter);
 
-    assert_eq!(
-        notifications(&sandbox, &booked.id).await,
-        [(
-            zoe.clone(),
-            "booked".into(),
-            "sent".into(),
-            String::new(),
-            0
-        )]
-    );
+    // The relay settles a notice after the mail server took it.
+    let expected = [(
+        zoe.clone(),
+        "booked".to_owned(),
+        "sent".to_owned(),
+        String::new(),
+        0,
+    )];
+    fitflow_testkit::eventually("the confirmation is settled", MAIL_WAIT, async || {
+        notifications(&sandbox, &booked.id).await == expected
+    })
+    .await;
     // Audit-visible: the notice recorded with the booking, and its sending,
     // each naming the appointment, the client and the kind.
     let events = notification_events(&sandbox, &ana, 2).await;
@@ -338,6 +340,14 @@ async fn a_waitlisted_client_is_mailed_when_a_place_frees_up_and_the_one_who_lef
     assert_eq!(cancelled.len(), 1, "the one who left hears of it");
     assert_eq!(sandbox.mail.received_by(&second_address).len(), 1);
 
+    // The relay settles each notice after the mail server took it.
+    fitflow_testkit::eventually("the class's notices are settled", MAIL_WAIT, async || {
+        notifications(&sandbox, &class.id)
+            .await
+            .iter()
+            .all(|(_, _, status, _, _)| status != "pending")
+    })
+    .await;
     let mut kinds: Vec<(String, String, String)> = notifications(&sandbox, &class.id)
         .await
         .into_iter()
