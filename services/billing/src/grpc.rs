@@ -623,6 +623,31 @@ pub(crate) fn pack_out(row: crate::repo::PackRow) -> pb::SessionPack {
 
 fitflow_server::handler_helpers!(ERROR_DOMAIN);
 
+/// The period, payment terms and notes of a draft from the schedule
+/// (`start_date`, `end_date`, `payment_terms_days`, `notes`), checked the
+/// same way for clients and studios: the period when both dates are valid.
+pub(crate) fn draft_period(
+    violations: &mut Violations,
+    (start, end): (Option<&Date>, Option<&Date>),
+    payment_terms_days: i32,
+    notes: &str,
+) -> Option<(NaiveDate, NaiveDate)> {
+    let first = date_in(violations, "start_date", start);
+    let last = date_in(violations, "end_date", end);
+    if let (Some(first), Some(last)) = (first, last) {
+        violations.check(
+            (0..=MAX_DRAFT_PERIOD_DAYS).contains(&(last - first).num_days()),
+            "end_date",
+            "must be on or after start_date, at most 92 days after it",
+        );
+    }
+    if !(0..=120).contains(&payment_terms_days) {
+        violations.add("payment_terms_days", "must be from 0 to 120 days");
+    }
+    check_text(violations, "notes", notes, TextKind::FreeText, MAX_NOTES);
+    Some((first?, last?))
+}
+
 fn date_in(violations: &mut Violations, field: &str, value: Option<&Date>) -> Option<NaiveDate> {
     required_date(
         violations,
@@ -943,27 +968,14 @@ impl BillingService for BillingGrpc {
         ));
         let issuer_id = optional_uuid(&mut violations, "issuer_id", &request.issuer_id);
         let client_id = uuid(&mut violations, "client_id", &request.client_id);
-        let first = date_in(&mut violations, "start_date", request.start_date.as_ref());
-        let last = date_in(&mut violations, "end_date", request.end_date.as_ref());
-        if let (Some(first), Some(last)) = (first, last) {
-            violations.check(
-                (0..=MAX_DRAFT_PERIOD_DAYS).contains(&(last - first).num_days()),
-                "end_date",
-                "must be on or after start_date, at most 92 days after it",
-            );
-        }
-        if !(0..=120).contains(&request.payment_terms_days) {
-            violations.add("payment_terms_days", "must be from 0 to 120 days");
-        }
-        check_text(
+        let period = draft_period(
             &mut violations,
-            "notes",
+            (request.start_date.as_ref(), request.end_date.as_ref()),
+            request.payment_terms_days,
             &request.notes,
-            TextKind::FreeText,
-            MAX_NOTES,
         );
         done(violations)?;
-        let (Some(client_id), Some(first), Some(last)) = (client_id, first, last) else {
+        let (Some(client_id), Some((first, last))) = (client_id, period) else {
             return Err(reject(ApiError::invalid_argument(Vec::new())));
         };
         let asked = ScheduleDraft {

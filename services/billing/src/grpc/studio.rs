@@ -1,16 +1,13 @@
 //! Studio invoices' requests and responses: decode and validate, encode.
 
 use fitflow_api::page::{PageQuery, TimeIdCursor, page_size};
-use fitflow_api::text::{TextKind, check_text, optional_uuid, uuid};
+use fitflow_api::text::{optional_uuid, uuid};
 use fitflow_auth::{Caller, Principal};
 use fitflow_error::{ApiError, Violations};
 use fitflow_proto::billing as pb;
 use tonic::Status;
 
-use super::{
-    MAX_DRAFT_PERIOD_DAYS, MAX_INVOICES_PAGE, MAX_NOTES, date_in, done, invoice_out, reject,
-    terms_or_default,
-};
+use super::{MAX_INVOICES_PAGE, done, draft_period, invoice_out, reject, terms_or_default};
 use crate::Invoicing;
 use crate::invoices::Idempotency;
 use crate::studio_drafts::StudioDraft;
@@ -32,27 +29,14 @@ pub(super) async fn draft(
     ));
     let issuer_id = optional_uuid(&mut violations, "issuer_id", &request.issuer_id);
     let studio_id = uuid(&mut violations, "studio_id", &request.studio_id);
-    let first = date_in(&mut violations, "start_date", request.start_date.as_ref());
-    let last = date_in(&mut violations, "end_date", request.end_date.as_ref());
-    if let (Some(first), Some(last)) = (first, last) {
-        violations.check(
-            (0..=MAX_DRAFT_PERIOD_DAYS).contains(&(last - first).num_days()),
-            "end_date",
-            "must be on or after start_date, at most 92 days after it",
-        );
-    }
-    if !(0..=120).contains(&request.payment_terms_days) {
-        violations.add("payment_terms_days", "must be from 0 to 120 days");
-    }
-    check_text(
+    let period = draft_period(
         &mut violations,
-        "notes",
+        (request.start_date.as_ref(), request.end_date.as_ref()),
+        request.payment_terms_days,
         &request.notes,
-        TextKind::FreeText,
-        MAX_NOTES,
     );
     done(violations)?;
-    let (Some(studio_id), Some(first), Some(last)) = (studio_id, first, last) else {
+    let (Some(studio_id), Some((first, last))) = (studio_id, period) else {
         return Err(reject(ApiError::invalid_argument(Vec::new())));
     };
     let asked = StudioDraft {
