@@ -1,9 +1,10 @@
--- pgbench replay of the SQL of one clients GetClient, statement for
--- statement as the service sends it (sqlx, prepared): the transaction, the
--- row-level-security context, the row with the caller's share, the access
--- event into the outbox and its notification. `fitflow bench --scenario
--- get-client` runs it beside the RPC at the same concurrency and prints the
--- ratio; run by hand:
+-- pgbench replay of the SQL of one clients GetClient as it was sent before
+-- the read and its access event became one statement
+-- (deploy/bench/get-client-one.sql): the transaction, the row-level-security
+-- context, the row with the caller's share, the access event into the
+-- outbox and its notification, COMMIT — five statements, the floor for
+-- doing this work naively. `fitflow bench --scenario get-client` runs it
+-- beside the RPC at the same concurrency and prints the ratio; run by hand:
 --   pgbench -n -M prepared -f deploy/bench/get-client.sql -c 8 -j 2 -T 10 \
 --     -D "uid=<trainer uuid>" -D "cid=<client uuid>" -D "payload=<\x hex of an event>" \
 --     "$FITFLOW_CLIENTS_DATABASE_URL"

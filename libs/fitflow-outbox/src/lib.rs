@@ -7,6 +7,9 @@
 //! has acknowledged (or definitively rejected) them, so audit may be down
 //! without blocking writes, and nothing is lost or stored twice.
 //!
+//! A read of health data that finds its row records its access event in the
+//! same statement with [`recorded_read`].
+//!
 //! [`command`] does the same for commands to other services' idempotent
 //! internal RPCs. What a receiver refuses for good goes to
 //! `outbox_dead_letters` ([`dead_letters`], [`replay_dead_letter`]).
@@ -25,6 +28,7 @@
 mod builder;
 pub mod command;
 mod error;
+mod read;
 mod relay;
 mod store;
 mod wake;
@@ -33,6 +37,7 @@ pub use builder::{AuditEventBuilder, client_ip};
 pub use command::{CommandRelay, accept_once, command_id, send, spawn_command_relay};
 pub use error::OutboxError;
 pub use fitflow_proto::audit::{Action, AuditEvent, Purpose};
+pub use read::{bind_event, recorded_read};
 pub use relay::{Relay, RelayConfig, spawn_relay};
 pub use store::{
     DeadLetter, NOTIFY_CHANNEL, dead_letters, record, replay_dead_letter, try_lead_as,

@@ -16,16 +16,7 @@ pub const NOTIFY_CHANNEL: &str = "fitflow_audit_outbox";
 /// transaction commits. Fails (so the work must fail too) when the event has
 /// no UUID event id or no actor, or when the insert fails.
 pub async fn record(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), OutboxError> {
-    let event_id = Uuid::try_parse(&event.event_id)
-        .map_err(|_| OutboxError::InvalidEvent("event_id must be a UUID"))?;
-    if event
-        .actor
-        .as_ref()
-        .and_then(|actor| actor.kind.as_ref())
-        .is_none()
-    {
-        return Err(OutboxError::InvalidEvent("an actor is required"));
-    }
+    let event_id = recordable(event)?;
     // One statement, one round trip: every audited request pays for it.
     sqlx::query(
         "WITH recorded AS (INSERT INTO audit_outbox (event_id, payload) VALUES ($1, $2) RETURNING 1) \
@@ -37,6 +28,21 @@ pub async fn record(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), O
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The id of `event`, checked to be recordable: a UUID event id and an actor.
+pub(crate) fn recordable(event: &AuditEvent) -> Result<Uuid, OutboxError> {
+    let event_id = Uuid::try_parse(&event.event_id)
+        .map_err(|_| OutboxError::InvalidEvent("event_id must be a UUID"))?;
+    if event
+        .actor
+        .as_ref()
+        .and_then(|actor| actor.kind.as_ref())
+        .is_none()
+    {
+        return Err(OutboxError::InvalidEvent("an actor is required"));
+    }
+    Ok(event_id)
 }
 
 /// One pending outbox row.

@@ -2,12 +2,14 @@
 //! each (the caller's context is set by `fitflow_db::tx`).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::ClientsError;
 use crate::domain::{AccessLevel, ClientRecord};
 use crate::seal::{Lookups, SealedColumns};
 
@@ -148,6 +150,43 @@ pub(crate) async fn client(
         .bind(caller)
         .fetch_optional(conn)
         .await
+}
+
+/// A client `caller` may read (row-level security decides), with the
+/// caller's share, read in one statement that records `access` — its access
+/// event, the tenant the client's owner — exactly when the row is found
+/// ([`fitflow_outbox::recorded_read`]): one round trip, no event without
+/// the read and no read without its event. A deleted client is found only
+/// with `show_deleted`.
+pub(crate) async fn client_read_recorded(
+    pool: &sqlx::PgPool,
+    caller: &fitflow_auth::Principal,
+    id: Uuid,
+    show_deleted: bool,
+    access: &fitflow_outbox::AuditEvent,
+) -> Result<Option<ClientRow>, ClientsError> {
+    // One text, so each connection prepares it once.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        fitflow_outbox::recorded_read(
+            &fitflow_db::one_trip(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients c \
+                 LEFT JOIN client_permissions p ON p.client_id = c.id AND p.trainer_id = $7 \
+                 WHERE c.id = $6 AND ($8 OR c.deleted_at IS NULL) AND {}",
+                fitflow_db::CONTEXT_SET
+            )),
+            "trainer_id",
+        )
+    });
+    let query = fitflow_db::bind_context(
+        sqlx::query_as(SQL.as_str()),
+        &fitflow_auth::Caller::User(caller.clone()),
+    )?;
+    Ok(fitflow_outbox::bind_event(query, access)?
+        .bind(id)
+        .bind(caller.user_id)
+        .bind(show_deleted)
+        .fetch_optional(pool)
+        .await?)
 }
 
 /// Writes a changed record (all its columns) and bumps its version.

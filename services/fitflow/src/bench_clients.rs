@@ -22,8 +22,10 @@ use tonic::transport::Channel;
 
 use crate::bench::{BenchPlan, BenchReport, Scenario, Tally, bearer};
 
-/// The pgbench script: the SQL of one GetClient.
+/// The pgbench reference: GetClient's work done naively, as five statements.
 const GET_CLIENT_SQL: &str = include_str!("../../../deploy/bench/get-client.sql");
+/// pgbench replaying the one statement GetClient sends.
+const GET_CLIENT_ONE_SQL: &str = include_str!("../../../deploy/bench/get-client-one.sql");
 /// Most clients the bench trainer gets through the API (the rest is filler).
 const OWN_CLIENTS: u64 = 1_000;
 /// First names of the bench trainer's clients: searches rotate through
@@ -204,57 +206,69 @@ async fn measure(
     Tally::merge(started, workers).await
 }
 
-/// GetClient at each of the plan's steps, each followed by pgbench replaying the
-/// same SQL at the same concurrency; prints both and their ratio.
+/// GetClient at each of the plan's steps, each followed by pgbench at the
+/// same concurrency replaying the same work done naively (five statements,
+/// the goal's reference) and then the one statement GetClient sends; prints
+/// all three and the ratios.
 async fn compare_with_pgbench(
     plan: &BenchPlan,
     target: &Target,
     user_id: &str,
 ) -> anyhow::Result<BenchReport> {
-    let script =
-        std::env::temp_dir().join(format!("fitflow-get-client-{}.sql", uuid::Uuid::new_v4()));
-    std::fs::write(&script, GET_CLIENT_SQL).context("writing the pgbench script")?;
+    let scripts = [GET_CLIENT_SQL, GET_CLIENT_ONE_SQL].map(|sql| {
+        (
+            sql,
+            std::env::temp_dir().join(format!("fitflow-get-client-{}.sql", uuid::Uuid::new_v4())),
+        )
+    });
+    for (sql, path) in &scripts {
+        std::fs::write(path, sql).context("writing the pgbench script")?;
+    }
     let payload = sample_event(user_id, &target.client_id);
     let runtime_url = std::env::var("FITFLOW_CLIENTS_DATABASE_URL").ok();
-    println!("GetClient (one client, every sealed field opened) vs. pgbench replaying its SQL");
+    println!("GetClient (one client, every sealed field opened) vs. pgbench replaying its SQL:");
     println!(
-        "{:>5}  {:>12}  {:>10}  {:>12}  {:>7}",
-        "conc.", "GetClient/s", "p99 ms", "pgbench tx/s", "ratio"
+        "  five statements (BEGIN, context, read, event, COMMIT), then the one statement sent"
+    );
+    println!(
+        "{:>5}  {:>12}  {:>10}  {:>14}  {:>7}  {:>14}  {:>7}",
+        "conc.", "GetClient/s", "p99 ms", "pgbench 5 st/s", "ratio", "pgbench 1 st/s", "ratio"
     );
     let mut last = None;
     for &concurrency in &plan.steps {
         let report = measure(Scenario::GetClient, target, concurrency, plan.duration).await?;
         let rpc_rate = report.ok as f64 / report.elapsed.as_secs_f64();
         let p99 = report.latency_us.value_at_quantile(0.99) as f64 / 1000.0;
-        let pgbench = match &runtime_url {
-            Some(url) => crate::bench_pgbench::run(
-                &script,
-                url,
-                concurrency,
-                plan.duration,
-                &[
-                    ("uid", user_id),
-                    ("cid", &target.client_id),
-                    ("payload", &payload),
-                ],
-            )
-            .await
-            .map(|figures| figures.tps),
-            None => Err(anyhow::anyhow!("FITFLOW_CLIENTS_DATABASE_URL is not set")),
-        };
-        match pgbench {
-            Ok(tps) => println!(
-                "{concurrency:>5}  {rpc_rate:>12.0}  {p99:>10.2}  {tps:>12.0}  {:>6.2}x",
-                rpc_rate / tps
-            ),
-            Err(error) => println!(
-                "{concurrency:>5}  {rpc_rate:>12.0}  {p99:>10.2}  {:>12}  (pgbench: {error})",
-                "-"
-            ),
+        let mut line = format!("{concurrency:>5}  {rpc_rate:>12.0}  {p99:>10.2}");
+        for (_, script) in &scripts {
+            let pgbench = match &runtime_url {
+                Some(url) => crate::bench_pgbench::run(
+                    script,
+                    url,
+                    concurrency,
+                    plan.duration,
+                    &[
+                        ("uid", user_id),
+                        ("cid", &target.client_id),
+                        ("payload", &payload),
+                        ("showdel", "false"),
+                    ],
+                )
+                .await
+                .map(|figures| figures.tps),
+                None => Err(anyhow::anyhow!("FITFLOW_CLIENTS_DATABASE_URL is not set")),
+            };
+            match pgbench {
+                Ok(tps) => line.push_str(&format!("  {tps:>14.0}  {:>6.2}x", rpc_rate / tps)),
+                Err(error) => line.push_str(&format!("  {:>14}  (pgbench: {error})", "-")),
+            }
         }
+        println!("{line}");
         last = Some(report);
     }
-    let _ = std::fs::remove_file(&script);
+    for (_, script) in &scripts {
+        let _ = std::fs::remove_file(script);
+    }
     last.context("no step ran")
 }
 

@@ -1329,6 +1329,65 @@ async fn a_deleted_client_is_hidden_until_restored() {
 }
 
 #[tokio::test]
+async fn a_read_that_finds_no_client_records_no_access_event_and_one_that_does_records_one() {
+    let sandbox = Sandbox::new().await;
+    let _stack = sandbox.start(EVERYONE).await;
+    let owner = trainer(&sandbox, "Ana").await;
+    let stranger = trainer(&sandbox, "Sam").await;
+    let created = create(&sandbox, &owner.2, full_client("Zoé", "Roy", "", ""))
+        .await
+        .expect("create");
+    // The stranger is refused as if the client did not exist; the owner's
+    // deleted client is not found without `show_deleted`.
+    for _ in 0..3 {
+        assert_eq!(
+            code(&get(&sandbox, &stranger.2, &created.id).await),
+            Code::NotFound
+        );
+    }
+    let mut api = clients(&sandbox, "gateway");
+    api.delete_client(bearer(
+        pb::DeleteClientRequest {
+            client_id: created.id.clone(),
+            etag: created.etag.clone(),
+        },
+        &owner.2,
+    ))
+    .await
+    .expect("delete");
+    assert_eq!(
+        code(&get(&sandbox, &owner.2, &created.id).await),
+        Code::NotFound
+    );
+    let shown = api
+        .get_client(bearer(
+            pb::GetClientRequest {
+                client_id: created.id.clone(),
+                purpose: pb::AccessPurpose::Operations as i32,
+                show_deleted: true,
+            },
+            &owner.2,
+        ))
+        .await
+        .expect("shown when asked")
+        .into_inner()
+        .client
+        .expect("a client");
+    assert_eq!(shown.first_name, "Zoé");
+    // The relay delivers oldest first: once the owner's read is stored, an
+    // event of any refused read before it would be stored too.
+    let reads = reads_of(&sandbox, &owner.2, &owner.0, &created.id, 1).await;
+    assert_eq!(
+        reads,
+        vec![(
+            fitflow_proto::audit::Action::Read as i32,
+            fitflow_proto::audit::Purpose::Operations as i32,
+            owner.0.clone()
+        )]
+    );
+}
+
+#[tokio::test]
 async fn the_clients_bench_seeds_and_runs_both_scenarios_beside_pgbench() {
     let sandbox = Sandbox::new().await;
     let _stack = sandbox.start(EVERYONE).await;
@@ -1378,7 +1437,13 @@ async fn the_clients_bench_seeds_and_runs_both_scenarios_beside_pgbench() {
         // and, for get-client, that pgbench replayed the SQL beside them.
         assert!(printed.contains(" ok, 0 failed"), "{scenario}: {printed}");
         if scenario == "get-client" {
-            assert_eq!(printed.matches("x\n").count(), 3, "three ratios: {printed}");
+            // Two references a step: five statements, then the one sent.
+            assert_eq!(printed.matches("x\n").count(), 3, "three steps: {printed}");
+            assert_eq!(
+                printed.matches("x  ").count(),
+                3,
+                "two ratios each: {printed}"
+            );
         }
     }
     let admin = sandbox.db.admin_pool().await;

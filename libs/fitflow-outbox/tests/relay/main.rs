@@ -2,5 +2,6 @@
 //! audit service (plaintext on 127.0.0.1; mTLS is covered end to end).
 
 mod helpers;
+mod read;
 mod record;
 mod relay;

@@ -183,19 +183,25 @@ impl ClientBook {
         purpose: Purpose,
         show_deleted: bool,
     ) -> Result<ClientView, ClientsError> {
-        let mut tx = fitflow_db::tx(&self.pool, &user(principal)).await?;
-        let (row, level) = reach(&mut tx, principal, client_id, AccessLevel::Read, false).await?;
-        if !show_deleted && row.deleted_at.is_some() {
-            return Err(ClientsError::ClientNotFound);
-        }
-        let access = event(principal, Action::Read, TABLE, client_id, row.trainer_id)
+        // The tenant is the owner the read finds; the repository fills it in.
+        let access = AuditEventBuilder::new(SERVICE, Action::Read, TABLE, client_id)
+            .actor_user(principal.user_id)
             .purpose(purpose)
             .build();
-        fitflow_outbox::record(&mut tx, &access).await?;
-        // Opened before the commit, returned after it: no event, no data.
-        let view = self.view(&row, level).await?;
-        commit(tx).await?;
-        Ok(view)
+        // The read and its event commit together, in one round trip: no
+        // event, no data. A field that then fails to open leaves an event
+        // for a read that returned an error — recorded, never missed.
+        let row =
+            repo::client_read_recorded(&self.pool, principal, client_id, show_deleted, &access)
+                .await?
+                .ok_or(ClientsError::ClientNotFound)?;
+        // Row-level security showed the row, so the caller reaches it; the
+        // same rule is checked here, in the handler, as well.
+        let level = domain::require(
+            domain::caller_level(principal, row.trainer_id, row.share()),
+            AccessLevel::Read,
+        )?;
+        self.view(&row, level).await
     }
 
     /// Changes the `fields` of a client the caller may write, if `etag` is current.

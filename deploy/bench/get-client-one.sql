@@ -1,0 +1,11 @@
+-- pgbench replay of the one statement clients GetClient sends
+-- (fitflow_outbox::recorded_read around fitflow_db::one_trip): the context
+-- set in a subquery the read joins LATERAL, the row with the caller's share,
+-- and the access event into the outbox with its notification, recorded only
+-- if the row was found — one implicit transaction, one round trip. `fitflow
+-- bench --scenario get-client` runs it beside the RPC, after the five-
+-- statement floor (get-client.sql), with the same variables (and `showdel=false`); see there.
+-- The service binds the event's id and encoding; here each row gets a fresh
+-- id (first in the payload, 0x0a 0x24 + the UUID) and the owner is appended
+-- as the event's tenant (0x6a 0x24 + the UUID), as the service's SQL does.
+WITH fitflow_read AS MATERIALIZED (SELECT q.* FROM (SELECT set_config('fitflow.user_id', :uid, true) AS user_id, set_config('fitflow.roles', 'trainer', true) AS roles, set_config('fitflow.supervised', '', true) AS supervised) AS fitflow_ctx CROSS JOIN LATERAL (SELECT c.id, c.trainer_id, c.first_name, c.last_name, c.email, c.phone, c.date_of_birth, c.emergency_contact, c.medical_info, c.goals, c.address, c.preferences, c.source, c.status, c.consent_version, c.consent_time, c.version, c.created_at, c.updated_at, c.deleted_at, p.permission_level AS share_level FROM clients.clients c LEFT JOIN clients.client_permissions p ON p.client_id = c.id AND p.trainer_id = :uid::uuid WHERE c.id = :cid::uuid AND (:showdel::boolean OR c.deleted_at IS NULL) AND fitflow_ctx.user_id IS NOT NULL OFFSET 0) AS q), id AS (SELECT gen_random_uuid() AS value), fitflow_recorded AS (INSERT INTO clients.audit_outbox (event_id, payload) SELECT id.value, '\x0a24'::bytea || convert_to(id.value::text, 'UTF8') || :payload::bytea || '\x6a24'::bytea || convert_to(fitflow_read.trainer_id::text, 'UTF8') FROM fitflow_read, id RETURNING pg_notify('fitflow_audit_outbox', '')) SELECT fitflow_read.* FROM fitflow_read;
