@@ -12,6 +12,7 @@
 //! never session-wide, because pooled connections are shared between requests.
 
 mod error;
+mod express;
 mod migrate;
 
 use std::str::FromStr;
@@ -23,10 +24,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Transaction};
 
 pub use error::{DbError, is_unique_violation};
+pub use express::{Express, Lent};
 pub use migrate::{
     PLATFORM_MIGRATOR, SchemaRoles, Step, migrate_down, migrate_up, plan, provision_schema,
     validation_query,
 };
+
+/// How long a request waits for a connection before DATABASE_UNAVAILABLE.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A transaction inside which the row-level-security context is set.
 pub type Tx = Transaction<'static, Postgres>;
@@ -40,7 +45,7 @@ pub async fn connect(
     let options = options(url, schema, &format!("fitflow-{schema}"))?;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         // No ping before each transaction: it was a sixth round trip on a
         // five-statement read (`fitflow bench --scenario get-client`). A
         // connection that broke while idle fails its next request once with

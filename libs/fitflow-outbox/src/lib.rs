@@ -27,6 +27,7 @@
 
 mod builder;
 pub mod command;
+mod doorbell;
 mod error;
 mod read;
 mod relay;
@@ -35,6 +36,7 @@ mod wake;
 
 pub use builder::{AuditEventBuilder, client_ip};
 pub use command::{CommandRelay, accept_once, command_id, send, spawn_command_relay};
+pub use doorbell::ring;
 pub use error::OutboxError;
 pub use fitflow_proto::audit::{Action, AuditEvent, Purpose};
 pub use read::{bind_event, recorded_read};

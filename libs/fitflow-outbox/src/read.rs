@@ -9,7 +9,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 
 use crate::OutboxError;
-use crate::store::{NOTIFY_CHANNEL, recordable};
+use crate::store::recordable;
 use fitflow_proto::audit::AuditEvent;
 
 /// `AuditEvent.tenant_id` (field 13, length-delimited) as the first byte of
@@ -23,9 +23,11 @@ const TENANT_ID_KEY: [u8; 2] = [(13 << 3) | 2, 36];
 /// answered to the owner the read found. The event is bound by
 /// [`bind_event`] at `$4` and `$5`; the statement returns `read`'s row.
 ///
-/// One statement is one transaction: the row, the outbox row and the
-/// relay's wake-up commit together, and a read that finds nothing records
-/// nothing. `tenant_column` is a column name the caller writes, never input.
+/// One statement is one transaction: the row and the outbox row commit
+/// together, and a read that finds nothing records nothing. Once it has
+/// returned a row, [`crate::ring`] the schema's relay: the statement holds
+/// no `NOTIFY`, which would serialise its commit with every notifying one. `tenant_column` is a column name the
+/// caller writes, never input.
 pub fn recorded_read(read: &str, tenant_column: &str) -> String {
     let [key, length] = TENANT_ID_KEY;
     // Protocol Buffers merge concatenated encodings, a later singular field
@@ -35,8 +37,7 @@ pub fn recorded_read(read: &str, tenant_column: &str) -> String {
         "WITH fitflow_read AS MATERIALIZED ({read}), \
          fitflow_recorded AS (INSERT INTO audit_outbox (event_id, payload) \
          SELECT $4, $5 || '\\x{key:02x}{length:02x}'::bytea \
-         || convert_to(fitflow_read.{tenant_column}::text, 'UTF8') FROM fitflow_read \
-         RETURNING pg_notify('{NOTIFY_CHANNEL}', '')) \
+         || convert_to(fitflow_read.{tenant_column}::text, 'UTF8') FROM fitflow_read) \
          SELECT fitflow_read.* FROM fitflow_read"
     )
 }

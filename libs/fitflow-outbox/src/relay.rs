@@ -149,7 +149,16 @@ impl Relay {
     async fn relay_as_leader(&self, shutdown: &CancellationToken) {
         let mut stream = None;
         // Listening starts before the first read, so a commit between a read
-        // and the wait still wakes us (the wake-up stays pending).
+        // and the wait still wakes us (the wake-up stays pending). The bell
+        // rings when this process records an event; NOTIFY comes from other
+        // processes (an operator's replay).
+        let bell = match schema_of(&self.pool).await {
+            Ok(schema) => Some(crate::doorbell::listen(&schema)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot name the outbox's schema; polling only");
+                None
+            }
+        };
         let wakeups = Wakeups::spawn(
             self.pool.clone(),
             NOTIFY_CHANNEL,
@@ -158,6 +167,7 @@ impl Relay {
             shutdown.child_token(),
         );
         let mut failures: u32 = 0;
+        let mut recheck = Recheck::default();
         while !shutdown.is_cancelled() {
             // Shutdown interrupts a delivery stuck on an unreachable audit
             // service (connecting can take the whole response timeout); the
@@ -169,12 +179,24 @@ impl Relay {
                 () = shutdown.cancelled() => break,
             };
             match delivered {
-                Ok(()) => {
+                Ok(sent) => {
                     failures = 0;
+                    let wait = recheck.after_delivery(sent, self.config.poll_interval);
+                    let rung = async {
+                        match &bell {
+                            Some(bell) => bell.notified().await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
                         () = shutdown.cancelled() => {}
-                        () = tokio::time::sleep(self.config.poll_interval) => {}
+                        () = tokio::time::sleep(wait) => {}
                         () = wakeups.notified() => {}
+                        () = rung => {
+                            recheck.rung();
+                            // Let the recording transaction commit first.
+                            tokio::time::sleep(RING_SETTLE).await;
+                        }
                     }
                 }
                 Err(error) => {
@@ -197,7 +219,7 @@ impl Relay {
         match tokio::time::timeout(self.config.drain_timeout, self.deliver_pending(&mut stream))
             .await
         {
-            Ok(Ok(())) => tracing::info!("audit relay drained the outbox and stopped"),
+            Ok(Ok(_)) => tracing::info!("audit relay drained the outbox and stopped"),
             Ok(Err(error)) => tracing::warn!(%error, "audit relay stopped with events pending"),
             Err(_) => {
                 tracing::warn!("audit relay stopped at its drain deadline with events pending")
@@ -205,13 +227,18 @@ impl Relay {
         }
     }
 
-    /// Sends batches until the outbox is empty.
-    async fn deliver_pending(&self, stream: &mut Option<IngestStream>) -> Result<(), RelayError> {
+    /// Sends batches until the outbox is empty; how many events it sent.
+    async fn deliver_pending(
+        &self,
+        stream: &mut Option<IngestStream>,
+    ) -> Result<usize, RelayError> {
+        let mut sent = 0;
         loop {
             let mut pending = store::oldest(&self.pool, self.config.batch_size).await?;
             if pending.is_empty() {
-                return Ok(());
+                return Ok(sent);
             }
+            sent += pending.len();
             pending.truncate(within_bytes(&pending, self.config.max_batch_bytes));
             let mut batch_ids = Vec::with_capacity(pending.len());
             let mut events = Vec::with_capacity(pending.len());
@@ -306,6 +333,54 @@ impl Relay {
     }
 }
 
+/// How long a relay woken by its bell waits before reading: the ring comes
+/// from inside the recording transaction, a moment before its commit.
+const RING_SETTLE: Duration = Duration::from_millis(1);
+
+/// When to look again after a ring found nothing: a recording transaction
+/// may commit well after it rang. The looks back off from 4 ms by fourfold
+/// steps to the poll interval; anything delivered, or a new ring, starts
+/// over.
+#[derive(Debug, Default)]
+struct Recheck {
+    next: Option<Duration>,
+}
+
+impl Recheck {
+    const FIRST: Duration = Duration::from_millis(4);
+
+    /// A ring arrived: the next read that finds nothing looks again soon.
+    fn rung(&mut self) {
+        self.next = Some(Self::FIRST);
+    }
+
+    /// How long to wait after a delivery that sent `sent` events.
+    fn after_delivery(&mut self, sent: usize, poll_interval: Duration) -> Duration {
+        if sent > 0 {
+            // More may be committing: look again at once if rung, else poll.
+            self.next = None;
+            return poll_interval;
+        }
+        match self.next {
+            Some(wait) if wait < poll_interval => {
+                self.next = Some(wait.saturating_mul(4));
+                wait
+            }
+            _ => {
+                self.next = None;
+                poll_interval
+            }
+        }
+    }
+}
+
+/// The schema whose outbox `pool` reaches (its pinned `search_path`).
+async fn schema_of(pool: &PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(pool)
+        .await
+}
+
 /// How many of the oldest `pending` rows fit in `max_bytes` of payload (at least one).
 fn within_bytes(pending: &[store::PendingEvent], max_bytes: usize) -> usize {
     let mut total = 0_usize;
@@ -375,6 +450,25 @@ mod tests {
     use fitflow_proto::audit::RejectedEvent;
 
     use super::*;
+
+    #[test]
+    fn after_a_ring_that_found_nothing_the_relay_looks_again_sooner_then_later() {
+        let poll = Duration::from_secs(1);
+        let mut recheck = Recheck::default();
+        assert_eq!(recheck.after_delivery(0, poll), poll, "no ring: poll");
+        recheck.rung();
+        let waits: Vec<u64> = (0..6)
+            .map(|_| recheck.after_delivery(0, poll).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [4, 16, 64, 256, 1000, 1000]);
+        recheck.rung();
+        assert_eq!(
+            recheck.after_delivery(3, poll),
+            poll,
+            "delivered: start over"
+        );
+        assert_eq!(recheck.after_delivery(0, poll), poll);
+    }
 
     #[test]
     fn backoff_doubles_from_the_minimum_and_stops_at_the_cap() {

@@ -8,25 +8,29 @@ use uuid::Uuid;
 use crate::OutboxError;
 use fitflow_proto::audit::AuditEvent;
 
-/// The channel on which [`record`] wakes the relay (delivered at commit).
+/// The channel on which the relay also listens, for wake-ups from other
+/// processes (a dead letter replayed by an operator's command).
 pub const NOTIFY_CHANNEL: &str = "fitflow_audit_outbox";
 
 /// Writes `event` into `audit_outbox` on `conn`, which should be inside the
-/// transaction that does the audited work, and wakes the relay when that
-/// transaction commits. Fails (so the work must fail too) when the event has
+/// transaction that does the audited work, and wakes this process's relay
+/// of the schema ([`crate::ring`]), which looks again shortly after should
+/// it wake before the commit. Fails (so the work must fail too) when the event has
 /// no UUID event id or no actor, or when the insert fails.
 pub async fn record(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), OutboxError> {
     let event_id = recordable(event)?;
-    // One statement, one round trip: every audited request pays for it.
-    sqlx::query(
-        "WITH recorded AS (INSERT INTO audit_outbox (event_id, payload) VALUES ($1, $2) RETURNING 1) \
-         SELECT pg_notify($3, '') FROM recorded",
+    // One statement, one round trip: every audited request pays for it. No
+    // NOTIFY: it would serialise this transaction's commit with every other
+    // notifying one (crate::doorbell); the schema names the bell to ring.
+    let schema: String = sqlx::query_scalar(
+        "INSERT INTO audit_outbox (event_id, payload) VALUES ($1, $2) \
+         RETURNING current_schema()::text",
     )
     .bind(event_id)
     .bind(event.encode_to_vec())
-    .bind(NOTIFY_CHANNEL)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    crate::doorbell::ring(&schema);
     Ok(())
 }
 

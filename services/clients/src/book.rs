@@ -42,6 +42,8 @@ pub struct Peers {
 /// period.
 pub struct ClientBook {
     pool: PgPool,
+    /// Connections of `pool` for one-statement reads ([`fitflow_db::Express`]).
+    express: fitflow_db::Express,
     /// The system role's pool: purges, which no user's context may see.
     system: SystemPool,
     appointments: crate::Appointments,
@@ -66,6 +68,7 @@ impl ClientBook {
         retention: chrono::Duration,
     ) -> Self {
         Self {
+            express: fitflow_db::Express::half_of(pool.clone()),
             pool,
             system,
             appointments: peers.appointments,

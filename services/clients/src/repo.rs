@@ -159,7 +159,7 @@ pub(crate) async fn client(
 /// the read and no read without its event. A deleted client is found only
 /// with `show_deleted`.
 pub(crate) async fn client_read_recorded(
-    pool: &sqlx::PgPool,
+    express: &fitflow_db::Express,
     caller: &fitflow_auth::Principal,
     id: Uuid,
     show_deleted: bool,
@@ -181,12 +181,17 @@ pub(crate) async fn client_read_recorded(
         sqlx::query_as(SQL.as_str()),
         &fitflow_auth::Caller::User(caller.clone()),
     )?;
-    Ok(fitflow_outbox::bind_event(query, access)?
+    let query = fitflow_outbox::bind_event(query, access)?
         .bind(id)
         .bind(caller.user_id)
-        .bind(show_deleted)
-        .fetch_optional(pool)
-        .await?)
+        .bind(show_deleted);
+    let mut connection = express.lend().await?;
+    let row = query.fetch_optional(&mut *connection).await?;
+    connection.completed();
+    if row.is_some() {
+        fitflow_outbox::ring(crate::SERVICE);
+    }
+    Ok(row)
 }
 
 /// Writes a changed record (all its columns) and bumps its version.

@@ -126,7 +126,7 @@ async fn current_user(
          replaying its SQL (deploy/bench/current-user.sql)"
     );
     println!(
-        "{:>5}  {:>9}  {:>7}  {:>9}  {:>8}  {:>6}  {:>12}  {:>12}  {:>12}",
+        "{:>5}  {:>9}  {:>7}  {:>9}  {:>8}  {:>6}  {:>12}  {:>12}  {:>12}  {:>12}",
         "conc.",
         "rpc/s",
         "p99 ms",
@@ -135,7 +135,8 @@ async fn current_user(
         "ratio",
         "fitflow µs/rq",
         "pg µs/rq",
-        "pg µs/tx(pgb)"
+        "pg µs/tx(pgb)",
+        "bench µs/rq"
     );
     let call = {
         let token = token.clone();
@@ -150,7 +151,15 @@ async fn current_user(
     for &concurrency in &plan.steps {
         let server_before = plan.server_pid.and_then(bench_cpu::process);
         let pg_before = bench_cpu::postgres();
+        // The load generator (this process) shares the cores: its own CPU
+        // per request is what the comparison with pgbench's client costs.
+        let bench_before = bench_cpu::process(std::process::id());
         let report = closed_loop(concurrency, plan.duration, call.clone()).await?;
+        let bench_us = bench_cpu::per_operation_us(
+            bench_before,
+            bench_cpu::process(std::process::id()),
+            report.ok,
+        );
         let server_us = bench_cpu::per_operation_us(
             server_before,
             plan.server_pid.and_then(bench_cpu::process),
@@ -182,22 +191,25 @@ async fn current_user(
                 let transactions = (figures.tps * plan.duration.as_secs_f64()) as u64;
                 let pg_tx_us = bench_cpu::per_operation_us(pg_before, pg_after, transactions);
                 println!(
-                    "{concurrency:>5}  {rate:>9.0}  {p99:>7.2}  {:>9.0}  {:>8.3}  {:>5.2}x  {:>12}  {:>12}  {:>12}",
+                    "{concurrency:>5}  {rate:>9.0}  {p99:>7.2}  {:>9.0}  {:>8.3}  {:>5.2}x  {:>12}  {:>12}  {:>12}  {:>12}",
                     figures.tps,
                     figures.latency_ms,
                     rate / figures.tps,
                     micros(server_us),
                     micros(pg_rpc_us),
                     micros(pg_tx_us),
+                    micros(bench_us),
                 );
             }
             Err(error) => println!(
-                "{concurrency:>5}  {rate:>9.0}  {p99:>7.2}  {:>9}  {:>8}  {:>6}  {:>12}  {:>12}  (pgbench: {error})",
+                "{concurrency:>5}  {rate:>9.0}  {p99:>7.2}  {:>9}  {:>8}  {:>6}  {:>12}  {:>12}  {:>12}  {:>12}  (pgbench: {error})",
                 "-",
                 "-",
                 "-",
                 micros(server_us),
                 micros(pg_rpc_us),
+                "-",
+                micros(bench_us),
             ),
         }
         last = Some(report);

@@ -146,6 +146,8 @@ pub struct ClientContext<'a> {
 #[derive(Clone)]
 pub struct Accounts {
     pool: PgPool,
+    /// Connections of `pool` for one-statement reads ([`fitflow_db::Express`]).
+    express: Arc<fitflow_db::Express>,
     /// The system role's pool: sign-in, refresh and the other work identity
     /// does for itself, before or without a user's context.
     system: SystemPool,
@@ -180,6 +182,7 @@ impl Accounts {
             page_tokens: Arc::default(),
             structure: None,
             revocations: RevocationFeed::polling(pool.clone()),
+            express: Arc::new(fitflow_db::Express::half_of(pool.clone())),
             pool,
             system,
         }
@@ -732,7 +735,7 @@ impl Accounts {
     /// The account of the calling user.
     pub async fn current(&self, principal: &Principal) -> Result<Account, IdentityError> {
         let row = repo::find_user_once(
-            &self.pool,
+            &self.express,
             &Caller::User(principal.clone()),
             principal.user_id,
         )

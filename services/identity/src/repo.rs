@@ -114,7 +114,7 @@ pub(crate) async fn find_user_by_email(
 /// The user with an id, if `caller` sees it under row-level security, read
 /// in one round trip ([`fitflow_db::one_trip`]).
 pub(crate) async fn find_user_once(
-    pool: &sqlx::PgPool,
+    express: &fitflow_db::Express,
     caller: &fitflow_auth::Caller,
     id: Uuid,
 ) -> Result<Option<UserRow>, fitflow_db::DbError> {
@@ -125,12 +125,11 @@ pub(crate) async fn find_user_once(
             fitflow_db::CONTEXT_SET
         ))
     });
-    Ok(
-        fitflow_db::bind_context(sqlx::query_as(SQL.as_str()), caller)?
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
-    )
+    let query = fitflow_db::bind_context(sqlx::query_as(SQL.as_str()), caller)?.bind(id);
+    let mut connection = express.lend().await?;
+    let row = query.fetch_optional(&mut *connection).await?;
+    connection.completed();
+    Ok(row)
 }
 
 /// The user with an id, if visible under row-level security.

@@ -1,6 +1,8 @@
 //! Each service's database role is confined to its own schema, row-level
 //! security is enforced, and migrations are reversible.
 
+use std::time::Duration;
+
 use fitflow_auth::{Caller, Principal, Role};
 use fitflow_e2e::schemas;
 use secrecy::ExposeSecret as _;
@@ -821,5 +823,86 @@ async fn a_one_trip_read_sees_its_context_its_own_rows_only_and_leaves_nothing_b
             .await
             .unwrap();
     assert_eq!(user_id, None);
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_express_connection_is_lent_again_clean_and_one_cut_short_goes_back_to_the_pool() {
+    let db = fitflow_testkit::database(&schemas(&fitflow::registry())).await;
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 1)
+        .await
+        .unwrap();
+    let express = fitflow_db::Express::new(pool.clone(), 1);
+    let alice = Caller::User(Principal {
+        user_id: Uuid::now_v7(),
+        session_id: Uuid::now_v7(),
+        roles: vec![Role::Trainer],
+        supervised_trainer_ids: vec![],
+        amr: vec![],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
+    });
+    let context_sql = fitflow_db::one_trip(&format!(
+        "SELECT current_setting('fitflow.user_id') AS user_id, pg_backend_pid() AS pid WHERE {}",
+        fitflow_db::CONTEXT_SET
+    ));
+    let mut lent = express.lend().await.unwrap();
+    let (user_id, first_pid): (String, i32) =
+        fitflow_db::bind_context(sqlx::query_as(&context_sql), &alice)
+            .unwrap()
+            .fetch_one(&mut *lent)
+            .await
+            .unwrap();
+    assert_eq!(user_id, alice.user_id().unwrap().to_string());
+    lent.completed();
+    // The same connection comes back, and the context did not outlive
+    // its statement.
+    let mut lent = express.lend().await.unwrap();
+    let (user_id, pid): (Option<String>, i32) = sqlx::query_as(
+        "SELECT nullif(current_setting('fitflow.user_id', true), ''), pg_backend_pid()",
+    )
+    .fetch_one(&mut *lent)
+    .await
+    .unwrap();
+    assert_eq!((user_id, pid), (None, first_pid));
+    // Cut short mid-statement: not kept, handed to the pool, whose release
+    // test waits the statement out; the next lend takes it from the pool
+    // and reads its own answer, not the abandoned one.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        sqlx::query_scalar::<_, i32>("SELECT 7 FROM pg_sleep(0.5)").fetch_one(&mut *lent),
+    )
+    .await;
+    assert!(abandoned.is_err(), "cut short");
+    drop(lent);
+    let mut lent = express.lend().await.unwrap();
+    let answer: i32 = sqlx::query_scalar("SELECT 42")
+        .fetch_one(&mut *lent)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+    lent.completed();
+    // Every lend holds its permit: with one lent, a second waits.
+    let _held = express.lend().await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), express.lend())
+            .await
+            .is_err()
+    );
+    // A service's express lends half its pool: with every lendable one
+    // lent, a transaction still gets a connection.
+    let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 4)
+        .await
+        .unwrap();
+    let express = fitflow_db::Express::half_of(pool.clone());
+    let _lent = [express.lend().await.unwrap(), express.lend().await.unwrap()];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), express.lend())
+            .await
+            .is_err()
+    );
+    let mut tx = fitflow_db::tx(&pool, &alice).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
 }

@@ -59,6 +59,38 @@ async fn the_relay_delivers_recorded_events_and_deletes_them() {
 }
 
 #[tokio::test]
+async fn an_event_whose_transaction_commits_after_the_ring_is_delivered_long_before_the_poll() {
+    let harness = harness().await;
+    harness.start_audit().await;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(harness.source_pool.clone(), harness.audit_client())
+            .with_config(RelayConfig {
+                poll_interval: Duration::from_secs(60),
+                ..fast_config()
+            })
+            .run(shutdown.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The ring comes from `record`, inside the transaction; the commit
+    // comes two seconds later. Only the relay's rechecks can find it
+    // before its next poll, a minute away.
+    let mut transaction = harness.source_pool.begin().await.expect("begin");
+    fitflow_outbox::record(&mut transaction, &event())
+        .await
+        .expect("record");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    transaction.commit().await.expect("commit");
+    eventually("the late-committed event is delivered", || async {
+        harness.outbox_len().await == 0
+    })
+    .await;
+    assert_eq!(harness.stored().await.len(), 1);
+    shutdown.cancel();
+    relay.await.expect("the relay task does not panic");
+}
+
+#[tokio::test]
 async fn while_audit_is_down_rows_stay_and_writes_succeed_then_drain_exactly_once() {
     let harness = harness().await;
     let shutdown = CancellationToken::new();

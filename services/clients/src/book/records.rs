@@ -192,7 +192,7 @@ impl ClientBook {
         // event, no data. A field that then fails to open leaves an event
         // for a read that returned an error — recorded, never missed.
         let row =
-            repo::client_read_recorded(&self.pool, principal, client_id, show_deleted, &access)
+            repo::client_read_recorded(&self.express, principal, client_id, show_deleted, &access)
                 .await?
                 .ok_or(ClientsError::ClientNotFound)?;
         // Row-level security showed the row, so the caller reaches it; the
