@@ -1275,15 +1275,7 @@ async fn a_deleted_client_is_hidden_until_restored() {
         .await
         .expect("create");
     let mut api = clients(&sandbox, "gateway");
-    api.delete_client(bearer(
-        pb::DeleteClientRequest {
-            client_id: created.id.clone(),
-            etag: created.etag.clone(),
-        },
-        &owner.2,
-    ))
-    .await
-    .expect("delete");
+    delete(&sandbox, &owner.2, &created).await;
     assert_eq!(
         code(&get(&sandbox, &owner.2, &created.id).await),
         Code::NotFound
@@ -1346,15 +1338,7 @@ async fn a_read_that_finds_no_client_records_no_access_event_and_one_that_does_r
         );
     }
     let mut api = clients(&sandbox, "gateway");
-    api.delete_client(bearer(
-        pb::DeleteClientRequest {
-            client_id: created.id.clone(),
-            etag: created.etag.clone(),
-        },
-        &owner.2,
-    ))
-    .await
-    .expect("delete");
+    delete(&sandbox, &owner.2, &created).await;
     assert_eq!(
         code(&get(&sandbox, &owner.2, &created.id).await),
         Code::NotFound
@@ -1469,6 +1453,20 @@ async fn the_clients_bench_seeds_and_runs_both_scenarios_beside_pgbench() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Deletes `client` (soft) as the holder of `token`.
+async fn delete(sandbox: &Sandbox, token: &str, client: &pb::Client) {
+    clients(sandbox, "gateway")
+        .delete_client(bearer(
+            pb::DeleteClientRequest {
+                client_id: client.id.clone(),
+                etag: client.etag.clone(),
+            },
+            token,
+        ))
+        .await
+        .expect("delete");
 }
 
 /// An individual session for `client_id` and a place in a group class, booked

@@ -78,16 +78,7 @@ async fn row_level_security_shows_a_user_only_their_own_account() {
     let pool = fitflow_db::connect(&db.runtime_url("identity"), "identity", 2)
         .await
         .unwrap();
-    let as_alice = Caller::User(Principal {
-        user_id: alice,
-        session_id: Uuid::now_v7(),
-        roles: vec![Role::Trainer],
-        supervised_trainer_ids: vec![],
-        amr: vec![],
-        studio_ids: Vec::new(),
-        claims_truncated: false,
-        claims_partial: false,
-    });
+    let as_alice = trainer_caller(alice);
 
     let mut tx = fitflow_db::tx(&pool, &as_alice).await.unwrap();
     let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users ORDER BY id")
@@ -747,16 +738,7 @@ async fn a_one_trip_read_sees_its_context_its_own_rows_only_and_leaves_nothing_b
         .unwrap();
     }
     tx.commit().await.unwrap();
-    let alice = Caller::User(Principal {
-        user_id: alice_id,
-        session_id: Uuid::now_v7(),
-        roles: vec![Role::Trainer],
-        supervised_trainer_ids: vec![],
-        amr: vec![],
-        studio_ids: Vec::new(),
-        claims_truncated: false,
-        claims_partial: false,
-    });
+    let alice = trainer_caller(alice_id);
     let context_sql = fitflow_db::one_trip(&format!(
         "SELECT current_setting('fitflow.roles') AS roles WHERE {}",
         fitflow_db::CONTEXT_SET
@@ -833,16 +815,7 @@ async fn an_express_connection_is_lent_again_clean_and_one_cut_short_goes_back_t
         .await
         .unwrap();
     let express = fitflow_db::Express::new(pool.clone(), 1);
-    let alice = Caller::User(Principal {
-        user_id: Uuid::now_v7(),
-        session_id: Uuid::now_v7(),
-        roles: vec![Role::Trainer],
-        supervised_trainer_ids: vec![],
-        amr: vec![],
-        studio_ids: Vec::new(),
-        claims_truncated: false,
-        claims_partial: false,
-    });
+    let alice = trainer_caller(Uuid::now_v7());
     let context_sql = fitflow_db::one_trip(&format!(
         "SELECT current_setting('fitflow.user_id') AS user_id, pg_backend_pid() AS pid WHERE {}",
         fitflow_db::CONTEXT_SET
@@ -905,4 +878,18 @@ async fn an_express_connection_is_lent_again_clean_and_one_cut_short_goes_back_t
     let mut tx = fitflow_db::tx(&pool, &alice).await.unwrap();
     sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+/// A trainer with no team, as their token would make them.
+fn trainer_caller(user_id: Uuid) -> Caller {
+    Caller::User(Principal {
+        user_id,
+        session_id: Uuid::now_v7(),
+        roles: vec![Role::Trainer],
+        supervised_trainer_ids: vec![],
+        amr: vec![],
+        studio_ids: Vec::new(),
+        claims_truncated: false,
+        claims_partial: false,
+    })
 }
