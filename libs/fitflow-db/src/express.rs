@@ -70,6 +70,21 @@ impl Express {
         })
     }
 
+    /// Runs `query` (one statement that leaves nothing behind on its
+    /// connection) on a lent connection: at most one row.
+    pub async fn fetch_optional<'q, O>(
+        &self,
+        query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> Result<Option<O>, DbError>
+    where
+        O: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut connection = self.lend().await?;
+        let row = query.fetch_optional(&mut *connection).await?;
+        connection.completed();
+        Ok(row)
+    }
+
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<PoolConnection<Postgres>>> {
         self.idle
             .lock()

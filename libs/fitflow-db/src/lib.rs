@@ -155,23 +155,38 @@ pub fn end_read(transaction: Tx) {
 /// takes no parameters, so the values are written as literals, and only
 /// from typed ids and role names (see [`literal`]).
 pub fn begin_statement(caller: &Caller) -> Result<String, DbError> {
-    Ok(match caller {
-        Caller::User(principal) => format!(
-            "SELECT set_config('fitflow.user_id', {}, true), set_config('fitflow.roles', {}, true), \
-             set_config('fitflow.supervised', {}, true); BEGIN",
-            literal(&principal.user_id.to_string())?,
-            literal(&join(principal.roles.iter().map(|role| role.as_str())))?,
-            literal(&join(
+    if matches!(caller, Caller::Anonymous) {
+        return Ok("BEGIN".to_owned());
+    }
+    let [user_id, roles, supervised] = context(caller)?;
+    Ok(format!(
+        "SELECT set_config('fitflow.user_id', {}, true), set_config('fitflow.roles', {}, true), \
+         set_config('fitflow.supervised', {}, true); BEGIN",
+        literal(&user_id)?,
+        literal(&roles)?,
+        literal(&supervised)?,
+    ))
+}
+
+/// `caller`'s context: user id, roles and supervised trainers, the lists
+/// comma-separated; empty for an anonymous caller. A service acting for
+/// itself is refused: the runtime role cannot become the system role, so
+/// nothing is sent.
+fn context(caller: &Caller) -> Result<[String; 3], DbError> {
+    match caller {
+        Caller::User(principal) => Ok([
+            principal.user_id.to_string(),
+            join(principal.roles.iter().map(|role| role.as_str())),
+            join(
                 principal
                     .supervised_trainer_ids
                     .iter()
                     .map(|id| id.to_string()),
-            ))?,
-        ),
-        // The runtime role cannot become the system role; nothing is sent.
-        Caller::Service(_) => return Err(DbError::SystemWorkOnRuntimePool),
-        Caller::Anonymous => "BEGIN".to_owned(),
-    })
+            ),
+        ]),
+        Caller::Service(_) => Err(DbError::SystemWorkOnRuntimePool),
+        Caller::Anonymous => Ok([String::new(), String::new(), String::new()]),
+    }
 }
 
 /// The condition a [`one_trip`] query puts in its `WHERE` clause. It
@@ -207,20 +222,7 @@ pub fn bind_context<'q, O>(
     query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
     caller: &Caller,
 ) -> Result<sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>, DbError> {
-    let (user_id, roles, supervised) = match caller {
-        Caller::User(principal) => (
-            principal.user_id.to_string(),
-            join(principal.roles.iter().map(|role| role.as_str())),
-            join(
-                principal
-                    .supervised_trainer_ids
-                    .iter()
-                    .map(|id| id.to_string()),
-            ),
-        ),
-        Caller::Service(_) => return Err(DbError::SystemWorkOnRuntimePool),
-        Caller::Anonymous => (String::new(), String::new(), String::new()),
-    };
+    let [user_id, roles, supervised] = context(caller)?;
     Ok(query.bind(user_id).bind(roles).bind(supervised))
 }
 

@@ -185,9 +185,7 @@ pub(crate) async fn client_read_recorded(
         .bind(id)
         .bind(caller.user_id)
         .bind(show_deleted);
-    let mut connection = express.lend().await?;
-    let row = query.fetch_optional(&mut *connection).await?;
-    connection.completed();
+    let row = express.fetch_optional(query).await?;
     if row.is_some() {
         fitflow_outbox::ring(crate::SERVICE);
     }

@@ -125,11 +125,9 @@ pub(crate) async fn find_user_once(
             fitflow_db::CONTEXT_SET
         ))
     });
-    let query = fitflow_db::bind_context(sqlx::query_as(SQL.as_str()), caller)?.bind(id);
-    let mut connection = express.lend().await?;
-    let row = query.fetch_optional(&mut *connection).await?;
-    connection.completed();
-    Ok(row)
+    express
+        .fetch_optional(fitflow_db::bind_context(sqlx::query_as(SQL.as_str()), caller)?.bind(id))
+        .await
 }
 
 /// The user with an id, if visible under row-level security.

@@ -186,7 +186,6 @@ async fn rules_in_twenty_zones(
             placed.push((studio, zone));
         }
     }
-    eprintln!("slowest of the twenty set-up creates: {slowest:?}");
     assert!(
         slowest < CREATE_BOUND,
         "a create took {slowest:?} against rules from year 1"
